@@ -1,0 +1,9 @@
+// Package fit owns the one training loop every ifa command uses: optimizers (SGD with plain or
+// Nesterov momentum, AdamW, weight-decay exclusions for biases and norm parameters), learning-rate
+// schedules (multi-step, warm-up + cosine, constant), gradient-norm clipping, frozen sub-models
+// (teachers) that receive no gradient and no optimizer state, periodic evaluation, metrics
+// (metrics.jsonl), progress output, the NaN/Inf guard, and atomic, resumable checkpoints.
+//
+// It must not know about any particular model, loss or dataset: callers hand it a loss function
+// built on a GoMLX context and a batch source.
+package fit
