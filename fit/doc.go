@@ -4,6 +4,11 @@
 // (teachers) that receive no gradient and no optimizer state, periodic evaluation, metrics
 // (metrics.jsonl), progress output, the NaN/Inf guard, and atomic, resumable checkpoints.
 //
+// A run directory holds config.json (WriteConfig), metrics.jsonl (one JSON object per epoch) and
+// checkpoints/step-<global step>.ckpt (format documented in checkpoint.go). Optimizer state lives
+// in context variables under OptimizerScope, so a checkpoint of the context is a complete resume
+// point together with its LoopState.
+//
 // It must not know about any particular model, loss or dataset: callers hand it a loss function
 // built on a GoMLX context and a batch source.
 package fit

@@ -1,0 +1,352 @@
+package fit
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Checkpoint file format (version 1), all integers little-endian:
+//
+//	offset 0        8 bytes   magic "IFACKPT1"
+//	offset 8        4 bytes   uint32 H, the length of the JSON header
+//	offset 12       H bytes   JSON header: {"version":1, "state":LoopState, "data_bytes":N,
+//	                          "variables":[{"scope","name","dtype","shape","trainable","offset","bytes"}]}
+//	offset 12+H     N bytes   the variables' raw values, row-major, little-endian, concatenated in
+//	                          header order; "offset" is relative to the start of this section
+//	offset 12+H+N   32 bytes  SHA-256 of every byte before it
+//
+// "dtype" is GoMLX's dtype name (e.g. "Float32", "Int64", "Uint64"); "scope" is the absolute
+// scope ("/" for the root, where the RNG state "#rngState" lives). Every context variable is
+// saved — model parameters, non-trainable state (batch-norm statistics, memory banks), optimiser
+// state under OptimizerScope and the RNG state — together with the loop state.
+const (
+	checkpointMagic   = "IFACKPT1"
+	checkpointVersion = 1
+	checkpointExt     = ".ckpt"
+	checkpointsDir    = "checkpoints"
+	checksumSize      = sha256.Size
+	prefixSize        = len(checkpointMagic) + 4
+)
+
+// LoopState is where the training loop stands; it is saved in every checkpoint.
+type LoopState struct {
+	// Epoch is the 0-based epoch in progress; when StepInEpoch is 0 it is also the number of
+	// completed epochs.
+	Epoch int `json:"epoch"`
+	// StepInEpoch is the number of batches of Epoch already consumed.
+	StepInEpoch int `json:"step_in_epoch"`
+	// GlobalStep is the number of optimiser steps taken in the whole run.
+	GlobalStep int64 `json:"global_step"`
+	// BestMetric is the best (highest) value of Config.BestMetric seen so far, at BestEpoch
+	// (1-based); valid only when HasBest.
+	BestMetric     float64 `json:"best_metric"`
+	BestMetricName string  `json:"best_metric_name,omitempty"`
+	BestEpoch      int     `json:"best_epoch,omitempty"`
+	HasBest        bool    `json:"has_best"`
+	// Partial sums of the epoch in progress, so that a mid-epoch resume reports the same epoch means.
+	EpochSums   map[string]float64 `json:"epoch_sums,omitempty"`
+	EpochImages int64              `json:"epoch_images,omitempty"`
+}
+
+// SavedVariable is one variable of a checkpoint.
+type SavedVariable struct {
+	Scope     string
+	Name      string
+	Trainable bool
+	Value     *tensors.Tensor
+}
+
+// ScopeAndName returns the variable's absolute path, e.g. "/model/dense_0/weights".
+func (v SavedVariable) ScopeAndName() string { return context.JoinScope(v.Scope, v.Name) }
+
+// Checkpoint is a checkpoint read from disk.
+type Checkpoint struct {
+	Path      string
+	State     LoopState
+	Variables []SavedVariable
+}
+
+type headerVar struct {
+	Scope     string `json:"scope"`
+	Name      string `json:"name"`
+	DType     string `json:"dtype"`
+	Shape     []int  `json:"shape"`
+	Trainable bool   `json:"trainable"`
+	Offset    int64  `json:"offset"`
+	Bytes     int64  `json:"bytes"`
+}
+
+type header struct {
+	Version   int         `json:"version"`
+	State     LoopState   `json:"state"`
+	DataBytes int64       `json:"data_bytes"`
+	Variables []headerVar `json:"variables"`
+}
+
+// SaveCheckpoint writes every variable of ctx (which must all have values) and state to path,
+// atomically: a temporary file in the same directory is written, synced and renamed over path,
+// and the directory is synced. A reader sees either the old file or the complete new one.
+func SaveCheckpoint(path string, ctx *context.Context, state LoopState) (err error) {
+	h := header{Version: checkpointVersion, State: state}
+	var vals []*tensors.Tensor
+	var offset int64
+	for v := range ctx.IterVariables() {
+		if !v.HasValue() {
+			return fmt.Errorf("fit: checkpoint %s: variable %s has no value", path, v.ScopeAndName())
+		}
+		val, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("fit: checkpoint %s: variable %s: %w", path, v.ScopeAndName(), err)
+		}
+		n := int64(v.Shape().Memory())
+		h.Variables = append(h.Variables, headerVar{
+			Scope: v.Scope(), Name: v.Name(), DType: v.DType().String(), Shape: slices.Clone(v.Shape().Dimensions),
+			Trainable: v.Trainable, Offset: offset, Bytes: n,
+		})
+		if h.Variables[len(h.Variables)-1].Shape == nil {
+			h.Variables[len(h.Variables)-1].Shape = []int{}
+		}
+		vals = append(vals, val)
+		offset += n
+	}
+	h.DataBytes = offset
+	hdr, err := json.Marshal(h)
+	if err != nil {
+		return fmt.Errorf("fit: checkpoint %s: header: %w", path, err)
+	}
+
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	sum := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(tmp, sum), 1<<20)
+	var prefix [prefixSize]byte
+	copy(prefix[:], checkpointMagic)
+	binary.LittleEndian.PutUint32(prefix[len(checkpointMagic):], uint32(len(hdr)))
+	if _, err = w.Write(prefix[:]); err != nil {
+		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	if _, err = w.Write(hdr); err != nil {
+		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	for i, val := range vals {
+		if val.Size() == 0 {
+			continue
+		}
+		var werr error
+		if err = val.ConstBytes(func(data []byte) { _, werr = w.Write(data) }); err == nil {
+			err = werr
+		}
+		if err != nil {
+			return fmt.Errorf("fit: checkpoint %s: variable %s/%s: %w", path, h.Variables[i].Scope, h.Variables[i].Name, err)
+		}
+	}
+	if err = w.Flush(); err != nil {
+		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	if _, err = tmp.Write(sum.Sum(nil)); err != nil {
+		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("fit: checkpoint %s: sync: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fit: sync directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fit: sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ErrCorruptCheckpoint is wrapped by every error about a checkpoint file that is truncated,
+// fails its checksum or cannot be parsed.
+var ErrCorruptCheckpoint = errors.New("corrupt checkpoint")
+
+// LoadCheckpoint reads and verifies a checkpoint file (see the format above). A truncated file,
+// a checksum mismatch or a malformed header gives an error that names the file and wraps
+// ErrCorruptCheckpoint.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	corrupt := func(format string, args ...any) error {
+		return fmt.Errorf("fit: checkpoint %s: %w: %s", path, ErrCorruptCheckpoint, fmt.Sprintf(format, args...))
+	}
+	size := int64(len(raw))
+	if size < int64(prefixSize) {
+		return nil, corrupt("truncated: %d bytes, shorter than the %d-byte prefix", size, prefixSize)
+	}
+	if string(raw[:len(checkpointMagic)]) != checkpointMagic {
+		return nil, corrupt("not an ifa checkpoint (bad magic %q)", raw[:len(checkpointMagic)])
+	}
+	hlen := int64(binary.LittleEndian.Uint32(raw[len(checkpointMagic):prefixSize]))
+	var h header
+	hdrErr := error(nil)
+	if int64(prefixSize)+hlen > size {
+		hdrErr = corrupt("truncated: %d bytes, the header alone needs %d", size, int64(prefixSize)+hlen)
+	} else if err := json.Unmarshal(raw[prefixSize:int64(prefixSize)+hlen], &h); err != nil {
+		hdrErr = corrupt("malformed header: %v", err)
+	}
+	if hdrErr == nil {
+		want := int64(prefixSize) + hlen + h.DataBytes + checksumSize
+		if size < want {
+			return nil, corrupt("truncated: %d bytes, want %d", size, want)
+		}
+		if size > want {
+			return nil, corrupt("%d unexpected trailing bytes", size-want)
+		}
+	}
+	if size >= int64(prefixSize+checksumSize) {
+		got := sha256.Sum256(raw[:size-checksumSize])
+		if !bytes.Equal(got[:], raw[size-checksumSize:]) {
+			if hdrErr != nil {
+				return nil, hdrErr
+			}
+			return nil, corrupt("checksum mismatch: the file is damaged")
+		}
+	}
+	if hdrErr != nil {
+		return nil, hdrErr
+	}
+	if h.Version != checkpointVersion {
+		return nil, fmt.Errorf("fit: checkpoint %s: format version %d, this build reads version %d", path, h.Version, checkpointVersion)
+	}
+	data := raw[int64(prefixSize)+hlen : size-checksumSize]
+	ck := &Checkpoint{Path: path, State: h.State}
+	for _, hv := range h.Variables {
+		dt, err := dtypes.DTypeString(hv.DType)
+		if err != nil {
+			return nil, corrupt("variable %s: unknown dtype %q", context.JoinScope(hv.Scope, hv.Name), hv.DType)
+		}
+		shape := shapes.Make(dt, hv.Shape...)
+		if int64(shape.Memory()) != hv.Bytes || hv.Offset < 0 || hv.Offset+hv.Bytes > int64(len(data)) {
+			return nil, corrupt("variable %s: shape %s does not match its %d bytes at offset %d",
+				context.JoinScope(hv.Scope, hv.Name), shape, hv.Bytes, hv.Offset)
+		}
+		t := tensors.FromShape(shape)
+		if hv.Bytes > 0 {
+			src := data[hv.Offset : hv.Offset+hv.Bytes]
+			if err := t.MutableBytes(func(dst []byte) { copy(dst, src) }); err != nil {
+				return nil, fmt.Errorf("fit: checkpoint %s: variable %s: %w", path, context.JoinScope(hv.Scope, hv.Name), err)
+			}
+		}
+		ck.Variables = append(ck.Variables, SavedVariable{Scope: hv.Scope, Name: hv.Name, Trainable: hv.Trainable, Value: t})
+	}
+	return ck, nil
+}
+
+// checkpointName is the file name of the checkpoint taken after globalStep steps.
+func checkpointName(globalStep int64) string {
+	return fmt.Sprintf("step-%012d%s", globalStep, checkpointExt)
+}
+
+// ListCheckpoints returns the checkpoint files of a run directory (in its "checkpoints"
+// subdirectory), oldest (fewest steps) first. A missing directory gives an empty list.
+func ListCheckpoints(runDir string) ([]string, error) {
+	dir := filepath.Join(runDir, checkpointsDir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fit: checkpoints of %s: %w", runDir, err)
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.Type().IsRegular() && strings.HasPrefix(n, "step-") && strings.HasSuffix(n, checkpointExt) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names) // Zero-padded step counts sort numerically.
+	paths := make([]string, len(names))
+	for i, n := range names {
+		paths[i] = filepath.Join(dir, n)
+	}
+	return paths, nil
+}
+
+// LatestCheckpoint returns the newest checkpoint of a run directory, or "" when it has none.
+func LatestCheckpoint(runDir string) (string, error) {
+	paths, err := ListCheckpoints(runDir)
+	if err != nil || len(paths) == 0 {
+		return "", err
+	}
+	return paths[len(paths)-1], nil
+}
+
+// ResolveCheckpoint accepts a checkpoint file or a run directory and returns a checkpoint file:
+// for a directory, its newest checkpoint.
+func ResolveCheckpoint(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return path, nil
+	}
+	latest, err := LatestCheckpoint(path)
+	if err != nil {
+		return "", err
+	}
+	if latest == "" {
+		return "", fmt.Errorf("fit: run directory %s has no checkpoints in %s/", path, checkpointsDir)
+	}
+	return latest, nil
+}
+
+// pruneCheckpoints deletes all but the newest keep checkpoints of runDir (keep <= 0 keeps all).
+func pruneCheckpoints(runDir string, keep int) error {
+	if keep <= 0 {
+		return nil
+	}
+	paths, err := ListCheckpoints(runDir)
+	if err != nil {
+		return err
+	}
+	for len(paths) > keep {
+		if err := os.Remove(paths[0]); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("fit: removing old checkpoint: %w", err)
+		}
+		paths = paths[1:]
+	}
+	return nil
+}

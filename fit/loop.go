@@ -1,0 +1,567 @@
+package fit
+
+import (
+	stdctx "context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/rs/zerolog"
+
+	"github.com/ifa-toolkit/ifa/data"
+	"github.com/ifa-toolkit/ifa/internal/nn"
+)
+
+// Config is the training loop's configuration. It is saved in config.json (WriteConfig).
+type Config struct {
+	// Epochs is the total number of epochs of the run (a resumed run continues up to it).
+	Epochs int `json:"epochs"`
+	// Optimizer is the update rule.
+	Optimizer Optimizer `json:"optimizer"`
+	// Schedule gives the learning rate of each step.
+	Schedule Schedule `json:"schedule"`
+	// ClipNorm clips the global L2 norm of the gradients; 0 disables clipping.
+	ClipNorm float64 `json:"clip_norm"`
+	// Frozen lists absolute scopes (e.g. "/teacher") whose variables get no gradient, no update
+	// and no optimiser state, and whose batch norms run in evaluation mode.
+	Frozen []string `json:"frozen,omitempty"`
+	// CheckpointEvery writes a checkpoint every so many epochs; one is always written after the
+	// last epoch and on interruption. 0 means only those.
+	CheckpointEvery int `json:"checkpoint_every"`
+	// KeepCheckpoints keeps only the newest so many checkpoints; 0 keeps all.
+	KeepCheckpoints int `json:"keep_checkpoints"`
+	// EvalEvery calls the evaluation callback every so many epochs and after the last one; 0 means
+	// after the last epoch only.
+	EvalEvery int `json:"eval_every"`
+	// LogEvery emits a step log event every so many steps when no progress bar is drawn; 0 means
+	// only per-epoch events.
+	LogEvery int `json:"log_every"`
+	// RunDir receives metrics.jsonl and checkpoints/ (and config.json through WriteConfig).
+	RunDir string `json:"run_dir"`
+	// Seed seeds the context's random number generator (variable initialisation, dropout, any
+	// in-graph randomness) at the start of a fresh run; a resumed run restores the saved state.
+	Seed int64 `json:"seed"`
+	// Resume continues from the newest checkpoint of RunDir (a fresh start if there is none).
+	Resume bool `json:"resume"`
+	// BestMetric names the evaluation metric (higher is better, e.g. "test_top1") whose best value
+	// and epoch are tracked.
+	BestMetric string `json:"best_metric,omitempty"`
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.Epochs <= 0 {
+		return fmt.Errorf("fit: epochs %d must be > 0", c.Epochs)
+	}
+	if c.RunDir == "" {
+		return errors.New("fit: the run directory is not set")
+	}
+	if c.ClipNorm < 0 || c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.EvalEvery < 0 || c.LogEvery < 0 {
+		return fmt.Errorf("fit: clip_norm %v, checkpoint_every %d, keep_checkpoints %d, eval_every %d and log_every %d must be >= 0",
+			c.ClipNorm, c.CheckpointEvery, c.KeepCheckpoints, c.EvalEvery, c.LogEvery)
+	}
+	for _, s := range c.Frozen {
+		if absScope(s) == context.RootScope {
+			return errors.New("fit: a frozen scope cannot be the root scope")
+		}
+	}
+	if err := c.Optimizer.Validate(); err != nil {
+		return err
+	}
+	return c.Schedule.Validate()
+}
+
+// EvalFunc evaluates the model at the end of 0-based epoch `epoch` and returns named metrics
+// (e.g. "test_top1", "test_top5"), logged and written to metrics.jsonl.
+type EvalFunc func(ctx *context.Context, epoch int) (map[string]float64, error)
+
+// Job is what Run trains.
+type Job struct {
+	// Backend runs the train step.
+	Backend backends.Backend
+	// Context holds the model's variables and hyper-parameters; optimiser state is added to it.
+	Context *context.Context
+	// Train yields the training batches; its per-epoch determinism makes resuming exact.
+	Train data.Loader
+	// Loss builds the loss of one batch.
+	Loss LossFn
+	// Eval is optional.
+	Eval EvalFunc
+	// Log receives one event per logging step and per epoch.
+	Log zerolog.Logger
+	// Terminal draws a progress bar (redrawn in place on Progress) instead of step log events.
+	Terminal bool
+	// Progress is where the progress bar goes; nil means os.Stderr.
+	Progress io.Writer
+}
+
+// Result summarises a run.
+type Result struct {
+	// Epochs completed and optimiser steps taken, in the whole run (resumes included).
+	Epochs     int
+	GlobalStep int64
+	// TrainLoss and TrainTerms are the last epoch's means.
+	TrainLoss  float64
+	TrainTerms map[string]float64
+	// Metrics are the last evaluation's metrics (nil if none ran).
+	Metrics map[string]float64
+	// BestMetric/BestEpoch (1-based) track Config.BestMetric; HasBest is false if it never appeared.
+	BestMetric float64
+	BestEpoch  int
+	HasBest    bool
+	// Seconds is this process's wall time in Run; ImagesPerSec its training throughput.
+	Seconds      float64
+	ImagesPerSec float64
+	// Checkpoint is the newest checkpoint written; ResumedFrom the one the run started from.
+	Checkpoint  string
+	ResumedFrom string
+}
+
+// ErrInterrupted is wrapped by the error Run returns when its Go context is cancelled.
+var ErrInterrupted = errors.New("training interrupted")
+
+// ErrNonFinite is wrapped by the error Run returns when a loss term becomes NaN or infinite.
+var ErrNonFinite = errors.New("non-finite loss")
+
+// Run trains job.Context's model: it compiles one train step (forward, backward, update; the
+// learning rate is a scalar input) and runs it over cfg.Epochs epochs of job.Train, evaluating,
+// logging, writing metrics.jsonl and checkpoints as cfg says.
+//
+// Cancelling cancel stops the loop after the current step; a checkpoint is written and the
+// returned error wraps ErrInterrupted and says how to resume. A NaN or infinite loss, term or
+// gradient norm stops the run with an error wrapping ErrNonFinite that names the step and the
+// values; no checkpoint is written for that state.
+//
+// The train step runs on job.Context.Checked(false): variables loaded before Run (a resumed
+// checkpoint, an imported teacher) are reused by the graph code that declares them.
+func Run(cancel stdctx.Context, job Job, cfg Config) (res *Result, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if job.Backend == nil || job.Context == nil || job.Train == nil || job.Loss == nil {
+		return nil, errors.New("fit: Job needs a Backend, a Context, a Train loader and a Loss")
+	}
+	r := &runner{job: job, cfg: cfg, log: job.Log, start: time.Now()}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("fit: %v", p)
+		}
+		r.bar.clear()
+	}()
+	return r.run(cancel)
+}
+
+type runner struct {
+	job   Job
+	cfg   Config
+	log   zerolog.Logger
+	sched Schedule
+	state LoopState
+	exec  *context.Exec
+	bar   *progressBar
+	start time.Time
+
+	hasLabels, hasIndices bool
+	termNames             []string
+	lastCheckpoint        string
+	resumedFrom           string
+	resumedVars           map[string]bool
+	// Throughput of this process.
+	imagesRun  int64
+	stepsRun   int64
+	trainTime  time.Duration
+	lastLogAt  time.Time
+	lastLogImg int64
+}
+
+func (r *runner) ckptDir() string { return filepath.Join(r.cfg.RunDir, checkpointsDir) }
+
+func (r *runner) run(cancel stdctx.Context) (*Result, error) {
+	cfg, ctx := r.cfg, r.job.Context
+	if err := os.MkdirAll(r.ckptDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("fit: run directory %s: %w", cfg.RunDir, err)
+	}
+	stepsPerEpoch := r.job.Train.StepsPerEpoch()
+	if stepsPerEpoch <= 0 {
+		return nil, fmt.Errorf("fit: the training loader has %d steps per epoch", stepsPerEpoch)
+	}
+	r.sched = cfg.Schedule
+	if r.sched.Kind == ScheduleWarmupCosine && r.sched.TotalSteps == 0 {
+		r.sched.TotalSteps = int64(cfg.Epochs) * int64(stepsPerEpoch)
+	}
+
+	// Resume or start fresh.
+	var ck *Checkpoint
+	if cfg.Resume {
+		latest, err := LatestCheckpoint(cfg.RunDir)
+		if err != nil {
+			return nil, err
+		}
+		if latest == "" {
+			r.log.Warn().Str("run_dir", cfg.RunDir).Msg("resume: no checkpoint found, starting from scratch")
+		} else if ck, err = LoadCheckpoint(latest); err != nil {
+			return nil, fmt.Errorf("%w (remove it to resume from the previous checkpoint)", err)
+		}
+	}
+	if ck != nil {
+		if _, err := ck.Apply(ctx, LoadOptions{IncludeLoopState: true}); err != nil {
+			return nil, err
+		}
+		r.state = ck.State
+		r.resumedFrom = ck.Path
+		r.resumedVars = make(map[string]bool, len(ck.Variables))
+		for _, v := range ck.Variables {
+			r.resumedVars[v.ScopeAndName()] = true
+		}
+		r.lastCheckpoint = ck.Path
+		if err := resetMetrics(cfg.RunDir, r.state.Epoch); err != nil {
+			return nil, err
+		}
+		r.log.Info().Str("checkpoint", ck.Path).Int("epoch", r.state.Epoch+1).Int("step_in_epoch", r.state.StepInEpoch).
+			Int64("global_step", r.state.GlobalStep).Msg("resuming")
+	} else {
+		if err := ctx.SetRNGStateFromSeed(cfg.Seed); err != nil {
+			return nil, fmt.Errorf("fit: seeding the random number generator: %w", err)
+		}
+		if err := resetMetrics(cfg.RunDir, 0); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.BestMetric != "" {
+		r.state.BestMetricName = cfg.BestMetric
+	}
+
+	// Frozen scopes: evaluation-mode batch norms, no gradients.
+	for _, s := range cfg.Frozen {
+		ctx.InAbsPath(absScope(s)).SetParam(nn.FrozenParam, true)
+	}
+	r.markFrozen(ctx)
+
+	exec, err := context.NewExec(r.job.Backend, ctx.Checked(false), r.stepGraph)
+	if err != nil {
+		return nil, fmt.Errorf("fit: building the train step: %w", err)
+	}
+	defer exec.Finalize()
+	r.exec = exec
+
+	if r.job.Terminal {
+		w := r.job.Progress
+		if w == nil {
+			w = os.Stderr
+		}
+		r.bar = &progressBar{w: w, interval: 100 * time.Millisecond}
+	}
+	r.lastLogAt = time.Now()
+
+	var res Result
+	for epoch := r.state.Epoch; epoch < cfg.Epochs; epoch++ {
+		if err := r.runEpoch(cancel, epoch, ck != nil && epoch == ck.State.Epoch, &res); err != nil {
+			return nil, err
+		}
+	}
+	res.Epochs = r.state.Epoch
+	res.GlobalStep = r.state.GlobalStep
+	res.BestMetric, res.BestEpoch, res.HasBest = r.state.BestMetric, r.state.BestEpoch, r.state.HasBest
+	res.Seconds = time.Since(r.start).Seconds()
+	if r.trainTime > 0 {
+		res.ImagesPerSec = float64(r.imagesRun) / r.trainTime.Seconds()
+	}
+	res.Checkpoint = r.lastCheckpoint
+	res.ResumedFrom = r.resumedFrom
+	return &res, nil
+}
+
+// markFrozen marks every variable under a frozen scope non-trainable.
+func (r *runner) markFrozen(ctx *context.Context) {
+	if len(r.cfg.Frozen) == 0 {
+		return
+	}
+	for v := range ctx.IterVariables() {
+		if v.Trainable && inScope(v.Scope(), r.cfg.Frozen...) {
+			v.SetTrainable(false)
+		}
+	}
+}
+
+// stepGraph is the train step: inputs are [lr (float64 scalar), images, labels?, indices?];
+// outputs are [total loss, terms..., gradient norm], all float64 scalars.
+func (r *runner) stepGraph(ctx *context.Context, in []*graph.Node) []*graph.Node {
+	g := in[0].Graph()
+	ctx.SetTraining(g, true)
+	inputs := Inputs{Images: in[1]}
+	next := 2
+	if r.hasLabels {
+		inputs.Labels = in[next]
+		next++
+	}
+	if r.hasIndices {
+		inputs.Indices = in[next]
+	}
+	loss := r.job.Loss(ctx, inputs)
+	if loss.Total == nil {
+		panic("the loss function returned no Total")
+	}
+	r.markFrozen(ctx)
+	vars := TrainableVariables(ctx, g, r.cfg.Frozen...)
+	norm := r.cfg.Optimizer.Update(ctx, loss.Total, in[0], r.cfg.ClipNorm, vars)
+	out := []*graph.Node{graph.ConvertDType(loss.Total, dtypes.Float64)}
+	names := make([]string, 0, len(loss.Terms))
+	for _, t := range loss.Terms {
+		if t.Name == "" || t.Value == nil || t.Value.Shape().Rank() != 0 || !t.Value.DType().IsFloat() {
+			panic(fmt.Sprintf("loss term %q must be a named float scalar", t.Name))
+		}
+		if t.Name == "loss" || slices.Contains(names, t.Name) {
+			panic(fmt.Sprintf("loss term name %q is reserved or repeated", t.Name))
+		}
+		names = append(names, t.Name)
+		out = append(out, graph.ConvertDType(t.Value, dtypes.Float64))
+	}
+	r.termNames = names
+	return append(out, norm)
+}
+
+// checkResumedVariables fails when the model declares a variable that the resumed checkpoint
+// lacks: it would start from a fresh initialisation and the run would not be a continuation.
+func (r *runner) checkResumedVariables() error {
+	for v := range r.job.Context.IterVariables() {
+		if !r.resumedVars[v.ScopeAndName()] {
+			return fmt.Errorf("fit: checkpoint %s has no variable %s that the model declares: the model or its flags changed since it was written",
+				r.resumedFrom, v.ScopeAndName())
+		}
+	}
+	return nil
+}
+
+func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, res *Result) error {
+	cfg := r.cfg
+	steps := r.job.Train.StepsPerEpoch()
+	skip := 0
+	sums := map[string]float64{}
+	var epochImages int64
+	if resumedEpoch {
+		skip = r.state.StepInEpoch
+		for k, v := range r.state.EpochSums {
+			sums[k] = v
+		}
+		epochImages = r.state.EpochImages
+	}
+	epochStart := time.Now()
+	var epochTrain time.Duration
+	var epochImagesRun int64
+	lr := r.sched.LR(epoch, r.state.GlobalStep)
+	i := 0
+	for batch, err := range r.job.Train.Epoch(epoch) {
+		if err != nil {
+			return fmt.Errorf("fit: epoch %d: batch %d: %w", epoch+1, i+1, err)
+		}
+		if i < skip {
+			i++
+			continue
+		}
+		if r.stepsRun == 0 {
+			r.hasLabels, r.hasIndices = batch.Labels != nil, batch.Indices != nil
+		} else if r.hasLabels != (batch.Labels != nil) || r.hasIndices != (batch.Indices != nil) {
+			return fmt.Errorf("fit: epoch %d: batch %d: labels/indices present in some batches and not others", epoch+1, i+1)
+		}
+		lr = r.sched.LR(epoch, r.state.GlobalStep)
+		args := []any{tensors.FromScalar(lr), batch.Images}
+		if r.hasLabels {
+			args = append(args, batch.Labels)
+		}
+		if r.hasIndices {
+			args = append(args, batch.Indices)
+		}
+		t0 := time.Now()
+		outs, err := r.exec.Exec(args...)
+		if err != nil {
+			return fmt.Errorf("fit: epoch %d, step %d (global step %d): %w", epoch+1, i+1, r.state.GlobalStep+1, err)
+		}
+		dt := time.Since(t0)
+		if r.stepsRun == 0 && r.resumedVars != nil {
+			// Every variable the model declares must come from the checkpoint (nothing is written
+			// before this check).
+			if err := r.checkResumedVariables(); err != nil {
+				return err
+			}
+		}
+		vals := make([]float64, len(outs))
+		for k, o := range outs {
+			vals[k] = tensors.ToScalar[float64](o)
+		}
+		loss, terms, gradNorm := vals[0], vals[1:len(vals)-1], vals[len(vals)-1]
+		if !isFinite(loss) || !isFinite(gradNorm) || slices.ContainsFunc(terms, func(x float64) bool { return !isFinite(x) }) {
+			var b strings.Builder
+			fmt.Fprintf(&b, "loss=%v", loss)
+			for k, name := range r.termNames {
+				fmt.Fprintf(&b, " %s=%v", name, terms[k])
+			}
+			fmt.Fprintf(&b, " grad_norm=%v", gradNorm)
+			last := r.lastCheckpoint
+			if last == "" {
+				last = "none"
+			}
+			return fmt.Errorf("fit: %w at global step %d (epoch %d, step %d of %d): %s; no checkpoint was written for this state (last good checkpoint: %s)",
+				ErrNonFinite, r.state.GlobalStep+1, epoch+1, i+1, steps, b.String(), last)
+		}
+		r.state.GlobalStep++
+		i++
+		r.stepsRun++
+		r.imagesRun += int64(batch.Size)
+		r.trainTime += dt
+		epochTrain += dt
+		epochImages += int64(batch.Size)
+		epochImagesRun += int64(batch.Size)
+		sums["loss"] += loss
+		for k, name := range r.termNames {
+			sums[name] += terms[k]
+		}
+		r.reportStep(epoch, i, steps, lr, loss, terms, gradNorm)
+
+		if cancel.Err() != nil {
+			r.state.Epoch, r.state.StepInEpoch = epoch, i
+			r.state.EpochSums, r.state.EpochImages = sums, epochImages
+			path, err := r.checkpoint()
+			if err != nil {
+				return fmt.Errorf("fit: %w at global step %d, and writing its checkpoint failed: %w", ErrInterrupted, r.state.GlobalStep, err)
+			}
+			return fmt.Errorf("fit: %w after global step %d (epoch %d, step %d of %d); checkpoint %s written: run the same command with --resume (same run directory) to continue",
+				ErrInterrupted, r.state.GlobalStep, epoch+1, i, steps, path)
+		}
+	}
+	if i < skip {
+		return fmt.Errorf("fit: epoch %d: the loader yielded %d batches, but the checkpoint had consumed %d", epoch+1, i, skip)
+	}
+	stepsDone := i
+	r.bar.clear()
+
+	// End of epoch: means, evaluation, metrics, checkpoint.
+	r.state.Epoch, r.state.StepInEpoch = epoch+1, 0
+	r.state.EpochSums, r.state.EpochImages = nil, 0
+	mean := func(k string) float64 { return sums[k] / float64(max(1, stepsDone)) }
+	res.TrainLoss = mean("loss")
+	res.TrainTerms = map[string]float64{}
+	for _, name := range r.termNames {
+		res.TrainTerms[name] = mean(name)
+	}
+	trainSeconds := time.Since(epochStart).Seconds()
+	var metrics map[string]float64
+	last := epoch+1 == cfg.Epochs
+	if r.job.Eval != nil && (last || (cfg.EvalEvery > 0 && (epoch+1)%cfg.EvalEvery == 0)) {
+		m, err := r.job.Eval(r.job.Context, epoch)
+		if err != nil {
+			return fmt.Errorf("fit: evaluation after epoch %d: %w", epoch+1, err)
+		}
+		metrics = m
+		res.Metrics = m
+		if v, ok := m[cfg.BestMetric]; ok && cfg.BestMetric != "" && isFinite(v) && (!r.state.HasBest || v > r.state.BestMetric) {
+			r.state.BestMetric, r.state.BestEpoch, r.state.HasBest = v, epoch+1, true
+		}
+	}
+	ips := 0.0
+	if epochTrain > 0 {
+		ips = float64(epochImagesRun) / epochTrain.Seconds()
+	}
+
+	rec := &record{}
+	rec.add("epoch", epoch+1)
+	rec.add("step", r.state.GlobalStep)
+	rec.add("lr", lr)
+	rec.add("train_loss", res.TrainLoss)
+	for _, name := range r.termNames {
+		rec.add("train_"+name, res.TrainTerms[name])
+	}
+	for _, k := range sortedKeys(metrics) {
+		rec.add(k, metrics[k])
+	}
+	rec.add("images_per_sec", ips)
+	rec.add("peak_rss_bytes", PeakRSS())
+	rec.add("seconds", time.Since(epochStart).Seconds())
+	if err := appendMetrics(cfg.RunDir, rec); err != nil {
+		return err
+	}
+
+	ev := r.log.Info().Int("epoch", epoch+1).Int("epochs", cfg.Epochs).Int64("step", r.state.GlobalStep).
+		Float64("lr", lr).Float64("train_loss", res.TrainLoss)
+	for _, name := range r.termNames {
+		ev = ev.Float64("train_"+name, res.TrainTerms[name])
+	}
+	for _, k := range sortedKeys(metrics) {
+		ev = ev.Float64(k, metrics[k])
+	}
+	ev.Float64("images_per_sec", ips).Float64("train_seconds", trainSeconds).Msg("epoch")
+
+	if last || (cfg.CheckpointEvery > 0 && (epoch+1)%cfg.CheckpointEvery == 0) || cancel.Err() != nil {
+		path, err := r.checkpoint()
+		if err != nil {
+			return err
+		}
+		if cancel.Err() != nil && !last {
+			return fmt.Errorf("fit: %w after epoch %d (global step %d); checkpoint %s written: run the same command with --resume (same run directory) to continue",
+				ErrInterrupted, epoch+1, r.state.GlobalStep, path)
+		}
+	}
+	return nil
+}
+
+// reportStep draws the progress bar or emits a step log event.
+func (r *runner) reportStep(epoch, step, steps int, lr, loss float64, terms []float64, gradNorm float64) {
+	now := time.Now()
+	if r.bar != nil {
+		ips := 0.0
+		if r.trainTime > 0 {
+			ips = float64(r.imagesRun) / r.trainTime.Seconds()
+		}
+		remaining := int64(r.cfg.Epochs)*int64(steps) - r.state.GlobalStep
+		eta := time.Duration(float64(remaining) * float64(time.Since(r.start)) / float64(max(1, r.stepsRun)))
+		r.bar.draw(progressLine{epoch: epoch + 1, epochs: r.cfg.Epochs, step: step, steps: steps, loss: loss, lr: lr,
+			imagesPerSec: ips, eta: eta}, step == steps)
+		return
+	}
+	if r.cfg.LogEvery <= 0 || r.state.GlobalStep%int64(r.cfg.LogEvery) != 0 {
+		return
+	}
+	ips := 0.0
+	if dt := now.Sub(r.lastLogAt).Seconds(); dt > 0 {
+		ips = float64(r.imagesRun-r.lastLogImg) / dt
+	}
+	r.lastLogAt, r.lastLogImg = now, r.imagesRun
+	ev := r.log.Info().Int("epoch", epoch+1).Int64("step", r.state.GlobalStep).Float64("loss", loss)
+	for k, name := range r.termNames {
+		ev = ev.Float64(name, terms[k])
+	}
+	ev.Float64("lr", lr).Float64("grad_norm", gradNorm).Float64("images_per_sec", ips).Msg("train")
+}
+
+// checkpoint writes the current state and prunes old checkpoints.
+func (r *runner) checkpoint() (string, error) {
+	path := filepath.Join(r.ckptDir(), checkpointName(r.state.GlobalStep))
+	if err := SaveCheckpoint(path, r.job.Context, r.state); err != nil {
+		return "", err
+	}
+	r.lastCheckpoint = path
+	if err := pruneCheckpoints(r.cfg.RunDir, r.cfg.KeepCheckpoints); err != nil {
+		return path, err
+	}
+	r.bar.clear()
+	r.log.Info().Str("checkpoint", path).Int64("step", r.state.GlobalStep).Msg("checkpoint written")
+	return path, nil
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
