@@ -1,0 +1,122 @@
+package cnn
+
+import (
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
+
+	"github.com/ifa-toolkit/ifa/internal/nn"
+)
+
+// Variable names inside a layer's scope: they are part of the checkpoint format.
+const (
+	weightsName = "weights"
+	biasesName  = "biases"
+)
+
+// ConvOptions configures Conv2D. The zero value of every field except Kernel and Out means: stride 1,
+// dilation 1, no padding, no bias.
+type ConvOptions struct {
+	// Out is the number of output channels.
+	Out int
+	// Kernel is the (square) kernel size.
+	Kernel int
+	// Stride is the (square) stride; 0 means 1.
+	Stride int
+	// Dilation is the (square) kernel dilation; 0 means 1.
+	Dilation int
+	// Padding is the zero padding added on each side of both spatial axes (PyTorch's padding=p).
+	Padding int
+	// Bias adds a "biases" variable [Out], initialised to zero.
+	Bias bool
+	// Groups splits the input and output channels into that many independent groups (PyTorch's
+	// groups; Groups = Cin = Out is a depthwise conv); 0 means 1.
+	Groups int
+}
+
+// Conv2D is a 2-D convolution over a channels-last map x [B, H, W, Cin] returning [B, H', W', Out],
+// with H' = ⌊(H + 2·Padding − Dilation·(Kernel−1) − 1)/Stride⌋ + 1 (PyTorch's Conv2d arithmetic).
+//
+// Variables in ctx's current scope: "weights" [Kernel, Kernel, Cin/Groups, Out] (HWIO), drawn from
+// N(0, 2/(Kernel²·Out)) — Kaiming normal in fan-out mode for ReLU, which equals the
+// N(0, √(2/(k²·C_out))) rule of the WRN and VGG references — and, with Bias, "biases" [Out] = 0.
+func Conv2D(ctx *context.Context, x *graph.Node, opts ConvOptions) *graph.Node {
+	if x.Rank() != 4 {
+		panic(errorf("conv %s: input must be [B, H, W, C], got shape %s", ctx.Scope(), x.Shape()))
+	}
+	groups := max(opts.Groups, 1)
+	cin := x.Shape().Dim(-1)
+	if opts.Out < 1 || opts.Kernel < 1 || opts.Stride < 0 || opts.Dilation < 0 || opts.Padding < 0 || opts.Groups < 0 ||
+		cin%groups != 0 || opts.Out%groups != 0 {
+		panic(errorf("conv %s: invalid options %+v for %d input channels", ctx.Scope(), opts, cin))
+	}
+	stride, dilation := max(opts.Stride, 1), max(opts.Dilation, 1)
+	g := x.Graph()
+	// PyTorch's fan-out (and the references' n = k²·C_out) does not divide by the groups.
+	fanOut := opts.Kernel * opts.Kernel * opts.Out
+	std := math.Sqrt(2 / float64(fanOut))
+	kernelShape := shapes.Make(x.DType(), opts.Kernel, opts.Kernel, cin/groups, opts.Out)
+	kernel := ctx.WithInitializer(initializers.RandomNormalFn(ctx, std)).
+		VariableWithShape(weightsName, kernelShape).ValueGraph(g)
+	p := opts.Padding
+	// Strides and dilations are always passed explicitly: the backend needs both set.
+	y := graph.Convolve(x, kernel).
+		StridePerAxis(stride, stride).
+		DilationPerAxis(dilation, dilation).
+		PaddingPerDim([][2]int{{p, p}, {p, p}}).
+		ChannelGroupCount(groups).
+		Done()
+	if opts.Bias {
+		b := ctx.WithInitializer(initializers.Zero).
+			VariableWithShape(biasesName, shapes.Make(x.DType(), opts.Out)).ValueGraph(g)
+		y = graph.Add(y, graph.Reshape(b, 1, 1, 1, opts.Out))
+	}
+	return y
+}
+
+// LinearInit selects the initialisation of Linear's weights and biases.
+type LinearInit int
+
+const (
+	// LinearPyTorch: PyTorch's nn.Linear default, weights and biases ~ U(−1/√in, 1/√in).
+	LinearPyTorch LinearInit = iota
+	// LinearZeroBias: PyTorch's default weights, zero biases (the WRN reference).
+	LinearZeroBias
+	// LinearNormal001: weights ~ N(0, 0.01²), zero biases (the VGG reference).
+	LinearNormal001
+)
+
+// Linear maps x [B, In] to [B, Out] = x·W + b with variables "weights" [In, Out] and "biases" [Out]
+// in ctx's current scope, initialised as init says.
+func Linear(ctx *context.Context, x *graph.Node, out int, init LinearInit) *graph.Node {
+	if x.Rank() != 2 {
+		panic(errorf("linear %s: input must be [B, D], got shape %s", ctx.Scope(), x.Shape()))
+	}
+	g := x.Graph()
+	in := x.Shape().Dim(-1)
+	bound := 1 / math.Sqrt(float64(in))
+	wInit := initializers.RandomUniformFn(ctx, -bound, bound)
+	bInit := initializers.RandomUniformFn(ctx, -bound, bound)
+	switch init {
+	case LinearZeroBias:
+		bInit = initializers.Zero
+	case LinearNormal001:
+		wInit = initializers.RandomNormalFn(ctx, 0.01)
+		bInit = initializers.Zero
+	}
+	w := ctx.WithInitializer(wInit).VariableWithShape(weightsName, shapes.Make(x.DType(), in, out)).ValueGraph(g)
+	b := ctx.WithInitializer(bInit).VariableWithShape(biasesName, shapes.Make(x.DType(), out)).ValueGraph(g)
+	return graph.Add(graph.MatMul(x, w), graph.Reshape(b, 1, out))
+}
+
+// convBN is Conv2D (in scope convName) followed by nn.BatchNorm (in scope bnName).
+func convBN(ctx *context.Context, x *graph.Node, convName, bnName string, opts ConvOptions) *graph.Node {
+	return nn.BatchNorm(ctx.In(bnName), Conv2D(ctx.In(convName), x, opts))
+}
+
+// relu is max(x, 0).
+func relu(x *graph.Node) *graph.Node { return activations.Relu(x) }
