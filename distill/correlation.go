@@ -1,0 +1,78 @@
+package distill
+
+import (
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/ifa-toolkit/ifa/backbone"
+)
+
+// CCLoss is correlation congruence (Peng et al., "Correlation Congruence for Knowledge
+// Distillation", ICCV 2019, the correlation-congruence term of Eq. (9)) in the simplified form
+// RepDistiller ships: with δ = |e_s − e_t|, mean_{i<B−1} Σ_d δ_{i,d}·δ_{i+1,d} over consecutive
+// batch rows.
+//
+// es, et: [B, D] student and teacher embeddings (equal widths, B ≥ 2). Returns a scalar.
+func CCLoss(es, et *graph.Node) *graph.Node {
+	if es.Rank() != 2 || !es.Shape().EqualDimensions(et.Shape()) || es.Shape().Dim(0) < 2 {
+		panicf("distill: correlation: want equal [B, D] embeddings with B >= 2, got %s and %s", es.Shape(), et.Shape())
+	}
+	b := es.Shape().Dim(0)
+	delta := graph.Abs(graph.Sub(es, et))
+	// next[i] = delta[i+1] for i < B−1 and 0 for the last row, as a product with a constant shift
+	// matrix (whose gradient needs no padding op).
+	shift := make([][]float64, b)
+	for i := range shift {
+		shift[i] = make([]float64, b)
+		if i+1 < b {
+			shift[i][i+1] = 1
+		}
+	}
+	next := graph.MatMul(graph.ConstAsDType(es.Graph(), es.DType(), shift), delta)
+	return graph.DivScalar(graph.ReduceAllSum(graph.Mul(delta, next)), float64(b-1))
+}
+
+// LinearEmbed is RepDistiller's LinearEmbed: x flattened per sample to [B, D], then a linear layer
+// (with bias) to dim; [B, dim]. Variables "weights" and "biases" in ctx's scope.
+func LinearEmbed(ctx *context.Context, x *graph.Node, dim int) *graph.Node {
+	return linear(ctx, flatten(x), dim, true)
+}
+
+// Correlation is the registry entry for CC: both pooled features go through their own
+// LinearEmbed (scopes correlation/embed_s and correlation/embed_t, width ParamCCFeatDim = 128,
+// both trained; the teacher feature itself is a constant), then CCLoss; β = 0.02.
+type Correlation struct{}
+
+// Name implements Method.
+func (Correlation) Name() string { return "correlation" }
+
+// DefaultBeta implements Method.
+func (Correlation) DefaultBeta() float64 { return 0.02 }
+
+// Features implements Method.
+func (Correlation) Features() (student, teacher FeatureSet) { return UsesPooled, UsesPooled }
+
+// Check implements Method.
+func (m Correlation) Check(_ *context.Context, s, t FeatureShapes) error {
+	return checkPooled(m.Name(), s, t)
+}
+
+// HeadParams implements Method: two linear embeddings, counted once (METHODS.md §2.1).
+func (m Correlation) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, error) {
+	if err := m.Check(ctx, s, t); err != nil {
+		return HeadParams{}, err
+	}
+	dim := context.GetParamOr(ctx.In(m.Name()), ParamCCFeatDim, DefaultCCFeatDim)
+	return HeadParams{Params: linearParams(s.Pooled.Dim(1), dim, true) + linearParams(t.Pooled.Dim(1), dim, true)}, nil
+}
+
+// NewHostInputs implements Method: none.
+func (Correlation) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
+
+// Loss implements Method.
+func (m Correlation) Loss(ctx *context.Context, s, t backbone.Features, _ Step) *graph.Node {
+	ctx = ctx.In(m.Name())
+	dim := context.GetParamOr(ctx, ParamCCFeatDim, DefaultCCFeatDim)
+	es := LinearEmbed(ctx.In("embed_s"), s.Pooled, dim)
+	et := LinearEmbed(ctx.In("embed_t"), graph.StopGradient(t.Pooled), dim)
+	return CCLoss(es, et)
+}
