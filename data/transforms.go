@@ -1,0 +1,99 @@
+package data
+
+// Per-channel statistics of the training images, pixel values scaled to [0, 1].
+const (
+	// CIFAR-100's training-set statistics (METHODS.md §1.5), used for CIFAR-10 too.
+	CIFARMeanR, CIFARMeanG, CIFARMeanB = 0.5071, 0.4867, 0.4408
+	CIFARStdR, CIFARStdG, CIFARStdB    = 0.2675, 0.2565, 0.2761
+
+	// Fashion-MNIST's 60000 training images (population std), computed from the data; a test
+	// recomputes them when the dataset is installed.
+	FashionMNISTMean = 0.28604059698879547
+	FashionMNISTStd  = 0.3530242445149227
+
+	// MNIST's 60000 training images (population std), the commonly published values.
+	MNISTMean = 0.1306604762738429
+	MNISTStd  = 0.30810780717887876
+)
+
+// CIFARNorm normalises with CIFAR-100's statistics (also used for CIFAR-10).
+func CIFARNorm() Normalize {
+	return Normalize{Mean: []float32{CIFARMeanR, CIFARMeanG, CIFARMeanB}, Std: []float32{CIFARStdR, CIFARStdG, CIFARStdB}}
+}
+
+// FashionMNISTNorm normalises with Fashion-MNIST's statistics.
+func FashionMNISTNorm() Normalize {
+	return Normalize{Mean: []float32{FashionMNISTMean}, Std: []float32{FashionMNISTStd}}
+}
+
+// MNISTNorm normalises with MNIST's statistics.
+func MNISTNorm() Normalize {
+	return Normalize{Mean: []float32{MNISTMean}, Std: []float32{MNISTStd}}
+}
+
+// NormFor returns the normalisation of a known dataset (any name CanonicalName accepts) and whether
+// it knows it. For other data, compute Dataset.ChannelStats on the training split.
+func NormFor(name string) (Normalize, bool) {
+	switch CanonicalName(name) {
+	case CIFAR10, CIFAR100:
+		return CIFARNorm(), true
+	case FashionMNIST:
+		return FashionMNISTNorm(), true
+	case MNIST:
+		return MNISTNorm(), true
+	}
+	return Normalize{}, false
+}
+
+// NormFromStats builds a Normalize from Dataset.ChannelStats' output.
+func NormFromStats(mean, std []float64) Normalize {
+	n := Normalize{Mean: make([]float32, len(mean)), Std: make([]float32, len(std))}
+	for i := range mean {
+		n.Mean[i] = float32(mean[i])
+	}
+	for i := range std {
+		n.Std[i] = float32(max(std[i], 1e-6))
+	}
+	return n
+}
+
+// TestTransform only normalises: the evaluation transform.
+func TestTransform(norm Normalize) Pipeline { return Pipeline{Ops: []Op{norm}} }
+
+// StandardTransform is the standard CIFAR training transform: a size×size crop of the image
+// zero-padded by padding pixels (uniformly placed), a horizontal flip with probability 0.5, then
+// normalisation. CIFAR uses StandardTransform(32, 4, CIFARNorm()).
+func StandardTransform(size, padding int, norm Normalize) Pipeline {
+	return Pipeline{Ops: []Op{RandomCrop{H: size, W: size, Padding: padding}, HFlip{P: 0.5}, norm}}
+}
+
+// SimCLROptions are the strengths of the SimCLR augmentation.
+type SimCLROptions struct {
+	// Strong selects colour jitter 0.8/0.8/0.8/0.2 (the default is 0.4/0.4/0.4/0.1).
+	Strong bool
+	// BlurKernel is the Gaussian blur's kernel size; 0 means 2·⌊size/20⌋ + 1.
+	BlurKernel int
+	// NoBlur disables the Gaussian blur.
+	NoBlur bool
+}
+
+// SimCLRTransform is SimCLR's augmentation at size×size: random resized crop (scale [0.08, 1], ratio
+// [3/4, 4/3], bilinear), horizontal flip (p 0.5), colour jitter (p 0.8), random grayscale (p 0.2),
+// Gaussian blur (p 0.5, σ ∈ [0.1, 2]), then normalisation. On 1-channel images the saturation, hue and
+// grayscale steps leave the image unchanged.
+func SimCLRTransform(size int, norm Normalize, o SimCLROptions) Pipeline {
+	jit := ColorJitter{Brightness: 0.4, Contrast: 0.4, Saturation: 0.4, Hue: 0.1, P: 0.8}
+	if o.Strong {
+		jit = ColorJitter{Brightness: 0.8, Contrast: 0.8, Saturation: 0.8, Hue: 0.2, P: 0.8}
+	}
+	ops := []Op{
+		RandomResizedCrop{H: size, W: size, ScaleMin: 0.08, ScaleMax: 1, RatioMin: 3.0 / 4, RatioMax: 4.0 / 3},
+		HFlip{P: 0.5},
+		jit,
+		RandomGrayscale{P: 0.2},
+	}
+	if !o.NoBlur {
+		ops = append(ops, GaussianBlur{Kernel: o.BlurKernel, SigmaMin: 0.1, SigmaMax: 2, P: 0.5})
+	}
+	return Pipeline{Ops: append(ops, norm)}
+}
