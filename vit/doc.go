@@ -2,5 +2,14 @@
 // pre-norm blocks) that returns the residual stream after every block, so that each layer can be a
 // contrastive view (IFACLR), plus its named configurations.
 //
+// Get returns a named Config ("nano", "micro", "ti", "s", "b", optionally with a patch suffix such
+// as "ti_4"); New validates it; Model.Features builds the graph on a GoMLX context and returns a
+// backbone.Features. Variable scopes (patch_embed, cls_token, pos_embed, block_NN/attn/qkv, …,
+// norm_layer, head) are the checkpoint format and are pinned by a golden test.
+//
+// Initialisation: linear weights, the CLS token and the position embeddings are drawn from a
+// normal with std 0.02 truncated at ±2σ; biases and LayerNorm offsets start at 0, LayerNorm gains
+// at 1.
+//
 // It must not import ssl, distill, fit or eval.
 package vit
