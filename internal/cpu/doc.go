@@ -1,6 +1,19 @@
-// Package cpu is ifa's pure-Go GoMLX backend: it needs no C library and implements every op the
-// ifa models need to train (convolutions and their gradients, padding, reversal, window reductions
-// and their scatter gradients, dynamic slices, ...), with parallel kernels for the heavy ops.
+// Package cpu is ifa's pure-Go GoMLX backend, registered as "cpu": it needs no C library and
+// implements every op the ifa models need to train (convolutions and their gradients, padding,
+// reversal, window reductions and their scatter gradients, dynamic slices, gathers and scatters,
+// batch-norm ops, Philox random bits, ...) for float32, float64, integer and boolean tensors.
 //
-// It must not import any other ifa package.
+// A graph is compiled into a list of steps in creation order, keeping only what the outputs need;
+// each intermediate buffer is released (to a pool keyed by dtype and size) right after its last
+// use, donated inputs are reused, and elementwise ops run in place when they can. Steps run one
+// after the other; heavy ops split their work over all cores. DotGeneral and ConvGeneral run as
+// GEMMs on internal/cpu/kernels (convolutions through im2col blocks, with a transpose-free path
+// for kernel gradients).
+//
+// Importing the package also registers gradients in graph.VJPRegistration (see vjp.go): a
+// DotGeneral gradient made of DotGenerals, a ConvGeneral gradient that is correct for even kernel
+// sizes and asymmetric padding, and gradients GoMLX v0.26 lacks (Rsqrt, Expm1, Clamp, Pad,
+// Reverse, Floor/Ceil/Round).
+//
+// It must not import any other ifa package (its tests use internal/nn).
 package cpu

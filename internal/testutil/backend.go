@@ -4,11 +4,12 @@ import (
 	"sync"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
+
+	"github.com/ifa-toolkit/ifa/internal/cpu"
 )
 
 var backendOnce = sync.OnceValue(func() backends.Backend {
-	b, err := simplego.New("ops_sequential")
+	b, err := cpu.New("")
 	if err != nil {
 		panic(err)
 	}

@@ -1,0 +1,390 @@
+package cpu
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// value is a node's result during one execution. A borrowed value (a caller's input that was not
+// donated, a constant) is never written to nor recycled.
+type value struct {
+	buf   *Buffer
+	owned bool
+}
+
+// step is one node to run, with the inputs whose last use it is.
+type step struct {
+	n *node
+	// release lists input positions to release after the step (each input node once).
+	release []int
+	// lastUse[i] reports whether input i is used for the last time here (and by no other input of
+	// the same step): its buffer may then be reused in place when owned.
+	lastUse []bool
+}
+
+// Executable implements backends.Executable for the cpu backend.
+type Executable struct {
+	backend    *Backend
+	name       string
+	params     []*node
+	outputs    []*node
+	steps      []step
+	numNodes   int
+	paramUsed  []bool
+	finalized  bool
+	outShapes  []shapes.Shape
+	paramNames []string
+}
+
+var _ backends.Executable = (*Executable)(nil)
+
+// Compile implements backends.Builder: it keeps the nodes the outputs depend on, in order, and
+// records the last use of every intermediate value so buffers are recycled as soon as possible.
+func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (backends.Executable, error) {
+	outs, err := b.nodes2("Compile", outputs...)
+	if err != nil {
+		return nil, err
+	}
+	b.compiled = true
+	live := make([]bool, len(b.nodes))
+	for _, o := range outs {
+		live[o.id] = true
+	}
+	for i := len(b.nodes) - 1; i >= 0; i-- {
+		if !live[i] {
+			continue
+		}
+		for _, in := range b.nodes[i].inputs {
+			live[in.id] = true
+		}
+	}
+	isOutput := make([]bool, len(b.nodes))
+	for _, o := range outs {
+		isOutput[o.id] = true
+	}
+	// lastUser[v] is the last live node consuming v.
+	lastUser := make([]int, len(b.nodes))
+	for i := range lastUser {
+		lastUser[i] = -1
+	}
+	for _, n := range b.nodes {
+		if !live[n.id] {
+			continue
+		}
+		for _, in := range n.inputs {
+			lastUser[in.id] = n.id
+		}
+	}
+	e := &Executable{backend: b.backend, name: b.name, params: b.params, outputs: outs, numNodes: len(b.nodes),
+		paramUsed: make([]bool, len(b.params))}
+	for _, p := range b.params {
+		e.paramNames = append(e.paramNames, p.params.(paramInfo).name)
+		e.paramUsed[p.params.(paramInfo).index] = live[p.id] && (lastUser[p.id] >= 0 || isOutput[p.id])
+	}
+	for _, o := range outs {
+		e.outShapes = append(e.outShapes, o.shape)
+	}
+	for _, n := range b.nodes {
+		if !live[n.id] || n.op == backends.OpTypeParameter {
+			continue
+		}
+		st := step{n: n, lastUse: make([]bool, len(n.inputs))}
+		for i, in := range n.inputs {
+			if lastUser[in.id] != n.id || isOutput[in.id] {
+				continue
+			}
+			first := true
+			for j := 0; j < i; j++ {
+				if n.inputs[j] == in {
+					first = false
+				}
+			}
+			if first {
+				st.release = append(st.release, i)
+			}
+			count := 0
+			for _, other := range n.inputs {
+				if other == in {
+					count++
+				}
+			}
+			st.lastUse[i] = count == 1
+		}
+		e.steps = append(e.steps, st)
+	}
+	return e, nil
+}
+
+// Finalize implements backends.Executable.
+func (e *Executable) Finalize() { e.finalized = true }
+
+// Inputs implements backends.Executable.
+func (e *Executable) Inputs() ([]string, []shapes.Shape) {
+	ss := make([]shapes.Shape, len(e.params))
+	for i, p := range e.params {
+		ss[i] = p.shape
+	}
+	return e.paramNames, ss
+}
+
+// Outputs implements backends.Executable.
+func (e *Executable) Outputs() []shapes.Shape { return e.outShapes }
+
+// execState is the state of one Execute call.
+type execState struct {
+	b     *Backend
+	vals  []value
+	multi [][]value
+}
+
+// Execute implements backends.Executable. Donated inputs are invalid afterwards; their storage is
+// reused for intermediate values or outputs.
+func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends.DeviceNum) (outBufs []backends.Buffer, err error) {
+	if e.finalized {
+		return nil, fmt.Errorf("cpu: Execute(%q): executable was finalized", e.name)
+	}
+	if len(inputs) != len(e.params) {
+		return nil, fmt.Errorf("cpu: Execute(%q): got %d inputs, want %d", e.name, len(inputs), len(e.params))
+	}
+	if donate != nil && len(donate) != len(inputs) {
+		return nil, fmt.Errorf("cpu: Execute(%q): got %d donate flags for %d inputs", e.name, len(donate), len(inputs))
+	}
+	ex := &execState{b: e.backend, vals: make([]value, e.numNodes)}
+	for i, p := range e.params {
+		buf, err := e.backend.asBuffer(inputs[i])
+		if err != nil {
+			return nil, fmt.Errorf("cpu: Execute(%q): input #%d (%q): %w", e.name, i, e.paramNames[i], err)
+		}
+		if !buf.shape.Equal(p.shape) {
+			return nil, fmt.Errorf("cpu: Execute(%q): input #%d (%q) is %s, want %s", e.name, i, e.paramNames[i],
+				buf.shape, p.shape)
+		}
+		owned := donate != nil && donate[i]
+		if owned && !e.paramUsed[i] {
+			e.backend.recycle(buf)
+			continue
+		}
+		ex.vals[p.id] = value{buf: buf, owned: owned}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cpu: Execute(%q): panic: %v\n%s", e.name, r, debug.Stack())
+			outBufs = nil
+		}
+	}()
+	ins := make([]*value, 0, 8)
+	for si := range e.steps {
+		st := &e.steps[si]
+		n := st.n
+		ins = ins[:0]
+		for _, in := range n.inputs {
+			ins = append(ins, &ex.vals[in.id])
+		}
+		switch {
+		case n.op == opTupleElement:
+			m := ex.multi[n.inputs[0].id]
+			ex.vals[n.id] = m[n.index]
+			m[n.index] = value{}
+			continue
+		case n.multiShapes != nil:
+			outs, err := execMulti(ex, n, ins, st.lastUse)
+			if err != nil {
+				return nil, fmt.Errorf("cpu: Execute(%q): op #%d %s: %w", e.name, n.id, n.op, err)
+			}
+			if ex.multi == nil {
+				ex.multi = make([][]value, e.numNodes)
+			}
+			ex.multi[n.id] = outs
+		default:
+			out, err := execNode(ex, n, ins, st.lastUse)
+			if err != nil {
+				return nil, fmt.Errorf("cpu: Execute(%q): op #%d %s%s: %w", e.name, n.id, n.op, n.shape, err)
+			}
+			ex.vals[n.id] = out
+		}
+		for _, i := range st.release {
+			v := ins[i]
+			if v.buf != nil && v.owned {
+				e.backend.recycle(v.buf)
+			}
+			*v = value{}
+		}
+	}
+	// Multi-output results nobody consumed.
+	for _, m := range ex.multi {
+		for _, v := range m {
+			if v.buf != nil && v.owned {
+				e.backend.recycle(v.buf)
+			}
+		}
+	}
+	outBufs = make([]backends.Buffer, len(e.outputs))
+	for i, o := range e.outputs {
+		v := ex.vals[o.id]
+		if v.owned && v.buf != nil {
+			outBufs[i] = v.buf
+			ex.vals[o.id] = value{}
+			continue
+		}
+		if v.buf == nil {
+			// The same node was already handed out: give a copy of it.
+			prev := outBufs[indexOfNode(e.outputs[:i], o)].(*Buffer)
+			v.buf = prev
+		}
+		cp := e.backend.newBuffer(o.shape)
+		_, _ = copyFlat(cp.flat, v.buf.flat)
+		outBufs[i] = cp
+	}
+	return outBufs, nil
+}
+
+func indexOfNode(ns []*node, n *node) int {
+	for i, x := range ns {
+		if x == n {
+			return i
+		}
+	}
+	return -1
+}
+
+// reusable reports whether input i's buffer may be overwritten by this step's output.
+func reusable(ins []*value, lastUse []bool, i int) bool {
+	return lastUse[i] && ins[i].owned && ins[i].buf != nil
+}
+
+// take moves input i's buffer out (the step's release then skips it).
+func take(ins []*value, i int) *Buffer {
+	buf := ins[i].buf
+	*ins[i] = value{}
+	return buf
+}
+
+// outputLike returns a buffer for an output of the given shape, reusing input i's storage when it
+// is owned, used for the last time, and of the same dtype and size.
+func outputLike(ex *execState, shape shapes.Shape, ins []*value, lastUse []bool, candidates ...int) *Buffer {
+	for _, i := range candidates {
+		if reusable(ins, lastUse, i) && ins[i].buf.shape.DType == shape.DType && ins[i].buf.shape.Size() == shape.Size() {
+			buf := take(ins, i)
+			buf.shape = shape
+			return buf
+		}
+	}
+	return ex.b.newBuffer(shape)
+}
+
+// execNode runs a single-output node.
+func execNode(ex *execState, n *node, ins []*value, lastUse []bool) (value, error) {
+	switch n.op {
+	case backends.OpTypeConstant:
+		return value{buf: n.params.(*Buffer)}, nil
+	case backends.OpTypeIdentity, backends.OpTypeReshape:
+		in := ins[0]
+		if in.owned && lastUse[0] {
+			buf := take(ins, 0)
+			return value{buf: &Buffer{shape: n.shape, flat: buf.flat}, owned: true}, nil
+		}
+		if !in.owned {
+			return value{buf: &Buffer{shape: n.shape, flat: in.buf.flat}}, nil
+		}
+		out := ex.b.newBuffer(n.shape)
+		_, _ = copyFlat(out.flat, in.buf.flat)
+		return value{buf: out, owned: true}, nil
+	}
+	fn := execTable[n.op]
+	if fn == nil {
+		return value{}, fmt.Errorf("no executor for op %s", n.op)
+	}
+	buf, err := fn(ex, n, ins, lastUse)
+	if err != nil {
+		return value{}, err
+	}
+	return value{buf: buf, owned: true}, nil
+}
+
+// execFn computes a single-output node; it may take ownership of inputs through outputLike/take.
+type execFn func(ex *execState, n *node, ins []*value, lastUse []bool) (*Buffer, error)
+
+var execTable [opTupleElement + 1]execFn
+
+func init() {
+	for _, op := range []backends.OpType{backends.OpTypeAbs, backends.OpTypeNeg, backends.OpTypeSign,
+		backends.OpTypeExp, backends.OpTypeExpm1, backends.OpTypeLog, backends.OpTypeLog1p, backends.OpTypeLogistic,
+		backends.OpTypeSqrt, backends.OpTypeRsqrt, backends.OpTypeTanh, backends.OpTypeErf, backends.OpTypeCos,
+		backends.OpTypeSin, backends.OpTypeFloor, backends.OpTypeCeil, backends.OpTypeRound,
+		backends.OpTypeLogicalNot, backends.OpTypeBitwiseNot, backends.OpTypeBitCount, backends.OpTypeClz} {
+		execTable[op] = execUnary
+	}
+	execTable[backends.OpTypeIsFinite] = execIsFiniteNaN
+	execTable[backends.OpTypeIsNaN] = execIsFiniteNaN
+	for _, op := range []backends.OpType{backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul,
+		backends.OpTypeDiv, backends.OpTypeRem, backends.OpTypePow, backends.OpTypeMax, backends.OpTypeMin,
+		backends.OpTypeLogicalAnd, backends.OpTypeLogicalOr, backends.OpTypeLogicalXor, backends.OpTypeBitwiseAnd,
+		backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor, backends.OpTypeShiftLeft,
+		backends.OpTypeShiftRightArithmetic, backends.OpTypeShiftRightLogical} {
+		execTable[op] = execBinary
+	}
+	for _, op := range []backends.OpType{backends.OpTypeEqual, backends.OpTypeNotEqual,
+		backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan, backends.OpTypeLessOrEqual,
+		backends.OpTypeLessThan, backends.OpTypeEqualTotalOrder, backends.OpTypeNotEqualTotalOrder,
+		backends.OpTypeGreaterOrEqualTotalOrder, backends.OpTypeGreaterThanTotalOrder,
+		backends.OpTypeLessOrEqualTotalOrder, backends.OpTypeLessThanTotalOrder} {
+		execTable[op] = execCompare
+	}
+	execTable[backends.OpTypeClamp] = execClamp
+	execTable[backends.OpTypeWhere] = execWhere
+	execTable[backends.OpTypeConvertDType] = execConvert
+	execTable[backends.OpTypeIota] = execIota
+	execTable[backends.OpTypeTranspose] = execTranspose
+	execTable[backends.OpTypeBroadcastInDim] = execBroadcastInDim
+	execTable[backends.OpTypeSlice] = execSlice
+	execTable[backends.OpTypePad] = execPad
+	execTable[backends.OpTypeReverse] = execReverse
+	execTable[backends.OpTypeConcatenate] = execConcatenate
+	execTable[backends.OpTypeDynamicSlice] = execDynamicSlice
+	execTable[backends.OpTypeDynamicUpdateSlice] = execDynamicUpdateSlice
+	for _, op := range []backends.OpType{backends.OpTypeReduceSum, backends.OpTypeReduceMax,
+		backends.OpTypeReduceMin, backends.OpTypeReduceProduct, backends.OpTypeReduceLogicalAnd,
+		backends.OpTypeReduceLogicalOr, backends.OpTypeReduceLogicalXor, backends.OpTypeReduceBitwiseAnd,
+		backends.OpTypeReduceBitwiseOr, backends.OpTypeReduceBitwiseXor} {
+		execTable[op] = execReduce
+	}
+	execTable[backends.OpTypeArgMinMax] = execArgMinMax
+	execTable[backends.OpTypeGather] = execGather
+	execTable[backends.OpTypeScatterSum] = execScatter
+	execTable[backends.OpTypeScatterMax] = execScatter
+	execTable[backends.OpTypeScatterMin] = execScatter
+	execTable[backends.OpTypeReduceWindow] = execReduceWindow
+	execTable[backends.OpTypeSelectAndScatterMax] = execSelectAndScatter
+	execTable[backends.OpTypeSelectAndScatterMin] = execSelectAndScatter
+	execTable[backends.OpTypeSelectAndScatterSum] = execSelectAndScatter
+	execTable[backends.OpTypeDotGeneral] = execDotGeneral
+	execTable[backends.OpTypeConvGeneral] = execConvGeneral
+	execTable[backends.OpTypeBatchNormForInference] = execBatchNormInference
+}
+
+// execMulti runs a multi-output node.
+func execMulti(ex *execState, n *node, ins []*value, lastUse []bool) ([]value, error) {
+	var bufs []*Buffer
+	var err error
+	switch n.op {
+	case backends.OpTypeRNGBitGenerator:
+		bufs, err = execRNG(ex, n, ins)
+	case backends.OpTypeBatchNormForTraining:
+		bufs, err = execBatchNormTraining(ex, n, ins)
+	case backends.OpTypeBatchNormGradient:
+		bufs, err = execBatchNormGradient(ex, n, ins)
+	default:
+		return nil, fmt.Errorf("no executor for multi-output op %s", n.op)
+	}
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]value, len(bufs))
+	for i, b := range bufs {
+		vals[i] = value{buf: b, owned: true}
+	}
+	return vals, nil
+}

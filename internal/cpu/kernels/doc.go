@@ -1,0 +1,36 @@
+// Package kernels holds ifa's dense float32/float64 matrix-multiplication kernels: a packed,
+// cache-blocked GEMM (GotoBLAS/BLIS loop order) with a register-blocked micro-kernel, split over
+// all cores, plus convolutions computed as GEMMs without materialising the im2col matrix.
+//
+// All matrices are row-major with explicit row strides; images are channels-last (NHWC) and
+// convolution weights HWIO. Entry points:
+//
+//   - Sgemm / Dgemm: C = alpha·op(A)·op(B) + beta·C, op(X) = X or Xᵀ (BLAS semantics: beta == 0
+//     never reads C; alpha == 0 or k == 0 never reads A or B).
+//   - SgemmBatched / DgemmBatched: strided batches (stride 0 shares an operand); small products
+//     such as per-head attention run in parallel across the batch.
+//   - SconvIm2col: forward convolution y = im2col(x)·w, packing im2col panels straight from x,
+//     or, for few output channels, reading each window segment of x in place (convTile).
+//   - SconvIm2colT: weight gradient dw = im2col(x)ᵀ·dy, computed as dwᵀ = dyᵀ·im2col(x) so that
+//     the im2col panels are whole channel runs of x.
+//   - ConvGeometry.InputGradient + FlipHWIO: the input gradient dx as a forward convolution of dy
+//     (input-dilated by the stride) with the flipped, channel-transposed weights.
+//
+// Kernels: on amd64 with AVX2 and FMA (checked at run time) a 6×16 float32 and a 6×8 float64
+// micro-kernel written in Go assembly (kernel_amd64.s); elsewhere, or with the purego build tag,
+// portable 4×4 Go kernels. simd/archsimd (GOEXPERIMENT=simd) was measured first: with its
+// destructive 213-form MulAdd and 15 allocatable vector registers the compiler adds register
+// copies and spills: a 5×16 archsimd kernel ran at a quarter to 40% of the assembly kernel's
+// speed in interleaved runs (about 40 against 100 GFLOP/s on one core), so the assembly kernel is
+// used in both build modes.
+//
+// Narrow products (C at most 4 column tiles wide, such as convolutions with few output channels)
+// read A in place instead of packing it, since each element of A is then used only a few times.
+// Products of more than about 2^19 flops run on several goroutines that first pack the shared
+// panels together, then take blocks of C in turn, so a core slowed by other load takes fewer;
+// long sums into small outputs (weight gradients) are instead split along k, each goroutine
+// accumulating its chunks into a private buffer.
+//
+// The package must not import GoMLX or any other ifa package; it keeps no mutable package state
+// beyond its sync.Pool packing buffers, and is safe for concurrent use.
+package kernels

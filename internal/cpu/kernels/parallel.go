@@ -1,0 +1,193 @@
+package kernels
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// itemsPerThread is how many work items gemmParallel aims to give each goroutine, so that a
+// goroutine slowed by other load on its core simply takes fewer items.
+const itemsPerThread = 4
+
+// packGroup is the number of micro-panels packed per work item of the packing phase.
+const packGroup = 8
+
+// parallelFor runs body(worker, item) for every item in [0, items) on up to threads goroutines
+// (the calling one included, as worker 0) that take items in turn.
+func parallelFor(threads, items int, body func(worker, item int)) {
+	threads = min(threads, items)
+	if threads <= 1 {
+		for i := 0; i < items; i++ {
+			body(0, i)
+		}
+		return
+	}
+	var next atomic.Int64
+	work := func(worker int) {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= items {
+				return
+			}
+			body(worker, i)
+		}
+	}
+	var wg sync.WaitGroup
+	for t := 1; t < threads; t++ {
+		wg.Go(func() { work(t) })
+	}
+	work(0)
+	wg.Wait()
+}
+
+// gemmParallel is the multi-goroutine form of gemmSerial. For each nc-wide column block of B and
+// kc-deep slice of k, the goroutines first pack the B block and all rows of the A slice together
+// (shared buffers), then multiply blocks of C (rows × columns work items) taken in turn.
+func gemmParallel[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n, k int, alpha T, beta T, c []T, ldc int, threads int) {
+	mr, nr := kern.mr, kern.nr
+	kc := blockSize(k, kern.kc, 1)
+	nc := blockSize(n, kern.nc, nr)
+	direct := src.readsInPlace(n, nr, mr)
+	mPanels := (m + mr - 1) / mr
+	full := m / mr * mr // rows in full tiles
+
+	// Work items: rowChunk rows (a multiple of mr) × colChunk columns (a multiple of nr).
+	rowChunk := blockSize(m, kern.mc, mr)
+	rowItems := (m + rowChunk - 1) / rowChunk
+	target := itemsPerThread * threads
+	// Tall items keep each packed B micro-panel in L1 for many row tiles, so columns are split
+	// first; rows are cut below mc only when the column tiles are too few.
+	colTiles := (min(nc, n) + nr - 1) / nr
+	if rowItems*colTiles < target && mPanels > rowItems {
+		want := (target + colTiles - 1) / colTiles
+		rowChunk = max(mr, (mPanels+want-1)/want*mr)
+		rowItems = (m + rowChunk - 1) / rowChunk
+	}
+
+	aLen := mPanels * mr * kc
+	if direct {
+		aLen = mr * kc // only the last, partial row tile is packed
+	}
+	shared := getBuffers[T](aLen, nc*kc, 0)
+	defer putBuffers(shared)
+	tiles := make([]*buffers[T], threads)
+	for t := range tiles {
+		tiles[t] = getBuffers[T](0, 0, mr*nr+mr*kc)
+		defer putBuffers(tiles[t])
+	}
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		nPanels := (nb + nr - 1) / nr
+		colChunk := nb
+		if rowItems < target {
+			want := (target + rowItems - 1) / rowItems
+			colChunk = max(nr, (nPanels+want-1)/want*nr)
+		}
+		colItems := (nb + colChunk - 1) / colChunk
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			blockBeta := beta
+			if pc > 0 {
+				blockBeta = 1
+			}
+			// Phase 1: pack B's panels and A's panels (only the partial tail when reading A in place).
+			aGroups := (mPanels + packGroup - 1) / packGroup
+			if direct {
+				aGroups = 0
+				if full < m {
+					src.packRows(shared.a, full, m-full, pc, kb, mr)
+				}
+			}
+			bGroups := (nPanels + packGroup - 1) / packGroup
+			parallelFor(threads, aGroups+bGroups, func(_, g int) {
+				if g < bGroups {
+					lo := g * packGroup * nr
+					hi := min(nb, lo+packGroup*nr)
+					bsrc.packCols(shared.b[lo*kb:], pc, kb, jc+lo, hi-lo, alpha, nr)
+					return
+				}
+				lo := (g - bGroups) * packGroup * mr
+				hi := min(m, lo+packGroup*mr)
+				src.packRows(shared.a[lo*kb:], lo, hi-lo, pc, kb, mr)
+			})
+			// Phase 2: the blocks of C.
+			parallelFor(threads, rowItems*colItems, func(w, item int) {
+				ic := item / colItems * rowChunk
+				jr := item % colItems * colChunk
+				mb, cols := min(rowChunk, m-ic), min(colChunk, nb-jr)
+				var av aView[T]
+				switch {
+				case !direct:
+					av = aView[T]{a: shared.a[ic*kb:], rs: 1, ps: mr, panel: kb}
+				case src.conv != nil:
+					av = aView[T]{conv: src.conv, pix0: ic, p0: src.step0 + pc, tail: shared.a}
+				case src.trans:
+					av = aView[T]{a: src.a, base: pc*src.lda + ic, rs: 1, ps: src.lda, next: 1, tail: shared.a}
+				default:
+					av = aView[T]{a: src.a, base: ic*src.lda + pc, rs: src.lda, ps: 1, next: src.lda, tail: shared.a}
+				}
+				macroKernel(kern, mb, cols, kb, av, shared.b[jr*kb:], tiles[w].tile, blockBeta, c[ic*ldc+jc+jr:], ldc)
+			})
+		}
+	}
+}
+
+// Products with at least splitKMinSteps steps, k ≥ 2·max(m, n) and at most splitKMaxOutput
+// elements of C (weight gradients: small outputs, long sums) are split along k.
+const (
+	splitKMinSteps   = 1024
+	splitKMaxOutput  = 1 << 20
+	splitKChunkSteps = 512 // steps per work item
+)
+
+// gemmSplitK computes the product as a sum over chunks of k: each goroutine accumulates the
+// chunks it takes into a private m×n buffer with gemmSerial, with no synchronisation between
+// chunks, and the buffers are summed into C at the end.
+func gemmSplitK[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n, k int, alpha T, beta T, c []T, ldc int, threads int) {
+	chunk := blockSize(k, splitKChunkSteps, 1)
+	chunks := (k + chunk - 1) / chunk
+	threads = min(threads, chunks)
+	acc := make([]*buffers[T], threads)
+	for w := range acc {
+		acc[w] = getBuffers[T](m*n, 0, 0)
+		defer putBuffers(acc[w])
+	}
+	used := make([]bool, threads)
+	parallelFor(threads, chunks, func(w, item int) {
+		p0 := item * chunk
+		kk := min(chunk, k-p0)
+		var accBeta T // the first chunk of a worker overwrites its buffer
+		if used[w] {
+			accBeta = 1
+		}
+		used[w] = true
+		gemmSerial(kern, src.fromStep(p0), bsrc.fromStep(p0), m, n, kk, alpha, accBeta, acc[w].a, n)
+	})
+	// C = beta·C + Σ_w acc_w, by blocks of rows.
+	const rowsPerItem = 32
+	parallelFor(threads, (m+rowsPerItem-1)/rowsPerItem, func(_, item int) {
+		for i := item * rowsPerItem; i < min(m, (item+1)*rowsPerItem); i++ {
+			row := c[i*ldc : i*ldc+n]
+			first := true
+			for w := range acc {
+				if !used[w] {
+					continue
+				}
+				part := acc[w].a[i*n : i*n+n]
+				switch {
+				case !first:
+					for j, v := range part {
+						row[j] += v
+					}
+				case beta == 0:
+					copy(row, part)
+				default:
+					for j, v := range part {
+						row[j] = beta*row[j] + v
+					}
+				}
+				first = false
+			}
+		}
+	})
+}

@@ -1,0 +1,378 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/backends"
+)
+
+// convGeom holds the sizes of a ConvGeneral, read through its axes configuration.
+type convGeom struct {
+	p                       convParams
+	inDims, kDims, outDims  []int
+	bIn, cIn, bOut, cOut    int
+	inSp, kSp, outSp        []int
+	groups, cInG, cOutG     int
+	inSpSize, kSize, outSpN int
+}
+
+func newConvGeom(p convParams, inDims, kDims, outDims []int) convGeom {
+	ax := p.axes
+	g := convGeom{p: p, inDims: inDims, kDims: kDims, outDims: outDims,
+		bIn: inDims[ax.InputBatch], cIn: inDims[ax.InputChannels],
+		bOut: outDims[ax.OutputBatch], cOut: kDims[ax.KernelOutputChannels],
+		groups: p.featureGroups, cInG: kDims[ax.KernelInputChannels],
+		inSpSize: 1, kSize: 1, outSpN: 1}
+	g.cOutG = g.cOut / g.groups
+	for i := range ax.InputSpatial {
+		g.inSp = append(g.inSp, inDims[ax.InputSpatial[i]])
+		g.kSp = append(g.kSp, kDims[ax.KernelSpatial[i]])
+		g.outSp = append(g.outSp, outDims[ax.OutputSpatial[i]])
+		g.inSpSize *= g.inSp[i]
+		g.kSize *= g.kSp[i]
+		g.outSpN *= g.outSp[i]
+	}
+	return g
+}
+
+// inputIndex returns the input index on spatial axis a for output index o and kernel index k, or
+// -1 when it falls on padding or between input-dilated elements.
+func (g convGeom) inputIndex(a, o, k int) int {
+	pos := o*g.p.strides[a] - g.p.paddings[a][0] + k*g.p.kernelDil[a]
+	d := g.p.inputDil[a]
+	if pos < 0 || pos%d != 0 || pos/d >= g.inSp[a] {
+		return -1
+	}
+	return pos / d
+}
+
+// offsetTable returns, for every output spatial position (flat) and kernel position (flat), the
+// flat spatial offset into a canonical [.., inSp..., ..] input, or -1.
+func (g convGeom) offsetTable() []int32 {
+	sd := len(g.inSp)
+	tab := make([]int32, g.outSpN*g.kSize)
+	inSpStr := stridesOf(g.inSp)
+	oIdx := make([]int, sd)
+	kIdx := make([]int, sd)
+	for os := 0; os < g.outSpN; os++ {
+		rem := os
+		for a := sd - 1; a >= 0; a-- {
+			oIdx[a] = rem % g.outSp[a]
+			rem /= g.outSp[a]
+		}
+		for w := 0; w < g.kSize; w++ {
+			rem := w
+			for a := sd - 1; a >= 0; a-- {
+				kIdx[a] = rem % g.kSp[a]
+				rem /= g.kSp[a]
+			}
+			off := 0
+			for a := 0; a < sd; a++ {
+				i := g.inputIndex(a, oIdx[a], kIdx[a])
+				if i < 0 {
+					off = -1
+					break
+				}
+				off += i * inSpStr[a]
+			}
+			tab[os*g.kSize+w] = int32(off)
+		}
+	}
+	return tab
+}
+
+func execConvGeneral(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
+	p := n.params.(convParams)
+	g := newConvGeom(p, ins[0].buf.shape.Dimensions, ins[1].buf.shape.Dimensions, n.shape.Dimensions)
+	out := ex.b.newBuffer(n.shape)
+	switch x := ins[0].buf.flat.(type) {
+	case []float32:
+		if p.batchGroups > 1 {
+			convNaive(g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
+		} else if isFilterGradForm(g) {
+			convFilterGrad(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
+		} else {
+			convFast(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
+		}
+	case []float64:
+		if p.batchGroups > 1 {
+			convNaive(g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
+		} else if isFilterGradForm(g) {
+			convFilterGrad(ex, g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
+		} else {
+			convFast(ex, g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
+		}
+	default:
+		return nil, fmt.Errorf("ConvGeneral of %T not supported", x)
+	}
+	return out, nil
+}
+
+// patchBudget is the number of elements of one im2col block.
+const patchBudget = 1 << 22
+
+// convFast computes the convolution as GEMMs: the input is brought to the canonical layout
+// [batch, spatial..., channels], the kernel of each channel group is packed as a
+// [kernel positions × group input channels, group output channels] matrix, and blocks of im2col
+// rows (output positions × kernel positions × channels, zeros for padding and input dilation) are
+// multiplied by it. Large kernels (as in the gradient with respect to the kernel, where the
+// "kernel" is the output gradient) are split along the contracting dimension and accumulated.
+func convFast[T floatT](ex *execState, g convGeom, out, in, kernel []T) {
+	ax := g.p.axes
+	sd := len(g.inSp)
+	dt := dtypeOfFlat(any(in))
+	pool := &ex.b.pool
+
+	// Canonical input.
+	canonIn := append(append([]int{g.bIn}, g.inSp...), g.cIn)
+	inStr := stridesOf(g.inDims)
+	srcStr := []int{inStr[ax.InputBatch]}
+	canonical := ax.InputBatch == 0 && ax.InputChannels == sd+1
+	for i, a := range ax.InputSpatial {
+		srcStr = append(srcStr, inStr[a])
+		canonical = canonical && a == i+1
+	}
+	srcStr = append(srcStr, inStr[ax.InputChannels])
+	inC := in
+	if !canonical {
+		inC = pool.get(dt, len(in)).([]T)
+		defer pool.put(dt, inC)
+		copyBox(inC, in, box{dims: canonIn, dStr: stridesOf(canonIn), sStr: srcStr})
+	}
+
+	// Canonical output.
+	canonOut := append(append([]int{g.bOut}, g.outSp...), g.cOut)
+	outStr := stridesOf(g.outDims)
+	dstStr := []int{outStr[ax.OutputBatch]}
+	outCanonical := ax.OutputBatch == 0 && ax.OutputChannels == sd+1
+	for i, a := range ax.OutputSpatial {
+		dstStr = append(dstStr, outStr[a])
+		outCanonical = outCanonical && a == i+1
+	}
+	dstStr = append(dstStr, outStr[ax.OutputChannels])
+	outC := out
+	if !outCanonical {
+		outC = pool.get(dt, len(out)).([]T)
+		defer pool.put(dt, outC)
+	}
+
+	M := g.bOut * g.outSpN
+	kDim := g.kSize * g.cInG
+	kStr := stridesOf(g.kDims)
+	wDims := append(append([]int{}, g.kSp...), g.cInG, g.cOutG)
+	wSrcStr := make([]int, 0, sd+2)
+	for _, a := range ax.KernelSpatial {
+		wSrcStr = append(wSrcStr, kStr[a])
+	}
+	wSrcStr = append(wSrcStr, kStr[ax.KernelInputChannels], kStr[ax.KernelOutputChannels])
+	w := pool.get(dt, kDim*g.cOutG).([]T)
+	defer pool.put(dt, w)
+
+	// Pointwise convolution on the canonical input: the input is the im2col matrix itself.
+	pointwise := g.kSize == 1 && g.groups == 1 && g.bOut == g.bIn
+	for a := 0; pointwise && a < sd; a++ {
+		pointwise = g.outSp[a] == g.inSp[a] && g.inputIndex(a, 0, 0) == 0 && g.inputIndex(a, 1%g.outSp[a], 0) == 1%g.outSp[a]
+	}
+
+	var tab []int32
+	if !pointwise {
+		tab = g.offsetTable()
+	}
+	// Blocking: rows of im2col × kernel positions per block.
+	ksPer := g.kSize
+	if 256*kDim > patchBudget {
+		ksPer = max(1, patchBudget/(256*g.cInG))
+	}
+	rowsPer := max(1, min(M, patchBudget/max(1, ksPer*g.cInG)))
+	var patches []T
+	if !pointwise {
+		patches = pool.get(dt, rowsPer*ksPer*g.cInG).([]T)
+		defer pool.put(dt, patches)
+	}
+	for grp := 0; grp < g.groups; grp++ {
+		copyBox(w, kernel, box{dims: wDims, dStr: stridesOf(wDims), sOff: grp * g.cOutG * kStr[ax.KernelOutputChannels],
+			sStr: wSrcStr})
+		if pointwise {
+			gemm(false, false, M, g.cOutG, g.cIn, inC, g.cIn, w, g.cOutG, 0, outC, g.cOut)
+			continue
+		}
+		for m0 := 0; m0 < M; m0 += rowsPer {
+			m1 := min(M, m0+rowsPer)
+			for k0 := 0; k0 < g.kSize; k0 += ksPer {
+				k1 := min(g.kSize, k0+ksPer)
+				width := (k1 - k0) * g.cInG
+				buildPatches(g, patches, inC, tab, m0, m1, k0, k1, grp*g.cInG)
+				beta := T(0)
+				if k0 > 0 {
+					beta = 1
+				}
+				gemm(false, false, m1-m0, g.cOutG, width, patches, width, w[k0*g.cInG*g.cOutG:], g.cOutG, beta,
+					outC[m0*g.cOut+grp*g.cOutG:], g.cOut)
+			}
+		}
+	}
+	if !outCanonical {
+		copyBox(out, outC, box{dims: canonOut, dStr: dstStr, sStr: stridesOf(canonOut)})
+	}
+}
+
+// buildPatches writes im2col rows [m0, m1) for kernel positions [k0, k1) and the channels
+// [c0, c0+cInG) of the canonical input into patches (row stride (k1-k0)·cInG).
+func buildPatches[T floatT](g convGeom, patches, inC []T, tab []int32, m0, m1, k0, k1, c0 int) {
+	cg := g.cInG
+	width := (k1 - k0) * cg
+	parallelFor(m1-m0, max(1, 8192/max(1, width)), func(s, e int) {
+		for r := s; r < e; r++ {
+			m := m0 + r
+			b, os := m/g.outSpN, m%g.outSpN
+			row := patches[r*width : (r+1)*width]
+			base := b * g.inSpSize
+			t := tab[os*g.kSize:]
+			for w := k0; w < k1; w++ {
+				dst := row[(w-k0)*cg : (w-k0+1)*cg]
+				off := t[w]
+				if off < 0 {
+					clear(dst)
+					continue
+				}
+				src := (base+int(off))*g.cIn + c0
+				copy(dst, inC[src:src+cg])
+			}
+		}
+	})
+}
+
+// convNaive is the direct definition of ConvGeneral (any axes, groups of channels or batch),
+// accumulating in float64. It is the reference for the fast path and handles batch groups.
+func convNaive[T floatT](g convGeom, out, in, kernel []T) {
+	ax := g.p.axes
+	sd := len(g.inSp)
+	inStr, kStr, outStr := stridesOf(g.inDims), stridesOf(g.kDims), stridesOf(g.outDims)
+	bg := g.p.batchGroups
+	cOutBG := g.cOut / bg
+	oIdx := make([]int, sd)
+	kIdx := make([]int, sd)
+	for b := 0; b < g.bOut; b++ {
+		for o := 0; o < g.cOut; o++ {
+			fg := o / g.cOutG
+			inB := b
+			if bg > 1 {
+				inB = (o/cOutBG)*g.bOut + b
+			}
+			for os := 0; os < g.outSpN; os++ {
+				rem := os
+				outOff := b*outStr[ax.OutputBatch] + o*outStr[ax.OutputChannels]
+				for a := sd - 1; a >= 0; a-- {
+					oIdx[a] = rem % g.outSp[a]
+					rem /= g.outSp[a]
+					outOff += oIdx[a] * outStr[ax.OutputSpatial[a]]
+				}
+				var sum float64
+				for w := 0; w < g.kSize; w++ {
+					rem := w
+					inOff := inB * inStr[ax.InputBatch]
+					kOff := o * kStr[ax.KernelOutputChannels]
+					valid := true
+					for a := sd - 1; a >= 0; a-- {
+						kIdx[a] = rem % g.kSp[a]
+						rem /= g.kSp[a]
+						i := g.inputIndex(a, oIdx[a], kIdx[a])
+						if i < 0 {
+							valid = false
+							break
+						}
+						inOff += i * inStr[ax.InputSpatial[a]]
+						kOff += kIdx[a] * kStr[ax.KernelSpatial[a]]
+					}
+					if !valid {
+						continue
+					}
+					for ci := 0; ci < g.cInG; ci++ {
+						c := fg*g.cInG + ci
+						sum += float64(in[inOff+c*inStr[ax.InputChannels]]) * float64(kernel[kOff+ci*kStr[ax.KernelInputChannels]])
+					}
+				}
+				out[outOff] = T(sum)
+			}
+		}
+	}
+}
+
+// isFilterGradForm recognises the convolution that computes a kernel gradient of a channels-last
+// convolution: input [C, spatial..., N] read as (channels=axis 0, batch=last), "kernel" (the output
+// gradient) [N, out spatial..., Cout] with its input channels first, no grouping or input dilation.
+func isFilterGradForm(g convGeom) bool {
+	ax := g.p.axes
+	sd := len(g.inSp)
+	if g.groups != 1 || g.p.batchGroups != 1 || ax.InputChannels != 0 || ax.InputBatch != sd+1 ||
+		ax.KernelInputChannels != 0 || ax.KernelOutputChannels != sd+1 {
+		return false
+	}
+	for a := 0; a < sd; a++ {
+		if ax.InputSpatial[a] != a+1 || ax.KernelSpatial[a] != a+1 || g.p.inputDil[a] != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// convFilterGrad computes a convolution of the filter-gradient form without transposing anything:
+// with x = the input seen as [N, spatial..., C] and v = the kernel [N, OS..., Cout], the result
+// is Pᵀ·v, where P is the im2col matrix of the forward convolution whose stride is this one's
+// kernel dilation, whose kernel dilation is this one's stride and whose kernel positions are this
+// one's output positions: rows (n, os), columns (ks, c).
+func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
+	ax := g.p.axes
+	sd := len(g.inSp)
+	n, c, cOut := g.cIn, g.bIn, g.cOut // this conv's channels are the batch N; its batch is C.
+	fwdIn := append(append([]int{n}, g.inSp...), c)
+	fwdKernel := append(append([]int{}, g.outSp...), c, cOut)
+	fwdOut := append(append([]int{n}, g.kSp...), cOut)
+	nhwcAxes := backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: sd + 1, KernelInputChannels: sd,
+		KernelOutputChannels: sd + 1, OutputBatch: 0, OutputChannels: sd + 1}
+	for a := 0; a < sd; a++ {
+		nhwcAxes.InputSpatial = append(nhwcAxes.InputSpatial, a+1)
+		nhwcAxes.KernelSpatial = append(nhwcAxes.KernelSpatial, a)
+		nhwcAxes.OutputSpatial = append(nhwcAxes.OutputSpatial, a+1)
+	}
+	fp := convParams{axes: nhwcAxes, strides: g.p.kernelDil, inputDil: ones(sd), kernelDil: g.p.strides,
+		paddings: g.p.paddings, featureGroups: 1, batchGroups: 1}
+	fg := newConvGeom(fp, fwdIn, fwdKernel, fwdOut)
+	tab := fg.offsetTable()
+	rows := n * fg.outSpN
+	width := fg.kSize * c
+	dt := dtypeOfFlat(any(x))
+	pool := &ex.b.pool
+	// Canonical output [KS..., C, Cout].
+	outCanonical := ax.OutputBatch == sd && ax.OutputChannels == sd+1
+	for a := 0; a < sd; a++ {
+		outCanonical = outCanonical && ax.OutputSpatial[a] == a
+	}
+	outC := out
+	if !outCanonical {
+		outC = pool.get(dt, len(out)).([]T)
+		defer pool.put(dt, outC)
+	}
+	rowsPer := max(1, min(rows, patchBudget/max(1, width)))
+	patches := pool.get(dt, rowsPer*width).([]T)
+	defer pool.put(dt, patches)
+	for m0 := 0; m0 < rows; m0 += rowsPer {
+		m1 := min(rows, m0+rowsPer)
+		buildPatches(fg, patches, x, tab, m0, m1, 0, fg.kSize, 0)
+		beta := T(0)
+		if m0 > 0 {
+			beta = 1
+		}
+		gemm(true, false, width, cOut, m1-m0, patches, width, v[m0*cOut:], cOut, beta, outC, cOut)
+	}
+	if !outCanonical {
+		canon := append(append([]int{}, g.outSp...), c, cOut)
+		outStr := stridesOf(g.outDims)
+		dstStr := make([]int, 0, sd+2)
+		for _, a := range ax.OutputSpatial {
+			dstStr = append(dstStr, outStr[a])
+		}
+		dstStr = append(dstStr, outStr[ax.OutputBatch], outStr[ax.OutputChannels])
+		copyBox(out, outC, box{dims: canon, dStr: dstStr, sStr: stridesOf(canon)})
+	}
+}

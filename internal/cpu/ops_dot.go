@@ -1,0 +1,186 @@
+package cpu
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ifa-toolkit/ifa/internal/cpu/kernels"
+)
+
+// gemm is C[m×n] = op(A)·op(B) (beta 0) or C += op(A)·op(B) (beta 1), row-major with strides.
+func gemm[T floatT](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	switch av := any(a).(type) {
+	case []float32:
+		kernels.Sgemm(transA, transB, m, n, k, 1, av, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+	case []float64:
+		kernels.Dgemm(transA, transB, m, n, k, 1, av, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
+	}
+}
+
+// dotLayout says how an operand of DotGeneral is read as a batch of matrices.
+type dotLayout struct {
+	perm  []int // permutation to the canonical layout, nil when the operand is used as is
+	trans bool  // the (possibly permuted) matrices are stored transposed
+}
+
+func isIdentity(perm []int) bool {
+	for i, p := range perm {
+		if i != p {
+			return false
+		}
+	}
+	return true
+}
+
+// crossAxes lists the axes that are neither contracting nor batch, in increasing order.
+func crossAxes(rank int, contracting, batch []int) []int {
+	var cross []int
+	for a := 0; a < rank; a++ {
+		if !slices.Contains(contracting, a) && !slices.Contains(batch, a) {
+			cross = append(cross, a)
+		}
+	}
+	return cross
+}
+
+// chooseLayout picks, for an operand whose canonical layout is batch++first++second, either that
+// layout, its transposed batch++second++first when that is the memory order, or a permutation.
+func chooseLayout(batch, first, second []int) dotLayout {
+	p1 := slices.Concat(batch, first, second)
+	if isIdentity(p1) {
+		return dotLayout{}
+	}
+	p2 := slices.Concat(batch, second, first)
+	if isIdentity(p2) {
+		return dotLayout{trans: true}
+	}
+	return dotLayout{perm: p1}
+}
+
+func prodDims(dims []int, axes []int) int {
+	p := 1
+	for _, a := range axes {
+		p *= dims[a]
+	}
+	return p
+}
+
+func execDotGeneral(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
+	p := n.params.(dotParams)
+	lb, rb := ins[0].buf, ins[1].buf
+	ld, rd := lb.shape.Dimensions, rb.shape.Dimensions
+	lCross := crossAxes(len(ld), p.lhsContracting, p.lhsBatch)
+	rCross := crossAxes(len(rd), p.rhsContracting, p.rhsBatch)
+	B := prodDims(ld, p.lhsBatch)
+	M := prodDims(ld, lCross)
+	K := prodDims(ld, p.lhsContracting)
+	N := prodDims(rd, rCross)
+	lLay := chooseLayout(p.lhsBatch, lCross, p.lhsContracting) // [B, M, K]
+	rLay := chooseLayout(p.rhsBatch, p.rhsContracting, rCross) // [B, K, N]
+	out := ex.b.newBuffer(n.shape)
+	var err error
+	switch l := lb.flat.(type) {
+	case []float32:
+		err = dotFloat(ex, out.flat.([]float32), l, rb.flat.([]float32), ld, rd, lLay, rLay, B, M, K, N)
+	case []float64:
+		err = dotFloat(ex, out.flat.([]float64), l, rb.flat.([]float64), ld, rd, lLay, rLay, B, M, K, N)
+	default:
+		err = dotNaiveAny(out.flat, lb.flat, rb.flat, ld, rd, p, lCross, rCross, B, M, K, N)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// permuted returns flat (dims) permuted by perm into a pooled buffer, and a release function.
+func permuted[T any](ex *execState, flat []T, dims, perm []int) ([]T, func()) {
+	if perm == nil {
+		return flat, func() {}
+	}
+	var zero T
+	dt := dtypeOfFlat(any(flat))
+	tmp := ex.b.pool.get(dt, len(flat)).([]T)
+	_ = zero
+	_ = transposeFlat(tmp, flat, dims, perm)
+	return tmp, func() { ex.b.pool.put(dt, tmp) }
+}
+
+func dotFloat[T floatT](ex *execState, out, l, r []T, ld, rd []int, lLay, rLay dotLayout, B, M, K, N int) error {
+	if K == 0 {
+		clear(out)
+		return nil
+	}
+	a, relA := permuted(ex, l, ld, lLay.perm)
+	defer relA()
+	b, relB := permuted(ex, r, rd, rLay.perm)
+	defer relB()
+	lda := K
+	if lLay.trans {
+		lda = M
+	}
+	ldb := N
+	if rLay.trans {
+		ldb = K
+	}
+	one := func(i int) {
+		gemm(lLay.trans, rLay.trans, M, N, K, a[i*M*K:(i+1)*M*K], lda, b[i*K*N:(i+1)*K*N], ldb, 0,
+			out[i*M*N:(i+1)*M*N], N)
+	}
+	if B > 1 && M*N*K < 1<<18 {
+		parallelFor(B, max(1, (1<<18)/max(1, M*N*K)), func(s, e int) {
+			for i := s; i < e; i++ {
+				one(i)
+			}
+		})
+		return nil
+	}
+	for i := 0; i < B; i++ {
+		one(i)
+	}
+	return nil
+}
+
+// dotNaiveAny computes DotGeneral for non-float dtypes with plain loops (through float64 for
+// accumulation of small integers).
+func dotNaiveAny(out, l, r any, ld, rd []int, p dotParams, lCross, rCross []int, B, M, K, N int) error {
+	switch o := out.(type) {
+	case []int32:
+		dotNaive(o, l.([]int32), r.([]int32), ld, rd, p, lCross, rCross, B, M, K, N)
+	case []int64:
+		dotNaive(o, l.([]int64), r.([]int64), ld, rd, p, lCross, rCross, B, M, K, N)
+	case []int8:
+		dotNaive(o, l.([]int8), r.([]int8), ld, rd, p, lCross, rCross, B, M, K, N)
+	case []int16:
+		dotNaive(o, l.([]int16), r.([]int16), ld, rd, p, lCross, rCross, B, M, K, N)
+	case []uint8:
+		dotNaive(o, l.([]uint8), r.([]uint8), ld, rd, p, lCross, rCross, B, M, K, N)
+	case []uint16:
+		dotNaive(o, l.([]uint16), r.([]uint16), ld, rd, p, lCross, rCross, B, M, K, N)
+	case []uint32:
+		dotNaive(o, l.([]uint32), r.([]uint32), ld, rd, p, lCross, rCross, B, M, K, N)
+	case []uint64:
+		dotNaive(o, l.([]uint64), r.([]uint64), ld, rd, p, lCross, rCross, B, M, K, N)
+	default:
+		return fmt.Errorf("DotGeneral of %T not supported", out)
+	}
+	return nil
+}
+
+func dotNaive[T numT](out, l, r []T, ld, rd []int, p dotParams, lCross, rCross []int, B, M, K, N int) {
+	lc := make([]T, len(l))
+	_ = transposeFlat(lc, l, ld, slices.Concat(p.lhsBatch, lCross, p.lhsContracting))
+	rc := make([]T, len(r))
+	_ = transposeFlat(rc, r, rd, slices.Concat(p.rhsBatch, p.rhsContracting, rCross))
+	for bi := 0; bi < B; bi++ {
+		for i := 0; i < M; i++ {
+			for j := 0; j < N; j++ {
+				var s T
+				for k := 0; k < K; k++ {
+					s += lc[(bi*M+i)*K+k] * rc[(bi*K+k)*N+j]
+				}
+				out[(bi*M+i)*N+j] = s
+			}
+		}
+	}
+}

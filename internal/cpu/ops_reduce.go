@@ -1,0 +1,409 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/gomlx/gomlx/backends"
+)
+
+// reduceGroup is a run of consecutive input axes that are all reduced or all kept.
+type reduceGroup struct {
+	size    int
+	reduced bool
+}
+
+func reduceGroups(dims []int, reduced []bool) []reduceGroup {
+	var gs []reduceGroup
+	for a, d := range dims {
+		if d == 1 {
+			continue
+		}
+		if k := len(gs) - 1; k >= 0 && gs[k].reduced == reduced[a] {
+			gs[k].size *= d
+			continue
+		}
+		gs = append(gs, reduceGroup{d, reduced[a]})
+	}
+	if len(gs) == 0 {
+		gs = []reduceGroup{{1, false}}
+	}
+	return gs
+}
+
+// reduceKernel holds the inner loops of a reduction from T into accumulator type A.
+type reduceKernel[T, A any] struct {
+	init    A
+	vec     func(acc []A, x []T) // acc[j] ⊕= x[j]
+	scal    func(acc A, x []T) A // acc ⊕ x[0] ⊕ x[1] ...
+	combine func(a, b A) A       // merges partial results
+}
+
+// reduceRun reduces in (dims given as groups) into a new accumulator slice of the output size.
+func reduceRun[T, A any](in []T, gs []reduceGroup, k reduceKernel[T, A]) []A {
+	outN := 1
+	for _, g := range gs {
+		if !g.reduced {
+			outN *= g.size
+		}
+	}
+	total := len(in)
+	last := gs[len(gs)-1]
+	rowLen := last.size
+	rows := total / rowLen
+	// outStr[g] is the output stride of group g (0 for reduced groups); gsize[g] its size.
+	nG := len(gs) - 1
+	outStr := make([]int, len(gs))
+	s := 1
+	for g := len(gs) - 1; g >= 0; g-- {
+		if !gs[g].reduced {
+			outStr[g] = s
+			s *= gs[g].size
+		}
+	}
+	runRows := func(acc []A, r0, r1 int) {
+		idx := make([]int, nG)
+		rem := r0
+		for g := nG - 1; g >= 0; g-- {
+			idx[g] = rem % gs[g].size
+			rem /= gs[g].size
+		}
+		for r := r0; r < r1; r++ {
+			o := 0
+			for g := 0; g < nG; g++ {
+				o += idx[g] * outStr[g]
+			}
+			x := in[r*rowLen : (r+1)*rowLen]
+			if last.reduced {
+				acc[o] = k.scal(acc[o], x)
+			} else {
+				k.vec(acc[o:o+rowLen], x)
+			}
+			for g := nG - 1; g >= 0; g-- {
+				idx[g]++
+				if idx[g] < gs[g].size {
+					break
+				}
+				idx[g] = 0
+			}
+		}
+	}
+	newAcc := func() []A {
+		acc := make([]A, outN)
+		for i := range acc {
+			acc[i] = k.init
+		}
+		return acc
+	}
+	acc := newAcc()
+	workers := runtime.GOMAXPROCS(0)
+	if total < 4*elemGrain || workers == 1 {
+		runRows(acc, 0, rows)
+		return acc
+	}
+	if !gs[0].reduced && nG > 0 && gs[0].size >= workers {
+		// Disjoint outputs: split over the first (kept) group.
+		per := rows / gs[0].size
+		parallelFor(gs[0].size, 1, func(s, e int) { runRows(acc, s*per, e*per) })
+		return acc
+	}
+	if outN*workers*4 > total {
+		runRows(acc, 0, rows)
+		return acc
+	}
+	// Private partial outputs per worker, merged at the end.
+	chunks := min(workers, rows)
+	parts := make([][]A, chunks)
+	var wg sync.WaitGroup
+	per := (rows + chunks - 1) / chunks
+	for c := 0; c < chunks; c++ {
+		r0, r1 := c*per, min((c+1)*per, rows)
+		if r0 >= r1 {
+			continue
+		}
+		wg.Add(1)
+		go func(c, r0, r1 int) {
+			defer wg.Done()
+			p := newAcc()
+			runRows(p, r0, r1)
+			parts[c] = p
+		}(c, r0, r1)
+	}
+	wg.Wait()
+	for _, p := range parts {
+		if p == nil {
+			continue
+		}
+		for i := range acc {
+			acc[i] = k.combine(acc[i], p[i])
+		}
+	}
+	return acc
+}
+
+func execReduce(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
+	in := ins[0].buf
+	gs := reduceGroups(in.shape.Dimensions, n.params.([]bool))
+	out := ex.b.newBuffer(n.shape)
+	var err error
+	switch x := in.flat.(type) {
+	case []float32:
+		err = reduceFloat(n.op, out.flat.([]float32), x, gs)
+	case []float64:
+		err = reduceFloat(n.op, out.flat.([]float64), x, gs)
+	case []bool:
+		err = reduceBool(n.op, out.flat.([]bool), x, gs)
+	case []int8:
+		err = reduceInt(n.op, out.flat.([]int8), x, gs)
+	case []int16:
+		err = reduceInt(n.op, out.flat.([]int16), x, gs)
+	case []int32:
+		err = reduceInt(n.op, out.flat.([]int32), x, gs)
+	case []int64:
+		err = reduceInt(n.op, out.flat.([]int64), x, gs)
+	case []uint8:
+		err = reduceInt(n.op, out.flat.([]uint8), x, gs)
+	case []uint16:
+		err = reduceInt(n.op, out.flat.([]uint16), x, gs)
+	case []uint32:
+		err = reduceInt(n.op, out.flat.([]uint32), x, gs)
+	case []uint64:
+		err = reduceInt(n.op, out.flat.([]uint64), x, gs)
+	default:
+		err = fmt.Errorf("unsupported operand %T", in.flat)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// reduceFloat reduces floats; sums accumulate in float64.
+func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) error {
+	switch op {
+	case backends.OpTypeReduceSum:
+		acc := reduceRun(in, gs, reduceKernel[T, float64]{
+			init: 0,
+			vec: func(acc []float64, x []T) {
+				acc = acc[:len(x)]
+				for j, v := range x {
+					acc[j] += float64(v)
+				}
+			},
+			scal: func(acc float64, x []T) float64 {
+				var s0, s1, s2, s3 float64
+				j := 0
+				for ; j+4 <= len(x); j += 4 {
+					s0 += float64(x[j])
+					s1 += float64(x[j+1])
+					s2 += float64(x[j+2])
+					s3 += float64(x[j+3])
+				}
+				for ; j < len(x); j++ {
+					s0 += float64(x[j])
+				}
+				return acc + (s0 + s1) + (s2 + s3)
+			},
+			combine: func(a, b float64) float64 { return a + b },
+		})
+		for i, v := range acc {
+			out[i] = T(v)
+		}
+		return nil
+	case backends.OpTypeReduceMax, backends.OpTypeReduceMin:
+		isMax := op == backends.OpTypeReduceMax
+		pick := func(a, b T) T {
+			if isMax {
+				return max(a, b)
+			}
+			return min(a, b)
+		}
+		init := T(math.Inf(-1))
+		if !isMax {
+			init = T(math.Inf(1))
+		}
+		acc := reduceRun(in, gs, reduceKernel[T, T]{
+			init: init,
+			vec: func(acc []T, x []T) {
+				acc = acc[:len(x)]
+				if isMax {
+					for j, v := range x {
+						acc[j] = max(acc[j], v)
+					}
+				} else {
+					for j, v := range x {
+						acc[j] = min(acc[j], v)
+					}
+				}
+			},
+			scal: func(acc T, x []T) T {
+				for _, v := range x {
+					acc = pick(acc, v)
+				}
+				return acc
+			},
+			combine: pick,
+		})
+		copy(out, acc)
+		return nil
+	case backends.OpTypeReduceProduct:
+		acc := reduceRun(in, gs, reduceKernel[T, float64]{
+			init: 1,
+			vec: func(acc []float64, x []T) {
+				for j, v := range x {
+					acc[j] *= float64(v)
+				}
+			},
+			scal: func(acc float64, x []T) float64 {
+				for _, v := range x {
+					acc *= float64(v)
+				}
+				return acc
+			},
+			combine: func(a, b float64) float64 { return a * b },
+		})
+		for i, v := range acc {
+			out[i] = T(v)
+		}
+		return nil
+	}
+	return fmt.Errorf("reduction %s not defined for floats", op)
+}
+
+func reduceWith[T any](out, in []T, gs []reduceGroup, init T, fn func(a, b T) T) {
+	acc := reduceRun(in, gs, reduceKernel[T, T]{
+		init: init,
+		vec: func(acc []T, x []T) {
+			for j, v := range x {
+				acc[j] = fn(acc[j], v)
+			}
+		},
+		scal: func(acc T, x []T) T {
+			for _, v := range x {
+				acc = fn(acc, v)
+			}
+			return acc
+		},
+		combine: fn,
+	})
+	copy(out, acc)
+}
+
+func reduceInt[T intT](op backends.OpType, out, in []T, gs []reduceGroup) error {
+	var zero T
+	allOnes := ^zero
+	// Extremes of T.
+	var minV, maxV T
+	if allOnes < 0 { // signed
+		maxV = T(uint64(maskBits(8*sizeOf(zero) - 1)))
+		minV = -maxV - 1
+	} else {
+		maxV = allOnes
+		minV = 0
+	}
+	switch op {
+	case backends.OpTypeReduceSum:
+		reduceWith(out, in, gs, 0, func(a, b T) T { return a + b })
+	case backends.OpTypeReduceProduct:
+		reduceWith(out, in, gs, 1, func(a, b T) T { return a * b })
+	case backends.OpTypeReduceMax:
+		reduceWith(out, in, gs, minV, func(a, b T) T { return max(a, b) })
+	case backends.OpTypeReduceMin:
+		reduceWith(out, in, gs, maxV, func(a, b T) T { return min(a, b) })
+	case backends.OpTypeReduceBitwiseAnd:
+		reduceWith(out, in, gs, allOnes, func(a, b T) T { return a & b })
+	case backends.OpTypeReduceBitwiseOr:
+		reduceWith(out, in, gs, 0, func(a, b T) T { return a | b })
+	case backends.OpTypeReduceBitwiseXor:
+		reduceWith(out, in, gs, 0, func(a, b T) T { return a ^ b })
+	default:
+		return fmt.Errorf("reduction %s not defined for integers", op)
+	}
+	return nil
+}
+
+func reduceBool(op backends.OpType, out, in []bool, gs []reduceGroup) error {
+	switch op {
+	case backends.OpTypeReduceLogicalAnd:
+		reduceWith(out, in, gs, true, func(a, b bool) bool { return a && b })
+	case backends.OpTypeReduceLogicalOr:
+		reduceWith(out, in, gs, false, func(a, b bool) bool { return a || b })
+	case backends.OpTypeReduceLogicalXor:
+		reduceWith(out, in, gs, false, func(a, b bool) bool { return a != b })
+	default:
+		return fmt.Errorf("reduction %s not defined for booleans", op)
+	}
+	return nil
+}
+
+// ---- ArgMinMax ----
+
+func execArgMinMax(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
+	p := n.params.(argMinMaxParams)
+	dims := ins[0].buf.shape.Dimensions
+	outer, inner := 1, 1
+	for a := 0; a < p.axis; a++ {
+		outer *= dims[a]
+	}
+	for a := p.axis + 1; a < len(dims); a++ {
+		inner *= dims[a]
+	}
+	d := dims[p.axis]
+	idx := make([]int, outer*inner)
+	switch x := ins[0].buf.flat.(type) {
+	case []float32:
+		argMinMax(idx, x, outer, d, inner, p.isMin, true)
+	case []float64:
+		argMinMax(idx, x, outer, d, inner, p.isMin, true)
+	case []int8:
+		argMinMax(idx, x, outer, d, inner, p.isMin, false)
+	case []int16:
+		argMinMax(idx, x, outer, d, inner, p.isMin, false)
+	case []int32:
+		argMinMax(idx, x, outer, d, inner, p.isMin, false)
+	case []int64:
+		argMinMax(idx, x, outer, d, inner, p.isMin, false)
+	case []uint8:
+		argMinMax(idx, x, outer, d, inner, p.isMin, false)
+	case []uint16:
+		argMinMax(idx, x, outer, d, inner, p.isMin, false)
+	case []uint32:
+		argMinMax(idx, x, outer, d, inner, p.isMin, false)
+	case []uint64:
+		argMinMax(idx, x, outer, d, inner, p.isMin, false)
+	default:
+		return nil, fmt.Errorf("unsupported operand %T", x)
+	}
+	out := ex.b.newBuffer(n.shape)
+	if err := convertFrom(out.flat, idx); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// argMinMax picks, along the middle axis of [outer, d, inner], the first extreme; a NaN wins.
+func argMinMax[T numT](idx []int, x []T, outer, d, inner int, isMin, isFloat bool) {
+	for o := 0; o < outer; o++ {
+		for i := 0; i < inner; i++ {
+			base := o*d*inner + i
+			best, bestV := 0, x[base]
+			if isFloat && bestV != bestV {
+				idx[o*inner+i] = 0
+				continue
+			}
+			for k := 1; k < d; k++ {
+				v := x[base+k*inner]
+				if isFloat && v != v {
+					best = k
+					break
+				}
+				if (isMin && v < bestV) || (!isMin && v > bestV) {
+					best, bestV = k, v
+				}
+			}
+			idx[o*inner+i] = best
+		}
+	}
+}
