@@ -57,6 +57,13 @@ func randomiseState(t *testing.T, ctx *context.Context, rng *rand.Rand) {
 
 func closeTo(t *testing.T, what string, got []float32, want []float64) {
 	t.Helper()
+	closeToRel(t, what, got, want, 1e-4)
+}
+
+// closeToRel compares float32 results with a float64 reference at a tolerance of rel times the
+// reference's largest magnitude (at least rel).
+func closeToRel(t *testing.T, what string, got []float32, want []float64, rel float64) {
+	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
 	}
@@ -64,7 +71,7 @@ func closeTo(t *testing.T, what string, got []float32, want []float64) {
 	for _, w := range want {
 		scale = math.Max(scale, math.Abs(w))
 	}
-	tol := 1e-4 * math.Max(scale, 1)
+	tol := rel * math.Max(scale, 1)
 	for i := range got {
 		if d := math.Abs(float64(got[i]) - want[i]); d > tol || math.IsNaN(float64(got[i])) {
 			t.Fatalf("%s[%d] = %v, reference %v (|diff| %.3g > tol %.3g)", what, i, got[i], want[i], d, tol)
@@ -137,6 +144,17 @@ func TestModelsMatchNaiveReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := func(i int) []float32 { return tensors.MustCopyFlatData[float32](outs[i]) }
+				// Training-mode batch norm over 2 images normalises by statistics of very few values
+				// in the deep, small-map layers, which amplifies float32 rounding (and its dependence
+				// on the kernels' summation order) about tenfold; structural errors are O(1).
+				rel := 1e-4
+				if train {
+					rel = 1e-3
+				}
+				closeTo := func(t *testing.T, what string, got []float32, want []float64) {
+					t.Helper()
+					closeToRel(t, what, got, want, rel)
+				}
 				k := 0
 				closeTo(t, "logits", got(k), flatRows(want.logits))
 				k++
