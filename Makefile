@@ -4,13 +4,14 @@ GO ?= go
 export GOEXPERIMENT ?= simd
 BIN := bin/ifa
 
-.PHONY: help build test check fmt-check vet unit demo bench clean
+.PHONY: help build test check fmt-check vet unit demo bench bench-peers clean
 
 help:
 	@echo "make build  - build bin/ifa"
 	@echo "make test   - gofmt check, go vet and all tests (what CI runs)"
 	@echo "make demo   - the main job: a short IFACLR pretrain on Fashion-MNIST, then kNN and linear eval"
-	@echo "make bench  - benchmarks"
+	@echo "make bench  - training-step benchmarks (bench/results.md)"
+	@echo "make bench-peers - the same benchmarks, ifa and PyTorch side by side"
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ifa
@@ -32,8 +33,15 @@ unit:
 demo: build
 	./scripts/demo.sh
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+# Training-step benchmarks (bench/bench.sh): resnet8x4 none/kd/ifacd at batch 64 on 32x32x3 and the
+# ViT vit:nano with lwclr at batch 128 on 28x28x1; writes bench/results.md. Not part of `make test`.
+bench: build
+	./bench/bench.sh
+
+# The same set, ifa and the PyTorch peer (bench/peers/train_step.py; /usr/bin/python3 with Debian's
+# python3-torch) interleaved, side by side with the ratio; writes bench/results-peers.md.
+bench-peers: build
+	./bench/bench.sh --peers
 
 clean:
 	rm -rf bin

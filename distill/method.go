@@ -217,7 +217,7 @@ func (r *Registry) Names() []string {
 // builtins lists the methods every Default registry holds. A new method file adds its method here.
 func builtins() []Method {
 	return []Method{
-		KD{}, Hint{}, Attention{}, Similarity{}, Correlation{}, VID{}, RKD{}, PKT{}, NST{}, CRD{},
+		KD{}, Hint{}, Attention{}, Similarity{}, Correlation{}, VID{}, RKD{}, PKT{}, NST{}, CRD{}, IFACD{},
 	}
 }
 

@@ -1,7 +1,397 @@
 package main
 
-// BenchCmd is the `ifa bench` command.
-type BenchCmd struct{}
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/cnn"
+	"github.com/ifa-toolkit/ifa/distill"
+	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/internal/nn"
+	"github.com/ifa-toolkit/ifa/ssl"
+	"github.com/ifa-toolkit/ifa/vit"
+)
+
+// BenchCmd is the `ifa bench` command: it times full training steps — forward, backward and an
+// SGD-momentum update (lr 0.05, momentum 0.9, weight decay 5e-4) — of a model and method on one
+// fixed random batch, after compiling the step and a few warm-up steps, and reports images/s, the
+// median step time and the process's peak memory. Data loading is not part of the step.
+//
+// The steps are those of bench/peers/train_step.py, the PyTorch peer:
+//   - none (CNN): cross-entropy of the model's logits;
+//   - kd: + KD(T = 4) against a frozen teacher (evaluation-mode batch norm, no gradient);
+//   - ifacd: + 0.8 · IFACD (METHODS.md §2.3–2.4): the teacher's last --ifacd-layers pooled taps
+//     through per-tap rescalers (Linear and BN1d) and one shared teacher projector (Linear(d_t,
+//     128) and BN1d), the student's pooled feature through its projector (Linear(d_s, 128), BN1d),
+//     L2-normalised, SupCon 'all' without labels at τ = 0.07;
+//   - lwclr (ViT): IFACLR (METHODS.md §1.3): the last two blocks' CLS vectors (after the shared
+//     LayerNorm; the earlier one stop-gradient) through the shared LN-GELU projector, SupCon 'all'
+//     without labels at τ = 0.5;
+//   - none (ViT): cross-entropy of a linear head on the final CLS vector.
+//
+// The teacher and student start from random weights: a training step costs the same.
+type BenchCmd struct {
+	Model       string  `help:"Model: a CNN of the zoo (see 'ifa models') or vit:CONFIG (vit:nano, vit:micro, vit:ti_4, ...)." required:""`
+	Method      string  `help:"Training step: none (cross-entropy), kd, ifacd (CNN students with a frozen teacher) or lwclr (ViT IFACLR); auto means none for a CNN and lwclr for a ViT." enum:"auto,none,kd,ifacd,lwclr" default:"auto"`
+	Teacher     string  `help:"Frozen teacher of kd and ifacd (default: resnet32x4 for resnet8x4, resnet56 for resnet8 and resnet20)."`
+	Batch       int     `help:"Batch size." default:"64"`
+	Steps       int     `help:"Timed steps." default:"20"`
+	Warmup      int     `help:"Untimed steps after the compiling one." default:"3"`
+	Input       string  `help:"Input image shape HxWxC." default:"32x32x3"`
+	Classes     int     `help:"Number of classes of the classifiers." default:"100"`
+	Patch       int     `help:"ViT patch size (0: the configuration's)." default:"0"`
+	IFACDLayers int     `name:"ifacd-layers" help:"IFACD: the number L of the teacher's last taps contrasted with the student." default:"2"`
+	Beta        float64 `help:"IFACD loss weight." default:"0.8"`
+	ProjHidden  int     `name:"proj-hidden" help:"lwclr: hidden width of the projector." default:"2048"`
+	ProjOut     int     `name:"proj-out" help:"lwclr: output width of the projector." default:"2048"`
+	Format      string  `help:"Output: text, or json (one object with images_per_sec, step_seconds_median, peak_memory_bytes, ...)." enum:"text,json" default:"text"`
+}
+
+// Bench optimiser and loss constants, those of bench/peers/train_step.py.
+const (
+	benchLR          = 0.05
+	benchMomentum    = 0.9
+	benchWeightDecay = 5e-4
+	benchKDT         = 4.0
+	benchIFACDTau    = 0.07
+	benchIFACDDim    = 128
+	benchCLRTau      = 0.5
+)
+
+// benchDefaultTeacher is the teacher of each student when --teacher is not given (the talk's pairs).
+func benchDefaultTeacher(student string) string {
+	switch student {
+	case "resnet8x4":
+		return "resnet32x4"
+	case "resnet8", "resnet20":
+		return "resnet56"
+	}
+	return ""
+}
+
+// BenchResult is the JSON output of `ifa bench`.
+type BenchResult struct {
+	Peer    string `json:"peer"`
+	Model   string `json:"model"`
+	Method  string `json:"method"`
+	Teacher string `json:"teacher,omitempty"`
+	Batch   int    `json:"batch"`
+	Input   string `json:"input"`
+	Backend string `json:"backend"`
+	Steps   int    `json:"steps"`
+	Warmup  int    `json:"warmup"`
+	// TrainableParams counts the parameters the step updates (student and heads).
+	TrainableParams int64 `json:"trainable_params"`
+	// ImagesPerSec is Batch / StepSecondsMedian.
+	ImagesPerSec      float64 `json:"images_per_sec"`
+	StepSecondsMedian float64 `json:"step_seconds_median"`
+	StepSecondsMin    float64 `json:"step_seconds_min"`
+	StepSecondsMean   float64 `json:"step_seconds_mean"`
+	// CompileSeconds is the first call: building and compiling the graph, plus one step.
+	CompileSeconds float64 `json:"compile_seconds"`
+	WarmupSeconds  float64 `json:"warmup_seconds"`
+	// PeakMemoryBytes is the process's peak resident set size (VmHWM).
+	PeakMemoryBytes int64   `json:"peak_memory_bytes"`
+	FinalLoss       float64 `json:"final_loss"`
+}
 
 // Run implements the command.
-func (c *BenchCmd) Run(app *App) error { return errNotBuilt("bench") }
+func (c *BenchCmd) Run(app *App) error {
+	backend, err := app.NewBackend()
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	res, err := c.run(backend, app.Globals.Seed)
+	if err != nil {
+		return err
+	}
+	return c.write(os.Stdout, res)
+}
+
+// write prints the result in the chosen format.
+func (c *BenchCmd) write(w io.Writer, r *BenchResult) error {
+	if c.Format == "json" {
+		return json.NewEncoder(w).Encode(r)
+	}
+	name := r.Model + " " + r.Method
+	if r.Teacher != "" {
+		name += " (teacher " + r.Teacher + ")"
+	}
+	_, err := fmt.Fprintf(w, "ifa %s batch %d %s on %s: %.1f images/s, %.1f ms/step (median of %d), compile %.1f s, peak %.0f MiB, %d trainable params\n",
+		name, r.Batch, r.Input, r.Backend, r.ImagesPerSec, 1000*r.StepSecondsMedian, r.Steps, r.CompileSeconds,
+		float64(r.PeakMemoryBytes)/(1<<20), r.TrainableParams)
+	return err
+}
+
+// benchLoss builds the step's loss on images [B, H, W, C] and labels [B] in a training graph.
+type benchLoss func(ctx *context.Context, images, labels *graph.Node) *graph.Node
+
+// benchSetup is a resolved benchmark: its loss, frozen scopes and description.
+type benchSetup struct {
+	loss    benchLoss
+	frozen  []string
+	method  string
+	teacher string
+}
+
+// setup resolves the model, method and teacher flags into a loss function.
+func (c *BenchCmd) setup(input cnn.MapShape) (*benchSetup, error) {
+	method := c.Method
+	if name, ok := strings.CutPrefix(c.Model, "vit:"); ok {
+		cfg, err := vit.Get(name)
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		cfg = cfg.WithImage(input.H, input.W, input.C)
+		if c.Patch > 0 {
+			cfg = cfg.WithPatch(c.Patch)
+		}
+		if method == "auto" {
+			method = "lwclr"
+		}
+		switch method {
+		case "lwclr":
+		case "none":
+			cfg = cfg.WithClasses(c.Classes)
+		default:
+			return nil, fmt.Errorf("bench: --method %s needs a CNN student; a ViT takes lwclr or none", method)
+		}
+		model, err := vit.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		proj := ssl.IFACLRProjector(c.ProjHidden, c.ProjOut)
+		if err := proj.Validate(); err != nil {
+			return nil, fmt.Errorf("bench: --proj-hidden/--proj-out: %w", err)
+		}
+		return &benchSetup{method: method, loss: func(ctx *context.Context, images, labels *graph.Node) *graph.Node {
+			f := model.Features(ctx.In("encoder"), images)
+			if method == "none" {
+				return crossEntropy(f.Logits, labels)
+			}
+			return lwclrLoss(ctx.In("lwclr"), f, proj)
+		}}, nil
+	}
+
+	student, err := cnn.Get(c.Model)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if method == "auto" {
+		method = "none"
+	}
+	classes := c.Classes
+	s := &benchSetup{method: method}
+	if method == "none" {
+		s.loss = func(ctx *context.Context, images, labels *graph.Node) *graph.Node {
+			return crossEntropy(student.Build(ctx.In("student"), images, classes).Logits, labels)
+		}
+		return s, nil
+	}
+	if method != "kd" && method != "ifacd" {
+		return nil, fmt.Errorf("bench: --method %s: a CNN takes none, kd or ifacd", method)
+	}
+	s.teacher = c.Teacher
+	if s.teacher == "" {
+		s.teacher = benchDefaultTeacher(c.Model)
+		if s.teacher == "" {
+			return nil, fmt.Errorf("bench: --method %s: no default teacher for %s, give --teacher", method, c.Model)
+		}
+	}
+	teacher, err := cnn.Get(s.teacher)
+	if err != nil {
+		return nil, fmt.Errorf("bench: --teacher: %w", err)
+	}
+	if method == "ifacd" && c.IFACDLayers < 1 {
+		return nil, fmt.Errorf("bench: --ifacd-layers %d: want >= 1", c.IFACDLayers)
+	}
+	s.frozen = []string{"/teacher"}
+	layers, beta := c.IFACDLayers, c.Beta
+	s.loss = func(ctx *context.Context, images, labels *graph.Node) *graph.Node {
+		sf := student.Build(ctx.In("student"), images, classes)
+		tf := teacher.Build(ctx.InAbsPath("/teacher"), images, classes)
+		loss := graph.Add(crossEntropy(sf.Logits, labels), distill.KDLoss(sf.Logits, graph.StopGradient(tf.Logits), benchKDT))
+		if method == "ifacd" {
+			loss = graph.Add(loss, graph.MulScalar(ifacdLoss(ctx.In("ifacd"), sf.Pooled, tf.TapVectors, layers), beta))
+		}
+		return loss
+	}
+	return s, nil
+}
+
+// ifacdLoss is the talk's IFACD term (METHODS.md §2.3–2.4), built from package ssl as
+// bench/peers/train_step.py builds it: views [student, teacher tap L−layers+1, …, teacher tap L];
+// student → proj_s (Linear + BN1d to 128); teacher tap l → rescaler_l (Linear + BN1d to d_t, the
+// final tap's width) → proj_t (shared Linear + BN1d to 128, batch statistics per view); SupCon 'all'
+// without labels at τ = 0.07. student: [B, D_s]; taps: [B, C_l] in forward order. Returns a scalar.
+func ifacdLoss(ctx *context.Context, student *graph.Node, taps []*graph.Node, layers int) *graph.Node {
+	views, err := ssl.CDViews(student, taps, ssl.CDViewOptions{Taps: backbone.LayerSelect{Last: layers}})
+	if err != nil {
+		panic(err)
+	}
+	dt := taps[len(taps)-1].Shape().Dim(-1)
+	projT := ssl.SharedHead(ctx.In("proj_t"), ssl.IFACDHead(benchIFACDDim))
+	z := ssl.EmbedViews(views, func(v ssl.View) *graph.Node {
+		if v.Source == ssl.SourceStudent {
+			return ssl.Head(ctx.In("proj_s"), ssl.IFACDHead(benchIFACDDim), v.Input)
+		}
+		r := ssl.Head(ctx.In(fmt.Sprintf("rescaler_%02d", v.Layer)), ssl.IFACDHead(dt), v.Input)
+		return projT(r)
+	})
+	return ssl.SupCon(z, nil, ssl.SupConOptions{Temperature: benchIFACDTau, Mode: ssl.ContrastAll})
+}
+
+// lwclrLoss is IFACLR's lwclr term (METHODS.md §1.3) on a ViT's features: the last two layer
+// vectors (the earlier one stop-gradient) through one shared projector, SupCon 'all' without labels
+// at τ = 0.5. Returns a scalar.
+func lwclrLoss(ctx *context.Context, f backbone.Features, proj ssl.HeadConfig) *graph.Node {
+	views, err := ssl.CLRViews(ssl.CLRInputs{A: f.TapVectors}, ssl.CLRViewOptions{Mode: ssl.ModeLWCLR, Layers: backbone.LayerSelect{Last: 2}})
+	if err != nil {
+		panic(err)
+	}
+	p := ssl.SharedHead(ctx.In("proj"), proj)
+	z := ssl.EmbedViews(views, func(v ssl.View) *graph.Node { return p(v.Input) })
+	return ssl.SupCon(z, nil, ssl.SupConOptions{Temperature: benchCLRTau, Mode: ssl.ContrastAll})
+}
+
+// validate checks the numeric flags.
+func (c *BenchCmd) validate() error {
+	if c.Batch < 1 || c.Steps < 1 || c.Warmup < 0 || c.Classes < 1 || c.Patch < 0 {
+		return fmt.Errorf("bench: --batch %d, --steps %d and --classes %d must be >= 1, --warmup %d and --patch %d >= 0",
+			c.Batch, c.Steps, c.Classes, c.Warmup, c.Patch)
+	}
+	return nil
+}
+
+// run compiles and times the training step on backend.
+func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, err error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	input, err := parseInputShape(c.Input)
+	if err != nil {
+		return nil, fmt.Errorf("bench: --input: %w", err)
+	}
+	s, err := c.setup(input)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bench: %s %s: %v", c.Model, s.method, r)
+		}
+	}()
+
+	ctx := context.New()
+	if err := ctx.SetRNGStateFromSeed(seed); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	for _, f := range s.frozen {
+		ctx.InAbsPath(f).SetParam(nn.FrozenParam, true)
+	}
+	opt := fit.Optimizer{Kind: fit.OptimizerSGD, Momentum: benchMomentum, WeightDecay: benchWeightDecay, DecayBiasAndNorm: true}
+	var trainable int64
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, lr, images, labels *graph.Node) *graph.Node {
+		g := images.Graph()
+		ctx.SetTraining(g, true)
+		loss := s.loss(ctx, images, labels)
+		vars := fit.TrainableVariables(ctx, g, s.frozen...)
+		trainable = 0
+		for _, v := range vars {
+			trainable += int64(v.Shape().Size())
+		}
+		opt.Update(ctx, loss, lr, 0, vars)
+		return graph.ConvertDType(loss, dtypes.Float64)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer exec.Finalize()
+
+	// One fixed batch: standard-normal pixels, uniform labels.
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
+	pix := make([]float32, c.Batch*input.H*input.W*input.C)
+	for i := range pix {
+		pix[i] = float32(rng.NormFloat64())
+	}
+	labels := make([]int32, c.Batch)
+	for i := range labels {
+		labels[i] = int32(rng.IntN(c.Classes))
+	}
+	images := tensors.FromFlatDataAndDimensions(pix, c.Batch, input.H, input.W, input.C)
+	labelT := tensors.FromFlatDataAndDimensions(labels, c.Batch)
+	lr := tensors.FromScalar(float64(benchLR))
+
+	var loss float64
+	step := func() (time.Duration, error) {
+		t0 := time.Now()
+		out, err := exec.Exec(lr, images, labelT)
+		if err != nil {
+			return 0, err
+		}
+		loss = tensors.ToScalar[float64](out[0]) // reading the loss waits for the step to finish
+		return time.Since(t0), nil
+	}
+	compile, err := step()
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s %s: %w", c.Model, s.method, err)
+	}
+	var warm time.Duration
+	for range c.Warmup {
+		d, err := step()
+		if err != nil {
+			return nil, fmt.Errorf("bench: warm-up: %w", err)
+		}
+		warm += d
+	}
+	times := make([]float64, c.Steps)
+	for i := range times {
+		d, err := step()
+		if err != nil {
+			return nil, fmt.Errorf("bench: step %d: %w", i+1, err)
+		}
+		times[i] = d.Seconds()
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return nil, fmt.Errorf("bench: %s %s: non-finite loss %v after %d steps", c.Model, s.method, loss, 1+c.Warmup+c.Steps)
+	}
+	med := median(times)
+	var sum float64
+	for _, t := range times {
+		sum += t
+	}
+	return &BenchResult{
+		Peer: "ifa", Model: c.Model, Method: s.method, Teacher: s.teacher, Batch: c.Batch,
+		Input: input.String(), Backend: backend.Name(), Steps: c.Steps, Warmup: c.Warmup,
+		TrainableParams: trainable, ImagesPerSec: float64(c.Batch) / med, StepSecondsMedian: med,
+		StepSecondsMin: slices.Min(times), StepSecondsMean: sum / float64(len(times)),
+		CompileSeconds: compile.Seconds(), WarmupSeconds: warm.Seconds(),
+		PeakMemoryBytes: fit.PeakRSS(), FinalLoss: loss,
+	}, nil
+}
+
+// median of xs (not empty); xs is left unchanged.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}

@@ -1,7 +1,104 @@
 package main
 
-// LinearEvalCmd is the `ifa linear-eval` command.
-type LinearEvalCmd struct{}
+import (
+	"fmt"
+	"io"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/ifa-toolkit/ifa/eval"
+)
+
+// LinearEvalCmd is the `ifa linear-eval` command: a linear classifier trained on the frozen
+// encoder's features of the training set (test transform, extracted once) and scored on the test
+// set (METHODS.md §5.2).
+type LinearEvalCmd struct {
+	Checkpoint  string  `help:"Checkpoint file, or run directory (its newest checkpoint), written by an ifa training command." required:"" type:"path"`
+	Epochs      int     `help:"Probe training epochs over the training features." default:"30"`
+	LR          float64 `name:"lr" help:"Initial learning rate of the probe's SGD (half-cosine to 0, per step)." default:"0.05"`
+	Momentum    float64 `help:"SGD momentum of the probe (0: plain SGD)." default:"0.9"`
+	WeightDecay float64 `name:"weight-decay" help:"Weight decay of the probe's weights." default:"0"`
+	Batch       int     `help:"Probe batch size (also the feature-extraction batch)." default:"256"`
+	Norm        string  `help:"Feature preprocessing: standardize (train-set mean/std per feature), l2 or none." enum:"standardize,l2,none" default:"standardize"`
+	Dataset     string  `help:"Evaluate on this dataset instead of the one the encoder was trained on (same image shape)."`
+	DataDir     string  `name:"data-dir" help:"Folder holding the named dataset." type:"path" env:"IFA_DATA_DIR"`
+	LimitTrain  int     `name:"limit-train" help:"Use only the first N training images (0: all)." default:"0"`
+	LimitTest   int     `name:"limit-test" help:"Use only the first N test images (0: all)." default:"0"`
+	Format      string  `help:"Output: text, or json (one object with top1 and top5 as fractions)." enum:"text,json" default:"text"`
+
+	stdout  io.Writer        // standard output (tests capture it)
+	backend backends.Backend // set by tests: the shared test backend
+}
+
+// linearJSON is the --format json output.
+type linearJSON struct {
+	Checkpoint string  `json:"checkpoint"`
+	Dataset    string  `json:"dataset"`
+	Top1       float64 `json:"top1"`
+	Top5       float64 `json:"top5"`
+	N          int     `json:"n"`
+	TrainTop1  float64 `json:"train_top1"`
+	TrainN     int     `json:"train_n"`
+	Epochs     int     `json:"epochs"`
+	FinalLoss  float64 `json:"final_loss"`
+}
 
 // Run implements the command.
-func (c *LinearEvalCmd) Run(app *App) error { return errNotBuilt("linear-eval") }
+func (c *LinearEvalCmd) Run(app *App) error {
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("--epochs %d: want >= 1", c.Epochs)
+	case !(c.LR > 0):
+		return fmt.Errorf("--lr %g: want > 0", c.LR)
+	case c.Momentum < 0 || c.Momentum >= 1:
+		return fmt.Errorf("--momentum %g: want in [0, 1)", c.Momentum)
+	case c.WeightDecay < 0:
+		return fmt.Errorf("--weight-decay %g: want >= 0", c.WeightDecay)
+	case c.Batch < 1:
+		return fmt.Errorf("--batch %d: want >= 1", c.Batch)
+	case c.LimitTrain < 0 || c.LimitTest < 0:
+		return fmt.Errorf("--limit-train %d / --limit-test %d: want >= 0", c.LimitTrain, c.LimitTest)
+	}
+	enc, err := loadEncoder(c.Checkpoint)
+	if err != nil {
+		return err
+	}
+	train, test, spec, err := evalData(enc.Record, c.Dataset, c.DataDir, c.LimitTrain, c.LimitTest)
+	if err != nil {
+		return err
+	}
+	if c.Batch > train.Len() {
+		return fmt.Errorf("--batch %d: larger than the %d training images", c.Batch, train.Len())
+	}
+	backend, release, err := commandBackend(app, c.backend)
+	if err != nil {
+		return err
+	}
+	defer release()
+	trainF, testF, err := extractTrainTest(app, backend, enc, train, test, spec, c.Batch)
+	if err != nil {
+		return err
+	}
+	app.Log.Info().Int("features", trainF.D).Int("epochs", c.Epochs).Msg("training the linear probe")
+	res, err := eval.LinearProbe(backend, trainF, testF, eval.ProbeOptions{
+		Epochs: c.Epochs, BatchSize: c.Batch, LR: c.LR, Momentum: c.Momentum, NoMomentum: c.Momentum == 0,
+		WeightDecay: c.WeightDecay, Normalization: eval.Normalization(c.Norm),
+		NumClasses: max(train.NumClasses(), test.NumClasses()), Seed: uint64(app.Globals.Seed),
+	})
+	if err != nil {
+		return err
+	}
+	finalLoss := 0.0
+	if n := len(res.EpochLoss); n > 0 {
+		finalLoss = res.EpochLoss[n-1]
+	}
+	out := stdout(c.stdout)
+	if c.Format == "json" {
+		return printJSON(out, linearJSON{Checkpoint: enc.Checkpoint, Dataset: spec.Dataset, Top1: res.Test.Top1, Top5: res.Test.Top5,
+			N: res.Test.N, TrainTop1: res.Train.Top1, TrainN: res.Train.N, Epochs: c.Epochs, FinalLoss: finalLoss})
+	}
+	fmt.Fprintf(out, "checkpoint: %s (%s)\n", enc.Checkpoint, describeRecord(enc.Record))
+	fmt.Fprintf(out, "linear probe (%d epochs on %d train features of width %d): test top-1 %.2f%%, top-5 %.2f%% (n=%d); train top-1 %.2f%%\n",
+		c.Epochs, trainF.N, trainF.D, 100*res.Test.Top1, 100*res.Test.Top5, res.Test.N, 100*res.Train.Top1)
+	return nil
+}

@@ -1,12 +1,345 @@
 package main
 
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/data"
+	"github.com/ifa-toolkit/ifa/eval"
+	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/ssl"
+	"github.com/ifa-toolkit/ifa/vit"
+)
+
 // PretrainCmd groups the pretraining commands.
 type PretrainCmd struct {
 	Vit PretrainVitCmd `cmd:"" name:"vit" help:"Pretrain a Vision Transformer with IFACLR (lwclr), simlwclr, SimCLR or SupCon."`
 }
 
-// PretrainVitCmd is the `ifa pretrain vit` command.
-type PretrainVitCmd struct{}
+// PretrainVitCmd is the `ifa pretrain vit` command: self-supervised pretraining of a ViT encoder
+// (METHODS.md §1), with an online weighted-kNN monitor and resumable checkpoints.
+type PretrainVitCmd struct {
+	Dataset string `help:"Training data: fashion-mnist, mnist, cifar10, cifar100, or the path of an image folder." default:"fashion-mnist"`
+	DataDir string `name:"data-dir" help:"Folder holding the named dataset (default: the user cache folder, then the system dataset folders such as /usr/share/datasets)." type:"path" env:"IFA_DATA_DIR"`
+
+	Config  string  `help:"ViT configuration: nano, micro, ti, s or b (optionally with a patch suffix, e.g. ti_4). The image shape is taken from the dataset." default:"nano"`
+	Patch   int     `help:"Patch size; 0 keeps the configuration's (nano/micro 4, ti/s/b 16)." default:"0"`
+	Pooling string  `help:"Per-layer vector: cls (CLS token through the shared LayerNorm) or mean (average of all tokens)." enum:"cls,mean" default:"cls"`
+	Dropout float64 `help:"Hidden dropout rate; negative keeps the configuration's (nano/micro 0, ti/s/b 0.1)." default:"-1"`
+
+	Mode             string  `help:"Method: lwclr (IFACLR: layer views of one augmentation), simlwclr (last layer of view a vs layers of view b), simclr, or supcon (SimCLR views with label positives)." enum:"lwclr,simlwclr,simclr,supcon" default:"lwclr"`
+	Layers           string  `help:"Layers taking part in the views: last:K, all, or indices such as 0,3,-1 (negative from the end)." default:"last:2"`
+	ProjHidden       int     `name:"proj-hidden" help:"Hidden width of the shared projector." default:"2048"`
+	ProjOut          int     `name:"proj-out" help:"Output width of the shared projector (the contrastive embedding)." default:"2048"`
+	ProjLayers       int     `name:"proj-layers" help:"Linear layers of the projector, 1 to 3 (Linear → LN → GELU between them, LN after the last)." default:"3"`
+	Temperature      float64 `help:"SupCon temperature τ (the base temperature is τ too)." default:"0.5"`
+	IntermediateGrad bool    `name:"intermediate-grad" help:"lwclr: let gradient reach the encoder through the intermediate-layer views (the reference detaches them)."`
+	StopGradB        bool    `name:"stop-grad-b" help:"simlwclr/simclr/supcon: detach the views of the second augmentation."`
+
+	Augment string `help:"Training augmentation: auto (standard for lwclr, simclr otherwise), standard (random crop of the zero-padded image + horizontal flip), simclr (random resized crop, flip, colour jitter, grayscale, blur) or none." enum:"auto,standard,simclr,none" default:"auto"`
+	CropPad int    `name:"crop-pad" help:"Standard augmentation: zero padding before the random crop, in pixels." default:"4"`
+
+	Epochs      int     `help:"Training epochs." default:"30"`
+	Batch       int     `help:"Images per batch (the last incomplete batch of an epoch is dropped)." default:"256"`
+	LR          float64 `name:"lr" help:"Peak learning rate (after warm-up; half-cosine to --min-lr over the run, per step)." default:"0.001"`
+	MinLR       float64 `name:"min-lr" help:"Learning rate at the end of the cosine." default:"0"`
+	Optimizer   string  `help:"Optimizer: adamw, or sgd (with --momentum)." enum:"sgd,adamw" default:"adamw"`
+	Momentum    float64 `help:"SGD momentum." default:"0.9"`
+	Nesterov    bool    `help:"SGD: Nesterov momentum."`
+	WeightDecay float64 `name:"weight-decay" help:"Weight decay (decoupled for adamw); biases and 1-D parameters are excluded." default:"0"`
+	WarmupSteps int64   `name:"warmup-steps" help:"Linear warm-up, in optimiser steps." default:"1000"`
+	Clip        float64 `help:"Clip the global gradient norm to this value; 0 disables clipping." default:"1.0"`
+
+	KnnEvery        int     `name:"knn-every" help:"Online kNN monitor (train-set bank under the test transform, test-set queries) every N epochs and after the last; 0 disables it." default:"1"`
+	KnnK            int     `name:"knn-k" help:"Online kNN: neighbours." default:"200"`
+	KnnT            float64 `name:"knn-t" help:"Online kNN: temperature." default:"0.1"`
+	CheckpointEvery int     `name:"checkpoint-every" help:"Write a checkpoint every N epochs (one is always written at the end and on Ctrl-C)." default:"1"`
+	KeepCheckpoints int     `name:"keep-checkpoints" help:"Keep only the newest N checkpoints; 0 keeps all." default:"2"`
+	LogEvery        int     `name:"log-every" help:"Without a terminal: log a training event every N steps (0: per epoch only)." default:"50"`
+	LimitTrain      int     `name:"limit-train" help:"Use only the first N training images (0: all)." default:"0"`
+	LimitTest       int     `name:"limit-test" help:"Use only the first N test images for the kNN monitor (0: all)." default:"0"`
+	Workers         int     `help:"Data-loading goroutines (0: one per CPU)." default:"0"`
+	Resume          bool    `help:"Continue the run in --out from its newest checkpoint, with the same flags."`
+
+	stdout  io.Writer        // standard output (tests capture it)
+	backend backends.Backend // set by tests: the shared test backend
+}
+
+// validate checks the flags that kong cannot check, naming the flag at fault.
+func (c *PretrainVitCmd) validate() error {
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("--epochs %d: want >= 1", c.Epochs)
+	case c.Batch < 2:
+		return fmt.Errorf("--batch %d: want >= 2 (contrastive learning needs negatives)", c.Batch)
+	case !(c.LR > 0):
+		return fmt.Errorf("--lr %g: want > 0", c.LR)
+	case c.MinLR < 0 || c.MinLR > c.LR:
+		return fmt.Errorf("--min-lr %g: want in [0, --lr %g]", c.MinLR, c.LR)
+	case !(c.Temperature > 0):
+		return fmt.Errorf("--temperature %g: want > 0", c.Temperature)
+	case c.ProjLayers < 1 || c.ProjLayers > 3:
+		return fmt.Errorf("--proj-layers %d: want 1, 2 or 3", c.ProjLayers)
+	case c.ProjHidden < 1:
+		return fmt.Errorf("--proj-hidden %d: want >= 1", c.ProjHidden)
+	case c.ProjOut < 1:
+		return fmt.Errorf("--proj-out %d: want >= 1", c.ProjOut)
+	case c.Patch < 0:
+		return fmt.Errorf("--patch %d: want >= 1 (or 0 for the configuration's)", c.Patch)
+	case c.Dropout >= 1:
+		return fmt.Errorf("--dropout %g: want < 1", c.Dropout)
+	case c.Momentum < 0 || c.Momentum >= 1:
+		return fmt.Errorf("--momentum %g: want in [0, 1)", c.Momentum)
+	case c.Nesterov && (c.Optimizer != fit.OptimizerSGD || c.Momentum == 0):
+		return errors.New("--nesterov needs --optimizer sgd and a --momentum > 0")
+	case c.WeightDecay < 0:
+		return fmt.Errorf("--weight-decay %g: want >= 0", c.WeightDecay)
+	case c.WarmupSteps < 0:
+		return fmt.Errorf("--warmup-steps %d: want >= 0", c.WarmupSteps)
+	case c.Clip < 0:
+		return fmt.Errorf("--clip %g: want >= 0 (0 disables clipping)", c.Clip)
+	case c.KnnEvery < 0:
+		return fmt.Errorf("--knn-every %d: want >= 0 (0 disables the monitor)", c.KnnEvery)
+	case c.KnnEvery > 0 && (c.KnnK < 1 || !(c.KnnT > 0)):
+		return fmt.Errorf("--knn-k %d / --knn-t %g: want k >= 1 and T > 0", c.KnnK, c.KnnT)
+	case c.CropPad < 0:
+		return fmt.Errorf("--crop-pad %d: want >= 0", c.CropPad)
+	case c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.LogEvery < 0 || c.LimitTrain < 0 || c.LimitTest < 0 || c.Workers < 0:
+		return errors.New("--checkpoint-every, --keep-checkpoints, --log-every, --limit-train, --limit-test and --workers must be >= 0")
+	}
+	return nil
+}
+
+// pretrainConfig builds the method's configuration from the flags.
+func (c *PretrainVitCmd) pretrainConfig() (ssl.PretrainConfig, error) {
+	method, err := ssl.ParseMethod(c.Mode)
+	if err != nil {
+		return ssl.PretrainConfig{}, fmt.Errorf("--mode: %w", err)
+	}
+	layers, err := backbone.ParseLayerSelect(c.Layers)
+	if err != nil {
+		return ssl.PretrainConfig{}, fmt.Errorf("--layers: %w", err)
+	}
+	cfg := ssl.DefaultPretrainConfig()
+	cfg.Method = method
+	cfg.Layers = layers
+	cfg.Projector = ssl.IFACLRProjector(c.ProjHidden, c.ProjOut)
+	cfg.Projector.Layers = c.ProjLayers
+	cfg.Temperature = c.Temperature
+	cfg.IntermediateGradient = c.IntermediateGrad
+	cfg.StopGradientB = c.StopGradB
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("--mode %s --layers %s: %w", c.Mode, c.Layers, err)
+	}
+	return cfg, nil
+}
+
+// vitConfig is the encoder for images of spec's shape.
+func (c *PretrainVitCmd) vitConfig(spec DataSpec) (vit.Config, error) {
+	cfg, err := vit.Get(c.Config)
+	if err != nil {
+		return cfg, fmt.Errorf("--config: %w", err)
+	}
+	cfg = cfg.WithImage(spec.Height, spec.Width, spec.Channels).WithPooling(vit.Pooling(c.Pooling))
+	if c.Patch > 0 {
+		cfg = cfg.WithPatch(c.Patch)
+	}
+	if c.Dropout >= 0 {
+		cfg = cfg.WithDropout(c.Dropout)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("--config %s --patch %d on %dx%dx%d images: %w", c.Config, cfg.Patch, spec.Height, spec.Width, spec.Channels, err)
+	}
+	return cfg, nil
+}
+
+// transform is the training augmentation of one view.
+func (c *PretrainVitCmd) transform(method ssl.Method, spec DataSpec) (data.Pipeline, error) {
+	kind := c.Augment
+	if kind == "auto" {
+		kind = "simclr"
+		if method == ssl.MethodLWCLR {
+			kind = "standard"
+		}
+	}
+	switch kind {
+	case "standard":
+		return data.Pipeline{Ops: []data.Op{
+			data.RandomCrop{H: spec.Height, W: spec.Width, Padding: c.CropPad}, data.HFlip{P: 0.5}, spec.Norm(),
+		}}, nil
+	case "simclr":
+		if spec.Height != spec.Width {
+			return data.Pipeline{}, fmt.Errorf("--augment simclr: needs square images, got %dx%d", spec.Height, spec.Width)
+		}
+		return data.SimCLRTransform(spec.Height, spec.Norm(), data.SimCLROptions{}), nil
+	case "none":
+		return data.TestTransform(spec.Norm()), nil
+	}
+	return data.Pipeline{}, fmt.Errorf("--augment %q: want auto, standard, simclr or none", c.Augment)
+}
 
 // Run implements the command.
-func (c *PretrainVitCmd) Run(app *App) error { return errNotBuilt("pretrain vit") }
+func (c *PretrainVitCmd) Run(app *App) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	pcfg, err := c.pretrainConfig()
+	if err != nil {
+		return err
+	}
+	runDir, err := prepareRunDir(app, "pretrain vit", c.Resume)
+	if err != nil {
+		return err
+	}
+	train, test, spec, err := openTrainTest(c.Dataset, c.DataDir, c.LimitTrain, c.LimitTest)
+	if err != nil {
+		return err
+	}
+	if c.Batch > train.Len() {
+		return fmt.Errorf("--batch %d: larger than the %d training images", c.Batch, train.Len())
+	}
+	if c.KnnEvery > 0 && c.KnnK > train.Len() {
+		return fmt.Errorf("--knn-k %d: larger than the kNN bank of %d training images", c.KnnK, train.Len())
+	}
+	vcfg, err := c.vitConfig(spec)
+	if err != nil {
+		return err
+	}
+	model, err := vit.New(vcfg)
+	if err != nil {
+		return err
+	}
+	aug, err := c.transform(pcfg.Method, spec)
+	if err != nil {
+		return err
+	}
+	loader, err := data.NewLoader(train, data.LoaderConfig{
+		BatchSize: c.Batch, Views: pcfg.Method.Augmentations(), Transforms: []data.Pipeline{aug},
+		Shuffle: true, DropLast: true, Seed: uint64(app.Globals.Seed), Workers: c.Workers,
+	})
+	if err != nil {
+		return err
+	}
+
+	rec := EncoderRecord{Family: FamilyViT, Scope: "/" + ssl.ScopeEncoder, ViT: &vcfg, Data: spec}
+	cfg := fit.Config{
+		Epochs: c.Epochs,
+		Optimizer: fit.Optimizer{Kind: c.Optimizer, Momentum: c.Momentum, Nesterov: c.Nesterov,
+			WeightDecay: c.WeightDecay},
+		Schedule: fit.Schedule{Kind: fit.ScheduleWarmupCosine, BaseLR: c.LR, WarmupSteps: c.WarmupSteps,
+			FloorLR: c.MinLR},
+		ClipNorm:        c.Clip,
+		CheckpointEvery: c.CheckpointEvery,
+		KeepCheckpoints: c.KeepCheckpoints,
+		EvalEvery:       c.KnnEvery,
+		LogEvery:        c.LogEvery,
+		RunDir:          runDir,
+		Seed:            app.Globals.Seed,
+		Resume:          c.Resume,
+	}
+	if c.Optimizer == fit.OptimizerAdamW {
+		cfg.Optimizer.Momentum = 0
+	}
+	if c.KnnEvery > 0 {
+		cfg.BestMetric = "knn_top1"
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := writeRunConfig(runDir, RunParams{Command: "pretrain vit", Model: rec, Flags: c}, cfg, c.Resume); err != nil {
+		return err
+	}
+	totalSteps := int64(c.Epochs) * int64(loader.StepsPerEpoch())
+	if c.WarmupSteps >= totalSteps {
+		app.Log.Warn().Int64("warmup_steps", c.WarmupSteps).Int64("total_steps", totalSteps).
+			Msg("--warmup-steps covers the whole run: the learning rate never reaches --lr")
+	}
+
+	backend, release, err := commandBackend(app, c.backend)
+	if err != nil {
+		return err
+	}
+	defer release()
+	encoder := func(ctx *context.Context, images *graph.Node) backbone.Features { return model.Features(ctx, images) }
+	job := fit.Job{
+		Backend: backend,
+		Context: context.New(),
+		Train:   loader,
+		Loss: func(ctx *context.Context, in fit.Inputs) fit.Loss {
+			out := ssl.PretrainLoss(ctx, encoder, pcfg, in.Images, in.Labels)
+			return fit.Loss{Total: out.Loss}
+		},
+		Log:      app.Log,
+		Terminal: app.Terminal,
+	}
+	if c.KnnEvery > 0 {
+		job.Eval, err = c.knnMonitor(backend, model, train, test, spec)
+		if err != nil {
+			return err
+		}
+	}
+	app.Log.Info().Str("run_dir", runDir).Str("model", vcfg.String()).Int("encoder_params", vcfg.ParamCount()).
+		Int("projector_params", ssl.HeadParams(pcfg.Projector, vcfg.Dim)).Str("mode", c.Mode).Str("layers", pcfg.Layers.String()).
+		Int("train_images", train.Len()).Int("steps_per_epoch", loader.StepsPerEpoch()).Str("backend", backend.Name()).
+		Msg("pretraining")
+
+	cancel, stop := interruptContext(app.Log)
+	defer stop()
+	res, err := fit.Run(cancel, job, cfg)
+	if err != nil {
+		if errors.Is(err, fit.ErrInterrupted) {
+			return fmt.Errorf("%w\nresume with: ifa pretrain vit --out %s --resume (and the same flags)", err, runDir)
+		}
+		return err
+	}
+	ev := app.Log.Info().Int("epochs", res.Epochs).Int64("steps", res.GlobalStep).Float64("train_loss", res.TrainLoss).
+		Float64("seconds", res.Seconds).Float64("images_per_sec", res.ImagesPerSec).Str("checkpoint", res.Checkpoint)
+	if v, ok := res.Metrics["knn_top1"]; ok {
+		ev = ev.Float64("knn_top1", v)
+	}
+	ev.Msg("pretraining done")
+	fmt.Fprintf(stdout(c.stdout), "run directory: %s\ncheckpoint: %s\n", runDir, res.Checkpoint)
+	if v, ok := res.Metrics["knn_top1"]; ok {
+		fmt.Fprintf(stdout(c.stdout), "online kNN (k=%d, T=%g) top-1: %.2f%%\n", c.KnnK, c.KnnT, 100*v)
+	}
+	return nil
+}
+
+// knnMonitor returns the online evaluation: weighted kNN with the training set (test transform) as
+// the bank and the test set as the queries, on the encoder's pooled feature. Metrics: knn_top1,
+// knn_top5 (fractions).
+func (c *PretrainVitCmd) knnMonitor(backend backends.Backend, model *vit.Model, train, test *data.Dataset, spec DataSpec) (fit.EvalFunc, error) {
+	bankLoader, err := evalLoader(train, spec.Norm(), 256, c.Workers)
+	if err != nil {
+		return nil, err
+	}
+	queryLoader, err := evalLoader(test, spec.Norm(), 256, c.Workers)
+	if err != nil {
+		return nil, err
+	}
+	encoder := func(ctx *context.Context, images *graph.Node) *graph.Node { return model.Features(ctx, images).Pooled }
+	setting := eval.KNNSetting{K: c.KnnK, T: c.KnnT}
+	numClasses := max(train.NumClasses(), test.NumClasses())
+	return func(ctx *context.Context, epoch int) (map[string]float64, error) {
+		enc := ctx.In(ssl.ScopeEncoder)
+		bank, err := eval.Extract(backend, enc, encoder, bankLoader)
+		if err != nil {
+			return nil, fmt.Errorf("kNN bank: %w", err)
+		}
+		queries, err := eval.Extract(backend, enc, encoder, queryLoader)
+		if err != nil {
+			return nil, fmt.Errorf("kNN queries: %w", err)
+		}
+		res, err := eval.KNN(backend, bank, queries, eval.KNNOptions{Settings: []eval.KNNSetting{setting}, NumClasses: numClasses})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]float64{"knn_top1": res[0].Top1, "knn_top5": res[0].Top5}, nil
+	}, nil
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Training-step benchmarks of ifa (and, with --peers, of the PyTorch peer bench/peers/train_step.py).
+#
+#   bench/bench.sh            ifa only: writes bench/results.md
+#   bench/bench.sh --peers    ifa and PyTorch interleaved (same model, method, batch, input, steps),
+#                             side by side with the ratio ifa/PyTorch; writes bench/results-peers.md
+#
+# The set: resnet8x4 none/kd/ifacd (teacher resnet32x4) at batch 64 on 32x32x3, and the ViT
+# vit:nano (28x28x1, patch 4, dim 64, depth 4) at batch 128 with the IFACLR lwclr loss.
+# Environment: IFA (the ifa binary, default bin/ifa), BACKEND (default cpu), STEPS (10), WARMUP (2),
+# ROUNDS (number of interleaved rounds, default 1; the best median of the rounds is kept),
+# PYTHON (default /usr/bin/python3), THREADS (PyTorch threads, default: the number of CPUs), OUT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PEERS=0
+[[ "${1:-}" == "--peers" ]] && PEERS=1
+IFA=${IFA:-bin/ifa}
+BACKEND=${BACKEND:-cpu}
+STEPS=${STEPS:-10}
+WARMUP=${WARMUP:-2}
+ROUNDS=${ROUNDS:-1}
+PYTHON=${PYTHON:-/usr/bin/python3}
+THREADS=${THREADS:-$(nproc)}
+if [[ $PEERS == 1 ]]; then OUT=${OUT:-bench/results-peers.md}; else OUT=${OUT:-bench/results.md}; fi
+
+# model method batch input
+CONFIGS=(
+  "resnet8x4 none 64 32x32x3"
+  "resnet8x4 kd 64 32x32x3"
+  "resnet8x4 ifacd 64 32x32x3"
+  "vit:nano lwclr 128 28x28x1"
+)
+
+if [[ ! -x $IFA ]]; then
+  echo "bench: $IFA not found: run 'make build' first (or set IFA)" >&2
+  exit 1
+fi
+if [[ $PEERS == 1 ]] && ! "$PYTHON" -c 'import torch' 2>/dev/null; then
+  echo "bench: $PYTHON cannot import torch. On Debian: apt-get install python3-torch libopenblas0-pthread" >&2
+  exit 1
+fi
+
+RAW=$(mktemp)
+trap 'rm -f "$RAW"' EXIT
+
+for round in $(seq "$ROUNDS"); do
+  for cfg in "${CONFIGS[@]}"; do
+    read -r model method batch input <<<"$cfg"
+    IFS=x read -r h w c <<<"$input"
+    echo "bench: round $round: ifa $model $method batch $batch $input" >&2
+    line=$("$IFA" --backend "$BACKEND" --log-level warn bench --model "$model" --method "$method" --batch "$batch" \
+      --input "$input" --steps "$STEPS" --warmup "$WARMUP" --format json)
+    echo "$line" >>"$RAW"
+    if [[ $PEERS == 1 ]]; then
+      echo "bench: round $round: pytorch $model $method batch $batch $input" >&2
+      line=$("$PYTHON" bench/peers/train_step.py --model "$model" --method "$method" --batch "$batch" \
+        --size "$h" --channels "$c" --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --format json)
+      echo "$line" >>"$RAW"
+    fi
+  done
+done
+
+"$PYTHON" - "$RAW" "$OUT" "$PEERS" "$BACKEND" "$STEPS" "$WARMUP" "$ROUNDS" "$THREADS" <<'EOF'
+import json, platform, subprocess, sys, time
+raw, out, peers, backend, steps, warmup, rounds, threads = sys.argv[1:]
+best = {}
+for line in open(raw):
+    r = json.loads(line)
+    key = (r.get("peer", "ifa"), r["model"], r["method"], r["batch"])
+    if key not in best or r["step_seconds_median"] < best[key]["step_seconds_median"]:
+        best[key] = r
+cpu = ""
+try:
+    cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+except Exception:
+    pass
+rows = []
+hdr = f"Training steps (forward, backward, SGD-momentum update) on one fixed random batch; median of {steps} " \
+      f"steps after compiling and {warmup} warm-up steps, best of {rounds} round(s). ifa backend: {backend}. " \
+      f"Machine: {cpu or platform.machine()}, {subprocess.getoutput('nproc')} CPUs. {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n"
+rows.append(hdr)
+def mib(b):
+    return f"{b / 2**20:.0f}"
+if peers == "1":
+    rows.append(f"PyTorch {next((r['torch'] for r in best.values() if r.get('peer') == 'pytorch'), '?')}, {threads} threads.\n")
+    rows.append("| model | method | batch | input | ifa images/s | PyTorch images/s | ifa / PyTorch | ifa ms/step | PyTorch ms/step | ifa peak MiB | PyTorch peak MiB |")
+    rows.append("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for key, r in best.items():
+        if key[0] != "ifa":
+            continue
+        p = best.get(("pytorch",) + key[1:])
+        if p is None:
+            continue
+        rows.append(f"| {r['model']} | {r['method']} | {r['batch']} | {r['input']} | {r['images_per_sec']:.1f} | "
+                    f"{p['images_per_sec']:.1f} | {r['images_per_sec'] / p['images_per_sec']:.2f} | "
+                    f"{1000 * r['step_seconds_median']:.0f} | {1000 * p['step_seconds_median']:.0f} | "
+                    f"{mib(r['peak_memory_bytes'])} | {mib(p['peak_memory_bytes'])} |")
+else:
+    rows.append("| model | method | teacher | batch | input | images/s | ms/step (median) | compile s | peak MiB | trainable params |")
+    rows.append("|---|---|---|---:|---|---:|---:|---:|---:|---:|")
+    for key, r in best.items():
+        rows.append(f"| {r['model']} | {r['method']} | {r.get('teacher', '') or '–'} | {r['batch']} | {r['input']} | "
+                    f"{r['images_per_sec']:.1f} | {1000 * r['step_seconds_median']:.0f} | {r['compile_seconds']:.1f} | "
+                    f"{mib(r['peak_memory_bytes'])} | {r['trainable_params']:,} |")
+text = "\n".join(rows) + "\n"
+open(out, "w").write(text)
+print(text)
+print(f"written to {out}", file=sys.stderr)
+EOF

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/rs/zerolog"
+
+	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/internal/testutil"
+)
+
+// ptWriteIDX writes a tiny Fashion-MNIST-format split: n images of size×size whose class (n mod 10)
+// sets which horizontal band is bright, plus noise, so that the classes differ.
+func ptWriteIDX(t *testing.T, dir, prefix string, n, size int, seed uint32) {
+	t.Helper()
+	img := make([]byte, 16, 16+n*size*size)
+	binary.BigEndian.PutUint32(img[0:], 0x00000803)
+	binary.BigEndian.PutUint32(img[4:], uint32(n))
+	binary.BigEndian.PutUint32(img[8:], uint32(size))
+	binary.BigEndian.PutUint32(img[12:], uint32(size))
+	lbl := make([]byte, 8, 8+n)
+	binary.BigEndian.PutUint32(lbl[0:], 0x00000801)
+	binary.BigEndian.PutUint32(lbl[4:], uint32(n))
+	state := seed*2654435761 + 1
+	for i := range n {
+		c := i % 10
+		lbl = append(lbl, byte(c))
+		for y := range size {
+			for x := range size {
+				state = state*1664525 + 1013904223
+				v := int(state>>26) * 2 // noise in [0, 128)
+				if y*10/size == c {
+					v += 120
+				}
+				img = append(img, byte(min(v+x, 255)))
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, prefix+"-images-idx3-ubyte"), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, prefix+"-labels-idx1-ubyte"), lbl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ptTinyData writes a synthetic fashion-mnist of 8x8 images (40 train, 20 test).
+func ptTinyData(t *testing.T) string {
+	dir := t.TempDir()
+	ptWriteIDX(t, dir, "train", 40, 8, 1)
+	ptWriteIDX(t, dir, "t10k", 20, 8, 2)
+	return dir
+}
+
+// ptRunCLI parses args like the ifa binary and runs the command on the test backend, returning its
+// standard output.
+func ptRunCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var cli CLI
+	parser, err := kong.New(&cli, kong.Name("ifa"), kong.Exit(func(int) { t.Fatalf("kong exited on %v", args) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	cli.Pretrain.Vit.stdout, cli.Pretrain.Vit.backend = &out, testutil.Backend()
+	cli.KnnEval.stdout, cli.KnnEval.backend = &out, testutil.Backend()
+	cli.LinearEval.stdout, cli.LinearEval.backend = &out, testutil.Backend()
+	app := &App{Globals: &cli.Globals, Log: zerolog.New(ptLogWriter{t}).Level(zerolog.WarnLevel)}
+	err = runSafely(func() error { return kctx.Run(app) })
+	return out.String(), err
+}
+
+type ptLogWriter struct{ t *testing.T }
+
+func (w ptLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// tinyPretrainArgs pretrains a tiny ViT (dim 64, 4 patches) on the synthetic data.
+func tinyPretrainArgs(dataDir, out string, extra ...string) []string {
+	args := []string{"--out", out, "pretrain", "vit", "--dataset", "fashion-mnist", "--data-dir", dataDir,
+		"--config", "nano", "--patch", "4", "--batch", "10", "--proj-hidden", "16", "--proj-out", "8", "--proj-layers", "2",
+		"--warmup-steps", "2", "--knn-k", "5", "--workers", "1"}
+	return append(args, extra...)
+}
+
+func ptReadMetrics(t *testing.T, runDir string) []map[string]float64 {
+	t.Helper()
+	f, err := os.Open(filepath.Join(runDir, fit.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []map[string]float64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]float64
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("metrics line %q: %v", sc.Text(), err)
+		}
+		recs = append(recs, m)
+	}
+	return recs
+}
+
+func TestPretrainEvalResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny ViT for 3 epochs")
+	}
+	dataDir := ptTinyData(t)
+	run := filepath.Join(t.TempDir(), "run")
+
+	// One epoch, then resume up to two.
+	if _, err := ptRunCLI(t, tinyPretrainArgs(dataDir, run, "--epochs", "1")...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ptRunCLI(t, tinyPretrainArgs(dataDir, run, "--epochs", "1")...); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("a second fresh run into the same --out: %v, want an error naming --resume", err)
+	}
+	out, err := ptRunCLI(t, tinyPretrainArgs(dataDir, run, "--epochs", "2", "--resume")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "online kNN") {
+		t.Errorf("pretrain output lacks the kNN line:\n%s", out)
+	}
+	recs := ptReadMetrics(t, run)
+	if len(recs) != 2 || recs[0]["epoch"] != 1 || recs[1]["epoch"] != 2 || recs[1]["step"] != 8 {
+		t.Fatalf("metrics after resume: %v, want epochs 1 and 2 and 8 steps", recs)
+	}
+	for _, r := range recs {
+		if v, ok := r["knn_top1"]; !ok || v < 0 || v > 1 {
+			t.Fatalf("metrics line without a kNN top-1 fraction: %v", r)
+		}
+	}
+	ck, err := fit.LatestCheckpoint(run)
+	if err != nil || !strings.HasSuffix(ck, "step-000000000008.ckpt") {
+		t.Fatalf("latest checkpoint %q (%v), want step 8", ck, err)
+	}
+	cfg, err := readRunParams(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Command != "pretrain vit" || cfg.Model.Family != FamilyViT || cfg.Model.ViT.Dim != 64 || cfg.Model.ViT.ImageHeight != 8 ||
+		cfg.Model.Scope != "/encoder" || cfg.Model.Data.Channels != 1 {
+		t.Fatalf("config.json model record: %+v", cfg)
+	}
+
+	// Resuming with another encoder is refused.
+	if _, err := ptRunCLI(t, tinyPretrainArgs(dataDir, run, "--epochs", "3", "--resume", "--pooling", "mean")...); err == nil ||
+		!strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("resume with another pooling: %v", err)
+	}
+
+	// kNN on the run directory and on the checkpoint file.
+	for _, target := range []string{run, ck} {
+		out, err := ptRunCLI(t, "knn-eval", "--checkpoint", target, "--k", "5", "--also-k20", "--format", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var knn knnJSON
+		if err := json.Unmarshal([]byte(out), &knn); err != nil {
+			t.Fatalf("knn-eval json %q: %v", out, err)
+		}
+		if knn.K != 5 || knn.N != 20 || knn.Bank != 40 || knn.Top1 < 0 || knn.Top1 > knn.Top5 || knn.Top5 > 1 ||
+			len(knn.Extra) != 1 || knn.Extra[0].K != 20 {
+			t.Fatalf("knn-eval: %+v", knn)
+		}
+		// The offline kNN with the online setting agrees with the monitor of the last epoch.
+		if target == run {
+			out, err := ptRunCLI(t, "knn-eval", "--checkpoint", target, "--k", "5", "--format", "json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var k5 knnJSON
+			_ = json.Unmarshal([]byte(out), &k5)
+			if recs[1]["knn_top1"] != k5.Top1 {
+				t.Errorf("knn-eval top-1 %v, the run's last online kNN %v", k5.Top1, recs[1]["knn_top1"])
+			}
+		}
+	}
+
+	out, err = ptRunCLI(t, "linear-eval", "--checkpoint", run, "--epochs", "3", "--batch", "8", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lin linearJSON
+	if err := json.Unmarshal([]byte(out), &lin); err != nil {
+		t.Fatalf("linear-eval json %q: %v", out, err)
+	}
+	if lin.N != 20 || lin.TrainN != 40 || lin.Top1 < 0 || lin.Top1 > lin.Top5 || lin.Top5 > 1 || !(lin.FinalLoss > 0) {
+		t.Fatalf("linear-eval: %+v", lin)
+	}
+	out, err = ptRunCLI(t, "linear-eval", "--checkpoint", run, "--epochs", "1", "--batch", "8")
+	if err != nil || !strings.Contains(out, "test top-1") {
+		t.Fatalf("linear-eval text: %q, %v", out, err)
+	}
+}
+
+func TestPretrainTwoViewModes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny ViT")
+	}
+	dataDir := ptTinyData(t)
+	for _, mode := range []string{"simlwclr", "supcon"} {
+		run := filepath.Join(t.TempDir(), mode)
+		if _, err := ptRunCLI(t, tinyPretrainArgs(dataDir, run, "--epochs", "1", "--mode", mode, "--knn-every", "0")...); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		recs := ptReadMetrics(t, run)
+		if len(recs) != 1 || !(recs[0]["train_loss"] > 0) {
+			t.Fatalf("%s: metrics %v", mode, recs)
+		}
+		if _, ok := recs[0]["knn_top1"]; ok {
+			t.Fatalf("%s: --knn-every 0 still ran the monitor", mode)
+		}
+	}
+}
+
+func TestPretrainBadFlags(t *testing.T) {
+	dataDir := ptTinyData(t)
+	out := filepath.Join(t.TempDir(), "run")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--layers", "foo"}, "--layers"},
+		{[]string{"--layers", "last:1"}, "--layers"},
+		{[]string{"--temperature", "0"}, "--temperature"},
+		{[]string{"--mode", "byol"}, "--mode"},
+		{[]string{"--optimizer", "lamb"}, "--optimizer"},
+		{[]string{"--patch", "3"}, "--patch"},
+		{[]string{"--config", "huge"}, "--config"},
+		{[]string{"--proj-layers", "4"}, "--proj-layers"},
+		{[]string{"--epochs", "0"}, "--epochs"},
+		{[]string{"--batch", "1000"}, "--batch"},
+		{[]string{"--knn-k", "200"}, "--knn-k"},
+		{[]string{"--lr", "-1"}, "--lr"},
+		{[]string{"--dataset", "imagenet"}, "--dataset"},
+	}
+	for _, c := range cases {
+		_, err := ptRunCLI(t, tinyPretrainArgs(dataDir, out, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one naming %s", c.args, err, c.want)
+		}
+	}
+	if _, err := ptRunCLI(t, "pretrain", "vit", "--resume"); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Errorf("--resume without --out: %v", err)
+	}
+	for _, c := range [][]string{
+		{"knn-eval", "--checkpoint", filepath.Join(dataDir, "nothing")},
+		{"knn-eval", "--checkpoint", dataDir},
+		{"linear-eval", "--checkpoint", dataDir},
+	} {
+		if _, err := ptRunCLI(t, c...); err == nil || !strings.Contains(err.Error(), "--checkpoint") {
+			t.Errorf("%v: %v, want an error naming --checkpoint", c, err)
+		}
+	}
+	if _, err := ptRunCLI(t, "knn-eval", "--checkpoint", dataDir, "--k", "0"); err == nil || !strings.Contains(err.Error(), "--k") {
+		t.Errorf("--k 0: %v", err)
+	}
+}
+
+func TestInterruptContext(t *testing.T) {
+	ctx, stop := interruptContext(zerolog.Nop())
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("SIGINT did not cancel the context")
+	}
+}

@@ -1,0 +1,438 @@
+package distill
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/ssl"
+)
+
+// Intermediate-features-augmented contrastive distillation (IFACD; arkel23/
+// IntermediateFeaturesAugmentedRepDistiller at 62a53e7, the code behind the talk's tables;
+// METHODS.md §2.2–2.4): the student's final pooled feature and the teacher's last L pooled taps,
+// each through its head, are the 1 + L views of one image in a label-free SupCon loss ('all'
+// anchors, τ = τ_b = 0.07; Khosla et al. 2020, Eq. 2 in the reference's L_out form, §3.1).
+
+// Tunables of IFACD, read from the context (searched from the ifacd scope up to the root), each
+// with its default beside it. IFACDParams lists them.
+const (
+	// ParamIFACDLayers: L, the number of the teacher's last taps contrasted with the student
+	// (ifacd1/2/3 = 1/2/3; the reference's --cont_no_l).
+	ParamIFACDLayers   = "ifacd_layers"
+	DefaultIFACDLayers = 2
+
+	// ParamIFACDFeatDim: the width of the projectors' output (the reference's feat_dim).
+	ParamIFACDFeatDim   = "ifacd_feat_dim"
+	DefaultIFACDFeatDim = 128
+
+	// ParamIFACDTemperature: τ, also used as the base temperature τ_b (the reference's nce_t).
+	ParamIFACDTemperature   = "ifacd_t"
+	DefaultIFACDTemperature = 0.07
+
+	// ParamIFACDTapSource: which teacher layers are the taps. "taps": backbone.Features.TapVectors
+	// (the last stage's ReLU outputs of a CNN, pooled; METHODS.md §2.2); "stages": the pooled stage
+	// outputs f1..f_last (block outputs, the talk's tap-choice ablation, §9.1); "auto": taps when the
+	// teacher has any, stages otherwise.
+	ParamIFACDTapSource   = "ifacd_tap_source"
+	DefaultIFACDTapSource = "auto"
+
+	// ParamIFACDRescalerLayers: the number of linear layers of each rescaler, 1 to 3 (rs_no_l).
+	ParamIFACDRescalerLayers   = "ifacd_rs_layers"
+	DefaultIFACDRescalerLayers = 1
+
+	// ParamIFACDRescalerAdaptive: rescaler depth by tap (rs_no_l_ada): 1 for the final tap, 2 for the
+	// one before, 3 for the others; overrides ParamIFACDRescalerLayers.
+	ParamIFACDRescalerAdaptive   = "ifacd_rs_adaptive"
+	DefaultIFACDRescalerAdaptive = false
+
+	// ParamIFACDRescalerHidden: the hidden width of rescalers with 2 or 3 layers (rs_hid_dim).
+	ParamIFACDRescalerHidden   = "ifacd_rs_hidden"
+	DefaultIFACDRescalerHidden = 128
+
+	// ParamIFACDRescalerNorm: the rescalers' normalisation, "bn" (BatchNorm1d), "ln" or "none".
+	ParamIFACDRescalerNorm   = "ifacd_rs_norm"
+	DefaultIFACDRescalerNorm = "bn"
+
+	// ParamIFACDRescalerAct: the rescalers' hidden activation, "relu" or "gelu" (--rs_ln uses ln
+	// and gelu).
+	ParamIFACDRescalerAct   = "ifacd_rs_act"
+	DefaultIFACDRescalerAct = "relu"
+
+	// ParamIFACDRescalerBlock: Rescaler V2 (§2.6, §9.1): "transformer" or "mixer" blocks on the
+	// unpooled tap (token grid) before pooling and the rescaler MLP; "none" rescales the pooled tap.
+	ParamIFACDRescalerBlock   = "ifacd_rs_block"
+	DefaultIFACDRescalerBlock = "none"
+
+	// ParamIFACDSeparateProjectors: one teacher projector per tap instead of one shared by all
+	// taps (--proj_ind, the talk's future work).
+	ParamIFACDSeparateProjectors   = "ifacd_proj_separate"
+	DefaultIFACDSeparateProjectors = false
+
+	// ParamIFACDDetach: stop the gradient at the rescalers' input (rs_detach). The teacher is frozen,
+	// so this matters only for a teacher trained jointly; with false the teacher features are not
+	// constants in Loss.
+	ParamIFACDDetach   = "ifacd_rs_detach"
+	DefaultIFACDDetach = true
+)
+
+// IFACDParams lists IFACD's tunables with their defaults.
+func IFACDParams() []Param {
+	return []Param{
+		{ParamIFACDLayers, DefaultIFACDLayers, "IFACD: number L of the teacher's last taps (ifacdL)"},
+		{ParamIFACDFeatDim, DefaultIFACDFeatDim, "IFACD: projector output width"},
+		{ParamIFACDTemperature, DefaultIFACDTemperature, "IFACD: SupCon temperature τ = τ_b"},
+		{ParamIFACDTapSource, DefaultIFACDTapSource, "IFACD: teacher layers: taps, stages or auto"},
+		{ParamIFACDRescalerLayers, DefaultIFACDRescalerLayers, "IFACD: linear layers per rescaler (1-3)"},
+		{ParamIFACDRescalerAdaptive, DefaultIFACDRescalerAdaptive, "IFACD: rescaler depth 3..3,2,1 from shallow to deep taps"},
+		{ParamIFACDRescalerHidden, DefaultIFACDRescalerHidden, "IFACD: rescaler hidden width"},
+		{ParamIFACDRescalerNorm, DefaultIFACDRescalerNorm, "IFACD: rescaler norm: bn, ln or none"},
+		{ParamIFACDRescalerAct, DefaultIFACDRescalerAct, "IFACD: rescaler activation: relu or gelu"},
+		{ParamIFACDRescalerBlock, DefaultIFACDRescalerBlock, "IFACD: Rescaler V2 token blocks: none, transformer or mixer"},
+		{ParamIFACDSeparateProjectors, DefaultIFACDSeparateProjectors, "IFACD: one teacher projector per tap"},
+		{ParamIFACDDetach, DefaultIFACDDetach, "IFACD: stop-gradient at the rescaler input"},
+	}
+}
+
+// IFACD tap sources (ParamIFACDTapSource).
+const (
+	IFACDTapsAuto   = "auto"
+	IFACDTapsTaps   = "taps"
+	IFACDTapsStages = "stages"
+)
+
+// IFACDConfig is IFACD's configuration: the context parameters, parsed and validated.
+type IFACDConfig struct {
+	// Layers: L, the number of the teacher's last taps.
+	Layers int
+	// FeatDim: the projectors' output width.
+	FeatDim int
+	// Temperature: τ = τ_b.
+	Temperature float64
+	// TapSource: IFACDTapsAuto, IFACDTapsTaps or IFACDTapsStages.
+	TapSource string
+	// RescalerLayers (1 to 3), RescalerHidden, RescalerNorm and RescalerAct shape each rescaler
+	// MLP; RescalerAdaptive overrides the depth per tap.
+	RescalerLayers   int
+	RescalerAdaptive bool
+	RescalerHidden   int
+	RescalerNorm     ssl.NormKind
+	RescalerAct      ssl.ActKind
+	// RescalerBlock: ssl.TokenNone, or the Rescaler V2 token blocks on the unpooled taps.
+	RescalerBlock ssl.TokenBlockKind
+	// SeparateProjectors: one teacher projector per tap.
+	SeparateProjectors bool
+	// Detach: stop the gradient at the rescalers' input.
+	Detach bool
+}
+
+// DefaultIFACDConfig is the talk's configuration: ifacd2, Linear + BN1d heads, one shared teacher
+// projector, feature width 128, τ = 0.07, detached rescaler input.
+func DefaultIFACDConfig() IFACDConfig {
+	return IFACDConfig{
+		Layers: DefaultIFACDLayers, FeatDim: DefaultIFACDFeatDim, Temperature: DefaultIFACDTemperature,
+		TapSource: DefaultIFACDTapSource, RescalerLayers: DefaultIFACDRescalerLayers,
+		RescalerHidden: DefaultIFACDRescalerHidden, RescalerNorm: ssl.NormBatch, RescalerAct: ssl.ActReLU,
+		RescalerBlock: ssl.TokenNone, Detach: DefaultIFACDDetach,
+	}
+}
+
+// IFACDConfigFromContext reads the IFACD parameters from ctx (give it the ifacd scope, or any scope
+// below which the parameters are visible).
+func IFACDConfigFromContext(ctx *context.Context) (IFACDConfig, error) {
+	c := IFACDConfig{
+		Layers:             context.GetParamOr(ctx, ParamIFACDLayers, DefaultIFACDLayers),
+		FeatDim:            context.GetParamOr(ctx, ParamIFACDFeatDim, DefaultIFACDFeatDim),
+		Temperature:        context.GetParamOr(ctx, ParamIFACDTemperature, DefaultIFACDTemperature),
+		TapSource:          context.GetParamOr(ctx, ParamIFACDTapSource, DefaultIFACDTapSource),
+		RescalerLayers:     context.GetParamOr(ctx, ParamIFACDRescalerLayers, DefaultIFACDRescalerLayers),
+		RescalerAdaptive:   context.GetParamOr(ctx, ParamIFACDRescalerAdaptive, DefaultIFACDRescalerAdaptive),
+		RescalerHidden:     context.GetParamOr(ctx, ParamIFACDRescalerHidden, DefaultIFACDRescalerHidden),
+		SeparateProjectors: context.GetParamOr(ctx, ParamIFACDSeparateProjectors, DefaultIFACDSeparateProjectors),
+		Detach:             context.GetParamOr(ctx, ParamIFACDDetach, DefaultIFACDDetach),
+	}
+	var err error
+	if c.RescalerNorm, err = ssl.ParseNormKind(context.GetParamOr(ctx, ParamIFACDRescalerNorm, DefaultIFACDRescalerNorm)); err != nil {
+		return c, fmt.Errorf("distill: ifacd: %s: %w", ParamIFACDRescalerNorm, err)
+	}
+	if c.RescalerAct, err = ssl.ParseActKind(context.GetParamOr(ctx, ParamIFACDRescalerAct, DefaultIFACDRescalerAct)); err != nil {
+		return c, fmt.Errorf("distill: ifacd: %s: %w", ParamIFACDRescalerAct, err)
+	}
+	switch block := context.GetParamOr(ctx, ParamIFACDRescalerBlock, DefaultIFACDRescalerBlock); block {
+	case "none":
+		c.RescalerBlock = ssl.TokenNone
+	case "transformer":
+		c.RescalerBlock = ssl.TokenTransformer
+	case "mixer":
+		c.RescalerBlock = ssl.TokenMixer
+	default:
+		return c, fmt.Errorf("distill: ifacd: %s %q: want none, transformer or mixer", ParamIFACDRescalerBlock, block)
+	}
+	return c, c.Validate()
+}
+
+// Validate reports the first invalid field.
+func (c IFACDConfig) Validate() error {
+	switch {
+	case c.Layers < 1:
+		return fmt.Errorf("distill: ifacd: %d teacher taps (%s), want >= 1", c.Layers, ParamIFACDLayers)
+	case c.FeatDim < 1:
+		return fmt.Errorf("distill: ifacd: feature width %d (%s), want >= 1", c.FeatDim, ParamIFACDFeatDim)
+	case !(c.Temperature > 0):
+		return fmt.Errorf("distill: ifacd: temperature %g (%s), want > 0", c.Temperature, ParamIFACDTemperature)
+	case c.RescalerLayers < 1 || c.RescalerLayers > 3:
+		return fmt.Errorf("distill: ifacd: %d rescaler layers (%s), want 1 to 3", c.RescalerLayers, ParamIFACDRescalerLayers)
+	case c.RescalerHidden < 1:
+		return fmt.Errorf("distill: ifacd: rescaler hidden width %d (%s), want >= 1", c.RescalerHidden, ParamIFACDRescalerHidden)
+	}
+	switch c.TapSource {
+	case IFACDTapsAuto, IFACDTapsTaps, IFACDTapsStages:
+	default:
+		return fmt.Errorf("distill: ifacd: tap source %q (%s): want auto, taps or stages", c.TapSource, ParamIFACDTapSource)
+	}
+	return nil
+}
+
+// projector is the head of the student projector and of the teacher projector(s): Linear + BN1d to
+// FeatDim.
+func (c IFACDConfig) projector() ssl.HeadConfig { return ssl.IFACDHead(c.FeatDim) }
+
+// rescaler is the head of the j-th of the n selected taps (forward order) onto the final tap's
+// width dt; tokens is the tap's token count (H·W), used by the Rescaler V2 blocks.
+func (c IFACDConfig) rescaler(j, n, dt, tokens int) ssl.HeadConfig {
+	layers := c.RescalerLayers
+	if c.RescalerAdaptive {
+		layers = min(3, n-j)
+	}
+	h := ssl.HeadConfig{Layers: layers, Hidden: c.RescalerHidden, Out: dt, Norm: c.RescalerNorm, Act: c.RescalerAct}
+	if c.RescalerBlock != ssl.TokenNone {
+		h.Tokens = ssl.TokenBlockConfig{Kind: c.RescalerBlock, Tokens: tokens}
+	}
+	return h
+}
+
+// useStages resolves the tap source for a teacher that has taps (hasTaps) or not.
+func (c IFACDConfig) useStages(hasTaps bool) bool {
+	return c.TapSource == IFACDTapsStages || (c.TapSource == IFACDTapsAuto && !hasTaps)
+}
+
+// ifacdTapShape is what the heads need to know of one teacher tap.
+type ifacdTapShape struct {
+	width  int // C_l
+	tokens int // H·W of the unpooled map (T of a token grid); 0 when only the vector is known
+}
+
+// tapShapes returns the shapes of the teacher taps IFACD would use, in forward order.
+func (c IFACDConfig) tapShapes(t FeatureShapes) ([]ifacdTapShape, error) {
+	hasTaps := len(t.TapVectors) > 0 || len(t.Taps) > 0
+	var grids, vecs []shapes.Shape
+	if c.useStages(hasTaps) {
+		if len(t.Stages) < 2 {
+			return nil, fmt.Errorf("distill: ifacd: the teacher has %d stage maps, want the stem and at least one stage (%s %s)",
+				len(t.Stages), ParamIFACDTapSource, c.TapSource)
+		}
+		grids = t.Stages[1:]
+	} else {
+		if !hasTaps {
+			return nil, fmt.Errorf("distill: ifacd: the teacher has no layer taps (%s %s)", ParamIFACDTapSource, c.TapSource)
+		}
+		grids, vecs = t.Taps, t.TapVectors
+	}
+	n := max(len(grids), len(vecs))
+	out := make([]ifacdTapShape, n)
+	for i := range out {
+		var s shapes.Shape
+		switch {
+		case i < len(vecs):
+			s = vecs[i]
+		case i < len(grids):
+			s = grids[i]
+		}
+		if !s.Ok() || s.Rank() < 2 {
+			return nil, fmt.Errorf("distill: ifacd: teacher tap %d has shape %s, want [B, C] or a map", i, s)
+		}
+		out[i].width = s.Dim(-1)
+		if i < len(grids) && grids[i].Ok() && grids[i].Rank() >= 3 {
+			g := grids[i]
+			out[i].tokens = g.Size() / (g.Dim(0) * g.Dim(-1))
+			if vecs != nil && g.Dim(-1) != out[i].width {
+				return nil, fmt.Errorf("distill: ifacd: teacher tap %d: map %s and vector %s differ in width", i, g, s)
+			}
+		}
+	}
+	if c.RescalerBlock != ssl.TokenNone {
+		for i, ts := range out {
+			if ts.tokens == 0 {
+				return nil, fmt.Errorf("distill: ifacd: Rescaler V2 (%s) needs the unpooled teacher taps; tap %d has none", ParamIFACDRescalerBlock, i)
+			}
+		}
+	}
+	return out, nil
+}
+
+// taps returns the teacher tap vectors ([B, C_l]) and, when available, the unpooled taps, in
+// forward order, from the source the configuration selects.
+func (c IFACDConfig) taps(t backbone.Features) (vecs, grids []*graph.Node) {
+	hasTaps := len(t.TapVectors) > 0 || len(t.Taps) > 0
+	if c.useStages(hasTaps) {
+		if len(t.Stages) < 2 {
+			panicf("distill: ifacd: the teacher has %d stage maps, want the stem and at least one stage", len(t.Stages))
+		}
+		grids = t.Stages[1:]
+	} else {
+		grids, vecs = t.Taps, t.TapVectors
+	}
+	if vecs == nil {
+		vecs = make([]*graph.Node, len(grids))
+		for i, g := range grids {
+			vecs[i] = backbone.GlobalAvgPool(g)
+		}
+	}
+	return vecs, grids
+}
+
+// IFACD is the registry entry for intermediate-features-augmented contrastive distillation
+// (METHODS.md §2.2–2.4), with β = 0.8.
+//
+// The views of image i are v_{i,0} = normalize(p_s(s_i)), the student's pooled feature through the
+// student projector, and v_{i,j} = normalize(p_t(r_ℓj(t_{i,ℓj}))) for the teacher's last L taps
+// ℓ_1 < … < ℓ_L (the final tap included), each pooled tap through its own rescaler r_ℓ onto the
+// final tap's width d_t and then the teacher projector p_t; stacked [B, 1+L, FeatDim] and
+// contrasted with SupCon ('all' anchors, no labels, τ = τ_b = ParamIFACDTemperature). Every
+// teacher view of an image is a positive of its student view and of its other teacher views; all
+// views of the other images are negatives; there is no memory bank.
+//
+// Heads (trainable, under ifacd/): proj_s (Linear d_s → FeatDim + BN1d); rescaler_<ℓ> (ℓ the
+// tap's 0-based index in forward order, two digits; Linear C_ℓ → d_t + BN1d by default); proj_t
+// (Linear d_t → FeatDim + BN1d, shared by all taps, each call normalised with its own batch
+// statistics) or, with ParamIFACDSeparateProjectors, proj_t_<ℓ>. The talk counts them twice in
+// its parameter table (§2.1).
+type IFACD struct{}
+
+// Name implements Method.
+func (IFACD) Name() string { return "ifacd" }
+
+// DefaultBeta implements Method: 0.8. This is an assumption: the talk does not record IFACD's
+// weight and the reference's default (0) would disable the term; 0.8 is CRD's weight, whose flags
+// the reference keeps (METHODS.md §2.4).
+func (IFACD) DefaultBeta() float64 { return 0.8 }
+
+// Features implements Method: the student's pooled feature; the teacher's tap vectors (its taps for
+// Rescaler V2, its stage maps with the stages tap source).
+func (IFACD) Features() (student, teacher FeatureSet) { return UsesPooled, UsesTapVectors }
+
+// Check implements Method.
+func (m IFACD) Check(ctx *context.Context, s, t FeatureShapes) error {
+	_, _, err := m.resolve(ctx, s, t)
+	return err
+}
+
+// resolve reads the configuration and checks the shapes; it returns the configuration and the
+// shapes of all teacher taps.
+func (m IFACD) resolve(ctx *context.Context, s, t FeatureShapes) (IFACDConfig, []ifacdTapShape, error) {
+	cfg, err := IFACDConfigFromContext(ctx.In(m.Name()))
+	if err != nil {
+		return cfg, nil, err
+	}
+	if !s.Pooled.Ok() || s.Pooled.Rank() != 2 {
+		return cfg, nil, fmt.Errorf("distill: ifacd: the student needs a pooled feature [B, D], got %s", s.Pooled)
+	}
+	taps, err := cfg.tapShapes(t)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if cfg.Layers > len(taps) {
+		return cfg, nil, fmt.Errorf("distill: ifacd: %s = %d, but the teacher has only %d taps", ParamIFACDLayers, cfg.Layers, len(taps))
+	}
+	b := s.Pooled.Dim(0)
+	for i, ts := range t.TapVectors {
+		if ts.Ok() && ts.Dim(0) != b {
+			return cfg, nil, fmt.Errorf("distill: ifacd: student batch %d, teacher tap %d batch %d", b, i, ts.Dim(0))
+		}
+	}
+	if cfg.RescalerBlock == ssl.TokenTransformer {
+		for i, ts := range taps[len(taps)-cfg.Layers:] {
+			if ts.width%ssl.DefaultTokenHeads != 0 {
+				return cfg, nil, fmt.Errorf("distill: ifacd: Rescaler V2 transformer: tap %d has %d channels, not divisible by %d heads",
+					len(taps)-cfg.Layers+i, ts.width, ssl.DefaultTokenHeads)
+			}
+		}
+	}
+	return cfg, taps, nil
+}
+
+// HeadParams implements Method: the student projector, one rescaler per selected tap and the
+// teacher projector (one per selected tap when separate), counted twice in the talk's convention.
+func (m IFACD) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, error) {
+	cfg, taps, err := m.resolve(ctx, s, t)
+	if err != nil {
+		return HeadParams{}, err
+	}
+	dt := taps[len(taps)-1].width
+	n := ssl.HeadParams(cfg.projector(), s.Pooled.Dim(1))
+	sel := taps[len(taps)-cfg.Layers:]
+	for j, ts := range sel {
+		n += ssl.HeadParams(cfg.rescaler(j, len(sel), dt, ts.tokens), ts.width)
+	}
+	projT := ssl.HeadParams(cfg.projector(), dt)
+	if cfg.SeparateProjectors {
+		projT *= len(sel)
+	}
+	return HeadParams{Params: n + projT, CountedTwice: true}, nil
+}
+
+// NewHostInputs implements Method: none (IFACD has no memory bank).
+func (IFACD) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
+
+// Loss implements Method: L_IFACD, a scalar.
+func (m IFACD) Loss(ctx *context.Context, s, t backbone.Features, _ Step) *graph.Node {
+	ctx = ctx.In(m.Name())
+	cfg, err := IFACDConfigFromContext(ctx)
+	if err != nil {
+		panic(err)
+	}
+	if s.Pooled == nil {
+		panicf("distill: ifacd: the student has no pooled feature")
+	}
+	vecs, grids := cfg.taps(t)
+	if len(vecs) < cfg.Layers {
+		panicf("distill: ifacd: %s = %d, but the teacher has only %d taps", ParamIFACDLayers, cfg.Layers, len(vecs))
+	}
+	views, err := ssl.CDViews(s.Pooled, vecs, ssl.CDViewOptions{
+		Taps: backbone.LayerSelect{Last: cfg.Layers}, TeacherGradient: !cfg.Detach,
+	})
+	if err != nil {
+		panic(err)
+	}
+	dt := vecs[len(vecs)-1].Shape().Dim(-1)
+	projT := ssl.SharedHead(ctx.In("proj_t"), cfg.projector())
+	j := 0
+	z := ssl.EmbedViews(views, func(v ssl.View) *graph.Node {
+		if v.Source == ssl.SourceStudent {
+			return ssl.Head(ctx.In("proj_s"), cfg.projector(), v.Input)
+		}
+		in, tokens := v.Input, 0
+		if cfg.RescalerBlock != ssl.TokenNone {
+			if v.Layer >= len(grids) || grids[v.Layer] == nil || grids[v.Layer].Rank() < 3 {
+				panicf("distill: ifacd: Rescaler V2 needs the unpooled teacher tap %d", v.Layer)
+			}
+			in = grids[v.Layer]
+			if v.Detached {
+				in = graph.StopGradient(in)
+			}
+			tokens = in.Shape().Size() / (in.Shape().Dim(0) * in.Shape().Dim(-1))
+		}
+		r := ssl.Head(ctx.In(fmt.Sprintf("rescaler_%02d", v.Layer)), cfg.rescaler(j, cfg.Layers, dt, tokens), in)
+		j++
+		if cfg.SeparateProjectors {
+			return ssl.Head(ctx.In(fmt.Sprintf("proj_t_%02d", v.Layer)), cfg.projector(), r)
+		}
+		return projT(r)
+	})
+	return ssl.SupCon(z, nil, ssl.SupConOptions{
+		Temperature: cfg.Temperature, BaseTemperature: cfg.Temperature, Mode: ssl.ContrastAll,
+	})
+}
