@@ -4,6 +4,7 @@
 #   bench/bench.sh            ifa only: writes bench/results.md
 #   bench/bench.sh --peers    ifa and PyTorch interleaved (same model, method, batch, input, steps),
 #                             side by side with the ratio ifa/PyTorch; writes bench/results-peers.md
+#                             (and bench/results.md from the same ifa runs)
 #
 # The set: resnet8x4 none/kd/ifacd (teacher resnet32x4) at batch 64 on 32x32x3, and the ViT
 # vit:nano (28x28x1, patch 4, dim 64, depth 4) at batch 128 with the IFACLR lwclr loss.
@@ -22,7 +23,8 @@ WARMUP=${WARMUP:-2}
 ROUNDS=${ROUNDS:-1}
 PYTHON=${PYTHON:-/usr/bin/python3}
 THREADS=${THREADS:-$(nproc)}
-if [[ $PEERS == 1 ]]; then OUT=${OUT:-bench/results-peers.md}; else OUT=${OUT:-bench/results.md}; fi
+OUT=${OUT:-bench/results.md}
+OUT_PEERS=${OUT_PEERS:-bench/results-peers.md}
 
 # model method batch input
 CONFIGS=(
@@ -61,9 +63,9 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-"$PYTHON" - "$RAW" "$OUT" "$PEERS" "$BACKEND" "$STEPS" "$WARMUP" "$ROUNDS" "$THREADS" <<'EOF'
+"$PYTHON" - "$RAW" "$OUT" "$OUT_PEERS" "$PEERS" "$BACKEND" "$STEPS" "$WARMUP" "$ROUNDS" "$THREADS" <<'EOF'
 import json, platform, subprocess, sys, time
-raw, out, peers, backend, steps, warmup, rounds, threads = sys.argv[1:]
+raw, out, out_peers, peers, backend, steps, warmup, rounds, threads = sys.argv[1:]
 best = {}
 for line in open(raw):
     r = json.loads(line)
@@ -75,36 +77,36 @@ try:
     cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
 except Exception:
     pass
-rows = []
 hdr = f"Training steps (forward, backward, SGD-momentum update) on one fixed random batch; median of {steps} " \
       f"steps after compiling and {warmup} warm-up steps, best of {rounds} round(s). ifa backend: {backend}. " \
       f"Machine: {cpu or platform.machine()}, {subprocess.getoutput('nproc')} CPUs. {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n"
-rows.append(hdr)
 def mib(b):
     return f"{b / 2**20:.0f}"
+def emit(path, rows):
+    text = "\n".join([hdr] + rows) + "\n"
+    open(path, "w").write(text)
+    print(text)
+    print(f"written to {path}", file=sys.stderr)
+rows = ["| model | method | teacher | batch | input | images/s | ms/step (median) | compile s | peak MiB | trainable params |",
+        "|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
+for key, r in best.items():
+    if key[0] == "ifa":
+        rows.append(f"| {r['model']} | {r['method']} | {r.get('teacher', '') or '–'} | {r['batch']} | {r['input']} | "
+                    f"{r['images_per_sec']:.1f} | {1000 * r['step_seconds_median']:.0f} | {r['compile_seconds']:.1f} | "
+                    f"{mib(r['peak_memory_bytes'])} | {r['trainable_params']:,} |")
+emit(out, rows)
 if peers == "1":
-    rows.append(f"PyTorch {next((r['torch'] for r in best.values() if r.get('peer') == 'pytorch'), '?')}, {threads} threads.\n")
-    rows.append("| model | method | batch | input | ifa images/s | PyTorch images/s | ifa / PyTorch | ifa ms/step | PyTorch ms/step | ifa peak MiB | PyTorch peak MiB |")
-    rows.append("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [f"PyTorch {next((r['torch'] for r in best.values() if r.get('peer') == 'pytorch'), '?')}, {threads} threads; ifa and PyTorch run alternately.\n",
+            "| model | method | batch | input | ifa images/s | PyTorch images/s | ifa / PyTorch | ifa ms/step | PyTorch ms/step | ifa peak MiB | PyTorch peak MiB | params ifa / PyTorch |",
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for key, r in best.items():
-        if key[0] != "ifa":
-            continue
         p = best.get(("pytorch",) + key[1:])
-        if p is None:
+        if key[0] != "ifa" or p is None:
             continue
         rows.append(f"| {r['model']} | {r['method']} | {r['batch']} | {r['input']} | {r['images_per_sec']:.1f} | "
                     f"{p['images_per_sec']:.1f} | {r['images_per_sec'] / p['images_per_sec']:.2f} | "
                     f"{1000 * r['step_seconds_median']:.0f} | {1000 * p['step_seconds_median']:.0f} | "
-                    f"{mib(r['peak_memory_bytes'])} | {mib(p['peak_memory_bytes'])} |")
-else:
-    rows.append("| model | method | teacher | batch | input | images/s | ms/step (median) | compile s | peak MiB | trainable params |")
-    rows.append("|---|---|---|---:|---|---:|---:|---:|---:|---:|")
-    for key, r in best.items():
-        rows.append(f"| {r['model']} | {r['method']} | {r.get('teacher', '') or '–'} | {r['batch']} | {r['input']} | "
-                    f"{r['images_per_sec']:.1f} | {1000 * r['step_seconds_median']:.0f} | {r['compile_seconds']:.1f} | "
-                    f"{mib(r['peak_memory_bytes'])} | {r['trainable_params']:,} |")
-text = "\n".join(rows) + "\n"
-open(out, "w").write(text)
-print(text)
-print(f"written to {out}", file=sys.stderr)
+                    f"{mib(r['peak_memory_bytes'])} | {mib(p['peak_memory_bytes'])} | "
+                    f"{r['trainable_params']:,} / {p['trainable_params']:,} |")
+    emit(out_peers, rows)
 EOF

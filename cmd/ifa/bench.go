@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -59,6 +60,7 @@ type BenchCmd struct {
 	ProjHidden  int     `name:"proj-hidden" help:"lwclr: hidden width of the projector." default:"2048"`
 	ProjOut     int     `name:"proj-out" help:"lwclr: output width of the projector." default:"2048"`
 	Format      string  `help:"Output: text, or json (one object with images_per_sec, step_seconds_median, peak_memory_bytes, ...)." enum:"text,json" default:"text"`
+	CPUProfile  string  `name:"cpuprofile" hidden:"" help:"Write a CPU profile of the timed steps to this file." type:"path"`
 }
 
 // Bench optimiser and loss constants, those of bench/peers/train_step.py.
@@ -358,6 +360,17 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 			return nil, fmt.Errorf("bench: warm-up: %w", err)
 		}
 		warm += d
+	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	times := make([]float64, c.Steps)
 	for i := range times {

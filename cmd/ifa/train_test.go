@@ -5,6 +5,7 @@ import (
 	stdctx "context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"os"
@@ -199,22 +200,31 @@ func TestTrainTinyRunWritesCheckpointMetricsAndModelRecord(t *testing.T) {
 	}
 }
 
-func TestTrainResumeContinuesTheRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("two training runs")
-	}
+func TestTrainInterruptThenResume(t *testing.T) {
 	if !backendTrainsCNNs(t) {
 		return
 	}
 	dir := synthFashionMNIST(t, 8, 4, 8)
 	runDir := filepath.Join(t.TempDir(), "run")
 	args := []string{"--out", runDir, "train", "--model", "resnet8", "--dataset", "fashion-mnist", "--data-dir", dir,
-		"--batch", "4", "--eval-batch", "4", "--milestones", "1", "--pad-to-32"}
-	cli, app := parseCLI(t, append(args, "--epochs", "1")...)
-	if _, err := cli.Train.run(stdctx.Background(), app, testutil.Backend()); err != nil {
-		t.Fatal(err)
+		"--batch", "4", "--eval-batch", "4", "--milestones", "1", "--pad-to-32", "--epochs", "2"}
+	// An interrupt (Ctrl-C cancels this context) stops the run after its first step with a checkpoint.
+	interrupted, cancel := stdctx.WithCancel(stdctx.Background())
+	cancel()
+	cli, app := parseCLI(t, args...)
+	_, err := cli.Train.run(interrupted, app, testutil.Backend())
+	if !errors.Is(err, fit.ErrInterrupted) || !strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("interrupted run: err = %v, want fit.ErrInterrupted with a hint to --resume", err)
 	}
-	cli, app = parseCLI(t, append(args, "--epochs", "2", "--resume")...)
+	if ck, err := fit.LatestCheckpoint(runDir); err != nil || !strings.HasSuffix(ck, "step-000000000001.ckpt") {
+		t.Fatalf("checkpoint after the interrupt: %q (%v), want step 1", ck, err)
+	}
+	// A fresh run refuses the directory; --resume continues it to the end.
+	cli, app = parseCLI(t, args...)
+	if _, err := cli.Train.run(stdctx.Background(), app, testutil.Backend()); err == nil {
+		t.Errorf("a fresh run into a directory with checkpoints: no error")
+	}
+	cli, app = parseCLI(t, append(args, "--resume")...)
 	res, err := cli.Train.run(stdctx.Background(), app, testutil.Backend())
 	if err != nil {
 		t.Fatal(err)
