@@ -55,6 +55,7 @@ type DistillCmd struct {
 	Alpha float64 `short:"a" help:"Weight α of the KD term." default:"1"`
 	Beta  float64 `short:"b" help:"Weight β of the method's term; negative means the method's default: ifacd 0.8 (an assumption, the talk does not record it), crd 0.8, hint 100, attention 1000, similarity 3000, correlation 0.02, vid 1, rkd 1, pkt 30000, nst 50, kd 0." default:"-1"`
 	KDT   float64 `name:"kd-t" help:"KD softmax temperature T." default:"4"`
+	Label string  `help:"Row label of this run in 'ifa report' (default: the method's name, ifacdL for IFACD with L taps). With --method kd --alpha 0 --label vanilla a run trains the vanilla student with the very same recipe."`
 
 	IFACDLayers         int      `name:"ifacd-layers" help:"IFACD: number L of the teacher's last taps contrasted with the student (ifacd1/2/3)." default:"2"`
 	IFACDFeatDim        int      `name:"ifacd-feat-dim" help:"IFACD: projector output width." default:"128"`
@@ -498,6 +499,9 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 			return nil, fmt.Errorf("distill: %w", err)
 		}
 		label = fmt.Sprintf("ifacd%d", cfg.Layers)
+	}
+	if c.Label != "" {
+		label = c.Label
 	}
 
 	runDir, err := prepareRunDir(app, "distill", c.Resume)
