@@ -78,13 +78,13 @@ type DistillCmd struct {
 	Milestones []int   `help:"Epochs (1-based) after which the rate is multiplied by --lr-factor." default:"150,180,210"`
 	LRFactor   float64 `name:"lr-factor" help:"Learning-rate factor at each milestone." default:"0.1"`
 	Momentum   float64 `help:"SGD momentum." default:"0.9"`
-	WD         float64 `name:"wd" help:"L2 weight decay." default:"5e-4"`
+	WD         float64 `name:"weight-decay" aliases:"wd" help:"L2 weight decay (alias --wd)." default:"5e-4"`
 
 	Padding     int  `help:"Zero padding (pixels) of the random-crop augmentation; 0 disables the crop." default:"4"`
 	NoFlip      bool `name:"no-flip" help:"Disable the random horizontal flip."`
 	NoAugment   bool `name:"no-augment" help:"Train on un-augmented images."`
-	TrainLimit  int  `name:"train-limit" help:"Train on the first N training images only (0: all)." default:"0"`
-	TestLimit   int  `name:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
+	TrainLimit  int  `name:"limit-train" aliases:"train-limit" help:"Train on the first N training images only (0: all)." default:"0"`
+	TestLimit   int  `name:"limit-test" aliases:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
 	NoTeacherEv bool `name:"no-teacher-eval" help:"Skip measuring the teacher's test accuracy before training (recorded for the report's teacher row)."`
 
 	EvalEvery       int  `name:"eval-every" help:"Evaluate the student's test top-1/top-5 every N epochs (always after the last); 0: only after the last." default:"1"`
@@ -138,7 +138,7 @@ func (c *DistillCmd) validate() error {
 	case c.LR < 0:
 		return fmt.Errorf("distill: --lr %g: want >= 0 (0: the recipe's)", c.LR)
 	case c.Padding < 0 || c.TrainLimit < 0 || c.TestLimit < 0:
-		return fmt.Errorf("distill: --padding %d, --train-limit %d and --test-limit %d: want >= 0", c.Padding, c.TrainLimit, c.TestLimit)
+		return fmt.Errorf("distill: --padding %d, --limit-train %d and --limit-test %d: want >= 0", c.Padding, c.TrainLimit, c.TestLimit)
 	case c.EvalEvery < 0 || c.CheckpointEvery < 0 || c.Keep < 0 || c.LogEvery < 0 || c.Workers < 0:
 		return errors.New("distill: --eval-every, --checkpoint-every, --keep-checkpoints, --log-every and --workers must be >= 0")
 	}

@@ -44,7 +44,7 @@ type TrainCmd struct {
 
 	Momentum          float64 `help:"SGD momentum." default:"0.9"`
 	Nesterov          bool    `help:"Nesterov momentum (IFARD's recipe)."`
-	WeightDecay       float64 `name:"wd" help:"L2 weight decay." default:"5e-4"`
+	WeightDecay       float64 `name:"weight-decay" aliases:"wd" help:"L2 weight decay (alias --wd)." default:"5e-4"`
 	WDExcludeBiasNorm bool    `name:"wd-exclude-bias-norm" help:"No weight decay on biases and batch-norm parameters (IFARD's recipe, METHODS.md §2.5); the default decays every parameter (RepDistiller)."`
 
 	Padding    int  `help:"Zero padding (pixels) of the random-crop augmentation; 0 disables the crop." default:"4"`
@@ -52,8 +52,8 @@ type TrainCmd struct {
 	NoAugment  bool `name:"no-augment" help:"Train on un-augmented images (overrides --padding and flips)."`
 	PadTo32    bool `name:"pad-to-32" help:"Zero-pad smaller images (28x28 Fashion-MNIST/MNIST) to 32x32 before augmenting, for train and test. Off by default: the models pool globally and 28x28 is cheaper."`
 	DropLast   bool `name:"drop-last" help:"Drop the last incomplete training batch of each epoch (IFARD); RepDistiller keeps it."`
-	TrainLimit int  `name:"train-limit" help:"Train on the first N training images only (0: all), for quick runs." default:"0"`
-	TestLimit  int  `name:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
+	TrainLimit int  `name:"limit-train" aliases:"train-limit" help:"Train on the first N training images only (0: all), for quick runs." default:"0"`
+	TestLimit  int  `name:"limit-test" aliases:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
 
 	EvalEvery       int  `name:"eval-every" help:"Evaluate top-1/top-5 on the test set every N epochs (always after the last); 0: only after the last." default:"1"`
 	EvalBatch       int  `name:"eval-batch" help:"Evaluation batch size." default:"500"`
@@ -95,7 +95,7 @@ func (c *TrainCmd) validate() error {
 	case c.Batch < 1 || c.EvalBatch < 1:
 		return fmt.Errorf("train: --batch %d and --eval-batch %d: want >= 1", c.Batch, c.EvalBatch)
 	case c.Padding < 0 || c.TrainLimit < 0 || c.TestLimit < 0:
-		return fmt.Errorf("train: --padding %d, --train-limit %d and --test-limit %d: want >= 0", c.Padding, c.TrainLimit, c.TestLimit)
+		return fmt.Errorf("train: --padding %d, --limit-train %d and --limit-test %d: want >= 0", c.Padding, c.TrainLimit, c.TestLimit)
 	case c.EvalEvery < 0 || c.CheckpointEvery < 0 || c.Keep < 0 || c.LogEvery < 0 || c.Workers < 0:
 		return fmt.Errorf("train: --eval-every, --checkpoint-every, --keep-checkpoints, --log-every and --workers must be >= 0")
 	}
