@@ -5,13 +5,15 @@
 //
 // A graph is compiled into a list of steps in creation order, keeping only what the outputs need;
 // each intermediate buffer is released (to a pool keyed by dtype and size) right after its last
-// use, donated inputs are reused, and elementwise ops run in place when they can. Steps run one
-// after the other; heavy ops split their work over all cores. DotGeneral and ConvGeneral run as
-// GEMMs on internal/cpu/kernels (convolutions through im2col blocks, with a transpose-free path
-// for kernel gradients).
+// use, donated inputs are reused, and elementwise ops run in place when they can; a broadcast that
+// only feeds elementwise ops (which broadcast scalars and size-1 axes themselves) is never
+// materialised. Steps run one after the other; heavy ops split their work over all cores.
+// DotGeneral and ConvGeneral run as GEMMs on internal/cpu/kernels (convolutions through im2col
+// blocks, with a transpose-free path for kernel gradients and a col2im path, free of the dilation's
+// zeros, for input-dilated ones such as the input gradient of a strided convolution).
 //
-// Importing the package also registers gradients in graph.VJPRegistration (see vjp.go): a
-// DotGeneral gradient made of DotGenerals, a ConvGeneral gradient that is correct for even kernel
+// Importing the package also registers gradients in graph.VJPRegistration (see vjp.go): DotGeneral
+// and Dot gradients made of DotGenerals, Max/Min (ReLU) gradients as one comparison and a Where, a ConvGeneral gradient that is correct for even kernel
 // sizes and asymmetric padding, and gradients GoMLX v0.26 lacks (Rsqrt, Expm1, Clamp, Pad,
 // Reverse, Floor/Ceil/Round).
 //

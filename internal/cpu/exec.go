@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"runtime/debug"
+	"slices"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -18,6 +19,9 @@ type value struct {
 // step is one node to run, with the inputs whose last use it is.
 type step struct {
 	n *node
+	// inputs are the values the step reads: n.inputs, except that a broadcast the op does itself
+	// (see foldBroadcasts) is replaced by the broadcast's source.
+	inputs []*node
 	// release lists input positions to release after the step (each input node once).
 	release []int
 	// lastUse[i] reports whether input i is used for the last time here (and by no other input of
@@ -49,6 +53,10 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 		return nil, err
 	}
 	b.compiled = true
+	inputs := make([][]*node, len(b.nodes))
+	for i, n := range b.nodes {
+		inputs[i] = foldBroadcasts(n)
+	}
 	live := make([]bool, len(b.nodes))
 	for _, o := range outs {
 		live[o.id] = true
@@ -57,7 +65,7 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 		if !live[i] {
 			continue
 		}
-		for _, in := range b.nodes[i].inputs {
+		for _, in := range inputs[i] {
 			live[in.id] = true
 		}
 	}
@@ -74,7 +82,7 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 		if !live[n.id] {
 			continue
 		}
-		for _, in := range n.inputs {
+		for _, in := range inputs[n.id] {
 			lastUser[in.id] = n.id
 		}
 	}
@@ -91,14 +99,15 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 		if !live[n.id] || n.op == backends.OpTypeParameter {
 			continue
 		}
-		st := step{n: n, lastUse: make([]bool, len(n.inputs))}
-		for i, in := range n.inputs {
+		ins := inputs[n.id]
+		st := step{n: n, inputs: ins, lastUse: make([]bool, len(ins))}
+		for i, in := range ins {
 			if lastUser[in.id] != n.id || isOutput[in.id] {
 				continue
 			}
 			first := true
 			for j := 0; j < i; j++ {
-				if n.inputs[j] == in {
+				if ins[j] == in {
 					first = false
 				}
 			}
@@ -106,7 +115,7 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 				st.release = append(st.release, i)
 			}
 			count := 0
-			for _, other := range n.inputs {
+			for _, other := range ins {
 				if other == in {
 					count++
 				}
@@ -116,6 +125,46 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 		e.steps = append(e.steps, st)
 	}
 	return e, nil
+}
+
+// foldBroadcasts returns the inputs n's step reads: elementwise ops broadcast operands themselves
+// (binary ops and comparisons: a scalar, or an operand of the output's rank with dimensions of
+// size 1; Where and Clamp: a scalar), so an input that is a BroadcastInDim of such a value is
+// replaced by that value and the broadcast tensor is never materialised when nothing else needs it.
+func foldBroadcasts(n *node) []*node {
+	general := slices.Contains(binaryOps, n.op) || slices.Contains(compareOps, n.op)
+	if !general && n.op != backends.OpTypeWhere && n.op != backends.OpTypeClamp {
+		return n.inputs
+	}
+	var out []*node
+	for i, in := range n.inputs {
+		if n.op == backends.OpTypeClamp && i == 1 {
+			continue // Clamp's operand itself must have the output's shape.
+		}
+		if in.op != backends.OpTypeBroadcastInDim || in.shape.Size() != n.shape.Size() {
+			continue
+		}
+		src := in.inputs[0]
+		ok := src.shape.IsScalar()
+		if general && !ok && src.shape.Rank() == n.shape.Rank() {
+			axes := in.params.([]int)
+			ok = true
+			for a, ax := range axes {
+				ok = ok && ax == a
+			}
+		}
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(n.inputs)
+		}
+		out[i] = src
+	}
+	if out == nil {
+		return n.inputs
+	}
+	return out
 }
 
 // Finalize implements backends.Executable.
@@ -180,7 +229,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		st := &e.steps[si]
 		n := st.n
 		ins = ins[:0]
-		for _, in := range n.inputs {
+		for _, in := range st.inputs {
 			ins = append(ins, &ex.vals[in.id])
 		}
 		switch {
@@ -304,6 +353,20 @@ func execNode(ex *execState, n *node, ins []*value, lastUse []bool) (value, erro
 	return value{buf: buf, owned: true}, nil
 }
 
+// binaryOps are the elementwise binary ops run by execBinary.
+var binaryOps = []backends.OpType{backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul,
+	backends.OpTypeDiv, backends.OpTypeRem, backends.OpTypePow, backends.OpTypeMax, backends.OpTypeMin,
+	backends.OpTypeLogicalAnd, backends.OpTypeLogicalOr, backends.OpTypeLogicalXor, backends.OpTypeBitwiseAnd,
+	backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor, backends.OpTypeShiftLeft,
+	backends.OpTypeShiftRightArithmetic, backends.OpTypeShiftRightLogical}
+
+// compareOps are the comparisons run by execCompare.
+var compareOps = []backends.OpType{backends.OpTypeEqual, backends.OpTypeNotEqual,
+	backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan, backends.OpTypeLessOrEqual,
+	backends.OpTypeLessThan, backends.OpTypeEqualTotalOrder, backends.OpTypeNotEqualTotalOrder,
+	backends.OpTypeGreaterOrEqualTotalOrder, backends.OpTypeGreaterThanTotalOrder,
+	backends.OpTypeLessOrEqualTotalOrder, backends.OpTypeLessThanTotalOrder}
+
 // execFn computes a single-output node; it may take ownership of inputs through outputLike/take.
 type execFn func(ex *execState, n *node, ins []*value, lastUse []bool) (*Buffer, error)
 
@@ -319,18 +382,10 @@ func init() {
 	}
 	execTable[backends.OpTypeIsFinite] = execIsFiniteNaN
 	execTable[backends.OpTypeIsNaN] = execIsFiniteNaN
-	for _, op := range []backends.OpType{backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul,
-		backends.OpTypeDiv, backends.OpTypeRem, backends.OpTypePow, backends.OpTypeMax, backends.OpTypeMin,
-		backends.OpTypeLogicalAnd, backends.OpTypeLogicalOr, backends.OpTypeLogicalXor, backends.OpTypeBitwiseAnd,
-		backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor, backends.OpTypeShiftLeft,
-		backends.OpTypeShiftRightArithmetic, backends.OpTypeShiftRightLogical} {
+	for _, op := range binaryOps {
 		execTable[op] = execBinary
 	}
-	for _, op := range []backends.OpType{backends.OpTypeEqual, backends.OpTypeNotEqual,
-		backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan, backends.OpTypeLessOrEqual,
-		backends.OpTypeLessThan, backends.OpTypeEqualTotalOrder, backends.OpTypeNotEqualTotalOrder,
-		backends.OpTypeGreaterOrEqualTotalOrder, backends.OpTypeGreaterThanTotalOrder,
-		backends.OpTypeLessOrEqualTotalOrder, backends.OpTypeLessThanTotalOrder} {
+	for _, op := range compareOps {
 		execTable[op] = execCompare
 	}
 	execTable[backends.OpTypeClamp] = execClamp

@@ -65,3 +65,54 @@ func TestExecutorEdgeCases(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldBroadcasts checks that a broadcast consumed only by elementwise ops that broadcast
+// themselves is never run, and that one with another consumer still is.
+func TestFoldBroadcasts(t *testing.T) {
+	b := testCPU().Builder("fold")
+	s := shapes.Make(dtypes.Float32, 3, 4)
+	x, _ := b.Parameter("x", s, nil)
+	zero, _ := b.Constant([]float32{0}, []int{}...)
+	zeros, _ := b.BroadcastInDim(zero, s, nil)
+	relu, _ := b.Max(x, zeros)
+	rowC, _ := b.Constant([]float32{1, 2, 3, 4}, 1, 4)
+	row, _ := b.BroadcastInDim(rowC, s, []int{0, 1})
+	scaled, _ := b.Mul(relu, row)
+	exe, err := b.Compile([]backends.Op{scaled}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range exe.(*Executable).steps {
+		if st.n.op == backends.OpTypeBroadcastInDim {
+			t.Fatalf("broadcast %s was not folded", st.n.shape)
+		}
+	}
+	b2 := testCPU().Builder("nofold")
+	x2, _ := b2.Parameter("x", s, nil)
+	zero2, _ := b2.Constant([]float32{0}, []int{}...)
+	zeros2, _ := b2.BroadcastInDim(zero2, s, nil)
+	relu2, _ := b2.Max(x2, zeros2)
+	exe2, err := b2.Compile([]backends.Op{relu2, zeros2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, st := range exe2.(*Executable).steps {
+		found = found || st.n.op == backends.OpTypeBroadcastInDim
+	}
+	if !found {
+		t.Fatal("a broadcast that is an output was dropped")
+	}
+	buf, _ := testCPU().BufferFromFlatData(0, []float32{-1, 2, -3, 4, 5, -6, 7, 8, -9, 10, 11, -12}, s)
+	outs, err := exe.Execute([]backends.Buffer{buf}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := outs[0].(*Buffer).flat.([]float32)
+	want := []float32{0, 4, 0, 16, 5, 0, 21, 32, 0, 20, 33, 0}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("element %d: got %v, want %v (all %v)", i, got[i], want[i], got)
+		}
+	}
+}

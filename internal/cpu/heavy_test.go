@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
@@ -131,6 +132,77 @@ func TestDotGeneralVJP(t *testing.T) {
 	}
 }
 
+// TestDotVJP compares the registered Dot gradient (graph.Dot, graph.MatMul of rank ≤ 2 operands)
+// with GoMLX's own, and checks it against finite differences for a vector-matrix product (a form
+// GoMLX's gradient does not cover).
+func TestDotVJP(t *testing.T) {
+	rng := newRng(22)
+	defer func() { graph.VJPRegistration[graph.NodeTypeDot] = single(dotVJP) }()
+	for ci, dims := range [][2][]int{{{7}, {7}}, {{5, 7}, {7}}, {{5, 7}, {7, 3}}, {{33, 65}, {65, 17}}} {
+		l := randTensor(rng, dtypes.Float64, dims[0]...)
+		r := randTensor(rng, dtypes.Float64, dims[1]...)
+		fn := func(xs []*graph.Node) []*graph.Node {
+			loss := weightedSum(graph.Dot(xs[0], xs[1]))
+			return graph.Gradient(loss, xs[0], xs[1])
+		}
+		graph.VJPRegistration[graph.NodeTypeDot] = single(dotVJP)
+		got, _ := runGraph(t, testCPU(), fn, l, r)
+		graph.VJPRegistration[graph.NodeTypeDot] = gomlxDotVJP
+		want, _ := runGraph(t, testCPU(), fn, l, r)
+		assertClose(t, got[0], want[0], 1e-12, "case %d: d lhs", ci)
+		assertClose(t, got[1], want[1], 1e-12, "case %d: d rhs", ci)
+	}
+	graph.VJPRegistration[graph.NodeTypeDot] = single(dotVJP)
+	if reflect.ValueOf(gomlxDotVJP).Pointer() == reflect.ValueOf(graph.VJPRegistration[graph.NodeTypeDot]).Pointer() {
+		t.Fatal("the oracle is the registered gradient itself")
+	}
+	m := randTensor(rng, dtypes.Float64, 4, 3)
+	mc, _ := m.LocalClone()
+	gradCheck(t, func(v *graph.Node) *graph.Node { return graph.Dot(v, graph.ConstCachedTensor(v.Graph(), mc)) },
+		randTensor(rng, dtypes.Float64, 4), 1e-6)
+}
+
+// TestMaxMinVJP compares the registered Max and Min gradients with GoMLX's own, with ties and a
+// scalar operand (ReLU's Max(x, 0)).
+func TestMaxMinVJP(t *testing.T) {
+	rng := newRng(23)
+	defer func() {
+		graph.VJPRegistration[graph.NodeTypeMax] = single(maxMinVJP)
+		graph.VJPRegistration[graph.NodeTypeMin] = single(maxMinVJP)
+	}()
+	a := randTensor(rng, dtypes.Float64, 4, 5)
+	b := randTensor(rng, dtypes.Float64, 4, 5)
+	// Ties: make some elements equal, and some equal to zero.
+	b.MutableFlatData(func(flat any) {
+		bf := flat.([]float64)
+		a.ConstFlatData(func(af any) {
+			for i := 0; i < len(bf); i += 3 {
+				bf[i] = af.([]float64)[i]
+			}
+		})
+	})
+	a.MutableFlatData(func(flat any) { flat.([]float64)[1] = 0 })
+	for _, op := range []func(x, y *graph.Node) *graph.Node{graph.Max, graph.Min} {
+		for _, scalar := range []bool{false, true} {
+			fn := func(xs []*graph.Node) []*graph.Node {
+				y := xs[1]
+				if scalar {
+					y = graph.Mul(graph.ReduceAllSum(y), graph.Const(y.Graph(), 0.0))
+				}
+				loss := weightedSum(graph.Add(op(xs[0], y), graph.MulScalar(op(y, xs[0]), 2)))
+				return graph.Gradient(loss, xs[0], xs[1])
+			}
+			got, _ := runGraph(t, testCPU(), fn, a, b)
+			graph.VJPRegistration[graph.NodeTypeMax], graph.VJPRegistration[graph.NodeTypeMin] = gomlxMaxVJP, gomlxMinVJP
+			want, _ := runGraph(t, testCPU(), fn, a, b)
+			graph.VJPRegistration[graph.NodeTypeMax] = single(maxMinVJP)
+			graph.VJPRegistration[graph.NodeTypeMin] = single(maxMinVJP)
+			assertClose(t, got[0], want[0], 1e-12, "scalar %v: d lhs", scalar)
+			assertClose(t, got[1], want[1], 1e-12, "scalar %v: d rhs", scalar)
+		}
+	}
+}
+
 type convCase struct {
 	in, kernel           []int
 	axes                 backends.ConvolveAxesConfig
@@ -162,6 +234,21 @@ var convCases = []convCase{
 	{in: []int{2, 5, 5, 3}, kernel: []int{2, 3, 3, 4}, axes: backends.ConvolveAxesConfig{InputBatch: 3, InputChannels: 0,
 		InputSpatial: []int{1, 2}, KernelInputChannels: 0, KernelOutputChannels: 3, KernelSpatial: []int{1, 2},
 		OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3}}, pads: [][2]int{{1, 1}, {1, 1}}},
+	// Input-dilated (col2im path): the input gradients of stride-2 3×3 and 1×1 convolutions (kernel
+	// [KH, KW, O, I] as the gradient passes it), asymmetric and negative padding, 1-D and 3-D.
+	{in: []int{2, 4, 4, 5}, kernel: []int{3, 3, 3, 5}, axes: backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 3,
+		InputSpatial: []int{1, 2}, KernelInputChannels: 3, KernelOutputChannels: 2, KernelSpatial: []int{0, 1},
+		OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}, inDil: []int{2, 2}, pads: [][2]int{{1, 2}, {1, 2}}},
+	{in: []int{2, 4, 4, 5}, kernel: []int{1, 1, 3, 5}, axes: backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 3,
+		InputSpatial: []int{1, 2}, KernelInputChannels: 3, KernelOutputChannels: 2, KernelSpatial: []int{0, 1},
+		OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}, inDil: []int{2, 2}, pads: [][2]int{{0, 1}, {0, 1}}},
+	{in: []int{1, 5, 4, 2}, kernel: []int{2, 2, 2, 3}, axes: nhwc, inDil: []int{3, 1}, kDil: []int{2, 1}, pads: [][2]int{{-1, 2}, {0, -1}}},
+	{in: []int{2, 6, 3}, kernel: []int{3, 3, 4}, axes: backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 2,
+		InputSpatial: []int{1}, KernelInputChannels: 1, KernelOutputChannels: 2, KernelSpatial: []int{0},
+		OutputBatch: 0, OutputChannels: 2, OutputSpatial: []int{1}}, inDil: []int{2}, pads: [][2]int{{2, 1}}},
+	{in: []int{1, 3, 2, 3, 2}, kernel: []int{2, 2, 3, 2, 3}, axes: backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 4,
+		InputSpatial: []int{1, 2, 3}, KernelInputChannels: 3, KernelOutputChannels: 4, KernelSpatial: []int{0, 1, 2},
+		OutputBatch: 0, OutputChannels: 4, OutputSpatial: []int{1, 2, 3}}, inDil: []int{2, 3, 1}, pads: [][2]int{{1, 1}, {1, 0}, {0, 2}}},
 	// 1-D and 3-D.
 	{in: []int{3, 9, 2}, kernel: []int{4, 2, 3}, axes: backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 2,
 		InputSpatial: []int{1}, KernelInputChannels: 1, KernelOutputChannels: 2, KernelSpatial: []int{0},

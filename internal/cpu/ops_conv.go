@@ -91,6 +91,8 @@ func execConvGeneral(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, e
 			convNaive(g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		} else if isFilterGradForm(g) {
 			convFilterGrad(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
+		} else if isDilatedConvForm(g) {
+			convTransposed(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		} else {
 			convFast(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		}
@@ -99,6 +101,8 @@ func execConvGeneral(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, e
 			convNaive(g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
 		} else if isFilterGradForm(g) {
 			convFilterGrad(ex, g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
+		} else if isDilatedConvForm(g) {
+			convTransposed(ex, g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
 		} else {
 			convFast(ex, g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
 		}

@@ -69,15 +69,21 @@ func unaryFloat[T floatT](op backends.OpType, out, x []T) error {
 	case backends.OpTypeAbs:
 		fn = func(v T) T { return T(math.Abs(float64(v))) }
 	case backends.OpTypeSign:
-		fn = func(v T) T {
-			switch {
-			case v > 0:
-				return 1
-			case v < 0:
-				return -1
+		parallelFor(len(x), elemGrain, func(s, e int) {
+			o, xs := out[s:e], x[s:e]
+			xs = xs[:len(o)]
+			for i, v := range xs {
+				r := v // ±0 and NaN.
+				if v > 0 {
+					r = 1
+				}
+				if v < 0 {
+					r = -1
+				}
+				o[i] = r
 			}
-			return v // ±0 and NaN.
-		}
+		})
+		return nil
 	case backends.OpTypeExp:
 		fn = func(v T) T { return T(math.Exp(float64(v))) }
 	case backends.OpTypeExpm1:
@@ -695,6 +701,10 @@ func totalOrderKey(f float64) int64 {
 }
 
 func compareTyped[T numT](op backends.OpType, p broadcastPlan, out []bool, l, r []T, isFloat bool) error {
+	if k := orderedCompareKernel[T](op); k != nil {
+		runBinary(p, out, l, r, k)
+		return nil
+	}
 	var fn func(x, y T) bool
 	switch op {
 	case backends.OpTypeEqual:
@@ -748,6 +758,99 @@ func compareTyped[T numT](op backends.OpType, p broadcastPlan, out []bool, l, r 
 		return fmt.Errorf("op %s is not a comparison", op)
 	}
 	runBinary(p, out, l, r, genericBinKernel(fn))
+	return nil
+}
+
+// orderedCompareKernel returns a segment kernel with a dedicated loop per operand layout for the
+// plain comparisons (nil for the total-order ones).
+func orderedCompareKernel[T numT](op backends.OpType) func(out []bool, a []T, aS bool, b []T, bS bool) {
+	mk := func(cmp func(x, y T) bool, full func(o []bool, a, b []T), right func(o []bool, a []T, b T), left func(o []bool, a T, b []T)) func(out []bool, a []T, aS bool, b []T, bS bool) {
+		return func(out []bool, a []T, aS bool, b []T, bS bool) {
+			switch {
+			case !aS && !bS:
+				full(out, a[:len(out)], b[:len(out)])
+			case !aS && bS:
+				right(out, a[:len(out)], b[0])
+			case aS && !bS:
+				left(out, a[0], b[:len(out)])
+			default:
+				v := cmp(a[0], b[0])
+				for i := range out {
+					out[i] = v
+				}
+			}
+		}
+	}
+	switch op {
+	case backends.OpTypeGreaterOrEqual:
+		return mk(func(x, y T) bool { return x >= y },
+			func(o []bool, a, b []T) {
+				for i := range o {
+					o[i] = a[i] >= b[i]
+				}
+			},
+			func(o []bool, a []T, b T) {
+				for i := range o {
+					o[i] = a[i] >= b
+				}
+			},
+			func(o []bool, a T, b []T) {
+				for i := range o {
+					o[i] = a >= b[i]
+				}
+			})
+	case backends.OpTypeGreaterThan:
+		return mk(func(x, y T) bool { return x > y },
+			func(o []bool, a, b []T) {
+				for i := range o {
+					o[i] = a[i] > b[i]
+				}
+			},
+			func(o []bool, a []T, b T) {
+				for i := range o {
+					o[i] = a[i] > b
+				}
+			},
+			func(o []bool, a T, b []T) {
+				for i := range o {
+					o[i] = a > b[i]
+				}
+			})
+	case backends.OpTypeLessOrEqual:
+		return mk(func(x, y T) bool { return x <= y },
+			func(o []bool, a, b []T) {
+				for i := range o {
+					o[i] = a[i] <= b[i]
+				}
+			},
+			func(o []bool, a []T, b T) {
+				for i := range o {
+					o[i] = a[i] <= b
+				}
+			},
+			func(o []bool, a T, b []T) {
+				for i := range o {
+					o[i] = a <= b[i]
+				}
+			})
+	case backends.OpTypeLessThan:
+		return mk(func(x, y T) bool { return x < y },
+			func(o []bool, a, b []T) {
+				for i := range o {
+					o[i] = a[i] < b[i]
+				}
+			},
+			func(o []bool, a []T, b T) {
+				for i := range o {
+					o[i] = a[i] < b
+				}
+			},
+			func(o []bool, a T, b []T) {
+				for i := range o {
+					o[i] = a < b[i]
+				}
+			})
+	}
 	return nil
 }
 
@@ -826,6 +929,10 @@ func execWhere(ex *execState, n *node, ins []*value, lastUse []bool) (*Buffer, e
 	out := outputLike(ex, n.shape, ins, lastUse, cands...)
 	switch t := tf.(type) {
 	case []float32:
+		if !cS {
+			whereF32(out.flat.([]float32), cond, t, ff.([]float32), tS, fS)
+			break
+		}
 		whereTyped(out.flat.([]float32), cond, t, ff.([]float32), cS, tS, fS)
 	case []float64:
 		whereTyped(out.flat.([]float64), cond, t, ff.([]float64), cS, tS, fS)
@@ -853,6 +960,48 @@ func execWhere(ex *execState, n *node, ins []*value, lastUse []bool) (*Buffer, e
 	return out, nil
 }
 
+// whereF32 is Where for float32 with a full condition, branch-free: the condition byte (0 or 1)
+// becomes a bit mask selecting between the two values' bits, so random conditions cost no
+// mispredictions. tS (fS) marks a scalar onTrue (onFalse).
+func whereF32(out []float32, cond []bool, t, f []float32, tS, fS bool) {
+	parallelFor(len(out), elemGrain, func(s, e int) {
+		o := out[s:e]
+		c := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(cond[s:e]))), len(o))
+		tb := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(t))), len(t))
+		fb := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(f))), len(f))
+		ob := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(o))), len(o))
+		switch {
+		case !tS && fS:
+			tv, fv := tb[s:e], fb[0]
+			tv = tv[:len(ob)]
+			for i := range ob {
+				m := -uint32(c[i] & 1)
+				ob[i] = fv ^ ((tv[i] ^ fv) & m)
+			}
+		case tS && !fS:
+			tv, fv := tb[0], fb[s:e]
+			fv = fv[:len(ob)]
+			for i := range ob {
+				m := -uint32(c[i] & 1)
+				ob[i] = fv[i] ^ ((tv ^ fv[i]) & m)
+			}
+		case !tS && !fS:
+			tv, fv := tb[s:e], fb[s:e]
+			tv, fv = tv[:len(ob)], fv[:len(ob)]
+			for i := range ob {
+				m := -uint32(c[i] & 1)
+				ob[i] = fv[i] ^ ((tv[i] ^ fv[i]) & m)
+			}
+		default:
+			tv, fv := tb[0], fb[0]
+			for i := range ob {
+				m := -uint32(c[i] & 1)
+				ob[i] = fv ^ ((tv ^ fv) & m)
+			}
+		}
+	})
+}
+
 func whereTyped[T any](out []T, cond []bool, t, f []T, cS, tS, fS bool) {
 	ci, ti, fi := 1, 1, 1
 	if cS {
@@ -865,11 +1014,45 @@ func whereTyped[T any](out []T, cond []bool, t, f []T, cS, tS, fS bool) {
 		fi = 0
 	}
 	parallelFor(len(out), elemGrain, func(s, e int) {
-		for i := s; i < e; i++ {
-			if cond[i*ci] {
-				out[i] = t[i*ti]
-			} else {
-				out[i] = f[i*fi]
+		o := out[s:e]
+		switch {
+		case !cS && !tS && fS: // Where(mask, v, 0), as in ReLU's gradient.
+			c, tv, fv := cond[s:e], t[s:e], f[0]
+			c, tv = c[:len(o)], tv[:len(o)]
+			for i := range o {
+				v := fv
+				if c[i] {
+					v = tv[i]
+				}
+				o[i] = v
+			}
+		case !cS && tS && !fS:
+			c, tv, fv := cond[s:e], t[0], f[s:e]
+			c, fv = c[:len(o)], fv[:len(o)]
+			for i := range o {
+				v := fv[i]
+				if c[i] {
+					v = tv
+				}
+				o[i] = v
+			}
+		case !cS && !tS && !fS:
+			c, tv, fv := cond[s:e], t[s:e], f[s:e]
+			c, tv, fv = c[:len(o)], tv[:len(o)], fv[:len(o)]
+			for i := range o {
+				v := fv[i]
+				if c[i] {
+					v = tv[i]
+				}
+				o[i] = v
+			}
+		default:
+			for i := s; i < e; i++ {
+				if cond[i*ci] {
+					out[i] = t[i*ti]
+				} else {
+					out[i] = f[i*fi]
+				}
 			}
 		}
 	})

@@ -180,10 +180,59 @@ func execReduce(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error)
 	return out, nil
 }
 
+// sumLeadingRows sums the rows of in [rows, cols] into out [cols] (as batch-norm statistics over
+// all but the channel axis do), in float64: four rows per pass over the accumulator, the rows split
+// over the cores into private accumulators that are added at the end.
+func sumLeadingRows[T floatT](out, in []T, rows, cols int) {
+	workers := runtime.GOMAXPROCS(0)
+	chunks := 1
+	if rows*cols >= 4*elemGrain {
+		chunks = min(workers, rows)
+	}
+	parts := make([][]float64, chunks)
+	per := (rows + chunks - 1) / chunks
+	sumRows := func(acc []float64, r0, r1 int) {
+		acc = acc[:cols]
+		r := r0
+		for ; r+4 <= r1; r += 4 {
+			x0 := in[r*cols : (r+1)*cols]
+			x1 := in[(r+1)*cols : (r+2)*cols]
+			x2 := in[(r+2)*cols : (r+3)*cols]
+			x3 := in[(r+3)*cols : (r+4)*cols]
+			for j := range acc {
+				acc[j] += (float64(x0[j]) + float64(x1[j])) + (float64(x2[j]) + float64(x3[j]))
+			}
+		}
+		for ; r < r1; r++ {
+			x := in[r*cols : (r+1)*cols]
+			for j := range acc {
+				acc[j] += float64(x[j])
+			}
+		}
+	}
+	parallelFor(chunks, 1, func(s, e int) {
+		for c := s; c < e; c++ {
+			parts[c] = make([]float64, cols)
+			sumRows(parts[c], c*per, min(rows, (c+1)*per))
+		}
+	})
+	for j := range out[:cols] {
+		var v float64
+		for _, p := range parts {
+			v += p[j]
+		}
+		out[j] = T(v)
+	}
+}
+
 // reduceFloat reduces floats; sums accumulate in float64.
 func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) error {
 	switch op {
 	case backends.OpTypeReduceSum:
+		if len(gs) == 2 && gs[0].reduced && !gs[1].reduced {
+			sumLeadingRows(out, in, gs[0].size, gs[1].size)
+			return nil
+		}
 		acc := reduceRun(in, gs, reduceKernel[T, float64]{
 			init: 0,
 			vec: func(acc []float64, x []T) {

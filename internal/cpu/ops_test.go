@@ -42,6 +42,12 @@ func TestElementwiseVsSimpleGo(t *testing.T) {
 			"GreaterOrEqual": func(a, b *graph.Node) *graph.Node {
 				return graph.ConvertDType(graph.GreaterOrEqual(a, b), dt)
 			},
+			"GreaterThan": func(a, b *graph.Node) *graph.Node {
+				return graph.ConvertDType(graph.GreaterThan(a, b), dt)
+			},
+			"LessOrEqual": func(a, b *graph.Node) *graph.Node {
+				return graph.ConvertDType(graph.LessOrEqual(a, b), dt)
+			},
 			"Equal": func(a, b *graph.Node) *graph.Node {
 				return graph.ConvertDType(graph.Equal(a, graph.Round(b)), dt)
 			},
@@ -55,6 +61,36 @@ func TestElementwiseVsSimpleGo(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestWhereClampAndFoldedBroadcasts covers Where's operand layouts (full, scalar, broadcast
+// scalars the executor folds), comparisons and Clamp against a broadcast scalar, on tensors large
+// enough to be split over goroutines, and binary ops whose operand is a broadcast of a [1, D]
+// row.
+func TestWhereClampAndFoldedBroadcasts(t *testing.T) {
+	rng := newRng(2)
+	x := randTensor(rng, dtypes.Float32, 70, 1000)
+	y := randTensor(rng, dtypes.Float32, 70, 1000)
+	row := randTensor(rng, dtypes.Float32, 1, 1000)
+	compareBackends(t, 0, func(xs []*graph.Node) []*graph.Node {
+		g := xs[0].Graph()
+		zeros := graph.ZerosLike(xs[0]) // a BroadcastInDim of a scalar
+		c := graph.GreaterOrEqual(xs[0], zeros)
+		half := graph.BroadcastToDims(graph.Const(g, float32(0.5)), 70, 1000)
+		rows := graph.BroadcastToDims(xs[2], 70, 1000)
+		return []*graph.Node{
+			graph.Where(c, xs[1], graph.ScalarZero(g, dtypes.Float32)),
+			graph.Where(c, graph.ScalarZero(g, dtypes.Float32), xs[1]),
+			graph.Where(c, xs[0], xs[1]),
+			graph.Where(c, half, xs[1]),
+			graph.Where(graph.Const(g, true), xs[0], half),
+			graph.ConvertDType(graph.LessThan(zeros, xs[1]), dtypes.Float32),
+			graph.Clamp(graph.Neg(half), xs[0], half),
+			graph.Mul(xs[0], rows),
+			graph.Sub(rows, xs[1]),
+			graph.Max(xs[0], zeros),
+		}
+	}, x, y, row)
 }
 
 func TestIntegerAndBoolOps(t *testing.T) {
@@ -232,4 +268,33 @@ func TestShiftsAndDynamicSlices(t *testing.T) {
 	assertClose(t, got[0], []float64{5, 6, 9, 10}, 0, "dynamic slice")
 	assertClose(t, got[1], []float64{4, 5, 6, 8, 9, 10}, 0, "dynamic slice clamped")
 	assertClose(t, got[2], []float64{0, 1, -1, -2, 4, 5, -3, -4, 8, 9, 10, 11}, 0, "dynamic update slice")
+}
+
+// TestSumLeadingAxes checks sums over all but the last axis (the batch-norm statistics path),
+// split over goroutines or not, with row counts that are not multiples of the unrolling.
+func TestSumLeadingAxes(t *testing.T) {
+	rng := newRng(3)
+	for _, dims := range [][]int{{70, 3, 5, 64}, {3, 5, 7}, {1, 9}, {4097, 33}} {
+		for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Float64} {
+			x := randTensor(rng, dt, dims...)
+			axes := make([]int, len(dims)-1)
+			for i := range axes {
+				axes[i] = i
+			}
+			got, _ := runGraph(t, testCPU(), func(xs []*graph.Node) []*graph.Node {
+				return []*graph.Node{graph.ReduceSum(xs[0], axes...)}
+			}, x)
+			xf := tensorFloats(t, x)
+			c := dims[len(dims)-1]
+			want := make([]float64, c)
+			for i, v := range xf {
+				want[i%c] += v
+			}
+			tol := 1e-12
+			if dt == dtypes.Float32 {
+				tol = 1e-6
+			}
+			assertClose(t, got[0], want, tol, "%v %s", dims, dt)
+		}
+	}
 }

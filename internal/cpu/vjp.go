@@ -13,9 +13,13 @@ import (
 // Gradient registrations (graph.VJPRegistration), installed with the backend. They apply to every
 // backend: each is the exact gradient of its op.
 //
-//   - DotGeneral: both gradients as DotGeneral products (dA = g·Bᵀ, dB = Aᵀ·g generalised to batch
-//     and contracting axes) instead of GoMLX's broadcast-multiply and reduce, which materialises
-//     [batch, M, N, K] tensors.
+//   - DotGeneral and Dot (graph.MatMul and graph.Dot of rank ≤ 2 operands): both gradients as
+//     DotGeneral products (dA = g·Bᵀ, dB = Aᵀ·g generalised to batch and contracting axes) instead of
+//     GoMLX's broadcast-multiply and reduce, which materialises [batch, M, N, K] (for Dot [M, K, N])
+//     tensors.
+//   - Max and Min (ReLU is Max(x, 0)): the gradient goes to one side through one comparison and a
+//     Where, with GoMLX's tie rule (Max: to the first operand when a ≥ b; Min: to the first operand
+//     when a < b), instead of GoMLX's chain of Sub, Sign, Add, Sign, Sub and Mul passes.
 //   - ConvGeneral (ungrouped): GoMLX v0.26's input gradient is off by one position for even kernel
 //     sizes (and asymmetric paddings); this one is derived for any size, stride, padding and kernel
 //     dilation.
@@ -24,11 +28,20 @@ import (
 // gomlxDotGeneralVJP is GoMLX's own DotGeneral gradient, kept as the fallback (and test oracle).
 var gomlxDotGeneralVJP = graph.VJPRegistration[graph.NodeTypeDotGeneral]
 
+// gomlxDotVJP is GoMLX's own Dot gradient (the test oracle).
+var gomlxDotVJP = graph.VJPRegistration[graph.NodeTypeDot]
+
+// gomlxMaxVJP and gomlxMinVJP are GoMLX's own Max and Min gradients (the test oracles).
+var gomlxMaxVJP, gomlxMinVJP = graph.VJPRegistration[graph.NodeTypeMax], graph.VJPRegistration[graph.NodeTypeMin]
+
 // gomlxConvGeneralVJP is GoMLX's own ConvGeneral gradient, used for grouped convolutions.
 var gomlxConvGeneralVJP = graph.VJPRegistration[graph.NodeTypeConvGeneral]
 
 func init() {
 	graph.VJPRegistration[graph.NodeTypeDotGeneral] = dotGeneralVJP
+	graph.VJPRegistration[graph.NodeTypeDot] = single(dotVJP)
+	graph.VJPRegistration[graph.NodeTypeMax] = single(maxMinVJP)
+	graph.VJPRegistration[graph.NodeTypeMin] = single(maxMinVJP)
 	graph.VJPRegistration[graph.NodeTypeConvGeneral] = convGeneralVJP
 	graph.VJPRegistration[graph.NodeTypeRsqrt] = single(rsqrtVJP)
 	graph.VJPRegistration[graph.NodeTypeExpm1] = single(expm1VJP)
@@ -97,6 +110,17 @@ func dotGeneralVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shape
 	}
 }
 
+// dotVJP is the gradient of Dot(a, b) (ranks 1 or 2, a's last axis contracted with b's first): the
+// DotGeneral gradient with those contracting axes and no batch axes.
+func dotVJP(node, v *graph.Node) []*graph.Node {
+	a, b := node.Inputs()[0], node.Inputs()[1]
+	lc, rc := []int{a.Rank() - 1}, []int{0}
+	return []*graph.Node{
+		dotGeneralGrad(v, a, nil, lc, b, nil, rc, true),
+		dotGeneralGrad(v, b, nil, rc, a, nil, lc, false),
+	}
+}
+
 // dotGeneralGrad returns the gradient with respect to this (one DotGeneral operand) given the
 // output gradient g, whose axes are [batch..., lhs cross..., rhs cross...]; thisIsLhs tells which
 // group of g's cross axes belongs to this operand.
@@ -158,6 +182,40 @@ func dotGeneralGrad(g, this *graph.Node, thisBatch, thisContracting []int, other
 		return prod
 	}
 	return graph.TransposeAllAxes(prod, perm...)
+}
+
+// maxMinVJP is the gradient of Max(a, b) and Min(a, b).
+func maxMinVJP(node, v *graph.Node) []*graph.Node {
+	a, b := node.Inputs()[0], node.Inputs()[1]
+	var toA *graph.Node
+	if node.Type() == graph.NodeTypeMax {
+		toA = graph.GreaterOrEqual(a, b)
+	} else {
+		toA = graph.LessThan(a, b)
+	}
+	zero := graph.ScalarZero(v.Graph(), v.DType())
+	return []*graph.Node{
+		unbroadcastGrad(graph.Where(toA, v, zero), a.Shape()),
+		unbroadcastGrad(graph.Where(toA, zero, v), b.Shape()),
+	}
+}
+
+// unbroadcastGrad sums the gradient g of a binary op's output over the axes along which an operand
+// of shape in was broadcast (a scalar, or axes of dimension 1), giving the operand's gradient.
+func unbroadcastGrad(g *graph.Node, in shapes.Shape) *graph.Node {
+	switch {
+	case in.Equal(g.Shape()):
+		return g
+	case in.IsScalar():
+		return graph.ReduceAllSum(g)
+	}
+	var axes []int
+	for a, d := range in.Dimensions {
+		if d == 1 && g.Shape().Dimensions[a] > 1 {
+			axes = append(axes, a)
+		}
+	}
+	return graph.Reshape(graph.ReduceSum(g, axes...), in.Dimensions...)
 }
 
 func rsqrtVJP(node, v *graph.Node) []*graph.Node {

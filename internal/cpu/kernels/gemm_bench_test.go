@@ -26,6 +26,9 @@ var benchShapes = []benchShape{
 	{"vit_qkv_4160x576x192", false, false, 4160, 576, 192},
 	{"vit_mlp_dW_192x768x4160_tA", true, false, 192, 768, 4160},
 	{"vit_attn_65x65x64_tB", false, true, 65, 65, 64},
+	{"proj_fwd_128x2048x2048", false, false, 128, 2048, 2048},
+	{"proj_dX_128x2048x2048_tB", false, true, 128, 2048, 2048},
+	{"proj_dW_2048x2048x128_tA", true, false, 2048, 2048, 128},
 }
 
 func BenchmarkSgemm(b *testing.B) {
@@ -82,8 +85,14 @@ func BenchmarkConv(b *testing.B) {
 		{"c16_32x32", 32, 16, 16},
 		{"c32_16x16", 16, 32, 32},
 		{"c64_8x8", 8, 64, 64},
+		{"b64_c64_32x32", 32, 64, 64},
+		{"b64_c128_16x16", 16, 128, 128},
 	} {
-		g := ConvGeometry{Batch: 32, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
+		batch := 32
+		if l.name[0] == 'b' {
+			batch = 64
+		}
+		g := ConvGeometry{Batch: batch, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
 		x := make([]float32, g.InputSize())
 		for i := range x {
 			x[i] = float32(i%13) * 0.1
