@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -109,6 +110,10 @@ type BenchResult struct {
 	// PeakMemoryBytes is the process's peak resident set size (VmHWM).
 	PeakMemoryBytes int64   `json:"peak_memory_bytes"`
 	FinalLoss       float64 `json:"final_loss"`
+	// CPUSecondsPerStep is the process's CPU time (user + system, all threads) over the timed
+	// steps divided by their number: unlike the wall time, it does not grow when other processes
+	// share the cores.
+	CPUSecondsPerStep float64 `json:"cpu_seconds_per_step"`
 }
 
 // Run implements the command.
@@ -134,8 +139,8 @@ func (c *BenchCmd) write(w io.Writer, r *BenchResult) error {
 	if r.Teacher != "" {
 		name += " (teacher " + r.Teacher + ")"
 	}
-	_, err := fmt.Fprintf(w, "ifa %s batch %d %s on %s: %.1f images/s, %.1f ms/step (median of %d), compile %.1f s, peak %.0f MiB, %d trainable params\n",
-		name, r.Batch, r.Input, r.Backend, r.ImagesPerSec, 1000*r.StepSecondsMedian, r.Steps, r.CompileSeconds,
+	_, err := fmt.Fprintf(w, "ifa %s batch %d %s on %s: %.1f images/s, %.1f ms/step (median of %d), %.1f ms CPU/step, compile %.1f s, peak %.0f MiB, %d trainable params\n",
+		name, r.Batch, r.Input, r.Backend, r.ImagesPerSec, 1000*r.StepSecondsMedian, r.Steps, 1000*r.CPUSecondsPerStep, r.CompileSeconds,
 		float64(r.PeakMemoryBytes)/(1<<20), r.TrainableParams)
 	return err
 }
@@ -372,6 +377,7 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cpu0 := processCPUSeconds()
 	times := make([]float64, c.Steps)
 	for i := range times {
 		d, err := step()
@@ -380,6 +386,7 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 		}
 		times[i] = d.Seconds()
 	}
+	cpuPerStep := (processCPUSeconds() - cpu0) / float64(c.Steps)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return nil, fmt.Errorf("bench: %s %s: non-finite loss %v after %d steps", c.Model, s.method, loss, 1+c.Warmup+c.Steps)
 	}
@@ -394,8 +401,18 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 		TrainableParams: trainable, ImagesPerSec: float64(c.Batch) / med, StepSecondsMedian: med,
 		StepSecondsMin: slices.Min(times), StepSecondsMean: sum / float64(len(times)),
 		CompileSeconds: compile.Seconds(), WarmupSeconds: warm.Seconds(),
-		PeakMemoryBytes: fit.PeakRSS(), FinalLoss: loss,
+		PeakMemoryBytes: fit.PeakRSS(), FinalLoss: loss, CPUSecondsPerStep: cpuPerStep,
 	}, nil
+}
+
+// processCPUSeconds is the CPU time (user + system) the process has used so far, or 0 where
+// getrusage fails.
+func processCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // median of xs (not empty); xs is left unchanged.

@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"math"
+	"syscall"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -8,6 +10,15 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
+
+// cpuSeconds is the process's user+system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
 
 // benchExec times fn on be and reports work/1e9 per second under unit (GFLOP/s, GB/s).
 func benchExec(b *testing.B, be backends.Backend, work float64, unit string, fn func(xs []*graph.Node) []*graph.Node, inputs ...*tensors.Tensor) {
@@ -35,10 +46,15 @@ func benchExec(b *testing.B, be backends.Backend, work float64, unit string, fn 
 	}
 	run() // compile
 	b.ResetTimer()
+	cpu0 := cpuSeconds()
 	for b.Loop() {
 		run()
 	}
+	cpu := cpuSeconds() - cpu0
 	b.ReportMetric(work*float64(b.N)/b.Elapsed().Seconds()/1e9, unit)
+	// Per CPU-second of the process (all threads): steadier than wall time on a shared machine.
+	b.ReportMetric(work*float64(b.N)/cpu/1e9, unit+"-per-cpu-s")
+	b.ReportMetric(1000*cpu/float64(b.N), "cpu-ms/op")
 }
 
 func matmulFn(xs []*graph.Node) []*graph.Node { return []*graph.Node{graph.MatMul(xs[0], xs[1])} }

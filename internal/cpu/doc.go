@@ -7,10 +7,15 @@
 // each intermediate buffer is released (to a pool keyed by dtype and size) right after its last
 // use, donated inputs are reused, and elementwise ops run in place when they can; a broadcast that
 // only feeds elementwise ops (which broadcast scalars and size-1 axes themselves) is never
-// materialised. Steps run one after the other; heavy ops split their work over all cores.
-// DotGeneral and ConvGeneral run as GEMMs on internal/cpu/kernels (convolutions through im2col
-// blocks, with a transpose-free path for kernel gradients and a col2im path, free of the dilation's
-// zeros, for input-dilated ones such as the input gradient of a strided convolution).
+// materialised. Chains of float32 elementwise ops (Add, Sub, Mul, Div, Max, Min, Neg, and
+// comparisons feeding a Where) over one shape, whose intermediate values have a single use, are
+// fused at compile time into one step that evaluates the expression tree block by block (operands
+// may be scalars or per-channel vectors along the last axis). Steps run one after the other;
+// heavy ops split their work over all cores.
+// DotGeneral and ConvGeneral run as GEMMs on internal/cpu/kernels (float32 1-D and 2-D
+// convolutions and their kernel gradients pack the GEMM operands straight from the channels-last
+// input; others go through im2col blocks; input-dilated ones, such as the input gradient of a
+// strided convolution, use a col2im path free of the dilation's zeros).
 //
 // Importing the package also registers gradients in graph.VJPRegistration (see vjp.go): DotGeneral
 // and Dot gradients made of DotGenerals, Max/Min (ReLU) gradients as one comparison and a Where, a ConvGeneral gradient that is correct for even kernel

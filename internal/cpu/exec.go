@@ -27,6 +27,9 @@ type step struct {
 	// lastUse[i] reports whether input i is used for the last time here (and by no other input of
 	// the same step): its buffer may then be reused in place when owned.
 	lastUse []bool
+	// fused, when set, evaluates n together with the elementwise ops it absorbed (see fuseChains);
+	// inputs are then the program's leaves.
+	fused *fusedProgram
 }
 
 // Executable implements backends.Executable for the cpu backend.
@@ -73,6 +76,10 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 	for _, o := range outs {
 		isOutput[o.id] = true
 	}
+	var fused map[int]*fusedProgram
+	if fuseElementwise {
+		fused = fuseChains(b.nodes, inputs, live, isOutput)
+	}
 	// lastUser[v] is the last live node consuming v.
 	lastUser := make([]int, len(b.nodes))
 	for i := range lastUser {
@@ -100,7 +107,7 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 			continue
 		}
 		ins := inputs[n.id]
-		st := step{n: n, inputs: ins, lastUse: make([]bool, len(ins))}
+		st := step{n: n, inputs: ins, lastUse: make([]bool, len(ins)), fused: fused[n.id]}
 		for i, in := range ins {
 			if lastUser[in.id] != n.id || isOutput[in.id] {
 				continue
@@ -247,6 +254,12 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 				ex.multi = make([][]value, e.numNodes)
 			}
 			ex.multi[n.id] = outs
+		case st.fused != nil:
+			out, err := execFused(ex, n, st.fused, ins, st.lastUse)
+			if err != nil {
+				return nil, fmt.Errorf("cpu: Execute(%q): fused op #%d %s%s: %w", e.name, n.id, n.op, n.shape, err)
+			}
+			ex.vals[n.id] = value{buf: out, owned: true}
 		default:
 			out, err := execNode(ex, n, ins, st.lastUse)
 			if err != nil {

@@ -3,6 +3,8 @@ package cpu
 import (
 	"fmt"
 
+	"github.com/ifa-toolkit/ifa/internal/cpu/kernels"
+
 	"github.com/gomlx/gomlx/backends"
 )
 
@@ -189,10 +191,16 @@ func convFast[T floatT](ex *execState, g convGeom, out, in, kernel []T) {
 	}
 	rowsPer := max(1, min(M, patchBudget/max(1, ksPer*g.cInG)))
 	var patches []T
-	if !pointwise {
-		patches = pool.get(dt, rowsPer*ksPer*g.cInG).([]T)
-		defer pool.put(dt, patches)
+	getPatches := func() {
+		if patches == nil {
+			patches = pool.get(dt, rowsPer*ksPer*g.cInG).([]T)
+		}
 	}
+	defer func() {
+		if patches != nil {
+			pool.put(dt, patches)
+		}
+	}()
 	for grp := 0; grp < g.groups; grp++ {
 		copyBox(w, kernel, box{dims: wDims, dStr: stridesOf(wDims), sOff: grp * g.cOutG * kStr[ax.KernelOutputChannels],
 			sStr: wSrcStr})
@@ -200,6 +208,17 @@ func convFast[T floatT](ex *execState, g convGeom, out, in, kernel []T) {
 			gemm(false, false, M, g.cOutG, g.cIn, inC, g.cIn, w, g.cOutG, 0, outC, g.cOut)
 			continue
 		}
+		// Direct packing copies one channel run per window position: with few channels (the RGB
+		// first layer) the im2col blocks measured faster.
+		if kg, ok := directGeometry(g); ok && g.cIn >= directMinChannels {
+			if x32, ok := any(inC).([]float32); ok {
+				err := kernels.SconvIm2col(kg, g.cOut, 1, x32, any(w).([]float32), g.cOut, 0, any(outC).([]float32), g.cOut)
+				if err == nil {
+					continue
+				}
+			}
+		}
+		getPatches()
 		for m0 := 0; m0 < M; m0 += rowsPer {
 			m1 := min(M, m0+rowsPer)
 			for k0 := 0; k0 < g.kSize; k0 += ksPer {
@@ -342,7 +361,6 @@ func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
 	fp := convParams{axes: nhwcAxes, strides: g.p.kernelDil, inputDil: ones(sd), kernelDil: g.p.strides,
 		paddings: g.p.paddings, featureGroups: 1, batchGroups: 1}
 	fg := newConvGeom(fp, fwdIn, fwdKernel, fwdOut)
-	tab := fg.offsetTable()
 	rows := n * fg.outSpN
 	width := fg.kSize * c
 	dt := dtypeOfFlat(any(x))
@@ -357,17 +375,26 @@ func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
 		outC = pool.get(dt, len(out)).([]T)
 		defer pool.put(dt, outC)
 	}
-	rowsPer := max(1, min(rows, patchBudget/max(1, width)))
-	patches := pool.get(dt, rowsPer*width).([]T)
-	defer pool.put(dt, patches)
-	for m0 := 0; m0 < rows; m0 += rowsPer {
-		m1 := min(rows, m0+rowsPer)
-		buildPatches(fg, patches, x, tab, m0, m1, 0, fg.kSize, 0)
-		beta := T(0)
-		if m0 > 0 {
-			beta = 1
+	done := false
+	if kg, ok := directGeometry(fg); ok {
+		if x32, ok := any(x).([]float32); ok {
+			done = kernels.SconvIm2colT(kg, cOut, 1, x32, any(v).([]float32), cOut, 0, any(outC).([]float32), cOut) == nil
 		}
-		gemm(true, false, width, cOut, m1-m0, patches, width, v[m0*cOut:], cOut, beta, outC, cOut)
+	}
+	if !done {
+		tab := fg.offsetTable()
+		rowsPer := max(1, min(rows, patchBudget/max(1, width)))
+		patches := pool.get(dt, rowsPer*width).([]T)
+		defer pool.put(dt, patches)
+		for m0 := 0; m0 < rows; m0 += rowsPer {
+			m1 := min(rows, m0+rowsPer)
+			buildPatches(fg, patches, x, tab, m0, m1, 0, fg.kSize, 0)
+			beta := T(0)
+			if m0 > 0 {
+				beta = 1
+			}
+			gemm(true, false, width, cOut, m1-m0, patches, width, v[m0*cOut:], cOut, beta, outC, cOut)
+		}
 	}
 	if !outCanonical {
 		canon := append(append([]int{}, g.outSp...), c, cOut)

@@ -1,0 +1,405 @@
+package cpu
+
+import (
+	"slices"
+	"unsafe"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// fuseElementwise enables the compile-time fusion of float32 elementwise chains (see fuseChains).
+// Tests turn it off to compare with the op-by-op execution.
+var fuseElementwise = true
+
+// fuseMinSize is the smallest output for which a chain is fused: below it the op-by-op loops are
+// as fast.
+const fuseMinSize = 1024
+
+// fuseBlock is the number of elements a fused program evaluates at a time (rounded to whole rows
+// when an operand repeats along the last axis), so that its temporaries stay in L1.
+const fuseBlock = 1024
+
+// Kinds of fused-program operands (leaves).
+const (
+	leafFull     = iota // the output's size, read elementwise
+	leafScalar          // one element, broadcast
+	leafLastAxis        // the output's last dimension, repeated along the other axes
+)
+
+// fusedInstr is one op of a fused program: it writes register dst from registers a, b (and c,
+// the Where condition's register for op Where). Registers 0 … len(leaves)-1 are the leaves.
+type fusedInstr struct {
+	op         backends.OpType
+	dst, a, b  int
+	c          int
+	binKernel  func(out, a []float32, aS bool, b []float32, bS bool)
+	isCompare  bool
+	isUnaryNeg bool
+}
+
+// fusedProgram evaluates a tree of float32 elementwise ops in one pass over blocks of the output:
+// leaves are the step's inputs, intermediate values live in per-block temporaries. Comparisons
+// appear only as the condition of a Where and are held as 1/0.
+type fusedProgram struct {
+	leafKinds []int
+	instrs    []fusedInstr
+	numRegs   int
+}
+
+// fusableOps are the ops a fused program evaluates.
+var fusableOps = []backends.OpType{backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul,
+	backends.OpTypeDiv, backends.OpTypeMax, backends.OpTypeMin, backends.OpTypeNeg, backends.OpTypeWhere,
+	backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan, backends.OpTypeLessOrEqual, backends.OpTypeLessThan}
+
+func isCompareOp(op backends.OpType) bool {
+	switch op {
+	case backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan, backends.OpTypeLessOrEqual, backends.OpTypeLessThan:
+		return true
+	}
+	return false
+}
+
+// leafKind classifies an operand of an op with output shape of node n, or returns -1 when a fused
+// program cannot read it.
+func leafKind(n, in *node) int {
+	if in.multiShapes != nil || in.shape.DType != dtypes.Float32 {
+		return -1
+	}
+	size := in.shape.Size()
+	switch {
+	case size == n.shape.Size():
+		return leafFull
+	case size == 1:
+		return leafScalar
+	}
+	r := n.shape.Rank()
+	if in.shape.Rank() != r || r == 0 || in.shape.Dimensions[r-1] != n.shape.Dimensions[r-1] || size != in.shape.Dimensions[r-1] {
+		return -1
+	}
+	return leafLastAxis
+}
+
+// fusable reports whether node n (with folded inputs ins) can be part of a fused program.
+func fusable(n *node, ins []*node) bool {
+	if n.multiShapes != nil || !slices.Contains(fusableOps, n.op) || n.shape.Size() < fuseMinSize {
+		return false
+	}
+	if isCompareOp(n.op) {
+		if n.shape.DType != dtypes.Bool {
+			return false
+		}
+	} else if n.shape.DType != dtypes.Float32 {
+		return false
+	}
+	for i, in := range ins {
+		if n.op == backends.OpTypeWhere && i == 0 {
+			continue // checked when the condition is absorbed
+		}
+		if leafKind(n, in) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// fuseChains rewrites the live graph: every float32 elementwise node (a root) whose operands
+// include fusable nodes of the same shape used only by it absorbs them, recursively, into one
+// fusedProgram; absorbed nodes are marked not live, and inputs[root] becomes the program's
+// leaves. It returns the programs by root id.
+func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]*fusedProgram {
+	uses := make([]int, len(nodes))
+	for _, n := range nodes {
+		if !live[n.id] {
+			continue
+		}
+		for _, in := range inputs[n.id] {
+			uses[in.id]++
+		}
+	}
+	var absorbable func(parent, m *node, asCond bool) bool
+	absorbable = func(parent, m *node, asCond bool) bool {
+		if !live[m.id] || uses[m.id] != 1 || isOutput[m.id] || !m.shape.Equal(parentShape(parent, asCond)) {
+			return false
+		}
+		if isCompareOp(m.op) != asCond || !fusable(m, inputs[m.id]) {
+			return false
+		}
+		// A Where is fused only with its condition (a program holds no boolean operand).
+		return m.op != backends.OpTypeWhere || absorbable(m, inputs[m.id][0], true)
+	}
+	progs := map[int]*fusedProgram{}
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		if !live[n.id] || isCompareOp(n.op) || !fusable(n, inputs[n.id]) {
+			continue
+		}
+		if n.op == backends.OpTypeWhere && !absorbable(n, inputs[n.id][0], true) {
+			continue
+		}
+		grows := false
+		for j, in := range inputs[n.id] {
+			if absorbable(n, in, n.op == backends.OpTypeWhere && j == 0) {
+				grows = true
+			}
+		}
+		if !grows {
+			continue
+		}
+		p := &fusedProgram{}
+		var leaves []*node
+		var build func(m *node) int
+		build = func(m *node) int {
+			var regs [3]int
+			for j, in := range inputs[m.id] {
+				asCond := m.op == backends.OpTypeWhere && j == 0
+				if absorbable(m, in, asCond) {
+					live[in.id] = false
+					regs[j] = build(in)
+					continue
+				}
+				k := slices.Index(leaves, in)
+				if k < 0 {
+					k = len(leaves)
+					leaves = append(leaves, in)
+					p.leafKinds = append(p.leafKinds, leafKind(n, in))
+				}
+				regs[j] = -1 - k // leaf, renumbered below
+			}
+			ins := fusedInstr{op: m.op, dst: len(p.instrs), a: regs[0], b: regs[1]}
+			switch {
+			case m.op == backends.OpTypeWhere:
+				ins.c, ins.a, ins.b = regs[0], regs[1], regs[2]
+			case m.op == backends.OpTypeNeg:
+				ins.isUnaryNeg = true
+			case isCompareOp(m.op):
+				ins.isCompare = true
+			default:
+				ins.binKernel, _ = floatBinKernel[float32](m.op)
+			}
+			p.instrs = append(p.instrs, ins)
+			return len(p.instrs) - 1
+		}
+		build(n)
+		// Registers: leaves first, then one per instruction.
+		nl := len(leaves)
+		ren := func(r int) int {
+			if r < 0 {
+				return -1 - r
+			}
+			return nl + r
+		}
+		for k := range p.instrs {
+			in := &p.instrs[k]
+			in.dst = nl + in.dst
+			in.a, in.b, in.c = ren(in.a), ren(in.b), ren(in.c)
+		}
+		p.numRegs = nl + len(p.instrs)
+		inputs[n.id] = leaves
+		progs[n.id] = p
+	}
+	return progs
+}
+
+// parentShape is the shape an operand must have to be absorbed into parent: parent's own shape,
+// with dtype Bool for the condition of a Where.
+func parentShape(parent *node, asCond bool) shapes.Shape {
+	s := parent.shape
+	if asCond {
+		s = s.Clone()
+		s.DType = dtypes.Bool
+	}
+	return s
+}
+
+// execFused runs a fused program: its output reuses a full leaf's buffer when that leaf is used for
+// the last time, and blocks of whole rows are split over the cores.
+func execFused(ex *execState, n *node, p *fusedProgram, ins []*value, lastUse []bool) (*Buffer, error) {
+	var cands []int
+	for i, k := range p.leafKinds {
+		if k == leafFull {
+			cands = append(cands, i)
+		}
+	}
+	out := outputLike(ex, n.shape, ins, lastUse, cands...)
+	o := out.flat.([]float32)
+	leaves := make([][]float32, len(p.leafKinds))
+	for i, v := range ins {
+		if v.buf == nil { // taken as the output: same storage
+			leaves[i] = o
+			continue
+		}
+		leaves[i] = v.buf.flat.([]float32)
+	}
+	hasLastAxis := slices.Contains(p.leafKinds, leafLastAxis)
+	total := len(o)
+	blk := fuseBlock
+	if hasLastAxis {
+		c := n.shape.Dimensions[n.shape.Rank()-1]
+		blk = c * max(1, fuseBlock/c)
+	}
+	nBlocks := (total + blk - 1) / blk
+	parallelFor(nBlocks, max(1, elemGrain/blk), func(b0, b1 int) {
+		temps := make([]float32, len(p.instrs)*blk)
+		regs := make([][]float32, p.numRegs)
+		scalar := make([]bool, p.numRegs)
+		for i, k := range p.leafKinds {
+			if k == leafScalar {
+				regs[i], scalar[i] = leaves[i][:1], true
+			}
+			if k == leafLastAxis {
+				t := make([]float32, blk)
+				c := len(leaves[i])
+				for j := 0; j < blk; j += c {
+					copy(t[j:], leaves[i])
+				}
+				regs[i] = t
+			}
+		}
+		nl := len(p.leafKinds)
+		for b := b0; b < b1; b++ {
+			s := b * blk
+			e := min(total, s+blk)
+			m := e - s
+			for i, k := range p.leafKinds {
+				switch k {
+				case leafFull:
+					regs[i] = leaves[i][s:e]
+				case leafLastAxis:
+					regs[i] = regs[i][:m]
+				}
+			}
+			for k := range p.instrs {
+				in := &p.instrs[k]
+				var d []float32
+				if k == len(p.instrs)-1 {
+					d = o[s:e]
+				} else {
+					d = temps[(in.dst-nl)*blk:][:m]
+				}
+				switch {
+				case in.binKernel != nil:
+					in.binKernel(d, regs[in.a], scalar[in.a], regs[in.b], scalar[in.b])
+				case in.isUnaryNeg:
+					a := regs[in.a]
+					if scalar[in.a] {
+						for j := range d {
+							d[j] = -a[0]
+						}
+					} else {
+						for j, v := range a[:m] {
+							d[j] = -v
+						}
+					}
+				case in.isCompare:
+					fusedCompare(in.op, d, regs[in.a], scalar[in.a], regs[in.b], scalar[in.b])
+				default: // Where
+					fusedWhere(d, regs[in.c], scalar[in.c], regs[in.a], scalar[in.a], regs[in.b], scalar[in.b])
+				}
+				regs[in.dst] = d
+			}
+		}
+	})
+	return out, nil
+}
+
+// at returns x[i], or x[0] for a broadcast scalar.
+func at(x []float32, s bool, i int) float32 {
+	if s {
+		return x[0]
+	}
+	return x[i]
+}
+
+// maskOf returns all ones when b holds, else 0 (compiled without a branch).
+func maskOf(b bool) uint32 {
+	var m uint32
+	if b {
+		m = 1
+	}
+	return -m
+}
+
+// bitsOf views a float32 slice as its bit patterns.
+func bitsOf(x []float32) []uint32 {
+	return unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
+}
+
+// fusedCompare writes the comparison as a bit mask held in a float32: all ones where it holds,
+// else 0 (read only by fusedWhere).
+func fusedCompare(op backends.OpType, d, a []float32, aS bool, b []float32, bS bool) {
+	db := bitsOf(d)
+	if !aS && bS {
+		t := b[0]
+		a = a[:len(d)]
+		switch op {
+		case backends.OpTypeGreaterOrEqual: // ReLU's mask
+			for j, v := range a {
+				db[j] = maskOf(v >= t)
+			}
+			return
+		case backends.OpTypeGreaterThan:
+			for j, v := range a {
+				db[j] = maskOf(v > t)
+			}
+			return
+		}
+	}
+	var f func(x, y float32) bool
+	switch op {
+	case backends.OpTypeGreaterOrEqual:
+		f = func(x, y float32) bool { return x >= y }
+	case backends.OpTypeGreaterThan:
+		f = func(x, y float32) bool { return x > y }
+	case backends.OpTypeLessOrEqual:
+		f = func(x, y float32) bool { return x <= y }
+	default:
+		f = func(x, y float32) bool { return x < y }
+	}
+	for j := range db {
+		db[j] = maskOf(f(at(a, aS, j), at(b, bS, j)))
+	}
+}
+
+// fusedWhere writes t where the mask c (from fusedCompare) is set, else f, selecting bits.
+func fusedWhere(d, c []float32, cS bool, t []float32, tS bool, f []float32, fS bool) {
+	db, cb, tb, fb := bitsOf(d), bitsOf(c), bitsOf(t), bitsOf(f)
+	if !cS {
+		cb = cb[:len(db)]
+		switch {
+		case !tS && fS:
+			tb, z := tb[:len(db)], fb[0]
+			for j, m := range cb {
+				db[j] = z ^ ((tb[j] ^ z) & m)
+			}
+			return
+		case tS && !fS:
+			o, fb := tb[0], fb[:len(db)]
+			for j, m := range cb {
+				db[j] = fb[j] ^ ((o ^ fb[j]) & m)
+			}
+			return
+		case !tS && !fS:
+			tb, fb := tb[:len(db)], fb[:len(db)]
+			for j, m := range cb {
+				db[j] = fb[j] ^ ((tb[j] ^ fb[j]) & m)
+			}
+			return
+		}
+	}
+	for j := range db {
+		m := bitsOf(c)[0]
+		if !cS {
+			m = cb[j]
+		}
+		tv, fv := tb[0], fb[0]
+		if !tS {
+			tv = tb[j]
+		}
+		if !fS {
+			fv = fb[j]
+		}
+		db[j] = fv ^ ((tv ^ fv) & m)
+	}
+}
