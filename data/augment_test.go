@@ -411,3 +411,51 @@ func TestRNG(t *testing.T) {
 		t.Fatalf("Perm %v", p)
 	}
 }
+
+// TestSimCLROptionsSteps checks that each option of SimCLRTransform changes exactly the step it
+// names.
+func TestSimCLROptionsSteps(t *testing.T) {
+	norm := FashionMNISTNorm()
+	find := func(p Pipeline) (rrc *RandomResizedCrop, flip, jit, blur int, cj ColorJitter) {
+		for _, op := range p.Ops {
+			switch o := op.(type) {
+			case RandomResizedCrop:
+				rrc = &o
+			case HFlip:
+				flip++
+			case ColorJitter:
+				jit++
+				cj = o
+			case GaussianBlur:
+				blur++
+			}
+		}
+		return
+	}
+	rrc, flip, jit, blur, cj := find(SimCLRTransform(28, norm, SimCLROptions{}))
+	if rrc == nil || rrc.ScaleMin != 0.08 || rrc.ScaleMax != 1 || flip != 1 || jit != 1 || blur != 1 ||
+		cj != (ColorJitter{Brightness: 0.4, Contrast: 0.4, Saturation: 0.4, Hue: 0.1, P: 0.8}) {
+		t.Fatalf("default: crop %+v, flip %d, jitter %d (%+v), blur %d", rrc, flip, jit, cj, blur)
+	}
+	if _, _, _, _, cj = find(SimCLRTransform(28, norm, SimCLROptions{Strong: true})); cj.Brightness != 0.8 || cj.Hue != 0.2 {
+		t.Fatalf("strong jitter: %+v", cj)
+	}
+	rrc, flip, jit, blur, cj = find(SimCLRTransform(28, norm, SimCLROptions{ScaleMin: 0.3, Jitter: 0.6, Strong: true, NoBlur: true, NoFlip: true}))
+	if rrc == nil || rrc.ScaleMin != 0.3 || flip != 0 || jit != 1 || blur != 0 ||
+		cj != (ColorJitter{Brightness: 0.6, Contrast: 0.6, Saturation: 0.6, Hue: 0.15, P: 0.8}) {
+		t.Fatalf("options: crop %+v, flip %d, jitter %d (%+v), blur %d", rrc, flip, jit, cj, blur)
+	}
+	if _, _, jit, _, _ = find(SimCLRTransform(28, norm, SimCLROptions{NoJitter: true, Jitter: 0.5})); jit != 0 {
+		t.Fatalf("NoJitter kept %d colour jitters", jit)
+	}
+	// A larger ScaleMin keeps every drawn window at least that fraction of the image (up to the
+	// rounding of the window's sides).
+	rng := NewRNG(3)
+	o := RandomResizedCrop{H: 28, W: 28, ScaleMin: 0.3, ScaleMax: 1, RatioMin: 3.0 / 4, RatioMax: 4.0 / 3}
+	for range 500 {
+		_, _, ch, cw := o.Window(28, 28, rng)
+		if float64((ch+1)*(cw+1)) < 0.3*28*28 {
+			t.Fatalf("window %dx%d smaller than 30%% of 28x28", ch, cw)
+		}
+	}
+}

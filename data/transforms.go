@@ -67,10 +67,21 @@ func StandardTransform(size, padding int, norm Normalize) Pipeline {
 	return Pipeline{Ops: []Op{RandomCrop{H: size, W: size, Padding: padding}, HFlip{P: 0.5}, norm}}
 }
 
-// SimCLROptions are the strengths of the SimCLR augmentation.
+// SimCLROptions are the strengths of the SimCLR augmentation. The zero value is SimCLR's
+// augmentation with the milder colour jitter (0.4/0.4/0.4/0.1).
 type SimCLROptions struct {
 	// Strong selects colour jitter 0.8/0.8/0.8/0.2 (the default is 0.4/0.4/0.4/0.1).
 	Strong bool
+	// Jitter, when > 0, sets the brightness, contrast and saturation strengths of the colour
+	// jitter to Jitter and the hue strength to Jitter/4 (overriding Strong).
+	Jitter float64
+	// NoJitter disables the colour jitter.
+	NoJitter bool
+	// ScaleMin is the smallest area fraction of the random resized crop, in (0, 1]; 0 means
+	// SimCLR's 0.08. Small images (28×28) keep more of their content with a larger value.
+	ScaleMin float64
+	// NoFlip disables the horizontal flip.
+	NoFlip bool
 	// BlurKernel is the Gaussian blur's kernel size; 0 means 2·⌊size/20⌋ + 1.
 	BlurKernel int
 	// NoBlur disables the Gaussian blur.
@@ -79,19 +90,28 @@ type SimCLROptions struct {
 
 // SimCLRTransform is SimCLR's augmentation at size×size: random resized crop (scale [0.08, 1], ratio
 // [3/4, 4/3], bilinear), horizontal flip (p 0.5), colour jitter (p 0.8), random grayscale (p 0.2),
-// Gaussian blur (p 0.5, σ ∈ [0.1, 2]), then normalisation. On 1-channel images the saturation, hue and
-// grayscale steps leave the image unchanged.
+// Gaussian blur (p 0.5, σ ∈ [0.1, 2]), then normalisation; o adjusts the strengths and drops steps.
+// On 1-channel images the saturation, hue and grayscale steps leave the image unchanged.
 func SimCLRTransform(size int, norm Normalize, o SimCLROptions) Pipeline {
 	jit := ColorJitter{Brightness: 0.4, Contrast: 0.4, Saturation: 0.4, Hue: 0.1, P: 0.8}
-	if o.Strong {
+	switch {
+	case o.Jitter > 0:
+		jit = ColorJitter{Brightness: o.Jitter, Contrast: o.Jitter, Saturation: o.Jitter, Hue: min(0.5, o.Jitter/4), P: 0.8}
+	case o.Strong:
 		jit = ColorJitter{Brightness: 0.8, Contrast: 0.8, Saturation: 0.8, Hue: 0.2, P: 0.8}
 	}
-	ops := []Op{
-		RandomResizedCrop{H: size, W: size, ScaleMin: 0.08, ScaleMax: 1, RatioMin: 3.0 / 4, RatioMax: 4.0 / 3},
-		HFlip{P: 0.5},
-		jit,
-		RandomGrayscale{P: 0.2},
+	scaleMin := 0.08
+	if o.ScaleMin > 0 {
+		scaleMin = o.ScaleMin
 	}
+	ops := []Op{RandomResizedCrop{H: size, W: size, ScaleMin: scaleMin, ScaleMax: 1, RatioMin: 3.0 / 4, RatioMax: 4.0 / 3}}
+	if !o.NoFlip {
+		ops = append(ops, HFlip{P: 0.5})
+	}
+	if !o.NoJitter {
+		ops = append(ops, jit)
+	}
+	ops = append(ops, RandomGrayscale{P: 0.2})
 	if !o.NoBlur {
 		ops = append(ops, GaussianBlur{Kernel: o.BlurKernel, SigmaMin: 0.1, SigmaMax: 2, P: 0.5})
 	}

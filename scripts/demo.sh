@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# make demo: IFACLR (lwclr) self-supervised pretraining of a small ViT on Fashion-MNIST with ifa's
-# pure-Go CPU backend, then weighted kNN (k=200, T=0.1) and linear-probe evaluation of the frozen
-# encoder. Sized for about 15 minutes on 2 cores. Every setting can be overridden from the
-# environment, e.g. DEMO_EPOCHS=2 make demo.
+# make demo: IFACLR self-supervised pretraining of a small ViT on Fashion-MNIST with ifa's pure-Go
+# CPU backend, then weighted kNN (k=200, T=0.1) and linear-probe evaluation of the frozen encoder.
+# Sized for under 15 minutes on a quiet 2-core machine (about 650 image pairs/s), build included.
+# Every setting can be overridden from the environment: DEMO_EPOCHS=4 make demo;
+# DEMO_MODE=simclr make demo (the SimCLR baseline); DEMO_EPOCHS=0 make demo (the untrained
+# encoder: the random-weights baseline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$(date +%s)
+elapsed() { echo "$(($(date +%s) - start))s"; }
 
 DATA_DIR=/usr/share/datasets/fashion-mnist
-# simlwclr (last layer of one augmentation vs the last 2 layers of another) learned faster per step
-# than single-view lwclr in short runs; DEMO_MODE=lwclr runs the canonical single-view IFACLR.
+# IFACLR in its two-augmentation form (simlwclr): the last layer's vector of augmentation a against
+# the last 2 layers' vectors of augmentation b. Single-view lwclr (DEMO_MODE=lwclr) sees no
+# augmentation pair and learns no invariance: in short runs its kNN accuracy fell below the untrained
+# encoder's. Settings chosen on 100-200-step runs on 12800 images (see the report): a low
+# temperature (0.1), mild crops for 28x28 images (area >= 60%), no blur, mean-token features, lr 5e-3.
 MODE=${DEMO_MODE:-simlwclr}
-EPOCHS=${DEMO_EPOCHS:-3}
+EPOCHS=${DEMO_EPOCHS:-6}
 BATCH=${DEMO_BATCH:-256}
-LR=${DEMO_LR:-0.002}
+LR=${DEMO_LR:-0.005}
+TEMP=${DEMO_TEMPERATURE:-0.1}
+CROP=${DEMO_CROP_SCALE:-0.6}
 PATCH=${DEMO_PATCH:-7}
 RUN=${DEMO_RUN:-runs/demo-$(date +%Y%m%d-%H%M%S)}
 IFA=${IFA:-./bin/ifa}
-# Extra flags for a quick check, e.g. DEMO_ARGS="--limit-train 2048 --limit-test 500" (both phases).
+# Extra flags for a quick check, e.g. DEMO_ARGS="--limit-train 2048 --limit-test 500" (all phases).
 read -r -a EXTRA <<<"${DEMO_ARGS:-}"
 
 if [ ! -f "$DATA_DIR/train-images-idx3-ubyte.gz" ] && [ ! -f "$DATA_DIR/train-images-idx3-ubyte" ]; then
@@ -31,25 +40,22 @@ if [ ! -x "$IFA" ]; then
 	make build
 fi
 
-start=$(date +%s)
-elapsed() { echo "$(($(date +%s) - start))s"; }
-
-echo "== [$(elapsed)] IFACLR pretraining: ViT nano (dim 64, depth 4, patch $PATCH), $MODE on the last 2 layers, $EPOCHS epochs -> $RUN"
+echo "== [$(elapsed)] IFACLR pretraining: ViT nano (dim 64, depth 4, patch $PATCH, mean token), $MODE on the last 2 layers, $EPOCHS epochs -> $RUN"
 "$IFA" --out "$RUN" pretrain vit --dataset fashion-mnist --data-dir "$DATA_DIR" \
-	--config nano --patch "$PATCH" --mode "$MODE" --layers last:2 \
-	--proj-hidden 512 --proj-out 128 --proj-layers 2 --temperature 0.5 \
-	--augment auto --crop-pad 2 \
+	--config nano --patch "$PATCH" --pooling mean --mode "$MODE" --layers last:2 \
+	--proj-hidden 512 --proj-out 128 --proj-layers 2 --temperature "$TEMP" \
+	--augment simclr --crop-scale "$CROP" --jitter 0.4 --no-blur \
 	--epochs "$EPOCHS" --batch "$BATCH" --optimizer adamw --lr "$LR" --weight-decay 0.05 \
-	--warmup-steps 100 --clip 1.0 --knn-every 0 --log-every 20 "${EXTRA[@]}"
+	--warmup-steps 50 --clip 1.0 --knn-every 0 --log-every 20 "${EXTRA[@]}"
 
-echo "== [$(elapsed)] kNN evaluation (bank: the 60000 training images, queries: the 10000 test images)"
+echo "== [$(elapsed)] kNN evaluation (bank: the training images, queries: the test images; last-layer mean token)"
 "$IFA" knn-eval --checkpoint "$RUN" --k 200 --temperature 0.1 --format json "${EXTRA[@]}" | tee "$RUN/knn.json"
 
-echo "== [$(elapsed)] Linear evaluation (frozen encoder)"
-"$IFA" linear-eval --checkpoint "$RUN" --epochs 30 --format json "${EXTRA[@]}" | tee "$RUN/linear.json"
+echo "== [$(elapsed)] Linear evaluation (frozen encoder; the 4 layers' mean tokens concatenated, 256 features)"
+"$IFA" linear-eval --checkpoint "$RUN" --layers all --epochs 30 --format json "${EXTRA[@]}" | tee "$RUN/linear.json"
 
 pct() { sed -n 's/.*"top1":\([-0-9.eE+]*\).*/\1/p' "$1" | awk '{printf "%.2f%%", 100*$1}'; }
 echo
-echo "== Done in $(elapsed) (run directory $RUN)"
-echo "   kNN (k=200, T=0.1) top-1: $(pct "$RUN/knn.json")   (raw pixels: 78.9%)"
-echo "   linear probe top-1:       $(pct "$RUN/linear.json")   (raw-pixel logistic regression: about 84%)"
+echo "== Done in $(elapsed), build not counted (run directory $RUN)"
+echo "   kNN (k=200, T=0.1) top-1: $(pct "$RUN/knn.json")   (raw pixels: 78.9%; target 86%)"
+echo "   linear probe top-1:       $(pct "$RUN/linear.json")   (raw-pixel logistic regression: about 84%; target 87%)"

@@ -316,11 +316,40 @@ func loadEncoder(path string) (*LoadedEncoder, error) {
 }
 
 // pooledEncoder is the evaluation feature of a record's encoder: Features.Pooled (a ViT's final
-// CLS vector after the shared LayerNorm; a CNN's final pooled feature).
+// CLS vector after the shared LayerNorm, or its mean token with --pooling mean; a CNN's final
+// pooled feature).
 func pooledEncoder(rec EncoderRecord) eval.Encoder {
 	return func(ctx *context.Context, images *graph.Node) *graph.Node {
 		return rec.Features(ctx, images).Pooled
 	}
+}
+
+// featureEncoder is the evaluation feature named by an evaluation command's --layers flag: ""
+// means Features.Pooled; otherwise the concatenation, in layer order, of the selected per-layer
+// vectors (Features.TapVectors), [B, ΣD_l].
+func featureEncoder(rec EncoderRecord, layers string) (eval.Encoder, error) {
+	if layers == "" {
+		return pooledEncoder(rec), nil
+	}
+	sel, err := backbone.ParseLayerSelect(layers)
+	if err != nil {
+		return nil, fmt.Errorf("--layers: %w", err)
+	}
+	return func(ctx *context.Context, images *graph.Node) *graph.Node {
+		vecs := rec.Features(ctx, images).TapVectors
+		idx, err := sel.Resolve(len(vecs))
+		if err != nil {
+			panic(fmt.Errorf("--layers %s: %w", layers, err))
+		}
+		parts := make([]*graph.Node, len(idx))
+		for i, l := range idx {
+			parts[i] = vecs[l]
+		}
+		if len(parts) == 1 {
+			return parts[0]
+		}
+		return graph.Concatenate(parts, -1)
+	}, nil
 }
 
 // evalData opens the train and test splits an evaluation runs on: the record's data unless
@@ -353,8 +382,11 @@ func evalData(rec EncoderRecord, dataset, dir string, limitTrain, limitTest int)
 
 // extractTrainTest extracts the encoder's features of the train split (the kNN bank / probe
 // training set) and of the test split, both under the test transform.
-func extractTrainTest(app *App, backend backends.Backend, enc *LoadedEncoder, train, test *data.Dataset, spec DataSpec, batch int) (bank, queries eval.FeatureSet, err error) {
-	fn := pooledEncoder(enc.Record)
+func extractTrainTest(app *App, backend backends.Backend, enc *LoadedEncoder, train, test *data.Dataset, spec DataSpec, batch int, layers string) (bank, queries eval.FeatureSet, err error) {
+	fn, err := featureEncoder(enc.Record, layers)
+	if err != nil {
+		return bank, queries, err
+	}
 	for i, ds := range []*data.Dataset{train, test} {
 		l, err := evalLoader(ds, spec.Norm(), batch, 0)
 		if err != nil {

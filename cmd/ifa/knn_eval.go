@@ -17,6 +17,7 @@ type KnnEvalCmd struct {
 	K           int     `name:"k" help:"Number of neighbours." default:"200"`
 	Temperature float64 `help:"Temperature T of the exp(similarity/T) votes." default:"0.1"`
 	AlsoK20     bool    `name:"also-k20" help:"Also report k=20, T=0.07 (solo-learn's online kNN setting)."`
+	Layers      string  `help:"Feature: empty for the encoder's pooled vector (a ViT's last-layer CLS or mean token), or the concatenation of the selected layers' vectors: last:K, all, or indices such as 2,-1." default:""`
 	Dataset     string  `help:"Evaluate on this dataset instead of the one the encoder was trained on (same image shape)."`
 	DataDir     string  `name:"data-dir" help:"Folder holding the named dataset." type:"path" env:"IFA_DATA_DIR"`
 	Batch       int     `help:"Images per feature-extraction batch." default:"256"`
@@ -75,7 +76,7 @@ func (c *KnnEvalCmd) Run(app *App) error {
 		return err
 	}
 	defer release()
-	bank, queries, err := extractTrainTest(app, backend, enc, train, test, spec, c.Batch)
+	bank, queries, err := extractTrainTest(app, backend, enc, train, test, spec, c.Batch, c.Layers)
 	if err != nil {
 		return err
 	}

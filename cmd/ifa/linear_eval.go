@@ -20,6 +20,7 @@ type LinearEvalCmd struct {
 	WeightDecay float64 `name:"weight-decay" help:"Weight decay of the probe's weights." default:"0"`
 	Batch       int     `help:"Probe batch size (also the feature-extraction batch)." default:"256"`
 	Norm        string  `help:"Feature preprocessing: standardize (train-set mean/std per feature), l2 or none." enum:"standardize,l2,none" default:"standardize"`
+	Layers      string  `help:"Feature: empty for the encoder's pooled vector (a ViT's last-layer CLS or mean token), or the concatenation of the selected layers' vectors: last:K, all, or indices such as 2,-1." default:""`
 	Dataset     string  `help:"Evaluate on this dataset instead of the one the encoder was trained on (same image shape)."`
 	DataDir     string  `name:"data-dir" help:"Folder holding the named dataset." type:"path" env:"IFA_DATA_DIR"`
 	LimitTrain  int     `name:"limit-train" help:"Use only the first N training images (0: all)." default:"0"`
@@ -75,7 +76,7 @@ func (c *LinearEvalCmd) Run(app *App) error {
 		return err
 	}
 	defer release()
-	trainF, testF, err := extractTrainTest(app, backend, enc, train, test, spec, c.Batch)
+	trainF, testF, err := extractTrainTest(app, backend, enc, train, test, spec, c.Batch, c.Layers)
 	if err != nil {
 		return err
 	}

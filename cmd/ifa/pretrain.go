@@ -4,9 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
@@ -44,8 +49,13 @@ type PretrainVitCmd struct {
 
 	Augment string `help:"Training augmentation: auto (standard for lwclr, simclr otherwise), standard (random crop of the zero-padded image + horizontal flip), simclr (random resized crop, flip, colour jitter, grayscale, blur) or none." enum:"auto,standard,simclr,none" default:"auto"`
 	CropPad int    `name:"crop-pad" help:"Standard augmentation: zero padding before the random crop, in pixels." default:"4"`
+	// SimCLR augmentation strengths.
+	CropScale float64 `name:"crop-scale" help:"SimCLR augmentation: smallest area fraction of the random resized crop, in (0, 1]." default:"0.08"`
+	Jitter    float64 `help:"SimCLR augmentation: colour-jitter strength (brightness, contrast and saturation; hue a quarter of it); 0 disables the jitter." default:"0.4"`
+	Blur      bool    `help:"SimCLR augmentation: random Gaussian blur (p 0.5); --no-blur disables it." default:"true" negatable:""`
+	Flip      bool    `help:"Horizontal flip (p 0.5) in the standard and SimCLR augmentations; --no-flip disables it." default:"true" negatable:""`
 
-	Epochs      int     `help:"Training epochs." default:"30"`
+	Epochs      int     `help:"Training epochs; 0 writes the randomly initialised encoder as a checkpoint (the baseline of the evaluations) without training." default:"30"`
 	Batch       int     `help:"Images per batch (the last incomplete batch of an epoch is dropped)." default:"256"`
 	LR          float64 `name:"lr" help:"Peak learning rate (after warm-up; half-cosine to --min-lr over the run, per step)." default:"0.001"`
 	MinLR       float64 `name:"min-lr" help:"Learning rate at the end of the cosine." default:"0"`
@@ -74,8 +84,8 @@ type PretrainVitCmd struct {
 // validate checks the flags that kong cannot check, naming the flag at fault.
 func (c *PretrainVitCmd) validate() error {
 	switch {
-	case c.Epochs < 1:
-		return fmt.Errorf("--epochs %d: want >= 1", c.Epochs)
+	case c.Epochs < 0:
+		return fmt.Errorf("--epochs %d: want >= 1 (or 0 for the untrained encoder)", c.Epochs)
 	case c.Batch < 2:
 		return fmt.Errorf("--batch %d: want >= 2 (contrastive learning needs negatives)", c.Batch)
 	case !(c.LR > 0):
@@ -110,6 +120,10 @@ func (c *PretrainVitCmd) validate() error {
 		return fmt.Errorf("--knn-k %d / --knn-t %g: want k >= 1 and T > 0", c.KnnK, c.KnnT)
 	case c.CropPad < 0:
 		return fmt.Errorf("--crop-pad %d: want >= 0", c.CropPad)
+	case !(c.CropScale > 0 && c.CropScale <= 1):
+		return fmt.Errorf("--crop-scale %g: want in (0, 1]", c.CropScale)
+	case c.Jitter < 0:
+		return fmt.Errorf("--jitter %g: want >= 0 (0 disables the colour jitter)", c.Jitter)
 	case c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.LogEvery < 0 || c.LimitTrain < 0 || c.LimitTest < 0 || c.Workers < 0:
 		return errors.New("--checkpoint-every, --keep-checkpoints, --log-every, --limit-train, --limit-test and --workers must be >= 0")
 	}
@@ -168,16 +182,22 @@ func (c *PretrainVitCmd) transform(method ssl.Method, spec DataSpec) (data.Pipel
 			kind = "standard"
 		}
 	}
+	flipP := 0.0
+	if c.Flip {
+		flipP = 0.5
+	}
 	switch kind {
 	case "standard":
 		return data.Pipeline{Ops: []data.Op{
-			data.RandomCrop{H: spec.Height, W: spec.Width, Padding: c.CropPad}, data.HFlip{P: 0.5}, spec.Norm(),
+			data.RandomCrop{H: spec.Height, W: spec.Width, Padding: c.CropPad}, data.HFlip{P: flipP}, spec.Norm(),
 		}}, nil
 	case "simclr":
 		if spec.Height != spec.Width {
 			return data.Pipeline{}, fmt.Errorf("--augment simclr: needs square images, got %dx%d", spec.Height, spec.Width)
 		}
-		return data.SimCLRTransform(spec.Height, spec.Norm(), data.SimCLROptions{}), nil
+		return data.SimCLRTransform(spec.Height, spec.Norm(), data.SimCLROptions{
+			ScaleMin: c.CropScale, Jitter: c.Jitter, NoJitter: c.Jitter == 0, NoBlur: !c.Blur, NoFlip: !c.Flip,
+		}), nil
 	case "none":
 		return data.TestTransform(spec.Norm()), nil
 	}
@@ -246,6 +266,9 @@ func (c *PretrainVitCmd) Run(app *App) error {
 	if c.Optimizer == fit.OptimizerAdamW {
 		cfg.Optimizer.Momentum = 0
 	}
+	if c.Epochs == 0 {
+		return c.writeUntrained(app, runDir, model, RunParams{Command: "pretrain vit", Model: rec, Flags: c}, cfg)
+	}
 	if c.KnnEvery > 0 {
 		cfg.BestMetric = "knn_top1"
 	}
@@ -308,6 +331,51 @@ func (c *PretrainVitCmd) Run(app *App) error {
 	if v, ok := res.Metrics["knn_top1"]; ok {
 		fmt.Fprintf(stdout(c.stdout), "online kNN (k=%d, T=%g) top-1: %.2f%%\n", c.KnnK, c.KnnT, 100*v)
 	}
+	return nil
+}
+
+// writeUntrained writes the encoder as initialised with --seed (the initialisation a training run
+// with the same seed starts from) as the run's step-0 checkpoint, with its config.json: the
+// random-weights baseline that knn-eval and linear-eval take like any other run.
+func (c *PretrainVitCmd) writeUntrained(app *App, runDir string, model *vit.Model, params RunParams, cfg fit.Config) error {
+	cfg.Epochs = 0
+	if err := fit.WriteConfig(runDir, params, cfg); err != nil {
+		return err
+	}
+	backend, release, err := commandBackend(app, c.backend)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx := context.New()
+	if err := ctx.SetRNGStateFromSeed(app.Globals.Seed); err != nil {
+		return fmt.Errorf("seeding the random number generator: %w", err)
+	}
+	// One forward pass over a blank image creates and initialises the encoder's variables.
+	vc := model.Config()
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, images *graph.Node) *graph.Node {
+		ctx.SetTraining(images.Graph(), false)
+		return model.Features(ctx.In(ssl.ScopeEncoder), images).Pooled
+	})
+	if err != nil {
+		return fmt.Errorf("initialising the encoder: %w", err)
+	}
+	defer exec.Finalize()
+	out, err := exec.Exec1(tensors.FromShape(shapes.Make(dtypes.Float32, 1, vc.ImageHeight, vc.ImageWidth, vc.Channels)))
+	if err != nil {
+		return fmt.Errorf("initialising the encoder: %w", err)
+	}
+	_ = out.FinalizeAll()
+	// The name fit gives the checkpoint of global step 0, where LatestCheckpoint finds it.
+	path := filepath.Join(runDir, "checkpoints", "step-000000000000.ckpt")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("run directory %s: %w", runDir, err)
+	}
+	if err := fit.SaveCheckpoint(path, ctx, fit.LoopState{}); err != nil {
+		return err
+	}
+	app.Log.Info().Str("checkpoint", path).Int("encoder_params", model.Config().ParamCount()).Msg("wrote the untrained encoder (--epochs 0)")
+	fmt.Fprintf(stdout(c.stdout), "run directory: %s\ncheckpoint: %s\n", runDir, path)
 	return nil
 }
 

@@ -7,16 +7,22 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/rs/zerolog"
 
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
+	"github.com/ifa-toolkit/ifa/vit"
 )
 
 // ptWriteIDX writes a tiny Fashion-MNIST-format split: n images of size×size whose class (n mod 10)
@@ -232,6 +238,65 @@ func TestPretrainTwoViewModes(t *testing.T) {
 	}
 }
 
+// TestPretrainUntrained checks --epochs 0: the seeded initial encoder is written as a step-0
+// checkpoint that the evaluation commands take; the same seed gives the same weights, another seed
+// other weights.
+func TestPretrainUntrained(t *testing.T) {
+	dataDir := ptTinyData(t)
+	ckpt := func(seed string) *fit.Checkpoint {
+		run := filepath.Join(t.TempDir(), "run")
+		out, err := ptRunCLI(t, append([]string{"--seed", seed}, tinyPretrainArgs(dataDir, run, "--epochs", "0")...)...)
+		if err != nil || !strings.Contains(out, "step-000000000000") {
+			t.Fatalf("--epochs 0: %q, %v", out, err)
+		}
+		if _, err := os.Stat(filepath.Join(run, fit.MetricsFile)); err == nil {
+			t.Fatal("--epochs 0 wrote training metrics")
+		}
+		out, err = ptRunCLI(t, "knn-eval", "--checkpoint", run, "--k", "5", "--format", "json")
+		if err != nil {
+			t.Fatalf("knn-eval of the untrained encoder: %v", err)
+		}
+		var res knnJSON
+		if err := json.Unmarshal([]byte(out), &res); err != nil || res.N != 20 || res.Bank != 40 || res.Top1 < 0 || res.Top1 > 1 {
+			t.Fatalf("knn-eval json %q: %+v, %v", out, res, err)
+		}
+		path, err := fit.LatestCheckpoint(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck, err := fit.LoadCheckpoint(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ck
+	}
+	values := func(ck *fit.Checkpoint) map[string][]float32 {
+		m := map[string][]float32{}
+		for _, v := range ck.Variables {
+			if strings.HasPrefix(v.Scope, "/encoder") {
+				m[v.ScopeAndName()] = tensors.MustCopyFlatData[float32](v.Value)
+			}
+		}
+		return m
+	}
+	a, b, c := values(ckpt("7")), values(ckpt("7")), values(ckpt("8"))
+	if len(a) == 0 || a["/encoder/patch_embed/weights"] == nil {
+		t.Fatalf("no encoder variables in the checkpoint: %v", a)
+	}
+	same, differ := true, false
+	for k, va := range a {
+		if !slices.Equal(va, b[k]) {
+			same = false
+		}
+		if !slices.Equal(va, c[k]) {
+			differ = true
+		}
+	}
+	if !same || !differ {
+		t.Fatalf("seed 7 twice gives equal weights: %v (want true); seed 8 gives other weights: %v (want true)", same, differ)
+	}
+}
+
 func TestPretrainBadFlags(t *testing.T) {
 	dataDir := ptTinyData(t)
 	out := filepath.Join(t.TempDir(), "run")
@@ -247,7 +312,10 @@ func TestPretrainBadFlags(t *testing.T) {
 		{[]string{"--patch", "3"}, "--patch"},
 		{[]string{"--config", "huge"}, "--config"},
 		{[]string{"--proj-layers", "4"}, "--proj-layers"},
-		{[]string{"--epochs", "0"}, "--epochs"},
+		{[]string{"--epochs", "-1"}, "--epochs"},
+		{[]string{"--crop-scale", "0"}, "--crop-scale"},
+		{[]string{"--crop-scale", "1.5"}, "--crop-scale"},
+		{[]string{"--jitter", "-0.1"}, "--jitter"},
 		{[]string{"--batch", "1000"}, "--batch"},
 		{[]string{"--knn-k", "200"}, "--knn-k"},
 		{[]string{"--lr", "-1"}, "--lr"},
@@ -286,5 +354,55 @@ func TestInterruptContext(t *testing.T) {
 	case <-ctx.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("SIGINT did not cancel the context")
+	}
+}
+
+// TestFeatureEncoder checks the evaluation feature of --layers: the pooled vector by default, the
+// selected layer vectors concatenated in layer order otherwise, and an error for a bad selection.
+func TestFeatureEncoder(t *testing.T) {
+	cfg, err := vit.Get("nano")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.WithImage(8, 8, 1).WithPatch(4).WithPooling(vit.PoolMean)
+	rec := EncoderRecord{Family: FamilyViT, ViT: &cfg}
+	pix := make([]float32, 3*8*8)
+	for i := range pix {
+		pix[i] = float32((i*37)%11) / 11
+	}
+	images := tensors.FromFlatDataAndDimensions(pix, 3, 8, 8, 1)
+	// The per-layer vectors, computed directly (this creates the variables)...
+	ctx := context.New()
+	taps := context.MustExecOnceN(testutil.Backend(), ctx, func(ctx *context.Context, x *graph.Node) []*graph.Node {
+		return rec.Features(ctx, x).TapVectors
+	}, images)
+	// ... and the features of each --layers value, from the same variables.
+	var got []*tensors.Tensor
+	for _, layers := range []string{"", "last:2", "1,3", "all"} {
+		fn, err := featureEncoder(rec, layers)
+		if err != nil {
+			t.Fatalf("--layers %q: %v", layers, err)
+		}
+		got = append(got, context.MustExecOnce(testutil.Backend(), ctx.Reuse(), func(ctx *context.Context, x *graph.Node) *graph.Node {
+			return fn(ctx, x)
+		}, images))
+	}
+	tap := func(l int) [][]float32 { return taps[l].Value().([][]float32) }
+	concat := func(ls ...int) [][]float32 {
+		out := make([][]float32, 3)
+		for b := range out {
+			for _, l := range ls {
+				out[b] = append(out[b], tap(l)[b]...)
+			}
+		}
+		return out
+	}
+	for i, want := range [][][]float32{tap(3), concat(2, 3), concat(1, 3), concat(0, 1, 2, 3)} {
+		if g := got[i].Value().([][]float32); !reflect.DeepEqual(g, want) {
+			t.Errorf("case %d: features %v, want %v", i, g, want)
+		}
+	}
+	if _, err := featureEncoder(rec, "last:0"); err == nil || !strings.Contains(err.Error(), "--layers") {
+		t.Errorf("--layers last:0: %v, want an error naming --layers", err)
 	}
 }
