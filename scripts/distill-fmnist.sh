@@ -25,7 +25,7 @@ if [ ! -f "$ROOT/teacher/config.json" ] || [ -z "$(ls "$ROOT/teacher/checkpoints
 	say "teacher $TEACHER: $T_LIMIT images, $T_EPOCHS epochs"
 	rm -rf "$ROOT/teacher"
 	"$IFA" --out "$ROOT/teacher" train --model "$TEACHER" --dataset fashion-mnist \
-		--train-limit "$T_LIMIT" --epochs "$T_EPOCHS" --schedule cosine --log-every 100
+		--limit-train "$T_LIMIT" --epochs "$T_EPOCHS" --schedule cosine --log-every 100
 fi
 
 distil() { # out seed method extra...
@@ -35,7 +35,7 @@ distil() { # out seed method extra...
 	rm -rf "${ROOT:?}/$out"
 	say "$out"
 	"$IFA" --seed "$seed" --out "$ROOT/$out" distill --teacher "$ROOT/teacher" --student "$STUDENT" \
-		--method "$method" --train-limit "$S_LIMIT" --epochs "$S_EPOCHS" --milestones "$S_MILESTONES" \
+		--method "$method" --limit-train "$S_LIMIT" --epochs "$S_EPOCHS" --milestones "$S_MILESTONES" \
 		--no-teacher-eval --log-every 100 "$@"
 }
 for seed in $SEEDS; do
