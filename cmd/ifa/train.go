@@ -26,9 +26,9 @@ import (
 // so the final ResNet map is 7×7 instead of 8×8 and a step costs about 23% less than at 32×32.
 // --pad-to-32 zero-pads the images (centred) to 32×32 first, for the CIFAR geometry.
 //
-// The run directory holds config.json (every flag and the loop configuration), model.json (what
-// rebuilds the model: see trainedModel), metrics.jsonl (one line per epoch with test top-1/top-5)
-// and checkpoints/.
+// The run directory holds config.json (every flag, the loop configuration and the model record —
+// EncoderRecord — that rebuilds the model for `ifa distill --teacher`, `ifa knn-eval` and
+// `ifa linear-eval`), metrics.jsonl (one line per epoch with test top-1/top-5) and checkpoints/.
 type TrainCmd struct {
 	Model   string `help:"Model of the CNN zoo (see 'ifa models'), e.g. resnet8, resnet32x4, wrn_40_2, vgg13." required:""`
 	Dataset string `help:"Dataset: fashion-mnist, mnist, cifar10, cifar100, or the path of an image folder (root/train/<class>/*.png, root/test/...)." required:""`
