@@ -133,8 +133,15 @@ func openTrainTest(name, dir string, limitTrain, limitTest int) (train, test *da
 }
 
 // evalLoader is an unshuffled, unaugmented loader (the test transform) over ds.
-func evalLoader(ds *data.Dataset, norm data.Normalize, batch, workers int) (*data.ImageLoader, error) {
-	return data.NewLoader(ds, data.LoaderConfig{BatchSize: batch, Transforms: []data.Pipeline{data.TestTransform(norm)}, Workers: workers})
+//
+// Images smaller than the encoder's input (spec's Height x Width: 28x28 data of a model trained with
+// --pad-to-32) are zero-padded to it first, as in training.
+func evalLoader(ds *data.Dataset, spec DataSpec, batch, workers int) (*data.ImageLoader, error) {
+	pipe := data.TestTransform(spec.Norm())
+	if ds.H < spec.Height || ds.W < spec.Width {
+		pipe = pipe.PadFirst(spec.Height, spec.Width)
+	}
+	return data.NewLoader(ds, data.LoaderConfig{BatchSize: batch, Transforms: []data.Pipeline{pipe}, Workers: workers})
 }
 
 // Encoder families recorded in config.json.
@@ -372,7 +379,8 @@ func evalData(rec EncoderRecord, dataset, dir string, limitTrain, limitTest int)
 	if len(spec.Mean) != train.C {
 		spec.Mean, spec.Std = own.Mean, own.Std
 	}
-	if train.H != spec.Height || train.W != spec.Width || train.C != spec.Channels {
+	// Smaller images are zero-padded to the encoder's input by evalLoader (--pad-to-32 runs).
+	if train.H > spec.Height || train.W > spec.Width || train.C != spec.Channels {
 		return nil, nil, spec, fmt.Errorf("--dataset %s: images %dx%dx%d, but the encoder takes %dx%dx%d",
 			dataset, train.H, train.W, train.C, spec.Height, spec.Width, spec.Channels)
 	}
@@ -388,7 +396,7 @@ func extractTrainTest(app *App, backend backends.Backend, enc *LoadedEncoder, tr
 		return bank, queries, err
 	}
 	for i, ds := range []*data.Dataset{train, test} {
-		l, err := evalLoader(ds, spec.Norm(), batch, 0)
+		l, err := evalLoader(ds, spec, batch, 0)
 		if err != nil {
 			return bank, queries, err
 		}

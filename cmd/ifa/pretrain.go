@@ -383,11 +383,11 @@ func (c *PretrainVitCmd) writeUntrained(app *App, runDir string, model *vit.Mode
 // the bank and the test set as the queries, on the encoder's pooled feature. Metrics: knn_top1,
 // knn_top5 (fractions).
 func (c *PretrainVitCmd) knnMonitor(backend backends.Backend, model *vit.Model, train, test *data.Dataset, spec DataSpec) (fit.EvalFunc, error) {
-	bankLoader, err := evalLoader(train, spec.Norm(), 256, c.Workers)
+	bankLoader, err := evalLoader(train, spec, 256, c.Workers)
 	if err != nil {
 		return nil, err
 	}
-	queryLoader, err := evalLoader(test, spec.Norm(), 256, c.Workers)
+	queryLoader, err := evalLoader(test, spec, 256, c.Workers)
 	if err != nil {
 		return nil, err
 	}

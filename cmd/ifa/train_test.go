@@ -236,6 +236,11 @@ func TestTrainInterruptThenResume(t *testing.T) {
 	if res.Record.Data.Height != 32 || res.Record.Data.Width != 32 {
 		t.Errorf("--pad-to-32: record %+v", res.Record)
 	}
+	// The evaluation commands pad the 8x8 images to the recorded 32x32 input, as training did.
+	out, err := ptRunCLI(t, "knn-eval", "--checkpoint", runDir, "--k", "3", "--format", "json")
+	if err != nil || !strings.Contains(out, "\"top1\"") {
+		t.Errorf("knn-eval of a --pad-to-32 run: %q, %v", out, err)
+	}
 	ms := readMetrics(t, runDir)
 	if len(ms) != 2 || ms[0]["lr"] != 0.05 || math.Abs(ms[1]["lr"]-0.005) > 1e-12 {
 		t.Errorf("metrics after resume: %v (want 2 epochs, lr 0.05 then 0.005)", ms)
