@@ -69,7 +69,7 @@ type DistillCmd struct {
 	IFACDRescalerBlock  string   `name:"ifacd-rs-block" help:"IFACD: Rescaler V2 token blocks on the unpooled taps: none, transformer or mixer." enum:"none,transformer,mixer" default:"none"`
 	IFACDProjSeparate   bool     `name:"ifacd-proj-separate" help:"IFACD: one teacher projector per tap instead of one shared."`
 	IFACDNoDetach       bool     `name:"ifacd-no-detach" help:"IFACD: do not stop the gradient at the rescalers' input (no effect on a frozen teacher's weights)."`
-	Params              []string `name:"param" help:"Set any method parameter KEY=VALUE, e.g. crd_k=4096 or hint_layer=2 (repeatable; see the distill package's Params)." placeholder:"KEY=VALUE"`
+	Params              []string `name:"param" help:"Set any method parameter KEY=VALUE, e.g. crd_k=4096 or hint_layer=2 (repeatable; 'ifa params' lists the keys of groups distill and ifacd)." placeholder:"KEY=VALUE"`
 
 	Recipe     string  `help:"Optimiser recipe: ifard (Nesterov, no weight decay on biases and batch norm, last batch dropped) or repdistiller (plain momentum, weight decay on everything, last batch kept)." enum:"ifard,repdistiller" default:"ifard"`
 	Epochs     int     `help:"Number of epochs." default:"240"`

@@ -20,6 +20,7 @@ type CLI struct {
 	LinearEval LinearEvalCmd `cmd:"" name:"linear-eval" help:"Linear probe on a frozen encoder's features."`
 	KnnEval    KnnEvalCmd    `cmd:"" name:"knn-eval" help:"Weighted cosine kNN evaluation of a frozen encoder."`
 	Models     ModelsCmd     `cmd:"" help:"List the model zoo with parameter counts and feature taps."`
+	Params     ParamsCmd     `cmd:"" help:"List the methods' tunable context parameters with their defaults (groups distill and ifacd are what ifa distill --param KEY=VALUE sets)."`
 	Data       DataCmd       `cmd:"" help:"Fetch datasets and inspect them."`
 	Bench      BenchCmd      `cmd:"" help:"Time training steps of a model (and method) on the chosen backend."`
 	Report     ReportCmd     `cmd:"" help:"Tables and plots from distillation run directories."`
