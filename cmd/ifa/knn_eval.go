@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 
-	"github.com/gomlx/gomlx/backends"
-
+	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/eval"
 )
 
@@ -13,20 +11,12 @@ import (
 // of a frozen encoder's features, with the training set (test transform) as the bank and the test
 // set as the queries.
 type KnnEvalCmd struct {
-	Checkpoint  string  `help:"Checkpoint file, or run directory (its newest checkpoint), written by an ifa training command." required:"" type:"path"`
+	evalInput `embed:""`
+
 	K           int     `name:"k" help:"Number of neighbours." default:"200"`
 	Temperature float64 `help:"Temperature T of the exp(similarity/T) votes." default:"0.1"`
 	AlsoK20     bool    `name:"also-k20" help:"Also report k=20, T=0.07 (solo-learn's online kNN setting)."`
-	Layers      string  `help:"Feature: empty for the encoder's pooled vector (a ViT's last-layer CLS or mean token), or the concatenation of the selected layers' vectors: last:K, all, or indices such as 2,-1." default:""`
-	Dataset     string  `help:"Evaluate on this dataset instead of the one the encoder was trained on (same image shape)."`
-	DataDir     string  `name:"data-dir" help:"Folder holding the named dataset." type:"path" env:"IFA_DATA_DIR"`
 	Batch       int     `help:"Images per feature-extraction batch." default:"256"`
-	LimitTrain  int     `name:"limit-train" help:"Use only the first N training images as the bank (0: all)." default:"0"`
-	LimitTest   int     `name:"limit-test" help:"Use only the first N test images as queries (0: all)." default:"0"`
-	Format      string  `help:"Output: text, or json (one object with top1 and top5 as fractions)." enum:"text,json" default:"text"`
-
-	stdout  io.Writer        // standard output (tests capture it)
-	backend backends.Backend // set by tests: the shared test backend
 }
 
 // knnJSON is the --format json output.
@@ -51,37 +41,25 @@ func (c *KnnEvalCmd) Run(app *App) error {
 		return fmt.Errorf("--temperature %g: want > 0", c.Temperature)
 	case c.Batch < 1:
 		return fmt.Errorf("--batch %d: want >= 1", c.Batch)
-	case c.LimitTrain < 0 || c.LimitTest < 0:
-		return fmt.Errorf("--limit-train %d / --limit-test %d: want >= 0", c.LimitTrain, c.LimitTest)
-	}
-	enc, err := loadEncoder(c.Checkpoint)
-	if err != nil {
-		return err
-	}
-	train, test, spec, err := evalData(enc.Record, c.Dataset, c.DataDir, c.LimitTrain, c.LimitTest)
-	if err != nil {
-		return err
 	}
 	settings := []eval.KNNSetting{{K: c.K, T: c.Temperature}}
 	if c.AlsoK20 {
 		settings = append(settings, eval.KNNSetting{K: 20, T: 0.07})
 	}
-	for _, s := range settings {
-		if s.K > train.Len() {
-			return fmt.Errorf("--k %d: larger than the bank of %d training images", s.K, train.Len())
+	f, err := c.features(app, c.Batch, func(train *data.Dataset) error {
+		for _, s := range settings {
+			if s.K > train.Len() {
+				return fmt.Errorf("--k %d: larger than the bank of %d training images", s.K, train.Len())
+			}
 		}
-	}
-	backend, release, err := commandBackend(app, c.backend)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	defer release()
-	bank, queries, err := extractTrainTest(app, backend, enc, train, test, spec, c.Batch, c.Layers)
-	if err != nil {
-		return err
-	}
-	numClasses := max(train.NumClasses(), test.NumClasses())
-	res, err := eval.KNN(backend, bank, queries, eval.KNNOptions{Settings: settings, NumClasses: numClasses})
+	defer f.Close()
+	enc, spec, bank := f.Enc, f.Spec, f.Train
+	res, err := eval.KNN(f.Backend, bank, f.Test, eval.KNNOptions{Settings: settings, NumClasses: f.NumClasses})
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 
-	"github.com/gomlx/gomlx/backends"
-
+	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/eval"
 )
 
@@ -13,22 +11,14 @@ import (
 // encoder's features of the training set (test transform, extracted once) and scored on the test
 // set (METHODS.md §5.2).
 type LinearEvalCmd struct {
-	Checkpoint  string  `help:"Checkpoint file, or run directory (its newest checkpoint), written by an ifa training command." required:"" type:"path"`
+	evalInput `embed:""`
+
 	Epochs      int     `help:"Probe training epochs over the training features." default:"30"`
 	LR          float64 `name:"lr" help:"Initial learning rate of the probe's SGD (half-cosine to 0, per step)." default:"0.05"`
 	Momentum    float64 `help:"SGD momentum of the probe (0: plain SGD)." default:"0.9"`
 	WeightDecay float64 `name:"weight-decay" help:"Weight decay of the probe's weights." default:"0"`
 	Batch       int     `help:"Probe batch size (also the feature-extraction batch)." default:"256"`
 	Norm        string  `help:"Feature preprocessing: standardize (train-set mean/std per feature), l2 or none." enum:"standardize,l2,none" default:"standardize"`
-	Layers      string  `help:"Feature: empty for the encoder's pooled vector (a ViT's last-layer CLS or mean token), or the concatenation of the selected layers' vectors: last:K, all, or indices such as 2,-1." default:""`
-	Dataset     string  `help:"Evaluate on this dataset instead of the one the encoder was trained on (same image shape)."`
-	DataDir     string  `name:"data-dir" help:"Folder holding the named dataset." type:"path" env:"IFA_DATA_DIR"`
-	LimitTrain  int     `name:"limit-train" help:"Use only the first N training images (0: all)." default:"0"`
-	LimitTest   int     `name:"limit-test" help:"Use only the first N test images (0: all)." default:"0"`
-	Format      string  `help:"Output: text, or json (one object with top1 and top5 as fractions)." enum:"text,json" default:"text"`
-
-	stdout  io.Writer        // standard output (tests capture it)
-	backend backends.Backend // set by tests: the shared test backend
 }
 
 // linearJSON is the --format json output.
@@ -57,34 +47,23 @@ func (c *LinearEvalCmd) Run(app *App) error {
 		return fmt.Errorf("--weight-decay %g: want >= 0", c.WeightDecay)
 	case c.Batch < 1:
 		return fmt.Errorf("--batch %d: want >= 1", c.Batch)
-	case c.LimitTrain < 0 || c.LimitTest < 0:
-		return fmt.Errorf("--limit-train %d / --limit-test %d: want >= 0", c.LimitTrain, c.LimitTest)
 	}
-	enc, err := loadEncoder(c.Checkpoint)
+	f, err := c.features(app, c.Batch, func(train *data.Dataset) error {
+		if c.Batch > train.Len() {
+			return fmt.Errorf("--batch %d: larger than the %d training images", c.Batch, train.Len())
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	train, test, spec, err := evalData(enc.Record, c.Dataset, c.DataDir, c.LimitTrain, c.LimitTest)
-	if err != nil {
-		return err
-	}
-	if c.Batch > train.Len() {
-		return fmt.Errorf("--batch %d: larger than the %d training images", c.Batch, train.Len())
-	}
-	backend, release, err := commandBackend(app, c.backend)
-	if err != nil {
-		return err
-	}
-	defer release()
-	trainF, testF, err := extractTrainTest(app, backend, enc, train, test, spec, c.Batch, c.Layers)
-	if err != nil {
-		return err
-	}
+	defer f.Close()
+	enc, spec, trainF, testF := f.Enc, f.Spec, f.Train, f.Test
 	app.Log.Info().Int("features", trainF.D).Int("epochs", c.Epochs).Msg("training the linear probe")
-	res, err := eval.LinearProbe(backend, trainF, testF, eval.ProbeOptions{
+	res, err := eval.LinearProbe(f.Backend, trainF, testF, eval.ProbeOptions{
 		Epochs: c.Epochs, BatchSize: c.Batch, LR: c.LR, Momentum: c.Momentum, NoMomentum: c.Momentum == 0,
 		WeightDecay: c.WeightDecay, Normalization: eval.Normalization(c.Norm),
-		NumClasses: max(train.NumClasses(), test.NumClasses()), Seed: uint64(app.Globals.Seed),
+		NumClasses: f.NumClasses, Seed: uint64(app.Globals.Seed),
 	})
 	if err != nil {
 		return err
