@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ifa-toolkit/ifa/internal/cpu"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -62,6 +63,7 @@ type BenchCmd struct {
 	ProjOut     int     `name:"proj-out" help:"lwclr: output width of the projector." default:"2048"`
 	Format      string  `help:"Output: text, or json (one object with images_per_sec, step_seconds_median, peak_memory_bytes, ...)." enum:"text,json" default:"text"`
 	CPUProfile  string  `name:"cpuprofile" hidden:"" help:"Write a CPU profile of the timed steps to this file." type:"path"`
+	OpStats     bool    `name:"op-stats" hidden:"" help:"Print the cpu backend's time per op kind and shape over the timed steps (stderr)."`
 }
 
 // Bench optimiser and loss constants, those of bench/peers/train_step.py.
@@ -377,6 +379,12 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if c.OpStats {
+		cpu.EnableOpStats(true)
+		defer func() {
+			cpu.EnableOpStats(false)
+		}()
+	}
 	cpu0 := processCPUSeconds()
 	times := make([]float64, c.Steps)
 	for i := range times {
@@ -387,6 +395,9 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 		times[i] = d.Seconds()
 	}
 	cpuPerStep := (processCPUSeconds() - cpu0) / float64(c.Steps)
+	if c.OpStats {
+		fmt.Fprint(os.Stderr, cpu.OpStatsReport(70))
+	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return nil, fmt.Errorf("bench: %s %s: non-finite loss %v after %d steps", c.Model, s.method, loss, 1+c.Warmup+c.Steps)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -232,9 +233,17 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		}
 	}()
 	ins := make([]*value, 0, 8)
+	statsOn := opStatsOn.Load()
+	var t0 time.Time
 	for si := range e.steps {
 		st := &e.steps[si]
 		n := st.n
+		if statsOn {
+			if si > 0 {
+				recordOpStat(&e.steps[si-1], time.Since(t0))
+			}
+			t0 = time.Now()
+		}
 		ins = ins[:0]
 		for _, in := range st.inputs {
 			ins = append(ins, &ex.vals[in.id])
@@ -274,6 +283,9 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 			}
 			*v = value{}
 		}
+	}
+	if statsOn && len(e.steps) > 0 {
+		recordOpStat(&e.steps[len(e.steps)-1], time.Since(t0))
 	}
 	// Multi-output results nobody consumed.
 	for _, m := range ex.multi {
