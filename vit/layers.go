@@ -3,6 +3,7 @@ package vit
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -57,6 +58,29 @@ func Linear(ctx *context.Context, x *graph.Node, out int) *graph.Node {
 	return graph.Add(y, graph.ExpandLeftToRank(b, y.Rank()))
 }
 
+// LinearSplit is Linear(ctx, x, parts·out) returned as parts outputs of width out each (output
+// columns k·out … (k+1)·out−1 form part k), computed as parts products with slices of the weights
+// rather than one product sliced afterwards: the slices' gradients then pad the small weight
+// matrix, not the [..., parts·out] activations. Variables as Linear's: "weights" [in, parts·out],
+// "biases" [parts·out].
+func LinearSplit(ctx *context.Context, x *graph.Node, out, parts int) []*graph.Node {
+	g := x.Graph()
+	in := x.Shape().Dim(-1)
+	dtype := x.DType()
+	w := ctx.WithInitializer(TruncatedNormal(ctx, InitStd)).
+		VariableWithShape("weights", shapes.Make(dtype, in, parts*out)).ValueGraph(g)
+	b := ctx.WithInitializer(initializers.Zero).
+		VariableWithShape("biases", shapes.Make(dtype, parts*out)).ValueGraph(g)
+	ys := make([]*graph.Node, parts)
+	for k := range ys {
+		wk := graph.Slice(w, graph.AxisRange(), graph.AxisRange(k*out, (k+1)*out))
+		bk := graph.Slice(b, graph.AxisRange(k*out, (k+1)*out))
+		y := graph.DotGeneral(x, []int{x.Rank() - 1}, nil, wk, []int{0}, nil)
+		ys[k] = graph.Add(y, graph.ExpandLeftToRank(bk, y.Rank()))
+	}
+	return ys
+}
+
 // LayerNorm normalises x over its last axis with PyTorch's nn.LayerNorm semantics:
 // (x − mean) / sqrt(var + eps) · gain + offset, with the biased variance. Variables "gain" [D]
 // (ones) and "offset" [D] (zeros) live in ctx's current scope. x: [..., D].
@@ -77,8 +101,8 @@ func Normalize(x *graph.Node, eps float64) *graph.Node {
 	mean := graph.ReduceAndKeep(x, graph.ReduceMean, last)
 	centred := graph.Sub(x, mean)
 	variance := graph.ReduceAndKeep(graph.Square(centred), graph.ReduceMean, last)
-	// Rsqrt has no gradient in GoMLX v0.26: divide by the square root instead.
-	return graph.Div(centred, graph.Sqrt(graph.AddScalar(variance, eps)))
+	// One reciprocal per row, then a multiply over [..., D] (Rsqrt has no gradient in GoMLX v0.26).
+	return graph.Mul(centred, graph.Inverse(graph.Sqrt(graph.AddScalar(variance, eps))))
 }
 
 // GELU is the exact Gaussian error linear unit, x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (PyTorch's
@@ -118,24 +142,19 @@ func Attention(q, k, v *graph.Node, heads int) *graph.Node {
 	return graph.Reshape(graph.TransposeAllAxes(out, 0, 2, 1, 3), b, t, d)
 }
 
-// SelectIndex returns x[..., i, ...] along axis (that axis removed), as a masked sum rather than
-// a Slice: GoMLX differentiates Slice with Pad, which the pure-Go backend lacks, while a mask and a
-// reduction differentiate with supported ops. It costs one multiply-add per element of x.
+// SelectIndex returns x[..., i, ...] along axis (that axis removed): a Slice and a Reshape.
 func SelectIndex(x *graph.Node, axis, i int) *graph.Node {
-	g := x.Graph()
 	n := x.Shape().Dim(axis)
 	if i < 0 || i >= n {
 		panic(fmt.Errorf("vit: select index %d of axis %d with %d elements", i, axis, n))
 	}
-	onehot := make([]float64, n)
-	onehot[i] = 1
-	dims := make([]int, x.Rank())
-	for a := range dims {
-		dims[a] = 1
+	specs := make([]graph.SliceAxisSpec, axis+1)
+	for a := 0; a < axis; a++ {
+		specs[a] = graph.AxisRange()
 	}
-	dims[axis] = n
-	mask := graph.Reshape(graph.ConvertDType(graph.Const(g, onehot), x.DType()), dims...)
-	return graph.ReduceSum(graph.Mul(x, mask), axis)
+	specs[axis] = graph.AxisElem(i)
+	dims := slices.Delete(slices.Clone(x.Shape().Dimensions), axis, axis+1)
+	return graph.Reshape(graph.Slice(x, specs...), dims...)
 }
 
 // dropout zeroes each element with probability rate (scaling the rest by 1/(1−rate)) while the

@@ -124,13 +124,11 @@ func PatchEmbed(ctx *context.Context, images *graph.Node, p, dim int) *graph.Nod
 // x + drop(attn/proj(MHSA(norm1(x)))), then + drop(mlp/fc2(GELU(mlp/fc1(norm2(·))))).
 func Block(ctx *context.Context, x *graph.Node, c Config) *graph.Node {
 	d := c.Dim
-	b, t := x.Shape().Dim(0), x.Shape().Dim(1)
 
 	h := LayerNorm(ctx.In("norm1"), x, c.LayerNormEps)
 	attn := ctx.In("attn")
-	qkv := Linear(attn.In("qkv"), h, 3*d) // [B, T, 3D]
-	qkv = graph.Reshape(qkv, b, t, 3, d)  // q, k, v along axis 2
-	h = Attention(SelectIndex(qkv, 2, 0), SelectIndex(qkv, 2, 1), SelectIndex(qkv, 2, 2), c.Heads)
+	qkv := LinearSplit(attn.In("qkv"), h, d, 3) // q, k, v: [B, T, D] each
+	h = Attention(qkv[0], qkv[1], qkv[2], c.Heads)
 	h = Linear(attn.In("proj"), h, d)
 	x = graph.Add(x, dropout(ctx, h, c.Dropout))
 
