@@ -18,7 +18,12 @@ func execUnary(ex *execState, n *node, ins []*value, lastUse []bool) (*Buffer, e
 	var err error
 	switch x := src.(type) {
 	case []float32:
-		err = unaryFloat(n.op, out.flat.([]float32), x)
+		o := out.flat.([]float32)
+		if k := unaryKernel32(n.op); k != nil {
+			parallelFor(len(x), unaryGrain32(n.op), func(s, e int) { k(o[s:e], x[s:e]) })
+			break
+		}
+		err = unaryFloat(n.op, o, x)
 	case []float64:
 		err = unaryFloat(n.op, out.flat.([]float64), x)
 	case []bool:
@@ -54,6 +59,16 @@ func execUnary(ex *execState, n *node, ins []*value, lastUse []bool) (*Buffer, e
 		return nil, err
 	}
 	return out, nil
+}
+
+// unaryGrain32 is the minimum number of elements per goroutine for a float32 unary kernel: the
+// transcendental ones cost a few nanoseconds per element, the others about as much as a copy.
+func unaryGrain32(op backends.OpType) int {
+	switch op {
+	case backends.OpTypeAbs, backends.OpTypeNeg, backends.OpTypeSign, backends.OpTypeSqrt:
+		return elemGrain
+	}
+	return elemGrain / 8
 }
 
 func unaryFloat[T floatT](op backends.OpType, out, x []T) error {

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"math"
 	"slices"
 	"unsafe"
 
@@ -26,17 +27,20 @@ const (
 	leafFull     = iota // the output's size, read elementwise
 	leafScalar          // one element, broadcast
 	leafLastAxis        // the output's last dimension, repeated along the other axes
+	leafRow             // one value per row (the output's shape with a last dimension of 1)
 )
 
 // fusedInstr is one op of a fused program: it writes register dst from registers a, b (and c,
-// the Where condition's register for op Where). Registers 0 … len(leaves)-1 are the leaves.
+// the Where condition's register for op Where). Registers 0 … len(leaves)-1 are the leaves; an
+// instruction's register lives in temporary slot slot (slots are reused once a value is read).
 type fusedInstr struct {
-	op         backends.OpType
-	dst, a, b  int
-	c          int
-	binKernel  func(out, a []float32, aS bool, b []float32, bS bool)
-	isCompare  bool
-	isUnaryNeg bool
+	op        backends.OpType
+	dst, a, b int
+	c         int
+	slot      int
+	binKernel func(out, a []float32, aS bool, b []float32, bS bool)
+	unary     func(dst, src []float32)
+	isCompare bool
 }
 
 // fusedProgram evaluates a tree of float32 elementwise ops in one pass over blocks of the output:
@@ -46,12 +50,33 @@ type fusedProgram struct {
 	leafKinds []int
 	instrs    []fusedInstr
 	numRegs   int
+	numSlots  int
+	// costly is set when the program has a transcendental op: it is split over the cores from a
+	// smaller size.
+	costly bool
 }
 
-// fusableOps are the ops a fused program evaluates.
+// noReg marks an unused operand while a program is built (-1 once registers are numbered).
+const noReg = math.MinInt
+
+// fusableOps are the ops a fused program evaluates: binary arithmetic, comparisons feeding a
+// Where, and the unary ops with a float32 slice kernel (see unaryKernel32).
 var fusableOps = []backends.OpType{backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul,
 	backends.OpTypeDiv, backends.OpTypeMax, backends.OpTypeMin, backends.OpTypeNeg, backends.OpTypeWhere,
-	backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan, backends.OpTypeLessOrEqual, backends.OpTypeLessThan}
+	backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan, backends.OpTypeLessOrEqual, backends.OpTypeLessThan,
+	backends.OpTypeExp, backends.OpTypeExpm1, backends.OpTypeLog, backends.OpTypeLog1p, backends.OpTypeLogistic,
+	backends.OpTypeTanh, backends.OpTypeErf, backends.OpTypeSqrt, backends.OpTypeRsqrt, backends.OpTypeAbs,
+	backends.OpTypeSign}
+
+// isCostlyOp reports whether op is a transcendental function (a few nanoseconds per element).
+func isCostlyOp(op backends.OpType) bool {
+	switch op {
+	case backends.OpTypeExp, backends.OpTypeExpm1, backends.OpTypeLog, backends.OpTypeLog1p, backends.OpTypeLogistic,
+		backends.OpTypeTanh, backends.OpTypeErf, backends.OpTypeRsqrt:
+		return true
+	}
+	return false
+}
 
 func isCompareOp(op backends.OpType) bool {
 	switch op {
@@ -75,10 +100,18 @@ func leafKind(n, in *node) int {
 		return leafScalar
 	}
 	r := n.shape.Rank()
-	if in.shape.Rank() != r || r == 0 || in.shape.Dimensions[r-1] != n.shape.Dimensions[r-1] || size != in.shape.Dimensions[r-1] {
+	if in.shape.Rank() != r || r == 0 {
 		return -1
 	}
-	return leafLastAxis
+	last := n.shape.Dimensions[r-1]
+	if in.shape.Dimensions[r-1] == last && size == last {
+		return leafLastAxis
+	}
+	if in.shape.Dimensions[r-1] == 1 && size*last == n.shape.Size() &&
+		slices.Equal(in.shape.Dimensions[:r-1], n.shape.Dimensions[:r-1]) {
+		return leafRow
+	}
+	return -1
 }
 
 // fusable reports whether node n (with folded inputs ins) can be part of a fused program.
@@ -151,7 +184,7 @@ func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]
 		var leaves []*node
 		var build func(m *node) int
 		build = func(m *node) int {
-			var regs [3]int
+			regs := [3]int{noReg, noReg, noReg}
 			for j, in := range inputs[m.id] {
 				asCond := m.op == backends.OpTypeWhere && j == 0
 				if absorbable(m, in, asCond) {
@@ -167,12 +200,13 @@ func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]
 				}
 				regs[j] = -1 - k // leaf, renumbered below
 			}
-			ins := fusedInstr{op: m.op, dst: len(p.instrs), a: regs[0], b: regs[1]}
+			ins := fusedInstr{op: m.op, dst: len(p.instrs), a: regs[0], b: regs[1], c: noReg}
+			p.costly = p.costly || isCostlyOp(m.op)
 			switch {
 			case m.op == backends.OpTypeWhere:
 				ins.c, ins.a, ins.b = regs[0], regs[1], regs[2]
-			case m.op == backends.OpTypeNeg:
-				ins.isUnaryNeg = true
+			case len(inputs[m.id]) == 1:
+				ins.unary = unaryKernel32(m.op)
 			case isCompareOp(m.op):
 				ins.isCompare = true
 			default:
@@ -185,6 +219,9 @@ func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]
 		// Registers: leaves first, then one per instruction.
 		nl := len(leaves)
 		ren := func(r int) int {
+			if r == noReg {
+				return -1
+			}
 			if r < 0 {
 				return -1 - r
 			}
@@ -196,10 +233,38 @@ func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]
 			in.a, in.b, in.c = ren(in.a), ren(in.b), ren(in.c)
 		}
 		p.numRegs = nl + len(p.instrs)
+		p.assignSlots(nl)
 		inputs[n.id] = leaves
 		progs[n.id] = p
 	}
 	return progs
+}
+
+// assignSlots gives every instruction but the last (which writes the output) a temporary slot:
+// each value is read once, by a later instruction, so a slot is free again once its value has been
+// read, and an instruction may write the slot of one of its operands (all kernels work in place).
+func (p *fusedProgram) assignSlots(nl int) {
+	slotOf := make([]int, p.numRegs)
+	var free []int
+	for k := range p.instrs {
+		in := &p.instrs[k]
+		for _, r := range []int{in.a, in.b, in.c} {
+			if r >= nl && r < in.dst { // an instruction's value, read here for the only time
+				free = append(free, slotOf[r])
+			}
+		}
+		if k == len(p.instrs)-1 {
+			in.slot = -1
+			break
+		}
+		if len(free) > 0 {
+			in.slot, free = free[len(free)-1], free[:len(free)-1]
+		} else {
+			in.slot = p.numSlots
+			p.numSlots++
+		}
+		slotOf[in.dst] = in.slot
+	}
 }
 
 // parentShape is the shape an operand must have to be absorbed into parent: parent's own shape,
@@ -214,7 +279,8 @@ func parentShape(parent *node, asCond bool) shapes.Shape {
 }
 
 // execFused runs a fused program: its output reuses a full leaf's buffer when that leaf is used for
-// the last time, and blocks of whole rows are split over the cores.
+// the last time, and blocks (of whole rows when an operand repeats along or across the last axis)
+// are split over the cores.
 func execFused(ex *execState, n *node, p *fusedProgram, ins []*value, lastUse []bool) (*Buffer, error) {
 	var cands []int
 	for i, k := range p.leafKinds {
@@ -232,32 +298,47 @@ func execFused(ex *execState, n *node, p *fusedProgram, ins []*value, lastUse []
 		}
 		leaves[i] = v.buf.flat.([]float32)
 	}
-	hasLastAxis := slices.Contains(p.leafKinds, leafLastAxis)
+	rowsBlocked := slices.Contains(p.leafKinds, leafLastAxis) || slices.Contains(p.leafKinds, leafRow)
 	total := len(o)
 	blk := fuseBlock
-	if hasLastAxis {
-		c := n.shape.Dimensions[n.shape.Rank()-1]
+	c := 1
+	if r := n.shape.Rank(); r > 0 {
+		c = n.shape.Dimensions[r-1]
+	}
+	if rowsBlocked {
 		blk = c * max(1, fuseBlock/c)
 	}
 	nBlocks := (total + blk - 1) / blk
-	parallelFor(nBlocks, max(1, elemGrain/blk), func(b0, b1 int) {
-		temps := make([]float32, len(p.instrs)*blk)
+	grain := elemGrain
+	if p.costly {
+		grain = elemGrain / 8
+	}
+	parallelFor(nBlocks, max(1, grain/blk), func(b0, b1 int) {
+		// Slots a cache line more than a block apart: at a multiple of 4 KiB, loads of one slot
+		// would falsely depend on stores to another (4K aliasing).
+		stride := blk + 16
+		temps := make([]float32, p.numSlots*stride)
 		regs := make([][]float32, p.numRegs)
 		scalar := make([]bool, p.numRegs)
+		var rowBuf []float32 // the row leaves expanded over a block, one after the other
 		for i, k := range p.leafKinds {
-			if k == leafScalar {
+			switch k {
+			case leafScalar:
 				regs[i], scalar[i] = leaves[i][:1], true
-			}
-			if k == leafLastAxis {
+			case leafLastAxis:
 				t := make([]float32, blk)
-				c := len(leaves[i])
 				for j := 0; j < blk; j += c {
 					copy(t[j:], leaves[i])
 				}
 				regs[i] = t
+			case leafRow:
+				if rowBuf == nil {
+					rowBuf = make([]float32, 0, blk*len(p.leafKinds))
+				}
+				rowBuf = rowBuf[:len(rowBuf)+blk]
+				regs[i] = rowBuf[len(rowBuf)-blk:]
 			}
 		}
-		nl := len(p.leafKinds)
 		for b := b0; b < b1; b++ {
 			s := b * blk
 			e := min(total, s+blk)
@@ -268,29 +349,37 @@ func execFused(ex *execState, n *node, p *fusedProgram, ins []*value, lastUse []
 					regs[i] = leaves[i][s:e]
 				case leafLastAxis:
 					regs[i] = regs[i][:m]
+				case leafRow:
+					t := regs[i][:m]
+					for r, v := range leaves[i][s/c : e/c] {
+						row := t[r*c : (r+1)*c]
+						for j := range row {
+							row[j] = v
+						}
+					}
+					regs[i] = t
 				}
 			}
 			for k := range p.instrs {
 				in := &p.instrs[k]
 				var d []float32
-				if k == len(p.instrs)-1 {
+				if in.slot < 0 {
 					d = o[s:e]
 				} else {
-					d = temps[(in.dst-nl)*blk:][:m]
+					d = temps[in.slot*stride:][:m]
 				}
 				switch {
 				case in.binKernel != nil:
 					in.binKernel(d, regs[in.a], scalar[in.a], regs[in.b], scalar[in.b])
-				case in.isUnaryNeg:
-					a := regs[in.a]
+				case in.unary != nil:
 					if scalar[in.a] {
+						var v [1]float32
+						in.unary(v[:], regs[in.a][:1])
 						for j := range d {
-							d[j] = -a[0]
+							d[j] = v[0]
 						}
 					} else {
-						for j, v := range a[:m] {
-							d[j] = -v
-						}
+						in.unary(d, regs[in.a][:m])
 					}
 				case in.isCompare:
 					fusedCompare(in.op, d, regs[in.a], scalar[in.a], regs[in.b], scalar[in.b])
