@@ -42,7 +42,8 @@ type PretrainVitCmd struct {
 	Layers           string  `help:"Layers taking part in the views: last:K, all, or indices such as 0,3,-1 (negative from the end)." default:"last:2"`
 	ProjHidden       int     `name:"proj-hidden" help:"Hidden width of the shared projector." default:"2048"`
 	ProjOut          int     `name:"proj-out" help:"Output width of the shared projector (the contrastive embedding)." default:"2048"`
-	ProjLayers       int     `name:"proj-layers" help:"Linear layers of the projector, 1 to 3 (Linear → LN → GELU between them, LN after the last)." default:"3"`
+	ProjLayers       int     `name:"proj-layers" help:"Linear layers of the projector, 1 to 3 (Linear → norm → activation between them, norm after the last)." default:"3"`
+	ProjNorm         string  `name:"proj-norm" help:"Projector normalisation: ln (LayerNorm with GELU, the reference default) or bn (BatchNorm1d with ReLU, the reference's --bn_proj)." enum:"ln,bn" default:"ln"`
 	Temperature      float64 `help:"SupCon temperature τ (the base temperature is τ too)." default:"0.5"`
 	IntermediateGrad bool    `name:"intermediate-grad" help:"lwclr: let gradient reach the encoder through the intermediate-layer views (the reference detaches them)."`
 	StopGradB        bool    `name:"stop-grad-b" help:"simlwclr/simclr/supcon: detach the views of the second augmentation."`
@@ -145,6 +146,9 @@ func (c *PretrainVitCmd) pretrainConfig() (ssl.PretrainConfig, error) {
 	cfg.Layers = layers
 	cfg.Projector = ssl.IFACLRProjector(c.ProjHidden, c.ProjOut)
 	cfg.Projector.Layers = c.ProjLayers
+	if c.ProjNorm == "bn" {
+		cfg.Projector.Norm, cfg.Projector.Act = ssl.NormBatch, ssl.ActReLU
+	}
 	cfg.Temperature = c.Temperature
 	cfg.IntermediateGradient = c.IntermediateGrad
 	cfg.StopGradientB = c.StopGradB
