@@ -95,7 +95,7 @@ func execConvGeneral(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, e
 			convFilterGrad(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		} else if isDilatedConvForm(g) {
 			convTransposed(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
-		} else {
+		} else if !convWinograd(g, out.flat.([]float32), x, ins[1].buf.flat.([]float32)) {
 			convFast(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		}
 	case []float64:

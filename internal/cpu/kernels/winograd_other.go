@@ -1,0 +1,15 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// winoInput transforms channels [0, c) of the 4×4 tile d[i][j] = src[i·rs + j·cs + ch] into
+// dst[(4i+j)·ds + ch] with portable Go.
+func winoInput(src []float32, rs, cs int, dst []float32, ds, c int) {
+	winoInputGo(src, rs, cs, dst, ds, 0, c)
+}
+
+// winoOutput transforms channels [0, c) of the 4×4 tile m[i][j] = src[(4i+j)·ss + ch] into the
+// 2×2 block dst[a·rs + b·cs + ch] with portable Go.
+func winoOutput(src []float32, ss int, dst []float32, rs, cs, c int) {
+	winoOutputGo(src, ss, dst, rs, cs, 0, c)
+}
