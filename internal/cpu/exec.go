@@ -45,12 +45,15 @@ type Executable struct {
 	finalized  bool
 	outShapes  []shapes.Shape
 	paramNames []string
+	// fold holds the values that depend on no parameter, computed once (see constfold.go).
+	fold *constFold
 }
 
 var _ backends.Executable = (*Executable)(nil)
 
-// Compile implements backends.Builder: it keeps the nodes the outputs depend on, in order, and
-// records the last use of every intermediate value so buffers are recycled as soon as possible.
+// Compile implements backends.Builder: it keeps the nodes the outputs depend on, in order, sets
+// apart the values that depend on no parameter (computed once, at the first Execute), and records
+// the last use of every intermediate value so buffers are recycled as soon as possible.
 func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (backends.Executable, error) {
 	outs, err := b.nodes2("Compile", outputs...)
 	if err != nil {
@@ -77,25 +80,42 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 	for _, o := range outs {
 		isOutput[o.id] = true
 	}
+	// Nodes that depend on no parameter are computed apart; the rest (liveMain) runs every Execute.
+	folded := foldableNodes(b.nodes, inputs, constFoldMaxBytes)
+	liveMain := make([]bool, len(b.nodes))
+	for i := range live {
+		liveMain[i] = live[i] && !folded[i]
+	}
 	var fused map[int]*fusedProgram
 	if fuseElementwise {
-		fused = fuseChains(b.nodes, inputs, live, isOutput)
+		fused = fuseChains(b.nodes, inputs, liveMain, isOutput)
 	}
-	// lastUser[v] is the last live node consuming v.
-	lastUser := make([]int, len(b.nodes))
-	for i := range lastUser {
-		lastUser[i] = -1
-	}
+	// Folded values read by the per-Execute steps (or returned) are the ones kept.
+	kept := make([]bool, len(b.nodes))
 	for _, n := range b.nodes {
-		if !live[n.id] {
+		if isOutput[n.id] && folded[n.id] {
+			kept[n.id] = true
+		}
+		if !liveMain[n.id] {
 			continue
 		}
 		for _, in := range inputs[n.id] {
-			lastUser[in.id] = n.id
+			if folded[in.id] {
+				kept[in.id] = true
+			}
 		}
 	}
 	e := &Executable{backend: b.backend, name: b.name, params: b.params, outputs: outs, numNodes: len(b.nodes),
 		paramUsed: make([]bool, len(b.params))}
+	e.fold = planConstFold(b.nodes, inputs, folded, kept)
+	var mainNodes []*node
+	for _, n := range b.nodes {
+		if liveMain[n.id] && n.op != backends.OpTypeParameter {
+			mainNodes = append(mainNodes, n)
+		}
+	}
+	var lastUser []int
+	e.steps, lastUser = buildSteps(len(b.nodes), mainNodes, inputs, fused, isOutput)
 	for _, p := range b.params {
 		e.paramNames = append(e.paramNames, p.params.(paramInfo).name)
 		e.paramUsed[p.params.(paramInfo).index] = live[p.id] && (lastUser[p.id] >= 0 || isOutput[p.id])
@@ -103,14 +123,28 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 	for _, o := range outs {
 		e.outShapes = append(e.outShapes, o.shape)
 	}
-	for _, n := range b.nodes {
-		if !live[n.id] || n.op == backends.OpTypeParameter {
-			continue
+	return e, nil
+}
+
+// buildSteps returns the steps running nodes (in order) and, per node id, the id of the last of
+// them that reads it (-1 if none). A value in keep is never released by a step.
+func buildSteps(numNodes int, nodes []*node, inputs [][]*node, fused map[int]*fusedProgram, keep []bool) (
+	[]step, []int) {
+	lastUser := make([]int, numNodes)
+	for i := range lastUser {
+		lastUser[i] = -1
+	}
+	for _, n := range nodes {
+		for _, in := range inputs[n.id] {
+			lastUser[in.id] = n.id
 		}
+	}
+	steps := make([]step, 0, len(nodes))
+	for _, n := range nodes {
 		ins := inputs[n.id]
 		st := step{n: n, inputs: ins, lastUse: make([]bool, len(ins)), fused: fused[n.id]}
 		for i, in := range ins {
-			if lastUser[in.id] != n.id || isOutput[in.id] {
+			if lastUser[in.id] != n.id || keep[in.id] {
 				continue
 			}
 			first := true
@@ -130,9 +164,9 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 			}
 			st.lastUse[i] = count == 1
 		}
-		e.steps = append(e.steps, st)
+		steps = append(steps, st)
 	}
-	return e, nil
+	return steps, lastUser
 }
 
 // foldBroadcasts returns the inputs n's step reads: elementwise ops broadcast operands themselves
@@ -175,8 +209,11 @@ func foldBroadcasts(n *node) []*node {
 	return out
 }
 
-// Finalize implements backends.Executable.
-func (e *Executable) Finalize() { e.finalized = true }
+// Finalize implements backends.Executable: it drops the folded values.
+func (e *Executable) Finalize() {
+	e.finalized = true
+	e.fold.release(e.backend)
+}
 
 // Inputs implements backends.Executable.
 func (e *Executable) Inputs() ([]string, []shapes.Shape) {
@@ -209,7 +246,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 	if donate != nil && len(donate) != len(inputs) {
 		return nil, fmt.Errorf("cpu: Execute(%q): got %d donate flags for %d inputs", e.name, len(donate), len(inputs))
 	}
-	ex := &execState{b: e.backend, vals: make([]value, e.numNodes)}
+	bufs := make([]*Buffer, len(inputs))
 	for i, p := range e.params {
 		buf, err := e.backend.asBuffer(inputs[i])
 		if err != nil {
@@ -219,81 +256,25 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 			return nil, fmt.Errorf("cpu: Execute(%q): input #%d (%q) is %s, want %s", e.name, i, e.paramNames[i],
 				buf.shape, p.shape)
 		}
+		bufs[i] = buf
+	}
+	if err := e.fold.ensure(e); err != nil {
+		return nil, err
+	}
+	ex := &execState{b: e.backend, vals: make([]value, e.numNodes)}
+	for i, p := range e.params {
 		owned := donate != nil && donate[i]
 		if owned && !e.paramUsed[i] {
-			e.backend.recycle(buf)
+			e.backend.recycle(bufs[i])
 			continue
 		}
-		ex.vals[p.id] = value{buf: buf, owned: owned}
+		ex.vals[p.id] = value{buf: bufs[i], owned: owned}
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cpu: Execute(%q): panic: %v\n%s", e.name, r, debug.Stack())
-			outBufs = nil
-		}
-	}()
-	ins := make([]*value, 0, 8)
-	statsOn := opStatsOn.Load()
-	var t0 time.Time
-	for si := range e.steps {
-		st := &e.steps[si]
-		n := st.n
-		if statsOn {
-			if si > 0 {
-				recordOpStat(&e.steps[si-1], time.Since(t0))
-			}
-			t0 = time.Now()
-		}
-		ins = ins[:0]
-		for _, in := range st.inputs {
-			ins = append(ins, &ex.vals[in.id])
-		}
-		switch {
-		case n.op == opTupleElement:
-			m := ex.multi[n.inputs[0].id]
-			ex.vals[n.id] = m[n.index]
-			m[n.index] = value{}
-			continue
-		case n.multiShapes != nil:
-			outs, err := execMulti(ex, n, ins, st.lastUse)
-			if err != nil {
-				return nil, fmt.Errorf("cpu: Execute(%q): op #%d %s: %w", e.name, n.id, n.op, err)
-			}
-			if ex.multi == nil {
-				ex.multi = make([][]value, e.numNodes)
-			}
-			ex.multi[n.id] = outs
-		case st.fused != nil:
-			out, err := execFused(ex, n, st.fused, ins, st.lastUse)
-			if err != nil {
-				return nil, fmt.Errorf("cpu: Execute(%q): fused op #%d %s%s: %w", e.name, n.id, n.op, n.shape, err)
-			}
-			ex.vals[n.id] = value{buf: out, owned: true}
-		default:
-			out, err := execNode(ex, n, ins, st.lastUse)
-			if err != nil {
-				return nil, fmt.Errorf("cpu: Execute(%q): op #%d %s%s: %w", e.name, n.id, n.op, n.shape, err)
-			}
-			ex.vals[n.id] = out
-		}
-		for _, i := range st.release {
-			v := ins[i]
-			if v.buf != nil && v.owned {
-				e.backend.recycle(v.buf)
-			}
-			*v = value{}
-		}
+	if err := e.fold.load(ex); err != nil {
+		return nil, fmt.Errorf("cpu: Execute(%q): %w", e.name, err)
 	}
-	if statsOn && len(e.steps) > 0 {
-		recordOpStat(&e.steps[len(e.steps)-1], time.Since(t0))
-	}
-	// Multi-output results nobody consumed.
-	for _, m := range ex.multi {
-		for _, v := range m {
-			if v.buf != nil && v.owned {
-				e.backend.recycle(v.buf)
-			}
-		}
+	if err := e.run(ex, e.steps, opStatsOn.Load()); err != nil {
+		return nil, err
 	}
 	outBufs = make([]backends.Buffer, len(e.outputs))
 	for i, o := range e.outputs {
@@ -313,6 +294,81 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 		outBufs[i] = cp
 	}
 	return outBufs, nil
+}
+
+// run executes steps on ex, releasing each value after its last use, and recycles the outputs of
+// multi-output nodes that no step consumed. A panic of an op becomes an error.
+func (e *Executable) run(ex *execState, steps []step, statsOn bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cpu: Execute(%q): panic: %v\n%s", e.name, r, debug.Stack())
+		}
+	}()
+	ins := make([]*value, 0, 8)
+	var t0 time.Time
+	var timed *step // the step being timed; taking a multi-output node's outputs counts towards it
+	for si := range steps {
+		st := &steps[si]
+		n := st.n
+		if statsOn && n.op != opTupleElement {
+			if timed != nil {
+				recordOpStat(timed, time.Since(t0))
+			}
+			timed, t0 = st, time.Now()
+		}
+		ins = ins[:0]
+		for _, in := range st.inputs {
+			ins = append(ins, &ex.vals[in.id])
+		}
+		switch {
+		case n.op == opTupleElement:
+			m := ex.multi[n.inputs[0].id]
+			ex.vals[n.id] = m[n.index]
+			m[n.index] = value{}
+			continue
+		case n.multiShapes != nil:
+			outs, err := execMulti(ex, n, ins, st.lastUse)
+			if err != nil {
+				return fmt.Errorf("cpu: Execute(%q): op #%d %s: %w", e.name, n.id, n.op, err)
+			}
+			if ex.multi == nil {
+				ex.multi = make([][]value, e.numNodes)
+			}
+			ex.multi[n.id] = outs
+		case st.fused != nil:
+			out, err := execFused(ex, n, st.fused, ins, st.lastUse)
+			if err != nil {
+				return fmt.Errorf("cpu: Execute(%q): fused op #%d %s%s: %w", e.name, n.id, n.op, n.shape, err)
+			}
+			ex.vals[n.id] = value{buf: out, owned: true}
+		default:
+			out, err := execNode(ex, n, ins, st.lastUse)
+			if err != nil {
+				return fmt.Errorf("cpu: Execute(%q): op #%d %s%s: %w", e.name, n.id, n.op, n.shape, err)
+			}
+			ex.vals[n.id] = out
+		}
+		for _, i := range st.release {
+			v := ins[i]
+			if v.buf != nil && v.owned {
+				e.backend.recycle(v.buf)
+			}
+			*v = value{}
+		}
+	}
+	if timed != nil {
+		recordOpStat(timed, time.Since(t0))
+	}
+	// Multi-output results nobody consumed.
+	for _, m := range ex.multi {
+		for i, v := range m {
+			if v.buf != nil && v.owned {
+				e.backend.recycle(v.buf)
+			}
+			m[i] = value{}
+		}
+	}
+	return nil
 }
 
 func indexOfNode(ns []*node, n *node) int {
@@ -453,9 +509,9 @@ func execMulti(ex *execState, n *node, ins []*value, lastUse []bool) ([]value, e
 	case backends.OpTypeRNGBitGenerator:
 		bufs, err = execRNG(ex, n, ins)
 	case backends.OpTypeBatchNormForTraining:
-		bufs, err = execBatchNormTraining(ex, n, ins)
+		bufs, err = execBatchNormTraining(ex, n, ins, lastUse)
 	case backends.OpTypeBatchNormGradient:
-		bufs, err = execBatchNormGradient(ex, n, ins)
+		bufs, err = execBatchNormGradient(ex, n, ins, lastUse)
 	default:
 		return nil, fmt.Errorf("no executor for multi-output op %s", n.op)
 	}

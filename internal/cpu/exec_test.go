@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -97,7 +98,8 @@ func TestFoldBroadcasts(t *testing.T) {
 		t.Fatal(err)
 	}
 	found := false
-	for _, st := range exe2.(*Executable).steps {
+	e2 := exe2.(*Executable)
+	for _, st := range append(slices.Clone(e2.steps), e2.fold.steps...) {
 		found = found || st.n.op == backends.OpTypeBroadcastInDim
 	}
 	if !found {

@@ -34,7 +34,7 @@ func bnForEach[T any](x []T, outer, c, inner int, fn func(ch, off int, run []T))
 	}
 }
 
-// bnStats returns the per-feature sums of x and of x² (float64).
+// bnMoments returns the per-feature mean and biased variance of x (two passes, in float64).
 func bnMoments[T floatT](x []T, outer, c, inner int) (mean, variance []float64) {
 	n := float64(outer * inner)
 	sum := make([]float64, c)
@@ -97,12 +97,18 @@ func fromFloat64s[T floatT](dst []T, x []float64) {
 	}
 }
 
-func execBatchNormInference(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
+func execBatchNormInference(ex *execState, n *node, ins []*value, lastUse []bool) (*Buffer, error) {
 	p := n.params.(batchNormParams)
 	outer, c, inner := bnLayout(n.shape.Dimensions, p.axis)
-	out := ex.b.newBuffer(n.shape)
-	switch x := ins[0].buf.flat.(type) {
+	xFlat := ins[0].buf.flat
+	out := outputLike(ex, n.shape, ins, lastUse, 0) // elementwise: may overwrite x
+	switch x := xFlat.(type) {
 	case []float32:
+		if inner == 1 {
+			bnInferLastAxis(out.flat.([]float32), x, ins[1].buf.flat.([]float32), ins[2].buf.flat.([]float32),
+				ins[3].buf.flat.([]float32), ins[4].buf.flat.([]float32), float64(p.epsilon), outer, c)
+			break
+		}
 		bnNormalize(out.flat.([]float32), x, ins[1].buf.flat.([]float32), ins[2].buf.flat.([]float32),
 			toFloat64s(ins[3].buf.flat.([]float32)), toFloat64s(ins[4].buf.flat.([]float32)), float64(p.epsilon), outer, c, inner)
 	case []float64:
@@ -114,14 +120,21 @@ func execBatchNormInference(ex *execState, n *node, ins []*value, _ []bool) (*Bu
 	return out, nil
 }
 
-func execBatchNormTraining(ex *execState, n *node, ins []*value) ([]*Buffer, error) {
+func execBatchNormTraining(ex *execState, n *node, ins []*value, lastUse []bool) ([]*Buffer, error) {
 	p := n.params.(batchNormParams)
 	outer, c, inner := bnLayout(n.multiShapes[0].Dimensions, p.axis)
-	out := ex.b.newBuffer(n.multiShapes[0])
+	xFlat := ins[0].buf.flat
+	// x is read fully (statistics) before the normalisation writes out elementwise.
+	out := outputLike(ex, n.multiShapes[0], ins, lastUse, 0)
 	meanB := ex.b.newBuffer(n.multiShapes[1])
 	varB := ex.b.newBuffer(n.multiShapes[2])
-	switch x := ins[0].buf.flat.(type) {
+	switch x := xFlat.(type) {
 	case []float32:
+		if inner == 1 {
+			bnTrainLastAxis(out.flat.([]float32), meanB.flat.([]float32), varB.flat.([]float32), x,
+				ins[1].buf.flat.([]float32), ins[2].buf.flat.([]float32), float64(p.epsilon), outer, c)
+			break
+		}
 		bnTrain(out.flat.([]float32), meanB.flat.([]float32), varB.flat.([]float32), x, ins[1].buf.flat.([]float32),
 			ins[2].buf.flat.([]float32), float64(p.epsilon), outer, c, inner)
 	case []float64:
@@ -140,20 +153,28 @@ func bnTrain[T floatT](out, meanOut, varOut, x, scale, offset []T, eps float64, 
 	fromFloat64s(varOut, variance)
 }
 
-func execBatchNormGradient(ex *execState, n *node, ins []*value) ([]*Buffer, error) {
+func execBatchNormGradient(ex *execState, n *node, ins []*value, lastUse []bool) ([]*Buffer, error) {
 	p := n.params.(batchNormParams)
 	outer, c, inner := bnLayout(n.multiShapes[0].Dimensions, p.axis)
-	gx := ex.b.newBuffer(n.multiShapes[0])
+	xFlat, gFlat := ins[0].buf.flat, ins[4].buf.flat
+	// ∂x[i] depends on ∂y[i] and x[i] only, once the sums are taken: it may overwrite either.
+	gx := outputLike(ex, n.multiShapes[0], ins, lastUse, 4, 0)
 	gs := ex.b.newBuffer(n.multiShapes[1])
 	gb := ex.b.newBuffer(n.multiShapes[2])
-	switch x := ins[0].buf.flat.(type) {
+	switch x := xFlat.(type) {
 	case []float32:
+		if inner == 1 {
+			bnGradLastAxis(gx.flat.([]float32), gs.flat.([]float32), gb.flat.([]float32), x, ins[1].buf.flat.([]float32),
+				ins[2].buf.flat.([]float32), ins[3].buf.flat.([]float32), gFlat.([]float32),
+				float64(p.epsilon), outer, c)
+			break
+		}
 		bnGrad(gx.flat.([]float32), gs.flat.([]float32), gb.flat.([]float32), x, ins[1].buf.flat.([]float32),
-			ins[2].buf.flat.([]float32), ins[3].buf.flat.([]float32), ins[4].buf.flat.([]float32),
+			ins[2].buf.flat.([]float32), ins[3].buf.flat.([]float32), gFlat.([]float32),
 			float64(p.epsilon), outer, c, inner)
 	case []float64:
 		bnGrad(gx.flat.([]float64), gs.flat.([]float64), gb.flat.([]float64), x, ins[1].buf.flat.([]float64),
-			ins[2].buf.flat.([]float64), ins[3].buf.flat.([]float64), ins[4].buf.flat.([]float64),
+			ins[2].buf.flat.([]float64), ins[3].buf.flat.([]float64), gFlat.([]float64),
 			float64(p.epsilon), outer, c, inner)
 	default:
 		return nil, fmt.Errorf("BatchNormGradient of %T not supported", x)

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -272,4 +274,62 @@ func TestBatchNormGradientOfSum(t *testing.T) {
 	}
 	assertClose(t, "dΣBN/dγ", dScale, []float64{0, 0}, 1e-5)
 	assertClose(t, "dΣBN/dβ", dOffset, []float64{16, 16}, 1e-6)
+}
+
+// TestBatchNormBackendOpMatchesGraphOps checks that the training path on the backend's batch-norm
+// ops (the cpu backend) and the graph-op path (simplego, which lacks those ops) agree on the output,
+// the running averages and the gradients, with per-channel means far from zero.
+func TestBatchNormBackendOpMatchesGraphOps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	dims := []int{4, 3, 5, 6}
+	const ch, size = 6, 360
+	x := randSlice(rng, size, -1, 1)
+	for i := range x {
+		x[i] = x[i]*float64(1+i%ch) + 50*float64(i%ch)
+	}
+	x = to64(to32(x))
+	w := to64(to32(randSlice(rng, size, -1, 1)))
+	s := bnState{scale: to64(to32(randSlice(rng, ch, 0.5, 1.5))), offset: to64(to32(randSlice(rng, ch, -1, 1))),
+		mean: to64(to32(randSlice(rng, ch, -1, 1))), variance: to64(to32(randSlice(rng, ch, 0.5, 3)))}
+	goBackend, err := simplego.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasFusedBatchNorm(graph.NewGraph(goBackend, "probe")) {
+		t.Fatal("simplego now has batch-norm ops: this test no longer covers the graph-op path")
+	}
+	if !hasFusedBatchNorm(graph.NewGraph(testutil.Backend(), "probe")) {
+		t.Fatal("the test backend lacks the batch-norm ops: this test no longer covers them")
+	}
+	run := func(be backends.Backend) (outs [][]float64, next bnState) {
+		ctx := setup(s)
+		res, err := context.ExecOnceN(be, ctx, func(ctx *context.Context, x, w *graph.Node) []*graph.Node {
+			g := x.Graph()
+			ctx.SetTraining(g, true)
+			bn := ctx.In("bn").Checked(false)
+			y := BatchNorm(bn, x)
+			loss := graph.ReduceAllSum(graph.Mul(y, w))
+			scale := bn.GetVariableByScopeAndName("/bn", "scale").ValueGraph(g)
+			offset := bn.GetVariableByScopeAndName("/bn", "offset").ValueGraph(g)
+			return append([]*graph.Node{y}, graph.Gradient(loss, x, scale, offset)...)
+		}, tensors.FromFlatDataAndDimensions(to32(x), dims...), tensors.FromFlatDataAndDimensions(to32(w), dims...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			outs = append(outs, to64(tensors.MustCopyFlatData[float32](r)))
+		}
+		return outs, readState(t, ctx)
+	}
+	fused, fusedState := run(testutil.Backend())
+	plain, plainState := run(goBackend)
+	wantY, wantState := naiveBatchNorm(x, ch, s, true)
+	assertClose(t, "y (backend op)", fused[0], wantY, 2e-5)
+	for i, what := range []string{"y", "dL/dx", "dL/dγ", "dL/dβ"} {
+		assertClose(t, what+": backend op vs graph ops", fused[i], plain[i], 1e-4)
+	}
+	assertClose(t, "running_mean", fusedState.mean, wantState.mean, 2e-6)
+	assertClose(t, "running_var", fusedState.variance, wantState.variance, 2e-6)
+	assertClose(t, "running_mean: backend op vs graph ops", fusedState.mean, plainState.mean, 2e-6)
+	assertClose(t, "running_var: backend op vs graph ops", fusedState.variance, plainState.variance, 2e-6)
 }

@@ -1,0 +1,313 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// bnRef is batch norm over the last axis written from the formulas, in float64: x ([rows, c]) has
+// per-feature mean μ and biased variance σ², y = (x−μ)/√(σ²+ε)·γ + β; for an upstream gradient g,
+// ∂β = Σg, ∂γ = Σg·x̂, ∂x = γ/√(σ²+ε)·(g − ∂β/N − x̂·∂γ/N). gAbs is Σ|g·x̂| per feature (the scale of
+// ∂γ's rounding error).
+type bnRef struct {
+	y, mean, variance, gx, gScale, gOffset, gAbs []float64
+}
+
+// When gradStats is given, it holds the mean and variance ([c] each) the gradient is taken at (the
+// gradient op's own inputs) instead of the batch's.
+func bnReference(x, scale, offset, g []float64, c int, eps float64, gradStats ...[]float64) bnRef {
+	rows := len(x) / c
+	n := float64(rows)
+	r := bnRef{y: make([]float64, len(x)), gx: make([]float64, len(x)), mean: make([]float64, c),
+		variance: make([]float64, c), gScale: make([]float64, c), gOffset: make([]float64, c), gAbs: make([]float64, c)}
+	for j := range c {
+		for i := j; i < len(x); i += c {
+			r.mean[j] += x[i]
+		}
+		r.mean[j] /= n
+		for i := j; i < len(x); i += c {
+			r.variance[j] += (x[i] - r.mean[j]) * (x[i] - r.mean[j])
+		}
+		r.variance[j] /= n
+		inv := 1 / math.Sqrt(r.variance[j]+eps)
+		for i := j; i < len(x); i += c {
+			r.y[i] = (x[i]-r.mean[j])*inv*scale[j] + offset[j]
+		}
+		mean := r.mean[j]
+		if len(gradStats) == 2 {
+			mean, inv = gradStats[0][j], 1/math.Sqrt(gradStats[1][j]+eps)
+		}
+		for i := j; i < len(x); i += c {
+			xh := (x[i] - mean) * inv
+			r.gOffset[j] += g[i]
+			r.gScale[j] += g[i] * xh
+			r.gAbs[j] += math.Abs(g[i] * xh)
+		}
+		for i := j; i < len(x); i += c {
+			xh := (x[i] - mean) * inv
+			r.gx[i] = scale[j] * inv * (g[i] - r.gOffset[j]/n - xh*r.gScale[j]/n)
+		}
+	}
+	return r
+}
+
+// bnCase draws x ([rows, c], float32 values) with per-feature means around offset (±spread) and
+// standard deviations in [0.5, 2], and γ, β, g.
+func bnCase(rng *rand.Rand, rows, c int, offset float64) (x, scale, bias, g []float64) {
+	x = make([]float64, rows*c)
+	g = make([]float64, rows*c)
+	mu := make([]float64, c)
+	sd := make([]float64, c)
+	for j := range c {
+		mu[j] = offset * (1 + 0.5*rng.Float64())
+		if rng.IntN(2) == 0 {
+			mu[j] = -mu[j]
+		}
+		sd[j] = 0.5 + 1.5*rng.Float64()
+	}
+	for i := range x {
+		x[i] = float64(float32(mu[i%c] + sd[i%c]*rng.NormFloat64()))
+		g[i] = float64(float32(rng.NormFloat64()))
+	}
+	scale = make([]float64, c)
+	bias = make([]float64, c)
+	for j := range c {
+		scale[j] = float64(float32(0.5 + rng.Float64()))
+		bias[j] = float64(float32(rng.Float64()*2 - 1))
+	}
+	return x, scale, bias, g
+}
+
+func f32s(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+// checkRel checks |got−want| ≤ tol·scale[i] elementwise.
+func checkRel(t *testing.T, what string, got, want, scale []float64, tol float64) {
+	t.Helper()
+	for i := range want {
+		if d := math.Abs(got[i] - want[i]); !(d <= tol*scale[i]) {
+			t.Fatalf("%s[%d] = %.9g, reference %.9g (|diff| %.3g > %.3g)", what, i, got[i], want[i], d, tol*scale[i])
+		}
+	}
+}
+
+func onePlusAbs(v []float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = 1 + math.Abs(x)
+	}
+	return out
+}
+
+// TestBatchNormLastAxisVsReference runs the float32 channels-last BatchNormForTraining and
+// BatchNormGradient ops on the cpu backend, on odd feature counts, row counts that split unevenly
+// over chunks and goroutines, ranks 2 and 4, and per-feature means up to 10⁴ standard deviations
+// away from 0, against the float64 formulas.
+func TestBatchNormLastAxisVsReference(t *testing.T) {
+	cases := []struct {
+		dims   []int
+		offset float64
+	}{
+		{[]int{1, 5}, 0}, {[]int{7, 3}, 0.5}, {[]int{37, 13}, 2}, {[]int{3001, 64}, 1}, {[]int{1000, 9}, 1e3},
+		{[]int{3, 5, 7, 11}, 1e4}, {[]int{2, 33, 17, 24}, 3}, {[]int{513, 130}, 1e3}, {[]int{64, 8}, 1e4},
+	}
+	rng := newRng(31)
+	const eps = 1e-5
+	for _, tc := range cases {
+		c := tc.dims[len(tc.dims)-1]
+		rows := 1
+		for _, d := range tc.dims {
+			rows *= d
+		}
+		rows /= c
+		x, scale, bias, g := bnCase(rng, rows, c, tc.offset)
+		ref := bnReference(x, scale, bias, g, c, eps)
+		in := func(v []float64, dims ...int) *tensors.Tensor {
+			return tensors.FromFlatDataAndDimensions(f32s(v), dims...)
+		}
+		got, _ := runGraph(t, testCPU(), func(xs []*graph.Node) []*graph.Node {
+			y, m, v := graph.InternalBatchNormForTraining(xs[0], xs[1], xs[2], eps, -1)
+			gx, gs, gb := graph.InternalBatchNormGradient(xs[0], xs[1], m, v, xs[3], eps, -1)
+			inf := graph.InternalBatchNormForInference(xs[0], xs[1], xs[2], m, v, eps, -1)
+			// The same ops on intermediate copies used for the last time, whose storage the outputs
+			// may take over (in place).
+			own := func(v *graph.Node) *graph.Node { return graph.Neg(graph.Neg(v)) }
+			y2, _, _ := graph.InternalBatchNormForTraining(own(xs[0]), xs[1], xs[2], eps, -1)
+			gx2, _, _ := graph.InternalBatchNormGradient(xs[0], xs[1], m, v, own(xs[3]), eps, -1)
+			gx3, _, _ := graph.InternalBatchNormGradient(own(xs[0]), xs[1], m, v, xs[3], eps, -1)
+			inf2 := graph.InternalBatchNormForInference(own(xs[0]), xs[1], xs[2], m, v, eps, -1)
+			return []*graph.Node{y, m, v, gx, gs, gb, inf, y2, gx2, gx3, inf2}
+		}, in(x, tc.dims...), in(scale, c), in(bias, c), in(g, tc.dims...))
+		for i, want := range [][]float64{got[0], got[3], got[3], got[6]} {
+			if !slices.Equal(got[7+i], want) {
+				t.Fatalf("%v: in-place output %d differs", tc.dims, 7+i)
+			}
+		}
+		name := sprintf("%v offset %g", tc.dims, tc.offset)
+		absMean := make([]float64, c)
+		for j := range c {
+			absMean[j] = math.Max(1, math.Abs(ref.mean[j]))
+		}
+		checkRel(t, name+": mean", got[1], ref.mean, absMean, 2e-7)
+		checkRel(t, name+": variance", got[2], ref.variance, ref.variance, 2e-5)
+		checkRel(t, name+": y", got[0], ref.y, onePlusAbs(ref.y), 2e-5)
+		// Inference reads μ rounded to float32, which moves y by up to |μ|·2⁻²⁴·γ/σ.
+		infScale := make([]float64, len(x))
+		for i := range x {
+			j := i % c
+			infScale[i] = 2e-5*(1+math.Abs(ref.y[i])) + 1.2e-7*math.Abs(ref.mean[j])*scale[j]/math.Sqrt(ref.variance[j]+eps)
+		}
+		checkRel(t, name+": inference y", got[6], ref.y, infScale, 1)
+		// The gradient op is defined at the mean and variance it is given: the float32 ones.
+		ref = bnReference(x, scale, bias, g, c, eps, got[1], got[2])
+		checkRel(t, name+": ∂β", got[5], ref.gOffset, onePlusAbs(ref.gAbs), 1e-5)
+		checkRel(t, name+": ∂γ", got[4], ref.gScale, onePlusAbs(ref.gAbs), 1e-5)
+		// ∂x's terms are of the size of γ/σ·(|g| + mean|g| + |x̂|·mean|g·x̂|).
+		gxScale := make([]float64, len(x))
+		for i := range x {
+			j := i % c
+			inv := 1 / math.Sqrt(got[2][j]+eps)
+			xh := math.Abs(x[i]-got[1][j]) * inv
+			nr := float64(rows)
+			gxScale[i] = scale[j] * inv * (math.Abs(g[i]) + math.Abs(ref.gOffset[j])/nr + xh*ref.gAbs[j]/nr)
+		}
+		checkRel(t, name+": ∂x", got[3], ref.gx, gxScale, 2e-5)
+	}
+}
+
+// TestBatchNormLastAxisNaiveVarianceFails makes sure the large-offset cases above are hard: the
+// textbook E[x²] − E[x]² in float32 is far off for them.
+func TestBatchNormLastAxisNaiveVarianceFails(t *testing.T) {
+	x, _, _, _ := bnCase(newRng(3), 64, 8, 1e4)
+	ref := bnReference(x, make([]float64, 8), make([]float64, 8), make([]float64, len(x)), 8, 0)
+	worst := 0.0
+	for j := range 8 {
+		var s, s2 float32
+		for i := j; i < len(x); i += 8 {
+			s += float32(x[i])
+			s2 += float32(x[i]) * float32(x[i])
+		}
+		m := s / 64
+		v := float64(s2/64 - m*m)
+		worst = math.Max(worst, math.Abs(v-ref.variance[j])/ref.variance[j])
+	}
+	if worst < 1e-2 {
+		t.Fatalf("float32 E[x²]−E[x]² has relative error %.3g only: the offset test is too easy", worst)
+	}
+}
+
+// TestBatchNormLastAxisDeterministic checks that the statistics and gradients are bit-identical
+// whatever the number of goroutines.
+func TestBatchNormLastAxisDeterministic(t *testing.T) {
+	const rows, c = 4099, 24
+	x64, scale64, bias64, g64 := bnCase(newRng(8), rows, c, 5)
+	x, scale, bias, g := f32s(x64), f32s(scale64), f32s(bias64), f32s(g64)
+	run := func(procs int) [][]float32 {
+		old := runtime.GOMAXPROCS(procs)
+		defer runtime.GOMAXPROCS(old)
+		y, m, v := make([]float32, rows*c), make([]float32, c), make([]float32, c)
+		bnTrainLastAxis(y, m, v, x, scale, bias, 1e-5, rows, c)
+		gx, gs, gb := make([]float32, rows*c), make([]float32, c), make([]float32, c)
+		bnGradLastAxis(gx, gs, gb, x, scale, m, v, g, 1e-5, rows, c)
+		return [][]float32{y, m, v, gx, gs, gb}
+	}
+	one := run(1)
+	for _, procs := range []int{2, 3, 7} {
+		for i, r := range run(procs) {
+			if !slices.Equal(r, one[i]) {
+				t.Fatalf("output %d differs between 1 and %d goroutines", i, procs)
+			}
+		}
+	}
+}
+
+// TestBatchNormRowKernels compares the row kernels in use (SIMD where built) with the portable
+// ones, on feature counts around the vector width and odd and even row counts.
+func TestBatchNormRowKernels(t *testing.T) {
+	rng := newRng(12)
+	rnd := func(n int, lo, hi float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(lo + (hi-lo)*rng.Float64())
+		}
+		return v
+	}
+	close32 := func(what string, got, want []float32, tol float64) {
+		t.Helper()
+		for i := range want {
+			if d := math.Abs(float64(got[i] - want[i])); d > tol*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("%s[%d] = %v, portable %v", what, i, got[i], want[i])
+			}
+		}
+	}
+	for _, c := range []int{1, 7, 8, 9, 16, 23, 64} {
+		for _, rows := range []int{1, 2, 5, 32} {
+			x, g := rnd(rows*c, 2, 4), rnd(rows*c, -1, 1)
+			k, lo, a, b, m := rnd(c, 2, 4), rnd(c, -1e-6, 1e-6), rnd(c, -2, 2), rnd(c, -1, 1), rnd(c, 2, 4)
+			kb, kd := rnd(c, -1, 1), rnd(c, -1, 1)
+			s1, s2, w1, w2 := make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c)
+			name := sprintf("c=%d rows=%d", c, rows)
+			bnMomentsBlock(s1, s2, x, k)
+			bnMomentsBlockGo(w1, w2, x, k)
+			close32(name+" moments Σ", s1, w1, 1e-5*float64(rows))
+			close32(name+" moments Σ²", s2, w2, 1e-5*float64(rows))
+			bnGradSumsBlock(s1, s2, g, x, m)
+			bnGradSumsBlockGo(w1, w2, g, x, m)
+			close32(name+" grad Σg", s1, w1, 1e-5*float64(rows))
+			close32(name+" grad Σg(x-m)", s2, w2, 1e-5*float64(rows))
+			y, w := make([]float32, rows*c), make([]float32, rows*c)
+			bnNormalizeRows(y, x, k, lo, a, b)
+			bnNormalizeRowsGo(w, x, k, lo, a, b)
+			close32(name+" normalize", y, w, 1e-6)
+			bnGradRows(y, g, x, m, a, kb, kd)
+			bnGradRowsGo(w, g, x, m, a, kb, kd)
+			close32(name+" ∂x", y, w, 1e-6)
+		}
+	}
+}
+
+// BenchmarkBatchNormTrainStep times a training batch norm, forward and backward, on a resnet8x4
+// stage-1 activation ([64, 32, 32, 64] float32): with the backend's ops, and written as graph ops
+// (mean, centring, variance, normalisation, and their autodiff gradient). GB/s counts one read of x.
+func BenchmarkBatchNormTrainStep(b *testing.B) {
+	rng := newRng(46)
+	x := randTensor(rng, dtypes.Float32, 64, 32, 32, 64)
+	w := randTensor(rng, dtypes.Float32, 64, 32, 32, 64)
+	scale := randTensor(rng, dtypes.Float32, 64)
+	offset := randTensor(rng, dtypes.Float32, 64)
+	const eps = 1e-5
+	step := func(norm func(x, s, o *graph.Node) *graph.Node) func(xs []*graph.Node) []*graph.Node {
+		return func(xs []*graph.Node) []*graph.Node {
+			y := norm(xs[0], xs[2], xs[3])
+			loss := graph.ReduceAllSum(graph.Mul(y, xs[1]))
+			return append([]*graph.Node{y}, graph.Gradient(loss, xs[0], xs[2], xs[3])...)
+		}
+	}
+	b.Run("backend-op", func(b *testing.B) {
+		benchExec(b, testCPU(), 4*float64(x.Shape().Size()), "GB/s", step(func(x, s, o *graph.Node) *graph.Node {
+			y, _, _ := graph.InternalBatchNormForTraining(x, s, o, eps, -1)
+			return y
+		}), x, w, scale, offset)
+	})
+	b.Run("graph-ops", func(b *testing.B) {
+		benchExec(b, testCPU(), 4*float64(x.Shape().Size()), "GB/s", step(func(x, s, o *graph.Node) *graph.Node {
+			mean := graph.ReduceAndKeep(x, graph.ReduceMean, 0, 1, 2)
+			c := graph.Sub(x, mean)
+			v := graph.ReduceAndKeep(graph.Square(c), graph.ReduceMean, 0, 1, 2)
+			inv := graph.Inverse(graph.Sqrt(graph.AddScalar(v, eps)))
+			return graph.Add(graph.Mul(c, graph.Mul(inv, graph.Reshape(s, 1, 1, 1, 64))), graph.Reshape(o, 1, 1, 1, 64))
+		}), x, w, scale, offset)
+	})
+}

@@ -1,0 +1,10 @@
+//go:build !(goexperiment.simd && amd64)
+
+package cpu
+
+// Without simd/archsimd the batch-norm row kernels are the portable ones.
+
+func bnMomentsBlock(s1, s2, x, k []float32)          { bnMomentsBlockGo(s1, s2, x, k) }
+func bnNormalizeRows(out, x, hi, lo, a, b []float32) { bnNormalizeRowsGo(out, x, hi, lo, a, b) }
+func bnGradSumsBlock(s1, s2, g, x, m []float32)      { bnGradSumsBlockGo(s1, s2, g, x, m) }
+func bnGradRows(dx, g, x, m, ka, kb, kd []float32)   { bnGradRowsGo(dx, g, x, m, ka, kb, kd) }
