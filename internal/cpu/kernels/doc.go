@@ -13,6 +13,11 @@
 //     or, for few output channels, reading each window segment of x in place (convTile).
 //   - SconvIm2colT: weight gradient dw = im2col(x)ᵀ·dy, computed as dwᵀ = dyᵀ·im2col(x) so that
 //     the im2col panels are whole channel runs of x.
+//   - SconvWinograd3x3: 3×3 stride-1 convolutions by Winograd F(2×2,3×3): 4×4 input tiles
+//     transformed (Bᵀ·d·B, AVX), 16 GEMMs per block of tiles on the packed micro-kernel against
+//     the transformed filter (G·g·Gᵀ, packed once per call), output tiles transformed back
+//     (Aᵀ·m·A): 16 multiplies per 2×2 outputs instead of 36. The weights are read through
+//     strides, so the reversed, channel-swapped kernel of an input gradient needs no copy.
 //   - ConvGeometry.InputGradient + FlipHWIO: the input gradient dx as a forward convolution of dy
 //     (input-dilated by the stride) with the flipped, channel-transposed weights.
 //
