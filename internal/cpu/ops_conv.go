@@ -339,15 +339,14 @@ func isFilterGradForm(g convGeom) bool {
 	return true
 }
 
-// convFilterGrad computes a convolution of the filter-gradient form without transposing anything:
-// with x = the input seen as [N, spatial..., C] and v = the kernel [N, OS..., Cout], the result
-// is Pᵀ·v, where P is the im2col matrix of the forward convolution whose stride is this one's
-// kernel dilation, whose kernel dilation is this one's stride and whose kernel positions are this
-// one's output positions: rows (n, os), columns (ks, c).
-func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
-	ax := g.p.axes
+// filterGradForward returns the forward convolution whose kernel gradient the filter-gradient form
+// g computes: channels-last input [N, spatial..., C] (g's input with its batch and channels read
+// the other way round), kernel [KS..., C, Cout] (g's output spatial sizes), output
+// [N, OS..., Cout] (g's kernel), stride g's kernel dilation, kernel dilation g's stride and g's
+// padding.
+func filterGradForward(g convGeom) convGeom {
 	sd := len(g.inSp)
-	n, c, cOut := g.cIn, g.bIn, g.cOut // this conv's channels are the batch N; its batch is C.
+	n, c, cOut := g.cIn, g.bIn, g.cOut
 	fwdIn := append(append([]int{n}, g.inSp...), c)
 	fwdKernel := append(append([]int{}, g.outSp...), c, cOut)
 	fwdOut := append(append([]int{n}, g.kSp...), cOut)
@@ -360,7 +359,22 @@ func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
 	}
 	fp := convParams{axes: nhwcAxes, strides: g.p.kernelDil, inputDil: ones(sd), kernelDil: g.p.strides,
 		paddings: g.p.paddings, featureGroups: 1, batchGroups: 1}
-	fg := newConvGeom(fp, fwdIn, fwdKernel, fwdOut)
+	return newConvGeom(fp, fwdIn, fwdKernel, fwdOut)
+}
+
+// convFilterGrad computes a convolution of the filter-gradient form without transposing anything:
+// with x = the input seen as [N, spatial..., C] and v = the kernel [N, OS..., Cout], the result
+// is Pᵀ·v, where P is the im2col matrix of the forward convolution whose stride is this one's
+// kernel dilation, whose kernel dilation is this one's stride and whose kernel positions are this
+// one's output positions: rows (n, os), columns (ks, c). In float32, a 3×3 stride-1 forward
+// convolution runs with Winograd F(3×3, 2×2) (convWinogradFilter), other 1-D and 2-D ones pack
+// Pᵀ straight from x (kernels.SconvIm2colT).
+func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
+	ax := g.p.axes
+	sd := len(g.inSp)
+	c, cOut := g.bIn, g.cOut // this conv's channels are the batch N; its batch is C.
+	fg := filterGradForward(g)
+	n := fg.bIn
 	rows := n * fg.outSpN
 	width := fg.kSize * c
 	dt := dtypeOfFlat(any(x))
@@ -376,9 +390,11 @@ func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
 		defer pool.put(dt, outC)
 	}
 	done := false
-	if kg, ok := directGeometry(fg); ok {
-		if x32, ok := any(x).([]float32); ok {
-			done = kernels.SconvIm2colT(kg, cOut, 1, x32, any(v).([]float32), cOut, 0, any(outC).([]float32), cOut) == nil
+	if x32, ok := any(x).([]float32); ok {
+		v32, out32 := any(v).([]float32), any(outC).([]float32)
+		done = convWinogradFilter(fg, x32, v32, out32)
+		if kg, ok := directGeometry(fg); ok && !done {
+			done = kernels.SconvIm2colT(kg, cOut, 1, x32, v32, cOut, 0, out32, cOut) == nil
 		}
 	}
 	if !done {

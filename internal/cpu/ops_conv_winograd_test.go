@@ -3,6 +3,7 @@ package cpu
 import (
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
@@ -16,10 +17,11 @@ func withWinograd(on bool, fn func()) {
 }
 
 // TestConvWinograd checks the float32 3×3 stride-1 convolutions that run with Winograd (the
-// forward convolution and the input gradient, whose reversed kernel arrives with its channel axes
-// swapped) against the GEMM paths and the float64 definition, on random NHWC shapes: odd sizes,
+// forward convolution, the input gradient, whose reversed kernel arrives with its channel axes
+// swapped, and the kernel gradient, whose convolution reads the input with batch and channels
+// exchanged) against the GEMM paths and the float64 definition, on random NHWC shapes: odd sizes,
 // channel counts that are not multiples of 8, batch 1 to 3, symmetric and asymmetric padding of 0
-// to 2. The kernel gradient (not Winograd) must stay as it was.
+// to 2.
 func TestConvWinograd(t *testing.T) {
 	rng := newRng(71)
 	for ci := 0; ci < 10; ci++ {
@@ -40,6 +42,12 @@ func TestConvWinograd(t *testing.T) {
 		if _, _, ok := winogradGeometry(g); !ok {
 			t.Fatalf("case %d %+v: not recognised as a Winograd convolution", ci, c)
 		}
+		if !isFilterGradForm(kernelGradGeom(g)) {
+			t.Fatalf("case %d %+v: kernel gradient not in the filter-gradient form", ci, c)
+		}
+		if _, _, ok := winogradGeometry(filterGradForward(kernelGradGeom(g))); !ok {
+			t.Fatalf("case %d %+v: kernel gradient not recognised as a Winograd convolution", ci, c)
+		}
 		// Forward and both gradients of sum(y·r) for a random r.
 		fn := func(xs []*graph.Node) []*graph.Node {
 			y := c.build(xs[:2])[0]
@@ -59,6 +67,25 @@ func TestConvWinograd(t *testing.T) {
 			assertClose(t, wino[i], gemm[i], 2e-5, "case %d %+v: %s winograd vs GEMM", ci, c, name)
 		}
 	}
+}
+
+// kernelGradGeom is the convolution convGeneralVJP emits for the kernel gradient of the forward
+// convolution g (NHWC, no dilations): x read as [C, H, W, N], the output gradient as the kernel
+// [N, OH, OW, Cout], the result [KH, KW, C, Cout].
+func kernelGradGeom(g convGeom) convGeom {
+	ax := g.p.axes
+	wAxes := backends.ConvolveAxesConfig{
+		InputBatch: ax.InputChannels, InputChannels: ax.InputBatch, InputSpatial: ax.InputSpatial,
+		KernelInputChannels: ax.OutputBatch, KernelOutputChannels: ax.OutputChannels, KernelSpatial: ax.OutputSpatial,
+		OutputBatch: ax.KernelInputChannels, OutputChannels: ax.KernelOutputChannels, OutputSpatial: ax.KernelSpatial,
+	}
+	pads := make([][2]int, len(g.inSp))
+	for a := range pads {
+		pads[a] = [2]int{g.p.paddings[a][0], g.kSp[a] - 1 + g.outSp[a] - g.inSp[a] - g.p.paddings[a][0]}
+	}
+	p := convParams{axes: wAxes, strides: g.p.kernelDil, inputDil: ones(len(g.inSp)), kernelDil: g.p.strides,
+		paddings: pads, featureGroups: 1, batchGroups: 1}
+	return newConvGeom(p, g.inDims, g.outDims, g.kDims)
 }
 
 // TestWinogradGeometryRejects checks that convolutions Winograd does not compute keep their paths.

@@ -138,3 +138,108 @@ wino_out_loop:
 wino_out_done:
 	VZEROUPPER
 	RET
+
+// Stores the four values of row i of the gradient-tile transform at DX + j·ds (R10 = ds,
+// R12 = 3·ds bytes), then advances DX by 4·ds (R13).
+#define WINO_DY_ROW(v0, v1, v2, v3) \
+	VMOVUPS v0, (DX) \
+	VMOVUPS v1, (DX)(R10*1) \
+	VMOVUPS v2, (DX)(R10*2) \
+	VMOVUPS v3, (DX)(R12*1) \
+	ADDQ R13, DX
+
+// The gradient-tile transform of the 8 channels at byte offset off from SI (row 0) and BX (row 1),
+// column 1 R9 bytes further, stored from DI + off. Row i of A·e is (p, q) = (e0·), (e0·+e1·),
+// (e0·−e1·), (−e1·); row i of the result is [p, p+q, p−q, −q], negations computed as 0 − x
+// (Y15 = 0).
+#define WINO_DY8(off) \
+	VMOVUPS off(SI), Y0 \
+	VMOVUPS off(SI)(R9*1), Y1 \
+	VMOVUPS off(BX), Y2 \
+	VMOVUPS off(BX)(R9*1), Y3 \
+	LEAQ off(DI), DX \
+	VADDPS Y1, Y0, Y4 \
+	VSUBPS Y1, Y0, Y5 \
+	VSUBPS Y1, Y15, Y6 \
+	WINO_DY_ROW(Y0, Y4, Y5, Y6) \
+	VADDPS Y2, Y0, Y7 \
+	VADDPS Y3, Y1, Y8 \
+	VADDPS Y8, Y7, Y4 \
+	VSUBPS Y8, Y7, Y5 \
+	VSUBPS Y8, Y15, Y6 \
+	WINO_DY_ROW(Y7, Y4, Y5, Y6) \
+	VSUBPS Y2, Y0, Y7 \
+	VSUBPS Y3, Y1, Y8 \
+	VADDPS Y8, Y7, Y4 \
+	VSUBPS Y8, Y7, Y5 \
+	VSUBPS Y8, Y15, Y6 \
+	WINO_DY_ROW(Y7, Y4, Y5, Y6) \
+	VSUBPS Y2, Y15, Y7 \
+	VADDPS Y3, Y2, Y8 \
+	VSUBPS Y8, Y15, Y4 \
+	VSUBPS Y2, Y3, Y5 \
+	WINO_DY_ROW(Y7, Y4, Y5, Y3)
+
+// func winoDyAVX(src *float32, rs, cs int, dst *float32, ds int, n8 int)
+// For each of n8 groups of 8 channels: e[a][b] = src[a·rs + b·cs + c] (2×2 tile),
+// dst[(4i+j)·ds + c] = (A·e·Aᵀ)[i][j], A = [1 0; 1 1; 1 −1; 0 −1]; strides in elements.
+TEXT ·winoDyAVX(SB), NOSPLIT, $0-48
+	MOVQ src+0(FP), SI
+	MOVQ rs+8(FP), AX
+	SHLQ $2, AX
+	MOVQ cs+16(FP), R9
+	SHLQ $2, R9
+	MOVQ dst+24(FP), DI
+	MOVQ ds+32(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R12
+	MOVQ R10, R13
+	SHLQ $2, R13
+	MOVQ n8+40(FP), CX
+	VXORPS Y15, Y15, Y15
+	TESTQ CX, CX
+	JZ   wino_dy_done
+wino_dy_loop:
+	LEAQ (SI)(AX*1), BX
+	WINO_DY8(0)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  wino_dy_loop
+wino_dy_done:
+	VZEROUPPER
+	RET
+
+// func winoDyPanelsAVX(src *float32, rs, cs int, dst *float32, ds, ps int, n16 int)
+// winoDyAVX on n16 groups of 16 channels whose outputs lie ps elements apart: channel c of the
+// tile goes to dst[(c/16)·ps + (4i+j)·ds + c%16] (the packed B panels of the micro-kernel).
+TEXT ·winoDyPanelsAVX(SB), NOSPLIT, $0-56
+	MOVQ src+0(FP), SI
+	MOVQ rs+8(FP), AX
+	SHLQ $2, AX
+	MOVQ cs+16(FP), R9
+	SHLQ $2, R9
+	MOVQ dst+24(FP), DI
+	MOVQ ds+32(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R12
+	MOVQ R10, R13
+	SHLQ $2, R13
+	MOVQ ps+40(FP), R11
+	SHLQ $2, R11
+	MOVQ n16+48(FP), CX
+	VXORPS Y15, Y15, Y15
+	TESTQ CX, CX
+	JZ   wino_dyp_done
+	LEAQ (SI)(AX*1), BX
+wino_dyp_loop:
+	WINO_DY8(0)
+	WINO_DY8(32)
+	ADDQ $64, SI
+	ADDQ $64, BX
+	ADDQ R11, DI
+	DECQ CX
+	JNZ  wino_dyp_loop
+wino_dyp_done:
+	VZEROUPPER
+	RET

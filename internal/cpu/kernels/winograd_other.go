@@ -13,3 +13,17 @@ func winoInput(src []float32, rs, cs int, dst []float32, ds, c int) {
 func winoOutput(src []float32, ss int, dst []float32, rs, cs, c int) {
 	winoOutputGo(src, ss, dst, rs, cs, 0, c)
 }
+
+// winoDy transforms channels [0, c) of the 2×2 gradient tile e[a][b] = src[a·rs + b·cs + ch] into
+// dst[(4i+j)·ds + ch] = (A·e·Aᵀ)[i][j] with portable Go.
+func winoDy(src []float32, rs, cs int, dst []float32, ds, c int) {
+	winoDyGo(src, rs, cs, dst, ds, 0, c)
+}
+
+// winoDyPanels transforms channels [0, c) of the 2×2 gradient tile e[a][b] = src[a·rs + b·cs + ch]
+// into panels of nr channels ps elements apart: dst[(ch/nr)·ps + (4i+j)·ds + ch%nr] = (A·e·Aᵀ)[i][j].
+func winoDyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) {
+	for q := 0; q < c; q += nr {
+		winoDyGo(src[q:], rs, cs, dst[q/nr*ps:], ds, 0, min(nr, c-q))
+	}
+}
