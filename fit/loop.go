@@ -103,6 +103,9 @@ type Job struct {
 	Terminal bool
 	// Progress is where the progress bar goes; nil means os.Stderr.
 	Progress io.Writer
+	// Parallel splits every train step over several devices of Backend (NewDataParallel); every
+	// batch must then split evenly over them. nil trains on one device.
+	Parallel *DataParallel
 }
 
 // Result summarises a run.
@@ -144,6 +147,9 @@ var ErrNonFinite = errors.New("non-finite loss")
 //
 // The train step runs on job.Context.Checked(false): variables loaded before Run (a resumed
 // checkpoint, an imported teacher) are reused by the graph code that declares them.
+//
+// With job.Parallel set, every step is split over its devices (see DataParallel): the loss sees the
+// global batch, so the learning rate is that of the global batch and checkpoints are unchanged.
 func Run(cancel stdctx.Context, job Job, cfg Config) (res *Result, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -253,6 +259,11 @@ func (r *runner) run(cancel stdctx.Context) (*Result, error) {
 	}
 	defer exec.Finalize()
 	r.exec = exec
+	if dp := r.job.Parallel; dp != nil {
+		// The learning rate is replicated; images, labels and indices are split along the batch.
+		dp.configure(exec, false, true)
+		r.log.Info().Int("devices", dp.NumDevices()).Str("mesh", dp.Mesh().String()).Msg("data parallel training")
+	}
 
 	if r.job.Terminal {
 		w := r.job.Progress
@@ -330,6 +341,36 @@ func (r *runner) stepGraph(ctx *context.Context, in []*graph.Node) []*graph.Node
 	return append(out, norm)
 }
 
+// execStep runs the train step on ins = [lr, images, labels?, indices?]: on one device, or split
+// over the devices of job.Parallel (the batch inputs sharded along axis 0, the learning rate
+// replicated), returning the first device's copy of the replicated outputs.
+func (r *runner) execStep(ins []*tensors.Tensor) ([]*tensors.Tensor, error) {
+	dp := r.job.Parallel
+	if dp == nil {
+		args := make([]any, len(ins))
+		for k, t := range ins {
+			args[k] = t
+		}
+		return r.exec.Exec(args...)
+	}
+	if b, n := ins[1].Shape().Dim(0), dp.NumDevices(); b%n != 0 {
+		return nil, fmt.Errorf("a batch of %d images does not split evenly over %d devices: --batch must be a multiple of --devices, and so must the last batch of an epoch unless it is dropped", b, n)
+	}
+	sharded := make([]bool, len(ins))
+	for k := 1; k < len(ins); k++ {
+		sharded[k] = true
+	}
+	args, err := dp.args(ins, sharded)
+	if err != nil {
+		return nil, err
+	}
+	outs, err := r.exec.Exec(args...)
+	if err != nil {
+		return nil, err
+	}
+	return dp.firstDevice(outs), nil
+}
+
 // checkResumedVariables fails when the model declares a variable that the resumed checkpoint
 // lacks: it would start from a fresh initialisation and the run would not be a continuation.
 func (r *runner) checkResumedVariables() error {
@@ -374,15 +415,15 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 			return fmt.Errorf("fit: epoch %d: batch %d: labels/indices present in some batches and not others", epoch+1, i+1)
 		}
 		lr = r.sched.LR(epoch, r.state.GlobalStep)
-		args := []any{tensors.FromScalar(lr), batch.Images}
+		ins := []*tensors.Tensor{tensors.FromScalar(lr), batch.Images}
 		if r.hasLabels {
-			args = append(args, batch.Labels)
+			ins = append(ins, batch.Labels)
 		}
 		if r.hasIndices {
-			args = append(args, batch.Indices)
+			ins = append(ins, batch.Indices)
 		}
 		t0 := time.Now()
-		outs, err := r.exec.Exec(args...)
+		outs, err := r.execStep(ins)
 		if err != nil {
 			return fmt.Errorf("fit: epoch %d, step %d (global step %d): %w", epoch+1, i+1, r.state.GlobalStep+1, err)
 		}

@@ -8,8 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+
+	"github.com/ifa-toolkit/ifa/fit"
 )
 
 // Globals are the flags every subcommand accepts. Each has an IFA_* environment variable.
@@ -19,6 +22,7 @@ type Globals struct {
 	LogFormat string `help:"Log format: auto (console on a terminal, JSON otherwise), console or json." enum:"auto,console,json" default:"auto" env:"IFA_LOG_FORMAT"`
 	LogLevel  string `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info" env:"IFA_LOG_LEVEL"`
 	Out       string `help:"Run directory for config.json, metrics.jsonl and checkpoints (default: runs/<command>-<time>)." type:"path" env:"IFA_OUT"`
+	Devices   int    `help:"Devices each training step is split over (data parallelism: every batch is divided evenly, so --batch must be a multiple; batch norms and contrastive losses still see the whole batch; --lr stays that of the global batch). 1 (the default) trains on one device; more need a backend with that many, e.g. --backend xla:cuda on a machine with several GPUs." default:"1" env:"IFA_DEVICES"`
 }
 
 // App is what every subcommand's Run receives: the parsed globals and the logger.
@@ -49,6 +53,25 @@ func (a *App) RunDir(command string) string {
 		return a.Globals.Out
 	}
 	return fmt.Sprintf("runs/%s-%s", strings.ReplaceAll(command, " ", "-"), time.Now().Format("20060102-150405"))
+}
+
+// dataParallel returns the data parallelism --devices asks for on backend (nil for one device),
+// after checking that every training batch splits evenly over the devices: batches of batch
+// images, and the last batch of an epoch over examples images unless it is dropped.
+func (a *App) dataParallel(backend backends.Backend, batch, examples int, dropLast bool) (*fit.DataParallel, error) {
+	n := a.Globals.Devices
+	dp, err := fit.NewDataParallel(backend, n)
+	if err != nil || dp == nil {
+		return nil, err
+	}
+	if batch%n != 0 {
+		return nil, fmt.Errorf("--batch %d is not a multiple of --devices %d: every device takes an equal share of each batch", batch, n)
+	}
+	if last := examples % batch; !dropLast && last != 0 && examples > batch && last%n != 0 {
+		return nil, fmt.Errorf("%d training images in batches of %d leave a last batch of %d, which does not split over --devices %d: change --batch or drop the last batch",
+			examples, batch, last, n)
+	}
+	return dp, nil
 }
 
 // runSafely turns a panic (GoMLX reports graph errors by panicking) into an error: this is the one

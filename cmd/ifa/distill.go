@@ -504,6 +504,10 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		label = c.Label
 	}
 
+	dp, err := app.dataParallel(backend, c.Batch, dd.trainSet.Len(), dropLast)
+	if err != nil {
+		return nil, fmt.Errorf("distill: %w", err)
+	}
 	runDir, err := prepareRunDir(app, "distill", c.Resume)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
@@ -622,7 +626,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	evalFn := func(ctx *context.Context, epoch int) (map[string]float64, error) {
 		if evaluator == nil {
 			var err error
-			if evaluator, err = fit.NewEvaluator(backend, ctx, studentLogits); err != nil {
+			if evaluator, err = fit.NewParallelEvaluator(backend, ctx, studentLogits, dp); err != nil {
 				return nil, err
 			}
 		}
@@ -634,6 +638,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	}
 	res, err := fit.Run(cancel, fit.Job{
 		Backend: backend, Context: ctx, Train: train, Loss: lossFn, Eval: evalFn, Log: app.Log, Terminal: app.Terminal,
+		Parallel: dp,
 	}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)

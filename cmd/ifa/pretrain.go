@@ -293,6 +293,10 @@ func (c *PretrainVitCmd) Run(app *App) error {
 		return err
 	}
 	defer release()
+	dp, err := app.dataParallel(backend, c.Batch, train.Len(), true)
+	if err != nil {
+		return err
+	}
 	encoder := func(ctx *context.Context, images *graph.Node) backbone.Features { return model.Features(ctx, images) }
 	job := fit.Job{
 		Backend: backend,
@@ -304,6 +308,7 @@ func (c *PretrainVitCmd) Run(app *App) error {
 		},
 		Log:      app.Log,
 		Terminal: app.Terminal,
+		Parallel: dp,
 	}
 	if c.KnnEvery > 0 {
 		job.Eval, err = c.knnMonitor(backend, model, train, test, spec)

@@ -234,6 +234,10 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	dp, err := app.dataParallel(backend, c.Batch, td.train.NumExamples(), c.DropLast)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	runDir, err := prepareRunDir(app, "train", c.Resume)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -268,9 +272,9 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	evalFn := func(ctx *context.Context, epoch int) (map[string]float64, error) {
 		if evaluator == nil {
 			var err error
-			evaluator, err = fit.NewEvaluator(backend, ctx, func(ctx *context.Context, images *graph.Node) *graph.Node {
+			evaluator, err = fit.NewParallelEvaluator(backend, ctx, func(ctx *context.Context, images *graph.Node) *graph.Node {
 				return spec.Build(modelCtx(ctx), images, classes).Logits
-			})
+			}, dp)
 			if err != nil {
 				return nil, err
 			}
@@ -283,7 +287,7 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	}
 	res, err := fit.Run(cancel, fit.Job{
 		Backend: backend, Context: context.New(), Train: td.train, Loss: lossFn, Eval: evalFn,
-		Log: app.Log, Terminal: app.Terminal,
+		Log: app.Log, Terminal: app.Terminal, Parallel: dp,
 	}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
