@@ -21,7 +21,7 @@ func (a *App) NewBackend() (backends.Backend, error) {
 	case "go":
 		return simplego.New(config)
 	case "xla":
-		return nil, fmt.Errorf("--backend %q: the XLA/PJRT backend is not built into this ifa yet; use --backend cpu", spec)
+		return newXLABackend(config)
 	}
 	return nil, fmt.Errorf("--backend %q: unknown backend, want cpu, go, xla:cuda or xla:cpu", spec)
 }

@@ -31,3 +31,17 @@ func TestXLAPluginLookupInLibraryPath(t *testing.T) {
 		t.Fatalf("findPJRTPlugin(fake) = %q, %v; want %q", got, err, p)
 	}
 }
+
+// The --backend flag must reach the plugin lookup: a missing plugin gives the install hint, not a
+// refusal of the xla backend itself.
+func TestNewBackendXLAReachesPluginLookup(t *testing.T) {
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
+	app := &App{Globals: &Globals{Backend: "xla:no_such_device"}}
+	_, err := app.NewBackend()
+	if err == nil {
+		t.Fatal("want an error for a plugin that is not installed")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "pip install") || !strings.Contains(msg, "no_such_device") {
+		t.Errorf("--backend xla:no_such_device: got %q, want the plugin lookup's install hint", msg)
+	}
+}
