@@ -379,7 +379,20 @@ func TestDataParallelOneDeviceMatchesPlain(t *testing.T) {
 			t.Errorf("%d variables on the plain path, %d distributed", len(plain.vars), len(dist.vars))
 		}
 	}
-	if !reflect.DeepEqual(plain.metrics, dist.metrics) || plain.metrics["test_top1"] == 0 {
+	// Counts match exactly; the mean loss is summed by a different (masked) graph, so it may
+	// differ in its last bits.
+	metricsMatch := len(plain.metrics) == len(dist.metrics) && plain.metrics["test_top1"] != 0
+	for k, v := range plain.metrics {
+		w, ok := dist.metrics[k]
+		tol := 0.0
+		if strings.HasSuffix(k, "_loss") {
+			tol = 1e-6 * math.Abs(v)
+		}
+		if !ok || math.Abs(v-w) > tol {
+			metricsMatch = false
+		}
+	}
+	if !metricsMatch {
 		t.Errorf("evaluation: plain %v, distributed %v", plain.metrics, dist.metrics)
 	}
 	if plain.res.TrainLoss != dist.res.TrainLoss || plain.res.GlobalStep != dist.res.GlobalStep {

@@ -123,6 +123,17 @@ func dotFloat[T floatT](ex *execState, out, l, r []T, ld, rd []int, lLay, rLay d
 	if rLay.trans {
 		ldb = K
 	}
+	if o32, ok := any(out).([]float32); ok && useSmallDot32(M, N, K) {
+		a32, b32 := any(a).([]float32), any(b).([]float32)
+		parallelFor(B, max(1, (1<<16)/max(1, M*N*K)), func(s, e int) {
+			pb := make([]float32, K*((N+7)/8*8))
+			for i := s; i < e; i++ {
+				dotSmall32(lLay.trans, rLay.trans, M, N, K, a32[i*M*K:(i+1)*M*K], lda, b32[i*K*N:(i+1)*K*N], ldb,
+					o32[i*M*N:(i+1)*M*N], N, pb)
+			}
+		})
+		return nil
+	}
 	one := func(i int) {
 		gemm(lLay.trans, rLay.trans, M, N, K, a[i*M*K:(i+1)*M*K], lda, b[i*K*N:(i+1)*K*N], ldb, 0,
 			out[i*M*N:(i+1)*M*N], N)
@@ -139,6 +150,13 @@ func dotFloat[T floatT](ex *execState, out, l, r []T, ld, rd []int, lLay, rLay d
 		one(i)
 	}
 	return nil
+}
+
+// useSmallDot32 reports whether a float32 product [M×K]·[K×N] runs on dotSmall32: narrow outputs
+// (N ≤ 24, such as attention heads' scores and values) of small products, where packing for the
+// blocked GEMM costs more than the product.
+func useSmallDot32(M, N, K int) bool {
+	return hasSmallDot32() && N <= 24 && M*N*K <= 1<<16
 }
 
 // dotNaiveAny computes DotGeneral for non-float dtypes with plain loops (through float64 for

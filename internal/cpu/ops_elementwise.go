@@ -348,6 +348,10 @@ func execBinary(ex *execState, n *node, ins []*value, lastUse []bool) (*Buffer, 
 	var err error
 	switch l := lf.(type) {
 	case []float32:
+		if k := binKernel32(n.op); k != nil {
+			runBinary(plan, out.flat.([]float32), l, rf.([]float32), k)
+			break
+		}
 		err = binaryFloat(n.op, plan, out.flat.([]float32), l, rf.([]float32))
 	case []float64:
 		err = binaryFloat(n.op, plan, out.flat.([]float64), l, rf.([]float64))
@@ -514,6 +518,16 @@ func floatBinKernel[T floatT](op backends.OpType) (func(out, a []T, aS bool, b [
 		return nil, fmt.Errorf("op %s not defined for floats", op)
 	}
 	return genericBinKernel(fn), nil
+}
+
+// float32BinKernel returns the fastest float32 segment kernel of a binary arithmetic op (the
+// 8-lane one where there is one), or nil when the op is not defined for floats.
+func float32BinKernel(op backends.OpType) func(out, a []float32, aS bool, b []float32, bS bool) {
+	if k := binKernel32(op); k != nil {
+		return k
+	}
+	k, _ := floatBinKernel[float32](op)
+	return k
 }
 
 func genericBinKernel[T, O any](fn func(x, y T) O) func(out []O, a []T, aS bool, b []T, bS bool) {

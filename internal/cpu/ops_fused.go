@@ -210,7 +210,7 @@ func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]
 			case isCompareOp(m.op):
 				ins.isCompare = true
 			default:
-				ins.binKernel, _ = floatBinKernel[float32](m.op)
+				ins.binKernel = float32BinKernel(m.op)
 			}
 			p.instrs = append(p.instrs, ins)
 			return len(p.instrs) - 1

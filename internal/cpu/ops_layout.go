@@ -104,6 +104,10 @@ func copyBox[T any](dst, src []T, b box) {
 }
 
 func copyBoxRec[T any](dst, src []T, dims []int, dOff int, dStr []int, sOff int, sStr []int) {
+	if r := len(dims); r >= 2 && dStr[r-1] == 1 && sStr[r-1] == 1 {
+		copyRuns(dst, src, dims, dOff, dStr, sOff, sStr)
+		return
+	}
 	if len(dims) == 1 {
 		n, ds, ss := dims[0], dStr[0], sStr[0]
 		switch {
@@ -134,6 +138,55 @@ func copyBoxRec[T any](dst, src []T, dims []int, dOff int, dStr []int, sOff int,
 	}
 	for i := 0; i < dims[0]; i++ {
 		copyBoxRec(dst, src, dims[1:], dOff+i*dStr[0], dStr[1:], sOff+i*sStr[0], sStr[1:])
+	}
+}
+
+// copyRuns is copyBoxRec for a box whose innermost axis is contiguous on both sides (rank ≥ 2):
+// one copy per run, the outer indices stepped as an odometer.
+func copyRuns[T any](dst, src []T, dims []int, dOff int, dStr []int, sOff int, sStr []int) {
+	r := len(dims)
+	n := dims[r-1]
+	outer := r - 1
+	if outer == 1 { // the common case: a plain loop
+		d, s := dOff, sOff
+		for i := 0; i < dims[0]; i++ {
+			copy(dst[d:d+n], src[s:s+n])
+			d += dStr[0]
+			s += sStr[0]
+		}
+		return
+	}
+	var idxBuf [8]int
+	idx := idxBuf[:0]
+	if outer > len(idxBuf) {
+		idx = make([]int, 0, outer)
+	}
+	idx = idx[:outer]
+	d, s := dOff, sOff
+	for {
+		// The innermost outer axis as a loop, the others as an odometer.
+		k := outer - 1
+		dk, sk := d, s
+		for i := 0; i < dims[k]; i++ {
+			copy(dst[dk:dk+n], src[sk:sk+n])
+			dk += dStr[k]
+			sk += sStr[k]
+		}
+		a := k - 1
+		for ; a >= 0; a-- {
+			idx[a]++
+			d += dStr[a]
+			s += sStr[a]
+			if idx[a] < dims[a] {
+				break
+			}
+			d -= idx[a] * dStr[a]
+			s -= idx[a] * sStr[a]
+			idx[a] = 0
+		}
+		if a < 0 {
+			return
+		}
 	}
 }
 

@@ -150,6 +150,9 @@ func execReduce(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error)
 	var err error
 	switch x := in.flat.(type) {
 	case []float32:
+		if reduceFast32(n.op, out.flat.([]float32), x, gs) {
+			break
+		}
 		err = reduceFloat(n.op, out.flat.([]float32), x, gs)
 	case []float64:
 		err = reduceFloat(n.op, out.flat.([]float64), x, gs)
