@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # make demo: IFACLR self-supervised pretraining of a small ViT on Fashion-MNIST with ifa's pure-Go
 # CPU backend, then weighted kNN (k=200, T=0.1) and linear-probe evaluation of the frozen encoder.
-# Sized for under 15 minutes on a quiet 2-core machine (about 650 image pairs/s), build included.
+# Sized for under 15 minutes on a quiet 2-core machine (about 920 image pairs/s), build included.
 # Every setting can be overridden from the environment: DEMO_EPOCHS=4 make demo;
 # DEMO_MODE=simclr make demo (the SimCLR baseline); DEMO_EPOCHS=0 make demo (the untrained
-# encoder: the random-weights baseline).
+# encoder: the random-weights baseline); DEMO_PROJ_NORM=ln for the reference's LayerNorm projector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -15,14 +15,19 @@ DATA_DIR=/usr/share/datasets/fashion-mnist
 # the last 2 layers' vectors of augmentation b. Single-view lwclr (DEMO_MODE=lwclr) sees no
 # augmentation pair and learns no invariance: in short runs its kNN accuracy fell below the untrained
 # encoder's. Settings chosen on 100-200-step runs on 12800 images (see the report): a low
-# temperature (0.1), mild crops for 28x28 images (area >= 60%), no blur, mean-token features, lr 5e-3.
+# temperature (0.1), mild crops for 28x28 images (area >= 60%), no blur, mean-token features, lr 5e-3,
+# and a BatchNorm projector (the reference's --bn_proj; Linear 2048 -> BN -> ReLU -> Linear 256 -> BN),
+# which beat the LayerNorm one by about 2 kNN points at equal steps.
 MODE=${DEMO_MODE:-simlwclr}
-EPOCHS=${DEMO_EPOCHS:-6}
+EPOCHS=${DEMO_EPOCHS:-10}
 BATCH=${DEMO_BATCH:-256}
 LR=${DEMO_LR:-0.005}
 TEMP=${DEMO_TEMPERATURE:-0.1}
 CROP=${DEMO_CROP_SCALE:-0.6}
 PATCH=${DEMO_PATCH:-7}
+PROJ_NORM=${DEMO_PROJ_NORM:-bn}
+PROJ_HIDDEN=${DEMO_PROJ_HIDDEN:-2048}
+PROJ_OUT=${DEMO_PROJ_OUT:-256}
 RUN=${DEMO_RUN:-runs/demo-$(date +%Y%m%d-%H%M%S)}
 IFA=${IFA:-./bin/ifa}
 # Extra flags for a quick check, e.g. DEMO_ARGS="--limit-train 2048 --limit-test 500" (all phases).
@@ -43,7 +48,7 @@ fi
 echo "== [$(elapsed)] IFACLR pretraining: ViT nano (dim 64, depth 4, patch $PATCH, mean token), $MODE on the last 2 layers, $EPOCHS epochs -> $RUN"
 "$IFA" --out "$RUN" pretrain vit --dataset fashion-mnist --data-dir "$DATA_DIR" \
 	--config nano --patch "$PATCH" --pooling mean --mode "$MODE" --layers last:2 \
-	--proj-hidden 512 --proj-out 128 --proj-layers 2 --temperature "$TEMP" \
+	--proj-norm "$PROJ_NORM" --proj-hidden "$PROJ_HIDDEN" --proj-out "$PROJ_OUT" --proj-layers 2 --temperature "$TEMP" \
 	--augment simclr --crop-scale "$CROP" --jitter 0.4 --no-blur \
 	--epochs "$EPOCHS" --batch "$BATCH" --optimizer adamw --lr "$LR" --weight-decay 0.05 \
 	--warmup-steps 50 --clip 1.0 --knn-every 0 --log-every 20 "${EXTRA[@]}"
