@@ -23,12 +23,12 @@ const (
 	NormNone Normalization = "none"
 )
 
-// Linear-probe defaults (METHODS.md §5.2: SGD, momentum 0.9, cosine schedule without warm-up,
-// weight decay 0, batch 256), sized for small data such as Fashion-MNIST or CIFAR features.
+// Linear-probe defaults: lightly's SimCLR linear evaluation (METHODS.md §5.2: SGD, lr 0.1 for a
+// batch of 256, momentum 0.9, cosine schedule without warm-up, weight decay 0, 90 epochs).
 const (
-	DefaultProbeEpochs    = 30
+	DefaultProbeEpochs    = 90
 	DefaultProbeBatchSize = 256
-	DefaultProbeLR        = 0.05
+	DefaultProbeLR        = 0.1
 	DefaultProbeMomentum  = 0.9
 )
 

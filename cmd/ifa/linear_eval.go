@@ -13,8 +13,8 @@ import (
 type LinearEvalCmd struct {
 	evalInput `embed:""`
 
-	Epochs      int     `help:"Probe training epochs over the training features." default:"30"`
-	LR          float64 `name:"lr" help:"Initial learning rate of the probe's SGD (half-cosine to 0, per step)." default:"0.05"`
+	Epochs      int     `help:"Probe training epochs over the training features (default: lightly's SimCLR linear evaluation, METHODS.md §5.2)." default:"90"`
+	LR          float64 `name:"lr" help:"Initial learning rate of the probe's SGD (half-cosine to 0, per step)." default:"0.1"`
 	Momentum    float64 `help:"SGD momentum of the probe (0: plain SGD)." default:"0.9"`
 	WeightDecay float64 `name:"weight-decay" help:"Weight decay of the probe's weights." default:"0"`
 	Batch       int     `help:"Probe batch size (also the feature-extraction batch)." default:"256"`
