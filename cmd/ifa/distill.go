@@ -71,9 +71,8 @@ type DistillCmd struct {
 	IFACDNoDetach       bool     `name:"ifacd-no-detach" help:"IFACD: do not stop the gradient at the rescalers' input (no effect on a frozen teacher's weights)."`
 	Params              []string `name:"param" help:"Set any method parameter KEY=VALUE, e.g. crd_k=4096 or hint_layer=2 (repeatable; 'ifa params' lists the keys of groups distill and ifacd)." placeholder:"KEY=VALUE"`
 
-	Recipe     string  `help:"Optimiser recipe: ifard (Nesterov, no weight decay on biases and batch norm, last batch dropped) or repdistiller (plain momentum, weight decay on everything, last batch kept)." enum:"ifard,repdistiller" default:"ifard"`
-	Epochs     int     `help:"Number of epochs." default:"240"`
-	Batch      int     `help:"Training batch size." default:"64"`
+	Recipe     string `help:"Optimiser recipe: ifard (Nesterov, no weight decay on biases and batch norm, last batch dropped) or repdistiller (plain momentum, weight decay on everything, last batch kept)." enum:"ifard,repdistiller" default:"ifard"`
+	EpochFlags `embed:""`
 	LR         float64 `name:"lr" help:"Base learning rate; 0 means the recipe's: 0.05, or 0.01 for MobileNetV2 students." default:"0"`
 	Milestones []int   `help:"Epochs (1-based) after which the rate is multiplied by --lr-factor." default:"150,180,210"`
 	LRFactor   float64 `name:"lr-factor" help:"Learning-rate factor at each milestone." default:"0.1"`
@@ -87,13 +86,8 @@ type DistillCmd struct {
 	TestLimit   int  `name:"limit-test" aliases:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
 	NoTeacherEv bool `name:"no-teacher-eval" help:"Skip measuring the teacher's test accuracy before training (recorded for the report's teacher row)."`
 
-	EvalEvery       int  `name:"eval-every" help:"Evaluate the student's test top-1/top-5 every N epochs (always after the last); 0: only after the last." default:"1"`
-	EvalBatch       int  `name:"eval-batch" help:"Evaluation batch size." default:"500"`
-	CheckpointEvery int  `name:"checkpoint-every" help:"Write a checkpoint every N epochs (always after the last and on Ctrl-C); 0: only then." default:"10"`
-	Keep            int  `name:"keep-checkpoints" help:"Keep only the newest N checkpoints; 0 keeps all." default:"3"`
-	LogEvery        int  `name:"log-every" help:"Log a training event every N steps when no progress bar is drawn; 0: per epoch only." default:"100"`
-	Workers         int  `help:"Goroutines preparing batches (0: one per CPU)." default:"0"`
-	Resume          bool `help:"Continue the run in --out from its newest checkpoint (same flags)."`
+	EvalEvery int `name:"eval-every" help:"Evaluate the student's test top-1/top-5 every N epochs (always after the last); 0: only after the last." default:"1"`
+	RunFlags  `embed:""`
 }
 
 // Scopes of a distillation run's variables.
@@ -107,15 +101,10 @@ const (
 
 // Run implements the command.
 func (c *DistillCmd) Run(app *App) error {
-	backend, err := app.NewBackend()
-	if err != nil {
+	return runWithBackend(app, func(cancel stdctx.Context, backend backends.Backend) error {
+		_, err := c.run(cancel, app, backend)
 		return err
-	}
-	defer backend.Finalize()
-	cancel, release := interruptContext(app.Log)
-	defer release()
-	_, err = c.run(cancel, app, backend)
-	return err
+	})
 }
 
 // distillResult is what a run of the command reports.
@@ -126,23 +115,18 @@ type distillResult struct {
 }
 
 func (c *DistillCmd) validate() error {
+	if err := validateEpochs("distill", c.EpochFlags, c.RunFlags); err != nil {
+		return err
+	}
 	switch {
-	case c.Epochs < 1:
-		return fmt.Errorf("distill: --epochs %d: want >= 1", c.Epochs)
-	case c.Batch < 1 || c.EvalBatch < 1:
-		return fmt.Errorf("distill: --batch %d and --eval-batch %d: want >= 1", c.Batch, c.EvalBatch)
 	case c.Gamma < 0 || c.Alpha < 0:
 		return fmt.Errorf("distill: --gamma %g and --alpha %g: want >= 0", c.Gamma, c.Alpha)
 	case !(c.KDT > 0):
 		return fmt.Errorf("distill: --kd-t %g: want > 0", c.KDT)
 	case c.LR < 0:
 		return fmt.Errorf("distill: --lr %g: want >= 0 (0: the recipe's)", c.LR)
-	case c.Padding < 0 || c.TrainLimit < 0 || c.TestLimit < 0:
-		return fmt.Errorf("distill: --padding %d, --limit-train %d and --limit-test %d: want >= 0", c.Padding, c.TrainLimit, c.TestLimit)
-	case c.EvalEvery < 0 || c.CheckpointEvery < 0 || c.Keep < 0 || c.LogEvery < 0 || c.Workers < 0:
-		return errors.New("distill: --eval-every, --checkpoint-every, --keep-checkpoints, --log-every and --workers must be >= 0")
 	}
-	return nil
+	return validateDataAndRun("distill", c.Padding, c.TrainLimit, c.TestLimit, c.EvalEvery, c.RunFlags)
 }
 
 // resolveTeacher finds the teacher's checkpoint file and its run's model record.
@@ -226,14 +210,7 @@ func (c *DistillCmd) loadData(teacher EncoderRecord, seed int64, dropLast bool) 
 	if th != train.H || tw != train.W {
 		ops = append(ops, data.PadTo{H: th, W: tw})
 	}
-	if !c.NoAugment {
-		if c.Padding > 0 {
-			ops = append(ops, data.RandomCrop{H: th, W: tw, Padding: c.Padding})
-		}
-		if !c.NoFlip {
-			ops = append(ops, data.HFlip{P: 0.5})
-		}
-	}
+	ops = augmentOps(ops, th, tw, c.Padding, c.NoFlip, c.NoAugment)
 	testPipe := data.TestTransform(norm)
 	if th != train.H || tw != train.W {
 		testPipe = testPipe.PadFirst(th, tw)
@@ -512,21 +489,12 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	cfg := fit.Config{
-		Epochs:    c.Epochs,
-		Optimizer: opt,
-		Schedule: fit.Schedule{Kind: fit.ScheduleMultiStep, BaseLR: lr, Milestones: slices.Clone(c.Milestones),
-			Factor: c.LRFactor},
-		Frozen:          []string{distillTeacherScope},
-		CheckpointEvery: c.CheckpointEvery,
-		KeepCheckpoints: c.Keep,
-		EvalEvery:       c.EvalEvery,
-		LogEvery:        c.LogEvery,
-		RunDir:          runDir,
-		Seed:            seed,
-		Resume:          c.Resume,
-		BestMetric:      "test_top1",
-	}
+	cfg := c.loopConfig(c.EvalEvery, runDir, seed)
+	cfg.Epochs = c.Epochs
+	cfg.Optimizer = opt
+	cfg.Schedule = fit.Schedule{Kind: fit.ScheduleMultiStep, BaseLR: lr, Milestones: slices.Clone(c.Milestones),
+		Factor: c.LRFactor}
+	cfg.Frozen = []string{distillTeacherScope}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
@@ -617,25 +585,8 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		terms = append(terms, fit.Term{Name: "top1", Value: batchTop1(sf.Logits, in.Labels)})
 		return fit.Loss{Total: total, Terms: terms}
 	}
-	var evaluator *fit.Evaluator
-	defer func() {
-		if evaluator != nil {
-			evaluator.Finalize()
-		}
-	}()
-	evalFn := func(ctx *context.Context, epoch int) (map[string]float64, error) {
-		if evaluator == nil {
-			var err error
-			if evaluator, err = fit.NewParallelEvaluator(backend, ctx, studentLogits, dp); err != nil {
-				return nil, err
-			}
-		}
-		acc, err := evaluator.Evaluate(dd.test)
-		if err != nil {
-			return nil, err
-		}
-		return acc.Metrics("test_"), nil
-	}
+	evalFn, releaseEval := testEvaluator(backend, dp, studentLogits, dd.test)
+	defer releaseEval()
 	res, err := fit.Run(cancel, fit.Job{
 		Backend: backend, Context: ctx, Train: train, Loss: lossFn, Eval: evalFn, Log: app.Log, Terminal: app.Terminal,
 		Parallel: dp,

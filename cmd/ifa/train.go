@@ -34,8 +34,7 @@ type TrainCmd struct {
 	Dataset string `help:"Dataset: fashion-mnist, mnist, cifar10, cifar100, or the path of an image folder (root/train/<class>/*.png, root/test/...)." required:""`
 	DataDir string `name:"data-dir" help:"Folder holding the named dataset (default: the user cache folder, then the system dataset folders)." type:"path" env:"IFA_DATA_DIR"`
 
-	Epochs     int     `help:"Number of epochs." default:"240"`
-	Batch      int     `help:"Training batch size." default:"64"`
+	EpochFlags `embed:""`
 	LR         float64 `name:"lr" help:"Base learning rate." default:"0.05"`
 	Schedule   string  `help:"Learning-rate schedule: multistep (×--lr-factor after each milestone epoch), cosine (per-step half cosine to 0 after --warmup-steps of linear warm-up) or constant." enum:"multistep,cosine,constant" default:"multistep"`
 	Milestones []int   `help:"Epochs (1-based) after which the multistep schedule multiplies the rate by --lr-factor." default:"150,180,210"`
@@ -55,13 +54,8 @@ type TrainCmd struct {
 	TrainLimit int  `name:"limit-train" aliases:"train-limit" help:"Train on the first N training images only (0: all), for quick runs." default:"0"`
 	TestLimit  int  `name:"limit-test" aliases:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
 
-	EvalEvery       int  `name:"eval-every" help:"Evaluate top-1/top-5 on the test set every N epochs (always after the last); 0: only after the last." default:"1"`
-	EvalBatch       int  `name:"eval-batch" help:"Evaluation batch size." default:"500"`
-	CheckpointEvery int  `name:"checkpoint-every" help:"Write a checkpoint every N epochs (always after the last and on Ctrl-C); 0: only then." default:"10"`
-	Keep            int  `name:"keep-checkpoints" help:"Keep only the newest N checkpoints; 0 keeps all." default:"3"`
-	LogEvery        int  `name:"log-every" help:"Log a training event every N steps when no progress bar is drawn; 0: per epoch only." default:"100"`
-	Workers         int  `help:"Goroutines preparing batches (0: one per CPU)." default:"0"`
-	Resume          bool `help:"Continue the run in --out from its newest checkpoint (same flags)."`
+	EvalEvery int `name:"eval-every" help:"Evaluate top-1/top-5 on the test set every N epochs (always after the last); 0: only after the last." default:"1"`
+	RunFlags  `embed:""`
 }
 
 // trainModelScope is the scope the trained model's variables live under in the context and in
@@ -70,15 +64,10 @@ const trainModelScope = "/model"
 
 // Run implements the command.
 func (c *TrainCmd) Run(app *App) error {
-	backend, err := app.NewBackend()
-	if err != nil {
+	return runWithBackend(app, func(cancel stdctx.Context, backend backends.Backend) error {
+		_, err := c.run(cancel, app, backend)
 		return err
-	}
-	defer backend.Finalize()
-	cancel, release := interruptContext(app.Log)
-	defer release()
-	_, err = c.run(cancel, app, backend)
-	return err
+	})
 }
 
 // trainData holds the loaders and the record of the model they feed.
@@ -89,17 +78,10 @@ type trainData struct {
 
 // validate checks the flags that the libraries would reject with less context.
 func (c *TrainCmd) validate() error {
-	switch {
-	case c.Epochs < 1:
-		return fmt.Errorf("train: --epochs %d: want >= 1", c.Epochs)
-	case c.Batch < 1 || c.EvalBatch < 1:
-		return fmt.Errorf("train: --batch %d and --eval-batch %d: want >= 1", c.Batch, c.EvalBatch)
-	case c.Padding < 0 || c.TrainLimit < 0 || c.TestLimit < 0:
-		return fmt.Errorf("train: --padding %d, --limit-train %d and --limit-test %d: want >= 0", c.Padding, c.TrainLimit, c.TestLimit)
-	case c.EvalEvery < 0 || c.CheckpointEvery < 0 || c.Keep < 0 || c.LogEvery < 0 || c.Workers < 0:
-		return fmt.Errorf("train: --eval-every, --checkpoint-every, --keep-checkpoints, --log-every and --workers must be >= 0")
+	if err := validateEpochs("train", c.EpochFlags, c.RunFlags); err != nil {
+		return err
 	}
-	return nil
+	return validateDataAndRun("train", c.Padding, c.TrainLimit, c.TestLimit, c.EvalEvery, c.RunFlags)
 }
 
 // loadData opens the dataset's splits and builds the training and test loaders.
@@ -118,14 +100,7 @@ func (c *TrainCmd) loadData(seed int64) (*trainData, error) {
 		h, w = max(h, 32), max(w, 32)
 		ops = append(ops, data.PadTo{H: h, W: w})
 	}
-	if !c.NoAugment {
-		if c.Padding > 0 {
-			ops = append(ops, data.RandomCrop{H: h, W: w, Padding: c.Padding})
-		}
-		if !c.NoFlip {
-			ops = append(ops, data.HFlip{P: 0.5})
-		}
-	}
+	ops = augmentOps(ops, h, w, c.Padding, c.NoFlip, c.NoAugment)
 	trainPipe := data.Pipeline{Ops: append(ops, norm)}
 	testPipe := data.TestTransform(norm)
 	if h != train.H || w != train.W {
@@ -166,22 +141,14 @@ func (c *TrainCmd) fitConfig(runDir string, seed int64) fit.Config {
 	case "cosine":
 		sched = fit.Schedule{Kind: fit.ScheduleWarmupCosine, BaseLR: c.LR, WarmupSteps: c.Warmup}
 	}
-	return fit.Config{
-		Epochs: c.Epochs,
-		Optimizer: fit.Optimizer{
-			Kind: fit.OptimizerSGD, Momentum: c.Momentum, Nesterov: c.Nesterov, WeightDecay: c.WeightDecay,
-			DecayBiasAndNorm: !c.WDExcludeBiasNorm,
-		},
-		Schedule:        sched,
-		CheckpointEvery: c.CheckpointEvery,
-		KeepCheckpoints: c.Keep,
-		EvalEvery:       c.EvalEvery,
-		LogEvery:        c.LogEvery,
-		RunDir:          runDir,
-		Seed:            seed,
-		Resume:          c.Resume,
-		BestMetric:      "test_top1",
+	cfg := c.loopConfig(c.EvalEvery, runDir, seed)
+	cfg.Epochs = c.Epochs
+	cfg.Optimizer = fit.Optimizer{
+		Kind: fit.OptimizerSGD, Momentum: c.Momentum, Nesterov: c.Nesterov, WeightDecay: c.WeightDecay,
+		DecayBiasAndNorm: !c.WDExcludeBiasNorm,
 	}
+	cfg.Schedule = sched
+	return cfg
 }
 
 // crossEntropy is the mean softmax cross-entropy of logits [B, K] against int labels [B] (natural
@@ -263,28 +230,10 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 		ce := crossEntropy(f.Logits, in.Labels)
 		return fit.Loss{Total: ce, Terms: []fit.Term{{Name: "ce", Value: ce}, {Name: "top1", Value: batchTop1(f.Logits, in.Labels)}}}
 	}
-	var evaluator *fit.Evaluator
-	defer func() {
-		if evaluator != nil {
-			evaluator.Finalize()
-		}
-	}()
-	evalFn := func(ctx *context.Context, epoch int) (map[string]float64, error) {
-		if evaluator == nil {
-			var err error
-			evaluator, err = fit.NewParallelEvaluator(backend, ctx, func(ctx *context.Context, images *graph.Node) *graph.Node {
-				return spec.Build(modelCtx(ctx), images, classes).Logits
-			}, dp)
-			if err != nil {
-				return nil, err
-			}
-		}
-		acc, err := evaluator.Evaluate(td.test)
-		if err != nil {
-			return nil, err
-		}
-		return acc.Metrics("test_"), nil
-	}
+	evalFn, releaseEval := testEvaluator(backend, dp, func(ctx *context.Context, images *graph.Node) *graph.Node {
+		return spec.Build(modelCtx(ctx), images, classes).Logits
+	}, td.test)
+	defer releaseEval()
 	res, err := fit.Run(cancel, fit.Job{
 		Backend: backend, Context: context.New(), Train: td.train, Loss: lossFn, Eval: evalFn,
 		Log: app.Log, Terminal: app.Terminal, Parallel: dp,

@@ -2,213 +2,151 @@ package cpu
 
 import (
 	"fmt"
+	"iter"
 	"slices"
 
 	"github.com/gomlx/gomlx/backends"
 )
 
-// indexBatches enumerates the batch positions of an indices tensor (every axis but indexVectorAxis)
-// and calls fn with the batch counter and the flat offset of that position's index vector; k-th
-// element of the vector is at off + k*vecStride.
-func indexBatches(idxDims []int, indexVectorAxis int, fn func(b, off int)) (vecStride int) {
-	str := stridesOf(idxDims)
-	var bDims, bStr []int
-	for a, d := range idxDims {
-		if a == indexVectorAxis {
-			vecStride = str[a]
-			continue
-		}
-		bDims = append(bDims, d)
-		bStr = append(bStr, str[a])
-	}
-	total := 1
-	for _, d := range bDims {
-		total *= d
-	}
-	idx := make([]int, len(bDims))
-	for b := 0; b < total; b++ {
-		off := 0
-		for j := range idx {
-			off += idx[j] * bStr[j]
-		}
-		fn(b, off)
-		for j := len(idx) - 1; j >= 0; j-- {
-			idx[j]++
-			if idx[j] < bDims[j] {
-				break
-			}
-			idx[j] = 0
+// axesExcept lists the axes 0..rank-1 not in skip, in order.
+func axesExcept(rank int, skip []int) []int {
+	axes := make([]int, 0, rank)
+	for a := range rank {
+		if !slices.Contains(skip, a) {
+			axes = append(axes, a)
 		}
 	}
-	return vecStride
+	return axes
 }
 
-func execGather(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
-	p := n.params.(gatherParams)
-	opShape := ins[0].buf.shape
-	idxBuf := ins[1].buf
-	opStr := stridesOf(opShape.Dimensions)
-	outDims := n.shape.Dimensions
-	outStr := stridesOf(outDims)
-	isOffsetOut := make([]bool, len(outDims))
-	for _, a := range p.offsetOutputAxes {
-		isOffsetOut[a] = true
+// valuesExcept is vals (one per axis: sizes, strides) restricted to the axes not in skip, in order.
+func valuesExcept(vals []int, skip []int) []int {
+	out := make([]int, 0, len(vals))
+	for _, a := range axesExcept(len(vals), skip) {
+		out = append(out, vals[a])
 	}
-	var batchOutAxes []int
-	for a := range outDims {
-		if !isOffsetOut[a] {
-			batchOutAxes = append(batchOutAxes, a)
-		}
-	}
-	// The copy box of one gathered slice: non-collapsed operand axes, in order, to offset output axes.
-	b := box{}
-	oi := 0
-	for a := range opShape.Dimensions {
-		if slices.Contains(p.collapsedSliceAxes, a) {
-			continue
-		}
-		b.dims = append(b.dims, p.sliceSizes[a])
-		b.sStr = append(b.sStr, opStr[a])
-		b.dStr = append(b.dStr, outStr[p.offsetOutputAxes[oi]])
-		oi++
-	}
-	if len(b.dims) == 0 {
-		b.dims, b.sStr, b.dStr = []int{1}, []int{1}, []int{1}
-	}
-	// Output strides of the batch axes, in batch order.
-	batchOutStr := make([]int, len(batchOutAxes))
-	for j, a := range batchOutAxes {
-		batchOutStr[j] = outStr[a]
-	}
-	idxDims := idxBuf.shape.Dimensions
-	if p.indexVectorAxis == len(idxDims) {
+	return out
+}
+
+// indexWalk enumerates the index vectors of a Gather or Scatter indices tensor: one per position of
+// its batch axes (every axis but the index-vector axis), in row-major order. The batch axes map, in
+// order, onto axes of a second tensor (Gather's output, Scatter's updates), whose offset it tracks.
+type indexWalk struct {
+	vecStride int   // stride of the index-vector axis in the indices: component k is at off+k·vecStride
+	dims      []int // sizes of the batch axes
+	idxStr    []int // strides of the batch axes in the indices
+	othStr    []int // strides of the batch axes in the second tensor
+}
+
+// newIndexWalk walks indices of dimensions idxDims; indexVectorAxis == len(idxDims) is the implicit
+// trailing index-vector axis of size 1. otherStr[j] is the stride in the second tensor of the j-th
+// batch axis.
+func newIndexWalk(idxDims []int, indexVectorAxis int, otherStr []int) indexWalk {
+	if indexVectorAxis == len(idxDims) {
 		idxDims = append(slices.Clone(idxDims), 1)
 	}
-	var bDims []int
-	for a, d := range idxDims {
-		if a != p.indexVectorAxis {
-			bDims = append(bDims, d)
+	str := stridesOf(idxDims)
+	skip := []int{indexVectorAxis}
+	return indexWalk{vecStride: str[indexVectorAxis], dims: valuesExcept(idxDims, skip), idxStr: valuesExcept(str, skip),
+		othStr: otherStr}
+}
+
+// all yields, per batch position, the flat offset of its index vector in the indices and the flat
+// offset of the position in the second tensor.
+func (w indexWalk) all() iter.Seq2[int, int] {
+	return func(yield func(idxOff, othOff int) bool) {
+		total := 1
+		for _, d := range w.dims {
+			total *= d
+		}
+		pos := make([]int, len(w.dims))
+		idxOff, othOff := 0, 0
+		for range total {
+			if !yield(idxOff, othOff) {
+				return
+			}
+			for j := len(pos) - 1; j >= 0; j-- {
+				pos[j]++
+				idxOff += w.idxStr[j]
+				othOff += w.othStr[j]
+				if pos[j] < w.dims[j] {
+					break
+				}
+				idxOff -= pos[j] * w.idxStr[j]
+				othOff -= pos[j] * w.othStr[j]
+				pos[j] = 0
+			}
 		}
 	}
+}
+
+// execGather copies, per index vector, the operand slice of p.sliceSizes starting at the (clamped)
+// start indices into the output.
+func execGather(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
+	p := n.params.(gatherParams)
+	opDims, idx := ins[0].buf.shape.Dimensions, ins[1].buf.flat
+	opStr, outStr := stridesOf(opDims), stridesOf(n.shape.Dimensions)
+	// The copy box of one slice: the operand axes not collapsed, in order, onto the offset output axes.
+	var b box
+	for i, a := range axesExcept(len(opDims), p.collapsedSliceAxes) {
+		b.dims = append(b.dims, p.sliceSizes[a])
+		b.sStr = append(b.sStr, opStr[a])
+		b.dStr = append(b.dStr, outStr[p.offsetOutputAxes[i]])
+	}
+	walk := newIndexWalk(ins[1].buf.shape.Dimensions, p.indexVectorAxis, valuesExcept(outStr, p.offsetOutputAxes))
 	out := ex.b.newBuffer(n.shape)
-	bIdx := make([]int, len(bDims))
-	var err error
-	indexBatchesWithStride(idxDims, p.indexVectorAxis, func(bi, off, vecStride int) {
-		if err != nil {
-			return
-		}
-		sb := b
-		sb.sOff, sb.dOff = 0, 0
+	for off, outOff := range walk.all() {
+		b.sOff, b.dOff = 0, outOff
 		for k, a := range p.startIndexMap {
-			s := elemAsInt(idxBuf.flat, off+k*vecStride)
-			s = max(0, min(s, opShape.Dimensions[a]-p.sliceSizes[a]))
-			sb.sOff += s * opStr[a]
+			s := elemAsInt(idx, off+k*walk.vecStride)
+			b.sOff += max(0, min(s, opDims[a]-p.sliceSizes[a])) * opStr[a]
 		}
-		rem := bi
-		for j := len(bDims) - 1; j >= 0; j-- {
-			bIdx[j] = rem % bDims[j]
-			rem /= bDims[j]
+		if err := copyBoxAny(out.flat, ins[0].buf.flat, b); err != nil {
+			return nil, err
 		}
-		for j := range bIdx {
-			sb.dOff += bIdx[j] * batchOutStr[j]
-		}
-		err = copyBoxAny(out.flat, ins[0].buf.flat, sb)
-	})
-	if err != nil {
-		return nil, err
 	}
 	return out, nil
 }
 
-func indexBatchesWithStride(idxDims []int, indexVectorAxis int, fn func(b, off, vecStride int)) {
-	vs := stridesOf(idxDims)[indexVectorAxis]
-	indexBatches(idxDims, indexVectorAxis, func(b, off int) { fn(b, off, vs) })
-}
-
+// execScatter combines (sum, max or min by n.op), per index vector, the update window into the
+// operand at the start indices; a window that does not fit the operand there is skipped whole.
 func execScatter(ex *execState, n *node, ins []*value, lastUse []bool) (*Buffer, error) {
 	p := n.params.(scatterParams)
-	opShape := n.shape
-	idxBuf, upd := ins[1].buf, ins[2].buf
+	opDims, idx, upd := n.shape.Dimensions, ins[1].buf.flat, ins[2].buf
 	src := ins[0].buf.flat
 	out := outputLike(ex, n.shape, ins, lastUse, 0)
 	if !sameStorage(out.flat, src) {
 		_, _ = copyFlat(out.flat, src)
 	}
-	opStr := stridesOf(opShape.Dimensions)
-	updDims := upd.shape.Dimensions
+	opStr, updDims := stridesOf(opDims), upd.shape.Dimensions
 	updStr := stridesOf(updDims)
-	isWindow := make([]bool, len(updDims))
-	for _, a := range p.updateWindowAxes {
-		isWindow[a] = true
-	}
-	var scatterUpdAxes []int
-	for a := range updDims {
-		if !isWindow[a] {
-			scatterUpdAxes = append(scatterUpdAxes, a)
-		}
-	}
-	// Window box: update window axes, in order, onto the operand axes that are not inserted.
-	b := box{}
-	var winOpAxes []int
-	wi := 0
-	for a := range opShape.Dimensions {
-		if slices.Contains(p.insertedWindowAxes, a) {
-			continue
-		}
-		ua := p.updateWindowAxes[wi]
-		wi++
-		b.dims = append(b.dims, updDims[ua])
-		b.dStr = append(b.dStr, opStr[a])
-		b.sStr = append(b.sStr, updStr[ua])
-		winOpAxes = append(winOpAxes, a)
-	}
-	if len(b.dims) == 0 {
-		b.dims, b.sStr, b.dStr = []int{1}, []int{1}, []int{1}
-	}
-	winSize := make([]int, opShape.Rank())
+	// The window box: the update window axes, in order, onto the operand axes not inserted.
+	var b box
+	winSize := make([]int, len(opDims))
 	for a := range winSize {
 		winSize[a] = 1
 	}
-	for i, a := range winOpAxes {
-		winSize[a] = b.dims[i]
+	for i, a := range axesExcept(len(opDims), p.insertedWindowAxes) {
+		ua := p.updateWindowAxes[i]
+		b.dims = append(b.dims, updDims[ua])
+		b.dStr = append(b.dStr, opStr[a])
+		b.sStr = append(b.sStr, updStr[ua])
+		winSize[a] = updDims[ua]
 	}
-	idxDims := idxBuf.shape.Dimensions
-	if p.indexVectorAxis == len(idxDims) {
-		idxDims = append(slices.Clone(idxDims), 1)
-	}
-	var bDims []int
-	for a, d := range idxDims {
-		if a != p.indexVectorAxis {
-			bDims = append(bDims, d)
-		}
-	}
-	bIdx := make([]int, len(bDims))
-	var err error
-	indexBatchesWithStride(idxDims, p.indexVectorAxis, func(bi, off, vecStride int) {
-		if err != nil {
-			return
-		}
-		sb := b
-		sb.sOff, sb.dOff = 0, 0
+	walk := newIndexWalk(ins[1].buf.shape.Dimensions, p.indexVectorAxis, valuesExcept(updStr, p.updateWindowAxes))
+next:
+	for off, updOff := range walk.all() {
+		b.sOff, b.dOff = updOff, 0
 		for k, a := range p.scatterAxesToOperand {
-			s := elemAsInt(idxBuf.flat, off+k*vecStride)
-			if s < 0 || s+winSize[a] > opShape.Dimensions[a] {
-				return // out of bounds: the whole window is skipped.
+			s := elemAsInt(idx, off+k*walk.vecStride)
+			if s < 0 || s+winSize[a] > opDims[a] {
+				continue next // out of bounds: the whole window is skipped.
 			}
-			sb.dOff += s * opStr[a]
+			b.dOff += s * opStr[a]
 		}
-		rem := bi
-		for j := len(bDims) - 1; j >= 0; j-- {
-			bIdx[j] = rem % bDims[j]
-			rem /= bDims[j]
+		if err := combineBoxAny(n.op, out.flat, upd.flat, b); err != nil {
+			return nil, err
 		}
-		for j, a := range scatterUpdAxes {
-			sb.sOff += bIdx[j] * updStr[a]
-		}
-		err = combineBoxAny(n.op, out.flat, upd.flat, sb)
-	})
-	if err != nil {
-		return nil, err
 	}
 	return out, nil
 }
