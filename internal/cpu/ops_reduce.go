@@ -194,29 +194,10 @@ func sumLeadingRows[T floatT](out, in []T, rows, cols int) {
 	}
 	parts := make([][]float64, chunks)
 	per := (rows + chunks - 1) / chunks
-	sumRows := func(acc []float64, r0, r1 int) {
-		acc = acc[:cols]
-		r := r0
-		for ; r+4 <= r1; r += 4 {
-			x0 := in[r*cols : (r+1)*cols]
-			x1 := in[(r+1)*cols : (r+2)*cols]
-			x2 := in[(r+2)*cols : (r+3)*cols]
-			x3 := in[(r+3)*cols : (r+4)*cols]
-			for j := range acc {
-				acc[j] += (float64(x0[j]) + float64(x1[j])) + (float64(x2[j]) + float64(x3[j]))
-			}
-		}
-		for ; r < r1; r++ {
-			x := in[r*cols : (r+1)*cols]
-			for j := range acc {
-				acc[j] += float64(x[j])
-			}
-		}
-	}
 	parallelFor(chunks, 1, func(s, e int) {
 		for c := s; c < e; c++ {
 			parts[c] = make([]float64, cols)
-			sumRows(parts[c], c*per, min(rows, (c+1)*per))
+			addRows(parts[c], in[min(rows, c*per)*cols:min(rows, (c+1)*per)*cols], cols)
 		}
 	})
 	for j := range out[:cols] {
@@ -225,6 +206,28 @@ func sumLeadingRows[T floatT](out, in []T, rows, cols int) {
 			v += p[j]
 		}
 		out[j] = T(v)
+	}
+}
+
+// addRows adds the rows of x [len(x)/cols, cols] to acc [cols] in float64, four rows per pass.
+func addRows[T floatT](acc []float64, x []T, cols int) {
+	acc = acc[:cols]
+	rows := len(x) / cols
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		x0 := x[r*cols : (r+1)*cols]
+		x1 := x[(r+1)*cols : (r+2)*cols]
+		x2 := x[(r+2)*cols : (r+3)*cols]
+		x3 := x[(r+3)*cols : (r+4)*cols]
+		for j := range acc {
+			acc[j] += (float64(x0[j]) + float64(x1[j])) + (float64(x2[j]) + float64(x3[j]))
+		}
+	}
+	for ; r < rows; r++ {
+		xr := x[r*cols : (r+1)*cols]
+		for j := range acc {
+			acc[j] += float64(xr[j])
+		}
 	}
 }
 

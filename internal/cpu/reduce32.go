@@ -120,25 +120,3 @@ func minRow32s(x []float32) float32 {
 	}
 	return m
 }
-
-// addRows32s adds the rows of x [len(x)/cols, cols] to acc [cols] in float64, four rows per pass.
-func addRows32s(acc []float64, x []float32, cols int) {
-	acc = acc[:cols]
-	rows := len(x) / cols
-	r := 0
-	for ; r+4 <= rows; r += 4 {
-		x0 := x[r*cols : (r+1)*cols]
-		x1 := x[(r+1)*cols : (r+2)*cols]
-		x2 := x[(r+2)*cols : (r+3)*cols]
-		x3 := x[(r+3)*cols : (r+4)*cols]
-		for j := range acc {
-			acc[j] += (float64(x0[j]) + float64(x1[j])) + (float64(x2[j]) + float64(x3[j]))
-		}
-	}
-	for ; r < rows; r++ {
-		xr := x[r*cols : (r+1)*cols]
-		for j := range acc {
-			acc[j] += float64(xr[j])
-		}
-	}
-}

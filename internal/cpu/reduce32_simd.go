@@ -58,7 +58,7 @@ func minRow32(x []float32) float32 {
 // over the accumulator, four columns per step.
 func addRows32(acc []float64, x []float32, cols int) {
 	if !hasAVX2FMA || cols < 4 {
-		addRows32s(acc, x, cols)
+		addRows(acc, x, cols)
 		return
 	}
 	acc = acc[:cols]
