@@ -44,6 +44,30 @@ func (g ConvGeometry) WinogradApplies() bool {
 		g.InDilationH == 1 && g.InDilationW == 1
 }
 
+// checkWinogradArgs validates the arguments shared by the Winograd entry points fn: geometry g (which
+// must admit Winograd), n output channels, the input x and the [Batch, OutH, OutW, n] tensor y
+// (named yName in errors). It returns g normalised.
+func checkWinogradArgs(fn string, g ConvGeometry, n int, x []float32, yName string, y []float32) (ConvGeometry, error) {
+	if err := g.Validate(); err != nil {
+		return g, err
+	}
+	if !g.WinogradApplies() {
+		return g, fmt.Errorf("kernels: %s: conv geometry %+v: needs a 3×3 window with unit strides and dilations", fn, g)
+	}
+	g = g.norm()
+	if n < 0 {
+		return g, fmt.Errorf("kernels: %s: negative output channels %d", fn, n)
+	}
+	if len(x) < g.InputSize() {
+		return g, fmt.Errorf("kernels: %s: x: %d elements, geometry needs %d", fn, len(x), g.InputSize())
+	}
+	if len(y) < g.Pixels()*n {
+		return g, fmt.Errorf("kernels: %s: %s: %d elements, needs %d for [%d, %d, %d, %d]",
+			fn, yName, len(y), g.Pixels()*n, g.Batch, g.OutH, g.OutW, n)
+	}
+	return g, nil
+}
+
 // SconvWinograd3x3 computes the stride-1 3×3 convolution out = im2col(x)·w of geometry g (see
 // ConvGeometry; g.WinogradApplies() must hold) with Winograd F(2×2, 3×3), overwriting out.
 //
@@ -54,22 +78,9 @@ func (g ConvGeometry) WinogradApplies() bool {
 // blocks of 2×2 tiles, split over all cores: each block's input tiles are transformed, multiplied
 // by the transformed filter with the GEMM micro-kernel, and transformed back into out.
 func SconvWinograd3x3(g ConvGeometry, n int, x, w []float32, wStr [4]int, out []float32) error {
-	if err := g.Validate(); err != nil {
+	g, err := checkWinogradArgs("SconvWinograd3x3", g, n, x, "out", out)
+	if err != nil {
 		return err
-	}
-	if !g.WinogradApplies() {
-		return fmt.Errorf("kernels: SconvWinograd3x3: conv geometry %+v: needs a 3×3 window with unit strides and dilations", g)
-	}
-	g = g.norm()
-	if n < 0 {
-		return fmt.Errorf("kernels: SconvWinograd3x3: negative output channels %d", n)
-	}
-	if len(x) < g.InputSize() {
-		return fmt.Errorf("kernels: SconvWinograd3x3: x: %d elements, geometry needs %d", len(x), g.InputSize())
-	}
-	if len(out) < g.Pixels()*n {
-		return fmt.Errorf("kernels: SconvWinograd3x3: out: %d elements, needs %d for [%d, %d, %d, %d]",
-			len(out), g.Pixels()*n, g.Batch, g.OutH, g.OutW, n)
 	}
 	if g.Pixels() == 0 || n == 0 {
 		return nil

@@ -44,22 +44,9 @@ const winoGradMinBlockTiles = 16
 // tiles are transformed and their products accumulated, per goroutine, into the 16 matrices
 // M_ξ [InC, n], which are summed and transformed back into dw at the end.
 func SconvWinograd3x3Filter(g ConvGeometry, n int, x, dy, dw []float32) error {
-	if err := g.Validate(); err != nil {
+	g, err := checkWinogradArgs("SconvWinograd3x3Filter", g, n, x, "dy", dy)
+	if err != nil {
 		return err
-	}
-	if !g.WinogradApplies() {
-		return fmt.Errorf("kernels: SconvWinograd3x3Filter: conv geometry %+v: needs a 3×3 window with unit strides and dilations", g)
-	}
-	g = g.norm()
-	if n < 0 {
-		return fmt.Errorf("kernels: SconvWinograd3x3Filter: negative output channels %d", n)
-	}
-	if len(x) < g.InputSize() {
-		return fmt.Errorf("kernels: SconvWinograd3x3Filter: x: %d elements, geometry needs %d", len(x), g.InputSize())
-	}
-	if len(dy) < g.Pixels()*n {
-		return fmt.Errorf("kernels: SconvWinograd3x3Filter: dy: %d elements, needs %d for [%d, %d, %d, %d]",
-			len(dy), g.Pixels()*n, g.Batch, g.OutH, g.OutW, n)
 	}
 	if len(dw) < 9*g.InC*n {
 		return fmt.Errorf("kernels: SconvWinograd3x3Filter: dw: %d elements, needs %d for [3, 3, %d, %d]",
