@@ -110,12 +110,7 @@ func TestModelsMatchNaiveReference(t *testing.T) {
 				ctx.SetParam(context.ParamInitialSeed, int64(5))
 				exec, err := context.NewExec(testutil.Backend(), ctx, func(ctx *context.Context, images *graph.Node) []*graph.Node {
 					ctx.SetTraining(images.Graph(), train)
-					f := spec.Build(ctx, images, classes)
-					out := []*graph.Node{f.Logits, f.Pooled}
-					out = append(out, f.Stages...)
-					out = append(out, f.PreactStages...)
-					out = append(out, f.Taps...)
-					return append(out, f.TapVectors...)
+					return featureOutputs(spec.Build(ctx, images, classes))
 				})
 				if err != nil {
 					t.Fatal(err)

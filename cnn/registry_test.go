@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/ifa-toolkit/ifa/backbone"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 )
 
@@ -156,6 +157,16 @@ func TestFashionMNISTInput(t *testing.T) {
 	}
 }
 
+// featureOutputs lists every output of f: logits, pooled vector, stages, pre-activation stages,
+// taps and tap vectors, in that order.
+func featureOutputs(f backbone.Features) []*graph.Node {
+	out := []*graph.Node{f.Logits, f.Pooled}
+	out = append(out, f.Stages...)
+	out = append(out, f.PreactStages...)
+	out = append(out, f.Taps...)
+	return append(out, f.TapVectors...)
+}
+
 // runForward executes the model in training mode on a random batch and checks every output's shape
 // and finiteness.
 func runForward(t *testing.T, spec Spec, batch int, in MapShape, numClasses int, want expectedShapes) {
@@ -164,12 +175,7 @@ func runForward(t *testing.T, spec Spec, batch int, in MapShape, numClasses int,
 	ctx.SetParam(context.ParamInitialSeed, int64(1))
 	exec, err := context.NewExec(testutil.Backend(), ctx, func(ctx *context.Context, images *graph.Node) []*graph.Node {
 		ctx.SetTraining(images.Graph(), true)
-		f := spec.Build(ctx, images, numClasses)
-		out := []*graph.Node{f.Logits, f.Pooled}
-		out = append(out, f.Stages...)
-		out = append(out, f.PreactStages...)
-		out = append(out, f.Taps...)
-		return append(out, f.TapVectors...)
+		return featureOutputs(spec.Build(ctx, images, numClasses))
 	})
 	if err != nil {
 		t.Fatal(err)
