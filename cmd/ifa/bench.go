@@ -37,10 +37,11 @@ import (
 // The steps are those of bench/peers/train_step.py, the PyTorch peer:
 //   - none (CNN): cross-entropy of the model's logits;
 //   - kd: + KD(T = 4) against a frozen teacher (evaluation-mode batch norm, no gradient);
-//   - ifacd: + 0.8 · IFACD (METHODS.md §2.3–2.4): the teacher's last --ifacd-layers pooled taps
-//     through per-tap rescalers (Linear and BN1d) and one shared teacher projector (Linear(d_t,
-//     128) and BN1d), the student's pooled feature through its projector (Linear(d_s, 128), BN1d),
-//     L2-normalised, SupCon 'all' without labels at τ = 0.07;
+//   - ifacd: + 0.8 · IFACD (METHODS.md §2.3–2.4), distill.IFACD with its defaults (the talk's
+//     configuration): the teacher's last --ifacd-layers pooled taps through per-tap rescalers
+//     (Linear and BN1d) and one shared teacher projector (Linear(d_t, 128) and BN1d), the student's
+//     pooled feature through its projector (Linear(d_s, 128), BN1d), L2-normalised, SupCon 'all'
+//     without labels at τ = 0.07;
 //   - lwclr (ViT): IFACLR (METHODS.md §1.3): the last two blocks' CLS vectors (after the shared
 //     LayerNorm; the earlier one stop-gradient) through the shared LN-GELU projector, SupCon 'all'
 //     without labels at τ = 0.5;
@@ -72,8 +73,6 @@ const (
 	benchMomentum    = 0.9
 	benchWeightDecay = 5e-4
 	benchKDT         = 4.0
-	benchIFACDTau    = 0.07
-	benchIFACDDim    = 128
 	benchCLRTau      = 0.5
 )
 
@@ -150,10 +149,11 @@ func (c *BenchCmd) write(w io.Writer, r *BenchResult) error {
 // benchLoss builds the step's loss on images [B, H, W, C] and labels [B] in a training graph.
 type benchLoss func(ctx *context.Context, images, labels *graph.Node) *graph.Node
 
-// benchSetup is a resolved benchmark: its loss, frozen scopes and description.
+// benchSetup is a resolved benchmark: its loss, frozen scopes, context parameters and description.
 type benchSetup struct {
 	loss    benchLoss
 	frozen  []string
+	params  map[string]any
 	method  string
 	teacher string
 }
@@ -230,39 +230,18 @@ func (c *BenchCmd) setup(input cnn.MapShape) (*benchSetup, error) {
 		return nil, fmt.Errorf("bench: --ifacd-layers %d: want >= 1", c.IFACDLayers)
 	}
 	s.frozen = []string{"/teacher"}
-	layers, beta := c.IFACDLayers, c.Beta
+	s.params = map[string]any{distill.ParamIFACDLayers: c.IFACDLayers}
+	beta := c.Beta
 	s.loss = func(ctx *context.Context, images, labels *graph.Node) *graph.Node {
 		sf := student.Build(ctx.In("student"), images, classes)
 		tf := teacher.Build(ctx.InAbsPath("/teacher"), images, classes)
 		loss := graph.Add(crossEntropy(sf.Logits, labels), distill.KDLoss(sf.Logits, graph.StopGradient(tf.Logits), benchKDT))
 		if method == "ifacd" {
-			loss = graph.Add(loss, graph.MulScalar(ifacdLoss(ctx.In("ifacd"), sf.Pooled, tf.TapVectors, layers), beta))
+			loss = graph.Add(loss, graph.MulScalar(distill.IFACD{}.Loss(ctx, sf, tf, distill.Step{}), beta))
 		}
 		return loss
 	}
 	return s, nil
-}
-
-// ifacdLoss is the talk's IFACD term (METHODS.md §2.3–2.4), built from package ssl as
-// bench/peers/train_step.py builds it: views [student, teacher tap L−layers+1, …, teacher tap L];
-// student → proj_s (Linear + BN1d to 128); teacher tap l → rescaler_l (Linear + BN1d to d_t, the
-// final tap's width) → proj_t (shared Linear + BN1d to 128, batch statistics per view); SupCon 'all'
-// without labels at τ = 0.07. student: [B, D_s]; taps: [B, C_l] in forward order. Returns a scalar.
-func ifacdLoss(ctx *context.Context, student *graph.Node, taps []*graph.Node, layers int) *graph.Node {
-	views, err := ssl.CDViews(student, taps, ssl.CDViewOptions{Taps: backbone.LayerSelect{Last: layers}})
-	if err != nil {
-		panic(err)
-	}
-	dt := taps[len(taps)-1].Shape().Dim(-1)
-	projT := ssl.SharedHead(ctx.In("proj_t"), ssl.IFACDHead(benchIFACDDim))
-	z := ssl.EmbedViews(views, func(v ssl.View) *graph.Node {
-		if v.Source == ssl.SourceStudent {
-			return ssl.Head(ctx.In("proj_s"), ssl.IFACDHead(benchIFACDDim), v.Input)
-		}
-		r := ssl.Head(ctx.In(fmt.Sprintf("rescaler_%02d", v.Layer)), ssl.IFACDHead(dt), v.Input)
-		return projT(r)
-	})
-	return ssl.SupCon(z, nil, ssl.SupConOptions{Temperature: benchIFACDTau, Mode: ssl.ContrastAll})
 }
 
 // lwclrLoss is IFACLR's lwclr term (METHODS.md §1.3) on a ViT's features: the last two layer
@@ -312,6 +291,9 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 	}
 	for _, f := range s.frozen {
 		ctx.InAbsPath(f).SetParam(nn.FrozenParam, true)
+	}
+	for k, v := range s.params {
+		ctx.SetParam(k, v)
 	}
 	opt := fit.Optimizer{Kind: fit.OptimizerSGD, Momentum: benchMomentum, WeightDecay: benchWeightDecay, DecayBiasAndNorm: true}
 	var trainable int64
