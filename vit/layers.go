@@ -47,15 +47,22 @@ func TruncatedNormal(ctx *context.Context, std float64) initializers.VariableIni
 // variables "weights" [in, out] (truncated normal, std InitStd) and "biases" [out] (zeros) in ctx's
 // current scope.
 func Linear(ctx *context.Context, x *graph.Node, out int) *graph.Node {
+	w, b := linearVars(ctx, x, out)
+	y := graph.DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{0}, nil)
+	return graph.Add(y, graph.ExpandLeftToRank(b, y.Rank()))
+}
+
+// linearVars returns the values in x's graph of Linear's variables for input x and out outputs:
+// "weights" [in, out] (truncated normal, std InitStd) and "biases" [out] (zeros).
+func linearVars(ctx *context.Context, x *graph.Node, out int) (w, b *graph.Node) {
 	g := x.Graph()
 	in := x.Shape().Dim(-1)
 	dtype := x.DType()
-	w := ctx.WithInitializer(TruncatedNormal(ctx, InitStd)).
+	w = ctx.WithInitializer(TruncatedNormal(ctx, InitStd)).
 		VariableWithShape("weights", shapes.Make(dtype, in, out)).ValueGraph(g)
-	b := ctx.WithInitializer(initializers.Zero).
+	b = ctx.WithInitializer(initializers.Zero).
 		VariableWithShape("biases", shapes.Make(dtype, out)).ValueGraph(g)
-	y := graph.DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{0}, nil)
-	return graph.Add(y, graph.ExpandLeftToRank(b, y.Rank()))
+	return w, b
 }
 
 // LinearSplit is Linear(ctx, x, parts·out) returned as parts outputs of width out each (output
@@ -64,13 +71,7 @@ func Linear(ctx *context.Context, x *graph.Node, out int) *graph.Node {
 // matrix, not the [..., parts·out] activations. Variables as Linear's: "weights" [in, parts·out],
 // "biases" [parts·out].
 func LinearSplit(ctx *context.Context, x *graph.Node, out, parts int) []*graph.Node {
-	g := x.Graph()
-	in := x.Shape().Dim(-1)
-	dtype := x.DType()
-	w := ctx.WithInitializer(TruncatedNormal(ctx, InitStd)).
-		VariableWithShape("weights", shapes.Make(dtype, in, parts*out)).ValueGraph(g)
-	b := ctx.WithInitializer(initializers.Zero).
-		VariableWithShape("biases", shapes.Make(dtype, parts*out)).ValueGraph(g)
+	w, b := linearVars(ctx, x, parts*out)
 	ys := make([]*graph.Node, parts)
 	for k := range ys {
 		wk := graph.Slice(w, graph.AxisRange(), graph.AxisRange(k*out, (k+1)*out))
