@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 elapsed() { echo "$(($(date +%s) - start))s"; }
 
-DATA_DIR=/usr/share/datasets/fashion-mnist
+DATA_DIR=${DEMO_DATA_DIR:-/usr/share/datasets/fashion-mnist}
 # IFACLR in its two-augmentation form (simlwclr): the last layer's vector of augmentation a against
 # the last 2 layers' vectors of augmentation b. Single-view lwclr (DEMO_MODE=lwclr) sees no
 # augmentation pair and learns no invariance: in short runs its kNN accuracy fell below the untrained
@@ -35,6 +35,8 @@ RUN=${DEMO_RUN:-runs/demo-$(date +%Y%m%d-%H%M%S)}
 IFA=${IFA:-./bin/ifa}
 # Extra flags for a quick check, e.g. DEMO_ARGS="--limit-train 2048 --limit-test 500" (all phases).
 read -r -a EXTRA <<<"${DEMO_ARGS:-}"
+# Extra flags for the pretraining alone, e.g. DEMO_PRETRAIN_ARGS="--knn-every 5" (the online kNN monitor).
+read -r -a PRETRAIN_EXTRA <<<"${DEMO_PRETRAIN_ARGS:-}"
 
 if [ ! -f "$DATA_DIR/train-images-idx3-ubyte.gz" ] && [ ! -f "$DATA_DIR/train-images-idx3-ubyte" ]; then
 	echo "== Installing Debian's dataset-fashion-mnist"
@@ -54,7 +56,7 @@ echo "== [$(elapsed)] IFACLR pretraining: ViT nano (dim 64, depth 4, patch $PATC
 	--proj-norm "$PROJ_NORM" --proj-hidden "$PROJ_HIDDEN" --proj-out "$PROJ_OUT" --proj-layers 2 --temperature "$TEMP" \
 	--augment simclr --crop-scale "$CROP" --jitter 0.4 --no-blur \
 	--epochs "$EPOCHS" --batch "$BATCH" --optimizer adamw --lr "$LR" --weight-decay 0.05 \
-	--warmup-steps 50 --clip 1.0 --knn-every 0 --log-every 20 "${EXTRA[@]}"
+	--warmup-steps 50 --clip 1.0 --knn-every 0 --log-every 20 "${EXTRA[@]}" "${PRETRAIN_EXTRA[@]}"
 
 echo "== [$(elapsed)] kNN evaluation (bank: the training images, queries: the test images; last-layer mean token)"
 "$IFA" knn-eval --checkpoint "$RUN" --k 200 --temperature 0.1 --format json "${EXTRA[@]}" | tee "$RUN/knn.json"

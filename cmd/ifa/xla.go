@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/gomlx/go-xla/pkg/pjrt"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/xla"
 )
@@ -38,15 +41,44 @@ func newXLABackend(config string) (backends.Backend, error) {
 	if strings.Contains(filepath.Base(path), "cuda") {
 		configureCUDAEnv(path)
 	}
-	spec := path
-	if options != "" {
-		spec += "," + options
+	spec, clientOpts, err := pjrtClientOptions(path, options)
+	if err != nil {
+		return nil, fmt.Errorf("--backend xla:%s: %v", config, err)
 	}
-	b, err := xla.New(spec)
+	b, err := xla.NewWithOptions(spec, clientOpts)
 	if err != nil {
 		return nil, fmt.Errorf("--backend xla:%s: loading PJRT plugin %s: %v", config, path, err)
 	}
 	return b, nil
+}
+
+// pjrtClientOptions splits the options after the plugin name into the PJRT client's own (CUDA
+// plugins: "preallocate", "memory_fraction=F") and GoMLX's ("tf32", "shared_buffers", ...), which stay
+// in the returned spec. A CUDA client does not preallocate GPU memory unless asked to: XLA's default
+// takes 75% of the card at start, hiding the real peak use and starving other processes.
+func pjrtClientOptions(path, options string) (string, pjrt.NamedValuesMap, error) {
+	spec := path
+	isCUDA := strings.Contains(filepath.Base(path), "cuda")
+	var opts pjrt.NamedValuesMap
+	if isCUDA {
+		opts = pjrt.NamedValuesMap{"preallocate": false}
+	}
+	for _, o := range strings.Split(options, ",") {
+		switch key, val, hasVal := strings.Cut(o, "="); {
+		case o == "":
+		case isCUDA && o == "preallocate":
+			opts["preallocate"] = true
+		case isCUDA && key == "memory_fraction" && hasVal:
+			f, err := strconv.ParseFloat(val, 32)
+			if err != nil || f <= 0 || f > 1 {
+				return "", nil, fmt.Errorf("option %q: want memory_fraction=F with 0 < F <= 1", o)
+			}
+			opts["memory_fraction"] = float32(f)
+		default:
+			spec += "," + o
+		}
+	}
+	return spec, opts, nil
 }
 
 // findPJRTPlugin returns the absolute path of the PJRT plugin called name.
@@ -91,37 +123,59 @@ func sitePackages() []string {
 		filepath.Join(home, ".pyenv", "versions", "*", "lib", "python3*", "site-packages"),
 		"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
 		"/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages",
-		"/opt/*/lib/python3*/site-packages", "/opt/conda/lib/python3*/site-packages",
+		"/opt/*/lib/python3*/site-packages", "/opt/*/.venv/lib/python3*/site-packages",
+		"/opt/*/venv/lib/python3*/site-packages", "/opt/conda/lib/python3*/site-packages",
 	)
 	var out []string
 	for _, p := range pats {
 		m, _ := filepath.Glob(p)
 		out = append(out, m...)
 	}
+	// Last, the site-packages of the python3 on PATH (a virtual environment anywhere).
+	if py, err := exec.LookPath("python3"); err == nil {
+		cmd := exec.Command(py, "-c", "import site, sys; print(chr(10).join(site.getsitepackages()))")
+		if b, err := cmd.Output(); err == nil {
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				if l = strings.TrimSpace(l); l != "" {
+					out = append(out, l)
+				}
+			}
+		}
+	}
 	return out
 }
 
-// configureCUDAEnv points XLA at the CUDA tools (ptxas, libdevice) that JAX's pip packages install
-// beside the plugin (site-packages/nvidia), unless the user already set --xla_gpu_cuda_data_dir.
+// configureCUDAEnv points XLA at the CUDA tools (ptxas, libdevice) that pip's NVIDIA packages install
+// beside JAX's plugin, unless the user already set --xla_gpu_cuda_data_dir. Only a folder that holds
+// nvvm/libdevice is named; otherwise XLA keeps its own search (/usr/local/cuda, ...).
 func configureCUDAEnv(pluginPath string) {
 	flags := os.Getenv("XLA_FLAGS")
 	if !strings.Contains(flags, "--xla_gpu_cuda_data_dir") {
-		// plugin at site-packages/jax_plugins/xla_cudaNN/xla_cuda_plugin.so → site-packages/nvidia.
-		for _, cand := range []string{
-			filepath.Join(filepath.Dir(pluginPath), "..", "..", "nvidia"),
-			filepath.Join(filepath.Dir(pluginPath), "..", "nvidia"),
-		} {
-			if fi, err := os.Stat(cand); err == nil && fi.IsDir() {
-				abs, _ := filepath.Abs(cand)
-				flags = strings.TrimSpace(flags + " --xla_gpu_cuda_data_dir=" + abs)
-				_ = os.Setenv("XLA_FLAGS", flags)
-				break
-			}
+		if dir := cudaDataDir(pluginPath); dir != "" {
+			_ = os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" --xla_gpu_cuda_data_dir="+dir))
 		}
 	}
 	if os.Getenv("GOPJRT_CUDA_CHECKS") == "" {
 		// The layout check looks for nvidia/ at a fixed place relative to the plugin; XLA_FLAGS above
-		// already says where the CUDA tools are.
+		// (or XLA's own search) says where the CUDA tools are.
 		_ = os.Setenv("GOPJRT_CUDA_CHECKS", "0")
 	}
+}
+
+// cudaDataDir returns the first folder near a pip-installed plugin
+// (site-packages/jax_plugins/xla_cudaNN/xla_cuda_plugin.so) that holds nvvm/libdevice: pip's CUDA 13
+// packages put it in site-packages/nvidia/cu13, CUDA 12's in site-packages/nvidia/cuda_nvcc. "" if none.
+func cudaDataDir(pluginPath string) string {
+	dir := filepath.Dir(pluginPath)
+	var roots []string
+	for _, nv := range []string{filepath.Join(dir, "..", "..", "nvidia"), filepath.Join(dir, "..", "nvidia")} {
+		roots = append(roots, filepath.Join(nv, "cu13"), filepath.Join(nv, "cuda_nvcc"), nv)
+	}
+	for _, r := range roots {
+		if fi, err := os.Stat(filepath.Join(r, "nvvm", "libdevice")); err == nil && fi.IsDir() {
+			abs, _ := filepath.Abs(r)
+			return abs
+		}
+	}
+	return ""
 }

@@ -45,3 +45,53 @@ func TestNewBackendXLAReachesPluginLookup(t *testing.T) {
 		t.Errorf("--backend xla:no_such_device: got %q, want the plugin lookup's install hint", msg)
 	}
 }
+
+// XLA is pointed at the pip CUDA folder that holds libdevice (CUDA 13's nvidia/cu13 layout), and
+// not at a folder without it, where XLA's own search must stay in charge.
+func TestCUDADataDirPicksFolderWithLibdevice(t *testing.T) {
+	sp := t.TempDir()
+	plugin := filepath.Join(sp, "jax_plugins", "xla_cuda13", "xla_cuda_plugin.so")
+	if err := os.MkdirAll(filepath.Dir(plugin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(sp, "nvidia", "cublas", "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := cudaDataDir(plugin); got != "" {
+		t.Fatalf("no libdevice anywhere: cudaDataDir = %q, want \"\"", got)
+	}
+	t.Setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+	configureCUDAEnv(plugin)
+	if f := os.Getenv("XLA_FLAGS"); f != "--xla_dump_to=/tmp/x" {
+		t.Errorf("XLA_FLAGS = %q, want it unchanged when no libdevice is found", f)
+	}
+	want := filepath.Join(sp, "nvidia", "cu13")
+	if err := os.MkdirAll(filepath.Join(want, "nvvm", "libdevice"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := cudaDataDir(plugin); got != want {
+		t.Fatalf("cudaDataDir = %q, want %q", got, want)
+	}
+	configureCUDAEnv(plugin)
+	if f := os.Getenv("XLA_FLAGS"); f != "--xla_dump_to=/tmp/x --xla_gpu_cuda_data_dir="+want {
+		t.Errorf("XLA_FLAGS = %q", f)
+	}
+}
+
+func TestPJRTClientOptions(t *testing.T) {
+	spec, opts, err := pjrtClientOptions("/x/xla_cuda_plugin.so", "tf32,memory_fraction=0.5")
+	if err != nil || spec != "/x/xla_cuda_plugin.so,tf32" || opts["preallocate"] != false || opts["memory_fraction"] != float32(0.5) {
+		t.Errorf("cuda: spec %q opts %v err %v", spec, opts, err)
+	}
+	if _, opts, _ := pjrtClientOptions("/x/xla_cuda_plugin.so", "preallocate"); opts["preallocate"] != true {
+		t.Errorf("preallocate option: opts %v", opts)
+	}
+	if _, _, err := pjrtClientOptions("/x/xla_cuda_plugin.so", "memory_fraction=2"); err == nil || !strings.Contains(err.Error(), "memory_fraction") {
+		t.Errorf("memory_fraction=2: err %v", err)
+	}
+	// Other plugins get no client options; everything goes to GoMLX.
+	spec, opts, err = pjrtClientOptions("/x/pjrt_c_api_cpu_plugin.so", "shared_buffers")
+	if err != nil || spec != "/x/pjrt_c_api_cpu_plugin.so,shared_buffers" || opts != nil {
+		t.Errorf("cpu: spec %q opts %v err %v", spec, opts, err)
+	}
+}
