@@ -447,6 +447,33 @@ func (o RandomGrayscale) Apply(img *Image, _ *Workspace, rng *RNG) {
 	}
 }
 
+// Solarize, with probability P, inverts every value at or above Threshold (v → 1 − v), as BYOL's
+// augmentation does (threshold 0.5 on [0, 1] images); values below it are kept.
+type Solarize struct{ Threshold, P float64 }
+
+// OutputShape implements Op.
+func (o Solarize) OutputShape(h, w, c int) (int, int, int) { return h, w, c }
+
+func (o Solarize) check(_, _, _ int) error {
+	if o.P < 0 || o.P > 1 || o.Threshold < 0 || o.Threshold > 1 {
+		return fmt.Errorf("probability %g, threshold %g: want both in [0, 1]", o.P, o.Threshold)
+	}
+	return nil
+}
+
+// Apply implements Op.
+func (o Solarize) Apply(img *Image, _ *Workspace, rng *RNG) {
+	if !rng.Bernoulli(o.P) {
+		return
+	}
+	t := float32(o.Threshold)
+	for i, v := range img.Pix {
+		if v >= t {
+			img.Pix[i] = 1 - v
+		}
+	}
+}
+
 // GaussianBlur, with probability P, blurs with a Gaussian of σ uniform in [SigmaMin, SigmaMax] over a
 // Kernel×Kernel window (odd; 0 means 2·⌊min(H, W)/20⌋ + 1, SimCLR's choice), separably, reflecting the
 // image at its borders.

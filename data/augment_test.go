@@ -459,3 +459,39 @@ func TestSimCLROptionsSteps(t *testing.T) {
 		}
 	}
 }
+
+func TestSolarize(t *testing.T) {
+	src := &Image{H: 1, W: 5, C: 1, Pix: []float32{0, 0.25, 0.5, 0.75, 1}}
+	var ws Workspace
+	img := cloneImage(src)
+	Solarize{Threshold: 0.5, P: 1}.Apply(img, &ws, NewRNG(1))
+	want := []float32{0, 0.25, 0.5, 0.25, 0}
+	for i, v := range img.Pix {
+		if v != want[i] {
+			t.Fatalf("solarized %v, want %v", img.Pix, want)
+		}
+	}
+	img = cloneImage(src)
+	Solarize{Threshold: 0.5, P: 0}.Apply(img, &ws, NewRNG(1))
+	for i, v := range img.Pix {
+		if v != src.Pix[i] {
+			t.Fatal("P 0 changed the image")
+		}
+	}
+	// With P 0.3 about 30% of images are solarized.
+	rng := NewRNG(7)
+	n := 0
+	for range 2000 {
+		img = cloneImage(src)
+		Solarize{Threshold: 0.5, P: 0.3}.Apply(img, &ws, rng)
+		if img.Pix[4] == 0 {
+			n++
+		}
+	}
+	if n < 520 || n > 680 {
+		t.Errorf("%d of 2000 solarized at P 0.3", n)
+	}
+	if err := (Solarize{Threshold: 0.5, P: 1.5}).check(1, 1, 1); err == nil {
+		t.Error("P 1.5 accepted")
+	}
+}

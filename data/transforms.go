@@ -86,11 +86,13 @@ type SimCLROptions struct {
 	BlurKernel int
 	// NoBlur disables the Gaussian blur.
 	NoBlur bool
+	// Solarize is the probability of BYOL's solarization (threshold 0.5) after the blur; 0: none.
+	Solarize float64
 }
 
 // SimCLRTransform is SimCLR's augmentation at size×size: random resized crop (scale [0.08, 1], ratio
 // [3/4, 4/3], bilinear), horizontal flip (p 0.5), colour jitter (p 0.8), random grayscale (p 0.2),
-// Gaussian blur (p 0.5, σ ∈ [0.1, 2]), then normalisation; o adjusts the strengths and drops steps.
+// Gaussian blur (p 0.5, σ ∈ [0.1, 2]), optionally solarization, then normalisation; o adjusts the strengths and drops steps.
 // On 1-channel images the saturation, hue and grayscale steps leave the image unchanged.
 func SimCLRTransform(size int, norm Normalize, o SimCLROptions) Pipeline {
 	jit := ColorJitter{Brightness: 0.4, Contrast: 0.4, Saturation: 0.4, Hue: 0.1, P: 0.8}
@@ -114,6 +116,9 @@ func SimCLRTransform(size int, norm Normalize, o SimCLROptions) Pipeline {
 	ops = append(ops, RandomGrayscale{P: 0.2})
 	if !o.NoBlur {
 		ops = append(ops, GaussianBlur{Kernel: o.BlurKernel, SigmaMin: 0.1, SigmaMax: 2, P: 0.5})
+	}
+	if o.Solarize > 0 {
+		ops = append(ops, Solarize{Threshold: 0.5, P: o.Solarize})
 	}
 	return Pipeline{Ops: append(ops, norm)}
 }

@@ -24,6 +24,10 @@ BATCH=${DEMO_BATCH:-256}
 LR=${DEMO_LR:-0.005}
 TEMP=${DEMO_TEMPERATURE:-0.1}
 CROP=${DEMO_CROP_SCALE:-0.6}
+# Brightness/contrast jitter strength (factors in [1-x, 1+x], p 0.8). On 2-epoch runs: 0 gives 74.1%
+# kNN, 0.4 80.0%, 0.8 80.7% (2 seeds each for 0.4 and 0.8), 1.2 79.4%. The whole demo with 0.8: kNN
+# 82.48% (+0.9) but linear 86.94% (-0.55, under its 87% target), so 0.4 stays.
+JITTER=${DEMO_JITTER:-0.4}
 PATCH=${DEMO_PATCH:-7}
 PROJ_NORM=${DEMO_PROJ_NORM:-bn}
 # The probe is logistic regression on frozen features, a convex problem: it is trained close to its
@@ -54,7 +58,7 @@ echo "== [$(elapsed)] IFACLR pretraining: ViT nano (dim 64, depth 4, patch $PATC
 "$IFA" --out "$RUN" pretrain vit --dataset fashion-mnist --data-dir "$DATA_DIR" \
 	--config nano --patch "$PATCH" --pooling mean --mode "$MODE" --layers last:2 \
 	--proj-norm "$PROJ_NORM" --proj-hidden "$PROJ_HIDDEN" --proj-out "$PROJ_OUT" --proj-layers 2 --temperature "$TEMP" \
-	--augment simclr --crop-scale "$CROP" --jitter 0.4 --no-blur \
+	--augment simclr --crop-scale "$CROP" --jitter "$JITTER" --no-blur \
 	--epochs "$EPOCHS" --batch "$BATCH" --optimizer adamw --lr "$LR" --weight-decay 0.05 \
 	--warmup-steps 50 --clip 1.0 --knn-every 0 --log-every 20 "${EXTRA[@]}" "${PRETRAIN_EXTRA[@]}"
 

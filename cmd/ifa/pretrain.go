@@ -54,6 +54,7 @@ type PretrainVitCmd struct {
 	CropScale float64 `name:"crop-scale" help:"SimCLR augmentation: smallest area fraction of the random resized crop, in (0, 1]." default:"0.08"`
 	Jitter    float64 `help:"SimCLR augmentation: colour-jitter strength (brightness, contrast and saturation; hue a quarter of it); 0 disables the jitter." default:"0.4"`
 	Blur      bool    `help:"SimCLR augmentation: random Gaussian blur (p 0.5); --no-blur disables it." default:"true" negatable:""`
+	Solarize  float64 `help:"SimCLR augmentation: probability of solarization (values >= 0.5 inverted, as in BYOL); 0 disables it." default:"0"`
 	Flip      bool    `help:"Horizontal flip (p 0.5) in the standard and SimCLR augmentations; --no-flip disables it." default:"true" negatable:""`
 
 	Epochs      int     `help:"Training epochs; 0 writes the randomly initialised encoder as a checkpoint (the baseline of the evaluations) without training." default:"30"`
@@ -125,6 +126,8 @@ func (c *PretrainVitCmd) validate() error {
 		return fmt.Errorf("--crop-scale %g: want in (0, 1]", c.CropScale)
 	case c.Jitter < 0:
 		return fmt.Errorf("--jitter %g: want >= 0 (0 disables the colour jitter)", c.Jitter)
+	case c.Solarize < 0 || c.Solarize > 1:
+		return fmt.Errorf("--solarize %g: want a probability in [0, 1]", c.Solarize)
 	case c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.LogEvery < 0 || c.LimitTrain < 0 || c.LimitTest < 0 || c.Workers < 0:
 		return errors.New("--checkpoint-every, --keep-checkpoints, --log-every, --limit-train, --limit-test and --workers must be >= 0")
 	}
@@ -200,7 +203,7 @@ func (c *PretrainVitCmd) transform(method ssl.Method, spec DataSpec) (data.Pipel
 			return data.Pipeline{}, fmt.Errorf("--augment simclr: needs square images, got %dx%d", spec.Height, spec.Width)
 		}
 		return data.SimCLRTransform(spec.Height, spec.Norm(), data.SimCLROptions{
-			ScaleMin: c.CropScale, Jitter: c.Jitter, NoJitter: c.Jitter == 0, NoBlur: !c.Blur, NoFlip: !c.Flip,
+			ScaleMin: c.CropScale, Jitter: c.Jitter, NoJitter: c.Jitter == 0, NoBlur: !c.Blur, NoFlip: !c.Flip, Solarize: c.Solarize,
 		}), nil
 	case "none":
 		return data.TestTransform(spec.Norm()), nil
