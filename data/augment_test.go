@@ -448,6 +448,19 @@ func TestSimCLROptionsSteps(t *testing.T) {
 	if _, _, jit, _, _ = find(SimCLRTransform(28, norm, SimCLROptions{NoJitter: true, Jitter: 0.5})); jit != 0 {
 		t.Fatalf("NoJitter kept %d colour jitters", jit)
 	}
+	// Solarization: absent by default, last before the normalisation when asked for.
+	for _, o := range []SimCLROptions{{}, {Solarize: 0.2, SolarizeThreshold: 0.5}} {
+		ops := SimCLRTransform(28, norm, o).Ops
+		sol, last := ops[len(ops)-2].(Solarize)
+		for _, op := range ops[:len(ops)-2] {
+			if _, ok := op.(Solarize); ok {
+				t.Fatalf("%+v: a solarization before the last step", o)
+			}
+		}
+		if last != (o.Solarize > 0) || (last && sol != (Solarize{Threshold: 0.5, P: 0.2})) {
+			t.Fatalf("%+v: second-to-last op %+v", o, ops[len(ops)-2])
+		}
+	}
 	// A larger ScaleMin keeps every drawn window at least that fraction of the image (up to the
 	// rounding of the window's sides).
 	rng := NewRNG(3)

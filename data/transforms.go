@@ -86,8 +86,11 @@ type SimCLROptions struct {
 	BlurKernel int
 	// NoBlur disables the Gaussian blur.
 	NoBlur bool
-	// Solarize is the probability of BYOL's solarization (threshold 0.5) after the blur; 0: none.
+	// Solarize is the probability of BYOL's solarization after the blur; 0: none.
 	Solarize float64
+	// SolarizeThreshold is the solarization threshold, used as given: BYOL's is 0.5, and 0 inverts
+	// the whole image.
+	SolarizeThreshold float64
 }
 
 // SimCLRTransform is SimCLR's augmentation at size×size: random resized crop (scale [0.08, 1], ratio
@@ -118,7 +121,7 @@ func SimCLRTransform(size int, norm Normalize, o SimCLROptions) Pipeline {
 		ops = append(ops, GaussianBlur{Kernel: o.BlurKernel, SigmaMin: 0.1, SigmaMax: 2, P: 0.5})
 	}
 	if o.Solarize > 0 {
-		ops = append(ops, Solarize{Threshold: 0.5, P: o.Solarize})
+		ops = append(ops, Solarize{Threshold: o.SolarizeThreshold, P: o.Solarize})
 	}
 	return Pipeline{Ops: append(ops, norm)}
 }

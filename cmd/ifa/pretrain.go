@@ -51,11 +51,12 @@ type PretrainVitCmd struct {
 	Augment string `help:"Training augmentation: auto (standard for lwclr, simclr otherwise), standard (random crop of the zero-padded image + horizontal flip), simclr (random resized crop, flip, colour jitter, grayscale, blur) or none." enum:"auto,standard,simclr,none" default:"auto"`
 	CropPad int    `name:"crop-pad" help:"Standard augmentation: zero padding before the random crop, in pixels." default:"4"`
 	// SimCLR augmentation strengths.
-	CropScale float64 `name:"crop-scale" help:"SimCLR augmentation: smallest area fraction of the random resized crop, in (0, 1]." default:"0.08"`
-	Jitter    float64 `help:"SimCLR augmentation: colour-jitter strength (brightness, contrast and saturation; hue a quarter of it); 0 disables the jitter." default:"0.4"`
-	Blur      bool    `help:"SimCLR augmentation: random Gaussian blur (p 0.5); --no-blur disables it." default:"true" negatable:""`
-	Solarize  float64 `help:"SimCLR augmentation: probability of solarization (values >= 0.5 inverted, as in BYOL); 0 disables it." default:"0"`
-	Flip      bool    `help:"Horizontal flip (p 0.5) in the standard and SimCLR augmentations; --no-flip disables it." default:"true" negatable:""`
+	CropScale         float64 `name:"crop-scale" help:"SimCLR augmentation: smallest area fraction of the random resized crop, in (0, 1]." default:"0.08"`
+	Jitter            float64 `help:"SimCLR augmentation: colour-jitter strength (brightness, contrast and saturation; hue a quarter of it); 0 disables the jitter." default:"0.4"`
+	Blur              bool    `help:"SimCLR augmentation: random Gaussian blur (p 0.5); --no-blur disables it." default:"true" negatable:""`
+	Solarize          float64 `help:"SimCLR augmentation: probability of solarization (values >= --solarize-threshold inverted, as in BYOL); 0 disables it." default:"0"`
+	SolarizeThreshold float64 `help:"SimCLR augmentation: solarization threshold on [0, 1] pixel values (0.5: BYOL's; 0 inverts the whole image)." default:"0.5"`
+	Flip              bool    `help:"Horizontal flip (p 0.5) in the standard and SimCLR augmentations; --no-flip disables it." default:"true" negatable:""`
 
 	Epochs      int     `help:"Training epochs; 0 writes the randomly initialised encoder as a checkpoint (the baseline of the evaluations) without training." default:"30"`
 	Batch       int     `help:"Images per batch (the last incomplete batch of an epoch is dropped)." default:"256"`
@@ -128,6 +129,8 @@ func (c *PretrainVitCmd) validate() error {
 		return fmt.Errorf("--jitter %g: want >= 0 (0 disables the colour jitter)", c.Jitter)
 	case c.Solarize < 0 || c.Solarize > 1:
 		return fmt.Errorf("--solarize %g: want a probability in [0, 1]", c.Solarize)
+	case c.SolarizeThreshold < 0 || c.SolarizeThreshold > 1:
+		return fmt.Errorf("--solarize-threshold %g: want a value in [0, 1]", c.SolarizeThreshold)
 	case c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.LogEvery < 0 || c.LimitTrain < 0 || c.LimitTest < 0 || c.Workers < 0:
 		return errors.New("--checkpoint-every, --keep-checkpoints, --log-every, --limit-train, --limit-test and --workers must be >= 0")
 	}
@@ -203,7 +206,7 @@ func (c *PretrainVitCmd) transform(method ssl.Method, spec DataSpec) (data.Pipel
 			return data.Pipeline{}, fmt.Errorf("--augment simclr: needs square images, got %dx%d", spec.Height, spec.Width)
 		}
 		return data.SimCLRTransform(spec.Height, spec.Norm(), data.SimCLROptions{
-			ScaleMin: c.CropScale, Jitter: c.Jitter, NoJitter: c.Jitter == 0, NoBlur: !c.Blur, NoFlip: !c.Flip, Solarize: c.Solarize,
+			ScaleMin: c.CropScale, Jitter: c.Jitter, NoJitter: c.Jitter == 0, NoBlur: !c.Blur, NoFlip: !c.Flip, Solarize: c.Solarize, SolarizeThreshold: c.SolarizeThreshold,
 		}), nil
 	case "none":
 		return data.TestTransform(spec.Norm()), nil

@@ -316,6 +316,8 @@ func TestPretrainBadFlags(t *testing.T) {
 		{[]string{"--crop-scale", "0"}, "--crop-scale"},
 		{[]string{"--crop-scale", "1.5"}, "--crop-scale"},
 		{[]string{"--jitter", "-0.1"}, "--jitter"},
+		{[]string{"--solarize", "1.5"}, "--solarize"},
+		{[]string{"--solarize-threshold", "-1"}, "--solarize-threshold"},
 		{[]string{"--batch", "1000"}, "--batch"},
 		{[]string{"--knn-k", "200"}, "--knn-k"},
 		{[]string{"--lr", "-1"}, "--lr"},
