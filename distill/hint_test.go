@@ -216,7 +216,9 @@ func TestHintMethod(t *testing.T) {
 		d := reg.data[i] - t2.data[i]
 		want += d * d
 	}
-	assertClose(t, "hint loss", got, want/float64(len(reg.data)), 1e-12)
+	// 1e-9: the graph normalises with a different summation order than the reference, and with
+	// random weights a channel of small variance can magnify that to ~1e-11 (float32 would be ~1e-7).
+	assertClose(t, "hint loss", got, want/float64(len(reg.data)), 1e-9)
 }
 
 // TestConvRegGradient checks ConvReg's input gradient (stride-2 and transposed connectors)
