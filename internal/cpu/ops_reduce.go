@@ -209,6 +209,23 @@ func sumLeadingRows[T floatT](out, in []T, rows, cols int) {
 	}
 }
 
+// sumFloat64 is Σ x accumulated in float64 over four independent chains (summed as (s0+s1)+(s2+s3)),
+// the order of ReduceSum's contiguous runs and of the portable float32 row sums.
+func sumFloat64[T floatT](x []T) float64 {
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		s0 += float64(x[j])
+		s1 += float64(x[j+1])
+		s2 += float64(x[j+2])
+		s3 += float64(x[j+3])
+	}
+	for ; j < len(x); j++ {
+		s0 += float64(x[j])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 // addRows adds the rows of x [len(x)/cols, cols] to acc [cols] in float64, four rows per pass.
 func addRows[T floatT](acc []float64, x []T, cols int) {
 	acc = acc[:cols]
@@ -247,20 +264,7 @@ func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) er
 					acc[j] += float64(v)
 				}
 			},
-			scal: func(acc float64, x []T) float64 {
-				var s0, s1, s2, s3 float64
-				j := 0
-				for ; j+4 <= len(x); j += 4 {
-					s0 += float64(x[j])
-					s1 += float64(x[j+1])
-					s2 += float64(x[j+2])
-					s3 += float64(x[j+3])
-				}
-				for ; j < len(x); j++ {
-					s0 += float64(x[j])
-				}
-				return acc + (s0 + s1) + (s2 + s3)
-			},
+			scal:    func(acc float64, x []T) float64 { return acc + sumFloat64(x) },
 			combine: func(a, b float64) float64 { return a + b },
 		})
 		for i, v := range acc {

@@ -87,21 +87,8 @@ func sumLeadingRows32(out, in []float32, rows, cols int) {
 	}
 }
 
-// sumRow32s is Σ x in float64 (four chains; the portable loop).
-func sumRow32s(x []float32) float64 {
-	var s0, s1, s2, s3 float64
-	j := 0
-	for ; j+4 <= len(x); j += 4 {
-		s0 += float64(x[j])
-		s1 += float64(x[j+1])
-		s2 += float64(x[j+2])
-		s3 += float64(x[j+3])
-	}
-	for ; j < len(x); j++ {
-		s0 += float64(x[j])
-	}
-	return (s0 + s1) + (s2 + s3)
-}
+// sumRow32s is Σ x in float64 (the portable loop).
+func sumRow32s(x []float32) float64 { return sumFloat64(x) }
 
 // maxRow32s is the largest element of x (-Inf when empty; NaN when any is NaN).
 func maxRow32s(x []float32) float32 {

@@ -242,24 +242,7 @@ func (p *winoPlan) block(t0 int, x, out, v, m, scratch []float32) {
 	for t := 0; t < cnt; t++ {
 		tile := t0 + t
 		b, th, tw := tile/perImage, tile%perImage/p.tilesW, tile%p.tilesW
-		ih0, iw0 := 2*th-g.PadTop, 2*tw-g.PadLeft
-		if ih0 >= 0 && iw0 >= 0 && ih0+4 <= g.InH && iw0+4 <= g.InW {
-			winoInput(x[((b*g.InH+ih0)*g.InW+iw0)*c:], g.InW*c, c, v[t*c:], vs, c)
-			continue
-		}
-		patch := scratch[:16*c]
-		for i := 0; i < 4; i++ {
-			for j := 0; j < 4; j++ {
-				dst := patch[(4*i+j)*c : (4*i+j+1)*c]
-				ih, iw := ih0+i, iw0+j
-				if ih < 0 || iw < 0 || ih >= g.InH || iw >= g.InW {
-					clear(dst)
-					continue
-				}
-				copy(dst, x[((b*g.InH+ih)*g.InW+iw)*c:])
-			}
-		}
-		winoInput(patch, 4*c, c, v[t*c:], vs, c)
+		winoInputTile(g, x, b, 2*th-g.PadTop, 2*tw-g.PadLeft, c, scratch[:16*c], v[t*c:], vs)
 	}
 	if rows > cnt {
 		for xi := 0; xi < 16; xi++ {
@@ -307,6 +290,28 @@ func (p *winoPlan) block(t0 int, x, out, v, m, scratch []float32) {
 
 // winoInputGo is the portable input transform of channels [c0, c1): d[i][j] = src[i·rs + j·cs + ch],
 // dst[(4i+j)·ds + ch] = (Bᵀ·d·B)[i][j], with the operations in the order of winoInputAVX.
+// winoInputTile transforms the 4×4 input tile of image b whose top-left pixel is (ih0, iw0) into
+// dst (stride ds between the 16 transformed rows): straight from x when the tile lies inside the
+// image, else through patch (16·c values), zero-filled where the tile leaves the image.
+func winoInputTile(g ConvGeometry, x []float32, b, ih0, iw0, c int, patch, dst []float32, ds int) {
+	if ih0 >= 0 && iw0 >= 0 && ih0+4 <= g.InH && iw0+4 <= g.InW {
+		winoInput(x[((b*g.InH+ih0)*g.InW+iw0)*c:], g.InW*c, c, dst, ds, c)
+		return
+	}
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 4; j++ {
+			px := patch[(4*i+j)*c : (4*i+j+1)*c]
+			ih, iw := ih0+i, iw0+j
+			if ih < 0 || iw < 0 || ih >= g.InH || iw >= g.InW {
+				clear(px)
+				continue
+			}
+			copy(px, x[((b*g.InH+ih)*g.InW+iw)*c:])
+		}
+	}
+	winoInput(patch, 4*c, c, dst, ds, c)
+}
+
 func winoInputGo(src []float32, rs, cs int, dst []float32, ds, c0, c1 int) {
 	for ch := c0; ch < c1; ch++ {
 		var d [4][4]float32

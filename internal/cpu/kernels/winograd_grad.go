@@ -144,23 +144,7 @@ func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32) {
 		b, th, tw := tile/perImage, tile%perImage/p.tilesW, tile%p.tilesW
 
 		// Input tile: V_ξ[t, :] = (Bᵀ·d_t·B)[ξ].
-		ih0, iw0 := 2*th-g.PadTop, 2*tw-g.PadLeft
-		if ih0 >= 0 && iw0 >= 0 && ih0+4 <= g.InH && iw0+4 <= g.InW {
-			winoInput(x[((b*g.InH+ih0)*g.InW+iw0)*c:], g.InW*c, c, v[t*p.cPad:], vs, c)
-		} else {
-			for i := 0; i < 4; i++ {
-				for j := 0; j < 4; j++ {
-					dst := patch[(4*i+j)*c : (4*i+j+1)*c]
-					ih, iw := ih0+i, iw0+j
-					if ih < 0 || iw < 0 || ih >= g.InH || iw >= g.InW {
-						clear(dst)
-						continue
-					}
-					copy(dst, x[((b*g.InH+ih)*g.InW+iw)*c:])
-				}
-			}
-			winoInput(patch, 4*c, c, v[t*p.cPad:], vs, c)
-		}
+		winoInputTile(g, x, b, 2*th-g.PadTop, 2*tw-g.PadLeft, c, patch, v[t*p.cPad:], vs)
 
 		// Gradient tile: E_ξ[t, :] = (A·e_t·Aᵀ)[ξ], zero past the last output row or column.
 		oh0, ow0 := 2*th, 2*tw
