@@ -101,10 +101,13 @@ func findPJRTPlugin(name string) (string, error) {
 	}
 	if strings.HasPrefix(name, "cuda") {
 		// JAX's pip plugin: site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so.
-		for _, sp := range sitePackages() {
-			matches, _ := filepath.Glob(filepath.Join(sp, "jax_plugins", "xla_cuda*", "xla_cuda_plugin.so"))
-			if len(matches) > 0 {
-				return matches[len(matches)-1], nil
+		// The python3 on PATH is asked only when the usual folders hold no plugin.
+		for _, list := range []func() []string{sitePackages, pythonSitePackages} {
+			for _, sp := range list() {
+				matches, _ := filepath.Glob(filepath.Join(sp, "jax_plugins", "xla_cuda*", "xla_cuda_plugin.so"))
+				if len(matches) > 0 {
+					return matches[len(matches)-1], nil
+				}
 			}
 		}
 	}
@@ -131,15 +134,24 @@ func sitePackages() []string {
 		m, _ := filepath.Glob(p)
 		out = append(out, m...)
 	}
-	// Last, the site-packages of the python3 on PATH (a virtual environment anywhere).
-	if py, err := exec.LookPath("python3"); err == nil {
-		cmd := exec.Command(py, "-c", "import site, sys; print(chr(10).join(site.getsitepackages()))")
-		if b, err := cmd.Output(); err == nil {
-			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-				if l = strings.TrimSpace(l); l != "" {
-					out = append(out, l)
-				}
-			}
+	return out
+}
+
+// pythonSitePackages lists the site-packages folders of the python3 on PATH (a virtual environment
+// anywhere); nil without one.
+func pythonSitePackages() []string {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		return nil
+	}
+	b, err := exec.Command(py, "-c", "import site; print(chr(10).join(site.getsitepackages()))").Output()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
 		}
 	}
 	return out
