@@ -46,24 +46,13 @@ type Attention struct{}
 // Name implements Method.
 func (Attention) Name() string { return "attention" }
 
-// DefaultBeta implements Method.
+// DefaultBeta implements Weighted.
 func (Attention) DefaultBeta() float64 { return 1000 }
-
-// Features implements Method.
-func (Attention) Features() (student, teacher FeatureSet) { return UsesStages, UsesStages }
 
 // Check implements Method.
 func (m Attention) Check(_ *context.Context, s, t FeatureShapes) error {
 	return checkIntermediatePairs(m.Name(), s, t)
 }
-
-// HeadParams implements Method: AT has no heads.
-func (Attention) HeadParams(*context.Context, FeatureShapes, FeatureShapes) (HeadParams, error) {
-	return HeadParams{}, nil
-}
-
-// NewHostInputs implements Method: none.
-func (Attention) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
 
 // Loss implements Method.
 func (Attention) Loss(_ *context.Context, s, t backbone.Features, _ Step) *graph.Node {

@@ -33,7 +33,7 @@ func BenchmarkMethodLoss(b *testing.B) {
 			m, _ := Get(name)
 			ctx := context.New()
 			var extra []*tensors.Tensor
-			if hi, err := m.NewHostInputs(ctx, TrainSet{Labels: labels}); err != nil {
+			if hi, err := NewHostInputs(m, ctx, TrainSet{Labels: labels}); err != nil {
 				b.Fatal(err)
 			} else if hi != nil {
 				if extra, err = hi.Make(0, indices, batchLabels); err != nil {

@@ -3,7 +3,9 @@ package distill
 import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/param"
 )
 
 // CCLoss is correlation congruence (Peng et al., "Correlation Congruence for Knowledge
@@ -42,36 +44,40 @@ func LinearEmbed(ctx *context.Context, x *graph.Node, dim int) *graph.Node {
 // both trained; the teacher feature itself is a constant), then CCLoss; β = 0.02.
 type Correlation struct{}
 
+// ParamCCFeatDim: the width of CC's linear embeddings.
+const ParamCCFeatDim = "cc_feat_dim"
+
+var ccParams = param.Table{
+	{Key: ParamCCFeatDim, Default: 128, Doc: "CC: embedding width"},
+}
+
+// Params implements Tunable.
+func (Correlation) Params() param.Table { return ccParams }
+
 // Name implements Method.
 func (Correlation) Name() string { return "correlation" }
 
-// DefaultBeta implements Method.
+// DefaultBeta implements Weighted.
 func (Correlation) DefaultBeta() float64 { return 0.02 }
-
-// Features implements Method.
-func (Correlation) Features() (student, teacher FeatureSet) { return UsesPooled, UsesPooled }
 
 // Check implements Method.
 func (m Correlation) Check(_ *context.Context, s, t FeatureShapes) error {
 	return checkPooled(m.Name(), s, t)
 }
 
-// HeadParams implements Method: two linear embeddings, counted once (METHODS.md §2.1).
+// HeadParams implements WithHeads: two linear embeddings, counted once (METHODS.md §2.1).
 func (m Correlation) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, error) {
 	if err := m.Check(ctx, s, t); err != nil {
 		return HeadParams{}, err
 	}
-	dim := context.GetParamOr(ctx.In(m.Name()), ParamCCFeatDim, DefaultCCFeatDim)
+	dim := param.Get[int](ctx.In(m.Name()), ccParams, ParamCCFeatDim)
 	return HeadParams{Params: linearParams(s.Pooled.Dim(1), dim, true) + linearParams(t.Pooled.Dim(1), dim, true)}, nil
 }
-
-// NewHostInputs implements Method: none.
-func (Correlation) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
 
 // Loss implements Method.
 func (m Correlation) Loss(ctx *context.Context, s, t backbone.Features, _ Step) *graph.Node {
 	ctx = ctx.In(m.Name())
-	dim := context.GetParamOr(ctx, ParamCCFeatDim, DefaultCCFeatDim)
+	dim := param.Get[int](ctx, ccParams, ParamCCFeatDim)
 	es := LinearEmbed(ctx.In("embed_s"), s.Pooled, dim)
 	et := LinearEmbed(ctx.In("embed_t"), graph.StopGradient(t.Pooled), dim)
 	return CCLoss(es, et)

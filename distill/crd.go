@@ -10,8 +10,10 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/param"
 )
 
 // Contrastive representation distillation (Tian, Krishnan & Isola, "Contrastive Representation
@@ -101,32 +103,51 @@ func CRDBankUpdate(bank, idx, v *graph.Node, momentum float64) *graph.Node {
 // (CRDBankUpdate, momentum ParamCRDMomentum = 0.5) at column 0's indices, and Z is fixed.
 type CRD struct{}
 
+// Tunables of CRD.
+const (
+	// ParamCRDFeatDim: the width of CRD's embeddings and memory banks.
+	ParamCRDFeatDim = "crd_feat_dim"
+	// ParamCRDNegatives: K, the negatives per sample.
+	ParamCRDNegatives = "crd_k"
+	// ParamCRDTemperature: CRD's temperature T.
+	ParamCRDTemperature = "crd_t"
+	// ParamCRDMomentum: the memory-bank momentum m in M[i] ← normalise(m·M[i] + (1−m)·v_i).
+	ParamCRDMomentum = "crd_momentum"
+)
+
+var crdParams = param.Table{
+	{Key: ParamCRDFeatDim, Default: 128, Doc: "CRD: embedding and memory-bank width"},
+	{Key: ParamCRDNegatives, Default: 16384, Doc: "CRD: negatives K per sample"},
+	{Key: ParamCRDTemperature, Default: 0.07, Doc: "CRD: temperature"},
+	{Key: ParamCRDMomentum, Default: 0.5, Doc: "CRD: memory-bank momentum"},
+}
+
+// Params implements Tunable.
+func (CRD) Params() param.Table { return crdParams }
+
 // Name implements Method.
 func (CRD) Name() string { return "crd" }
 
-// DefaultBeta implements Method.
+// DefaultBeta implements Weighted.
 func (CRD) DefaultBeta() float64 { return 0.8 }
-
-// Features implements Method.
-func (CRD) Features() (student, teacher FeatureSet) { return UsesPooled, UsesPooled }
 
 // Check implements Method.
 func (m CRD) Check(_ *context.Context, s, t FeatureShapes) error { return checkPooled(m.Name(), s, t) }
 
-// HeadParams implements Method: the two embeddings, counted twice in the talk's convention
+// HeadParams implements WithHeads: the two embeddings, counted twice in the talk's convention
 // (METHODS.md §2.1). The memory banks are not trainable and not counted.
 func (m CRD) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, error) {
 	if err := m.Check(ctx, s, t); err != nil {
 		return HeadParams{}, err
 	}
-	dim := context.GetParamOr(ctx.In(m.Name()), ParamCRDFeatDim, DefaultCRDFeatDim)
+	dim := param.Get[int](ctx.In(m.Name()), crdParams, ParamCRDFeatDim)
 	n := linearParams(s.Pooled.Dim(1), dim, true) + linearParams(t.Pooled.Dim(1), dim, true)
 	return HeadParams{Params: n, CountedTwice: true}, nil
 }
 
-// NewHostInputs implements Method: a CRDSampler with K = ParamCRDNegatives.
+// NewHostInputs implements WithHostInputs: a CRDSampler with K = ParamCRDNegatives.
 func (m CRD) NewHostInputs(ctx *context.Context, train TrainSet) (HostInputs, error) {
-	k := context.GetParamOr(ctx.In(m.Name()), ParamCRDNegatives, DefaultCRDNegatives)
+	k := param.Get[int](ctx.In(m.Name()), crdParams, ParamCRDNegatives)
 	return NewCRDSampler(train.Labels, k, train.Seed)
 }
 
@@ -134,9 +155,9 @@ func (m CRD) NewHostInputs(ctx *context.Context, train TrainSet) (HostInputs, er
 func (m CRD) Loss(ctx *context.Context, s, t backbone.Features, step Step) *graph.Node {
 	ctx = ctx.In(m.Name())
 	g := s.Pooled.Graph()
-	dim := context.GetParamOr(ctx, ParamCRDFeatDim, DefaultCRDFeatDim)
-	temp := context.GetParamOr(ctx, ParamCRDTemperature, DefaultCRDTemperature)
-	momentum := context.GetParamOr(ctx, ParamCRDMomentum, DefaultCRDMomentum)
+	dim := param.Get[int](ctx, crdParams, ParamCRDFeatDim)
+	temp := param.Get[float64](ctx, crdParams, ParamCRDTemperature)
+	momentum := param.Get[float64](ctx, crdParams, ParamCRDMomentum)
 	if len(step.Extra) != 1 {
 		panicf("distill: crd: want 1 extra input (the [B, K+1] contrast indices), got %d", len(step.Extra))
 	}

@@ -6,8 +6,10 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
 	"github.com/ifa-toolkit/ifa/backbone"
 	"github.com/ifa-toolkit/ifa/internal/nn"
+	"github.com/ifa-toolkit/ifa/internal/param"
 )
 
 // HintLoss is the FitNets hint loss (Romero et al., "FitNets: Hints for Thin Deep Nets", ICLR 2015,
@@ -57,17 +59,24 @@ func ConvReg(ctx *context.Context, s *graph.Node, teacher shapes.Shape) *graph.N
 // Stages[h], h = ParamHintLayer (2); the regressor lives in scope hint/conv_reg; β = 100.
 type Hint struct{}
 
+// ParamHintLayer: which student/teacher stage map FitNets matches (RepDistiller hint_layer).
+const ParamHintLayer = "hint_layer"
+
+var hintParams = param.Table{
+	{Key: ParamHintLayer, Default: 2, Doc: "FitNets: the stage map index matched (f[hint_layer])"},
+}
+
+// Params implements Tunable.
+func (Hint) Params() param.Table { return hintParams }
+
 // Name implements Method.
 func (Hint) Name() string { return "hint" }
 
-// DefaultBeta implements Method.
+// DefaultBeta implements Weighted.
 func (Hint) DefaultBeta() float64 { return 100 }
 
-// Features implements Method.
-func (Hint) Features() (student, teacher FeatureSet) { return UsesStages, UsesStages }
-
 func (m Hint) layerShapes(ctx *context.Context, s, t FeatureShapes) (shapes.Shape, shapes.Shape, error) {
-	h := context.GetParamOr(ctx.In(m.Name()), ParamHintLayer, DefaultHintLayer)
+	h := param.Get[int](ctx.In(m.Name()), hintParams, ParamHintLayer)
 	if h < 0 || h >= len(s.Stages) || h >= len(t.Stages) {
 		return shapes.Shape{}, shapes.Shape{}, fmt.Errorf("distill: hint: %s = %d out of range: student has %d stage maps, teacher %d", ParamHintLayer, h, len(s.Stages), len(t.Stages))
 	}
@@ -89,7 +98,7 @@ func (m Hint) Check(ctx *context.Context, s, t FeatureShapes) error {
 	return nil
 }
 
-// HeadParams implements Method: the ConvReg convolution (weights and bias) and its BatchNorm scale
+// HeadParams implements WithHeads: the ConvReg convolution (weights and bias) and its BatchNorm scale
 // and offset, counted once (METHODS.md §2.1).
 func (m Hint) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, error) {
 	if err := m.Check(ctx, s, t); err != nil {
@@ -100,13 +109,10 @@ func (m Hint) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, 
 	return HeadParams{Params: spec.kh*spec.kw*ss.Dim(3)*spec.out + spec.out + 2*spec.out}, nil
 }
 
-// NewHostInputs implements Method: none.
-func (Hint) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
-
 // Loss implements Method.
 func (m Hint) Loss(ctx *context.Context, s, t backbone.Features, _ Step) *graph.Node {
 	ctx = ctx.In(m.Name())
-	h := context.GetParamOr(ctx, ParamHintLayer, DefaultHintLayer)
+	h := param.Get[int](ctx, hintParams, ParamHintLayer)
 	if h < 0 || h >= len(s.Stages) || h >= len(t.Stages) {
 		panicf("distill: hint: %s = %d out of range: student has %d stage maps, teacher %d", ParamHintLayer, h, len(s.Stages), len(t.Stages))
 	}

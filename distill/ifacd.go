@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/param"
 	"github.com/ifa-toolkit/ifa/ssl"
 )
 
@@ -17,85 +18,73 @@ import (
 // each through its head, are the 1 + L views of one image in a label-free SupCon loss ('all'
 // anchors, τ = τ_b = 0.07; Khosla et al. 2020, Eq. 2 in the reference's L_out form, §3.1).
 
-// Tunables of IFACD, read from the context (searched from the ifacd scope up to the root), each
-// with its default beside it. IFACDParams lists them.
+// Tunables of IFACD, read from the context (searched from the ifacd scope up to the root), their
+// defaults in ifacdParams.
 const (
 	// ParamIFACDLayers: L, the number of the teacher's last taps contrasted with the student
 	// (ifacd1/2/3 = 1/2/3; the reference's --cont_no_l).
-	ParamIFACDLayers   = "ifacd_layers"
-	DefaultIFACDLayers = 2
+	ParamIFACDLayers = "ifacd_layers"
 
 	// ParamIFACDFeatDim: the width of the projectors' output (the reference's feat_dim).
-	ParamIFACDFeatDim   = "ifacd_feat_dim"
-	DefaultIFACDFeatDim = 128
+	ParamIFACDFeatDim = "ifacd_feat_dim"
 
 	// ParamIFACDTemperature: τ, also used as the base temperature τ_b (the reference's nce_t).
-	ParamIFACDTemperature   = "ifacd_t"
-	DefaultIFACDTemperature = 0.07
+	ParamIFACDTemperature = "ifacd_t"
 
 	// ParamIFACDTapSource: which teacher layers are the taps. "taps": backbone.Features.TapVectors
 	// (the last stage's ReLU outputs of a CNN, pooled; METHODS.md §2.2); "stages": the pooled stage
 	// outputs f1..f_last (block outputs, the talk's tap-choice ablation, §9.1); "auto": taps when the
 	// teacher has any, stages otherwise.
-	ParamIFACDTapSource   = "ifacd_tap_source"
-	DefaultIFACDTapSource = "auto"
+	ParamIFACDTapSource = "ifacd_tap_source"
 
 	// ParamIFACDRescalerLayers: the number of linear layers of each rescaler, 1 to 3 (rs_no_l).
-	ParamIFACDRescalerLayers   = "ifacd_rs_layers"
-	DefaultIFACDRescalerLayers = 1
+	ParamIFACDRescalerLayers = "ifacd_rs_layers"
 
 	// ParamIFACDRescalerAdaptive: rescaler depth by tap (rs_no_l_ada): 1 for the final tap, 2 for the
 	// one before, 3 for the others; overrides ParamIFACDRescalerLayers.
-	ParamIFACDRescalerAdaptive   = "ifacd_rs_adaptive"
-	DefaultIFACDRescalerAdaptive = false
+	ParamIFACDRescalerAdaptive = "ifacd_rs_adaptive"
 
 	// ParamIFACDRescalerHidden: the hidden width of rescalers with 2 or 3 layers (rs_hid_dim).
-	ParamIFACDRescalerHidden   = "ifacd_rs_hidden"
-	DefaultIFACDRescalerHidden = 128
+	ParamIFACDRescalerHidden = "ifacd_rs_hidden"
 
 	// ParamIFACDRescalerNorm: the rescalers' normalisation, "bn" (BatchNorm1d), "ln" or "none".
-	ParamIFACDRescalerNorm   = "ifacd_rs_norm"
-	DefaultIFACDRescalerNorm = "bn"
+	ParamIFACDRescalerNorm = "ifacd_rs_norm"
 
 	// ParamIFACDRescalerAct: the rescalers' hidden activation, "relu" or "gelu" (--rs_ln uses ln
 	// and gelu).
-	ParamIFACDRescalerAct   = "ifacd_rs_act"
-	DefaultIFACDRescalerAct = "relu"
+	ParamIFACDRescalerAct = "ifacd_rs_act"
 
 	// ParamIFACDRescalerBlock: Rescaler V2 (§2.6, §9.1): "transformer" or "mixer" blocks on the
 	// unpooled tap (token grid) before pooling and the rescaler MLP; "none" rescales the pooled tap.
-	ParamIFACDRescalerBlock   = "ifacd_rs_block"
-	DefaultIFACDRescalerBlock = "none"
+	ParamIFACDRescalerBlock = "ifacd_rs_block"
 
 	// ParamIFACDSeparateProjectors: one teacher projector per tap instead of one shared by all
 	// taps (--proj_ind, the talk's future work).
-	ParamIFACDSeparateProjectors   = "ifacd_proj_separate"
-	DefaultIFACDSeparateProjectors = false
+	ParamIFACDSeparateProjectors = "ifacd_proj_separate"
 
 	// ParamIFACDDetach: stop the gradient at the rescalers' input (rs_detach). The teacher is frozen,
 	// so this matters only for a teacher trained jointly; with false the teacher features are not
 	// constants in Loss.
-	ParamIFACDDetach   = "ifacd_rs_detach"
-	DefaultIFACDDetach = true
+	ParamIFACDDetach = "ifacd_rs_detach"
 )
 
-// IFACDParams lists IFACD's tunables with their defaults.
-func IFACDParams() []Param {
-	return []Param{
-		{ParamIFACDLayers, DefaultIFACDLayers, "IFACD: number L of the teacher's last taps (ifacdL)"},
-		{ParamIFACDFeatDim, DefaultIFACDFeatDim, "IFACD: projector output width"},
-		{ParamIFACDTemperature, DefaultIFACDTemperature, "IFACD: SupCon temperature τ = τ_b"},
-		{ParamIFACDTapSource, DefaultIFACDTapSource, "IFACD: teacher layers: taps, stages or auto"},
-		{ParamIFACDRescalerLayers, DefaultIFACDRescalerLayers, "IFACD: linear layers per rescaler (1-3)"},
-		{ParamIFACDRescalerAdaptive, DefaultIFACDRescalerAdaptive, "IFACD: rescaler depth 3..3,2,1 from shallow to deep taps"},
-		{ParamIFACDRescalerHidden, DefaultIFACDRescalerHidden, "IFACD: rescaler hidden width"},
-		{ParamIFACDRescalerNorm, DefaultIFACDRescalerNorm, "IFACD: rescaler norm: bn, ln or none"},
-		{ParamIFACDRescalerAct, DefaultIFACDRescalerAct, "IFACD: rescaler activation: relu or gelu"},
-		{ParamIFACDRescalerBlock, DefaultIFACDRescalerBlock, "IFACD: Rescaler V2 token blocks: none, transformer or mixer"},
-		{ParamIFACDSeparateProjectors, DefaultIFACDSeparateProjectors, "IFACD: one teacher projector per tap"},
-		{ParamIFACDDetach, DefaultIFACDDetach, "IFACD: stop-gradient at the rescaler input"},
-	}
+var ifacdParams = param.Table{
+	{Key: ParamIFACDLayers, Default: 2, Doc: "IFACD: number L of the teacher's last taps contrasted with the student (ifacd1/2/3)"},
+	{Key: ParamIFACDFeatDim, Default: 128, Doc: "IFACD: projector output width"},
+	{Key: ParamIFACDTemperature, Default: 0.07, Doc: "IFACD: SupCon temperature τ (= base temperature)"},
+	{Key: ParamIFACDTapSource, Default: IFACDTapsAuto, Doc: "IFACD: teacher layers: taps (the last stage's ReLU outputs), stages (stage outputs) or auto (taps when the teacher has them)"},
+	{Key: ParamIFACDRescalerLayers, Default: 1, Doc: "IFACD: linear layers per rescaler, 1 to 3"},
+	{Key: ParamIFACDRescalerAdaptive, Default: false, Doc: "IFACD: rescaler depth 3..3, 2, 1 from shallow to deep taps (overrides the rescaler layers)"},
+	{Key: ParamIFACDRescalerHidden, Default: 128, Doc: "IFACD: hidden width of 2- and 3-layer rescalers"},
+	{Key: ParamIFACDRescalerNorm, Default: "bn", Doc: "IFACD: rescaler normalisation: bn, ln or none"},
+	{Key: ParamIFACDRescalerAct, Default: "relu", Doc: "IFACD: rescaler activation: relu or gelu"},
+	{Key: ParamIFACDRescalerBlock, Default: "none", Doc: "IFACD: Rescaler V2 token blocks on the unpooled taps: none, transformer or mixer"},
+	{Key: ParamIFACDSeparateProjectors, Default: false, Doc: "IFACD: one teacher projector per tap instead of one shared"},
+	{Key: ParamIFACDDetach, Default: true, Doc: "IFACD: stop the gradient at the rescalers' input (no effect on a frozen teacher's weights)"},
 }
+
+// Params implements Tunable.
+func (IFACD) Params() param.Table { return ifacdParams }
 
 // IFACD tap sources (ParamIFACDTapSource).
 const (
@@ -129,39 +118,39 @@ type IFACDConfig struct {
 	Detach bool
 }
 
-// DefaultIFACDConfig is the talk's configuration: ifacd2, Linear + BN1d heads, one shared teacher
-// projector, feature width 128, τ = 0.07, detached rescaler input.
+// DefaultIFACDConfig is the talk's configuration, the parameter table's defaults: ifacd2,
+// Linear + BN1d heads, one shared teacher projector, feature width 128, τ = 0.07, detached
+// rescaler input.
 func DefaultIFACDConfig() IFACDConfig {
-	return IFACDConfig{
-		Layers: DefaultIFACDLayers, FeatDim: DefaultIFACDFeatDim, Temperature: DefaultIFACDTemperature,
-		TapSource: DefaultIFACDTapSource, RescalerLayers: DefaultIFACDRescalerLayers,
-		RescalerHidden: DefaultIFACDRescalerHidden, RescalerNorm: ssl.NormBatch, RescalerAct: ssl.ActReLU,
-		RescalerBlock: ssl.TokenNone, Detach: DefaultIFACDDetach,
+	c, err := IFACDConfigFromContext(context.New())
+	if err != nil {
+		panic(err) // invalid defaults in ifacdParams: caught by the tests
 	}
+	return c
 }
 
 // IFACDConfigFromContext reads the IFACD parameters from ctx (give it the ifacd scope, or any scope
 // below which the parameters are visible).
 func IFACDConfigFromContext(ctx *context.Context) (IFACDConfig, error) {
 	c := IFACDConfig{
-		Layers:             context.GetParamOr(ctx, ParamIFACDLayers, DefaultIFACDLayers),
-		FeatDim:            context.GetParamOr(ctx, ParamIFACDFeatDim, DefaultIFACDFeatDim),
-		Temperature:        context.GetParamOr(ctx, ParamIFACDTemperature, DefaultIFACDTemperature),
-		TapSource:          context.GetParamOr(ctx, ParamIFACDTapSource, DefaultIFACDTapSource),
-		RescalerLayers:     context.GetParamOr(ctx, ParamIFACDRescalerLayers, DefaultIFACDRescalerLayers),
-		RescalerAdaptive:   context.GetParamOr(ctx, ParamIFACDRescalerAdaptive, DefaultIFACDRescalerAdaptive),
-		RescalerHidden:     context.GetParamOr(ctx, ParamIFACDRescalerHidden, DefaultIFACDRescalerHidden),
-		SeparateProjectors: context.GetParamOr(ctx, ParamIFACDSeparateProjectors, DefaultIFACDSeparateProjectors),
-		Detach:             context.GetParamOr(ctx, ParamIFACDDetach, DefaultIFACDDetach),
+		Layers:             param.Get[int](ctx, ifacdParams, ParamIFACDLayers),
+		FeatDim:            param.Get[int](ctx, ifacdParams, ParamIFACDFeatDim),
+		Temperature:        param.Get[float64](ctx, ifacdParams, ParamIFACDTemperature),
+		TapSource:          param.Get[string](ctx, ifacdParams, ParamIFACDTapSource),
+		RescalerLayers:     param.Get[int](ctx, ifacdParams, ParamIFACDRescalerLayers),
+		RescalerAdaptive:   param.Get[bool](ctx, ifacdParams, ParamIFACDRescalerAdaptive),
+		RescalerHidden:     param.Get[int](ctx, ifacdParams, ParamIFACDRescalerHidden),
+		SeparateProjectors: param.Get[bool](ctx, ifacdParams, ParamIFACDSeparateProjectors),
+		Detach:             param.Get[bool](ctx, ifacdParams, ParamIFACDDetach),
 	}
 	var err error
-	if c.RescalerNorm, err = ssl.ParseNormKind(context.GetParamOr(ctx, ParamIFACDRescalerNorm, DefaultIFACDRescalerNorm)); err != nil {
+	if c.RescalerNorm, err = ssl.ParseNormKind(param.Get[string](ctx, ifacdParams, ParamIFACDRescalerNorm)); err != nil {
 		return c, fmt.Errorf("distill: ifacd: %s: %w", ParamIFACDRescalerNorm, err)
 	}
-	if c.RescalerAct, err = ssl.ParseActKind(context.GetParamOr(ctx, ParamIFACDRescalerAct, DefaultIFACDRescalerAct)); err != nil {
+	if c.RescalerAct, err = ssl.ParseActKind(param.Get[string](ctx, ifacdParams, ParamIFACDRescalerAct)); err != nil {
 		return c, fmt.Errorf("distill: ifacd: %s: %w", ParamIFACDRescalerAct, err)
 	}
-	switch block := context.GetParamOr(ctx, ParamIFACDRescalerBlock, DefaultIFACDRescalerBlock); block {
+	switch block := param.Get[string](ctx, ifacdParams, ParamIFACDRescalerBlock); block {
 	case "none":
 		c.RescalerBlock = ssl.TokenNone
 	case "transformer":
@@ -315,14 +304,19 @@ type IFACD struct{}
 // Name implements Method.
 func (IFACD) Name() string { return "ifacd" }
 
-// DefaultBeta implements Method: 0.8. This is an assumption: the talk does not record IFACD's
+// DefaultBeta implements Weighted: 0.8. This is an assumption: the talk does not record IFACD's
 // weight and the reference's default (0) would disable the term; 0.8 is CRD's weight, whose flags
 // the reference keeps (METHODS.md §2.4).
 func (IFACD) DefaultBeta() float64 { return 0.8 }
 
-// Features implements Method: the student's pooled feature; the teacher's tap vectors (its taps for
-// Rescaler V2, its stage maps with the stages tap source).
-func (IFACD) Features() (student, teacher FeatureSet) { return UsesPooled, UsesTapVectors }
+// RunLabel implements Labeled: ifacdL, L the number of teacher taps.
+func (m IFACD) RunLabel(ctx *context.Context) (string, error) {
+	cfg, err := IFACDConfigFromContext(ctx.In(m.Name()))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("ifacd%d", cfg.Layers), nil
+}
 
 // Check implements Method.
 func (m IFACD) Check(ctx *context.Context, s, t FeatureShapes) error {
@@ -364,7 +358,7 @@ func (m IFACD) resolve(ctx *context.Context, s, t FeatureShapes) (IFACDConfig, [
 	return cfg, taps, nil
 }
 
-// HeadParams implements Method: the student projector, one rescaler per selected tap and the
+// HeadParams implements WithHeads: the student projector, one rescaler per selected tap and the
 // teacher projector (one per selected tap when separate), counted twice in the talk's convention.
 func (m IFACD) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, error) {
 	cfg, taps, err := m.resolve(ctx, s, t)
@@ -383,9 +377,6 @@ func (m IFACD) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams,
 	}
 	return HeadParams{Params: n + projT, CountedTwice: true}, nil
 }
-
-// NewHostInputs implements Method: none (IFACD has no memory bank).
-func (IFACD) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
 
 // Loss implements Method: L_IFACD, a scalar.
 func (m IFACD) Loss(ctx *context.Context, s, t backbone.Features, _ Step) *graph.Node {

@@ -622,18 +622,23 @@ func TestIFACDRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.DefaultBeta() != 0.8 {
-		t.Errorf("β = %g, want 0.8", m.DefaultBeta())
+	if DefaultBeta(m) != 0.8 {
+		t.Errorf("β = %g, want 0.8", DefaultBeta(m))
 	}
 	keys := map[string]bool{}
-	for _, p := range IFACDParams() {
+	for _, p := range ParamsOf(m) {
 		if keys[p.Key] || !strings.HasPrefix(p.Key, "ifacd_") {
 			t.Errorf("param %q repeated or outside the ifacd_ prefix", p.Key)
 		}
 		keys[p.Key] = true
 	}
-	d := DefaultIFACDConfig()
-	if got, err := IFACDConfigFromContext(context.New()); err != nil || got != d {
-		t.Errorf("config from an empty context %+v (%v), want the defaults %+v", got, err, d)
+	// The talk's configuration (METHODS.md §2.2–2.4).
+	want := IFACDConfig{Layers: 2, FeatDim: 128, Temperature: 0.07, TapSource: IFACDTapsAuto, RescalerLayers: 1,
+		RescalerHidden: 128, RescalerNorm: ssl.NormBatch, RescalerAct: ssl.ActReLU, RescalerBlock: ssl.TokenNone, Detach: true}
+	if got := DefaultIFACDConfig(); got != want {
+		t.Errorf("default config %+v, want the talk's %+v", got, want)
+	}
+	if label, err := RunLabel(m, context.New()); err != nil || label != "ifacd2" {
+		t.Errorf("run label %q (%v), want ifacd2", label, err)
 	}
 }

@@ -4,15 +4,10 @@ import (
 	"fmt"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// ParamKDTemperature is the context parameter holding KD's softmax temperature T, read by
-// KDLossFromContext; DefaultKDTemperature is RepDistiller's (and IFACD's) T = 4.
-const (
-	ParamKDTemperature   = "kd_t"
-	DefaultKDTemperature = 4.0
-)
+// DefaultKDTemperature is RepDistiller's (and IFACD's) KD temperature T = 4.
+const DefaultKDTemperature = 4.0
 
 // KDLoss is Hinton et al.'s knowledge-distillation loss ("Distilling the Knowledge in a Neural
 // Network", 2015, §2), as RepDistiller's DistillKL computes it (METHODS.md §4.2):
@@ -39,10 +34,4 @@ func KDLoss(student, teacher *graph.Node, temperature float64) *graph.Node {
 	pT := graph.Exp(logPT)
 	kl := graph.ReduceSum(graph.Mul(pT, graph.Sub(logPT, logPS)), -1) // [B]
 	return graph.MulScalar(graph.ReduceAllMean(kl), temperature*temperature)
-}
-
-// KDLossFromContext is KDLoss with T read from ctx (ParamKDTemperature, default
-// DefaultKDTemperature).
-func KDLossFromContext(ctx *context.Context, student, teacher *graph.Node) *graph.Node {
-	return KDLoss(student, teacher, context.GetParamOr(ctx, ParamKDTemperature, DefaultKDTemperature))
 }

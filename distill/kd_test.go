@@ -7,7 +7,6 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 )
@@ -188,19 +187,4 @@ func TestKDLossPermutationAndContext(t *testing.T) {
 		t.Fatalf("permuted batch: %g vs %g", b, a)
 	}
 
-	// The context wrapper reads T (default 4).
-	ctx := context.New()
-	run := func() float64 {
-		out := context.MustExecOnce(testutil.Backend(), ctx, func(ctx *context.Context, x, y *graph.Node) *graph.Node {
-			return KDLossFromContext(ctx, x, y)
-		}, tensors.FromValue(s), tensors.FromValue(te))
-		return flat(out)[0]
-	}
-	if got, want := run(), naiveKD(s, te, DefaultKDTemperature); math.Abs(got-want) > 1e-12*(1+want) {
-		t.Fatalf("default T: %g, want %g", got, want)
-	}
-	ctx.SetParam(ParamKDTemperature, 1.5)
-	if got, want := run(), naiveKD(s, te, 1.5); math.Abs(got-want) > 1e-12*(1+want) {
-		t.Fatalf("T=1.5 from context: %g, want %g", got, want)
-	}
 }

@@ -2,6 +2,7 @@ package distill
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -10,38 +11,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/param"
 )
-
-// FeatureSet says which fields of a backbone.Features a method reads, as a bit set.
-type FeatureSet uint8
-
-// The bits of a FeatureSet, one per backbone.Features field.
-const (
-	UsesLogits FeatureSet = 1 << iota
-	UsesPooled
-	UsesStages
-	UsesPreactStages
-	UsesTaps
-	UsesTapVectors
-)
-
-// Has reports whether every bit of o is set in f.
-func (f FeatureSet) Has(o FeatureSet) bool { return f&o == o }
-
-// String lists the set bits by field name, e.g. "Pooled|Stages".
-func (f FeatureSet) String() string {
-	names := []string{"Logits", "Pooled", "Stages", "PreactStages", "Taps", "TapVectors"}
-	var parts []string
-	for i, n := range names {
-		if f&(1<<i) != 0 {
-			parts = append(parts, n)
-		}
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, "|")
-}
 
 // FeatureShapes is backbone.Features described by shapes only, so a method can be checked and its
 // heads counted before any graph is built. Missing fields have an invalid (zero) shape or are nil.
@@ -132,31 +103,21 @@ func (h HeadParams) Reported() int {
 	return h.Params
 }
 
-// Method is one distiller: the extra loss term L_method of
-// L = γ·CE + α·KD + β·L_method, with everything a distillation step needs to compute it.
+// Method is one distiller: the extra loss term L_method of L = γ·CE + α·KD + β·L_method
+// (Objective builds the sum).
 //
 // Teacher features enter Loss as given and are treated as constants (Loss stops their gradient);
-// the heads a method creates live under ctx.In(Name()) and are trained with the student.
+// the heads a method creates live under ctx.In(Name()) and are trained with the student. A method
+// may also implement the optional interfaces Weighted (its default β), Tunable (its parameter
+// table), WithHeads (its trainable head count), WithHostInputs (per-step inputs made on the host)
+// and Labeled (its row label in reports).
 type Method interface {
 	// Name is the registry name (kd, hint, attention, ...).
 	Name() string
 
-	// DefaultBeta is β, the weight of the method's term (METHODS.md §4.2; 0 for kd).
-	DefaultBeta() float64
-
-	// Features returns which student and teacher features Loss reads.
-	Features() (student, teacher FeatureSet)
-
 	// Check reports whether the method can distil between encoders with these feature shapes,
 	// with context parameters read from ctx.
 	Check(ctx *context.Context, s, t FeatureShapes) error
-
-	// HeadParams counts the method's trainable head parameters for these encoders.
-	HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, error)
-
-	// NewHostInputs returns the producer of the method's extra inputs for this training set, or
-	// nil when the method needs none.
-	NewHostInputs(ctx *context.Context, train TrainSet) (HostInputs, error)
 
 	// Loss builds the method's unweighted loss term, a scalar. s and t are the student and
 	// teacher features of the same batch; ctx is the scope under which the method opens its own
@@ -164,90 +125,120 @@ type Method interface {
 	Loss(ctx *context.Context, s, t backbone.Features, step Step) *graph.Node
 }
 
-// Registry maps method names to methods.
-type Registry struct {
-	byName map[string]Method
-	order  []string
+// Weighted is a method with a default weight β of its term (METHODS.md §4.2). A method without
+// it has β = 0.
+type Weighted interface {
+	DefaultBeta() float64
 }
 
-// NewRegistry returns a registry holding the given methods.
-func NewRegistry(methods ...Method) (*Registry, error) {
-	r := &Registry{byName: make(map[string]Method)}
-	for _, m := range methods {
-		if err := r.Register(m); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
+// Tunable is a method with context parameters: its parameter table.
+type Tunable interface {
+	Params() param.Table
 }
 
-// Register adds m; a name registered twice is an error.
-func (r *Registry) Register(m Method) error {
-	if m == nil {
-		return fmt.Errorf("distill: register: nil method")
+// WithHeads is a method with trainable heads (connectors, embeddings, regressors).
+type WithHeads interface {
+	// HeadParams counts the method's trainable head parameters for these encoders.
+	HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, error)
+}
+
+// WithHostInputs is a method fed extra inputs made on the host every step (CRD's contrast
+// indices, read by Loss from Step.Extra).
+type WithHostInputs interface {
+	// NewHostInputs returns the producer of the method's extra inputs for this training set.
+	NewHostInputs(ctx *context.Context, train TrainSet) (HostInputs, error)
+}
+
+// Labeled is a method whose row label in reports depends on its parameters (ifacd2 for IFACD
+// with two taps). A method without it is labelled by its name.
+type Labeled interface {
+	RunLabel(ctx *context.Context) (string, error)
+}
+
+// DefaultBeta returns m's default β: its DefaultBeta when Weighted, else 0.
+func DefaultBeta(m Method) float64 {
+	if w, ok := m.(Weighted); ok {
+		return w.DefaultBeta()
 	}
-	name := m.Name()
-	if name == "" {
-		return fmt.Errorf("distill: register: method %T has an empty name", m)
+	return 0
+}
+
+// ParamsOf returns m's parameter table (empty when m is not Tunable).
+func ParamsOf(m Method) param.Table {
+	if t, ok := m.(Tunable); ok {
+		return t.Params()
 	}
-	if _, dup := r.byName[name]; dup {
-		return fmt.Errorf("distill: register: method %q registered twice", name)
-	}
-	r.byName[name] = m
-	r.order = append(r.order, name)
 	return nil
 }
 
-// Get returns the method registered under name.
-func (r *Registry) Get(name string) (Method, error) {
-	m, ok := r.byName[name]
+// CountHeads counts m's trainable head parameters (none when m has no heads).
+func CountHeads(m Method, ctx *context.Context, s, t FeatureShapes) (HeadParams, error) {
+	if h, ok := m.(WithHeads); ok {
+		return h.HeadParams(ctx, s, t)
+	}
+	return HeadParams{}, nil
+}
+
+// NewHostInputs returns the producer of m's host inputs, or nil when m has none.
+func NewHostInputs(m Method, ctx *context.Context, train TrainSet) (HostInputs, error) {
+	if h, ok := m.(WithHostInputs); ok {
+		return h.NewHostInputs(ctx, train)
+	}
+	return nil, nil
+}
+
+// RunLabel returns m's row label in reports: its RunLabel when Labeled, else its name.
+func RunLabel(m Method, ctx *context.Context) (string, error) {
+	if l, ok := m.(Labeled); ok {
+		return l.RunLabel(ctx)
+	}
+	return m.Name(), nil
+}
+
+// methods is the registry of the built-in distillers, by name. A new method file adds one line.
+var methods = map[string]Method{
+	"kd":          KD{},
+	"hint":        Hint{},
+	"attention":   Attention{},
+	"similarity":  Similarity{},
+	"correlation": Correlation{},
+	"vid":         VID{},
+	"rkd":         RKD{},
+	"pkt":         PKT{},
+	"nst":         NST{},
+	"crd":         CRD{},
+	"ifacd":       IFACD{},
+}
+
+// Get returns the built-in method registered under name.
+func Get(name string) (Method, error) {
+	m, ok := methods[name]
 	if !ok {
-		return nil, fmt.Errorf("distill: unknown method %q (known: %s)", name, strings.Join(r.Names(), ", "))
+		return nil, fmt.Errorf("distill: unknown method %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
 	return m, nil
 }
 
-// Names returns the registered names, sorted.
-func (r *Registry) Names() []string {
-	out := slices.Clone(r.order)
-	slices.Sort(out)
+// Names returns the names of the built-in methods, sorted.
+func Names() []string {
+	return slices.Sorted(maps.Keys(methods))
+}
+
+// Params is the package's parameter table: every method's tunables, methods in name order.
+func Params() param.Table {
+	var out param.Table
+	for _, n := range Names() {
+		out = append(out, ParamsOf(methods[n])...)
+	}
 	return out
 }
 
-// builtins lists the methods every Default registry holds. A new method file adds its method here.
-func builtins() []Method {
-	return []Method{
-		KD{}, Hint{}, Attention{}, Similarity{}, Correlation{}, VID{}, RKD{}, PKT{}, NST{}, CRD{}, IFACD{},
-	}
-}
-
-// Default returns a fresh registry of the built-in methods.
-func Default() *Registry {
-	r, err := NewRegistry(builtins()...)
-	if err != nil {
-		panic(err) // A duplicate in builtins is a programming error caught by the tests.
-	}
-	return r
-}
-
-// Get returns the built-in method registered under name.
-func Get(name string) (Method, error) { return Default().Get(name) }
-
-// Names returns the names of the built-in methods, sorted.
-func Names() []string { return Default().Names() }
-
 // KD is the method with no extra term: plain knowledge distillation, whose KL term
-// (KDLoss, Hinton et al. 2015) the training loop adds for every method. Its Loss is zero.
+// (KDLoss, Hinton et al. 2015) Objective adds for every method. Its Loss is zero and it has no β.
 type KD struct{}
 
 // Name implements Method.
 func (KD) Name() string { return "kd" }
-
-// DefaultBeta implements Method: KD has no β term.
-func (KD) DefaultBeta() float64 { return 0 }
-
-// Features implements Method: KD reads logits (through KDLoss, outside Loss).
-func (KD) Features() (student, teacher FeatureSet) { return UsesLogits, UsesLogits }
 
 // Check implements Method.
 func (KD) Check(_ *context.Context, s, t FeatureShapes) error {
@@ -259,14 +250,6 @@ func (KD) Check(_ *context.Context, s, t FeatureShapes) error {
 	}
 	return nil
 }
-
-// HeadParams implements Method: KD has no heads.
-func (KD) HeadParams(*context.Context, FeatureShapes, FeatureShapes) (HeadParams, error) {
-	return HeadParams{}, nil
-}
-
-// NewHostInputs implements Method: none.
-func (KD) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
 
 // Loss implements Method: a scalar zero of the student logits' dtype.
 func (KD) Loss(_ *context.Context, s, _ backbone.Features, _ Step) *graph.Node {

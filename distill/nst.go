@@ -47,24 +47,13 @@ type NST struct{}
 // Name implements Method.
 func (NST) Name() string { return "nst" }
 
-// DefaultBeta implements Method.
+// DefaultBeta implements Weighted.
 func (NST) DefaultBeta() float64 { return 50 }
-
-// Features implements Method.
-func (NST) Features() (student, teacher FeatureSet) { return UsesStages, UsesStages }
 
 // Check implements Method.
 func (m NST) Check(_ *context.Context, s, t FeatureShapes) error {
 	return checkIntermediatePairs(m.Name(), s, t)
 }
-
-// HeadParams implements Method: NST has no heads.
-func (NST) HeadParams(*context.Context, FeatureShapes, FeatureShapes) (HeadParams, error) {
-	return HeadParams{}, nil
-}
-
-// NewHostInputs implements Method: none.
-func (NST) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
 
 // Loss implements Method.
 func (NST) Loss(_ *context.Context, s, t backbone.Features, _ Step) *graph.Node {

@@ -42,22 +42,11 @@ type PKT struct{}
 // Name implements Method.
 func (PKT) Name() string { return "pkt" }
 
-// DefaultBeta implements Method.
+// DefaultBeta implements Weighted.
 func (PKT) DefaultBeta() float64 { return 30000 }
-
-// Features implements Method.
-func (PKT) Features() (student, teacher FeatureSet) { return UsesPooled, UsesPooled }
 
 // Check implements Method.
 func (m PKT) Check(_ *context.Context, s, t FeatureShapes) error { return checkPooled(m.Name(), s, t) }
-
-// HeadParams implements Method: PKT has no heads.
-func (PKT) HeadParams(*context.Context, FeatureShapes, FeatureShapes) (HeadParams, error) {
-	return HeadParams{}, nil
-}
-
-// NewHostInputs implements Method: none.
-func (PKT) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
 
 // Loss implements Method.
 func (PKT) Loss(_ *context.Context, s, t backbone.Features, _ Step) *graph.Node {

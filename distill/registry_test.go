@@ -28,12 +28,16 @@ func TestRegistryNames(t *testing.T) {
 	if _, err := Get("fitnet"); err == nil || !strings.Contains(err.Error(), "hint") {
 		t.Errorf("Get(unknown) error = %v, want one listing the known names", err)
 	}
-	r := Default()
-	if err := r.Register(PKT{}); err == nil {
-		t.Error("registering pkt twice succeeded")
+	for name, m := range methods {
+		if m.Name() != name {
+			t.Errorf("registry key %q holds method %q", name, m.Name())
+		}
 	}
-	if !slices.IsSorted(r.Names()) {
-		t.Errorf("Names() not sorted: %v", r.Names())
+	if !slices.IsSorted(Names()) {
+		t.Errorf("Names() not sorted: %v", Names())
+	}
+	if err := Params().Check(); err != nil {
+		t.Errorf("the parameter table: %v", err)
 	}
 }
 
@@ -45,8 +49,8 @@ func TestDefaultBetas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.DefaultBeta() != b {
-			t.Errorf("%s: DefaultBeta = %g, want %g (METHODS.md §4.2)", n, m.DefaultBeta(), b)
+		if DefaultBeta(m) != b {
+			t.Errorf("%s: DefaultBeta = %g, want %g (METHODS.md §4.2)", n, DefaultBeta(m), b)
 		}
 	}
 }
@@ -77,7 +81,7 @@ func TestEveryMethodBuilds(t *testing.T) {
 			m, _ := Get(name)
 			ctx := context.New()
 			ctx.SetParam(ParamCRDNegatives, 3)
-			hi, err := m.NewHostInputs(ctx, TrainSet{Labels: labels, Seed: 1})
+			hi, err := NewHostInputs(m, ctx, TrainSet{Labels: labels, Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,15 +146,12 @@ func TestEveryMethodBuilds(t *testing.T) {
 				finite("head gradient", floats(g))
 			}
 			sf, tf := fakeShapes(sh), fakeShapes(th)
-			hp, err := m.HeadParams(ctx, sf, tf)
+			hp, err := CountHeads(m, ctx, sf, tf)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := trainableParams(ctx, "/"+name); hp.Params != got {
 				t.Errorf("HeadParams = %+v, the method created %d trainable parameters", hp, got)
-			}
-			if sfs, tfs := m.Features(); sfs == 0 || tfs == 0 {
-				t.Errorf("Features() = %v, %v", sfs, tfs)
 			}
 		})
 	}
@@ -198,7 +199,7 @@ func TestTalkParameterCounts(t *testing.T) {
 		if name == "kd" {
 			s.Logits = shapesOfHosts(newHost(1, 100))[0]
 		}
-		hp, err := m.HeadParams(context.New(), s, s)
+		hp, err := CountHeads(m, context.New(), s, s)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

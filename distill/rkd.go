@@ -3,7 +3,9 @@ package distill
 import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/param"
 )
 
 // rkdClamp is the floor on squared distances before the square root.
@@ -66,30 +68,33 @@ func RKDLoss(fs, ft *graph.Node, wDist, wAngle float64) *graph.Node {
 // context parameters ParamRKDDistWeight (25) and ParamRKDAngleWeight (50).
 type RKD struct{}
 
+// ParamRKDDistWeight and ParamRKDAngleWeight weigh RKD's distance and angle terms.
+const (
+	ParamRKDDistWeight  = "rkd_w_dist"
+	ParamRKDAngleWeight = "rkd_w_angle"
+)
+
+var rkdParams = param.Table{
+	{Key: ParamRKDDistWeight, Default: 25.0, Doc: "RKD: weight of the distance term"},
+	{Key: ParamRKDAngleWeight, Default: 50.0, Doc: "RKD: weight of the angle term"},
+}
+
+// Params implements Tunable.
+func (RKD) Params() param.Table { return rkdParams }
+
 // Name implements Method.
 func (RKD) Name() string { return "rkd" }
 
-// DefaultBeta implements Method.
+// DefaultBeta implements Weighted.
 func (RKD) DefaultBeta() float64 { return 1 }
-
-// Features implements Method.
-func (RKD) Features() (student, teacher FeatureSet) { return UsesPooled, UsesPooled }
 
 // Check implements Method.
 func (m RKD) Check(_ *context.Context, s, t FeatureShapes) error { return checkPooled(m.Name(), s, t) }
 
-// HeadParams implements Method: RKD has no heads.
-func (RKD) HeadParams(*context.Context, FeatureShapes, FeatureShapes) (HeadParams, error) {
-	return HeadParams{}, nil
-}
-
-// NewHostInputs implements Method: none.
-func (RKD) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
-
 // Loss implements Method.
 func (m RKD) Loss(ctx *context.Context, s, t backbone.Features, _ Step) *graph.Node {
 	ctx = ctx.In(m.Name())
-	wd := context.GetParamOr(ctx, ParamRKDDistWeight, DefaultRKDDistWeight)
-	wa := context.GetParamOr(ctx, ParamRKDAngleWeight, DefaultRKDAngleWeight)
+	wd := param.Get[float64](ctx, rkdParams, ParamRKDDistWeight)
+	wa := param.Get[float64](ctx, rkdParams, ParamRKDAngleWeight)
 	return RKDLoss(s.Pooled, t.Pooled, wd, wa)
 }

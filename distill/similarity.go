@@ -36,11 +36,8 @@ type Similarity struct{}
 // Name implements Method.
 func (Similarity) Name() string { return "similarity" }
 
-// DefaultBeta implements Method.
+// DefaultBeta implements Weighted.
 func (Similarity) DefaultBeta() float64 { return 3000 }
-
-// Features implements Method.
-func (Similarity) Features() (student, teacher FeatureSet) { return UsesStages, UsesStages }
 
 // Check implements Method.
 func (Similarity) Check(_ *context.Context, s, t FeatureShapes) error {
@@ -53,14 +50,6 @@ func (Similarity) Check(_ *context.Context, s, t FeatureShapes) error {
 	}
 	return nil
 }
-
-// HeadParams implements Method: SP has no heads.
-func (Similarity) HeadParams(*context.Context, FeatureShapes, FeatureShapes) (HeadParams, error) {
-	return HeadParams{}, nil
-}
-
-// NewHostInputs implements Method: none.
-func (Similarity) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
 
 // Loss implements Method.
 func (Similarity) Loss(_ *context.Context, s, t backbone.Features, _ Step) *graph.Node {

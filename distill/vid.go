@@ -8,8 +8,10 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/param"
 )
 
 // vidEpsilon is VID's floor on the predicted variance: σ² = softplus(θ) + ε.
@@ -58,21 +60,28 @@ func VIDVariance(ctx *context.Context, g *graph.Graph, dtype dtypes.DType, chann
 // β = 1.
 type VID struct{}
 
+// ParamVIDInitVar: VID's initial predicted variance σ² (softplus(θ) + ε at initialisation).
+const ParamVIDInitVar = "vid_init_var"
+
+var vidParams = param.Table{
+	{Key: ParamVIDInitVar, Default: 5.0, Doc: "VID: initial predicted variance"},
+}
+
+// Params implements Tunable.
+func (VID) Params() param.Table { return vidParams }
+
 // Name implements Method.
 func (VID) Name() string { return "vid" }
 
-// DefaultBeta implements Method.
+// DefaultBeta implements Weighted.
 func (VID) DefaultBeta() float64 { return 1 }
-
-// Features implements Method.
-func (VID) Features() (student, teacher FeatureSet) { return UsesStages, UsesStages }
 
 // Check implements Method.
 func (m VID) Check(_ *context.Context, s, t FeatureShapes) error {
 	return checkIntermediatePairs(m.Name(), s, t)
 }
 
-// HeadParams implements Method: per layer Cs·Ct + 2·Ct² regressor weights and Ct variance
+// HeadParams implements WithHeads: per layer Cs·Ct + 2·Ct² regressor weights and Ct variance
 // parameters, counted once (METHODS.md §2.1).
 func (m VID) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, error) {
 	if err := m.Check(ctx, s, t); err != nil {
@@ -87,13 +96,10 @@ func (m VID) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, e
 	return HeadParams{Params: n}, nil
 }
 
-// NewHostInputs implements Method: none.
-func (VID) NewHostInputs(*context.Context, TrainSet) (HostInputs, error) { return nil, nil }
-
 // Loss implements Method.
 func (m VID) Loss(ctx *context.Context, s, t backbone.Features, _ Step) *graph.Node {
 	ctx = ctx.In(m.Name())
-	initVar := context.GetParamOr(ctx, ParamVIDInitVar, DefaultVIDInitVar)
+	initVar := param.Get[float64](ctx, vidParams, ParamVIDInitVar)
 	fs, ft := intermediate(s), constants(intermediate(t))
 	mustPair(m.Name(), fs, ft)
 	var total *graph.Node

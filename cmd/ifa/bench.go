@@ -58,7 +58,7 @@ type BenchCmd struct {
 	Input       string  `help:"Input image shape HxWxC." default:"32x32x3"`
 	Classes     int     `help:"Number of classes of the classifiers." default:"100"`
 	Patch       int     `help:"ViT patch size (0: the configuration's)." default:"0"`
-	IFACDLayers int     `name:"ifacd-layers" help:"IFACD: the number L of the teacher's last taps contrasted with the student." default:"2"`
+	IFACDLayers int     `name:"ifacd-layers" help:"${ifacd_layers_doc}." default:"${ifacd_layers}"`
 	Beta        float64 `help:"IFACD loss weight." default:"0.8"`
 	ProjHidden  int     `name:"proj-hidden" help:"lwclr: hidden width of the projector." default:"2048"`
 	ProjOut     int     `name:"proj-out" help:"lwclr: output width of the projector." default:"2048"`

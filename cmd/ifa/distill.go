@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
+	"maps"
 	"path/filepath"
 	"slices"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -47,29 +45,29 @@ import (
 type DistillCmd struct {
 	Teacher string `help:"Teacher: an 'ifa train' run directory (its newest checkpoint) or one of its checkpoint files; the model is rebuilt from the run's config.json." required:""`
 	Student string `help:"Student model of the CNN zoo (see 'ifa models'), e.g. resnet8x4, vgg8, wrn_16_2, resnet20." required:""`
-	Method  string `help:"Distillation method: ifacd, kd, crd, hint, attention, similarity, correlation, vid, rkd, pkt or nst. Every method adds its term to CE and KD." default:"ifacd"`
+	Method  string `help:"Distillation method: ${distill_methods}. Every method adds its term to CE and KD." default:"ifacd"`
 	Dataset string `help:"Dataset (fashion-mnist, mnist, cifar10, cifar100 or an image folder); default: the teacher's."`
 	DataDir string `name:"data-dir" help:"Folder holding the named dataset (default: the teacher's, then the user cache folder)." type:"path" env:"IFA_DATA_DIR"`
 
 	Gamma float64 `short:"r" help:"Weight γ of the cross-entropy term." default:"1"`
 	Alpha float64 `short:"a" help:"Weight α of the KD term." default:"1"`
-	Beta  float64 `short:"b" help:"Weight β of the method's term; negative means the method's default: ifacd 0.8 (an assumption, the talk does not record it), crd 0.8, hint 100, attention 1000, similarity 3000, correlation 0.02, vid 1, rkd 1, pkt 30000, nst 50, kd 0." default:"-1"`
-	KDT   float64 `name:"kd-t" help:"KD softmax temperature T." default:"4"`
+	Beta  float64 `short:"b" help:"Weight β of the method's term; negative means the method's default: ${distill_betas} (ifacd's is an assumption, the talk does not record it)." default:"-1"`
+	KDT   float64 `name:"kd-t" help:"KD softmax temperature T." default:"${kd_temperature}"`
 	Label string  `help:"Row label of this run in 'ifa report' (default: the method's name, ifacdL for IFACD with L taps). With --method kd --alpha 0 --label vanilla a run trains the vanilla student with the very same recipe."`
 
-	IFACDLayers         int      `name:"ifacd-layers" help:"IFACD: number L of the teacher's last taps contrasted with the student (ifacd1/2/3)." default:"2"`
-	IFACDFeatDim        int      `name:"ifacd-feat-dim" help:"IFACD: projector output width." default:"128"`
-	IFACDT              float64  `name:"ifacd-t" help:"IFACD: SupCon temperature τ (= base temperature)." default:"0.07"`
-	IFACDTaps           string   `name:"ifacd-taps" help:"IFACD: teacher layers: taps (the last stage's ReLU outputs), stages (stage outputs) or auto (taps when the teacher has them)." enum:"auto,taps,stages" default:"auto"`
-	IFACDRescalerLayers int      `name:"ifacd-rs-layers" help:"IFACD: linear layers per rescaler, 1 to 3." default:"1"`
-	IFACDRescalerAda    bool     `name:"ifacd-rs-adaptive" help:"IFACD: rescaler depth 3..3, 2, 1 from shallow to deep taps (overrides --ifacd-rs-layers)."`
-	IFACDRescalerHidden int      `name:"ifacd-rs-hidden" help:"IFACD: hidden width of 2- and 3-layer rescalers." default:"128"`
-	IFACDRescalerNorm   string   `name:"ifacd-rs-norm" help:"IFACD: rescaler normalisation: bn, ln or none." enum:"bn,ln,none" default:"bn"`
-	IFACDRescalerAct    string   `name:"ifacd-rs-act" help:"IFACD: rescaler activation: relu or gelu." enum:"relu,gelu" default:"relu"`
-	IFACDRescalerBlock  string   `name:"ifacd-rs-block" help:"IFACD: Rescaler V2 token blocks on the unpooled taps: none, transformer or mixer." enum:"none,transformer,mixer" default:"none"`
-	IFACDProjSeparate   bool     `name:"ifacd-proj-separate" help:"IFACD: one teacher projector per tap instead of one shared."`
-	IFACDNoDetach       bool     `name:"ifacd-no-detach" help:"IFACD: do not stop the gradient at the rescalers' input (no effect on a frozen teacher's weights)."`
-	Params              []string `name:"param" help:"Set any method parameter KEY=VALUE, e.g. crd_k=4096 or hint_layer=2 (repeatable; 'ifa params' lists the keys of groups distill and ifacd)." placeholder:"KEY=VALUE"`
+	IFACDLayers         int      `name:"ifacd-layers" help:"${ifacd_layers_doc}." default:"${ifacd_layers}" param:"ifacd_layers"`
+	IFACDFeatDim        int      `name:"ifacd-feat-dim" help:"${ifacd_feat_dim_doc}." default:"${ifacd_feat_dim}" param:"ifacd_feat_dim"`
+	IFACDT              float64  `name:"ifacd-t" help:"${ifacd_t_doc}." default:"${ifacd_t}" param:"ifacd_t"`
+	IFACDTaps           string   `name:"ifacd-taps" help:"${ifacd_tap_source_doc}." enum:"auto,taps,stages" default:"${ifacd_tap_source}" param:"ifacd_tap_source"`
+	IFACDRescalerLayers int      `name:"ifacd-rs-layers" help:"${ifacd_rs_layers_doc}." default:"${ifacd_rs_layers}" param:"ifacd_rs_layers"`
+	IFACDRescalerAda    bool     `name:"ifacd-rs-adaptive" help:"${ifacd_rs_adaptive_doc}." default:"${ifacd_rs_adaptive}" param:"ifacd_rs_adaptive"`
+	IFACDRescalerHidden int      `name:"ifacd-rs-hidden" help:"${ifacd_rs_hidden_doc}." default:"${ifacd_rs_hidden}" param:"ifacd_rs_hidden"`
+	IFACDRescalerNorm   string   `name:"ifacd-rs-norm" help:"${ifacd_rs_norm_doc}." enum:"bn,ln,none" default:"${ifacd_rs_norm}" param:"ifacd_rs_norm"`
+	IFACDRescalerAct    string   `name:"ifacd-rs-act" help:"${ifacd_rs_act_doc}." enum:"relu,gelu" default:"${ifacd_rs_act}" param:"ifacd_rs_act"`
+	IFACDRescalerBlock  string   `name:"ifacd-rs-block" help:"${ifacd_rs_block_doc}." enum:"none,transformer,mixer" default:"${ifacd_rs_block}" param:"ifacd_rs_block"`
+	IFACDProjSeparate   bool     `name:"ifacd-proj-separate" help:"${ifacd_proj_separate_doc}." default:"${ifacd_proj_separate}" param:"ifacd_proj_separate"`
+	IFACDNoDetach       bool     `name:"ifacd-no-detach" help:"IFACD: do not stop the gradient at the rescalers' input (no effect on a frozen teacher's weights)." param:"!ifacd_rs_detach"`
+	Params              []string `name:"param" help:"Set any method parameter KEY=VALUE, e.g. crd_k=4096 or hint_layer=2 (repeatable; 'ifa params' lists the keys)." placeholder:"KEY=VALUE"`
 
 	Recipe     string `help:"Optimiser recipe: ifard (Nesterov, no weight decay on biases and batch norm, last batch dropped) or repdistiller (plain momentum, weight decay on everything, last batch kept)." enum:"ifard,repdistiller" default:"ifard"`
 	EpochFlags `embed:""`
@@ -247,65 +245,17 @@ func describeEncoder(backend backends.Backend, spec DataSpec, build func(ctx *co
 	return distill.ShapesOf(f), fit.CountParams(ctx, ""), nil
 }
 
-// methodParams returns the method parameters the flags set: IFACD's flags (for ifacd), then the
-// --param overrides, converted to the type of the parameter's default.
-func (c *DistillCmd) methodParams() (map[string]any, error) {
-	out := map[string]any{}
-	if c.Method == "ifacd" {
-		out[distill.ParamIFACDLayers] = c.IFACDLayers
-		out[distill.ParamIFACDFeatDim] = c.IFACDFeatDim
-		out[distill.ParamIFACDTemperature] = c.IFACDT
-		out[distill.ParamIFACDTapSource] = c.IFACDTaps
-		out[distill.ParamIFACDRescalerLayers] = c.IFACDRescalerLayers
-		out[distill.ParamIFACDRescalerAdaptive] = c.IFACDRescalerAda
-		out[distill.ParamIFACDRescalerHidden] = c.IFACDRescalerHidden
-		out[distill.ParamIFACDRescalerNorm] = c.IFACDRescalerNorm
-		out[distill.ParamIFACDRescalerAct] = c.IFACDRescalerAct
-		out[distill.ParamIFACDRescalerBlock] = c.IFACDRescalerBlock
-		out[distill.ParamIFACDSeparateProjectors] = c.IFACDProjSeparate
-		out[distill.ParamIFACDDetach] = !c.IFACDNoDetach
+// methodParams returns the method parameters the flags set: the flags tagged with a key of the
+// method's parameter table (IFACD's, `param:"KEY"`, `param:"!KEY"` for a negated bool), then the
+// --param overrides, each converted to the type of its default.
+func (c *DistillCmd) methodParams(method distill.Method) (map[string]any, error) {
+	out := paramFlags(c, distill.ParamsOf(method))
+	set, err := distill.Params().ParseAssignments(c.Params)
+	if err != nil {
+		return nil, fmt.Errorf("distill: --param %w", err)
 	}
-	known := map[string]any{}
-	for _, p := range append(distill.Params(), distill.IFACDParams()...) {
-		known[p.Key] = p.Default
-	}
-	for _, kv := range c.Params {
-		key, val, ok := strings.Cut(kv, "=")
-		key = strings.TrimSpace(key)
-		if !ok || key == "" {
-			return nil, fmt.Errorf("distill: --param %q: want KEY=VALUE", kv)
-		}
-		def, ok := known[key]
-		if !ok {
-			keys := make([]string, 0, len(known))
-			for k := range known {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			return nil, fmt.Errorf("distill: --param %s: unknown parameter (known: %s)", key, strings.Join(keys, ", "))
-		}
-		v, err := parseLike(def, strings.TrimSpace(val))
-		if err != nil {
-			return nil, fmt.Errorf("distill: --param %s: %w", kv, err)
-		}
-		out[key] = v
-	}
+	maps.Copy(out, set)
 	return out, nil
-}
-
-// parseLike parses s as a value of def's type (int, float64, bool or string).
-func parseLike(def any, s string) (any, error) {
-	switch def.(type) {
-	case int:
-		return strconv.Atoi(s)
-	case float64:
-		return strconv.ParseFloat(s, 64)
-	case bool:
-		return strconv.ParseBool(s)
-	case string:
-		return s, nil
-	}
-	return nil, fmt.Errorf("parameter of unsupported type %T", def)
 }
 
 // optimizerRecipe returns the optimiser, the base learning rate and drop-last of the recipe.
@@ -422,7 +372,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err != nil {
 		return nil, err
 	}
-	mparams, err := c.methodParams()
+	mparams, err := c.methodParams(method)
 	if err != nil {
 		return nil, err
 	}
@@ -461,21 +411,17 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err := method.Check(ctx, sShapes, tShapes); err != nil {
 		return nil, fmt.Errorf("distill: %s → %s: %w", teacherName(teacherRec), c.Student, err)
 	}
-	heads, err := method.HeadParams(ctx, sShapes, tShapes)
+	heads, err := distill.CountHeads(method, ctx, sShapes, tShapes)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
 	beta := c.Beta
 	if beta < 0 {
-		beta = method.DefaultBeta()
+		beta = distill.DefaultBeta(method)
 	}
-	label := method.Name()
-	if method.Name() == "ifacd" {
-		cfg, err := distill.IFACDConfigFromContext(ctx.In(method.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("distill: %w", err)
-		}
-		label = fmt.Sprintf("ifacd%d", cfg.Layers)
+	label, err := distill.RunLabel(method, ctx)
+	if err != nil {
+		return nil, fmt.Errorf("distill: %w", err)
 	}
 	if c.Label != "" {
 		label = c.Label
@@ -517,7 +463,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	for i, l := range dd.trainSet.Labels {
 		labels[i] = int(l)
 	}
-	hi, err := method.NewHostInputs(ctx, distill.TrainSet{Labels: labels, Seed: uint64(seed)})
+	hi, err := distill.NewHostInputs(method, ctx, distill.TrainSet{Labels: labels, Seed: uint64(seed)})
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/report"
@@ -222,7 +223,7 @@ func TestDistillFlagErrors(t *testing.T) {
 func TestDistillMethodParams(t *testing.T) {
 	cli, _ := parseCLI(t, "distill", "--teacher", "x", "--student", "resnet8", "--ifacd-layers", "3",
 		"--param", "ifacd_t=0.2", "--param", "crd_k=64", "--param", "ifacd_proj_separate=true")
-	p, err := cli.Distill.methodParams()
+	p, err := cli.Distill.methodParams(distill.IFACD{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestDistillMethodParams(t *testing.T) {
 	}
 	for _, bad := range []string{"nokey=1", "crd_k=x", "crd_k"} {
 		cli, _ := parseCLI(t, "distill", "--teacher", "x", "--student", "resnet8", "--param", bad)
-		if _, err := cli.Distill.methodParams(); err == nil || !strings.Contains(err.Error(), "--param") {
+		if _, err := cli.Distill.methodParams(distill.IFACD{}); err == nil || !strings.Contains(err.Error(), "--param") {
 			t.Errorf("--param %s: err = %v", bad, err)
 		}
 	}

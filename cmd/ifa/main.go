@@ -20,7 +20,7 @@ type CLI struct {
 	LinearEval LinearEvalCmd `cmd:"" name:"linear-eval" help:"Linear probe on a frozen encoder's features."`
 	KnnEval    KnnEvalCmd    `cmd:"" name:"knn-eval" help:"Weighted cosine kNN evaluation of a frozen encoder."`
 	Models     ModelsCmd     `cmd:"" help:"List the model zoo with parameter counts and feature taps."`
-	Params     ParamsCmd     `cmd:"" help:"List the methods' tunable context parameters with their defaults (groups distill and ifacd are what ifa distill --param KEY=VALUE sets)."`
+	Params     ParamsCmd     `cmd:"" help:"List the distillation methods' tunable context parameters with their defaults (the keys of ifa distill --param KEY=VALUE)."`
 	Data       DataCmd       `cmd:"" help:"Fetch datasets and inspect them."`
 	Bench      BenchCmd      `cmd:"" help:"Time training steps of a model (and method) on the chosen backend."`
 	Report     ReportCmd     `cmd:"" help:"Tables and plots from distillation run directories."`
@@ -34,6 +34,7 @@ func main() {
 	var cli CLI
 	ctx := kong.Parse(&cli,
 		kong.Name("ifa"),
+		cliVars(),
 		kong.Description("ifa: layer-wise contrastive pretraining (IFACLR) and contrastive distillation (IFACD) of vision models, on GoMLX."),
 		kong.UsageOnError(),
 		kong.DefaultEnvars("IFA"),

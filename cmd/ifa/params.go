@@ -4,16 +4,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"reflect"
+	"strings"
 	"text/tabwriter"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/ifa-toolkit/ifa/distill"
-	"github.com/ifa-toolkit/ifa/ssl"
+	"github.com/ifa-toolkit/ifa/internal/param"
 )
 
 // ParamsCmd is the `ifa params` command: it lists the methods' tunable context parameters (the
-// keys `ifa distill --param KEY=VALUE` accepts, and the ones the pretraining flags set) with
-// their defaults.
+// keys `ifa distill --param KEY=VALUE` accepts) with their defaults, grouped by method.
 type ParamsCmd struct {
 	Format string `help:"Output: table, or json (an array of objects with group, key, default, doc)." enum:"table,json" default:"table"`
 
@@ -28,19 +32,13 @@ type paramRow struct {
 	Doc     string `json:"doc"`
 }
 
-// allParams lists every package's tunables, grouped by owner.
+// allParams lists every method's tunables, grouped by method.
 func allParams() []paramRow {
 	var rows []paramRow
-	for _, p := range ssl.Params() {
-		rows = append(rows, paramRow{Group: "ssl", Key: p.Key, Default: p.Default, Doc: p.Doc})
-	}
-	rows = append(rows, paramRow{Group: "kd", Key: distill.ParamKDTemperature, Default: distill.DefaultKDTemperature, Doc: "KD softmax temperature T"})
-	for _, g := range []struct {
-		name string
-		ps   []distill.Param
-	}{{"ifacd", distill.IFACDParams()}, {"distill", distill.Params()}} {
-		for _, p := range g.ps {
-			rows = append(rows, paramRow{Group: g.name, Key: p.Key, Default: p.Default, Doc: p.Doc})
+	for _, n := range distill.Names() {
+		m, _ := distill.Get(n)
+		for _, p := range distill.ParamsOf(m) {
+			rows = append(rows, paramRow{Group: n, Key: p.Key, Default: p.Default, Doc: p.Doc})
 		}
 	}
 	return rows
@@ -64,4 +62,44 @@ func (c *ParamsCmd) Run(app *App) error {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", r.Group, r.Key, r.Default, r.Doc)
 	}
 	return tw.Flush()
+}
+
+// paramFlags returns the values of cmd's flags tagged `param:"KEY"` (or `param:"!KEY"`, a bool
+// flag that sets KEY to its negation) whose KEY is in table: the flags that mirror a method's
+// tunables, so that the table alone declares each tunable's default and description.
+func paramFlags(cmd any, table param.Table) map[string]any {
+	out := map[string]any{}
+	v := reflect.ValueOf(cmd).Elem()
+	for i := range v.NumField() {
+		tag, ok := v.Type().Field(i).Tag.Lookup("param")
+		if !ok {
+			continue
+		}
+		key, negate := strings.CutPrefix(tag, "!")
+		if _, ok := table.Lookup(key); !ok {
+			continue
+		}
+		val := v.Field(i).Interface()
+		if negate {
+			val = !val.(bool)
+		}
+		out[key] = val
+	}
+	return out
+}
+
+// cliVars are the variables of the flags' help texts and defaults: every method parameter's
+// default (its key) and description (KEY_doc), the distillation methods and their default βs.
+func cliVars() kong.Vars {
+	vars := kong.Vars{}
+	maps.Copy(vars, distill.Params().Vars())
+	var betas []string
+	for _, n := range distill.Names() {
+		m, _ := distill.Get(n)
+		betas = append(betas, fmt.Sprintf("%s %g", n, distill.DefaultBeta(m)))
+	}
+	vars["distill_methods"] = strings.Join(distill.Names(), ", ")
+	vars["distill_betas"] = strings.Join(betas, ", ")
+	vars["kd_temperature"] = fmt.Sprint(distill.DefaultKDTemperature)
+	return vars
 }

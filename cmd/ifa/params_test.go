@@ -16,7 +16,7 @@ func TestParamsListsEveryGroup(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
 		t.Fatalf("ifa params --format json: %v\n%s", err, out.String())
 	}
-	want := map[string]any{"ssl_temperature": 0.5, "kd_t": 4.0, "ifacd_t": 0.07, "crd_k": 16384.0}
+	want := map[string]any{"ifacd_t": 0.07, "crd_k": 16384.0, "hint_layer": 2.0}
 	seen := map[string]bool{}
 	for _, r := range rows {
 		if seen[r.Key] {
@@ -33,6 +33,11 @@ func TestParamsListsEveryGroup(t *testing.T) {
 	for k := range want {
 		if !seen[k] {
 			t.Errorf("key %q missing", k)
+		}
+	}
+	for _, k := range []string{"kd_t", "ssl_temperature"} {
+		if seen[k] {
+			t.Errorf("key %q listed, but no command reads it", k)
 		}
 	}
 }

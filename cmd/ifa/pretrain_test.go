@@ -73,7 +73,7 @@ func ptTinyData(t *testing.T) string {
 func ptRunCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var cli CLI
-	parser, err := kong.New(&cli, kong.Name("ifa"), kong.Exit(func(int) { t.Fatalf("kong exited on %v", args) }))
+	parser, err := kong.New(&cli, kong.Name("ifa"), cliVars(), kong.Exit(func(int) { t.Fatalf("kong exited on %v", args) }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ import (
 func parseCLI(t *testing.T, args ...string) (*CLI, *App) {
 	t.Helper()
 	var cli CLI
-	parser, err := kong.New(&cli, kong.Name("ifa"), kong.Exit(func(int) { t.Fatalf("kong exited on %q", args) }))
+	parser, err := kong.New(&cli, kong.Name("ifa"), cliVars(), kong.Exit(func(int) { t.Fatalf("kong exited on %q", args) }))
 	if err != nil {
 		t.Fatal(err)
 	}
