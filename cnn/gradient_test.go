@@ -24,6 +24,9 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	resnet := ResNetConfig{Depth: 8, Widths: [4]int{2, 3, 3, 4}}
 	wrn := WRNConfig{Depth: 10, Widen: 1}
 	vgg := VGGConfig{Groups: [5][]int{{2}, {3, 2}, {3}, {3}, {4}}}
+	bottleneck := BottleneckResNetConfig{Blocks: [4]int{1, 1, 1, 2}, Width: 1}
+	shuffleV1 := ShuffleNetV1Config{Stem: 12, Outputs: [3]int{24, 36, 60}, Blocks: [3]int{2, 1, 1}, Groups: 3}
+	shuffleV2 := ShuffleNetV2Config{Stem: 3, Widths: [4]int{4, 6, 8, 5}, Blocks: [3]int{1, 1, 1}}
 	cases := []struct {
 		name string
 		cfg  Config
@@ -40,6 +43,11 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		{"resnet8_narrow/deep", resnet, MapShape{5, 5, 2}, "/stage_2/block_0/conv_1", true},
 		{"wrn_10_1/deep", wrn, MapShape{4, 4, 1}, "/stage_2/block_0/shortcut/conv", true},
 		{"vgg_narrow/deep", vgg, MapShape{8, 8, 2}, "/group_1/conv_0", true},
+		{"bottleneck_narrow/fc", bottleneck, MapShape{5, 5, 2}, "/fc", false},
+		{"bottleneck_narrow/last_conv", bottleneck, MapShape{5, 5, 2}, "/stage_4/block_1/conv_3", false},
+		{"bottleneck_narrow/deep", bottleneck, MapShape{5, 5, 2}, "/stage_2/block_0/conv_2", true},
+		{"shufflev1_narrow/deep", shuffleV1, MapShape{5, 5, 2}, "/stage_1/block_1/conv_1", true},
+		{"shufflev2_narrow/deep", shuffleV2, MapShape{5, 5, 2}, "/stage_2/block_1/conv_1", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -82,6 +90,14 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 					f = naiveWRN(r, cfg, x, true)
 				case VGGConfig:
 					f = naiveVGG(r, cfg, x, true)
+				case BottleneckResNetConfig:
+					f = naiveBottleneckResNet(r, cfg, x, true)
+				case ShuffleNetV1Config:
+					f = naiveShuffleNetV1(r, cfg, x, true)
+				case ShuffleNetV2Config:
+					f = naiveShuffleNetV2(r, cfg, x, true)
+				default:
+					t.Fatalf("no reference for %T", cfg)
 				}
 				l := 0.0
 				for n, row := range f.logits {

@@ -18,8 +18,22 @@ const (
 	biasesName  = "biases"
 )
 
+// ConvInit selects the initialisation of Conv2D's weights.
+type ConvInit int
+
+const (
+	// ConvKaimingFanOut: N(0, 2/(k²·Out)), Kaiming normal in fan-out mode for ReLU (PyTorch's
+	// kaiming_normal_(mode='fan_out')), which equals the N(0, √(2/(k²·C_out))) rule of the WRN, VGG and
+	// MobileNetV2 references.
+	ConvKaimingFanOut ConvInit = iota
+	// ConvPyTorch: PyTorch's nn.Conv2d default, U(−1/√fanIn, 1/√fanIn) with fanIn = k²·Cin/Groups
+	// (kaiming_uniform_ with a = √5), for references that leave their convolutions uninitialised (the
+	// ShuffleNets).
+	ConvPyTorch
+)
+
 // ConvOptions configures Conv2D. The zero value of every field except Kernel and Out means: stride 1,
-// dilation 1, no padding, no bias.
+// dilation 1, no padding, no bias, ConvKaimingFanOut weights.
 type ConvOptions struct {
 	// Out is the number of output channels.
 	Out int
@@ -36,14 +50,15 @@ type ConvOptions struct {
 	// Groups splits the input and output channels into that many independent groups (PyTorch's
 	// groups; Groups = Cin = Out is a depthwise conv); 0 means 1.
 	Groups int
+	// Init selects the weights' initialisation.
+	Init ConvInit
 }
 
 // Conv2D is a 2-D convolution over a channels-last map x [B, H, W, Cin] returning [B, H', W', Out],
 // with H' = ⌊(H + 2·Padding − Dilation·(Kernel−1) − 1)/Stride⌋ + 1 (PyTorch's Conv2d arithmetic).
 //
-// Variables in ctx's current scope: "weights" [Kernel, Kernel, Cin/Groups, Out] (HWIO), drawn from
-// N(0, 2/(Kernel²·Out)) — Kaiming normal in fan-out mode for ReLU, which equals the
-// N(0, √(2/(k²·C_out))) rule of the WRN and VGG references — and, with Bias, "biases" [Out] = 0.
+// Variables in ctx's current scope: "weights" [Kernel, Kernel, Cin/Groups, Out] (HWIO), drawn as
+// Init says (default N(0, 2/(Kernel²·Out))), and, with Bias, "biases" [Out] = 0.
 func Conv2D(ctx *context.Context, x *graph.Node, opts ConvOptions) *graph.Node {
 	if x.Rank() != 4 {
 		panic(errorf("conv %s: input must be [B, H, W, C], got shape %s", ctx.Scope(), x.Shape()))
@@ -51,17 +66,20 @@ func Conv2D(ctx *context.Context, x *graph.Node, opts ConvOptions) *graph.Node {
 	groups := max(opts.Groups, 1)
 	cin := x.Shape().Dim(-1)
 	if opts.Out < 1 || opts.Kernel < 1 || opts.Stride < 0 || opts.Dilation < 0 || opts.Padding < 0 || opts.Groups < 0 ||
-		cin%groups != 0 || opts.Out%groups != 0 {
+		cin%groups != 0 || opts.Out%groups != 0 || (opts.Init != ConvKaimingFanOut && opts.Init != ConvPyTorch) {
 		panic(errorf("conv %s: invalid options %+v for %d input channels", ctx.Scope(), opts, cin))
 	}
 	stride, dilation := max(opts.Stride, 1), max(opts.Dilation, 1)
 	g := x.Graph()
-	// PyTorch's fan-out (and the references' n = k²·C_out) does not divide by the groups.
-	fanOut := opts.Kernel * opts.Kernel * opts.Out
-	std := math.Sqrt(2 / float64(fanOut))
+	// PyTorch's fan-out (and the references' n = k²·C_out) does not divide by the groups; its fan-in
+	// does.
+	init := initializers.RandomNormalFn(ctx, math.Sqrt(2/float64(opts.Kernel*opts.Kernel*opts.Out)))
+	if opts.Init == ConvPyTorch {
+		bound := 1 / math.Sqrt(float64(opts.Kernel*opts.Kernel*cin/groups))
+		init = initializers.RandomUniformFn(ctx, -bound, bound)
+	}
 	kernelShape := shapes.Make(x.DType(), opts.Kernel, opts.Kernel, cin/groups, opts.Out)
-	kernel := ctx.WithInitializer(initializers.RandomNormalFn(ctx, std)).
-		VariableWithShape(weightsName, kernelShape).ValueGraph(g)
+	kernel := ctx.WithInitializer(init).VariableWithShape(weightsName, kernelShape).ValueGraph(g)
 	p := opts.Padding
 	// Strides and dilations are always passed explicitly: the backend needs both set.
 	y := graph.Convolve(x, kernel).

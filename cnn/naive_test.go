@@ -370,3 +370,201 @@ func naiveMobileNetV2(r varReader, c MobileNetV2Config, x map4, train bool) naiv
 	f.logits = r.linear(f.pooled, "/fc")
 	return f
 }
+
+// naiveChannelShuffle: PyTorch's x.view(N, g, C/g, H, W).permute(0, 2, 1, 3, 4): output channel
+// i·g + j is input channel j·(C/g) + i.
+func naiveChannelShuffle(x map4, g int) map4 {
+	out := newMap4(x.b, x.h, x.w, x.c)
+	per := x.c / g
+	for n := range x.b {
+		for y := range x.h {
+			for xx := range x.w {
+				for i := range per {
+					for j := range g {
+						out.d[out.idx(n, y, xx, i*g+j)] = x.at(n, y, xx, j*per+i)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// naiveConcat concatenates maps along the channels.
+func naiveConcat(ms ...map4) map4 {
+	c := 0
+	for _, m := range ms {
+		c += m.c
+	}
+	out := newMap4(ms[0].b, ms[0].h, ms[0].w, c)
+	for n := range out.b {
+		for y := range out.h {
+			for xx := range out.w {
+				off := 0
+				for _, m := range ms {
+					for ch := range m.c {
+						out.d[out.idx(n, y, xx, off+ch)] = m.at(n, y, xx, ch)
+					}
+					off += m.c
+				}
+			}
+		}
+	}
+	return out
+}
+
+// naiveChannels returns channels lo … hi−1 of x.
+func naiveChannels(x map4, lo, hi int) map4 {
+	out := newMap4(x.b, x.h, x.w, hi-lo)
+	for n := range x.b {
+		for y := range x.h {
+			for xx := range x.w {
+				for ch := lo; ch < hi; ch++ {
+					out.d[out.idx(n, y, xx, ch-lo)] = x.at(n, y, xx, ch)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// naiveAvgPool3s2: PyTorch's AvgPool2d(3, stride=2, padding=1) with count_include_pad=True: every
+// window sum, padding included as zeros, divided by 9.
+func naiveAvgPool3s2(x map4) map4 {
+	oh, ow := (x.h+2-3)/2+1, (x.w+2-3)/2+1
+	out := newMap4(x.b, oh, ow, x.c)
+	for n := range x.b {
+		for y := range oh {
+			for xx := range ow {
+				for ch := range x.c {
+					s := 0.0
+					for dy := -1; dy <= 1; dy++ {
+						for dx := -1; dx <= 1; dx++ {
+							iy, ix := 2*y+dy, 2*xx+dx
+							if iy >= 0 && iy < x.h && ix >= 0 && ix < x.w {
+								s += x.at(n, iy, ix, ch)
+							}
+						}
+					}
+					out.d[out.idx(n, y, xx, ch)] = s / 9
+				}
+			}
+		}
+	}
+	return out
+}
+
+func naiveBottleneckResNet(r varReader, c BottleneckResNetConfig, x map4, train bool) naiveFeatures {
+	var f naiveFeatures
+	x = naiveRelu(r.bn(r.conv(x, "/stem/conv", 3, 1, 1), "/stem/bn", train))
+	f.stages = append(f.stages, x)
+	f.preactStages = append(f.preactStages, x)
+	for s := 1; s <= 4; s++ {
+		var pre map4
+		for b := range c.Blocks[s-1] {
+			stride := 1
+			if b == 0 && s > 1 {
+				stride = 2
+			}
+			sc := "/stage_" + strconv.Itoa(s) + "/block_" + strconv.Itoa(b)
+			r1 := naiveRelu(r.bn(r.conv(x, sc+"/conv_1", 1, 1, 0), sc+"/bn_1", train))
+			r2 := naiveRelu(r.bn(r.conv(r1, sc+"/conv_2", 3, stride, 1), sc+"/bn_2", train))
+			h := r.bn(r.conv(r2, sc+"/conv_3", 1, 1, 0), sc+"/bn_3", train)
+			short := x
+			if r.exists(sc+"/shortcut/conv", "weights") {
+				short = r.bn(r.conv(x, sc+"/shortcut/conv", 1, stride, 0), sc+"/shortcut/bn", train)
+			}
+			pre = naiveAdd(h, short)
+			x = naiveRelu(pre)
+			if s == 4 {
+				f.taps = append(f.taps, r1, r2, x)
+			}
+		}
+		f.stages = append(f.stages, x)
+		f.preactStages = append(f.preactStages, pre)
+	}
+	f.pooled = naiveGAP(x)
+	f.logits = r.linear(f.pooled, "/fc")
+	return f
+}
+
+func naiveShuffleNetV1(r varReader, c ShuffleNetV1Config, x map4, train bool) naiveFeatures {
+	var f naiveFeatures
+	x = naiveRelu(r.bn(r.conv(x, "/stem/conv", 1, 1, 0), "/stem/bn", train))
+	f.stages = append(f.stages, x)
+	f.preactStages = append(f.preactStages, x)
+	in := c.Stem
+	for s := range 3 {
+		var pre map4
+		for b := range c.Blocks[s] {
+			// The reference's Bottleneck(in_planes, out_planes − cat_planes, stride, groups).
+			out, stride, g := c.Outputs[s], 1, c.Groups
+			if b == 0 {
+				out, stride = out-in, 2
+			}
+			if in == c.Stem {
+				g = 1
+			}
+			mid := out / 4
+			sc := "/stage_" + strconv.Itoa(s+1) + "/block_" + strconv.Itoa(b)
+			r1 := naiveRelu(r.bn(r.groupConv(x, sc+"/conv_1", 1, 1, 0, g), sc+"/bn_1", train))
+			r2 := naiveRelu(r.bn(r.groupConv(naiveChannelShuffle(r1, g), sc+"/conv_2", 3, stride, 1, mid), sc+"/bn_2", train))
+			h := r.bn(r.groupConv(r2, sc+"/conv_3", 1, 1, 0, c.Groups), sc+"/bn_3", train)
+			if stride == 2 {
+				pre = naiveConcat(h, naiveAvgPool3s2(x))
+			} else {
+				pre = naiveAdd(h, x)
+			}
+			x = naiveRelu(pre)
+			in = c.Outputs[s]
+			if s == 2 {
+				f.taps = append(f.taps, r1, r2, x)
+			}
+		}
+		f.stages = append(f.stages, x)
+		f.preactStages = append(f.preactStages, pre)
+	}
+	f.pooled = naiveGAP(x)
+	f.logits = r.linear(f.pooled, "/fc")
+	return f
+}
+
+func naiveShuffleNetV2(r varReader, c ShuffleNetV2Config, x map4, train bool) naiveFeatures {
+	var f naiveFeatures
+	cbr := func(x map4, scope string, k, stride, pad, groups int) map4 {
+		return r.bn(r.groupConv(x, scope+"/conv", k, stride, pad, groups), scope+"/bn", train)
+	}
+	x = naiveRelu(cbr(x, "/stem", 1, 1, 0, 1))
+	f.stages = append(f.stages, x)
+	f.preactStages = append(f.preactStages, x)
+	var taps []map4
+	for s := range 3 {
+		sc := "/stage_" + strconv.Itoa(s+1) + "/block_"
+		cv := func(x map4, blk, j, k, stride, groups int) map4 {
+			p := sc + strconv.Itoa(blk)
+			return r.bn(r.groupConv(x, p+"/conv_"+strconv.Itoa(j), k, stride, k/2, groups), p+"/bn_"+strconv.Itoa(j), train)
+		}
+		mid := c.Widths[s] / 2
+		left := naiveRelu(cv(cv(x, 0, 1, 3, 2, x.c), 0, 2, 1, 1, 1))
+		r3 := naiveRelu(cv(x, 0, 3, 1, 1, 1))
+		right := naiveRelu(cv(cv(r3, 0, 4, 3, 2, mid), 0, 5, 1, 1, 1))
+		x = naiveChannelShuffle(naiveConcat(left, right), 2)
+		taps = []map4{left, r3, right}
+		var pre map4
+		for b := 1; b <= c.Blocks[s]; b++ {
+			x1, x2 := naiveChannels(x, 0, x.c/2), naiveChannels(x, x.c/2, x.c)
+			r1 := naiveRelu(cv(x2, b, 1, 1, 1, 1))
+			p := cv(cv(r1, b, 2, 3, 1, r1.c), b, 3, 1, 1, 1)
+			pre = naiveConcat(x1, p)
+			x = naiveChannelShuffle(naiveConcat(x1, naiveRelu(p)), 2)
+			taps = append(taps, r1, naiveRelu(p))
+		}
+		f.stages = append(f.stages, x)
+		f.preactStages = append(f.preactStages, pre)
+	}
+	head := naiveRelu(cbr(x, "/head", 1, 1, 0, 1))
+	f.taps = append(taps, head)
+	f.pooled = naiveGAP(head)
+	f.logits = r.linear(f.pooled, "/fc")
+	return f
+}

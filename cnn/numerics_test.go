@@ -96,6 +96,9 @@ func TestModelsMatchNaiveReference(t *testing.T) {
 		{"vgg_narrow", VGGConfig{Groups: [5][]int{{3}, {4, 4}, {5}, {6, 3}, {6}}}, MapShape{9, 9, 3}},
 		{"vgg_narrow_64px", VGGConfig{Groups: [5][]int{{2}, {2}, {3}, {3}, {3, 2}}}, MapShape{64, 64, 1}},
 		{"mobilenetv2_narrow", MobileNetV2Config{Expansion: 2, WidthMult: 0.25}, MapShape{17, 17, 3}},
+		{"resnet_bottleneck_narrow", BottleneckResNetConfig{Blocks: [4]int{1, 2, 1, 2}, Width: 2}, MapShape{9, 9, 2}},
+		{"shufflev1_narrow", ShuffleNetV1Config{Stem: 12, Outputs: [3]int{24, 48, 96}, Blocks: [3]int{2, 1, 2}, Groups: 3}, MapShape{11, 11, 3}},
+		{"shufflev2_narrow", ShuffleNetV2Config{Stem: 4, Widths: [4]int{8, 12, 16, 20}, Blocks: [3]int{1, 2, 2}}, MapShape{9, 9, 2}},
 	}
 	for _, c := range cases {
 		for _, train := range []bool{true, false} {
@@ -133,6 +136,14 @@ func TestModelsMatchNaiveReference(t *testing.T) {
 					want = naiveVGG(r, cfg, in64, train)
 				case MobileNetV2Config:
 					want = naiveMobileNetV2(r, cfg, in64, train)
+				case BottleneckResNetConfig:
+					want = naiveBottleneckResNet(r, cfg, in64, train)
+				case ShuffleNetV1Config:
+					want = naiveShuffleNetV1(r, cfg, in64, train)
+				case ShuffleNetV2Config:
+					want = naiveShuffleNetV2(r, cfg, in64, train)
+				default:
+					t.Fatalf("no reference for %T", cfg)
 				}
 				outs, err := exec.Exec(input)
 				if err != nil {
@@ -234,16 +245,22 @@ func moments(v []float64) (mean, std float64) {
 	return mean, math.Sqrt(std / float64(len(v)))
 }
 
-// initialised builds and runs the model once so its variables hold their initial values.
+// initialised builds and runs the registered model once so its variables hold their initial values.
 func initialised(t *testing.T, name string, in MapShape) varReader {
 	t.Helper()
 	spec, err := Get(name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return initialisedSpec(t, spec, in)
+}
+
+// initialisedSpec is initialised for any spec.
+func initialisedSpec(t *testing.T, spec Spec, in MapShape) varReader {
+	t.Helper()
 	ctx := context.New()
 	ctx.SetParam(context.ParamInitialSeed, int64(9))
-	_, err = context.ExecOnce(testutil.Backend(), ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+	_, err := context.ExecOnce(testutil.Backend(), ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 		return spec.Build(ctx, x, 100).Logits
 	}, tensors.FromShape(shapeOf(1, in.H, in.W, in.C)))
 	if err != nil {
@@ -313,6 +330,38 @@ func TestInitialisation(t *testing.T) {
 		checkConst(t, "group_3 conv biases", r.get("/group_3/conv_0", "biases"), 0)
 		checkNormal(t, "fc weights", r.get("/fc", "weights"), 0.01)
 		checkConst(t, "fc biases", r.get("/fc", "biases"), 0)
+		checkBNs(t, r)
+	})
+	t.Run("resnet_bottleneck", func(t *testing.T) {
+		// ResNet50's rules at a quarter of its width (initialising 23.7M parameters takes seconds).
+		spec, err := NewSpec("resnet50_quarter", BottleneckResNetConfig{Blocks: [4]int{3, 4, 6, 3}, Width: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := initialisedSpec(t, spec, MapShape{8, 8, 3})
+		checkNormal(t, "stage_4 conv_2", r.get("/stage_4/block_2/conv_2", "weights"), math.Sqrt(2.0/(9*128)))
+		checkNormal(t, "stage_4 conv_3", r.get("/stage_4/block_2/conv_3", "weights"), math.Sqrt(2.0/512))
+		checkNormal(t, "stage_2 shortcut", r.get("/stage_2/block_0/shortcut/conv", "weights"), math.Sqrt(2.0/128))
+		checkUniform(t, "fc weights", r.get("/fc", "weights"), 1/math.Sqrt(512))
+		checkUniform(t, "fc biases", r.get("/fc", "biases"), 1/math.Sqrt(512))
+		checkBNs(t, r)
+	})
+	// The ShuffleNets keep PyTorch's default initialisation: U(±1/√fanIn), fanIn = k²·Cin/groups.
+	t.Run("shufflev1", func(t *testing.T) {
+		r := initialised(t, "shufflev1", MapShape{8, 8, 3})
+		checkUniform(t, "grouped conv_3", r.get("/stage_3/block_1/conv_3", "weights"), 1/math.Sqrt(240/3))
+		checkUniform(t, "grouped conv_1", r.get("/stage_2/block_3/conv_1", "weights"), 1/math.Sqrt(480/3))
+		checkUniform(t, "depthwise conv_2", r.get("/stage_3/block_1/conv_2", "weights"), 1/math.Sqrt(9))
+		checkUniform(t, "fc weights", r.get("/fc", "weights"), 1/math.Sqrt(960))
+		checkUniform(t, "fc biases", r.get("/fc", "biases"), 1/math.Sqrt(960))
+		checkBNs(t, r)
+	})
+	t.Run("shufflev2", func(t *testing.T) {
+		r := initialised(t, "shufflev2", MapShape{8, 8, 3})
+		checkUniform(t, "head conv", r.get("/head/conv", "weights"), 1/math.Sqrt(464))
+		checkUniform(t, "conv_1", r.get("/stage_3/block_2/conv_1", "weights"), 1/math.Sqrt(232))
+		checkUniform(t, "depthwise conv_4", r.get("/stage_2/block_0/conv_4", "weights"), 1/math.Sqrt(9))
+		checkUniform(t, "fc weights", r.get("/fc", "weights"), 1/math.Sqrt(1024))
 		checkBNs(t, r)
 	})
 	t.Run("mobilenetv2", func(t *testing.T) {

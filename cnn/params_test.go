@@ -28,6 +28,9 @@ var referenceParams = map[string]int{
 	"vgg16":       14_774_436,
 	"vgg19":       20_086_692,
 	"mobilenetv2": 812_836,
+	"resnet50":    23_705_252,
+	"shufflev1":   949_258,
+	"shufflev2":   1_355_528,
 }
 
 func TestParamCounts(t *testing.T) {

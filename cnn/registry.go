@@ -29,9 +29,15 @@ const (
 	FamilyVGG    Family = "vgg"
 	// FamilyMobileNetV2 is MobileNetV2.
 	FamilyMobileNetV2 Family = "mobilenetv2"
+	// FamilyBottleneckResNet is the bottleneck ResNet with a CIFAR stem (ResNet50).
+	FamilyBottleneckResNet Family = "resnet_bottleneck"
+	// FamilyShuffleNetV1 and FamilyShuffleNetV2 are the CIFAR ShuffleNets.
+	FamilyShuffleNetV1 Family = "shufflenetv1"
+	FamilyShuffleNetV2 Family = "shufflenetv2"
 )
 
-// Config is the typed architecture of one family (ResNetConfig, WRNConfig, VGGConfig).
+// Config is the typed architecture of one family (ResNetConfig, WRNConfig, VGGConfig,
+// MobileNetV2Config, BottleneckResNetConfig, ShuffleNetV1Config, ShuffleNetV2Config).
 type Config interface {
 	// Family is the family the configuration belongs to.
 	Family() Family
@@ -197,6 +203,10 @@ func registry() map[string]Config {
 		"wrn_40_2":   WRNConfig{Depth: 40, Widen: 2},
 		// RepDistiller's "MobileNetV2" entry (mobile_half).
 		"mobilenetv2": MobileNetV2Config{Expansion: 6, WidthMult: 0.5},
+		// RepDistiller's "ResNet50", "ShuffleV1" and "ShuffleV2".
+		"resnet50":  BottleneckResNetConfig{Blocks: [4]int{3, 4, 6, 3}, Width: 64},
+		"shufflev1": ShuffleNetV1Config{Stem: 24, Outputs: [3]int{240, 480, 960}, Blocks: [3]int{4, 8, 4}, Groups: 3},
+		"shufflev2": ShuffleNetV2Config{Stem: 24, Widths: [4]int{116, 232, 464, 1024}, Blocks: [3]int{3, 7, 3}},
 	}
 	for _, d := range []int{8, 14, 20, 32, 44, 56, 110} {
 		m[fmt.Sprintf("resnet%d", d)] = ResNetConfig{Depth: d, Widths: [4]int{16, 16, 32, 64}}
@@ -214,7 +224,8 @@ func Names() []string {
 	for n := range reg {
 		names = append(names, n)
 	}
-	famOrder := map[Family]int{FamilyResNet: 0, FamilyWRN: 1, FamilyVGG: 2, FamilyMobileNetV2: 3}
+	famOrder := map[Family]int{FamilyResNet: 0, FamilyWRN: 1, FamilyVGG: 2, FamilyMobileNetV2: 3,
+		FamilyBottleneckResNet: 4, FamilyShuffleNetV1: 5, FamilyShuffleNetV2: 6}
 	sort.Slice(names, func(i, j int) bool {
 		a, b := reg[names[i]], reg[names[j]]
 		if a.Family() != b.Family() {

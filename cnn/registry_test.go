@@ -70,6 +70,37 @@ func expectedFor(t *testing.T, name string) expectedShapes {
 			pooled: 512,
 			taps:   []MapShape{{8, 8, 256}, {4, 4, 512}, {4, 4, 512}},
 		}
+	case BottleneckResNetConfig:
+		e := expectedShapes{
+			stages: []MapShape{{32, 32, 64}, {32, 32, 256}, {16, 16, 512}, {8, 8, 1024}, {4, 4, 2048}},
+			pooled: 2048,
+			taps:   []MapShape{{8, 8, 512}, {4, 4, 512}, {4, 4, 2048}},
+		}
+		for range c.Blocks[3] - 1 {
+			e.taps = append(e.taps, MapShape{4, 4, 512}, MapShape{4, 4, 512}, MapShape{4, 4, 2048})
+		}
+		return e
+	case ShuffleNetV1Config:
+		e := expectedShapes{
+			stages: []MapShape{{32, 32, 24}, {16, 16, 240}, {8, 8, 480}, {4, 4, 960}},
+			pooled: 960,
+			taps:   []MapShape{{8, 8, 120}, {4, 4, 120}, {4, 4, 960}},
+		}
+		for range c.Blocks[2] - 1 {
+			e.taps = append(e.taps, MapShape{4, 4, 240}, MapShape{4, 4, 240}, MapShape{4, 4, 960})
+		}
+		return e
+	case ShuffleNetV2Config:
+		e := expectedShapes{
+			stages: []MapShape{{32, 32, 24}, {16, 16, 116}, {8, 8, 232}, {4, 4, 464}},
+			pooled: 1024,
+			taps:   []MapShape{{4, 4, 232}, {8, 8, 232}, {4, 4, 232}},
+		}
+		for range c.Blocks[2] {
+			e.taps = append(e.taps, MapShape{4, 4, 232}, MapShape{4, 4, 232})
+		}
+		e.taps = append(e.taps, MapShape{4, 4, 1024})
+		return e
 	}
 	t.Fatalf("%s: unknown config type %T", name, spec.Config)
 	return expectedShapes{}
@@ -77,11 +108,11 @@ func expectedFor(t *testing.T, name string) expectedShapes {
 
 // slowModels are only executed without -short (graph building still covers them).
 var slowModels = []string{"resnet110", "resnet56", "resnet44", "resnet32", "resnet32x4", "resnet8x4",
-	"vgg11", "vgg13", "vgg16", "vgg19", "wrn_16_2", "wrn_40_1", "wrn_40_2"}
+	"vgg11", "vgg13", "vgg16", "vgg19", "wrn_16_2", "wrn_40_1", "wrn_40_2", "resnet50"}
 
 func TestRegistryShapes(t *testing.T) {
 	wantTaps := map[string]int{"resnet8": 3, "resnet8x4": 3, "resnet14": 4, "resnet20": 6, "resnet56": 18,
-		"resnet110": 36, "resnet32x4": 10, "wrn_40_2": 3, "vgg13": 3}
+		"resnet110": 36, "resnet32x4": 10, "wrn_40_2": 3, "vgg13": 3, "resnet50": 9, "shufflev1": 12, "shufflev2": 10}
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
 			want := expectedFor(t, name)
@@ -137,6 +168,16 @@ func TestFashionMNISTInput(t *testing.T) {
 		"vgg8": {
 			stages: []MapShape{{28, 28, 64}, {14, 14, 128}, {7, 7, 256}, {3, 3, 512}, {3, 3, 512}}, pooled: 512,
 			taps: []MapShape{{7, 7, 256}, {3, 3, 512}, {3, 3, 512}},
+		},
+		"shufflev1": {
+			stages: []MapShape{{28, 28, 24}, {14, 14, 240}, {7, 7, 480}, {4, 4, 960}}, pooled: 960,
+			taps: []MapShape{{7, 7, 120}, {4, 4, 120}, {4, 4, 960}, {4, 4, 240}, {4, 4, 240}, {4, 4, 960},
+				{4, 4, 240}, {4, 4, 240}, {4, 4, 960}, {4, 4, 240}, {4, 4, 240}, {4, 4, 960}},
+		},
+		"shufflev2": {
+			stages: []MapShape{{28, 28, 24}, {14, 14, 116}, {7, 7, 232}, {4, 4, 464}}, pooled: 1024,
+			taps: []MapShape{{4, 4, 232}, {7, 7, 232}, {4, 4, 232}, {4, 4, 232}, {4, 4, 232}, {4, 4, 232},
+				{4, 4, 232}, {4, 4, 232}, {4, 4, 232}, {4, 4, 1024}},
 		},
 	}
 	for name, want := range cases {
