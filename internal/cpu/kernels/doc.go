@@ -33,8 +33,13 @@
 // read A in place instead of packing it, since each element of A is then used only a few times.
 // Products of more than about 2^19 flops run on several goroutines that first pack the shared
 // panels together, then take blocks of C in turn, so a core slowed by other load takes fewer;
-// long sums into small outputs (weight gradients) are instead split along k, each goroutine
-// accumulating its chunks into a private buffer.
+// long sums into small outputs (weight gradients) are instead split along k into a fixed number
+// of parts, each summed into its own buffer, the buffers then added in order.
+//
+// Results do not depend on the number of goroutines or on their scheduling: every sum has a
+// partition and an order that are functions of the sizes only (blocks of C are computed whole by
+// one goroutine with the serial order along k; split sums and Winograd weight-gradient blocks are
+// cut by size and added in a fixed order), so a product gives the same bits on one core or many.
 //
 // The package must not import GoMLX or any other ifa package; it keeps no mutable package state
 // beyond its sync.Pool packing buffers, and is safe for concurrent use.

@@ -168,12 +168,14 @@ func gemmSrc[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n, k 
 		return
 	}
 	threads = min(threads, max(1, 2*m*n*k/minFlopsPerThread))
-	if threads <= 1 {
-		gemmSerial(kern, src, bsrc, m, n, k, alpha, beta, c, ldc)
+	// gemmSplitK's sums depend on the sizes only, and gemmParallel gives gemmSerial's bits: the
+	// result is the same whatever threads is.
+	if splitsK(m, n, k) {
+		gemmSplitK(kern, src, bsrc, m, n, k, alpha, beta, c, ldc, threads)
 		return
 	}
-	if k >= splitKMinSteps && k >= 2*max(m, n) && m*n <= splitKMaxOutput {
-		gemmSplitK(kern, src, bsrc, m, n, k, alpha, beta, c, ldc, threads)
+	if threads <= 1 {
+		gemmSerial(kern, src, bsrc, m, n, k, alpha, beta, c, ldc)
 		return
 	}
 	gemmParallel(kern, src, bsrc, m, n, k, alpha, beta, c, ldc, threads)

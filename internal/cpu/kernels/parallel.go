@@ -132,61 +132,66 @@ func gemmParallel[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, 
 	}
 }
 
-// Products with at least splitKMinSteps steps, k ≥ 2·max(m, n) and at most splitKMaxOutput
-// elements of C (weight gradients: small outputs, long sums) are split along k.
+// Products with at least splitKMinSteps steps, k ≥ 2·max(m, n), at most splitKMaxOutput elements
+// of C (weight gradients: small outputs, long sums) and work for at least two goroutines are split
+// along k, whatever the number of goroutines (one included), so their sums do not depend on it.
 const (
 	splitKMinSteps   = 1024
 	splitKMaxOutput  = 1 << 20
-	splitKChunkSteps = 512 // steps per work item
+	splitKChunkSteps = 512 // the fewest steps of one part
+	// splitKMaxParts is the most parts: 12 spreads evenly over 1, 2, 3, 4 and 6 goroutines.
+	splitKMaxParts = 12
+	// splitKPartsElems caps the elements of all the parts' partial sums together (at least two
+	// parts are kept).
+	splitKPartsElems = 4 << 20
 )
 
-// gemmSplitK computes the product as a sum over chunks of k: each goroutine accumulates the
-// chunks it takes into a private m×n buffer with gemmSerial, with no synchronisation between
-// chunks, and the buffers are summed into C at the end.
+// splitsK reports whether an m×n×k product is computed as a sum over parts of k (gemmSplitK).
+// It depends on the sizes only, never on the number of goroutines.
+func splitsK(m, n, k int) bool {
+	return k >= splitKMinSteps && k >= 2*max(m, n) && m*n <= splitKMaxOutput && 2*m*n*k >= 2*minFlopsPerThread
+}
+
+// splitKParts is the number of parts of k of a split product: a function of the sizes only, so that
+// the partial sums, and their total, are the same bits on any number of goroutines.
+func splitKParts(m, n, k int) int {
+	return max(1, min(k/splitKChunkSteps, splitKMaxParts, max(2, splitKPartsElems/(m*n))))
+}
+
+// gemmSplitK computes the product as a sum over a fixed number of contiguous parts of k (see
+// splitKParts): the goroutines take the parts in turn and compute each into its own m×n buffer
+// with gemmSerial, and the buffers are then added into C in part order. Neither the parts nor the
+// order of the sums depend on the number of goroutines or on which one ran which part.
 func gemmSplitK[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n, k int, alpha T, beta T, c []T, ldc int, threads int) {
-	chunk := blockSize(k, splitKChunkSteps, 1)
-	chunks := (k + chunk - 1) / chunk
-	threads = min(threads, chunks)
-	acc := make([]*buffers[T], threads)
-	for w := range acc {
-		acc[w] = getBuffers[T](m*n, 0, 0)
-		defer putBuffers(acc[w])
+	parts := splitKParts(m, n, k)
+	threads = min(threads, parts)
+	acc := make([]*buffers[T], parts)
+	for p := range acc {
+		acc[p] = getBuffers[T](m*n, 0, 0)
+		defer putBuffers(acc[p])
 	}
-	used := make([]bool, threads)
-	parallelFor(threads, chunks, func(w, item int) {
-		p0 := item * chunk
-		kk := min(chunk, k-p0)
-		var accBeta T // the first chunk of a worker overwrites its buffer
-		if used[w] {
-			accBeta = 1
-		}
-		used[w] = true
-		gemmSerial(kern, src.fromStep(p0), bsrc.fromStep(p0), m, n, kk, alpha, accBeta, acc[w].a, n)
+	parallelFor(threads, parts, func(_, p int) {
+		p0, p1 := p*k/parts, (p+1)*k/parts
+		gemmSerial(kern, src.fromStep(p0), bsrc.fromStep(p0), m, n, p1-p0, alpha, 0, acc[p].a, n)
 	})
-	// C = beta·C + Σ_w acc_w, by blocks of rows.
+	// C = beta·C + ((acc₀ + acc₁) + acc₂) + …, by blocks of rows.
 	const rowsPerItem = 32
 	parallelFor(threads, (m+rowsPerItem-1)/rowsPerItem, func(_, item int) {
 		for i := item * rowsPerItem; i < min(m, (item+1)*rowsPerItem); i++ {
 			row := c[i*ldc : i*ldc+n]
-			first := true
-			for w := range acc {
-				if !used[w] {
-					continue
+			first := acc[0].a[i*n : i*n+n]
+			switch beta {
+			case 0:
+				copy(row, first)
+			default:
+				for j, v := range first {
+					row[j] = beta*row[j] + v
 				}
-				part := acc[w].a[i*n : i*n+n]
-				switch {
-				case !first:
-					for j, v := range part {
-						row[j] += v
-					}
-				case beta == 0:
-					copy(row, part)
-				default:
-					for j, v := range part {
-						row[j] = beta*row[j] + v
-					}
+			}
+			for _, b := range acc[1:] {
+				for j, v := range b.a[i*n : i*n+n] {
+					row[j] += v
 				}
-				first = false
 			}
 		}
 	})

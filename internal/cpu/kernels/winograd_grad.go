@@ -41,8 +41,9 @@ const winoGradMinBlockTiles = 16
 //
 // x: [Batch, InH, InW, InC]; dy: [Batch, OutH, OutW, n] (dense, NHWC); dw: [3, 3, InC, n] (dense
 // HWIO). The tiles are processed in blocks split over all cores: each block's input and gradient
-// tiles are transformed and their products accumulated, per goroutine, into the 16 matrices
-// M_ξ [InC, n], which are summed and transformed back into dw at the end.
+// tiles are transformed and their products accumulated into the 16 matrices M_ξ [InC, n] of its
+// part (a fixed run of blocks), which are summed in part order and transformed back into dw at the
+// end. The result does not depend on the number of cores.
 func SconvWinograd3x3Filter(g ConvGeometry, n int, x, dy, dw []float32) error {
 	g, err := checkWinogradArgs("SconvWinograd3x3Filter", g, n, x, "dy", dy)
 	if err != nil {
@@ -74,8 +75,38 @@ type winoGradPlan struct {
 	tb             int // tiles per block
 }
 
+// winoGradMaxParts is the most parts the tiles are split into, each part's products summed into its
+// own 16 matrices M_ξ: 12 spreads evenly over 1, 2, 3, 4 and 6 goroutines.
+const winoGradMaxParts = 12
+
+// winoGradPartsElems caps the elements of all the parts' M_ξ together (at least two parts are kept).
+const winoGradPartsElems = 2 << 20
+
+// winoGradPartTiles is the fewest tiles of a part, so that clearing and adding up the parts' M_ξ
+// stays small beside the products (2·tiles flops per element of M).
+const winoGradPartTiles = 256
+
+// winoGradSplit returns the tiles per block and the number of parts of a weight gradient with the
+// given number of tiles and padded channel counts: functions of the sizes only, never of the
+// number of goroutines, so that the sums, and therefore dw, are the same bits on any core count.
+// blockTiles > 0 overrides the tiles per block.
+func winoGradSplit(tiles, cPad, nPad, blockTiles int) (tb, parts int) {
+	parts = max(1, min(winoGradMaxParts, tiles/winoGradPartTiles, max(2, winoGradPartsElems/(16*cPad*nPad))))
+	tb = blockTiles
+	if tb <= 0 {
+		tb = max(winoGradMinBlockTiles, min(winoGradMaxBlockTiles, winoGradBlockBytes/(16*4*(cPad+nPad))))
+		tb = min(tb, (tiles+parts-1)/parts) // at least one block per part
+	}
+	tb = max(1, tb)
+	return tb, min(parts, (tiles+tb-1)/tb)
+}
+
 // sconvWinogradFilter runs the weight gradient on validated, non-empty arguments with up to
 // threads goroutines; blockTiles > 0 overrides the tiles per block (for tuning and tests).
+//
+// The blocks of tiles are cut into a fixed number of contiguous parts (winoGradSplit); the
+// goroutines take the parts in turn, each part's blocks are summed in order into the part's own
+// M_ξ, and the parts are added in order at the end.
 func sconvWinogradFilter(kern *kernel[float32], g ConvGeometry, n int, x, dy, dw []float32, threads, blockTiles int) {
 	mr, nr := kern.mr, kern.nr
 	c := g.InC
@@ -83,19 +114,13 @@ func sconvWinogradFilter(kern *kernel[float32], g ConvGeometry, n int, x, dy, dw
 		tilesH: (g.OutH + 1) / 2, tilesW: (g.OutW + 1) / 2}
 	p.tiles = g.Batch * p.tilesH * p.tilesW
 
-	tb := blockTiles
-	if tb <= 0 {
-		tb = max(winoGradMinBlockTiles, min(winoGradMaxBlockTiles, winoGradBlockBytes/(16*4*(p.cPad+p.nPad))))
-		// At least two blocks per goroutine, so that a core slowed by other work takes fewer.
-		tb = min(tb, (p.tiles+2*threads-1)/(2*threads))
-	}
-	p.tb = max(1, tb)
+	tb, parts := winoGradSplit(p.tiles, p.cPad, p.nPad, blockTiles)
+	p.tb = tb
 	blocks := (p.tiles + p.tb - 1) / p.tb
-	threads = max(1, min(threads, blocks))
+	threads = max(1, min(threads, parts))
 
 	mSize := 16 * p.cPad * p.nPad
 	work := make([]*buffers[float32], threads)
-	acc := make([]*buffers[float32], threads)
 	for t := range work {
 		// V's row stride is cPad, not InC rounded to 8 for aligned stores: a power-of-two stride
 		// (InC = 32, 64) puts the micro-kernel's strided reads of V in the same cache sets, and the
@@ -103,21 +128,26 @@ func sconvWinogradFilter(kern *kernel[float32], g ConvGeometry, n int, x, dy, dw
 		// measured the same as 66).
 		work[t] = getBuffers[float32](16*p.tb*p.cPad, 16*p.tb*p.nPad, 16*c+4*n)
 		defer putBuffers(work[t])
-		acc[t] = getBuffers[float32](mSize, 0, 0)
-		defer putBuffers(acc[t])
 		// The padding channels of V and E are never written by the transforms: zero them once, so
-		// the unused rows and columns of M stay finite. M accumulates from zero.
+		// the unused rows and columns of M stay finite.
 		clear(work[t].a)
 		clear(work[t].b)
-		clear(acc[t].a)
 	}
-	parallelFor(threads, blocks, func(wk, blk int) {
+	acc := make([]*buffers[float32], parts)
+	for q := range acc {
+		acc[q] = getBuffers[float32](mSize, 0, 0)
+		defer putBuffers(acc[q])
+		clear(acc[q].a) // M accumulates from zero
+	}
+	parallelFor(threads, parts, func(wk, q int) {
 		buf := work[wk]
-		p.block(blk*p.tb, x, dy, buf.a, buf.b, buf.tile, acc[wk].a)
+		for blk := q * blocks / parts; blk < (q+1)*blocks/parts; blk++ {
+			p.block(blk*p.tb, x, dy, buf.a, buf.b, buf.tile, acc[q].a)
+		}
 	})
-	ms := make([][]float32, threads)
-	for t := range ms {
-		ms[t] = acc[t].a
+	ms := make([][]float32, parts)
+	for q := range ms {
+		ms[q] = acc[q].a
 	}
 	rowsPer := max(1, 4096/max(1, n))
 	parallelFor(threads, (c+rowsPer-1)/rowsPer, func(_, item int) {
@@ -180,7 +210,7 @@ func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32) {
 	}
 }
 
-// filterOutput sums the goroutines' M_ξ for input channels [c0, c1) and writes
+// filterOutput sums the parts' M_ξ, in order, for input channels [c0, c1) and writes
 // dw[kh, kw, c, :] = (Gᵀ·M·G)[kh][kw] for them.
 func (p *winoGradPlan) filterOutput(ms [][]float32, dw []float32, c0, c1 int) {
 	c, n, nPad := p.g.InC, p.n, p.nPad

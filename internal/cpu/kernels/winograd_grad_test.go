@@ -128,8 +128,8 @@ func TestSconvWinograd3x3FilterClosedForm(t *testing.T) {
 }
 
 // TestSconvWinogradFilterBlocking runs the weight gradient with other block sizes, goroutine
-// counts (each goroutine sums its own blocks) and the portable micro-kernel; all must agree with
-// the reference, and one goroutine must not depend on the block size beyond rounding.
+// counts and the portable micro-kernel; all must agree with the reference, and the result must
+// not depend on the block size beyond rounding.
 func TestSconvWinogradFilterBlocking(t *testing.T) {
 	rng := rand.New(rand.NewPCG(53, 54))
 	tc := winoCase{3, 9, 11, 19, 37, 1, 1}
