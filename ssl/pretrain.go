@@ -9,15 +9,18 @@ import (
 	"github.com/ifa-toolkit/ifa/backbone"
 )
 
-// The self-supervised pretraining methods of ifa (METHODS.md §1): IFACLR ("lwclr", layerwiseclr's
-// layer-wise CLR on one augmentation, Lin et al. ICLR CSS 2022 project), its two-augmentation variant
-// "simlwclr", plain SimCLR (Chen et al., ICML 2020, Eq. 1) and SupCon (Khosla et al., NeurIPS 2020,
-// Eq. 2), all as SupCon in "all" mode over a [B, V, D] stack of L2-normalised, projected layer views.
+// The self-supervised pretraining methods of ifa. The contrastive family (METHODS.md §1, §3):
+// IFACLR ("lwclr", layerwiseclr's layer-wise CLR on one augmentation, Lin et al. ICLR CSS 2022
+// project), its two-augmentation variant "simlwclr", plain SimCLR (Chen et al., ICML 2020, Eq. 1)
+// and SupCon (Khosla et al., NeurIPS 2020, Eq. 2), all as SupCon in "all" mode over a [B, V, D]
+// stack of L2-normalised, projected layer views (clr.go). The predictor family (METHODS.md §10):
+// BYOL, SimSiam and MoCo v3 and their layer-wise variants (byol.go, simsiam.go, mocov3.go). The
+// registry (registry.go) maps names to implementations.
 
-// Method is a pretraining method.
+// Method is the name of a registered pretraining method.
 type Method string
 
-// The pretraining methods.
+// The names of the contrastive methods.
 const (
 	// MethodLWCLR is IFACLR: one augmented view x; the views are the projected last-layer vector
 	// g(h_L(x)) and the projected vectors of the other selected layers, stop-gradient by default
@@ -32,49 +35,19 @@ const (
 	MethodSupCon Method = "supcon"
 )
 
-// Methods lists the pretraining methods.
-func Methods() []Method { return []Method{MethodLWCLR, MethodSimLWCLR, MethodSimCLR, MethodSupCon} }
-
-// ParseMethod parses "lwclr", "simlwclr", "simclr" or "supcon".
-func ParseMethod(s string) (Method, error) {
-	for _, m := range Methods() {
-		if string(m) == s {
-			return m, nil
-		}
-	}
-	return "", fmt.Errorf("ssl: pretraining method %q: want lwclr, simlwclr, simclr or supcon", s)
-}
-
-// Augmentations is the number of augmented views of each image the method's batches carry: 1 for
-// lwclr ([B, H, W, C] images), 2 for the others ([B, 2, H, W, C]).
-func (m Method) Augmentations() int {
-	if m == MethodLWCLR {
-		return 1
-	}
-	return 2
-}
-
-// NeedsLabels reports whether the method uses the class labels (supcon).
-func (m Method) NeedsLabels() bool { return m == MethodSupCon }
-
-// clrMode is the view construction of the method.
-func (m Method) clrMode() CLRMode {
-	switch m {
-	case MethodLWCLR:
-		return ModeLWCLR
-	case MethodSimLWCLR:
-		return ModeSimLWCLR
-	}
-	return ModeSimCLR
-}
-
 // Scopes of a pretraining model, relative to the context scope PretrainLoss is called in: the
 // checkpoint format.
 const (
-	// ScopeEncoder holds the encoder's variables (the part kept for evaluation).
+	// ScopeEncoder holds the (online) encoder's variables (the part kept for evaluation).
 	ScopeEncoder = "encoder"
 	// ScopeProjector holds the projector shared by every view.
 	ScopeProjector = "projector"
+	// ScopePredictor holds the predictor of BYOL, SimSiam and MoCo v3 (online branch only).
+	ScopePredictor = "predictor"
+	// ScopeTargetEncoder and ScopeTargetProjector hold the momentum (EMA) copies of the encoder
+	// and the projector (BYOL, MoCo v3): not trainable, updated after each optimizer step.
+	ScopeTargetEncoder   = "target_encoder"
+	ScopeTargetProjector = "target_projector"
 )
 
 // RescalerScope is the scope of the rescaler of layer l: "rescaler_00", "rescaler_01", ….
@@ -88,25 +61,34 @@ const (
 	DefaultRescalerDims = 512
 )
 
-// PretrainConfig configures PretrainLoss.
+// PretrainConfig configures PretrainLoss. Zero heads and a zero temperature take the method's
+// defaults (WithDefaults).
 type PretrainConfig struct {
 	Method Method
-	// Layers selects the layers taking part (lwclr, simlwclr); the zero value means last:2.
+	// Layers selects the layers taking part (lwclr, simlwclr and the layer-wise predictor
+	// methods); the zero value means last:2.
 	Layers backbone.LayerSelect
 	// Projector is the head shared by every view (layerwiseclr: IFACLRProjector(2048, 2048)).
 	Projector HeadConfig
+	// Predictor is the online branch's predictor (BYOL, SimSiam, MoCo v3), shared by every view.
+	Predictor HeadConfig
 	// Rescaler maps a layer vector whose width differs from the last layer's to that width before
 	// the projector (a CNN's earlier taps); its Out is set to the last layer's width. A ViT's
 	// layers all have the same width and get no rescaler (the reference's identity rescaler).
 	// The zero value means {Layers: 1, Norm: NormLayer, Act: ActGELU} (layerwiseclr's default).
 	Rescaler HeadConfig
-	// Temperature τ of SupCon (> 0); BaseTemperature τ_b (0 means τ).
+	// Temperature τ of SupCon or of MoCo v3's InfoNCE (> 0); BaseTemperature τ_b (SupCon; 0
+	// means τ).
 	Temperature, BaseTemperature float64
 	// IntermediateGradient lets gradient reach the encoder through lwclr's non-final layer views
 	// (the reference detaches them: false).
 	IntermediateGradient bool
 	// StopGradientB detaches the views of the second augmentation (simlwclr, simclr, supcon).
 	StopGradientB bool
+	// DetachIntermediate stops the gradient of the non-final layer vectors of the layer-wise
+	// predictor methods (lwbyol, lwsimsiam, lwmocov3) before their heads, as IFACLR does; by
+	// default gradient reaches blocks 1..l from every layer l (METHODS.md §10.5).
+	DetachIntermediate bool
 }
 
 // DefaultPretrainConfig is IFACLR as layerwiseclr runs it by default: lwclr over the last 2 layers,
@@ -120,6 +102,20 @@ func DefaultPretrainConfig() PretrainConfig {
 	}
 }
 
+// WithDefaults fills the zero projector, predictor and temperature with the method's defaults.
+func (c PretrainConfig) WithDefaults() PretrainConfig {
+	if d, ok := c.Method.Impl().(defaulter); ok {
+		return d.Defaults(c)
+	}
+	if c.Projector.Layers == 0 {
+		c.Projector = IFACLRProjector(DefaultProjHidden, DefaultProjOut)
+	}
+	if c.Temperature == 0 {
+		c.Temperature = DefaultTemperature
+	}
+	return c
+}
+
 func (c PretrainConfig) rescaler(out int) HeadConfig {
 	r := c.Rescaler
 	if r.Layers == 0 {
@@ -129,13 +125,19 @@ func (c PretrainConfig) rescaler(out int) HeadConfig {
 	return r
 }
 
-// Validate reports the first problem with the configuration.
+// Validate reports the first problem with the configuration (after WithDefaults).
 func (c PretrainConfig) Validate() error {
 	if _, err := ParseMethod(string(c.Method)); err != nil {
 		return err
 	}
+	c = c.WithDefaults()
 	if err := c.Projector.Validate(); err != nil {
 		return fmt.Errorf("ssl: projector: %w", err)
+	}
+	if c.Predictor.Layers != 0 {
+		if err := c.Predictor.Validate(); err != nil {
+			return fmt.Errorf("ssl: predictor: %w", err)
+		}
 	}
 	if err := c.rescaler(1).Validate(); err != nil {
 		return fmt.Errorf("ssl: rescaler: %w", err)
@@ -146,11 +148,8 @@ func (c PretrainConfig) Validate() error {
 	if c.BaseTemperature < 0 {
 		return fmt.Errorf("ssl: base temperature %g, want >= 0", c.BaseTemperature)
 	}
-	if c.Method == MethodLWCLR {
-		// lwclr needs at least two views: the selection must name a layer besides the last one.
-		if c.Layers.Last == 1 {
-			return fmt.Errorf("ssl: lwclr: layer selection last:1 gives a single view; lwclr needs at least last:2")
-		}
+	if ch, ok := c.Method.Impl().(checker); ok {
+		return ch.Check(c)
 	}
 	return nil
 }
@@ -161,9 +160,11 @@ type EncoderFn func(ctx *context.Context, images *graph.Node) backbone.Features
 
 // PretrainOutput is what PretrainLoss builds.
 type PretrainOutput struct {
-	// Loss is the scalar SupCon loss.
+	// Loss is the scalar loss.
 	Loss *graph.Node
-	// Embeddings: [B, V, D], the L2-normalised projected views in view order.
+	// Embeddings: [B, V, D], the L2-normalised online outputs in view order (the contrastive
+	// methods: the projected views; the predictor methods: the predictions of every (layer,
+	// crop) group, layer-major).
 	Embeddings *graph.Node
 	// Views describes the V views (source augmentation, layer, stop-gradient).
 	Views []View
@@ -173,51 +174,38 @@ type PretrainOutput struct {
 // for lwclr, [B, 2, H, W, C] for the two-augmentation methods; labels: [B] (supcon only, ignored
 // otherwise). The encoder runs in ctx.In(ScopeEncoder) (once per augmentation, sharing its
 // variables), the projector in ctx.In(ScopeProjector), rescalers (only for layers narrower or wider
-// than the last) in ctx.In(RescalerScope(l)). It panics (graph building) on an invalid
-// configuration or mismatched inputs.
+// than the last) in ctx.In(RescalerScope(l)); the predictor methods add ScopePredictor and the
+// momentum copies (Method.Targets). It panics (graph building) on an invalid configuration or
+// mismatched inputs.
 func PretrainLoss(ctx *context.Context, encoder EncoderFn, cfg PretrainConfig, images, labels *graph.Node) PretrainOutput {
+	return PretrainLossCrops(ctx, encoder, cfg, images, nil, labels)
+}
+
+// PretrainLossCrops is PretrainLoss with local crops: locals holds batches of smaller crops
+// [B, M, h, w, C] (one node per crop size), used only as online views by the methods that accept
+// them (Method.MultiCrop); nil means none.
+func PretrainLossCrops(ctx *context.Context, encoder EncoderFn, cfg PretrainConfig, images *graph.Node, locals []*graph.Node, labels *graph.Node) PretrainOutput {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	augs := splitAugmentations(images, cfg.Method.Augmentations())
-	enc := ctx.In(ScopeEncoder)
-	in := CLRInputs{A: encoder(enc, augs[0]).TapVectors}
-	if len(augs) > 1 {
-		in.B = encoder(enc.Reuse(), augs[1]).TapVectors
-	}
-	views, err := CLRViews(in, CLRViewOptions{
-		Mode:                 cfg.Method.clrMode(),
-		Layers:               cfg.Layers,
-		IntermediateGradient: cfg.IntermediateGradient,
-		StopGradientB:        cfg.StopGradientB,
-	})
-	if err != nil {
-		panic(err)
-	}
-	width := views[0].Input.Shape().Dim(1)
-	proj := SharedHead(ctx.In(ScopeProjector), cfg.Projector)
-	rescalers := map[int]func(*graph.Node) *graph.Node{}
-	stack := EmbedViews(views, func(v View) *graph.Node {
-		x := v.Input
-		if x.Shape().Dim(1) != width {
-			r, ok := rescalers[v.Layer]
-			if !ok {
-				r = SharedHead(ctx.In(RescalerScope(v.Layer)), cfg.rescaler(width))
-				rescalers[v.Layer] = r
+	cfg = cfg.WithDefaults()
+	impl := cfg.Method.Impl()
+	augs := splitAugmentations(images, impl.Augmentations())
+	if len(locals) > 0 {
+		if !cfg.Method.MultiCrop() {
+			panic(fmt.Errorf("ssl: %s takes no local crops", cfg.Method))
+		}
+		for _, l := range locals {
+			if l.Rank() != 5 {
+				panic(fmt.Errorf("ssl: local crops %s: want [B, M, h, w, C]", l.Shape()))
 			}
-			x = r(x)
+			augs = append(augs, splitAugmentations(l, l.Shape().Dim(1))...)
 		}
-		return proj(x)
-	})
-	var lbl *graph.Node
-	if cfg.Method.NeedsLabels() {
-		if labels == nil {
-			panic(fmt.Errorf("ssl: %s needs the class labels", cfg.Method))
-		}
-		lbl = labels
 	}
-	loss := SupCon(stack, lbl, SupConOptions{Temperature: cfg.Temperature, BaseTemperature: cfg.BaseTemperature, Mode: ContrastAll})
-	return PretrainOutput{Loss: loss, Embeddings: stack, Views: views}
+	if cfg.Method.NeedsLabels() && labels == nil {
+		panic(fmt.Errorf("ssl: %s needs the class labels", cfg.Method))
+	}
+	return impl.Loss(ctx, encoder, cfg, augs, labels)
 }
 
 // splitAugmentations returns n image batches [B, H, W, C] from images [B, H, W, C] (n = 1) or

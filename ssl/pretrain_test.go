@@ -227,13 +227,17 @@ func TestPretrainLossMatchesNaive(t *testing.T) {
 }
 
 func TestPretrainConfigErrors(t *testing.T) {
-	if _, err := ParseMethod("byol"); err == nil || !strings.Contains(err.Error(), "byol") {
-		t.Fatalf("ParseMethod(byol): %v", err)
+	if _, err := ParseMethod("nope"); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("ParseMethod(nope): %v", err)
 	}
 	cfg := DefaultPretrainConfig()
-	cfg.Temperature = 0
+	cfg.Temperature = -1
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "temperature") {
-		t.Fatalf("temperature 0: %v", err)
+		t.Fatalf("temperature -1: %v", err)
+	}
+	cfg.Temperature = 0 // the method's default
+	if err := cfg.Validate(); err != nil || cfg.WithDefaults().Temperature != DefaultTemperature {
+		t.Fatalf("temperature 0: %v, default %g", err, cfg.WithDefaults().Temperature)
 	}
 	cfg = DefaultPretrainConfig()
 	cfg.Layers = backbone.LayerSelect{Last: 1}

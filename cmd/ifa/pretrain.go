@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -24,7 +25,7 @@ import (
 
 // PretrainCmd groups the pretraining commands.
 type PretrainCmd struct {
-	Vit PretrainVitCmd `cmd:"" name:"vit" help:"Pretrain a Vision Transformer with IFACLR (lwclr), simlwclr, SimCLR or SupCon."`
+	Vit PretrainVitCmd `cmd:"" name:"vit" help:"Pretrain a Vision Transformer self-supervised: IFACLR (lwclr) and the other methods of --mode."`
 }
 
 // PretrainVitCmd is the `ifa pretrain vit` command: self-supervised pretraining of a ViT encoder
@@ -38,7 +39,7 @@ type PretrainVitCmd struct {
 	Pooling string  `help:"Per-layer vector: cls (CLS token through the shared LayerNorm) or mean (average of all tokens)." enum:"cls,mean" default:"cls"`
 	Dropout float64 `help:"Hidden dropout rate; negative keeps the configuration's (nano/micro 0, ti/s/b 0.1)." default:"-1"`
 
-	Mode             string  `help:"Method: lwclr (IFACLR: layer views of one augmentation), simlwclr (last layer of view a vs layers of view b), simclr, or supcon (SimCLR views with label positives)." enum:"lwclr,simlwclr,simclr,supcon" default:"lwclr"`
+	Mode             string  `help:"Pretraining method (listed above the flags)." default:"lwclr"`
 	Layers           string  `help:"Layers taking part in the views: last:K, all, or indices such as 0,3,-1 (negative from the end)." default:"last:2"`
 	ProjHidden       int     `name:"proj-hidden" help:"Hidden width of the shared projector." default:"2048"`
 	ProjOut          int     `name:"proj-out" help:"Output width of the shared projector (the contrastive embedding)." default:"2048"`
@@ -82,6 +83,16 @@ type PretrainVitCmd struct {
 
 	stdout  io.Writer        // standard output (tests capture it)
 	backend backends.Backend // set by tests: the shared test backend
+}
+
+// Help lists the pretraining methods of the registry (kong prints it with --help).
+func (c *PretrainVitCmd) Help() string {
+	var b strings.Builder
+	b.WriteString("Methods (--mode):\n")
+	for _, m := range ssl.Methods() {
+		fmt.Fprintf(&b, "  %-9s %s\n", m, m.Impl().Doc())
+	}
+	return b.String()
 }
 
 // validate checks the flags that kong cannot check, naming the flag at fault.
