@@ -56,6 +56,8 @@ type Config struct {
 	// BestMetric names the evaluation metric (higher is better, e.g. "test_top1") whose best value
 	// and epoch are tracked.
 	BestMetric string `json:"best_metric,omitempty"`
+	// EMA, when set, keeps momentum copies of some scopes (ema.go).
+	EMA *EMA `json:"ema,omitempty"`
 }
 
 // Validate checks the configuration.
@@ -77,6 +79,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Optimizer.Validate(); err != nil {
 		return err
+	}
+	if c.EMA != nil {
+		if err := c.EMA.Validate(); err != nil {
+			return err
+		}
 	}
 	return c.Schedule.Validate()
 }
@@ -182,6 +189,7 @@ type runner struct {
 	lastCheckpoint        string
 	resumedFrom           string
 	resumedVars           map[string]bool
+	emaReady              bool
 	// Throughput of this process.
 	imagesRun  int64
 	stepsRun   int64
@@ -309,22 +317,15 @@ func (r *runner) markFrozen(ctx *context.Context) {
 func (r *runner) stepGraph(ctx *context.Context, in []*graph.Node) []*graph.Node {
 	g := in[0].Graph()
 	ctx.SetTraining(g, true)
-	inputs := Inputs{Images: in[1]}
-	next := 2
-	if r.hasLabels {
-		inputs.Labels = in[next]
-		next++
-	}
-	if r.hasIndices {
-		inputs.Indices = in[next]
-	}
-	loss := r.job.Loss(ctx, inputs)
+	loss := r.job.Loss(ctx, r.stepInputs(in))
 	if loss.Total == nil {
 		panic("the loss function returned no Total")
 	}
 	r.markFrozen(ctx)
+	r.emaMark(ctx)
 	vars := TrainableVariables(ctx, g, r.cfg.Frozen...)
 	norm := r.cfg.Optimizer.Update(ctx, loss.Total, in[0], r.cfg.ClipNorm, vars)
+	r.emaUpdate(ctx, g)
 	out := []*graph.Node{graph.ConvertDType(loss.Total, dtypes.Float64)}
 	names := make([]string, 0, len(loss.Terms))
 	for _, t := range loss.Terms {
@@ -351,10 +352,16 @@ func (r *runner) execStep(ins []*tensors.Tensor) ([]*tensors.Tensor, error) {
 		for k, t := range ins {
 			args[k] = t
 		}
+		if err := r.initEMA(args); err != nil {
+			return nil, err
+		}
 		return r.exec.Exec(args...)
 	}
 	if b, n := ins[1].Shape().Dim(0), dp.NumDevices(); b%n != 0 {
 		return nil, fmt.Errorf("a batch of %d images does not split evenly over %d devices: --batch must be a multiple of --devices, and so must the last batch of an epoch unless it is dropped", b, n)
+	}
+	if err := r.initEMA(nil); err != nil {
+		return nil, err
 	}
 	sharded := make([]bool, len(ins))
 	for k := 1; k < len(ins); k++ {
