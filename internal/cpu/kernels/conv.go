@@ -126,7 +126,7 @@ func SconvIm2col(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, 
 		return fmt.Errorf("kernels: SconvIm2col: %w", err)
 	}
 	cp := convPacker{g: g, x: x}
-	gemm(sKernel, aSource[float32]{pack: cp.packRows, conv: &cp}, false, m, n, k, alpha, w, ldw, beta, out, ldo, runtime.GOMAXPROCS(0))
+	gemm(cur().s, aSource[float32]{pack: cp.packRows, conv: &cp}, false, m, n, k, alpha, w, ldw, beta, out, ldo, runtime.GOMAXPROCS(0))
 	return nil
 }
 
@@ -155,7 +155,7 @@ func SconvIm2colT(g ConvGeometry, n int, alpha float32, x, dy []float32, ldy int
 	buf := getBuffers[float32](m*n, 0, 0)
 	defer putBuffers(buf)
 	dwT := buf.a
-	gemmSrc(sKernel, aSource[float32]{trans: true, a: dy, lda: ldy}, bSource[float32]{pack: cp.packRowsT},
+	gemmSrc(cur().s, aSource[float32]{trans: true, a: dy, lda: ldy}, bSource[float32]{pack: cp.packRowsT},
 		n, m, k, alpha, 0, dwT, m, runtime.GOMAXPROCS(0))
 	for i := 0; i < m; i++ {
 		row := dw[i*lddw : i*lddw+n]
@@ -284,7 +284,7 @@ func (cp *convPacker) packRows(dst []float32, i0, mb, p0, kb, mr int) {
 func (cp *convPacker) packRowsT(dst []float32, i0, mb, p0, kb, mr int) {
 	g := cp.g
 	type run struct{ r0, n, dh, dw, c0 int }
-	var runs [16]run
+	var runs [32]run
 	if mr > len(runs) {
 		panic(fmt.Sprintf("kernels: micro-kernel height %d > %d", mr, len(runs)))
 	}

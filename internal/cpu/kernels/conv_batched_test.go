@@ -113,7 +113,9 @@ func naiveInputGradient(g ConvGeometry, outC int, dy, w []float64) []float64 {
 	return dx
 }
 
-func TestConvInputGradient(t *testing.T) {
+func TestConvInputGradient(t *testing.T) { forEachISA(t, testConvInputGradient) }
+
+func testConvInputGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, g := range convGeometries() {
 		if g.InDilationH > 1 {
@@ -153,7 +155,9 @@ func TestConvInputGradient(t *testing.T) {
 	}
 }
 
-func TestSconvIm2colAgainstReference(t *testing.T) {
+func TestSconvIm2colAgainstReference(t *testing.T) { forEachISA(t, testSconvIm2colAgainstReference) }
+
+func testSconvIm2colAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, g := range convGeometries() {
 		for _, n := range []int{1, 16, 21, 70} {
@@ -260,7 +264,7 @@ func TestSgemmBatchedAgainstReference(t *testing.T) {
 		b := toF32(randSlice(rng, sb*(tc.batch-1)+br*ldb))
 		c0 := randSlice(rng, sc*(tc.batch-1)+tc.m*ldc)
 		c := toF32(c0)
-		for _, kern := range []*kernel[float32]{sKernel, genericKernelF32()} {
+		for _, kern := range testKernelsF32() {
 			for _, threads := range []int{1, 2} {
 				copy(c, toF32(c0))
 				gemmBatched(kern, "SgemmBatched", tc.transA, tc.transB, tc.batch, tc.m, tc.n, tc.k, 0.5, a, lda, sa, b, ldb, sb, 2, c, ldc, sc, threads)

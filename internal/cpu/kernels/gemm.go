@@ -7,7 +7,6 @@ import (
 )
 
 // Micro-kernels chosen once for this CPU.
-var sKernel, dKernel = bestKernels()
 
 // minFlopsPerThread is the least work (2·m·n·k) worth handing to one more goroutine.
 const minFlopsPerThread = 1 << 19
@@ -22,14 +21,14 @@ const minFlopsPerThread = 1 << 19
 // for them, panic with a message naming the argument, as for an out-of-range index.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs("Sgemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	gemm(sKernel, aSource[float32]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, runtime.GOMAXPROCS(0))
+	gemm(cur().s, aSource[float32]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, runtime.GOMAXPROCS(0))
 }
 
 // Dgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float64 matrices; the contract is
 // that of Sgemm.
 func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	checkArgs("Dgemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	gemm(dKernel, aSource[float64]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, runtime.GOMAXPROCS(0))
+	gemm(cur().d, aSource[float64]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, runtime.GOMAXPROCS(0))
 }
 
 // checkArgs panics with a descriptive message if the GEMM arguments are inconsistent.

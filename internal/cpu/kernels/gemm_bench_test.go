@@ -140,7 +140,7 @@ func BenchmarkConv(b *testing.B) {
 
 // BenchmarkMicroKernel runs the float32 micro-kernel alone on L1-resident panels (k = 256).
 func BenchmarkMicroKernel(b *testing.B) {
-	for _, kern := range []*kernel[float32]{sKernel, genericKernelF32()} {
+	for _, kern := range testKernelsF32() {
 		b.Run(kern.name, func(b *testing.B) {
 			const k = 256
 			a := make([]float32, k*kern.mr)

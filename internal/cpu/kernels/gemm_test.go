@@ -164,7 +164,10 @@ func randomCases(rng *rand.Rand, count int) []gemmCase {
 
 func TestSgemmAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	kernels := []*kernel[float32]{sKernel, smallBlocks(sKernel), genericKernelF32(), smallBlocks(genericKernelF32())}
+	var kernels []*kernel[float32]
+	for _, k := range testKernelsF32() {
+		kernels = append(kernels, k, smallBlocks(k))
+	}
 	for _, tc := range randomCases(rng, 25) {
 		a, lda, b, ldb, c, ldc := tc.operands(rng)
 		a32, b32 := toF32(a), toF32(b)
@@ -186,7 +189,10 @@ func TestSgemmAgainstReference(t *testing.T) {
 
 func TestDgemmAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	kernels := []*kernel[float64]{dKernel, smallBlocks(dKernel), genericKernelF64(), smallBlocks(genericKernelF64())}
+	var kernels []*kernel[float64]
+	for _, k := range testKernelsF64() {
+		kernels = append(kernels, k, smallBlocks(k))
+	}
 	for _, tc := range randomCases(rng, 12) {
 		a, lda, b, ldb, c, ldc := tc.operands(rng)
 		want, mag := refGemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
@@ -204,7 +210,9 @@ func TestDgemmAgainstReference(t *testing.T) {
 }
 
 // TestSgemmLarge crosses the production block sizes (k > kc, m > mc) with both goroutines.
-func TestSgemmLarge(t *testing.T) {
+func TestSgemmLarge(t *testing.T) { forEachISA(t, testSgemmLarge) }
+
+func testSgemmLarge(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, tc := range []gemmCase{
 		{m: 301, n: 275, k: 530, alpha: 1, beta: 0.5, padA: 1, padB: 2, padC: 3},
@@ -224,7 +232,9 @@ func TestSgemmLarge(t *testing.T) {
 }
 
 // TestClosedForm checks exact results: A·I = A, and a product of all-ones matrices equals k.
-func TestClosedForm(t *testing.T) {
+func TestClosedForm(t *testing.T) { forEachISA(t, testClosedForm) }
+
+func testClosedForm(t *testing.T) {
 	const m, k = 37, 29
 	a := make([]float32, m*k)
 	for i := range a {
@@ -258,7 +268,7 @@ func TestClosedForm(t *testing.T) {
 // C = beta·C without reading A and B.
 func TestSpecialScalars(t *testing.T) {
 	nan32 := float32(math.NaN())
-	for _, kern := range []*kernel[float32]{sKernel, genericKernelF32()} {
+	for _, kern := range testKernelsF32() {
 		for _, sz := range [][3]int{{3, 3, 3}, {20, 37, 41}, {130, 70, 300}} {
 			m, n, k := sz[0], sz[1], sz[2]
 			a := make([]float32, m*k)
@@ -347,7 +357,7 @@ func TestSplitK(t *testing.T) {
 		a, lda, b, ldb, c, ldc := tc.operands(rng)
 		a32, b32 := toF32(a), toF32(b)
 		want, mag := refGemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, fromF32(a32), lda, fromF32(b32), ldb, tc.beta, fromF32(toF32(c)), ldc)
-		for _, kern := range []*kernel[float32]{sKernel, genericKernelF32()} {
+		for _, kern := range testKernelsF32() {
 			for _, threads := range []int{2, 3, 8} {
 				c32 := toF32(c)
 				if tc.beta == 0 {

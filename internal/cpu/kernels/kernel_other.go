@@ -2,7 +2,11 @@
 
 package kernels
 
-// bestKernels returns the portable Go micro-kernels (no assembly kernel for this build).
-func bestKernels() (*kernel[float32], *kernel[float64]) {
-	return genericKernelF32(), genericKernelF64()
+// detectISA returns ISAGeneric: this build has no assembly kernels.
+func detectISA() ISA { return ISAGeneric }
+
+// kernelsFor returns the portable Go micro-kernels.
+func kernelsFor(ISA) *kernelSet {
+	s := genericKernelF32()
+	return &kernelSet{isa: ISAGeneric, s: s, d: genericKernelF64(), wino: s}
 }

@@ -18,7 +18,7 @@ func winoOutputAVX(src *float32, ss int, dst *float32, rs, cs int, n8 int)
 // dst[(4i+j)·ds + ch]; the slices must hold those elements.
 func winoInput(src []float32, rs, cs int, dst []float32, ds, c int) {
 	c8 := 0
-	if hasAVX2FMA && c >= 8 {
+	if cur().isa >= ISAAVX2 && c >= 8 {
 		_ = src[3*rs+3*cs+c-1]
 		_ = dst[15*ds+c-1]
 		c8 = c / 8 * 8
@@ -33,7 +33,7 @@ func winoInput(src []float32, rs, cs int, dst []float32, ds, c int) {
 // 2×2 block dst[a·rs + b·cs + ch]; the slices must hold those elements.
 func winoOutput(src []float32, ss int, dst []float32, rs, cs, c int) {
 	c8 := 0
-	if hasAVX2FMA && c >= 8 {
+	if cur().isa >= ISAAVX2 && c >= 8 {
 		_ = src[15*ss+c-1]
 		_ = dst[rs+cs+c-1]
 		c8 = c / 8 * 8
@@ -61,7 +61,7 @@ func winoDyPanelsAVX(src *float32, rs, cs int, dst *float32, ds, ps int, n16 int
 // into panels of nr channels ps elements apart: dst[(ch/nr)·ps + (4i+j)·ds + ch%nr] = (A·e·Aᵀ)[i][j].
 func winoDyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) {
 	q := 0
-	if hasAVX2FMA && nr == 16 && c >= 16 {
+	if cur().isa >= ISAAVX2 && nr == 16 && c >= 16 {
 		n16 := c / 16
 		_ = src[rs+cs+c-1]
 		_ = dst[(n16-1)*ps+15*ds+15]
@@ -77,7 +77,7 @@ func winoDyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) {
 // dst[(4i+j)·ds + ch] = (A·e·Aᵀ)[i][j]; the slices must hold those elements.
 func winoDy(src []float32, rs, cs int, dst []float32, ds, c int) {
 	c8 := 0
-	if hasAVX2FMA && c >= 8 {
+	if cur().isa >= ISAAVX2 && c >= 8 {
 		_ = src[rs+cs+c-1]
 		_ = dst[15*ds+c-1]
 		c8 = c / 8 * 8

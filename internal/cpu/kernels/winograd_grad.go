@@ -60,7 +60,7 @@ func SconvWinograd3x3Filter(g ConvGeometry, n int, x, dy, dw []float32) error {
 		clear(dw[:9*g.InC*n])
 		return nil
 	}
-	sconvWinogradFilter(sKernel, g, n, x, dy, dw, runtime.GOMAXPROCS(0), 0)
+	sconvWinogradFilter(cur().wino, g, n, x, dy, dw, runtime.GOMAXPROCS(0), 0)
 	return nil
 }
 

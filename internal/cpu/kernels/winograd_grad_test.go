@@ -45,7 +45,9 @@ func naiveFilterGrad3x3(g ConvGeometry, n int, x, dy []float64) (dw, mag []float
 // one (SconvIm2colT) against the float64 definition on the shapes of winoCases: odd sizes,
 // channel counts around multiples of 8 and of the micro-kernel sizes, batch 1 to 3, padding 0, 1
 // and 2, images smaller than a tile.
-func TestSconvWinograd3x3FilterAgainstReference(t *testing.T) {
+func TestSconvWinograd3x3FilterAgainstReference(t *testing.T) { forEachISA(t, testSconvWinograd3x3FilterAgainstReference) }
+
+func testSconvWinograd3x3FilterAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
 	worstWino, worstIm2col := 0.0, 0.0
 	for _, tc := range append(winoCases, winoCase{2, 12, 9, 70, 35, 1, 1}, winoCase{1, 6, 6, 300, 20, 1, 1}) {
@@ -78,7 +80,9 @@ func TestSconvWinograd3x3FilterAgainstReference(t *testing.T) {
 // TestSconvWinograd3x3FilterClosedForm: with x and dy all ones and no padding every window
 // position sees every output pixel, so dw = Batch·OutH·OutW everywhere; with padding 1 on a 1×1
 // image only the centre tap sees the pixel.
-func TestSconvWinograd3x3FilterClosedForm(t *testing.T) {
+func TestSconvWinograd3x3FilterClosedForm(t *testing.T) { forEachISA(t, testSconvWinograd3x3FilterClosedForm) }
+
+func testSconvWinograd3x3FilterClosedForm(t *testing.T) {
 	ones := func(n int) []float32 {
 		s := make([]float32, n)
 		for i := range s {
@@ -141,7 +145,7 @@ func TestSconvWinogradFilterBlocking(t *testing.T) {
 		threads, tiles int
 		generic        bool
 	}{{1, 1, false}, {1, 1000, false}, {2, 5, false}, {3, 12, false}, {4, 0, false}, {2, 7, true}, {1, 0, true}} {
-		kern := sKernel
+		kern := cur().wino
 		if run.generic {
 			kern = genericKernelF32()
 		}
@@ -155,7 +159,9 @@ func TestSconvWinogradFilterBlocking(t *testing.T) {
 // output transform against Gᵀ·m·G written out with the matrices, on integer data (exact in
 // float32), and the vector gradient-tile transform against the portable one bit for bit on random
 // data, for channel counts around multiples of 8 and strides with gaps.
-func TestWinogradGradTransforms(t *testing.T) {
+func TestWinogradGradTransforms(t *testing.T) { forEachISA(t, testWinogradGradTransforms) }
+
+func testWinogradGradTransforms(t *testing.T) {
 	am := [4][2]float64{{1, 0}, {1, 1}, {1, -1}, {0, -1}}
 	gm := [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
 	rng := rand.New(rand.NewPCG(55, 56))

@@ -99,7 +99,9 @@ func checkWinograd(t *testing.T, label string, got []float32, want, mag []float6
 	return worst / scale
 }
 
-func TestSconvWinograd3x3AgainstReference(t *testing.T) {
+func TestSconvWinograd3x3AgainstReference(t *testing.T) { forEachISA(t, testSconvWinograd3x3AgainstReference) }
+
+func testSconvWinograd3x3AgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	worstWino, worstIm2col := 0.0, 0.0
 	for _, tc := range winoCases {
@@ -132,7 +134,9 @@ func TestSconvWinograd3x3AgainstReference(t *testing.T) {
 // TestSconvWinograd3x3Layouts reads the weights through other strides (the transposed HWOI
 // layout of the input-gradient convolution, and a padded one) and computes with more input
 // channels than one micro-kernel call takes (the kc blocking).
-func TestSconvWinograd3x3Layouts(t *testing.T) {
+func TestSconvWinograd3x3Layouts(t *testing.T) { forEachISA(t, testSconvWinograd3x3Layouts) }
+
+func testSconvWinograd3x3Layouts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	for _, lc := range []struct {
 		name string
@@ -168,10 +172,10 @@ func TestSconvWinogradBlocking(t *testing.T) {
 	w := toF32(randSlice(rng, 9*tc.c*tc.n))
 	s := HWIOStrides(tc.c, tc.n)
 	ref := make([]float32, g.Pixels()*tc.n)
-	sconvWinograd(sKernel, g, tc.n, x, w, s, ref, 1, 1000)
+	sconvWinograd(cur().wino, g, tc.n, x, w, s, ref, 1, 1000)
 	for _, run := range []struct{ threads, tiles int }{{1, 6}, {2, 6}, {3, 12}, {4, 0}, {2, 30}} {
 		out := make([]float32, len(ref))
-		sconvWinograd(sKernel, g, tc.n, x, w, s, out, run.threads, run.tiles)
+		sconvWinograd(cur().wino, g, tc.n, x, w, s, out, run.threads, run.tiles)
 		for i := range out {
 			if math.Float32bits(out[i]) != math.Float32bits(ref[i]) {
 				t.Fatalf("threads %d, block %d tiles: element %d = %g, one block gives %g", run.threads, run.tiles, i, out[i], ref[i])
@@ -188,7 +192,9 @@ func TestSconvWinogradBlocking(t *testing.T) {
 // Aᵀ·m·A written out with the matrices, on integer data (exact in float32), and the vector
 // transforms against the portable ones bit for bit on random data, for channel counts around
 // multiples of 8 and strides with gaps.
-func TestWinogradTransforms(t *testing.T) {
+func TestWinogradTransforms(t *testing.T) { forEachISA(t, testWinogradTransforms) }
+
+func testWinogradTransforms(t *testing.T) {
 	bt := [4][4]float64{{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}}
 	at := [2][4]float64{{1, 1, 1, 0}, {0, 1, -1, -1}}
 	rng := rand.New(rand.NewPCG(37, 38))
@@ -269,7 +275,7 @@ func TestWinogradFilterTransform(t *testing.T) {
 	gm := [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
 	rng := rand.New(rand.NewPCG(39, 40))
 	c, n := 5, 19
-	kern := sKernel
+	kern := cur().wino
 	w := make([]float32, 9*c*n)
 	for i := range w {
 		w[i] = float32(rng.IntN(41) - 20)

@@ -1,0 +1,110 @@
+package kernels
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+)
+
+// ISA names a family of kernels: the instruction set the micro-kernels and vector loops of a path
+// use. Higher values are faster and need more of the processor.
+type ISA int
+
+const (
+	ISAGeneric ISA = iota // portable Go loops, any processor
+	ISAAVX2               // AVX2 and FMA (amd64)
+	ISAAVX512             // AVX-512 F/BW/DQ/VL, plus AVX2 and FMA (amd64)
+)
+
+// ISAEnv is the environment variable that forces a kernel path: "avx512", "avx2" or "generic".
+const ISAEnv = "IFA_CPU_ISA"
+
+// String returns the name ParseISA accepts.
+func (i ISA) String() string {
+	switch i {
+	case ISAGeneric:
+		return "generic"
+	case ISAAVX2:
+		return "avx2"
+	case ISAAVX512:
+		return "avx512"
+	}
+	return fmt.Sprintf("ISA(%d)", int(i))
+}
+
+// ParseISA parses "avx512", "avx2" or "generic" (case-insensitive).
+func ParseISA(s string) (ISA, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "generic":
+		return ISAGeneric, nil
+	case "avx2":
+		return ISAAVX2, nil
+	case "avx512":
+		return ISAAVX512, nil
+	}
+	return 0, fmt.Errorf("kernel path %q: want avx512, avx2 or generic", s)
+}
+
+// kernelSet is the set of kernels of one path.
+type kernelSet struct {
+	isa  ISA
+	s    *kernel[float32] // GEMM
+	d    *kernel[float64] // GEMM
+	wino *kernel[float32] // Winograd products (nr ≤ winoFilterBlock)
+}
+
+// detected is the best path this processor and its OS support (detectISA: CPUID, and XCR0 for
+// the register state the OS saves); active is the path in use.
+var (
+	detected = detectISA()
+	active   atomic.Pointer[kernelSet]
+	envErr   error
+)
+
+func init() {
+	isa := detected
+	if s, ok := os.LookupEnv(ISAEnv); ok && s != "" {
+		forced, err := ParseISA(s)
+		switch {
+		case err != nil:
+			envErr = fmt.Errorf("%s: %w", ISAEnv, err)
+		case forced > detected:
+			envErr = fmt.Errorf("%s=%s: this processor supports at most %s", ISAEnv, forced, detected)
+		default:
+			isa = forced
+		}
+	}
+	active.Store(kernelsFor(isa))
+}
+
+// EnvError returns the error in IFA_CPU_ISA, if any (the kernels then use DetectedISA).
+func EnvError() error { return envErr }
+
+// DetectedISA returns the best kernel path this processor and OS support.
+func DetectedISA() ISA { return detected }
+
+// ActiveISA returns the kernel path in use.
+func ActiveISA() ISA { return active.Load().isa }
+
+// SupportedISAs returns every path this processor supports, slowest first.
+func SupportedISAs() []ISA {
+	var out []ISA
+	for i := ISAGeneric; i <= detected; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// SetISA makes every kernel of this process use path isa from now on and returns the path it
+// replaces; it fails, changing nothing, when the processor does not support isa. Calls running at
+// the time finish on the kernels they started with.
+func SetISA(isa ISA) (ISA, error) {
+	if isa < ISAGeneric || isa > detected {
+		return ActiveISA(), fmt.Errorf("kernel path %s: this processor supports at most %s", isa, detected)
+	}
+	return active.Swap(kernelsFor(isa)).isa, nil
+}
+
+// cur returns the kernels in use.
+func cur() *kernelSet { return active.Load() }
