@@ -45,7 +45,9 @@ func naiveFilterGrad3x3(g ConvGeometry, n int, x, dy []float64) (dw, mag []float
 // one (SconvIm2colT) against the float64 definition on the shapes of winoCases: odd sizes,
 // channel counts around multiples of 8 and of the micro-kernel sizes, batch 1 to 3, padding 0, 1
 // and 2, images smaller than a tile.
-func TestSconvWinograd3x3FilterAgainstReference(t *testing.T) { forEachISA(t, testSconvWinograd3x3FilterAgainstReference) }
+func TestSconvWinograd3x3FilterAgainstReference(t *testing.T) {
+	forEachISA(t, testSconvWinograd3x3FilterAgainstReference)
+}
 
 func testSconvWinograd3x3FilterAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
@@ -80,7 +82,9 @@ func testSconvWinograd3x3FilterAgainstReference(t *testing.T) {
 // TestSconvWinograd3x3FilterClosedForm: with x and dy all ones and no padding every window
 // position sees every output pixel, so dw = Batch·OutH·OutW everywhere; with padding 1 on a 1×1
 // image only the centre tap sees the pixel.
-func TestSconvWinograd3x3FilterClosedForm(t *testing.T) { forEachISA(t, testSconvWinograd3x3FilterClosedForm) }
+func TestSconvWinograd3x3FilterClosedForm(t *testing.T) {
+	forEachISA(t, testSconvWinograd3x3FilterClosedForm)
+}
 
 func testSconvWinograd3x3FilterClosedForm(t *testing.T) {
 	ones := func(n int) []float32 {

@@ -99,7 +99,9 @@ func checkWinograd(t *testing.T, label string, got []float32, want, mag []float6
 	return worst / scale
 }
 
-func TestSconvWinograd3x3AgainstReference(t *testing.T) { forEachISA(t, testSconvWinograd3x3AgainstReference) }
+func TestSconvWinograd3x3AgainstReference(t *testing.T) {
+	forEachISA(t, testSconvWinograd3x3AgainstReference)
+}
 
 func testSconvWinograd3x3AgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
