@@ -3,12 +3,16 @@ package cpu
 import (
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+
+	"github.com/ifa-toolkit/ifa/internal/cpu/kernels"
 )
 
 // Name is the name the backend is registered under (GOMLX_BACKEND=cpu).
@@ -27,17 +31,41 @@ type Backend struct {
 
 var _ backends.Backend = (*Backend)(nil)
 
-// New returns a new CPU backend. config may be empty or "workers=N" to cap the number of goroutines
-// the heavy kernels split their work over (default runtime.GOMAXPROCS(0)).
+// New returns a new CPU backend. config is empty or a comma-separated list of options:
+//   - workers=N caps the number of goroutines the heavy kernels split their work over (default
+//     runtime.GOMAXPROCS(0));
+//   - isa=avx512|avx2|generic forces the kernel path (default: the best the processor supports,
+//     or the IFA_CPU_ISA environment variable). The path is process-wide: it applies to every
+//     backend of the process from then on.
 func New(config string) (backends.Backend, error) {
+	if err := kernels.EnvError(); err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
 	b := &Backend{workers: runtime.GOMAXPROCS(0)}
 	b.pool.init()
-	if config != "" {
-		var n int
-		if _, err := fmt.Sscanf(config, "workers=%d", &n); err != nil || n < 1 {
-			return nil, fmt.Errorf("cpu: backend config %q: want empty or workers=N with N >= 1", config)
+	if config == "" {
+		return b, nil
+	}
+	for _, opt := range strings.Split(config, ",") {
+		key, val, _ := strings.Cut(strings.TrimSpace(opt), "=")
+		switch key {
+		case "workers":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("cpu: backend config %q: workers=%q: want an integer >= 1", config, val)
+			}
+			b.workers = n
+		case "isa":
+			isa, err := kernels.ParseISA(val)
+			if err == nil {
+				_, err = kernels.SetISA(isa)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("cpu: backend config %q: %w", config, err)
+			}
+		default:
+			return nil, fmt.Errorf("cpu: backend config %q: unknown option %q (want workers=N or isa=avx512|avx2|generic)", config, opt)
 		}
-		b.workers = n
 	}
 	return b, nil
 }
@@ -50,7 +78,7 @@ func (b *Backend) String() string { return Name }
 
 // Description implements backends.Backend.
 func (b *Backend) Description() string {
-	return fmt.Sprintf("ifa pure-Go CPU backend (%d workers)", b.workers)
+	return fmt.Sprintf("ifa pure-Go CPU backend (%d workers, %s kernels)", b.workers, kernels.ActiveISA())
 }
 
 // NumDevices implements backends.Backend: always 1.

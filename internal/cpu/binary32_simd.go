@@ -14,7 +14,7 @@ import (
 // loops: each lane does the same single IEEE operation, and Max/Min follow Go's max/min (NaN
 // wins, +0 above -0).
 func binKernel32(op backends.OpType) func(out, a []float32, aS bool, b []float32, bS bool) {
-	if !hasAVX2FMA {
+	if !vec8() {
 		return nil
 	}
 	switch op {

@@ -7,13 +7,11 @@ import "simd/archsimd"
 // AVX2/FMA versions of the batch-norm row kernels (see bn_fast.go), 8 features at a time; features
 // past the last multiple of 8, and CPUs without AVX2 and FMA, use the portable loops.
 
-var bnSIMD = archsimd.X86.AVX2() && archsimd.X86.FMA()
-
 // bnMomentsBlock writes s1 = Σ(x−k) and s2 = Σ(x−k)² over the rows of x (a block of rows that stays
 // in cache: it is read 8 features at a time, two rows per iteration).
 func bnMomentsBlock(s1, s2, x, k []float32) {
 	c := len(k)
-	if !bnSIMD || c < 8 {
+	if !vec8() || c < 8 {
 		bnMomentsBlockGo(s1, s2, x, k)
 		return
 	}
@@ -54,7 +52,7 @@ func bnMomentsBlock(s1, s2, x, k []float32) {
 // bnNormalizeRows writes out = ((x − hi) − lo)·a + b.
 func bnNormalizeRows(out, x, hi, lo, a, b []float32) {
 	c := len(a)
-	if !bnSIMD || c < 8 {
+	if !vec8() || c < 8 {
 		bnNormalizeRowsGo(out, x, hi, lo, a, b)
 		return
 	}
@@ -76,7 +74,7 @@ func bnNormalizeRows(out, x, hi, lo, a, b []float32) {
 // bnGradSumsBlock writes s1 = Σg and s2 = Σg·(x−m) over the rows of g and x.
 func bnGradSumsBlock(s1, s2, g, x, m []float32) {
 	c := len(m)
-	if !bnSIMD || c < 8 {
+	if !vec8() || c < 8 {
 		bnGradSumsBlockGo(s1, s2, g, x, m)
 		return
 	}
@@ -117,7 +115,7 @@ func bnGradSumsBlock(s1, s2, g, x, m []float32) {
 // bnGradRows writes dx = ka·g + kb·(x−m) + kd.
 func bnGradRows(dx, g, x, m, ka, kb, kd []float32) {
 	c := len(m)
-	if !bnSIMD || c < 8 {
+	if !vec8() || c < 8 {
 		bnGradRowsGo(dx, g, x, m, ka, kb, kd)
 		return
 	}

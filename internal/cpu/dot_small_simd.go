@@ -5,7 +5,7 @@ package cpu
 import "simd/archsimd"
 
 // hasSmallDot32 reports whether dotSmall32 runs here (AVX2 and FMA).
-func hasSmallDot32() bool { return hasAVX2FMA }
+func hasSmallDot32() bool { return vec8() }
 
 // dotSmall32 computes C [m×n] = op(A)·op(B) for a small product with n ≤ 24 (an attention head's
 // scores or values): B is packed once into k rows of n padded to whole 8-lane vectors (pb holds at

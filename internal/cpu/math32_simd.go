@@ -4,14 +4,11 @@ package cpu
 
 import "simd/archsimd"
 
-// hasAVX2FMA reports whether the CPU runs the 8-lane kernels below.
-var hasAVX2FMA = archsimd.X86.AVX2() && archsimd.X86.FMA()
-
 // exp32v writes e^x of every src element to dst, 8 lanes at a time with AVX2 and FMA (the same
 // reduction and polynomial as exp32s); lanes outside the normal range, and the last few
 // elements (through a padded block), give the same values wherever they fall in a slice.
 func exp32v(dst, src []float32) {
-	if !hasAVX2FMA {
+	if !vec8() {
 		exp32s(dst, src)
 		return
 	}
@@ -61,7 +58,7 @@ func exp8(x archsimd.Float32x8) archsimd.Float32x8 {
 // erf32v writes the error function of every src element to dst, 8 lanes at a time with AVX2 and
 // FMA: both polynomials of erf32s are evaluated and blended.
 func erf32v(dst, src []float32) {
-	if !hasAVX2FMA {
+	if !vec8() {
 		erf32s(dst, src)
 		return
 	}

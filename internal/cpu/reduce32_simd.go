@@ -6,7 +6,7 @@ import "simd/archsimd"
 
 // sumRow32 is Σ x in float64, 8 elements at a time (two 4-lane float64 accumulators).
 func sumRow32(x []float32) float64 {
-	if !hasAVX2FMA || len(x) < 8 {
+	if !vec8() || len(x) < 8 {
 		return sumRow32s(x)
 	}
 	var a0, a1 archsimd.Float64x4
@@ -26,7 +26,7 @@ func sumRow32(x []float32) float64 {
 
 // maxRow32 is the largest element of x (-Inf when empty; NaN when any is NaN), 8 at a time.
 func maxRow32(x []float32) float32 {
-	if !hasAVX2FMA || len(x) < 8 {
+	if !vec8() || len(x) < 8 {
 		return maxRow32s(x)
 	}
 	m := archsimd.LoadFloat32x8Slice(x)
@@ -41,7 +41,7 @@ func maxRow32(x []float32) float32 {
 
 // minRow32 is the smallest element of x (+Inf when empty; NaN when any is NaN), 8 at a time.
 func minRow32(x []float32) float32 {
-	if !hasAVX2FMA || len(x) < 8 {
+	if !vec8() || len(x) < 8 {
 		return minRow32s(x)
 	}
 	m := archsimd.LoadFloat32x8Slice(x)
@@ -57,7 +57,7 @@ func minRow32(x []float32) float32 {
 // addRows32 adds the rows of x [len(x)/cols, cols] to acc [cols] in float64: four rows per pass
 // over the accumulator, four columns per step.
 func addRows32(acc []float64, x []float32, cols int) {
-	if !hasAVX2FMA || cols < 4 {
+	if !vec8() || cols < 4 {
 		addRows(acc, x, cols)
 		return
 	}

@@ -21,13 +21,17 @@
 //   - ConvGeometry.InputGradient + FlipHWIO: the input gradient dx as a forward convolution of dy
 //     (input-dilated by the stride) with the flipped, channel-transposed weights.
 //
-// Kernels: on amd64 with AVX2 and FMA (checked at run time) a 6×16 float32 and a 6×8 float64
-// micro-kernel written in Go assembly (kernel_amd64.s); elsewhere, or with the purego build tag,
-// portable 4×4 Go kernels. simd/archsimd (GOEXPERIMENT=simd) was measured first: with its
+// Kernels: one path per process, chosen at start-up from the processor (isa.go: CPUID, and XCR0
+// for the register state the OS saves, through golang.org/x/sys/cpu), forced by IFA_CPU_ISA or
+// SetISA. On amd64 with AVX-512 F/BW/DQ/VL ("avx512") a 14×32 float32 micro-kernel on 28 zmm
+// accumulators; with AVX2 and FMA ("avx2") a 6×16 float32 and a 6×8 float64 micro-kernel (the
+// float64 and Winograd products use these on the avx512 path too); all in Go assembly
+// (kernel_amd64.s, kernel_avx512_amd64.s). Elsewhere, or with the purego build tag, portable 4×4 Go
+// kernels ("generic"). simd/archsimd (GOEXPERIMENT=simd) was measured first: with its
 // destructive 213-form MulAdd and 15 allocatable vector registers the compiler adds register
 // copies and spills: a 5×16 archsimd kernel ran at a quarter to 40% of the assembly kernel's
-// speed in interleaved runs (about 40 against 100 GFLOP/s on one core), so the assembly kernel is
-// used in both build modes.
+// speed in interleaved runs (about 40 against 100 GFLOP/s on one core), so assembly is used in
+// both build modes.
 //
 // Narrow products (C at most 4 column tiles wide, such as convolutions with few output channels)
 // read A in place instead of packing it, since each element of A is then used only a few times.
@@ -42,5 +46,6 @@
 // cut by size and added in a fixed order), so a product gives the same bits on one core or many.
 //
 // The package must not import GoMLX or any other ifa package; it keeps no mutable package state
-// beyond its sync.Pool packing buffers, and is safe for concurrent use.
+// beyond its sync.Pool packing buffers and the active kernel path (SetISA), and is safe for
+// concurrent use.
 package kernels
