@@ -133,6 +133,8 @@ func Variables(backend backends.Backend, m Model) (vars []Var, err error) {
 			keyOf = vggKey
 		case cnn.FamilyMobileNetV2:
 			keyOf = mobileNetV2Key
+		case cnn.FamilyBottleneckResNet, cnn.FamilyShuffleNetV1, cnn.FamilyShuffleNetV2:
+			keyOf = bottleneckKey
 		default:
 			return nil, fmt.Errorf("model %s: family %s has no PyTorch key map", m.Name, m.CNN.Family())
 		}
@@ -321,12 +323,27 @@ func unmapped(scope []string) (string, Layout, error) {
 	return "", 0, fmt.Errorf("scope /%s has no PyTorch name", strings.Join(scope, "/"))
 }
 
-// resnetKey: stem/{conv,bn} → conv1, bn1; stage_S/block_B/{conv_1,bn_1,conv_2,bn_2} →
-// layerS.B.{conv1,bn1,conv2,bn2}; shortcut/{conv,bn} → layerS.B.downsample.{0,1}; fc → fc.
+// resnetKey: stem/{conv,bn} → conv1, bn1; stage_S/block_B/{conv_k,bn_k} → layerS.B.{convk,bnk};
+// shortcut/{conv,bn} → layerS.B.downsample.{0,1}; fc → fc (RepDistiller's resnet.py).
 func resnetKey(scope []string, name string) (string, Layout, error) {
+	return stagedKey(scope, name, "downsample", "fc")
+}
+
+// bottleneckKey is resnetKey with RepDistiller's ResNet50 names: shortcut.{0,1} and the classifier
+// "linear"; the ShuffleNets share it (they have no shortcut convolutions), and ShuffleNetV2's
+// head/{conv,bn} is conv2, bn2.
+func bottleneckKey(scope []string, name string) (string, Layout, error) {
+	if len(scope) == 2 && scope[0] == "head" {
+		return layerKey(scope[1], scope[1]+"2", name)
+	}
+	return stagedKey(scope, name, "shortcut", "linear")
+}
+
+// stagedKey maps the stem/stage_S/block_B/fc scopes shared by the ResNets and ShuffleNets.
+func stagedKey(scope []string, name, shortcut, classifier string) (string, Layout, error) {
 	switch {
 	case len(scope) == 1 && scope[0] == "fc":
-		return linearKey("fc", name)
+		return linearKey(classifier, name)
 	case len(scope) == 2 && scope[0] == "stem" && scope[1] == "conv":
 		return convKey("conv1", name)
 	case len(scope) == 2 && scope[0] == "stem" && scope[1] == "bn":
@@ -343,9 +360,9 @@ func resnetKey(scope []string, name string) (string, Layout, error) {
 	block := fmt.Sprintf("layer%d.%d", s, b)
 	if len(scope) == 4 && scope[2] == "shortcut" {
 		if scope[3] == "conv" {
-			return convKey(block+".downsample.0", name)
+			return convKey(block+"."+shortcut+".0", name)
 		}
-		return bnKey(block+".downsample.1", name)
+		return bnKey(block+"."+shortcut+".1", name)
 	}
 	if len(scope) == 3 {
 		kind, n, ok := strings.Cut(scope[2], "_")
@@ -510,6 +527,8 @@ func classifierKey(name string) string {
 		return "classifier.weight"
 	case cnn.FamilyMobileNetV2:
 		return "classifier.0.weight"
+	case cnn.FamilyBottleneckResNet, cnn.FamilyShuffleNetV1, cnn.FamilyShuffleNetV2:
+		return "linear.weight"
 	}
 	return "fc.weight"
 }

@@ -45,12 +45,16 @@ func TestEntryCounts(t *testing.T) {
 	want := map[string]int{
 		"resnet8": 56, "resnet14": 92, "resnet20": 128, "resnet32": 200, "resnet44": 272, "resnet56": 344,
 		"resnet110": 668, "resnet8x4": 62, "resnet32x4": 206, "wrn_16_1": 82, "wrn_16_2": 83, "wrn_40_1": 226,
-		"wrn_40_2": 227, "vgg8": 37, "vgg13": 72, "mobilenetv2": 320,
+		"wrn_40_2": 227, "vgg8": 37, "vgg13": 72, "mobilenetv2": 320, "resnet50": 320, "shufflev1": 296, "shufflev2": 338,
+		// 7 entries per conv (weight, bias, BN) + 2 for the classifier.
+		"vgg11": 58, "vgg16": 93, "vgg19": 114,
 	}
 	for _, name := range cnn.Names() {
 		_, vars := mustVars(t, name, 100, cifar)
 		n := len(stateKeys(vars))
-		if w, ok := want[name]; ok && n != w {
+		if w, ok := want[name]; !ok {
+			t.Errorf("%s: no expected entry count", name)
+		} else if n != w {
 			t.Errorf("%s: %d state-dict entries, RepDistiller has %d", name, n, w)
 		}
 		params := 0
