@@ -78,22 +78,16 @@ func Names() []string {
 //
 // all with LayerNorm eps 1e-12, CLS pooling and no classifier head.
 func Get(name string) (Config, error) {
-	base, patchStr, hasPatch := strings.Cut(strings.ToLower(strings.TrimSpace(name)), "_")
-	i := slices.IndexFunc(baseConfigs, func(c Config) bool { return c.Name == base })
-	if i < 0 {
-		return Config{}, fmt.Errorf("vit: unknown config %q: known are %s (optionally with a patch suffix such as \"ti_4\")",
-			name, strings.Join(Names(), ", "))
+	base, patch, err := parseConfigName("vit", name, Names())
+	if err != nil {
+		return Config{}, err
 	}
-	cfg := baseConfigs[i]
+	cfg := baseConfigs[slices.IndexFunc(baseConfigs, func(c Config) bool { return c.Name == base })]
 	cfg.LayerNormEps = ReferenceLayerNormEps
 	cfg.Pooling = PoolCLS
-	if hasPatch {
-		p, err := strconv.Atoi(patchStr)
-		if err != nil || p < 1 {
-			return Config{}, fmt.Errorf("vit: config %q: patch suffix %q is not a positive integer", name, patchStr)
-		}
-		cfg.Patch = p
-		cfg.Name = fmt.Sprintf("%s_%d", base, p)
+	if patch > 0 {
+		cfg.Patch = patch
+		cfg.Name = fmt.Sprintf("%s_%d", base, patch)
 	}
 	return cfg, nil
 }
@@ -166,6 +160,15 @@ func (c Config) NumPatches() int {
 	return (c.ImageHeight / c.Patch) * (c.ImageWidth / c.Patch)
 }
 
+// Grid is the patch grid (H/P, W/P) of the ViT; its tokens after the CLS token are the cells in
+// row-major order.
+func (c Config) Grid() (rows, cols int) {
+	if c.Patch < 1 {
+		return 0, 0
+	}
+	return c.ImageHeight / c.Patch, c.ImageWidth / c.Patch
+}
+
 // NumTokens is T = 1 + NumPatches (the CLS token first).
 func (c Config) NumTokens() int { return 1 + c.NumPatches() }
 
@@ -202,4 +205,20 @@ func (c Config) String() string {
 		s += fmt.Sprintf(", %d classes", c.NumClasses)
 	}
 	return s
+}
+
+// parseConfigName splits "base" or "base_P" (case-insensitive) into a base name from known and the
+// patch size P (0 when absent); kind names the model family in errors.
+func parseConfigName(kind, name string, known []string) (base string, patch int, err error) {
+	base, patchStr, hasPatch := strings.Cut(strings.ToLower(strings.TrimSpace(name)), "_")
+	if !slices.Contains(known, base) {
+		return "", 0, fmt.Errorf("vit: unknown %s config %q: known are %s (optionally with a patch suffix such as \"%s_4\")",
+			kind, name, strings.Join(known, ", "), known[0])
+	}
+	if hasPatch {
+		if patch, err = strconv.Atoi(patchStr); err != nil || patch < 1 {
+			return "", 0, fmt.Errorf("vit: %s config %q: patch suffix %q is not a positive integer", kind, name, patchStr)
+		}
+	}
+	return base, patch, nil
 }

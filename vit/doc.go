@@ -7,6 +7,11 @@
 // backbone.Features. Variable scopes (patch_embed, cls_token, pos_embed, block_NN/attn/qkv, …,
 // norm_layer, head) are the checkpoint format and are pinned by a golden test.
 //
+// It also owns the MLP-Mixer (MixerConfig, GetMixer, NewMixer; "nano", "micro", "s", "b"), whose
+// per-layer outputs follow the same contract: Taps are every block's token grid [B, N, D] and
+// TapVectors one vector per block. TokenGrid turns a ViT or Mixer tap into a channels-last map
+// [B, H/P, W/P, D] for map-based heads.
+//
 // Initialisation: linear weights, the CLS token and the position embeddings are drawn from a
 // normal with std 0.02 truncated at ±2σ; biases and LayerNorm offsets start at 0, LayerNorm gains
 // at 1.
