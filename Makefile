@@ -39,7 +39,9 @@ bench: build
 	./bench/bench.sh
 
 # The same set, ifa and the PyTorch peer (bench/peers/train_step.py; /usr/bin/python3 with Debian's
-# python3-torch) interleaved, side by side with the ratio; writes bench/results-peers.md.
+# python3-torch) interleaved, side by side with the ratio; writes bench/results-peers.md. The peer runs
+# without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, so OpenBLAS picks its AVX-512 kernels where it can;
+# its convolutions run on oneDNN. ifa's kernel path (IFA_CPU_ISA) is in the results' header.
 bench-peers: build
 	./bench/bench.sh --peers
 

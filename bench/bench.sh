@@ -56,7 +56,10 @@ for round in $(seq "$ROUNDS"); do
     echo "$line" >>"$RAW"
     if [[ $PEERS == 1 ]]; then
       echo "bench: round $round: pytorch $model $method batch $batch $input" >&2
-      line=$("$PYTHON" bench/peers/train_step.py --model "$model" --method "$method" --batch "$batch" \
+      # OpenBLAS picks its own (AVX-512) kernels only without the machine's OPENBLAS_CORETYPE and
+      # OPENBLAS_L2_SIZE: unset for the peer alone. PyTorch's convolutions run on oneDNN, which
+      # picks AVX-512 by itself.
+      line=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PYTHON" bench/peers/train_step.py --model "$model" --method "$method" --batch "$batch" \
         --size "$h" --channels "$c" --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --format json)
       echo "$line" >>"$RAW"
     fi
@@ -72,13 +75,16 @@ for line in open(raw):
     key = (r.get("peer", "ifa"), r["model"], r["method"], r["batch"])
     if key not in best or r["step_seconds_median"] < best[key]["step_seconds_median"]:
         best[key] = r
+paths = sorted({r["kernels"] for r in best.values() if r.get("kernels")})
+kpath = f" ({', '.join(paths)} kernels)" if paths else ""
 cpu = ""
 try:
     cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
 except Exception:
     pass
 hdr = f"Training steps (forward, backward, SGD-momentum update) on one fixed random batch; median of {steps} " \
-      f"steps after compiling and {warmup} warm-up steps, best of {rounds} round(s). ifa backend: {backend}. " \
+      f"steps after compiling and {warmup} warm-up steps, best of {rounds} round(s). ifa backend: {backend}" \
+      f"{kpath}. " \
       f"Machine: {cpu or platform.machine()}, {subprocess.getoutput('nproc')} CPUs. {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n"
 def mib(b):
     return f"{b / 2**20:.0f}"
@@ -96,7 +102,9 @@ for key, r in best.items():
                     f"{mib(r['peak_memory_bytes'])} | {r['trainable_params']:,} |")
 emit(out, rows)
 if peers == "1":
-    rows = [f"PyTorch {next((r['torch'] for r in best.values() if r.get('peer') == 'pytorch'), '?')}, {threads} threads; ifa and PyTorch run alternately.\n",
+    rows = [f"PyTorch {next((r['torch'] for r in best.values() if r.get('peer') == 'pytorch'), '?')}, {threads} threads; "
+            "OpenBLAS with its own kernel choice (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for PyTorch alone), "
+            "convolutions on oneDNN; ifa and PyTorch run alternately.\n",
             "| model | method | batch | input | ifa images/s | PyTorch images/s | ifa / PyTorch | ifa ms/step | PyTorch ms/step | ifa peak MiB | PyTorch peak MiB | params ifa / PyTorch |",
             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for key, r in best.items():

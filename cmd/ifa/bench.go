@@ -96,6 +96,8 @@ type BenchResult struct {
 	Batch   int    `json:"batch"`
 	Input   string `json:"input"`
 	Backend string `json:"backend"`
+	// Kernels is the cpu backend's kernel path (avx512, avx2 or generic); empty on other backends.
+	Kernels string `json:"kernels,omitempty"`
 	Steps   int    `json:"steps"`
 	Warmup  int    `json:"warmup"`
 	// TrainableParams counts the parameters the step updates (student and heads).
@@ -140,10 +142,22 @@ func (c *BenchCmd) write(w io.Writer, r *BenchResult) error {
 	if r.Teacher != "" {
 		name += " (teacher " + r.Teacher + ")"
 	}
+	on := r.Backend
+	if r.Kernels != "" {
+		on += " (" + r.Kernels + " kernels)"
+	}
 	_, err := fmt.Fprintf(w, "ifa %s batch %d %s on %s: %.1f images/s, %.1f ms/step (median of %d), %.1f ms CPU/step, compile %.1f s, peak %.0f MiB, %d trainable params\n",
-		name, r.Batch, r.Input, r.Backend, r.ImagesPerSec, 1000*r.StepSecondsMedian, r.Steps, 1000*r.CPUSecondsPerStep, r.CompileSeconds,
+		name, r.Batch, r.Input, on, r.ImagesPerSec, 1000*r.StepSecondsMedian, r.Steps, 1000*r.CPUSecondsPerStep, r.CompileSeconds,
 		float64(r.PeakMemoryBytes)/(1<<20), r.TrainableParams)
 	return err
+}
+
+// kernelPath returns the kernel path of ifa's cpu backend, or "" for other backends.
+func kernelPath(b backends.Backend) string {
+	if b.Name() != cpu.Name {
+		return ""
+	}
+	return cpu.KernelPath()
 }
 
 // benchLoss builds the step's loss on images [B, H, W, C] and labels [B] in a training graph.
@@ -390,7 +404,7 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 	}
 	return &BenchResult{
 		Peer: "ifa", Model: c.Model, Method: s.method, Teacher: s.teacher, Batch: c.Batch,
-		Input: input.String(), Backend: backend.Name(), Steps: c.Steps, Warmup: c.Warmup,
+		Input: input.String(), Backend: backend.Name(), Kernels: kernelPath(backend), Steps: c.Steps, Warmup: c.Warmup,
 		TrainableParams: trainable, ImagesPerSec: float64(c.Batch) / med, StepSecondsMedian: med,
 		StepSecondsMin: slices.Min(times), StepSecondsMean: sum / float64(len(times)),
 		CompileSeconds: compile.Seconds(), WarmupSeconds: warm.Seconds(),

@@ -6,3 +6,6 @@ import "github.com/ifa-toolkit/ifa/internal/cpu/kernels"
 // the one place that detects the processor's features; IFA_CPU_ISA or the backend's isa option
 // can force a slower path).
 func vec8() bool { return kernels.ActiveISA() >= kernels.ISAAVX2 }
+
+// KernelPath returns the name of the kernel path the backend uses: "avx512", "avx2" or "generic".
+func KernelPath() string { return kernels.ActiveISA().String() }
