@@ -20,6 +20,9 @@ type CLI struct {
 	LinearEval LinearEvalCmd `cmd:"" name:"linear-eval" help:"Linear probe on a frozen encoder's features."`
 	KnnEval    KnnEvalCmd    `cmd:"" name:"knn-eval" help:"Weighted cosine kNN evaluation of a frozen encoder."`
 	Models     ModelsCmd     `cmd:"" help:"List the model zoo with parameter counts and feature taps."`
+	Import     ImportCmd     `cmd:"" help:"Import a PyTorch state dict (torch.save zip or legacy, safetensors) as a run directory (--out RUN)."`
+	Export     ExportCmd     `cmd:"" help:"Export a run's model as safetensors under PyTorch's names."`
+	Test       TestCmd       `cmd:"" help:"Top-1/top-5 of a classifier checkpoint on a dataset's test split."`
 	Params     ParamsCmd     `cmd:"" help:"List the distillation methods' tunable context parameters with their defaults (the keys of ifa distill --param KEY=VALUE)."`
 	Data       DataCmd       `cmd:"" help:"Fetch datasets and inspect them."`
 	Bench      BenchCmd      `cmd:"" help:"Time training steps of a model (and method) on the chosen backend."`

@@ -1,0 +1,345 @@
+package main
+
+// The PyTorch interop commands: ifa import (a torch.save state dict or safetensors file → a run
+// directory), ifa export (a run's checkpoint → safetensors under PyTorch's names) and ifa test (a
+// classifier checkpoint's test top-1/top-5).
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ifa-toolkit/ifa/cnn"
+	"github.com/ifa-toolkit/ifa/data"
+	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/interop"
+	"github.com/ifa-toolkit/ifa/torchio"
+	"github.com/ifa-toolkit/ifa/vit"
+)
+
+// importModelScope is where an imported model's variables live in its checkpoint (the same scope
+// as an `ifa train` run's, so every command that takes a run takes an import).
+const importModelScope = trainModelScope
+
+// ImportCmd is the `ifa import` command.
+type ImportCmd struct {
+	Model   string    `help:"The file's architecture: a CNN of the zoo (see 'ifa models'; RepDistiller's key names) or vit:CONFIG (e.g. vit:nano, vit:ti_4; timm's key names)." required:""`
+	Classes int       `help:"Classifier width (default: read from the file's classifier; 0: the file has none)." default:"-1"`
+	Input   string    `help:"Input image shape HxWxC (default: 32x32 for CNNs, the configuration's image for ViTs). The channel count is always read from the first convolution; C, when given, must match it."`
+	Dataset string    `help:"Dataset whose normalisation the weights expect (fashion-mnist, mnist, cifar10, cifar100): recorded for ifa test, knn-eval, linear-eval and distill."`
+	Mean    []float32 `help:"Per-channel normalisation mean the weights expect (overrides --dataset's), e.g. 0.5071,0.4867,0.4408."`
+	Std     []float32 `help:"Per-channel normalisation standard deviation (with --mean)."`
+	File    string    `arg:"" help:"A torch.save state dict (.pth/.pt, zip or legacy format, bare or in RepDistiller's {\"model\": ...} wrapper) or a .safetensors file." type:"existingfile"`
+}
+
+// importRecord is what config.json's flags say about an imported file.
+type importRecord struct {
+	ImportCmd
+	// Format and Wrapper: how the state dict was stored; NumBatchesTracked the BatchNorms' counters
+	// (written back by ifa export).
+	Format            torchio.Format    `json:"format"`
+	Wrapper           string            `json:"wrapper,omitempty"`
+	Extra             map[string]string `json:"extra,omitempty"`
+	NumBatchesTracked map[string]int64  `json:"num_batches_tracked,omitempty"`
+}
+
+// Run implements the command.
+func (c *ImportCmd) Run(app *App) error {
+	if app.Globals.Out == "" {
+		return errors.New("import: give the run directory to write with --out RUN")
+	}
+	backend, err := app.NewBackend()
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	rec, err := c.write(backend, app.Globals.Out)
+	if err != nil {
+		return err
+	}
+	app.Log.Info().Str("file", c.File).Str("model", c.Model).Str("run_dir", app.Globals.Out).
+		Str("record", describeRecord(rec)).Msg("imported")
+	return nil
+}
+
+// importedModel reads a PyTorch file and maps it onto the named model: the variables (relative
+// scopes), the model record (Scope importModelScope) and the import record. Errors name the file.
+func (c *ImportCmd) importedModel(backend backends.Backend) ([]fit.SavedVariable, EncoderRecord, importRecord, error) {
+	var rec EncoderRecord
+	var irec importRecord
+	fail := func(err error) ([]fit.SavedVariable, EncoderRecord, importRecord, error) {
+		return nil, rec, irec, fmt.Errorf("import: %s: %w", c.File, err)
+	}
+	f, err := torchio.Load(c.File)
+	if err != nil {
+		return nil, rec, irec, fmt.Errorf("import: %w", err)
+	}
+	if c.Classes < -1 {
+		return nil, rec, irec, fmt.Errorf("import: --classes %d < 0", c.Classes)
+	}
+	channels, classes, err := interop.Infer(c.Model, f.State, c.Classes)
+	if err != nil {
+		return fail(err)
+	}
+	input := cnn.MapShape{H: 32, W: 32, C: channels}
+	if vitName, isViT := strings.CutPrefix(c.Model, interop.ViTPrefix); isViT {
+		// The configuration's own image size.
+		if cfg, err := vit.Get(vitName); err == nil {
+			input.H, input.W = cfg.ImageHeight, cfg.ImageWidth
+		}
+	}
+	if c.Input != "" {
+		in, err := parseInputShape(c.Input)
+		if err != nil {
+			return nil, rec, irec, fmt.Errorf("import: --input: %w", err)
+		}
+		if in.C != channels {
+			return fail(fmt.Errorf("--input %s has %d channels, the first convolution takes %d", c.Input, in.C, channels))
+		}
+		input = in
+	}
+	model, err := interop.NewModel(c.Model, classes, input)
+	if err != nil {
+		return nil, rec, irec, fmt.Errorf("import: --model: %w", err)
+	}
+	vars, err := interop.Variables(backend, model)
+	if err != nil {
+		return nil, rec, irec, fmt.Errorf("import: %w", err)
+	}
+	desc := fmt.Sprintf("%s (%d classes, input %s)", c.Model, classes, input)
+	imp, err := interop.Import(f.State, vars, desc)
+	if err != nil {
+		return fail(err)
+	}
+	spec := DataSpec{Dataset: c.Dataset, Height: input.H, Width: input.W, Channels: input.C}
+	if c.Dataset != "" {
+		norm, ok := data.NormFor(c.Dataset)
+		if !ok {
+			return nil, rec, irec, fmt.Errorf("import: --dataset %s: unknown normalisation; give --mean and --std", c.Dataset)
+		}
+		spec.Mean, spec.Std = norm.Mean, norm.Std
+	}
+	if len(c.Mean) > 0 || len(c.Std) > 0 {
+		if len(c.Mean) != channels || len(c.Std) != channels {
+			return nil, rec, irec, fmt.Errorf("import: --mean and --std need %d values each (the input channels), got %d and %d", channels, len(c.Mean), len(c.Std))
+		}
+		spec.Mean, spec.Std = c.Mean, c.Std
+	}
+	rec = EncoderRecord{Scope: importModelScope, Data: spec}
+	if model.ViT != nil {
+		rec.Family, rec.ViT = FamilyViT, model.ViT
+	} else {
+		rec.Family, rec.CNN = FamilyCNN, &CNNRecord{Name: c.Model, NumClasses: classes}
+	}
+	irec = importRecord{ImportCmd: *c, Format: f.Format, Wrapper: f.Wrapper, Extra: f.Extra, NumBatchesTracked: imp.NumBatchesTracked}
+	return imp.Variables, rec, irec, nil
+}
+
+// write imports the file into runDir: config.json and checkpoints/step-000000000000.ckpt, built in
+// a temporary folder beside it and renamed into place, so a failure leaves nothing behind.
+func (c *ImportCmd) write(backend backends.Backend, runDir string) (EncoderRecord, error) {
+	vars, rec, irec, err := c.importedModel(backend)
+	if err != nil {
+		return rec, err
+	}
+	if entries, err := os.ReadDir(runDir); err == nil && len(entries) > 0 {
+		return rec, fmt.Errorf("import: --out %s already exists and is not empty", runDir)
+	}
+	parent := filepath.Dir(filepath.Clean(runDir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return rec, fmt.Errorf("import: --out: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, ".tmp-"+filepath.Base(runDir)+"-*")
+	if err != nil {
+		return rec, fmt.Errorf("import: --out: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+	if err := fit.WriteConfig(tmp, RunParams{Command: "import", Model: rec, Flags: irec}, fit.Config{}); err != nil {
+		return rec, fmt.Errorf("import: %w", err)
+	}
+	ckDir := filepath.Join(tmp, "checkpoints")
+	if err := os.MkdirAll(ckDir, 0o755); err != nil {
+		return rec, fmt.Errorf("import: %w", err)
+	}
+	ctx := interop.NewContext(vars, importModelScope)
+	if err := fit.SaveCheckpoint(filepath.Join(ckDir, fmt.Sprintf("step-%012d.ckpt", 0)), ctx, fit.LoopState{}); err != nil {
+		return rec, fmt.Errorf("import: %w", err)
+	}
+	_ = os.Remove(runDir) // an empty folder is replaced
+	if err := os.Rename(tmp, runDir); err != nil {
+		return rec, fmt.Errorf("import: --out %s: %w", runDir, err)
+	}
+	ok = true
+	return rec, nil
+}
+
+// modelOf is the interop model of a run's record.
+func modelOf(rec EncoderRecord) (interop.Model, error) {
+	input := cnn.MapShape{H: rec.Data.Height, W: rec.Data.Width, C: rec.Data.Channels}
+	switch {
+	case rec.ViT != nil:
+		cfg := *rec.ViT
+		return interop.Model{Name: interop.ViTPrefix + cfg.Name, ViT: &cfg, Classes: cfg.NumClasses,
+			Input: cnn.MapShape{H: cfg.ImageHeight, W: cfg.ImageWidth, C: cfg.Channels}}, nil
+	case rec.CNN != nil:
+		return interop.NewModel(rec.CNN.Name, rec.CNN.NumClasses, input)
+	}
+	return interop.Model{}, fmt.Errorf("model record: no cnn or vit section")
+}
+
+// ExportCmd is the `ifa export` command.
+type ExportCmd struct {
+	Checkpoint string `help:"A run directory (its newest checkpoint) or a checkpoint file: ifa train, ifa distill (the student) or ifa import." required:"" type:"path"`
+	// Output is the .safetensors file: the global --out.
+	Output string `kong:"-"`
+}
+
+// Run implements the command.
+func (c *ExportCmd) Run(app *App) error {
+	c.Output = app.Globals.Out
+	if c.Output == "" {
+		return errors.New("export: give the file to write with --out FILE.safetensors")
+	}
+	backend, err := app.NewBackend()
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	n, err := c.export(backend)
+	if err != nil {
+		return err
+	}
+	app.Log.Info().Str("checkpoint", c.Checkpoint).Str("file", c.Output).Int("tensors", n).Msg("exported")
+	return nil
+}
+
+// export writes the safetensors file and returns its tensor count.
+func (c *ExportCmd) export(backend backends.Backend) (int, error) {
+	enc, err := loadEncoder(c.Checkpoint)
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	model, err := modelOf(enc.Record)
+	if err != nil {
+		return 0, fmt.Errorf("export: %s: %w", enc.Checkpoint, err)
+	}
+	vars, err := interop.Variables(backend, model)
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	ck, err := fit.LoadCheckpoint(enc.Checkpoint)
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	// num_batches_tracked: an imported run's own counters, otherwise one BatchNorm update per step.
+	var flags struct {
+		Params struct {
+			Command string       `json:"command"`
+			Flags   importRecord `json:"flags"`
+		} `json:"params"`
+	}
+	if raw, err := os.ReadFile(filepath.Join(enc.RunDir, fit.ConfigFile)); err == nil {
+		_ = json.Unmarshal(raw, &flags)
+	}
+	nbt := func(prefix string) int64 {
+		if flags.Params.Command == "import" {
+			return flags.Params.Flags.NumBatchesTracked[prefix] + ck.State.GlobalStep
+		}
+		return ck.State.GlobalStep
+	}
+	sd, err := interop.Export(ck, enc.Record.Scope, vars, nbt)
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	sd.Metadata = map[string]string{"format": "pt", "arch": model.Name, "source": enc.Checkpoint}
+	if err := torchio.WriteSafetensorsFile(c.Output, sd); err != nil {
+		return 0, fmt.Errorf("export: --out %w", err)
+	}
+	return len(sd.Keys), nil
+}
+
+// TestCmd is the `ifa test` command.
+type TestCmd struct {
+	Checkpoint string `help:"A classifier's run directory (its newest checkpoint) or checkpoint file: ifa train, ifa distill (the student) or ifa import." required:"" type:"path"`
+	Dataset    string `help:"Dataset (fashion-mnist, mnist, cifar10, cifar100 or an image folder); default: the run's."`
+	DataDir    string `name:"data-dir" help:"Folder holding the named dataset." type:"path" env:"IFA_DATA_DIR"`
+	Format     string `help:"Output format: text or json (one line)." enum:"text,json" default:"text"`
+	Batch      int    `help:"Evaluation batch size." default:"256"`
+	TestLimit  int    `name:"limit-test" help:"Evaluate the first N test images only (0: all)." default:"0"`
+}
+
+// testResult is ifa test's JSON line.
+type testResult struct {
+	Checkpoint string  `json:"checkpoint"`
+	Model      string  `json:"model"`
+	Dataset    string  `json:"dataset"`
+	Split      string  `json:"split"`
+	Images     int     `json:"images"`
+	Top1       float64 `json:"top1"`
+	Top5       float64 `json:"top5"`
+	Loss       float64 `json:"loss"`
+}
+
+// Run implements the command.
+func (c *TestCmd) Run(app *App) error {
+	backend, err := app.NewBackend()
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	return c.run(backend, os.Stdout)
+}
+
+func (c *TestCmd) run(backend backends.Backend, out io.Writer) error {
+	if c.Batch < 1 || c.TestLimit < 0 {
+		return fmt.Errorf("test: --batch %d and --limit-test %d must be positive", c.Batch, c.TestLimit)
+	}
+	enc, err := loadEncoder(c.Checkpoint)
+	if err != nil {
+		return fmt.Errorf("test: %w", err)
+	}
+	rec := enc.Record
+	if (rec.CNN != nil && rec.CNN.NumClasses == 0) || (rec.ViT != nil && rec.ViT.NumClasses == 0) {
+		return fmt.Errorf("test: --checkpoint %s: the model has no classifier (%s)", c.Checkpoint, describeRecord(rec))
+	}
+	_, test, spec, err := evalData(rec, c.Dataset, c.DataDir, 1, c.TestLimit)
+	if err != nil {
+		return fmt.Errorf("test: %w", err)
+	}
+	loader, err := evalLoader(test, spec, c.Batch, 0)
+	if err != nil {
+		return fmt.Errorf("test: %w", err)
+	}
+	ev, err := fit.NewEvaluator(backend, enc.Context, func(ctx *context.Context, images *graph.Node) *graph.Node {
+		return rec.Features(ctx, images).Logits
+	})
+	if err != nil {
+		return fmt.Errorf("test: %w", err)
+	}
+	defer ev.Finalize()
+	acc, err := ev.Evaluate(loader)
+	if err != nil {
+		return fmt.Errorf("test: %w", err)
+	}
+	res := testResult{Checkpoint: enc.Checkpoint, Model: describeRecord(rec), Dataset: spec.Dataset, Split: "test",
+		Images: acc.N, Top1: acc.Top1, Top5: acc.Top5, Loss: acc.Loss}
+	if c.Format == "json" {
+		return printJSON(out, res)
+	}
+	_, err = fmt.Fprintf(out, "checkpoint: %s (%s)\n%s test: %d images\ntop-1: %.2f%%\ntop-5: %.2f%%\nloss: %.4f\n",
+		res.Checkpoint, res.Model, res.Dataset, res.Images, res.Top1, res.Top5, res.Loss)
+	return err
+}

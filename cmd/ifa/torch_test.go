@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ifa-toolkit/ifa/cnn"
+	"github.com/ifa-toolkit/ifa/internal/testutil"
+	"github.com/ifa-toolkit/ifa/interop"
+	"github.com/ifa-toolkit/ifa/torchio"
+)
+
+// randomTorchFile writes a safetensors state dict of model name (random values) and returns it.
+func randomTorchFile(t *testing.T, dir, name string, classes int, input cnn.MapShape) (string, *torchio.StateDict) {
+	t.Helper()
+	m, err := interop.NewModel(name, classes, input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars, err := interop.Variables(testutil.Backend(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	sd := torchio.NewStateDict()
+	for _, v := range vars {
+		n := 1
+		for _, d := range v.TorchShape {
+			n *= d
+		}
+		vals := make([]float32, n)
+		for i := range vals {
+			vals[i] = r.Float32() + 0.1
+		}
+		sd.Set(v.Key, torchio.FromFloat32s(v.TorchShape, vals))
+		if p, ok := strings.CutSuffix(v.Key, ".running_var"); ok {
+			sd.Set(p+".num_batches_tracked", torchio.ScalarInt64(11))
+		}
+	}
+	path := filepath.Join(dir, name+".safetensors")
+	if err := torchio.WriteSafetensorsFile(path, sd); err != nil {
+		t.Fatal(err)
+	}
+	return path, sd
+}
+
+// TestImportExportCommands: ifa import writes a run that ifa export turns back into the same
+// tensors; ifa test accepts the run.
+func TestImportExportCommands(t *testing.T) {
+	dir := t.TempDir()
+	file, sd := randomTorchFile(t, dir, "resnet8", 10, cnn.MapShape{H: 32, W: 32, C: 1})
+	run := filepath.Join(dir, "run")
+	imp := &ImportCmd{Model: "resnet8", Classes: -1, Input: "28x28x1", Dataset: "fashion-mnist", File: file}
+	rec, err := imp.write(testutil.Backend(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.CNN.NumClasses != 10 || rec.Data.Channels != 1 || rec.Data.Height != 28 {
+		t.Fatalf("record %+v", rec)
+	}
+	out := filepath.Join(dir, "out.safetensors")
+	exp := &ExportCmd{Checkpoint: run, Output: out}
+	if _, err := exp.export(testutil.Backend()); err != nil {
+		t.Fatal(err)
+	}
+	back, err := torchio.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(back.State.Keys)), slices.Sorted(slices.Values(sd.Keys))) {
+		t.Fatalf("exported keys differ")
+	}
+	for _, k := range sd.Keys {
+		a, b := sd.Tensors[k], back.State.Tensors[k]
+		if a.DType != b.DType || !slices.Equal(a.Shape, b.Shape) || !bytes.Equal(a.Data, b.Data) {
+			t.Fatalf("%s differs after import and export", k)
+		}
+	}
+	// A second import into the same run is refused.
+	if _, err := imp.write(testutil.Backend(), run); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("second import: %v", err)
+	}
+}
+
+// TestImportBadFiles: one line naming the file and the key, and no run directory left behind.
+func TestImportBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	input := cnn.MapShape{H: 32, W: 32, C: 3}
+	good, sd := randomTorchFile(t, dir, "resnet8", 10, input)
+	write := func(name string, sd *torchio.StateDict) string {
+		p := filepath.Join(dir, name)
+		if err := torchio.WriteSafetensorsFile(p, sd); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	clone := func() *torchio.StateDict {
+		c := torchio.NewStateDict()
+		for _, k := range sd.Keys {
+			c.Set(k, sd.Tensors[k])
+		}
+		return c
+	}
+	missing := clone()
+	missing.Keys = slices.DeleteFunc(missing.Keys, func(k string) bool { return k == "layer3.0.bn2.bias" })
+	delete(missing.Tensors, "layer3.0.bn2.bias")
+	extra := clone()
+	extra.Set("layer9.weight", torchio.FromFloat32s([]int{1}, []float32{0}))
+	shape := clone()
+	shape.Tensors["fc.bias"] = torchio.FromFloat32s([]int{11}, make([]float32, 11))
+	raw, _ := os.ReadFile(good)
+	lying := filepath.Join(dir, "lying.safetensors")
+	// A header that claims more data than the file holds.
+	os.WriteFile(lying, raw[:len(raw)-4], 0o644)
+	evil := filepath.Join(dir, "evil.pth")
+	os.WriteFile(evil, []byte("\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03.\x80\x02}.\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."), 0o644)
+	zipRaw, err := os.ReadFile("../../torchio/testdata/plain_zip.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.pth")
+	os.WriteFile(truncated, zipRaw[:len(zipRaw)-40], 0o644)
+	for _, tc := range []struct {
+		name, model, file, want string
+	}{
+		{"wrong model", "wrn_16_1", good, "is the file a different model"},
+		{"missing key", "resnet8", write("missing.safetensors", missing), "key layer3.0.bn2.bias of resnet8"},
+		{"extra key", "resnet8", write("extra.safetensors", extra), "unexpected key layer9.weight"},
+		{"wrong shape", "resnet8", write("shape.safetensors", shape), "key fc.bias: shape [11], want [10]"},
+		{"lying header", "resnet8", lying, "run past"},
+		{"forbidden global", "resnet8", evil, "forbidden global os.system"},
+		{"truncated zip", "resnet8", truncated, "zip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := filepath.Join(dir, "run-"+strings.ReplaceAll(tc.name, " ", "-"))
+			_, err := (&ImportCmd{Model: tc.model, Classes: -1, File: tc.file}).write(testutil.Backend(), run)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.file) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v, want one line naming %s and %q", err, tc.file, tc.want)
+			}
+			if _, err := os.Stat(run); !os.IsNotExist(err) {
+				t.Fatalf("%s left behind (%v)", run, err)
+			}
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), ".tmp-") {
+					t.Fatalf("temporary %s left behind", e.Name())
+				}
+			}
+		})
+	}
+}
