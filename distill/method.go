@@ -125,8 +125,8 @@ type Method interface {
 	Loss(ctx *context.Context, s, t backbone.Features, step Step) *graph.Node
 }
 
-// Weighted is a method with a default weight β of its term (METHODS.md §4.2). A method without
-// it has β = 0.
+// Weighted is a method with a term of its own and its default weight β (METHODS.md §4.2). A
+// method without it (kd) has no term: Objective adds only CE and KD.
 type Weighted interface {
 	DefaultBeta() float64
 }

@@ -112,14 +112,15 @@ func (ck *Checkpoint) Apply(ctx *context.Context, opts LoadOptions) (n int, err 
 // ImportFrozen loads the model variables of another run's checkpoint (a file, or a run directory
 // for its newest checkpoint) under scope — e.g. a teacher under "/teacher" — marks them
 // non-trainable and sets nn.FrozenParam in that scope, so its batch norms run in evaluation mode
-// and the optimiser neither updates them nor keeps state for them. Optimiser and RNG state of
-// the source run are not imported.
-func ImportFrozen(ctx *context.Context, scope, path string) error {
+// and the optimiser neither updates them nor keeps state for them. from is the model's scope in
+// the checkpoint ("" takes every variable), stripped before re-rooting under scope. Optimiser and
+// RNG state of the source run are not imported.
+func ImportFrozen(ctx *context.Context, scope, path, from string) error {
 	scope = absScope(scope)
 	if scope == context.RootScope {
 		return fmt.Errorf("fit: importing %s: a frozen model needs its own scope, not the root", path)
 	}
-	if _, err := LoadVariables(ctx, path, LoadOptions{To: scope, Frozen: true}); err != nil {
+	if _, err := LoadVariables(ctx, path, LoadOptions{From: from, To: scope, Frozen: true}); err != nil {
 		return err
 	}
 	ctx.InAbsPath(scope).SetParam(nn.FrozenParam, true)

@@ -318,7 +318,7 @@ func TestFrozenTeacher(t *testing.T) {
 	}
 	for _, viaConfig := range []bool{false, true} {
 		ctx := context.New()
-		if err := ImportFrozen(ctx, "/teacher", teacherDir); err != nil {
+		if err := ImportFrozen(ctx, "/teacher", teacherDir, ""); err != nil {
 			t.Fatal(err)
 		}
 		if viaConfig {

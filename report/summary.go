@@ -177,6 +177,19 @@ func ReadMetrics(runDir string) ([]EpochMetrics, error) {
 	return out, nil
 }
 
+// AddMetrics fills the summary's accuracies (final and best), training seconds, seconds per
+// epoch and peak RSS (the larger of its own and the epochs') from a run's per-epoch metrics.
+func (s *Summary) AddMetrics(metrics []EpochMetrics) {
+	s.FinalTop1, s.FinalTop5, s.BestTop1, s.BestTop1Epoch, s.BestTop5, _ = Accuracies(metrics)
+	for _, m := range metrics {
+		s.TrainSeconds += m.Seconds
+		s.PeakRSSBytes = max(s.PeakRSSBytes, m.PeakRSSBytes)
+	}
+	if len(metrics) > 0 {
+		s.SecondsPerEpoch = s.TrainSeconds / float64(len(metrics))
+	}
+}
+
 // Accuracies summarises the evaluated epochs of metrics: the last epoch's top-1/top-5, the best
 // top-1 and its epoch, and the best top-5. ok is false when no epoch was evaluated.
 func Accuracies(metrics []EpochMetrics) (finalTop1, finalTop5, bestTop1 float64, bestEpoch int, bestTop5 float64, ok bool) {

@@ -205,7 +205,7 @@ func (c *BenchCmd) setup(input cnn.MapShape) (*benchSetup, error) {
 		return &benchSetup{method: method, loss: func(ctx *context.Context, images, labels *graph.Node) *graph.Node {
 			f := model.Features(ctx.In("encoder"), images)
 			if method == "none" {
-				return crossEntropy(f.Logits, labels)
+				return fit.CrossEntropy(f.Logits, labels)
 			}
 			return lwclrLoss(ctx.In("lwclr"), f, proj)
 		}}, nil
@@ -222,7 +222,7 @@ func (c *BenchCmd) setup(input cnn.MapShape) (*benchSetup, error) {
 	s := &benchSetup{method: method}
 	if method == "none" {
 		s.loss = func(ctx *context.Context, images, labels *graph.Node) *graph.Node {
-			return crossEntropy(student.Build(ctx.In("student"), images, classes).Logits, labels)
+			return fit.CrossEntropy(student.Build(ctx.In("student"), images, classes).Logits, labels)
 		}
 		return s, nil
 	}
@@ -249,7 +249,7 @@ func (c *BenchCmd) setup(input cnn.MapShape) (*benchSetup, error) {
 	s.loss = func(ctx *context.Context, images, labels *graph.Node) *graph.Node {
 		sf := student.Build(ctx.In("student"), images, classes)
 		tf := teacher.Build(ctx.InAbsPath("/teacher"), images, classes)
-		loss := graph.Add(crossEntropy(sf.Logits, labels), distill.KDLoss(sf.Logits, graph.StopGradient(tf.Logits), benchKDT))
+		loss := graph.Add(fit.CrossEntropy(sf.Logits, labels), distill.KDLoss(sf.Logits, graph.StopGradient(tf.Logits), benchKDT))
 		if method == "ifacd" {
 			loss = graph.Add(loss, graph.MulScalar(distill.IFACD{}.Loss(ctx, sf, tf, distill.Step{}), beta))
 		}

@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"iter"
 	"maps"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
@@ -23,7 +19,6 @@ import (
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/fit"
-	"github.com/ifa-toolkit/ifa/internal/nn"
 	"github.com/ifa-toolkit/ifa/report"
 )
 
@@ -87,15 +82,6 @@ type DistillCmd struct {
 	EvalEvery int `name:"eval-every" help:"Evaluate the student's test top-1/top-5 every N epochs (always after the last); 0: only after the last." default:"1"`
 	RunFlags  `embed:""`
 }
-
-// Scopes of a distillation run's variables.
-const (
-	distillStudentScope = "/student"
-	distillTeacherScope = "/teacher"
-	// distillHostScope holds a method's per-step host inputs (CRD's contrast indices), set before
-	// every step.
-	distillHostScope = "/host_inputs"
-)
 
 // Run implements the command.
 func (c *DistillCmd) Run(app *App) error {
@@ -229,22 +215,6 @@ func (c *DistillCmd) loadData(teacher EncoderRecord, seed int64, dropLast bool) 
 	return &distillData{train: trainLoader, test: testLoader, trainSet: train, spec: spec, classes: train.NumClasses()}, nil
 }
 
-// describeEncoder builds an encoder on a 2-image batch (no compilation, fresh variables) and
-// returns its feature shapes and trainable parameter count.
-func describeEncoder(backend backends.Backend, spec DataSpec, build func(ctx *context.Context, images *graph.Node) backbone.Features) (fs distill.FeatureShapes, params int64, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	g := graph.NewGraph(backend, "describe")
-	defer g.Finalize()
-	images := graph.Parameter(g, "images", shapes.Make(dtypes.Float32, 2, spec.Height, spec.Width, spec.Channels))
-	ctx := context.New()
-	f := build(ctx, images)
-	return distill.ShapesOf(f), fit.CountParams(ctx, ""), nil
-}
-
 // methodParams returns the method parameters the flags set: the flags tagged with a key of the
 // method's parameter table (IFACD's, `param:"KEY"`, `param:"!KEY"` for a negated bool), then the
 // --param overrides, each converted to the type of its default.
@@ -256,102 +226,6 @@ func (c *DistillCmd) methodParams(method distill.Method) (map[string]any, error)
 	}
 	maps.Copy(out, set)
 	return out, nil
-}
-
-// optimizerRecipe returns the optimiser, the base learning rate and drop-last of the recipe.
-func (c *DistillCmd) optimizerRecipe(student cnn.Spec) (fit.Optimizer, float64, bool) {
-	lr := c.LR
-	if lr == 0 {
-		lr = 0.05
-		if student.Family() == cnn.FamilyMobileNetV2 {
-			lr = 0.01
-		}
-	}
-	opt := fit.Optimizer{Kind: fit.OptimizerSGD, Momentum: c.Momentum, WeightDecay: c.WD}
-	if c.Recipe == "repdistiller" {
-		opt.DecayBiasAndNorm = true
-		return opt, lr, false
-	}
-	opt.Nesterov = true
-	return opt, lr, true
-}
-
-// hostInputLoader feeds a method's per-step host inputs (distill.HostInputs) into non-trainable
-// variables just before each batch reaches the train step: the step reads them like any variable.
-// A batch's inputs depend only on the global step, its dataset indices and labels, so a resumed run
-// feeds the same inputs. The variables keep the full-batch shape of the specs (batch axis first):
-// a smaller last batch's inputs fill their first rows and the step reads only those, so a
-// checkpoint always holds the shape the model declares.
-type hostInputLoader struct {
-	data.Loader
-	hi   distill.HostInputs
-	vars []*context.Variable
-}
-
-// Epoch implements data.Loader.
-func (l *hostInputLoader) Epoch(e int) iter.Seq2[data.Batch, error] {
-	return func(yield func(data.Batch, error) bool) {
-		step := int64(e) * int64(l.StepsPerEpoch())
-		for b, err := range l.Loader.Epoch(e) {
-			if err == nil {
-				err = l.feed(step, b)
-			}
-			step++
-			if !yield(b, err) || err != nil {
-				return
-			}
-		}
-	}
-}
-
-func (l *hostInputLoader) feed(step int64, b data.Batch) error {
-	if b.Indices == nil || b.Labels == nil {
-		return errors.New("distill: the method's host inputs need the batches' dataset indices and labels")
-	}
-	idx := tensors.MustCopyFlatData[int32](b.Indices)
-	lab := tensors.MustCopyFlatData[int32](b.Labels)
-	indices, labels := make([]int, len(idx)), make([]int, len(lab))
-	for i := range idx {
-		indices[i], labels[i] = int(idx[i]), int(lab[i])
-	}
-	ts, err := l.hi.Make(step, indices, labels)
-	if err != nil {
-		return err
-	}
-	if len(ts) != len(l.vars) {
-		return fmt.Errorf("distill: the method made %d host inputs, its specs list %d", len(ts), len(l.vars))
-	}
-	for i, t := range ts {
-		t, err := padRows(t, l.vars[i].Shape())
-		if err != nil {
-			return fmt.Errorf("distill: host input %s: %w", l.vars[i].Name(), err)
-		}
-		if err := l.vars[i].SetValue(t); err != nil {
-			return fmt.Errorf("distill: host input %s: %w", l.vars[i].Name(), err)
-		}
-	}
-	return nil
-}
-
-// padRows returns t grown along its first axis to shape (zero rows appended); t must have shape's
-// dtype and dimensions except a first axis no longer than shape's.
-func padRows(t *tensors.Tensor, shape shapes.Shape) (*tensors.Tensor, error) {
-	ts := t.Shape()
-	if ts.Equal(shape) {
-		return t, nil
-	}
-	if ts.DType != shape.DType || ts.Rank() != shape.Rank() || ts.Rank() == 0 || ts.Dim(0) > shape.Dim(0) ||
-		!slices.Equal(ts.Dimensions[1:], shape.Dimensions[1:]) {
-		return nil, fmt.Errorf("shape %s does not fit the declared %s", ts, shape)
-	}
-	out := tensors.FromShape(shape)
-	var err error
-	if cerr := t.ConstBytes(func(src []byte) {
-		err = out.MutableBytes(func(dst []byte) { copy(dst, src) })
-	}); cerr != nil {
-		return nil, cerr
-	}
-	return out, err
 }
 
 // run distils on backend; cancelling cancel stops it after the current step with a checkpoint.
@@ -368,6 +242,10 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err != nil {
 		return nil, fmt.Errorf("distill: --student: %w", err)
 	}
+	recipe, err := distill.GetRecipe(c.Recipe)
+	if err != nil {
+		return nil, fmt.Errorf("distill: --recipe: %w", err)
+	}
 	teacherFile, teacherRec, err := resolveTeacher(c.Teacher)
 	if err != nil {
 		return nil, err
@@ -377,12 +255,12 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		return nil, err
 	}
 	seed := app.Globals.Seed
-	opt, lr, dropLast := c.optimizerRecipe(student)
-	dd, err := c.loadData(teacherRec, seed, dropLast)
+	lr := recipe.BaseLR(c.LR, student.Family() == cnn.FamilyMobileNetV2)
+	dd, err := c.loadData(teacherRec, seed, recipe.DropLast)
 	if err != nil {
 		return nil, err
 	}
-	if n := dd.trainSet.Len(); !dropLast && n > c.Batch && n%c.Batch == 1 {
+	if n := dd.trainSet.Len(); !recipe.DropLast && n > c.Batch && n%c.Batch == 1 {
 		return nil, fmt.Errorf("distill: %d training images in batches of %d leave a last batch of one image, whose batch norms (and IFACD's normalised embeddings) are degenerate: change --batch or use --recipe ifard (drops the last batch)", n, c.Batch)
 	}
 	classes := dd.classes
@@ -390,44 +268,37 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		return nil, fmt.Errorf("distill: the teacher %s has %d classes, the dataset %s %d", teacherName(teacherRec), teacherRec.CNN.NumClasses, dd.spec.Dataset, classes)
 	}
 
-	// Shapes and parameter counts, and the method's check, before anything is written.
+	// The objective, checked against the encoders' shapes before anything is written.
+	obj := distill.NewObjective(method, func(ctx *context.Context, images *graph.Node) backbone.Features {
+		return student.Build(ctx, images, classes)
+	}, teacherRec.Features)
+	obj.Gamma, obj.Alpha, obj.KDTemperature = c.Gamma, c.Alpha, c.KDT
+	if c.Beta >= 0 {
+		obj.Beta = c.Beta
+	}
 	ctx := context.New()
 	for k, v := range mparams {
 		ctx.SetParam(k, v)
 	}
-	sShapes, sParams, err := describeEncoder(backend, dd.spec, func(ctx *context.Context, images *graph.Node) backbone.Features {
-		return student.Build(ctx, images, classes)
-	})
+	h, w, ch := dd.spec.Height, dd.spec.Width, dd.spec.Channels
+	sShapes, sParams, err := distill.DescribeEncoder(backend, obj.Student, h, w, ch)
 	if err != nil {
 		return nil, fmt.Errorf("distill: student %s: %w", c.Student, err)
 	}
-	tShapes, tParams, err := describeEncoder(backend, dd.spec, teacherRec.Features)
+	tShapes, tParams, err := distill.DescribeEncoder(backend, obj.Teacher, h, w, ch)
 	if err != nil {
 		return nil, fmt.Errorf("distill: teacher %s: %w", teacherName(teacherRec), err)
 	}
-	if !tShapes.Logits.Ok() || tShapes.Logits.Dim(-1) != classes {
-		return nil, fmt.Errorf("distill: the teacher %s gives logits %s, want %d classes for KD", teacherName(teacherRec), tShapes.Logits, classes)
-	}
-	if err := method.Check(ctx, sShapes, tShapes); err != nil {
+	plan, err := obj.Check(ctx, sShapes, tShapes)
+	if err != nil {
 		return nil, fmt.Errorf("distill: %s → %s: %w", teacherName(teacherRec), c.Student, err)
 	}
-	heads, err := distill.CountHeads(method, ctx, sShapes, tShapes)
-	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
-	}
-	beta := c.Beta
-	if beta < 0 {
-		beta = distill.DefaultBeta(method)
-	}
-	label, err := distill.RunLabel(method, ctx)
-	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
-	}
+	label := plan.Label
 	if c.Label != "" {
 		label = c.Label
 	}
 
-	dp, err := app.dataParallel(backend, c.Batch, dd.trainSet.Len(), dropLast)
+	dp, err := app.dataParallel(backend, c.Batch, dd.trainSet.Len(), recipe.DropLast)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
@@ -437,104 +308,50 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	}
 	cfg := c.loopConfig(c.EvalEvery, runDir, seed)
 	cfg.Epochs = c.Epochs
-	cfg.Optimizer = opt
+	cfg.Optimizer = recipe.Optimizer(c.Momentum, c.WD)
 	cfg.Schedule = fit.Schedule{Kind: fit.ScheduleMultiStep, BaseLR: lr, Milestones: slices.Clone(c.Milestones),
 		Factor: c.LRFactor}
-	cfg.Frozen = []string{distillTeacherScope}
+	cfg.Frozen = []string{distill.TeacherScope}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	studentRec := EncoderRecord{Family: FamilyCNN, Scope: distillStudentScope,
+	studentRec := EncoderRecord{Family: FamilyCNN, Scope: distill.StudentScope,
 		CNN: &CNNRecord{Name: c.Student, NumClasses: classes}, Data: dd.spec}
 	if err := writeRunConfig(runDir, RunParams{Command: "distill", Model: studentRec, Flags: c}, cfg, c.Resume); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-
-	// The frozen teacher.
-	if _, err := fit.LoadVariables(ctx, teacherFile, fit.LoadOptions{From: teacherRec.Scope, To: distillTeacherScope, Frozen: true}); err != nil {
+	if err := distill.ImportTeacher(ctx, teacherFile, teacherRec.Scope); err != nil {
 		return nil, fmt.Errorf("distill: --teacher: %w", err)
 	}
-	ctx.InAbsPath(distillTeacherScope).SetParam(nn.FrozenParam, true)
-
-	// The method's host inputs (CRD's contrast indices), fed through variables.
-	var train data.Loader = dd.train
-	var hostVars []*context.Variable
 	labels := make([]int, dd.trainSet.Len())
 	for i, l := range dd.trainSet.Labels {
 		labels[i] = int(l)
 	}
-	hi, err := distill.NewHostInputs(method, ctx, distill.TrainSet{Labels: labels, Seed: uint64(seed)})
+	train, err := obj.FeedHostInputs(ctx, dd.train, distill.TrainSet{Labels: labels, Seed: uint64(seed)}, c.Batch)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
-	}
-	if hi != nil {
-		hctx := ctx.InAbsPath(distillHostScope).Checked(false)
-		for _, sp := range hi.Specs(c.Batch) {
-			if sp.Shape.Rank() == 0 || sp.Shape.Dim(0) != c.Batch {
-				return nil, fmt.Errorf("distill: %s: host input %s has shape %s, want the batch (%d) as its first axis", method.Name(), sp.Name, sp.Shape, c.Batch)
-			}
-			v := hctx.VariableWithValue(sp.Name, tensors.FromShape(sp.Shape)).SetTrainable(false)
-			hostVars = append(hostVars, v)
-		}
-		train = &hostInputLoader{Loader: dd.train, hi: hi, vars: hostVars}
 	}
 
 	app.Log.Info().Str("method", label).Str("teacher", teacherName(teacherRec)).Str("teacher_checkpoint", teacherFile).
 		Str("student", c.Student).Str("dataset", dd.spec.Dataset).Int("classes", classes).
-		Float64("gamma", c.Gamma).Float64("alpha", c.Alpha).Float64("beta", beta).Str("recipe", c.Recipe).Float64("lr", lr).
-		Int64("teacher_params", tParams).Int64("student_params", sParams).Int("head_params", heads.Params).
+		Float64("gamma", obj.Gamma).Float64("alpha", obj.Alpha).Float64("beta", obj.Beta).Str("recipe", c.Recipe).Float64("lr", lr).
+		Int64("teacher_params", tParams).Int64("student_params", sParams).Int("head_params", plan.Heads.Params).
 		Int("train_images", dd.train.NumExamples()).Int("steps_per_epoch", train.StepsPerEpoch()).
 		Str("backend", backend.Name()).Str("run_dir", runDir).Msg("distill")
 
-	teacherLogits := func(ctx *context.Context, images *graph.Node) *graph.Node {
-		return teacherRec.Features(ctx.InAbsPath(distillTeacherScope), images).Logits
-	}
-	studentLogits := func(ctx *context.Context, images *graph.Node) *graph.Node {
-		return student.Build(ctx.InAbsPath(distillStudentScope), images, classes).Logits
-	}
 	var teacherAcc *fit.Accuracy
 	if !c.NoTeacherEv {
-		acc, err := fit.Evaluate(backend, ctx, dd.test, teacherLogits)
+		acc, err := fit.Evaluate(backend, ctx, dd.test, obj.TeacherLogits)
 		if err != nil {
 			return nil, fmt.Errorf("distill: evaluating the teacher: %w", err)
 		}
 		teacherAcc = &acc
 		app.Log.Info().Float64("teacher_top1", acc.Top1).Float64("teacher_top5", acc.Top5).Msg("teacher evaluated")
 	}
-
-	datasetSize := dd.trainSet.Len()
-	kdT := c.KDT
-	lossFn := func(ctx *context.Context, in fit.Inputs) fit.Loss {
-		if in.Labels == nil {
-			panic("distill: the training batches carry no labels")
-		}
-		g := in.Images.Graph()
-		sf := student.Build(ctx.InAbsPath(distillStudentScope), in.Images, classes)
-		tf := teacherRec.Features(ctx.InAbsPath(distillTeacherScope), in.Images)
-		ce := crossEntropy(sf.Logits, in.Labels)
-		kd := distill.KDLoss(sf.Logits, graph.StopGradient(tf.Logits), kdT)
-		total := graph.Add(graph.MulScalar(ce, c.Gamma), graph.MulScalar(kd, c.Alpha))
-		terms := []fit.Term{{Name: "ce", Value: ce}, {Name: "kd", Value: kd}}
-		if method.Name() != "kd" {
-			extra := make([]*graph.Node, len(hostVars))
-			b := in.Images.Shape().Dim(0)
-			for i, v := range hostVars {
-				extra[i] = v.ValueGraph(g)
-				if extra[i].Shape().Dim(0) != b { // the last, smaller batch
-					extra[i] = graph.Slice(extra[i], graph.AxisRange(0, b))
-				}
-			}
-			lm := method.Loss(ctx, sf, tf, distill.Step{Labels: in.Labels, Extra: extra, DatasetSize: datasetSize})
-			total = graph.Add(total, graph.MulScalar(lm, beta))
-			terms = append(terms, fit.Term{Name: method.Name(), Value: lm})
-		}
-		terms = append(terms, fit.Term{Name: "top1", Value: batchTop1(sf.Logits, in.Labels)})
-		return fit.Loss{Total: total, Terms: terms}
-	}
-	evalFn, releaseEval := testEvaluator(backend, dp, studentLogits, dd.test)
+	evalFn, releaseEval := testEvaluator(backend, dp, obj.StudentLogits, dd.test)
 	defer releaseEval()
 	res, err := fit.Run(cancel, fit.Job{
-		Backend: backend, Context: ctx, Train: train, Loss: lossFn, Eval: evalFn, Log: app.Log, Terminal: app.Terminal,
+		Backend: backend, Context: ctx, Train: train, Loss: obj.Loss, Eval: evalFn, Log: app.Log, Terminal: app.Terminal,
 		Parallel: dp,
 	}, cfg)
 	if err != nil {
@@ -546,24 +363,18 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
+	heads := plan.Heads
 	sum := report.Summary{
 		Method: method.Name(), Label: label, Teacher: teacherName(teacherRec), TeacherCheckpoint: teacherFile,
 		Student: c.Student, Dataset: dd.spec.Dataset, Recipe: c.Recipe, Seed: seed,
-		Gamma: c.Gamma, Alpha: c.Alpha, Beta: beta, KDTemperature: kdT, MethodParams: mparams,
+		Gamma: obj.Gamma, Alpha: obj.Alpha, Beta: obj.Beta, KDTemperature: obj.KDTemperature, MethodParams: mparams,
 		Epochs: res.Epochs, PeakRSSBytes: fit.PeakRSS(), ImagesPerSec: res.ImagesPerSec, Backend: backend.Name(),
 		Params: report.Params{
 			Teacher: tParams, Student: sParams, Heads: int64(heads.Params), HeadsReported: int64(heads.Reported()),
 			Talk: tParams + sParams + int64(heads.Reported()), Trainable: sParams + int64(heads.Params),
 		},
 	}
-	sum.FinalTop1, sum.FinalTop5, sum.BestTop1, sum.BestTop1Epoch, sum.BestTop5, _ = report.Accuracies(metrics)
-	for _, m := range metrics {
-		sum.TrainSeconds += m.Seconds
-		sum.PeakRSSBytes = max(sum.PeakRSSBytes, m.PeakRSSBytes)
-	}
-	if len(metrics) > 0 {
-		sum.SecondsPerEpoch = sum.TrainSeconds / float64(len(metrics))
-	}
+	sum.AddMetrics(metrics)
 	if teacherAcc != nil {
 		sum.TeacherTop1, sum.TeacherTop5 = &teacherAcc.Top1, &teacherAcc.Top5
 	}

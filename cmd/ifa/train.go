@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -151,25 +150,6 @@ func (c *TrainCmd) fitConfig(runDir string, seed int64) fit.Config {
 	return cfg
 }
 
-// crossEntropy is the mean softmax cross-entropy of logits [B, K] against int labels [B] (natural
-// log), computed in float32 with a log-softmax. Returns a scalar.
-func crossEntropy(logits, labels *graph.Node) *graph.Node {
-	if logits.Rank() != 2 || labels.Rank() != 1 || labels.Shape().Dim(0) != logits.Shape().Dim(0) {
-		panic(fmt.Sprintf("train: cross-entropy wants logits [B, K] and labels [B], got %s and %s", logits.Shape(), labels.Shape()))
-	}
-	oneHot := graph.OneHot(graph.ConvertDType(labels, dtypes.Int32), logits.Shape().Dim(1), logits.DType())
-	return graph.Neg(graph.ReduceAllMean(graph.ReduceSum(graph.Mul(graph.LogSoftmax(logits, -1), oneHot), -1)))
-}
-
-// batchTop1 is the percentage of rows of logits [B, K] whose largest logit is at the label's index
-// (ties count as hits only when the label's logit is strictly the first maximum: ArgMax's lowest
-// index). Returns a float32 scalar.
-func batchTop1(logits, labels *graph.Node) *graph.Node {
-	pred := graph.ArgMax(logits, -1, dtypes.Int32)
-	hits := graph.ConvertDType(graph.Equal(pred, graph.ConvertDType(labels, dtypes.Int32)), dtypes.Float32)
-	return graph.MulScalar(graph.ReduceAllMean(hits), 100)
-}
-
 // trainResult is what a run of the command reports.
 type trainResult struct {
 	RunDir  string
@@ -227,8 +207,7 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 			panic("train: the training batches carry no labels")
 		}
 		f := spec.Build(modelCtx(ctx), in.Images, classes)
-		ce := crossEntropy(f.Logits, in.Labels)
-		return fit.Loss{Total: ce, Terms: []fit.Term{{Name: "ce", Value: ce}, {Name: "top1", Value: batchTop1(f.Logits, in.Labels)}}}
+		return fit.Classification(f.Logits, in.Labels)
 	}
 	evalFn, releaseEval := testEvaluator(backend, dp, func(ctx *context.Context, images *graph.Node) *graph.Node {
 		return spec.Build(modelCtx(ctx), images, classes).Logits
