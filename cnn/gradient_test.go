@@ -82,23 +82,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 			r := varReader{t: t, ctx: ctx, override: map[string][]float64{}}
 			kernel := r.get(c.conv, weightsName)
 			loss := func(x map4) float64 {
-				var f naiveFeatures
-				switch cfg := c.cfg.(type) {
-				case ResNetConfig:
-					f = naiveResNet(r, cfg, x, true)
-				case WRNConfig:
-					f = naiveWRN(r, cfg, x, true)
-				case VGGConfig:
-					f = naiveVGG(r, cfg, x, true)
-				case BottleneckResNetConfig:
-					f = naiveBottleneckResNet(r, cfg, x, true)
-				case ShuffleNetV1Config:
-					f = naiveShuffleNetV1(r, cfg, x, true)
-				case ShuffleNetV2Config:
-					f = naiveShuffleNetV2(r, cfg, x, true)
-				default:
-					t.Fatalf("no reference for %T", cfg)
-				}
+				f := naiveModel(t, r, c.cfg, x, true)
 				l := 0.0
 				for n, row := range f.logits {
 					for k, v := range row {

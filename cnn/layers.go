@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
 
+	"github.com/ifa-toolkit/ifa/backbone"
 	"github.com/ifa-toolkit/ifa/internal/nn"
 )
 
@@ -138,3 +139,18 @@ func convBN(ctx *context.Context, x *graph.Node, convName, bnName string, opts C
 
 // relu is max(x, 0).
 func relu(x *graph.Node) *graph.Node { return activations.Relu(x) }
+
+// withHead completes a model's features f from its final map [B, H, W, C]: Pooled = the map's global
+// average, Logits = the "fc" classifier (initialised as init says) when numClasses > 0, and
+// TapVectors = the global averages of the taps.
+func withHead(ctx *context.Context, f backbone.Features, final *graph.Node, numClasses int, init LinearInit) backbone.Features {
+	f.Pooled = backbone.GlobalAvgPool(final)
+	if numClasses > 0 {
+		f.Logits = Linear(ctx.In("fc"), f.Pooled, numClasses, init)
+	}
+	f.TapVectors = make([]*graph.Node, len(f.Taps))
+	for i, t := range f.Taps {
+		f.TapVectors[i] = backbone.GlobalAvgPool(t)
+	}
+	return f
+}

@@ -81,12 +81,7 @@ func (c MobileNetV2Config) build(ctx *context.Context, images *graph.Node, numCl
 	f.PreactStages = f.Stages
 	head := relu(convBN(ctx.In("head"), x, "conv", "bn", ConvOptions{Out: max(1280, width(1280)), Kernel: 1}))
 	f.Taps = []*graph.Node{expanded, depthwise, head}
-	f.Pooled = backbone.GlobalAvgPool(head)
-	if numClasses > 0 {
-		f.Logits = Linear(ctx.In("fc"), f.Pooled, numClasses, LinearNormal001)
-	}
-	f.TapVectors = tapVectors(f.Taps)
-	return f
+	return withHead(ctx, f, head, numClasses, LinearNormal001)
 }
 
 // invertedResidual is MobileNetV2's block; x: [B, H, W, Cin] → [B, ⌈H/stride⌉, ⌈W/stride⌉, out]. It

@@ -230,6 +230,29 @@ type naiveFeatures struct {
 	taps         []map4
 }
 
+// naiveModel runs the reference of cfg's family.
+func naiveModel(t *testing.T, r varReader, cfg Config, x map4, train bool) naiveFeatures {
+	t.Helper()
+	switch cfg := cfg.(type) {
+	case ResNetConfig:
+		return naiveResNet(r, cfg, x, train)
+	case WRNConfig:
+		return naiveWRN(r, cfg, x, train)
+	case VGGConfig:
+		return naiveVGG(r, cfg, x, train)
+	case MobileNetV2Config:
+		return naiveMobileNetV2(r, cfg, x, train)
+	case BottleneckResNetConfig:
+		return naiveBottleneckResNet(r, cfg, x, train)
+	case ShuffleNetV1Config:
+		return naiveShuffleNetV1(r, cfg, x, train)
+	case ShuffleNetV2Config:
+		return naiveShuffleNetV2(r, cfg, x, train)
+	}
+	t.Fatalf("no reference for %T", cfg)
+	return naiveFeatures{}
+}
+
 func naiveResNet(r varReader, c ResNetConfig, x map4, train bool) naiveFeatures {
 	var f naiveFeatures
 	x = naiveRelu(r.bn(r.conv(x, "/stem/conv", 3, 1, 1), "/stem/bn", train))

@@ -126,25 +126,7 @@ func TestModelsMatchNaiveReference(t *testing.T) {
 				}
 				randomiseState(t, ctx, rng)
 				r := varReader{t: t, ctx: ctx}
-				var want naiveFeatures
-				switch cfg := c.cfg.(type) {
-				case ResNetConfig:
-					want = naiveResNet(r, cfg, in64, train)
-				case WRNConfig:
-					want = naiveWRN(r, cfg, in64, train)
-				case VGGConfig:
-					want = naiveVGG(r, cfg, in64, train)
-				case MobileNetV2Config:
-					want = naiveMobileNetV2(r, cfg, in64, train)
-				case BottleneckResNetConfig:
-					want = naiveBottleneckResNet(r, cfg, in64, train)
-				case ShuffleNetV1Config:
-					want = naiveShuffleNetV1(r, cfg, in64, train)
-				case ShuffleNetV2Config:
-					want = naiveShuffleNetV2(r, cfg, in64, train)
-				default:
-					t.Fatalf("no reference for %T", cfg)
-				}
+				want := naiveModel(t, r, c.cfg, in64, train)
 				outs, err := exec.Exec(input)
 				if err != nil {
 					t.Fatal(err)

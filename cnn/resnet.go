@@ -80,12 +80,7 @@ func (c ResNetConfig) build(ctx *context.Context, images *graph.Node, numClasses
 		f.Stages = append(f.Stages, x)
 		f.PreactStages = append(f.PreactStages, preact)
 	}
-	f.Pooled = backbone.GlobalAvgPool(x)
-	if numClasses > 0 {
-		f.Logits = Linear(ctx.In("fc"), f.Pooled, numClasses, LinearPyTorch)
-	}
-	f.TapVectors = tapVectors(f.Taps)
-	return f
+	return withHead(ctx, f, x, numClasses, LinearPyTorch)
 }
 
 // basicBlock is the post-activation basic block; x: [B, H, W, Cin] → out [B, H/stride, W/stride,
@@ -99,13 +94,4 @@ func basicBlock(ctx *context.Context, x *graph.Node, planes, stride int) (out, i
 	}
 	preact = graph.Add(h, shortcut)
 	return relu(preact), inner, preact
-}
-
-// tapVectors global-average-pools every tap: [B, H, W, C] → [B, C].
-func tapVectors(taps []*graph.Node) []*graph.Node {
-	out := make([]*graph.Node, len(taps))
-	for i, t := range taps {
-		out[i] = backbone.GlobalAvgPool(t)
-	}
-	return out
 }

@@ -81,12 +81,7 @@ func (c BottleneckResNetConfig) build(ctx *context.Context, images *graph.Node, 
 		f.Stages = append(f.Stages, x)
 		f.PreactStages = append(f.PreactStages, preact)
 	}
-	f.Pooled = backbone.GlobalAvgPool(x)
-	if numClasses > 0 {
-		f.Logits = Linear(ctx.In("fc"), f.Pooled, numClasses, LinearPyTorch)
-	}
-	f.TapVectors = tapVectors(f.Taps)
-	return f
+	return withHead(ctx, f, x, numClasses, LinearPyTorch)
 }
 
 // bottleneckBlock is the post-activation bottleneck block; x: [B, H, W, Cin] → out [B, ⌈H/stride⌉,

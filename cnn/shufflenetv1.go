@@ -120,12 +120,7 @@ func (c ShuffleNetV1Config) build(ctx *context.Context, images *graph.Node, numC
 		f.Stages = append(f.Stages, x)
 		f.PreactStages = append(f.PreactStages, preact)
 	}
-	f.Pooled = backbone.GlobalAvgPool(x)
-	if numClasses > 0 {
-		f.Logits = Linear(ctx.In("fc"), f.Pooled, numClasses, LinearPyTorch)
-	}
-	f.TapVectors = tapVectors(f.Taps)
-	return f
+	return withHead(ctx, f, x, numClasses, LinearPyTorch)
 }
 
 // shuffleV1Bottleneck is one ShuffleNet unit; it also returns its two in-block ReLUs (after bn_1,

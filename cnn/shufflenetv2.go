@@ -94,12 +94,7 @@ func (c ShuffleNetV2Config) build(ctx *context.Context, images *graph.Node, numC
 	}
 	head := relu(convBN(ctx.In("head"), x, "conv", "bn", ConvOptions{Out: c.Widths[3], Kernel: 1, Init: ConvPyTorch}))
 	f.Taps = append(f.Taps, head)
-	f.Pooled = backbone.GlobalAvgPool(head)
-	if numClasses > 0 {
-		f.Logits = Linear(ctx.In("fc"), f.Pooled, numClasses, LinearPyTorch)
-	}
-	f.TapVectors = tapVectors(f.Taps)
-	return f
+	return withHead(ctx, f, head, numClasses, LinearPyTorch)
 }
 
 // shuffleV2Down is the down-sampling block; x: [B, H, W, Cin] → [B, ⌈H/2⌉, ⌈W/2⌉, width]. It also

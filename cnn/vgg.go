@@ -86,10 +86,5 @@ func (c VGGConfig) build(ctx *context.Context, images *graph.Node, numClasses in
 		}
 	}
 	f.Taps = []*graph.Node{f.Stages[2], f.Stages[3], f.Stages[4]}
-	f.Pooled = backbone.GlobalAvgPool(x)
-	if numClasses > 0 {
-		f.Logits = Linear(ctx.In("fc"), f.Pooled, numClasses, LinearNormal001)
-	}
-	f.TapVectors = tapVectors(f.Taps)
-	return f
+	return withHead(ctx, f, x, numClasses, LinearNormal001)
 }

@@ -79,12 +79,7 @@ func (c WRNConfig) build(ctx *context.Context, images *graph.Node, numClasses in
 	f.PreactStages = append(f.PreactStages, final)
 	out := relu(final)
 	f.Taps = []*graph.Node{a1, a2, out}
-	f.Pooled = backbone.GlobalAvgPool(out)
-	if numClasses > 0 {
-		f.Logits = Linear(ctx.In("fc"), f.Pooled, numClasses, LinearZeroBias)
-	}
-	f.TapVectors = tapVectors(f.Taps)
-	return f
+	return withHead(ctx, f, out, numClasses, LinearZeroBias)
 }
 
 // wrnBlock is the pre-activation block; x: [B, H, W, Cin] → out [B, H/stride, W/stride, width].
