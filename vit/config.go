@@ -136,14 +136,11 @@ func (c Config) Validate() error {
 		return bad("dim %d, mlp %d, heads %d, depth %d and patch %d must all be >= 1", c.Dim, c.MLPDim, c.Heads, c.Depth, c.Patch)
 	case c.Dim%c.Heads != 0:
 		return bad("dim %d is not divisible by %d heads", c.Dim, c.Heads)
-	case c.ImageHeight < 1 || c.ImageWidth < 1 || c.Channels < 1:
-		return bad("image %dx%dx%d: height, width and channels must be >= 1", c.ImageHeight, c.ImageWidth, c.Channels)
-	case c.ImageHeight%c.Patch != 0 || c.ImageWidth%c.Patch != 0:
-		return bad("image %dx%d is not divisible into %dx%d patches", c.ImageHeight, c.ImageWidth, c.Patch, c.Patch)
-	case c.NumClasses < 0:
-		return bad("num classes %d < 0", c.NumClasses)
-	case !(c.LayerNormEps > 0):
-		return bad("layer norm eps %g must be > 0", c.LayerNormEps)
+	}
+	if err := validateInput(c.Patch, c.ImageHeight, c.ImageWidth, c.Channels, c.NumClasses, c.LayerNormEps); err != nil {
+		return bad("%v", err)
+	}
+	switch {
 	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return bad("dropout %g must be in [0, 1)", c.Dropout)
 	case c.Pooling != PoolCLS && c.Pooling != PoolMean:
@@ -221,4 +218,20 @@ func parseConfigName(kind, name string, known []string) (base string, patch int,
 		}
 	}
 	return base, patch, nil
+}
+
+// validateInput checks what the ViT's and the Mixer's configurations share: an image of positive
+// size that the patch size (>= 1) divides, a class count >= 0 and a LayerNorm epsilon > 0.
+func validateInput(patch, h, w, channels, classes int, eps float64) error {
+	switch {
+	case h < 1 || w < 1 || channels < 1:
+		return fmt.Errorf("image %dx%dx%d: height, width and channels must be >= 1", h, w, channels)
+	case h%patch != 0 || w%patch != 0:
+		return fmt.Errorf("image %dx%d is not divisible into %dx%d patches", h, w, patch, patch)
+	case classes < 0:
+		return fmt.Errorf("num classes %d < 0", classes)
+	case !(eps > 0):
+		return fmt.Errorf("layer norm eps %g must be > 0", eps)
+	}
+	return nil
 }

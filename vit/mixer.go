@@ -106,18 +106,12 @@ func (c MixerConfig) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("vit: mixer config %s: %s", name, fmt.Sprintf(format, args...))
 	}
-	switch {
-	case c.Dim < 1 || c.TokenMLPDim < 1 || c.ChannelMLPDim < 1 || c.Depth < 1 || c.Patch < 1:
+	if c.Dim < 1 || c.TokenMLPDim < 1 || c.ChannelMLPDim < 1 || c.Depth < 1 || c.Patch < 1 {
 		return bad("dim %d, token mlp %d, channel mlp %d, depth %d and patch %d must all be >= 1",
 			c.Dim, c.TokenMLPDim, c.ChannelMLPDim, c.Depth, c.Patch)
-	case c.ImageHeight < 1 || c.ImageWidth < 1 || c.Channels < 1:
-		return bad("image %dx%dx%d: height, width and channels must be >= 1", c.ImageHeight, c.ImageWidth, c.Channels)
-	case c.ImageHeight%c.Patch != 0 || c.ImageWidth%c.Patch != 0:
-		return bad("image %dx%d is not divisible into %dx%d patches", c.ImageHeight, c.ImageWidth, c.Patch, c.Patch)
-	case c.NumClasses < 0:
-		return bad("num classes %d < 0", c.NumClasses)
-	case !(c.LayerNormEps > 0):
-		return bad("layer norm eps %g must be > 0", c.LayerNormEps)
+	}
+	if err := validateInput(c.Patch, c.ImageHeight, c.ImageWidth, c.Channels, c.NumClasses, c.LayerNormEps); err != nil {
+		return bad("%v", err)
 	}
 	return nil
 }

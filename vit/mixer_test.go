@@ -2,7 +2,6 @@ package vit
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
-	"github.com/ifa-toolkit/ifa/backbone"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 )
 
@@ -105,32 +103,10 @@ func refMixerForward(t *testing.T, ctx *context.Context, c MixerConfig, img []fl
 	return out
 }
 
-// runMixer runs the model and returns its taps, vectors, pooled vector and logits on the host.
+// runMixer runs the model in inference mode and returns its outputs on the host.
 func runMixer(t *testing.T, ctx *context.Context, m *Mixer, images *tensors.Tensor) hostFeatures {
 	t.Helper()
-	if ctx.NumVariables() > 0 {
-		ctx = ctx.Reuse()
-	}
-	exec := context.MustNewExec(testutil.Backend(), ctx, func(ctx *context.Context, x *graph.Node) []*graph.Node {
-		f := m.Features(ctx, x)
-		out := append([]*graph.Node{}, f.Taps...)
-		out = append(out, f.TapVectors...)
-		out = append(out, f.Pooled)
-		if f.Logits != nil {
-			out = append(out, f.Logits)
-		}
-		return out
-	})
-	res, err := exec.Exec(images)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := m.Config().Depth
-	h := hostFeatures{taps: res[:l], vectors: res[l : 2*l], pooled: res[2*l]}
-	if len(res) > 2*l+1 {
-		h.logits = res[2*l+1]
-	}
-	return h
+	return runEncoder(t, ctx, m.Features, m.Config().Depth, images, false)
 }
 
 func TestMixerForwardMatchesNaiveReference(t *testing.T) {
@@ -244,7 +220,7 @@ func TestMixerRegistryAndParamCounts(t *testing.T) {
 			images := graph.Parameter(g, "images", shapes.Make(dtypes.Float32, 2, c.ImageHeight, c.ImageWidth, c.Channels))
 			ctx := context.New()
 			f := m.Features(ctx, images)
-			checkMixerShapes(t, c, f)
+			checkEncoderShapes(t, c.Name, c.Depth, c.NumTokens(), c.Dim, c.NumClasses, f)
 			if got := ctx.NumParameters(); got != c.ParamCount() {
 				t.Errorf("%s: %d parameters in the context, ParamCount says %d", c, got, c.ParamCount())
 			}
@@ -261,29 +237,6 @@ func TestMixerRegistryAndParamCounts(t *testing.T) {
 	nano, _ := GetMixer("nano")
 	if want := 1088 + 4*(256+1600+1617+8320+8256) + 128; nano.ParamCount() != want {
 		t.Errorf("nano: ParamCount %d, want %d", nano.ParamCount(), want)
-	}
-}
-
-func checkMixerShapes(t *testing.T, c MixerConfig, f backbone.Features) {
-	t.Helper()
-	if len(f.Taps) != c.Depth || len(f.TapVectors) != c.Depth {
-		t.Fatalf("%s: %d taps and %d vectors, want %d", c.Name, len(f.Taps), len(f.TapVectors), c.Depth)
-	}
-	for l := range c.Depth {
-		if got, want := f.Taps[l].Shape().Dimensions, []int{2, c.NumTokens(), c.Dim}; !equalInts(got, want) {
-			t.Errorf("%s tap %d: %v, want %v", c.Name, l, got, want)
-		}
-		if got, want := f.TapVectors[l].Shape().Dimensions, []int{2, c.Dim}; !equalInts(got, want) {
-			t.Errorf("%s vector %d: %v, want %v", c.Name, l, got, want)
-		}
-	}
-	if f.Pooled != f.TapVectors[c.Depth-1] {
-		t.Errorf("%s: Pooled is not the last layer's vector", c.Name)
-	}
-	if (c.NumClasses > 0) != (f.Logits != nil) {
-		t.Errorf("%s: logits %v with %d classes", c.Name, f.Logits, c.NumClasses)
-	} else if f.Logits != nil && !equalInts(f.Logits.Shape().Dimensions, []int{2, c.NumClasses}) {
-		t.Errorf("%s: logits %v, want [2 %d]", c.Name, f.Logits.Shape(), c.NumClasses)
 	}
 }
 
@@ -359,51 +312,8 @@ func TestMixerGradientFiniteDifferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(13, 14))
-	const b = 2
-	n := b * c.ImageHeight * c.ImageWidth * c.Channels
-	x := randSlice(r, n, 1)
-	w := randSlice(r, b*c.NumClasses, 1)
-	ctx := newCtx()
-	exec := context.MustNewExec(testutil.Backend(), ctx, func(ctx *context.Context, images, weights *graph.Node) []*graph.Node {
-		f := m.Features(ctx, images)
-		loss := graph.ReduceAllSum(graph.Mul(f.Logits, weights))
-		varGrads := ctx.BuildTrainableVariablesGradientsGraph(loss)
-		if len(varGrads) != ctx.NumVariables() {
-			t.Errorf("%d variable gradients for %d variables", len(varGrads), ctx.NumVariables())
-		}
-		gradNorm := graph.ScalarZero(images.Graph(), images.DType())
-		for _, vg := range varGrads {
-			gradNorm = graph.Add(gradNorm, graph.ReduceAllSum(graph.Square(vg)))
-		}
-		return []*graph.Node{loss, graph.Gradient(loss, images)[0], gradNorm}
-	})
-	run := func(x []float64) (float64, []float64) {
-		res, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, b, c.ImageHeight, c.ImageWidth, c.Channels),
-			tensors.FromFlatDataAndDimensions(w, b, c.NumClasses))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if gn := tensors.MustCopyFlatData[float64](res[2])[0]; !(gn > 0) || math.IsInf(gn, 0) {
-			t.Fatalf("variable gradient norm² %g", gn)
-		}
-		return tensors.MustCopyFlatData[float64](res[0])[0], tensors.MustCopyFlatData[float64](res[1])
-	}
-	run(x)
-	randomizeVariables64(t, ctx, r)
-	_, grad := run(x)
-	const h = 1e-5
-	for _, i := range []int{0, 7, 23, 50, n - 1} {
-		xp, xm := append([]float64(nil), x...), append([]float64(nil), x...)
-		xp[i] += h
-		xm[i] -= h
-		lp, _ := run(xp)
-		lm, _ := run(xm)
-		fd := (lp - lm) / (2 * h)
-		if math.Abs(fd-grad[i]) > 1e-6*max(1, math.Abs(fd)) {
-			t.Errorf("pixel %d: autodiff %g, finite differences %g", i, grad[i], fd)
-		}
-	}
+	checkImageGradient(t, rand.New(rand.NewPCG(13, 14)), [4]int{c.ImageHeight, c.ImageWidth, c.Channels, c.NumClasses},
+		[]int{0, 7, 23, 50, -1}, m.Features)
 }
 
 // TestTokenGrid checks that TokenGrid puts token r·cols + c at grid cell (r, c), drops a ViT's CLS

@@ -29,21 +29,30 @@ func tiny() Config {
 		Channels: 3, NumClasses: 5, LayerNormEps: 1e-6, Pooling: PoolCLS}
 }
 
-// features runs the model and returns, per output, the host tensors: taps, vectors, pooled, logits.
+// hostFeatures are an encoder's outputs on the host: taps, vectors, pooled vector, logits.
 type hostFeatures struct {
 	taps, vectors []*tensors.Tensor
 	pooled        *tensors.Tensor
 	logits        *tensors.Tensor
 }
 
+// runFeatures runs the ViT and returns its outputs on the host.
 func runFeatures(t *testing.T, ctx *context.Context, m *Model, images *tensors.Tensor, training bool) hostFeatures {
+	t.Helper()
+	return runEncoder(t, ctx, m.Features, m.Config().Depth, images, training)
+}
+
+// runEncoder runs an encoder with depth layers (a ViT's or a Mixer's Features) and returns its
+// outputs on the host.
+func runEncoder(t *testing.T, ctx *context.Context, features func(*context.Context, *graph.Node) backbone.Features,
+	depth int, images *tensors.Tensor, training bool) hostFeatures {
 	t.Helper()
 	if ctx.NumVariables() > 0 {
 		ctx = ctx.Reuse()
 	}
 	exec := context.MustNewExec(testutil.Backend(), ctx, func(ctx *context.Context, x *graph.Node) []*graph.Node {
 		ctx.SetTraining(x.Graph(), training)
-		f := m.Features(ctx, x)
+		f := features(ctx, x)
 		out := append([]*graph.Node{}, f.Taps...)
 		out = append(out, f.TapVectors...)
 		out = append(out, f.Pooled)
@@ -56,10 +65,9 @@ func runFeatures(t *testing.T, ctx *context.Context, m *Model, images *tensors.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := m.Config().Depth
-	h := hostFeatures{taps: res[:l], vectors: res[l : 2*l], pooled: res[2*l]}
-	if len(res) > 2*l+1 {
-		h.logits = res[2*l+1]
+	h := hostFeatures{taps: res[:depth], vectors: res[depth : 2*depth], pooled: res[2*depth]}
+	if len(res) > 2*depth+1 {
+		h.logits = res[2*depth+1]
 	}
 	return h
 }
@@ -240,26 +248,33 @@ func buildOnly(t *testing.T, c Config) (backbone.Features, *context.Context) {
 
 func checkShapes(t *testing.T, c Config, f backbone.Features) {
 	t.Helper()
-	if len(f.Taps) != c.Depth || len(f.TapVectors) != c.Depth {
-		t.Fatalf("%s: %d taps and %d vectors, want %d", c.Name, len(f.Taps), len(f.TapVectors), c.Depth)
+	checkEncoderShapes(t, c.Name, c.Depth, c.NumTokens(), c.Dim, c.NumClasses, f)
+}
+
+// checkEncoderShapes checks the outputs of an encoder built on 2 images: depth taps [2, tokens, dim]
+// with their [2, dim] vectors, Pooled = the last vector, and [2, classes] logits (none for 0 classes).
+func checkEncoderShapes(t *testing.T, name string, depth, tokens, dim, classes int, f backbone.Features) {
+	t.Helper()
+	if len(f.Taps) != depth || len(f.TapVectors) != depth {
+		t.Fatalf("%s: %d taps and %d vectors, want %d", name, len(f.Taps), len(f.TapVectors), depth)
 	}
-	for l := range c.Depth {
-		if got, want := f.Taps[l].Shape().Dimensions, []int{2, c.NumTokens(), c.Dim}; !equalInts(got, want) {
-			t.Errorf("%s tap %d: %v, want %v", c.Name, l, got, want)
+	for l := range depth {
+		if got, want := f.Taps[l].Shape().Dimensions, []int{2, tokens, dim}; !equalInts(got, want) {
+			t.Errorf("%s tap %d: %v, want %v", name, l, got, want)
 		}
-		if got, want := f.TapVectors[l].Shape().Dimensions, []int{2, c.Dim}; !equalInts(got, want) {
-			t.Errorf("%s vector %d: %v, want %v", c.Name, l, got, want)
+		if got, want := f.TapVectors[l].Shape().Dimensions, []int{2, dim}; !equalInts(got, want) {
+			t.Errorf("%s vector %d: %v, want %v", name, l, got, want)
 		}
 	}
-	if f.Pooled != f.TapVectors[c.Depth-1] {
-		t.Errorf("%s: Pooled is not the last layer's vector", c.Name)
+	if f.Pooled != f.TapVectors[depth-1] {
+		t.Errorf("%s: Pooled is not the last layer's vector", name)
 	}
-	if c.NumClasses > 0 {
-		if f.Logits == nil || !equalInts(f.Logits.Shape().Dimensions, []int{2, c.NumClasses}) {
-			t.Errorf("%s: logits %v, want [2 %d]", c.Name, f.Logits, c.NumClasses)
+	if classes > 0 {
+		if f.Logits == nil || !equalInts(f.Logits.Shape().Dimensions, []int{2, classes}) {
+			t.Errorf("%s: logits %v, want [2 %d]", name, f.Logits, classes)
 		}
 	} else if f.Logits != nil {
-		t.Errorf("%s: logits without a head", c.Name)
+		t.Errorf("%s: logits without a head", name)
 	}
 }
 
@@ -486,14 +501,25 @@ func TestGradientFiniteDifferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(11, 12))
+	checkImageGradient(t, rand.New(rand.NewPCG(11, 12)), [4]int{c.ImageHeight, c.ImageWidth, c.Channels, c.NumClasses},
+		[]int{0, 5, 17, 40, -1}, m.Features)
+}
+
+// checkImageGradient compares, for a batch of 2 random float64 images of dims [H, W, C] and a model
+// with K classes (dims = H, W, C, K) whose variables are then randomised, the gradient of
+// L = Σ logits·w with respect to the given pixels (negative: from the end) with central finite
+// differences, and checks that every trainable variable gets a non-zero, finite gradient.
+func checkImageGradient(t *testing.T, r *rand.Rand, dims [4]int, pixels []int,
+	features func(*context.Context, *graph.Node) backbone.Features) {
+	t.Helper()
 	const b = 2
-	n := b * c.ImageHeight * c.ImageWidth * c.Channels
+	h, w, ch, classes := dims[0], dims[1], dims[2], dims[3]
+	n := b * h * w * ch
 	x := randSlice(r, n, 1)
-	w := randSlice(r, b*c.NumClasses, 1)
+	wts := randSlice(r, b*classes, 1)
 	ctx := newCtx()
 	exec := context.MustNewExec(testutil.Backend(), ctx, func(ctx *context.Context, images, weights *graph.Node) []*graph.Node {
-		f := m.Features(ctx, images)
+		f := features(ctx, images)
 		loss := graph.ReduceAllSum(graph.Mul(f.Logits, weights))
 		// Every trainable variable must be differentiable on the test backend.
 		varGrads := ctx.BuildTrainableVariablesGradientsGraph(loss)
@@ -507,8 +533,8 @@ func TestGradientFiniteDifferences(t *testing.T) {
 		return []*graph.Node{loss, graph.Gradient(loss, images)[0], gradNorm}
 	})
 	run := func(x []float64) (float64, []float64) {
-		res, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, b, c.ImageHeight, c.ImageWidth, c.Channels),
-			tensors.FromFlatDataAndDimensions(w, b, c.NumClasses))
+		res, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, b, h, w, ch),
+			tensors.FromFlatDataAndDimensions(wts, b, classes))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -520,14 +546,17 @@ func TestGradientFiniteDifferences(t *testing.T) {
 	run(x)
 	randomizeVariables64(t, ctx, r)
 	_, grad := run(x)
-	const h = 1e-5
-	for _, i := range []int{0, 5, 17, 40, n - 1} {
+	const step = 1e-5
+	for _, i := range pixels {
+		if i < 0 {
+			i += n
+		}
 		xp, xm := append([]float64(nil), x...), append([]float64(nil), x...)
-		xp[i] += h
-		xm[i] -= h
+		xp[i] += step
+		xm[i] -= step
 		lp, _ := run(xp)
 		lm, _ := run(xm)
-		fd := (lp - lm) / (2 * h)
+		fd := (lp - lm) / (2 * step)
 		if math.Abs(fd-grad[i]) > 1e-6*max(1, math.Abs(fd)) {
 			t.Errorf("pixel %d: autodiff %g, finite differences %g", i, grad[i], fd)
 		}
