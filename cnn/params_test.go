@@ -1,6 +1,7 @@
 package cnn
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/ifa-toolkit/ifa/internal/testutil"
@@ -55,5 +56,18 @@ func TestParamCounts(t *testing.T) {
 		if info.Params != want {
 			t.Errorf("%s: %d trainable parameters, reference %d (diff %d)", name, info.Params, want, info.Params-want)
 		}
+	}
+}
+
+// TestLightweight checks the models RepDistiller trains at learning rate 0.01.
+func TestLightweight(t *testing.T) {
+	var light []string
+	for _, name := range Names() {
+		if spec, _ := Get(name); spec.Family().Lightweight() {
+			light = append(light, name)
+		}
+	}
+	if want := []string{"mobilenetv2", "shufflev1", "shufflev2"}; !slices.Equal(light, want) {
+		t.Errorf("lightweight models %v, want %v", light, want)
 	}
 }

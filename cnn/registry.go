@@ -36,6 +36,13 @@ const (
 	FamilyShuffleNetV2 Family = "shufflenetv2"
 )
 
+// Lightweight reports whether RepDistiller trains the family's models with learning rate 0.01
+// instead of 0.05: MobileNetV2, ShuffleV1 and ShuffleV2, as students (train_student.py) and as
+// teachers (train_teacher.py); METHODS.md §4.3.
+func (f Family) Lightweight() bool {
+	return f == FamilyMobileNetV2 || f == FamilyShuffleNetV1 || f == FamilyShuffleNetV2
+}
+
 // Config is the typed architecture of one family (ResNetConfig, WRNConfig, VGGConfig,
 // MobileNetV2Config, BottleneckResNetConfig, ShuffleNetV1Config, ShuffleNetV2Config).
 type Config interface {
