@@ -3,8 +3,6 @@ package cpu
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 )
@@ -98,49 +96,47 @@ func reduceRun[T, A any](in []T, gs []reduceGroup, k reduceKernel[T, A]) []A {
 		return acc
 	}
 	acc := newAcc()
-	workers := runtime.GOMAXPROCS(0)
-	if total < 4*elemGrain || workers == 1 {
+	if total < 4*elemGrain {
 		runRows(acc, 0, rows)
 		return acc
 	}
-	if !gs[0].reduced && nG > 0 && gs[0].size >= workers {
-		// Disjoint outputs: split over the first (kept) group.
+	if !gs[0].reduced && nG > 0 {
+		// Disjoint outputs: split over the first (kept) group. Each output is reduced whole by one
+		// goroutine in the serial order, so the split does not change the result.
 		per := rows / gs[0].size
 		parallelFor(gs[0].size, 1, func(s, e int) { runRows(acc, s*per, e*per) })
 		return acc
 	}
-	if outN*workers*4 > total {
+	parts := reduceParts(rows, total, outN)
+	if parts <= 1 {
 		runRows(acc, 0, rows)
 		return acc
 	}
-	// Private partial outputs per worker, merged at the end.
-	chunks := min(workers, rows)
-	parts := make([][]A, chunks)
-	var wg sync.WaitGroup
-	per := (rows + chunks - 1) / chunks
-	for c := 0; c < chunks; c++ {
-		r0, r1 := c*per, min((c+1)*per, rows)
-		if r0 >= r1 {
-			continue
+	// Private partial outputs for fixed runs of rows, merged in order at the end.
+	partial := make([][]A, parts)
+	parallelFor(parts, 1, func(s, e int) {
+		for c := s; c < e; c++ {
+			partial[c] = newAcc()
+			runRows(partial[c], c*rows/parts, (c+1)*rows/parts)
 		}
-		wg.Add(1)
-		go func(c, r0, r1 int) {
-			defer wg.Done()
-			p := newAcc()
-			runRows(p, r0, r1)
-			parts[c] = p
-		}(c, r0, r1)
-	}
-	wg.Wait()
-	for _, p := range parts {
-		if p == nil {
-			continue
-		}
+	})
+	for _, p := range partial {
 		for i := range acc {
 			acc[i] = k.combine(acc[i], p[i])
 		}
 	}
 	return acc
+}
+
+// reduceMaxParts is the most runs of rows a reduction is split into for private partial results.
+const reduceMaxParts = 8
+
+// reduceParts is the number of runs of rows a reduction of total elements, rows rows and outN
+// outputs is split into, each with its own partial results merged in run order at the end: a
+// function of the sizes only, never of the number of cores, so that the sums are the same bits on
+// any machine. Merging must stay cheap beside the reduction (outN·parts ≤ total/4).
+func reduceParts(rows, total, outN int) int {
+	return max(1, min(rows, reduceMaxParts, total/(2*elemGrain), total/(4*max(outN, 1))))
 }
 
 func execReduce(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
@@ -184,20 +180,18 @@ func execReduce(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error)
 }
 
 // sumLeadingRows sums the rows of in [rows, cols] into out [cols] (as batch-norm statistics over
-// all but the channel axis do), in float64: four rows per pass over the accumulator, the rows split
-// over the cores into private accumulators that are added at the end.
+// all but the channel axis do), in float64: four rows per pass over the accumulator, the rows cut
+// into fixed runs (reduceParts) with private accumulators that are added in order at the end.
 func sumLeadingRows[T floatT](out, in []T, rows, cols int) {
-	workers := runtime.GOMAXPROCS(0)
 	chunks := 1
 	if rows*cols >= 4*elemGrain {
-		chunks = min(workers, rows)
+		chunks = reduceParts(rows, rows*cols, cols)
 	}
 	parts := make([][]float64, chunks)
-	per := (rows + chunks - 1) / chunks
 	parallelFor(chunks, 1, func(s, e int) {
 		for c := s; c < e; c++ {
 			parts[c] = make([]float64, cols)
-			addRows(parts[c], in[min(rows, c*per)*cols:min(rows, (c+1)*per)*cols], cols)
+			addRows(parts[c], in[c*rows/chunks*cols:(c+1)*rows/chunks*cols], cols)
 		}
 	})
 	for j := range out[:cols] {

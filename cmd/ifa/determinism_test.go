@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	stdctx "context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/internal/testutil"
+)
+
+// withGOMAXPROCS runs fn with runtime.GOMAXPROCS(n), restoring the previous value.
+func withGOMAXPROCS(n int, fn func()) {
+	old := runtime.GOMAXPROCS(n)
+	defer runtime.GOMAXPROCS(old)
+	fn()
+}
+
+// runFingerprint is what must not depend on the core count: the final checkpoint file (its hash,
+// and the file for a diagnosis) and the metrics without their timings.
+type runFingerprint struct {
+	ckptPath string
+	ckptHash [sha256.Size]byte
+	metrics  string
+}
+
+func fingerprint(t *testing.T, runDir string) runFingerprint {
+	t.Helper()
+	latest, err := fit.LatestCheckpoint(runDir)
+	if err != nil || latest == "" {
+		t.Fatalf("%s: no checkpoint (%v)", runDir, err)
+	}
+	b, err := os.ReadFile(latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := readMetrics(t, runDir)
+	for _, m := range ms {
+		delete(m, "seconds")
+		delete(m, "images_per_sec")
+		delete(m, "peak_rss_bytes")
+	}
+	js, err := json.Marshal(ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runFingerprint{ckptPath: latest, ckptHash: sha256.Sum256(b), metrics: string(js)}
+}
+
+// firstDifference names the first variable whose bits differ between two checkpoints.
+func firstDifference(t *testing.T, pathA, pathB string) string {
+	t.Helper()
+	a, errA := fit.LoadCheckpoint(pathA)
+	b, errB := fit.LoadCheckpoint(pathB)
+	if errA != nil || errB != nil {
+		return fmt.Sprintf("loading: %v, %v", errA, errB)
+	}
+	if a.State.GlobalStep != b.State.GlobalStep || len(a.Variables) != len(b.Variables) {
+		return fmt.Sprintf("step %d vs %d, %d vs %d variables", a.State.GlobalStep, b.State.GlobalStep, len(a.Variables), len(b.Variables))
+	}
+	for i, va := range a.Variables {
+		vb := b.Variables[i]
+		if va.ScopeAndName() != vb.ScopeAndName() {
+			return fmt.Sprintf("variable %d: %s vs %s", i, va.ScopeAndName(), vb.ScopeAndName())
+		}
+		if !bytes.Equal(tensorBytes(va.Value), tensorBytes(vb.Value)) {
+			return fmt.Sprintf("%s differs", va.ScopeAndName())
+		}
+	}
+	return "same variables; the header differs"
+}
+
+// tensorBytes is a copy of t's raw bytes.
+func tensorBytes(t *tensors.Tensor) []byte {
+	var b []byte
+	_ = t.ConstBytes(func(data []byte) { b = append(b, data...) })
+	return b
+}
+
+// TestTrainSameBitsAnyCoreCountAndResume trains a resnet8 for two steps of batch 32 on 16×16 images
+// (large enough for the split sums of the convolutions' weight gradients, the Winograd gradient's
+// parts and the batch-norm chunks to be cut in several pieces) with GOMAXPROCS 1, 2 and 3: the
+// checkpoints must be byte-identical and the metrics equal. A run interrupted after its first step
+// (on 3 cores) and resumed (on 2) must end with the same checkpoint as the uninterrupted runs.
+func TestTrainSameBitsAnyCoreCountAndResume(t *testing.T) {
+	if !backendTrainsCNNs(t) {
+		return
+	}
+	dir := synthFashionMNIST(t, 64, 16, 16)
+	args := func(runDir string, extra ...string) []string {
+		return append([]string{"--out", runDir, "--seed", "11", "train", "--model", "resnet8", "--dataset", "fashion-mnist",
+			"--data-dir", dir, "--epochs", "1", "--batch", "32", "--eval-batch", "16"}, extra...)
+	}
+	train := func(ctx stdctx.Context, procs int, a []string) error {
+		var err error
+		withGOMAXPROCS(procs, func() {
+			cli, app := parseCLI(t, a...)
+			_, err = cli.Train.run(ctx, app, testutil.Backend())
+		})
+		return err
+	}
+	var want runFingerprint
+	for i, procs := range []int{1, 2, 3} {
+		runDir := filepath.Join(t.TempDir(), "run")
+		if err := train(stdctx.Background(), procs, args(runDir)); err != nil {
+			t.Fatalf("GOMAXPROCS %d: %v", procs, err)
+		}
+		got := fingerprint(t, runDir)
+		if i == 0 {
+			want = got
+			continue
+		}
+		if got.ckptHash != want.ckptHash {
+			t.Errorf("GOMAXPROCS %d: checkpoint differs from GOMAXPROCS 1's: %s", procs, firstDifference(t, want.ckptPath, got.ckptPath))
+		}
+		if got.metrics != want.metrics {
+			t.Errorf("GOMAXPROCS %d: metrics %s\nGOMAXPROCS 1: %s", procs, got.metrics, want.metrics)
+		}
+	}
+
+	// Interrupted after the first step (a cancelled context), then resumed on another core count.
+	runDir := filepath.Join(t.TempDir(), "run")
+	interrupted, cancel := stdctx.WithCancel(stdctx.Background())
+	cancel()
+	if err := train(interrupted, 3, args(runDir)); !errors.Is(err, fit.ErrInterrupted) {
+		t.Fatalf("interrupted run: %v, want fit.ErrInterrupted", err)
+	}
+	if err := train(stdctx.Background(), 2, args(runDir, "--resume")); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	got := fingerprint(t, runDir)
+	if got.ckptHash != want.ckptHash {
+		t.Errorf("interrupted and resumed: checkpoint differs from the uninterrupted run's: %s", firstDifference(t, want.ckptPath, got.ckptPath))
+	}
+	if got.metrics != want.metrics {
+		t.Errorf("interrupted and resumed: metrics %s\nuninterrupted: %s", got.metrics, want.metrics)
+	}
+}
+
+// TestPretrainSameBitsAnyCoreCount pretrains a ViT nano (patch 4, 16×16 images, batch 64: each
+// view's weight gradients sum over 64·17 tokens, split along them) for two steps with GOMAXPROCS
+// 1, 2 and 3: the checkpoints must be byte-identical and the metrics equal.
+func TestPretrainSameBitsAnyCoreCount(t *testing.T) {
+	dataDir := t.TempDir()
+	ptWriteIDX(t, dataDir, "train", 128, 16, 1)
+	ptWriteIDX(t, dataDir, "t10k", 20, 16, 2)
+	var want runFingerprint
+	for i, procs := range []int{1, 2, 3} {
+		runDir := filepath.Join(t.TempDir(), "run")
+		var err error
+		withGOMAXPROCS(procs, func() {
+			_, err = ptRunCLI(t, "--out", runDir, "--seed", "7", "pretrain", "vit", "--dataset", "fashion-mnist",
+				"--data-dir", dataDir, "--config", "nano", "--patch", "4", "--batch", "64", "--epochs", "1",
+				"--proj-hidden", "32", "--proj-out", "16", "--proj-layers", "2", "--warmup-steps", "1", "--knn-k", "5")
+		})
+		if err != nil {
+			t.Fatalf("GOMAXPROCS %d: %v", procs, err)
+		}
+		got := fingerprint(t, runDir)
+		if i == 0 {
+			want = got
+			continue
+		}
+		if got.ckptHash != want.ckptHash {
+			t.Errorf("GOMAXPROCS %d: checkpoint differs from GOMAXPROCS 1's: %s", procs, firstDifference(t, want.ckptPath, got.ckptPath))
+		}
+		if got.metrics != want.metrics {
+			t.Errorf("GOMAXPROCS %d: metrics %s\nGOMAXPROCS 1: %s", procs, got.metrics, want.metrics)
+		}
+	}
+}
