@@ -50,13 +50,13 @@ var detGemmCases = []gemmCase{
 }
 
 // TestGemmSameBitsAnyThreads: every product gives identical bits on 1, 2, 3 and 5 goroutines, in
-// float32 and float64, with the assembly and the portable micro-kernels.
+// float32 and float64, with the micro-kernels of every path this processor supports.
 func TestGemmSameBitsAnyThreads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(71, 72))
 	for _, tc := range detGemmCases {
 		a, lda, b, ldb, c, ldc := tc.operands(rng)
 		a32, b32 := toF32(a), toF32(b)
-		for _, kern := range []*kernel[float32]{sKernel, genericKernelF32()} {
+		for _, kern := range testKernelsF32() {
 			var want []float32
 			for _, threads := range detThreads {
 				got := toF32(c)
@@ -70,16 +70,18 @@ func TestGemmSameBitsAnyThreads(t *testing.T) {
 				}
 			}
 		}
-		var want []float64
-		for _, threads := range detThreads {
-			got := append([]float64(nil), c...)
-			gemm(dKernel, aSource[float64]{trans: tc.transA, a: a, lda: lda}, tc.transB, tc.m, tc.n, tc.k, tc.alpha, b, ldb, tc.beta, got, ldc, threads)
-			if want == nil {
-				want = got
-				continue
-			}
-			if i := sameBits(got, want); i >= 0 {
-				t.Errorf("%s %v: %d goroutines: C[%d] = %g, one goroutine gives %g", dKernel.name, tc, threads, i, got[i], want[i])
+		for _, kern := range testKernelsF64() {
+			var want []float64
+			for _, threads := range detThreads {
+				got := append([]float64(nil), c...)
+				gemm(kern, aSource[float64]{trans: tc.transA, a: a, lda: lda}, tc.transB, tc.m, tc.n, tc.k, tc.alpha, b, ldb, tc.beta, got, ldc, threads)
+				if want == nil {
+					want = got
+					continue
+				}
+				if i := sameBits(got, want); i >= 0 {
+					t.Errorf("%s %v: %d goroutines: C[%d] = %g, one goroutine gives %g", kern.name, tc, threads, i, got[i], want[i])
+				}
 			}
 		}
 	}
@@ -122,7 +124,7 @@ func TestBatchedSameBitsAnyThreads(t *testing.T) {
 		var want []float32
 		for _, threads := range detThreads {
 			got := append([]float32(nil), c0...)
-			gemmBatched(sKernel, "test", false, true, tc.batch, tc.m, tc.n, tc.k, 1.5, a, tc.k, tc.m*tc.k, b, tc.k, tc.k*tc.n, 0.5, got, tc.n, tc.m*tc.n, threads)
+			gemmBatched(cur().s, "test", false, true, tc.batch, tc.m, tc.n, tc.k, 1.5, a, tc.k, tc.m*tc.k, b, tc.k, tc.k*tc.n, 0.5, got, tc.n, tc.m*tc.n, threads)
 			if want == nil {
 				want = got
 				continue
@@ -181,22 +183,24 @@ func TestWinogradSameBitsAnyThreads(t *testing.T) {
 		x := toF32(randSlice(rng, g.InputSize()))
 		w := toF32(randSlice(rng, 9*tc.c*tc.n))
 		dy := toF32(randSlice(rng, g.Pixels()*tc.n))
-		var wantOut, wantDW []float32
-		for _, threads := range detThreads {
-			out := make([]float32, g.Pixels()*tc.n)
-			dw := make([]float32, 9*tc.c*tc.n)
-			sconvWinograd(sKernel, g, tc.n, x, w, HWIOStrides(tc.c, tc.n), out, threads, 0)
-			sconvWinogradFilter(sKernel, g, tc.n, x, dy, dw, threads, 0)
-			if wantOut == nil {
-				wantOut, wantDW = out, dw
-				continue
-			}
-			label := fmt.Sprintf("%+v, %d goroutines", tc, threads)
-			if i := sameBits(out, wantOut); i >= 0 {
-				t.Errorf("%s: out[%d] = %g, one goroutine gives %g", label, i, out[i], wantOut[i])
-			}
-			if i := sameBits(dw, wantDW); i >= 0 {
-				t.Errorf("%s: dw[%d] = %g, one goroutine gives %g", label, i, dw[i], wantDW[i])
+		for _, kern := range testWinoKernels() {
+			var wantOut, wantDW []float32
+			for _, threads := range detThreads {
+				out := make([]float32, g.Pixels()*tc.n)
+				dw := make([]float32, 9*tc.c*tc.n)
+				sconvWinograd(kern, g, tc.n, x, w, HWIOStrides(tc.c, tc.n), out, threads, 0)
+				sconvWinogradFilter(kern, g, tc.n, x, dy, dw, threads, 0)
+				if wantOut == nil {
+					wantOut, wantDW = out, dw
+					continue
+				}
+				label := fmt.Sprintf("%s %+v, %d goroutines", kern.name, tc, threads)
+				if i := sameBits(out, wantOut); i >= 0 {
+					t.Errorf("%s: out[%d] = %g, one goroutine gives %g", label, i, out[i], wantOut[i])
+				}
+				if i := sameBits(dw, wantDW); i >= 0 {
+					t.Errorf("%s: dw[%d] = %g, one goroutine gives %g", label, i, dw[i], wantDW[i])
+				}
 			}
 		}
 	}
