@@ -3,6 +3,7 @@ package fit
 import (
 	"bufio"
 	"bytes"
+	stdctx "context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -26,7 +27,8 @@ import (
 //	offset 0        8 bytes   magic "IFACKPT1"
 //	offset 8        4 bytes   uint32 H, the length of the JSON header
 //	offset 12       H bytes   JSON header: {"version":1, "state":LoopState, "data_bytes":N,
-//	                          "variables":[{"scope","name","dtype","shape","trainable","offset","bytes"}]}
+//	                          "variables":[{"scope","name","dtype","shape","trainable","offset","bytes"}],
+//	                          "models":[ModelRecord...]}
 //	offset 12+H     N bytes   the variables' raw values, row-major, little-endian, concatenated in
 //	                          header order; "offset" is relative to the start of this section
 //	offset 12+H+N   32 bytes  SHA-256 of every byte before it
@@ -35,6 +37,12 @@ import (
 // scope ("/" for the root, where the RNG state "#rngState" lives). Every context variable is
 // saved — model parameters, non-trainable state (batch-norm statistics, memory banks), optimiser
 // state under OptimizerScope and the RNG state — together with the loop state.
+//
+// "models" (optional) records which models the variables belong to (ModelRecord: family, name,
+// configuration, input shape, class count and scope), so that a loader can refuse a checkpoint
+// of another model before touching its variables; checkpoints written before it was added have
+// none and still load. Readers ignore header keys they do not know, so new optional keys keep
+// the format at version 1.
 const (
 	checkpointMagic   = "IFACKPT1"
 	checkpointVersion = 1
@@ -80,6 +88,77 @@ type Checkpoint struct {
 	Path      string
 	State     LoopState
 	Variables []SavedVariable
+	// Models are the header's model records (nil for a checkpoint written before they existed).
+	Models []ModelRecord
+}
+
+// Model returns the record of the model whose variables live at scope, if the header has one.
+func (ck *Checkpoint) Model(scope string) (ModelRecord, bool) { return findModel(ck.Models, scope) }
+
+// ModelRecord says which model a checkpoint's variables under Scope belong to. It is written in
+// the checkpoint's header, so the file describes itself: a loader compares it with the model it
+// expects and refuses another one with a message naming both.
+type ModelRecord struct {
+	// Scope is the absolute scope of the model's variables, e.g. "/model", "/student", "/encoder".
+	Scope string `json:"scope"`
+	// Role is what the run used the model as, e.g. "model", "student", "teacher" or "encoder".
+	Role string `json:"role,omitempty"`
+	// Family is the model family ("cnn", "vit") and Name the model's name in it ("resnet8",
+	// "nano").
+	Family string `json:"family"`
+	Name   string `json:"name"`
+	// Config is the family's full configuration (a ViT's vit.Config) when the name alone does not
+	// fix the architecture.
+	Config json.RawMessage `json:"config,omitempty"`
+	// Input is the image shape [H, W, C] the model takes.
+	Input []int `json:"input,omitempty"`
+	// Classes is the width of the model's classifier; 0 for an encoder without one.
+	Classes int `json:"classes,omitempty"`
+}
+
+// String describes the model in a few words, e.g. "cnn resnet8 (10 classes, 28x28x1 input)".
+func (m ModelRecord) String() string {
+	var parts []string
+	if m.Classes > 0 {
+		parts = append(parts, fmt.Sprintf("%d classes", m.Classes))
+	} else {
+		parts = append(parts, "no classifier")
+	}
+	if len(m.Input) == 3 {
+		parts = append(parts, fmt.Sprintf("%dx%dx%d input", m.Input[0], m.Input[1], m.Input[2]))
+	}
+	return fmt.Sprintf("%s %s (%s)", m.Family, m.Name, strings.Join(parts, ", "))
+}
+
+// SameModel reports whether m and o describe the same architecture (family, name, configuration,
+// input shape and classes; the scope and role may differ).
+func (m ModelRecord) SameModel(o ModelRecord) bool {
+	return m.Family == o.Family && m.Name == o.Name && m.Classes == o.Classes && slices.Equal(m.Input, o.Input) &&
+		sameJSON(m.Config, o.Config)
+}
+
+// sameJSON compares two JSON documents by value (key order and spacing aside); empty equals empty.
+func sameJSON(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(a, b)
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return bytes.Equal(xa, ya)
+}
+
+func findModel(models []ModelRecord, scope string) (ModelRecord, bool) {
+	scope = absScope(scope)
+	for _, m := range models {
+		if absScope(m.Scope) == scope {
+			return m, true
+		}
+	}
+	return ModelRecord{}, false
 }
 
 type headerVar struct {
@@ -93,17 +172,43 @@ type headerVar struct {
 }
 
 type header struct {
-	Version   int         `json:"version"`
-	State     LoopState   `json:"state"`
-	DataBytes int64       `json:"data_bytes"`
-	Variables []headerVar `json:"variables"`
+	Version   int           `json:"version"`
+	State     LoopState     `json:"state"`
+	DataBytes int64         `json:"data_bytes"`
+	Variables []headerVar   `json:"variables"`
+	Models    []ModelRecord `json:"models,omitempty"`
 }
 
-// SaveCheckpoint writes every variable of ctx (which must all have values) and state to path,
-// atomically: a temporary file in the same directory is written, synced and renamed over path,
-// and the directory is synced. A reader sees either the old file or the complete new one.
-func SaveCheckpoint(path string, ctx *context.Context, state LoopState) (err error) {
-	h := header{Version: checkpointVersion, State: state}
+// tempPrefix starts the name of a checkpoint being written; such a file left behind by a killed
+// process is removed by RemoveTempCheckpoints.
+const tempPrefix = ".tmp-"
+
+// ErrCheckpointAborted is wrapped by the error of a checkpoint write abandoned because its abort
+// context was cancelled; the temporary file is removed and the previous checkpoints are intact.
+var ErrCheckpointAborted = errors.New("checkpoint write abandoned")
+
+// SaveCheckpoint writes every variable of ctx (which must all have values), state and the model
+// records to path, atomically: a temporary file in the same directory is written, synced and
+// renamed over path, and the directory is synced. A reader sees either the old file or the
+// complete new one.
+func SaveCheckpoint(path string, ctx *context.Context, state LoopState, models ...ModelRecord) error {
+	return SaveCheckpointAbortable(nil, path, ctx, state, models...)
+}
+
+// SaveCheckpointAbortable is SaveCheckpoint that gives up as soon as abort is cancelled (checked
+// before the file is created and between writes): the temporary file is removed, path is left as
+// it was and the error wraps ErrCheckpointAborted. A nil abort never cancels.
+func SaveCheckpointAbortable(abort stdctx.Context, path string, ctx *context.Context, state LoopState, models ...ModelRecord) (err error) {
+	aborted := func() error {
+		if abort != nil && abort.Err() != nil {
+			return fmt.Errorf("fit: checkpoint %s: %w", path, ErrCheckpointAborted)
+		}
+		return nil
+	}
+	if err := aborted(); err != nil {
+		return err
+	}
+	h := header{Version: checkpointVersion, State: state, Models: models}
 	var vals []*tensors.Tensor
 	var offset int64
 	for v := range ctx.IterVariables() {
@@ -132,7 +237,7 @@ func SaveCheckpoint(path string, ctx *context.Context, state LoopState) (err err
 	}
 
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	tmp, err := os.CreateTemp(dir, tempPrefix+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
 	}
@@ -154,6 +259,9 @@ func SaveCheckpoint(path string, ctx *context.Context, state LoopState) (err err
 		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
 	}
 	for i, val := range vals {
+		if err = aborted(); err != nil {
+			return err
+		}
 		if val.Size() == 0 {
 			continue
 		}
@@ -173,6 +281,9 @@ func SaveCheckpoint(path string, ctx *context.Context, state LoopState) (err err
 	}
 	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("fit: checkpoint %s: sync: %w", path, err)
+	}
+	if err = aborted(); err != nil {
+		return err
 	}
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
@@ -250,7 +361,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("fit: checkpoint %s: format version %d, this build reads version %d", path, h.Version, checkpointVersion)
 	}
 	data := raw[int64(prefixSize)+hlen : size-checksumSize]
-	ck := &Checkpoint{Path: path, State: h.State}
+	ck := &Checkpoint{Path: path, State: h.State, Models: h.Models}
 	for _, hv := range h.Variables {
 		dt, err := dtypes.DTypeString(hv.DType)
 		if err != nil {
@@ -271,6 +382,117 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		ck.Variables = append(ck.Variables, SavedVariable{Scope: hv.Scope, Name: hv.Name, Trainable: hv.Trainable, Value: t})
 	}
 	return ck, nil
+}
+
+// CheckpointInfo is what a checkpoint's header says, read without its variables' values.
+type CheckpointInfo struct {
+	Path   string
+	State  LoopState
+	Models []ModelRecord
+	// Variables lists every variable: absolute scope, name, dtype and shape.
+	Variables []VariableInfo
+}
+
+// VariableInfo is one variable of a checkpoint's header.
+type VariableInfo struct {
+	Scope     string
+	Name      string
+	Shape     shapes.Shape
+	Trainable bool
+}
+
+// ScopeAndName returns the variable's absolute path, e.g. "/model/dense_0/weights".
+func (v VariableInfo) ScopeAndName() string { return context.JoinScope(v.Scope, v.Name) }
+
+// Model returns the record of the model whose variables live at scope, if the header has one.
+func (ci *CheckpointInfo) Model(scope string) (ModelRecord, bool) { return findModel(ci.Models, scope) }
+
+// ReadCheckpointInfo reads only the header of a checkpoint file: the loop state, the model
+// records and the variables' names and shapes. It checks the magic, the header and the file's
+// length but not the checksum (LoadCheckpoint does), so it is cheap on large files.
+func ReadCheckpointInfo(path string) (*CheckpointInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	corrupt := func(format string, args ...any) error {
+		return fmt.Errorf("fit: checkpoint %s: %w: %s", path, ErrCorruptCheckpoint, fmt.Sprintf(format, args...))
+	}
+	size := st.Size()
+	var prefix [prefixSize]byte
+	if _, err := io.ReadFull(f, prefix[:]); err != nil {
+		return nil, corrupt("truncated: %d bytes, shorter than the %d-byte prefix", size, prefixSize)
+	}
+	if string(prefix[:len(checkpointMagic)]) != checkpointMagic {
+		return nil, corrupt("not an ifa checkpoint (bad magic %q)", prefix[:len(checkpointMagic)])
+	}
+	hlen := int64(binary.LittleEndian.Uint32(prefix[len(checkpointMagic):]))
+	if int64(prefixSize)+hlen > size {
+		return nil, corrupt("truncated: %d bytes, the header alone needs %d", size, int64(prefixSize)+hlen)
+	}
+	raw := make([]byte, hlen)
+	if _, err := io.ReadFull(f, raw); err != nil {
+		return nil, fmt.Errorf("fit: checkpoint %s: %w", path, err)
+	}
+	var h header
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, corrupt("malformed header: %v", err)
+	}
+	if want := int64(prefixSize) + hlen + h.DataBytes + checksumSize; size != want {
+		return nil, corrupt("%d bytes, want %d", size, want)
+	}
+	if h.Version != checkpointVersion {
+		return nil, fmt.Errorf("fit: checkpoint %s: format version %d, this build reads version %d", path, h.Version, checkpointVersion)
+	}
+	info := &CheckpointInfo{Path: path, State: h.State, Models: h.Models}
+	for _, hv := range h.Variables {
+		dt, err := dtypes.DTypeString(hv.DType)
+		if err != nil {
+			return nil, corrupt("variable %s: unknown dtype %q", context.JoinScope(hv.Scope, hv.Name), hv.DType)
+		}
+		info.Variables = append(info.Variables, VariableInfo{Scope: hv.Scope, Name: hv.Name, Shape: shapes.Make(dt, hv.Shape...), Trainable: hv.Trainable})
+	}
+	return info, nil
+}
+
+// Info returns the header information of a loaded checkpoint.
+func (ck *Checkpoint) Info() *CheckpointInfo {
+	info := &CheckpointInfo{Path: ck.Path, State: ck.State, Models: ck.Models}
+	for _, v := range ck.Variables {
+		info.Variables = append(info.Variables, VariableInfo{Scope: v.Scope, Name: v.Name, Shape: v.Value.Shape(), Trainable: v.Trainable})
+	}
+	return info
+}
+
+// RemoveTempCheckpoints deletes the temporary files of unfinished checkpoint writes (".tmp-*" in
+// the run's checkpoints folder, left by a process killed while writing) and returns their paths.
+// Finished checkpoints are never touched.
+func RemoveTempCheckpoints(runDir string) ([]string, error) {
+	dir := filepath.Join(runDir, checkpointsDir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fit: checkpoints of %s: %w", runDir, err)
+	}
+	var removed []string
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), tempPrefix) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("fit: removing the unfinished checkpoint %s: %w", p, err)
+		}
+		removed = append(removed, p)
+	}
+	return removed, nil
 }
 
 // checkpointName is the file name of the checkpoint taken after globalStep steps.

@@ -113,6 +113,14 @@ type Job struct {
 	// Parallel splits every train step over several devices of Backend (NewDataParallel); every
 	// batch must then split evenly over them. nil trains on one device.
 	Parallel *DataParallel
+	// Models are recorded in every checkpoint's header (ModelRecord). On resume, a checkpoint
+	// whose header records another model at one of these scopes is refused before any of its
+	// variables is used; one without records (an older checkpoint) loads with a warning.
+	Models []ModelRecord
+	// Abort, when cancelled (a second Ctrl-C), abandons a checkpoint being written: its temporary
+	// file is removed, the previous checkpoints stay intact, and Run returns an error wrapping
+	// ErrInterrupted at once. nil never aborts.
+	Abort stdctx.Context
 }
 
 // Result summarises a run.
@@ -140,8 +148,9 @@ type Result struct {
 // ErrInterrupted is wrapped by the error Run returns when its Go context is cancelled.
 var ErrInterrupted = errors.New("training interrupted")
 
-// ErrNonFinite is wrapped by the error Run returns when a loss term becomes NaN or infinite.
-var ErrNonFinite = errors.New("non-finite loss")
+// ErrNonFinite is wrapped by the error Run returns when the loss, a loss term or the gradient norm
+// becomes NaN or infinite.
+var ErrNonFinite = errors.New("non-finite training value")
 
 // Run trains job.Context's model: it compiles one train step (forward, backward, update; the
 // learning rate is a scalar input) and runs it over cfg.Epochs epochs of job.Train, evaluating,
@@ -205,6 +214,14 @@ func (r *runner) run(cancel stdctx.Context) (*Result, error) {
 	if err := os.MkdirAll(r.ckptDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("fit: run directory %s: %w", cfg.RunDir, err)
 	}
+	// Unfinished writes of a process that was killed.
+	removed, err := RemoveTempCheckpoints(cfg.RunDir)
+	for _, p := range removed {
+		r.log.Warn().Str("file", p).Msg("removed an unfinished checkpoint write of an earlier, killed process")
+	}
+	if err != nil {
+		return nil, err
+	}
 	stepsPerEpoch := r.job.Train.StepsPerEpoch()
 	if stepsPerEpoch <= 0 {
 		return nil, fmt.Errorf("fit: the training loader has %d steps per epoch", stepsPerEpoch)
@@ -228,6 +245,9 @@ func (r *runner) run(cancel stdctx.Context) (*Result, error) {
 		}
 	}
 	if ck != nil {
+		if err := r.checkModels(ck); err != nil {
+			return nil, err
+		}
 		if _, err := ck.Apply(ctx, LoadOptions{IncludeLoopState: true}); err != nil {
 			return nil, err
 		}
@@ -298,6 +318,27 @@ func (r *runner) run(cancel stdctx.Context) (*Result, error) {
 	res.Checkpoint = r.lastCheckpoint
 	res.ResumedFrom = r.resumedFrom
 	return &res, nil
+}
+
+// checkModels compares the resumed checkpoint's model records with the job's.
+func (r *runner) checkModels(ck *Checkpoint) error {
+	if len(r.job.Models) == 0 {
+		return nil
+	}
+	if len(ck.Models) == 0 {
+		r.log.Warn().Str("checkpoint", ck.Path).Msg("the checkpoint has no model record (written by an older ifa): resuming without checking which model it holds")
+		return nil
+	}
+	for _, want := range r.job.Models {
+		got, ok := ck.Model(want.Scope)
+		if !ok {
+			return fmt.Errorf("fit: checkpoint %s holds no model at %s, but this run trains %s there", ck.Path, absScope(want.Scope), want)
+		}
+		if !got.SameModel(want) {
+			return fmt.Errorf("fit: checkpoint %s holds %s at %s, but this run trains %s", ck.Path, got, absScope(want.Scope), want)
+		}
+	}
+	return nil
 }
 
 // markFrozen marks every variable under a frozen scope non-trainable.
@@ -432,6 +473,12 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 		t0 := time.Now()
 		outs, err := r.execStep(ins)
 		if err != nil {
+			if r.stepsRun == 0 && r.resumedFrom != "" {
+				// The first step builds the graph: a variable of the checkpoint whose shape differs
+				// from the model's declaration fails here.
+				r.log.Debug().Err(err).Msg("building the train step on the resumed variables")
+				return fmt.Errorf("fit: checkpoint %s does not fit the model this run builds: it was written by another model or with other flags", r.resumedFrom)
+			}
 			return fmt.Errorf("fit: epoch %d, step %d (global step %d): %w", epoch+1, i+1, r.state.GlobalStep+1, err)
 		}
 		dt := time.Since(t0)
@@ -447,7 +494,7 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 			vals[k] = tensors.ToScalar[float64](o)
 		}
 		loss, terms, gradNorm := vals[0], vals[1:len(vals)-1], vals[len(vals)-1]
-		if !isFinite(loss) || !isFinite(gradNorm) || slices.ContainsFunc(terms, func(x float64) bool { return !isFinite(x) }) {
+		if bad := nonFinite(loss, r.termNames, terms, gradNorm); bad != "" {
 			var b strings.Builder
 			fmt.Fprintf(&b, "loss=%v", loss)
 			for k, name := range r.termNames {
@@ -458,8 +505,8 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 			if last == "" {
 				last = "none"
 			}
-			return fmt.Errorf("fit: %w at global step %d (epoch %d, step %d of %d): %s; no checkpoint was written for this state (last good checkpoint: %s)",
-				ErrNonFinite, r.state.GlobalStep+1, epoch+1, i+1, steps, b.String(), last)
+			return fmt.Errorf("fit: %s (%w) at global step %d (epoch %d, step %d of %d): %s; no checkpoint was written for this state (last good checkpoint: %s)",
+				bad, ErrNonFinite, r.state.GlobalStep+1, epoch+1, i+1, steps, b.String(), last)
 		}
 		r.state.GlobalStep++
 		i++
@@ -479,6 +526,9 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 			r.state.Epoch, r.state.StepInEpoch = epoch, i
 			r.state.EpochSums, r.state.EpochImages = sums, epochImages
 			path, err := r.checkpoint()
+			if errors.Is(err, ErrCheckpointAborted) {
+				return r.abandoned()
+			}
 			if err != nil {
 				return fmt.Errorf("fit: %w at global step %d, and writing its checkpoint failed: %w", ErrInterrupted, r.state.GlobalStep, err)
 			}
@@ -550,6 +600,9 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 
 	if last || (cfg.CheckpointEvery > 0 && (epoch+1)%cfg.CheckpointEvery == 0) || cancel.Err() != nil {
 		path, err := r.checkpoint()
+		if errors.Is(err, ErrCheckpointAborted) {
+			return r.abandoned()
+		}
 		if err != nil {
 			return err
 		}
@@ -559,6 +612,33 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 		}
 	}
 	return nil
+}
+
+// abandoned is the error of a run whose checkpoint write was abandoned by Job.Abort.
+func (r *runner) abandoned() error {
+	last := r.lastCheckpoint
+	if last == "" {
+		last = "none"
+	}
+	return fmt.Errorf("fit: %w again at global step %d: the checkpoint write was abandoned and its temporary file removed; the last checkpoint (%s) is intact",
+		ErrInterrupted, r.state.GlobalStep, last)
+}
+
+// nonFinite names the first of the step's values that is NaN or infinite ("" when all are
+// finite): "loss", "loss term ce", "gradient norm", with its value.
+func nonFinite(loss float64, names []string, terms []float64, gradNorm float64) string {
+	switch {
+	case !isFinite(loss):
+		return fmt.Sprintf("non-finite loss (%v)", loss)
+	case !isFinite(gradNorm):
+		return fmt.Sprintf("non-finite gradient norm (%v; the loss %v is finite)", gradNorm, loss)
+	}
+	for k, x := range terms {
+		if !isFinite(x) {
+			return fmt.Sprintf("non-finite loss term %s (%v)", names[k], x)
+		}
+	}
+	return ""
 }
 
 // reportStep draws the progress bar or emits a step log event.
@@ -593,7 +673,7 @@ func (r *runner) reportStep(epoch, step, steps int, lr, loss float64, terms []fl
 // checkpoint writes the current state and prunes old checkpoints.
 func (r *runner) checkpoint() (string, error) {
 	path := filepath.Join(r.ckptDir(), checkpointName(r.state.GlobalStep))
-	if err := SaveCheckpoint(path, r.job.Context, r.state); err != nil {
+	if err := SaveCheckpointAbortable(r.job.Abort, path, r.job.Context, r.state, r.job.Models...); err != nil {
 		return "", err
 	}
 	r.lastCheckpoint = path

@@ -10,11 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"reflect"
 	"syscall"
 
 	"github.com/gomlx/gomlx/backends"
@@ -23,11 +20,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ifa-toolkit/ifa/backbone"
-	"github.com/ifa-toolkit/ifa/cnn"
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/eval"
 	"github.com/ifa-toolkit/ifa/fit"
-	"github.com/ifa-toolkit/ifa/vit"
+	"github.com/ifa-toolkit/ifa/rundir"
 )
 
 // interruptContext returns a context cancelled by the first SIGINT (Ctrl-C) or SIGTERM: the
@@ -71,25 +67,6 @@ func prepareRunDir(app *App, command string, resume bool) (string, error) {
 	return dir, nil
 }
 
-// DataSpec is where a command's images come from and how they are normalised; it is saved in
-// config.json so that evaluation sees the data the way training did.
-type DataSpec struct {
-	// Dataset is a known name (fashion-mnist, mnist, cifar10, cifar100) or an image-folder path.
-	Dataset string `json:"dataset"`
-	// Dir is where the named dataset was found ("" for the default places).
-	Dir string `json:"dir,omitempty"`
-	// Height, Width, Channels are the image shape the encoder takes.
-	Height   int `json:"height"`
-	Width    int `json:"width"`
-	Channels int `json:"channels"`
-	// Mean and Std are the per-channel normalisation of the test transform.
-	Mean []float32 `json:"mean"`
-	Std  []float32 `json:"std"`
-}
-
-// Norm is the normalisation of the test transform.
-func (s DataSpec) Norm() data.Normalize { return data.Normalize{Mean: s.Mean, Std: s.Std} }
-
 // openSplit reads one split of a dataset. Any image count is accepted (subsets of the canonical
 // files); the files must still be consistent.
 func openSplit(name, dir, split string, limit int) (*data.Dataset, error) {
@@ -111,9 +88,9 @@ func subset(ds *data.Dataset, n int) *data.Dataset {
 	return &sub
 }
 
-// openTrainTest reads the train and test splits and returns them with their DataSpec (the
+// openTrainTest reads the train and test splits and returns them with their rundir.DataSpec (the
 // normalisation of a known dataset, or the train split's own statistics).
-func openTrainTest(name, dir string, limitTrain, limitTest int) (train, test *data.Dataset, spec DataSpec, err error) {
+func openTrainTest(name, dir string, limitTrain, limitTest int) (train, test *data.Dataset, spec rundir.DataSpec, err error) {
 	if train, err = openSplit(name, dir, "train", limitTrain); err != nil {
 		return nil, nil, spec, fmt.Errorf("--dataset %s: %w", name, err)
 	}
@@ -128,7 +105,7 @@ func openTrainTest(name, dir string, limitTrain, limitTest int) (train, test *da
 	if !ok || len(norm.Mean) != train.C {
 		norm = data.NormFromStats(train.ChannelStats())
 	}
-	spec = DataSpec{Dataset: name, Dir: dir, Height: train.H, Width: train.W, Channels: train.C, Mean: norm.Mean, Std: norm.Std}
+	spec = rundir.DataSpec{Dataset: name, Dir: dir, Height: train.H, Width: train.W, Channels: train.C, Mean: norm.Mean, Std: norm.Std}
 	return train, test, spec, nil
 }
 
@@ -136,7 +113,7 @@ func openTrainTest(name, dir string, limitTrain, limitTest int) (train, test *da
 //
 // Images smaller than the encoder's input (spec's Height x Width: 28x28 data of a model trained with
 // --pad-to-32) are zero-padded to it first, as in training.
-func evalLoader(ds *data.Dataset, spec DataSpec, batch, workers int) (*data.ImageLoader, error) {
+func evalLoader(ds *data.Dataset, spec rundir.DataSpec, batch, workers int) (*data.ImageLoader, error) {
 	pipe := data.TestTransform(spec.Norm())
 	if ds.H < spec.Height || ds.W < spec.Width {
 		pipe = pipe.PadFirst(spec.Height, spec.Width)
@@ -144,188 +121,34 @@ func evalLoader(ds *data.Dataset, spec DataSpec, batch, workers int) (*data.Imag
 	return data.NewLoader(ds, data.LoaderConfig{BatchSize: batch, Transforms: []data.Pipeline{pipe}, Workers: workers})
 }
 
-// Encoder families recorded in config.json.
-const (
-	FamilyViT = "vit"
-	FamilyCNN = "cnn"
-)
-
-// EncoderRecord says which encoder a run's checkpoints hold and where its variables live: the
-// "model" section of config.json's params. Evaluation commands rebuild the encoder from it.
-type EncoderRecord struct {
-	// Family is "vit" or "cnn".
-	Family string `json:"family"`
-	// Scope is the absolute scope of the encoder's variables in the checkpoint (e.g. "/encoder").
-	Scope string `json:"scope"`
-	// ViT is the ViT architecture (family vit).
-	ViT *vit.Config `json:"vit,omitempty"`
-	// CNN names a model of the cnn zoo and its classifier width (family cnn).
-	CNN *CNNRecord `json:"cnn,omitempty"`
-	// Data is the data the encoder was trained on and its test transform.
-	Data DataSpec `json:"data"`
-}
-
-// CNNRecord identifies a CNN of the zoo (cnn.Get) and the classifier it was built with.
-type CNNRecord struct {
-	Name       string `json:"name"`
-	NumClasses int    `json:"num_classes"`
-}
-
-// Validate checks that the record names a buildable encoder.
-func (r EncoderRecord) Validate() error {
-	switch r.Family {
-	case FamilyViT:
-		if r.ViT == nil {
-			return errors.New("model record: family vit without a vit configuration")
-		}
-		return r.ViT.Validate()
-	case FamilyCNN:
-		if r.CNN == nil {
-			return errors.New("model record: family cnn without a cnn section")
-		}
-		_, err := cnn.Get(r.CNN.Name)
-		return err
-	}
-	return fmt.Errorf("model record: unknown encoder family %q (want %s or %s)", r.Family, FamilyViT, FamilyCNN)
-}
-
-// Features builds the encoder's graph in ctx's current scope (the record's Scope stripped).
-func (r EncoderRecord) Features(ctx *context.Context, images *graph.Node) backbone.Features {
-	switch r.Family {
-	case FamilyViT:
-		m, err := vit.New(*r.ViT)
-		if err != nil {
-			panic(err)
-		}
-		return m.Features(ctx, images)
-	case FamilyCNN:
-		spec, err := cnn.Get(r.CNN.Name)
-		if err != nil {
-			panic(err)
-		}
-		return spec.Build(ctx, images, r.CNN.NumClasses)
-	}
-	panic(fmt.Errorf("model record: unknown encoder family %q", r.Family))
-}
-
-// RunParams is what config.json's "params" holds for every ifa training command.
-type RunParams struct {
-	// Command is the command line's command ("pretrain vit", "train", ...).
-	Command string `json:"command"`
-	// Model is the encoder the run's checkpoints hold.
-	Model EncoderRecord `json:"model"`
-	// Flags are the command's flags (its kong struct).
-	Flags any `json:"flags"`
-}
-
-// writeRunConfig writes config.json. On resume it first checks that the encoder has not changed.
-func writeRunConfig(runDir string, params RunParams, cfg fit.Config, resume bool) error {
-	if resume {
-		old, err := readRunParams(runDir)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		if err == nil && !reflect.DeepEqual(normalizeRecord(old.Model), normalizeRecord(params.Model)) {
-			return fmt.Errorf("--resume: the model or data flags differ from the run's %s (%s vs %s)",
-				filepath.Join(runDir, fit.ConfigFile), describeRecord(old.Model), describeRecord(params.Model))
-		}
-	}
-	return fit.WriteConfig(runDir, params, cfg)
-}
-
-// normalizeRecord makes a record comparable after a JSON round trip.
-func normalizeRecord(r EncoderRecord) EncoderRecord {
-	b, _ := json.Marshal(r)
-	var out EncoderRecord
-	_ = json.Unmarshal(b, &out)
-	return out
-}
-
-func describeRecord(r EncoderRecord) string {
-	switch {
-	case r.ViT != nil:
-		return fmt.Sprintf("vit %s on %s", r.ViT, r.Data.Dataset)
-	case r.CNN != nil:
-		return fmt.Sprintf("cnn %s (%d classes) on %s", r.CNN.Name, r.CNN.NumClasses, r.Data.Dataset)
-	}
-	return r.Family
-}
-
-// storedParams is the part of config.json the evaluation commands read.
-type storedParams struct {
-	Params struct {
-		Command string        `json:"command"`
-		Model   EncoderRecord `json:"model"`
-	} `json:"params"`
-}
-
-// readRunParams reads the command and the model record of runDir/config.json.
-func readRunParams(runDir string) (RunParams, error) {
-	path := filepath.Join(runDir, fit.ConfigFile)
-	raw, err := os.ReadFile(path)
+// loadEncoder loads the encoder of a checkpoint file or run directory (--checkpoint), checked
+// against its run's config.json, and logs the loader's warnings.
+func loadEncoder(app *App, backend backends.Backend, path string) (*LoadedEncoder, error) {
+	l, err := rundir.Load(backend, path, rundir.Want{Flag: "--checkpoint"})
 	if err != nil {
-		return RunParams{}, err
+		return nil, err
 	}
-	var sp storedParams
-	if err := json.Unmarshal(raw, &sp); err != nil {
-		return RunParams{}, fmt.Errorf("%s: %w", path, err)
+	for _, w := range l.Warnings {
+		app.Log.Warn().Msg(w)
 	}
-	return RunParams{Command: sp.Params.Command, Model: sp.Params.Model}, nil
+	ctx, err := l.Context()
+	if err != nil {
+		return nil, fmt.Errorf("--checkpoint: %w", err)
+	}
+	return &LoadedEncoder{Loaded: l, Context: ctx}, nil
 }
 
 // LoadedEncoder is an encoder rebuilt from a checkpoint, ready for feature extraction.
 type LoadedEncoder struct {
-	// Checkpoint is the checkpoint file the variables came from; RunDir the run it belongs to.
-	Checkpoint, RunDir string
-	// Record describes the encoder.
-	Record EncoderRecord
+	*rundir.Loaded
 	// Context holds the encoder's variables at its root.
 	Context *context.Context
-}
-
-// loadEncoder resolves a checkpoint file or run directory, reads the encoder record from the run's
-// config.json (next to the checkpoints/ folder, or beside the file) and loads the encoder's
-// variables.
-func loadEncoder(path string) (*LoadedEncoder, error) {
-	file, err := fit.ResolveCheckpoint(path)
-	if err != nil {
-		return nil, fmt.Errorf("--checkpoint: %w", err)
-	}
-	var runDir string
-	var params RunParams
-	candidates := []string{filepath.Dir(file)}
-	if filepath.Base(filepath.Dir(file)) == "checkpoints" {
-		candidates = []string{filepath.Dir(filepath.Dir(file)), filepath.Dir(file)}
-	}
-	for _, dir := range candidates {
-		params, err = readRunParams(dir)
-		if err == nil {
-			runDir = dir
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("--checkpoint %s: %w", path, err)
-		}
-	}
-	if runDir == "" {
-		return nil, fmt.Errorf("--checkpoint %s: no %s in %v says which encoder it holds (ifa writes it in the run directory)",
-			path, fit.ConfigFile, candidates)
-	}
-	rec := params.Model
-	if err := rec.Validate(); err != nil {
-		return nil, fmt.Errorf("--checkpoint %s: %s: %w", path, filepath.Join(runDir, fit.ConfigFile), err)
-	}
-	ctx := context.New()
-	if _, err := fit.LoadVariables(ctx, file, fit.LoadOptions{From: rec.Scope}); err != nil {
-		return nil, fmt.Errorf("--checkpoint: %w", err)
-	}
-	return &LoadedEncoder{Checkpoint: file, RunDir: runDir, Record: rec, Context: ctx}, nil
 }
 
 // pooledEncoder is the evaluation feature of a record's encoder: Features.Pooled (a ViT's final
 // CLS vector after the shared LayerNorm, or its mean token with --pooling mean; a CNN's final
 // pooled feature).
-func pooledEncoder(rec EncoderRecord) eval.Encoder {
+func pooledEncoder(rec rundir.Model) eval.Encoder {
 	return func(ctx *context.Context, images *graph.Node) *graph.Node {
 		return rec.Features(ctx, images).Pooled
 	}
@@ -334,7 +157,7 @@ func pooledEncoder(rec EncoderRecord) eval.Encoder {
 // featureEncoder is the evaluation feature named by an evaluation command's --layers flag: ""
 // means Features.Pooled; otherwise the concatenation, in layer order, of the selected per-layer
 // vectors (Features.TapVectors), [B, ΣD_l].
-func featureEncoder(rec EncoderRecord, layers string) (eval.Encoder, error) {
+func featureEncoder(rec rundir.Model, layers string) (eval.Encoder, error) {
 	if layers == "" {
 		return pooledEncoder(rec), nil
 	}
@@ -361,7 +184,7 @@ func featureEncoder(rec EncoderRecord, layers string) (eval.Encoder, error) {
 
 // evalData opens the train and test splits an evaluation runs on: the record's data unless
 // dataset is given, normalised with the record's test transform.
-func evalData(rec EncoderRecord, dataset, dir string, limitTrain, limitTest int) (train, test *data.Dataset, spec DataSpec, err error) {
+func evalData(rec rundir.Model, dataset, dir string, limitTrain, limitTest int) (train, test *data.Dataset, spec rundir.DataSpec, err error) {
 	spec = rec.Data
 	if dataset == "" {
 		dataset = spec.Dataset
@@ -390,8 +213,8 @@ func evalData(rec EncoderRecord, dataset, dir string, limitTrain, limitTest int)
 
 // extractTrainTest extracts the encoder's features of the train split (the kNN bank / probe
 // training set) and of the test split, both under the test transform.
-func extractTrainTest(app *App, backend backends.Backend, enc *LoadedEncoder, train, test *data.Dataset, spec DataSpec, batch int, layers string) (bank, queries eval.FeatureSet, err error) {
-	fn, err := featureEncoder(enc.Record, layers)
+func extractTrainTest(app *App, backend backends.Backend, enc *LoadedEncoder, train, test *data.Dataset, spec rundir.DataSpec, batch int, layers string) (bank, queries eval.FeatureSet, err error) {
+	fn, err := featureEncoder(enc.Model, layers)
 	if err != nil {
 		return bank, queries, err
 	}

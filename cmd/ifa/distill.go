@@ -4,9 +4,7 @@ import (
 	stdctx "context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/report"
+	"github.com/ifa-toolkit/ifa/rundir"
 )
 
 // DistillCmd is the `ifa distill` command: a student CNN of the zoo learns from a frozen teacher
@@ -113,57 +112,18 @@ func (c *DistillCmd) validate() error {
 	return validateDataAndRun("distill", c.Padding, c.TrainLimit, c.TestLimit, c.EvalEvery, c.RunFlags)
 }
 
-// resolveTeacher finds the teacher's checkpoint file and its run's model record.
-func resolveTeacher(path string) (file string, rec EncoderRecord, err error) {
-	file, err = fit.ResolveCheckpoint(path)
-	if err != nil {
-		return "", rec, fmt.Errorf("distill: --teacher: %w", err)
-	}
-	candidates := []string{filepath.Dir(file)}
-	if filepath.Base(filepath.Dir(file)) == "checkpoints" {
-		candidates = []string{filepath.Dir(filepath.Dir(file)), filepath.Dir(file)}
-	}
-	for _, dir := range candidates {
-		params, err := readRunParams(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return "", rec, fmt.Errorf("distill: --teacher %s: %w", path, err)
-		}
-		rec = params.Model
-		if err := rec.Validate(); err != nil {
-			return "", rec, fmt.Errorf("distill: --teacher %s: %s: %w", path, filepath.Join(dir, fit.ConfigFile), err)
-		}
-		return file, rec, nil
-	}
-	return "", rec, fmt.Errorf("distill: --teacher %s: no %s in %v says which model it holds (ifa train writes it in the run directory)",
-		path, fit.ConfigFile, candidates)
-}
-
-// teacherName is the teacher's model name for the report.
-func teacherName(rec EncoderRecord) string {
-	if rec.CNN != nil {
-		return rec.CNN.Name
-	}
-	if rec.ViT != nil {
-		return "vit:" + rec.ViT.String()
-	}
-	return rec.Family
-}
-
 // distillData holds the loaders and the data spec of a run.
 type distillData struct {
 	train, test *data.ImageLoader
 	trainSet    *data.Dataset
-	spec        DataSpec
+	spec        rundir.DataSpec
 	classes     int
 }
 
 // loadData opens the dataset and builds the loaders. Images are padded to the teacher's input size
 // when smaller and normalised with the teacher's statistics, so the teacher sees them as it was
 // trained.
-func (c *DistillCmd) loadData(teacher EncoderRecord, seed int64, dropLast bool) (*distillData, error) {
+func (c *DistillCmd) loadData(teacher rundir.Model, seed int64, dropLast bool) (*distillData, error) {
 	name, dir := c.Dataset, c.DataDir
 	if name == "" {
 		name = teacher.Data.Dataset
@@ -246,10 +206,15 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err != nil {
 		return nil, fmt.Errorf("distill: --recipe: %w", err)
 	}
-	teacherFile, teacherRec, err := resolveTeacher(c.Teacher)
+	teacher, err := rundir.Load(backend, c.Teacher, rundir.Want{Flag: "--teacher", Classifier: true,
+		What: "a classifier (an 'ifa train' or 'ifa distill' run)"})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("distill: %w", err)
 	}
+	for _, w := range teacher.Warnings {
+		app.Log.Warn().Msg(w)
+	}
+	teacherFile, teacherRec := teacher.File, teacher.Model
 	mparams, err := c.methodParams(method)
 	if err != nil {
 		return nil, err
@@ -265,7 +230,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	}
 	classes := dd.classes
 	if teacherRec.CNN != nil && teacherRec.CNN.NumClasses != classes {
-		return nil, fmt.Errorf("distill: the teacher %s has %d classes, the dataset %s %d", teacherName(teacherRec), teacherRec.CNN.NumClasses, dd.spec.Dataset, classes)
+		return nil, fmt.Errorf("distill: the teacher %s has %d classes, the dataset %s %d", teacherRec.Name(), teacherRec.CNN.NumClasses, dd.spec.Dataset, classes)
 	}
 
 	// The objective, checked against the encoders' shapes before anything is written.
@@ -287,11 +252,11 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	}
 	tShapes, tParams, err := distill.DescribeEncoder(backend, obj.Teacher, h, w, ch)
 	if err != nil {
-		return nil, fmt.Errorf("distill: teacher %s: %w", teacherName(teacherRec), err)
+		return nil, fmt.Errorf("distill: teacher %s: %w", teacherRec.Name(), err)
 	}
 	plan, err := obj.Check(ctx, sShapes, tShapes)
 	if err != nil {
-		return nil, fmt.Errorf("distill: %s → %s: %w", teacherName(teacherRec), c.Student, err)
+		return nil, fmt.Errorf("distill: %s → %s: %w", teacherRec.Name(), c.Student, err)
 	}
 	label := plan.Label
 	if c.Label != "" {
@@ -315,9 +280,16 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	studentRec := EncoderRecord{Family: FamilyCNN, Scope: distill.StudentScope,
-		CNN: &CNNRecord{Name: c.Student, NumClasses: classes}, Data: dd.spec}
-	if err := writeRunConfig(runDir, RunParams{Command: "distill", Model: studentRec, Flags: c}, cfg, c.Resume); err != nil {
+	studentRec := rundir.Model{Family: rundir.FamilyCNN, Scope: distill.StudentScope,
+		CNN: &rundir.CNN{Name: c.Student, NumClasses: classes}, Data: dd.spec}
+	teacherAt := teacherRec
+	teacherAt.Scope = distill.TeacherScope
+	if c.Resume {
+		if err := rundir.CheckResume(backend, runDir, studentRec, teacherAt); err != nil {
+			return nil, fmt.Errorf("distill: %w", err)
+		}
+	}
+	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "distill", Model: studentRec, Flags: c}, cfg, c.Resume); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
 	if err := distill.ImportTeacher(ctx, teacherFile, teacherRec.Scope); err != nil {
@@ -332,7 +304,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		return nil, fmt.Errorf("distill: %w", err)
 	}
 
-	app.Log.Info().Str("method", label).Str("teacher", teacherName(teacherRec)).Str("teacher_checkpoint", teacherFile).
+	app.Log.Info().Str("method", label).Str("teacher", teacherRec.Name()).Str("teacher_checkpoint", teacherFile).
 		Str("student", c.Student).Str("dataset", dd.spec.Dataset).Int("classes", classes).
 		Float64("gamma", obj.Gamma).Float64("alpha", obj.Alpha).Float64("beta", obj.Beta).Str("recipe", c.Recipe).Float64("lr", lr).
 		Int64("teacher_params", tParams).Int64("student_params", sParams).Int("head_params", plan.Heads.Params).
@@ -352,7 +324,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	defer releaseEval()
 	res, err := fit.Run(cancel, fit.Job{
 		Backend: backend, Context: ctx, Train: train, Loss: obj.Loss, Eval: evalFn, Log: app.Log, Terminal: app.Terminal,
-		Parallel: dp,
+		Parallel: dp, Models: []fit.ModelRecord{studentRec.Record("student"), teacherAt.Record("teacher")},
 	}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
@@ -365,7 +337,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	}
 	heads := plan.Heads
 	sum := report.Summary{
-		Method: method.Name(), Label: label, Teacher: teacherName(teacherRec), TeacherCheckpoint: teacherFile,
+		Method: method.Name(), Label: label, Teacher: teacherRec.Name(), TeacherCheckpoint: teacherFile,
 		Student: c.Student, Dataset: dd.spec.Dataset, Recipe: c.Recipe, Seed: seed,
 		Gamma: obj.Gamma, Alpha: obj.Alpha, Beta: obj.Beta, KDTemperature: obj.KDTemperature, MethodParams: mparams,
 		Epochs: res.Epochs, PeakRSSBytes: fit.PeakRSS(), ImagesPerSec: res.ImagesPerSec, Backend: backend.Name(),

@@ -11,11 +11,13 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/rs/zerolog"
 
 	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/report"
+	"github.com/ifa-toolkit/ifa/rundir"
 )
 
 // trainTinyTeacher trains a resnet8 teacher for one epoch on the synthetic data and returns its run
@@ -177,8 +179,8 @@ func TestDistillTinyEndToEnd(t *testing.T) {
 				t.Errorf("no /%s head variables in the checkpoint", tc.method)
 			}
 			// The run's record lets the evaluation commands load the student.
-			enc, err := loadEncoder(runDir)
-			if err != nil || enc.Record.Scope != "/student" || enc.Record.CNN.Name != "resnet8" {
+			enc, err := loadEncoder(&App{Log: zerolog.Nop()}, testutil.Backend(), runDir)
+			if err != nil || enc.Model.Scope != "/student" || enc.Model.CNN.Name != "resnet8" {
 				t.Errorf("loading the distilled student: %v (%+v)", err, enc)
 			}
 		})
@@ -189,8 +191,8 @@ func TestDistillFlagErrors(t *testing.T) {
 	dataDir := synthFashionMNIST(t, 4, 2, 8)
 	noRun := t.TempDir()
 	teacherDir := filepath.Join(t.TempDir(), "teacher")
-	if err := writeRunConfig(teacherDir, RunParams{Command: "train", Model: EncoderRecord{Family: FamilyCNN, Scope: "/model",
-		CNN: &CNNRecord{Name: "resnet8", NumClasses: 10}, Data: DataSpec{Dataset: "fashion-mnist", Height: 8, Width: 8, Channels: 1}}},
+	if err := rundir.WriteConfig(teacherDir, rundir.Params{Command: "train", Model: rundir.Model{Family: rundir.FamilyCNN, Scope: "/model",
+		CNN: &rundir.CNN{Name: "resnet8", NumClasses: 10}, Data: rundir.DataSpec{Dataset: "fashion-mnist", Height: 8, Width: 8, Channels: 1}}},
 		fit.Config{}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +211,7 @@ func TestDistillFlagErrors(t *testing.T) {
 		{[]string{"--teacher", noRun, "--student", "resnet8"}, "--teacher"},
 		{[]string{"--teacher", noRun, "--student", "resnet8", "--epochs", "0"}, "--epochs"},
 		{[]string{"--teacher", noRun, "--student", "resnet8", "--kd-t", "0"}, "--kd-t"},
-		{[]string{"--teacher", teacherDir, "--student", "resnet8", "--recipe", "repdistiller", "--batch", "3"}, "last batch of one image"},
+		{[]string{"--teacher", teacherDir, "--student", "resnet8", "--recipe", "repdistiller", "--batch", "3"}, "corrupt checkpoint"},
 	} {
 		args := append([]string{"distill", "--dataset", "fashion-mnist", "--data-dir", dataDir}, tc.args...)
 		cli, app := parseCLI(t, args...)

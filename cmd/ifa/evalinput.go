@@ -8,6 +8,7 @@ import (
 
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/eval"
+	"github.com/ifa-toolkit/ifa/rundir"
 )
 
 // evalInput holds what both evaluation commands (knn-eval, linear-eval) take: the encoder, the
@@ -28,7 +29,7 @@ type evalInput struct {
 // evalFeatures are the frozen encoder's features of the train and test splits.
 type evalFeatures struct {
 	Enc         *LoadedEncoder
-	Spec        DataSpec
+	Spec        rundir.DataSpec
 	Train, Test eval.FeatureSet
 	NumClasses  int
 	Backend     backends.Backend
@@ -45,20 +46,24 @@ func (in *evalInput) features(app *App, batch int, check func(train *data.Datase
 	if in.LimitTrain < 0 || in.LimitTest < 0 {
 		return nil, fmt.Errorf("--limit-train %d / --limit-test %d: want >= 0", in.LimitTrain, in.LimitTest)
 	}
-	enc, err := loadEncoder(in.Checkpoint)
-	if err != nil {
-		return nil, err
-	}
-	train, test, spec, err := evalData(enc.Record, in.Dataset, in.DataDir, in.LimitTrain, in.LimitTest)
-	if err != nil {
-		return nil, err
-	}
-	if err := check(train); err != nil {
-		return nil, err
-	}
 	backend, release, err := commandBackend(app, in.backend)
 	if err != nil {
 		return nil, err
+	}
+	fail := func(err error) (*evalFeatures, error) {
+		release()
+		return nil, err
+	}
+	enc, err := loadEncoder(app, backend, in.Checkpoint)
+	if err != nil {
+		return fail(err)
+	}
+	train, test, spec, err := evalData(enc.Model, in.Dataset, in.DataDir, in.LimitTrain, in.LimitTest)
+	if err != nil {
+		return fail(err)
+	}
+	if err := check(train); err != nil {
+		return fail(err)
 	}
 	trainF, testF, err := extractTrainTest(app, backend, enc, train, test, spec, batch, in.Layers)
 	if err != nil {

@@ -67,14 +67,14 @@ func (c *KnnEvalCmd) Run(app *App) error {
 	if c.Format == "json" {
 		js := make([]knnJSON, len(res))
 		for i, r := range res {
-			js[i] = knnJSON{Checkpoint: enc.Checkpoint, Dataset: spec.Dataset, K: r.Setting.K, Temperature: r.Setting.T,
+			js[i] = knnJSON{Checkpoint: enc.File, Dataset: spec.Dataset, K: r.Setting.K, Temperature: r.Setting.T,
 				Top1: r.Top1, Top5: r.Top5, N: r.N, Bank: bank.N}
 		}
 		first := js[0]
 		first.Extra = js[1:]
 		return printJSON(out, first)
 	}
-	fmt.Fprintf(out, "checkpoint: %s (%s)\n", enc.Checkpoint, describeRecord(enc.Record))
+	fmt.Fprintf(out, "checkpoint: %s (%s)\n", enc.File, enc.Model)
 	for _, r := range res {
 		fmt.Fprintf(out, "kNN %s (bank %d train images, %d test queries): top-1 %.2f%%, top-5 %.2f%%\n",
 			r.Setting, bank.N, r.N, 100*r.Top1, 100*r.Top5)

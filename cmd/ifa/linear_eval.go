@@ -74,10 +74,10 @@ func (c *LinearEvalCmd) Run(app *App) error {
 	}
 	out := stdout(c.stdout)
 	if c.Format == "json" {
-		return printJSON(out, linearJSON{Checkpoint: enc.Checkpoint, Dataset: spec.Dataset, Top1: res.Test.Top1, Top5: res.Test.Top5,
+		return printJSON(out, linearJSON{Checkpoint: enc.File, Dataset: spec.Dataset, Top1: res.Test.Top1, Top5: res.Test.Top5,
 			N: res.Test.N, TrainTop1: res.Train.Top1, TrainN: res.Train.N, Epochs: c.Epochs, FinalLoss: finalLoss})
 	}
-	fmt.Fprintf(out, "checkpoint: %s (%s)\n", enc.Checkpoint, describeRecord(enc.Record))
+	fmt.Fprintf(out, "checkpoint: %s (%s)\n", enc.File, enc.Model)
 	fmt.Fprintf(out, "linear probe (%d epochs on %d train features of width %d): test top-1 %.2f%%, top-5 %.2f%% (n=%d); train top-1 %.2f%%\n",
 		c.Epochs, trainF.N, trainF.D, 100*res.Test.Top1, 100*res.Test.Top5, res.Test.N, 100*res.Train.Top1)
 	return nil

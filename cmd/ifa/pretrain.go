@@ -19,6 +19,7 @@ import (
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/eval"
 	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/rundir"
 	"github.com/ifa-toolkit/ifa/ssl"
 	"github.com/ifa-toolkit/ifa/vit"
 )
@@ -176,7 +177,7 @@ func (c *PretrainVitCmd) pretrainConfig() (ssl.PretrainConfig, error) {
 }
 
 // vitConfig is the encoder for images of spec's shape.
-func (c *PretrainVitCmd) vitConfig(spec DataSpec) (vit.Config, error) {
+func (c *PretrainVitCmd) vitConfig(spec rundir.DataSpec) (vit.Config, error) {
 	cfg, err := vit.Get(c.Config)
 	if err != nil {
 		return cfg, fmt.Errorf("--config: %w", err)
@@ -195,7 +196,7 @@ func (c *PretrainVitCmd) vitConfig(spec DataSpec) (vit.Config, error) {
 }
 
 // transform is the training augmentation of one view.
-func (c *PretrainVitCmd) transform(method ssl.Method, spec DataSpec) (data.Pipeline, error) {
+func (c *PretrainVitCmd) transform(method ssl.Method, spec rundir.DataSpec) (data.Pipeline, error) {
 	kind := c.Augment
 	if kind == "auto" {
 		kind = "simclr"
@@ -268,7 +269,7 @@ func (c *PretrainVitCmd) Run(app *App) error {
 		return err
 	}
 
-	rec := EncoderRecord{Family: FamilyViT, Scope: "/" + ssl.ScopeEncoder, ViT: &vcfg, Data: spec}
+	rec := rundir.Model{Family: rundir.FamilyViT, Scope: "/" + ssl.ScopeEncoder, ViT: &vcfg, Data: spec}
 	cfg := fit.Config{
 		Epochs: c.Epochs,
 		Optimizer: fit.Optimizer{Kind: c.Optimizer, Momentum: c.Momentum, Nesterov: c.Nesterov,
@@ -288,7 +289,7 @@ func (c *PretrainVitCmd) Run(app *App) error {
 		cfg.Optimizer.Momentum = 0
 	}
 	if c.Epochs == 0 {
-		return c.writeUntrained(app, runDir, model, RunParams{Command: "pretrain vit", Model: rec, Flags: c}, cfg)
+		return c.writeUntrained(app, runDir, model, rundir.Params{Command: "pretrain vit", Model: rec, Flags: c}, cfg)
 	}
 	if c.KnnEvery > 0 {
 		cfg.BestMetric = "knn_top1"
@@ -296,7 +297,7 @@ func (c *PretrainVitCmd) Run(app *App) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := writeRunConfig(runDir, RunParams{Command: "pretrain vit", Model: rec, Flags: c}, cfg, c.Resume); err != nil {
+	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "pretrain vit", Model: rec, Flags: c}, cfg, c.Resume); err != nil {
 		return err
 	}
 	totalSteps := int64(c.Epochs) * int64(loader.StepsPerEpoch())
@@ -314,6 +315,11 @@ func (c *PretrainVitCmd) Run(app *App) error {
 	if err != nil {
 		return err
 	}
+	if c.Resume {
+		if err := rundir.CheckResume(backend, runDir, rec); err != nil {
+			return err
+		}
+	}
 	encoder := func(ctx *context.Context, images *graph.Node) backbone.Features { return model.Features(ctx, images) }
 	job := fit.Job{
 		Backend: backend,
@@ -326,6 +332,7 @@ func (c *PretrainVitCmd) Run(app *App) error {
 		Log:      app.Log,
 		Terminal: app.Terminal,
 		Parallel: dp,
+		Models:   []fit.ModelRecord{rec.Record("encoder")},
 	}
 	if c.KnnEvery > 0 {
 		job.Eval, err = c.knnMonitor(backend, model, train, test, spec)
@@ -363,7 +370,7 @@ func (c *PretrainVitCmd) Run(app *App) error {
 // writeUntrained writes the encoder as initialised with --seed (the initialisation a training run
 // with the same seed starts from) as the run's step-0 checkpoint, with its config.json: the
 // random-weights baseline that knn-eval and linear-eval take like any other run.
-func (c *PretrainVitCmd) writeUntrained(app *App, runDir string, model *vit.Model, params RunParams, cfg fit.Config) error {
+func (c *PretrainVitCmd) writeUntrained(app *App, runDir string, model *vit.Model, params rundir.Params, cfg fit.Config) error {
 	cfg.Epochs = 0
 	if err := fit.WriteConfig(runDir, params, cfg); err != nil {
 		return err
@@ -397,7 +404,7 @@ func (c *PretrainVitCmd) writeUntrained(app *App, runDir string, model *vit.Mode
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("run directory %s: %w", runDir, err)
 	}
-	if err := fit.SaveCheckpoint(path, ctx, fit.LoopState{}); err != nil {
+	if err := fit.SaveCheckpoint(path, ctx, fit.LoopState{}, params.Model.Record("encoder")); err != nil {
 		return err
 	}
 	app.Log.Info().Str("checkpoint", path).Int("encoder_params", model.Config().ParamCount()).Msg("wrote the untrained encoder (--epochs 0)")
@@ -408,7 +415,7 @@ func (c *PretrainVitCmd) writeUntrained(app *App, runDir string, model *vit.Mode
 // knnMonitor returns the online evaluation: weighted kNN with the training set (test transform) as
 // the bank and the test set as the queries, on the encoder's pooled feature. Metrics: knn_top1,
 // knn_top5 (fractions).
-func (c *PretrainVitCmd) knnMonitor(backend backends.Backend, model *vit.Model, train, test *data.Dataset, spec DataSpec) (fit.EvalFunc, error) {
+func (c *PretrainVitCmd) knnMonitor(backend backends.Backend, model *vit.Model, train, test *data.Dataset, spec rundir.DataSpec) (fit.EvalFunc, error) {
 	bankLoader, err := evalLoader(train, spec, 256, c.Workers)
 	if err != nil {
 		return nil, err

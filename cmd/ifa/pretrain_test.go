@@ -22,6 +22,7 @@ import (
 
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
+	"github.com/ifa-toolkit/ifa/rundir"
 	"github.com/ifa-toolkit/ifa/vit"
 )
 
@@ -158,11 +159,11 @@ func TestPretrainEvalResume(t *testing.T) {
 	if err != nil || !strings.HasSuffix(ck, "step-000000000008.ckpt") {
 		t.Fatalf("latest checkpoint %q (%v), want step 8", ck, err)
 	}
-	cfg, err := readRunParams(run)
+	cfg, err := rundir.ReadParams(run)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Command != "pretrain vit" || cfg.Model.Family != FamilyViT || cfg.Model.ViT.Dim != 64 || cfg.Model.ViT.ImageHeight != 8 ||
+	if cfg.Command != "pretrain vit" || cfg.Model.Family != rundir.FamilyViT || cfg.Model.ViT.Dim != 64 || cfg.Model.ViT.ImageHeight != 8 ||
 		cfg.Model.Scope != "/encoder" || cfg.Model.Data.Channels != 1 {
 		t.Fatalf("config.json model record: %+v", cfg)
 	}
@@ -367,7 +368,7 @@ func TestFeatureEncoder(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg = cfg.WithImage(8, 8, 1).WithPatch(4).WithPooling(vit.PoolMean)
-	rec := EncoderRecord{Family: FamilyViT, ViT: &cfg}
+	rec := rundir.Model{Family: rundir.FamilyViT, ViT: &cfg}
 	pix := make([]float32, 3*8*8)
 	for i := range pix {
 		pix[i] = float32((i*37)%11) / 11

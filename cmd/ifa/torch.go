@@ -21,6 +21,7 @@ import (
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/interop"
+	"github.com/ifa-toolkit/ifa/rundir"
 	"github.com/ifa-toolkit/ifa/torchio"
 	"github.com/ifa-toolkit/ifa/vit"
 )
@@ -66,16 +67,16 @@ func (c *ImportCmd) Run(app *App) error {
 		return err
 	}
 	app.Log.Info().Str("file", c.File).Str("model", c.Model).Str("run_dir", app.Globals.Out).
-		Str("record", describeRecord(rec)).Msg("imported")
+		Str("record", rec.String()).Msg("imported")
 	return nil
 }
 
 // importedModel reads a PyTorch file and maps it onto the named model: the variables (relative
 // scopes), the model record (Scope importModelScope) and the import record. Errors name the file.
-func (c *ImportCmd) importedModel(backend backends.Backend) ([]fit.SavedVariable, EncoderRecord, importRecord, error) {
-	var rec EncoderRecord
+func (c *ImportCmd) importedModel(backend backends.Backend) ([]fit.SavedVariable, rundir.Model, importRecord, error) {
+	var rec rundir.Model
 	var irec importRecord
-	fail := func(err error) ([]fit.SavedVariable, EncoderRecord, importRecord, error) {
+	fail := func(err error) ([]fit.SavedVariable, rundir.Model, importRecord, error) {
 		return nil, rec, irec, fmt.Errorf("import: %s: %w", c.File, err)
 	}
 	f, err := torchio.Load(c.File)
@@ -119,7 +120,7 @@ func (c *ImportCmd) importedModel(backend backends.Backend) ([]fit.SavedVariable
 	if err != nil {
 		return fail(err)
 	}
-	spec := DataSpec{Dataset: c.Dataset, Height: input.H, Width: input.W, Channels: input.C}
+	spec := rundir.DataSpec{Dataset: c.Dataset, Height: input.H, Width: input.W, Channels: input.C}
 	if c.Dataset != "" {
 		norm, ok := data.NormFor(c.Dataset)
 		if !ok {
@@ -133,11 +134,11 @@ func (c *ImportCmd) importedModel(backend backends.Backend) ([]fit.SavedVariable
 		}
 		spec.Mean, spec.Std = c.Mean, c.Std
 	}
-	rec = EncoderRecord{Scope: importModelScope, Data: spec}
+	rec = rundir.Model{Scope: importModelScope, Data: spec}
 	if model.ViT != nil {
-		rec.Family, rec.ViT = FamilyViT, model.ViT
+		rec.Family, rec.ViT = rundir.FamilyViT, model.ViT
 	} else {
-		rec.Family, rec.CNN = FamilyCNN, &CNNRecord{Name: c.Model, NumClasses: classes}
+		rec.Family, rec.CNN = rundir.FamilyCNN, &rundir.CNN{Name: c.Model, NumClasses: classes}
 	}
 	irec = importRecord{ImportCmd: *c, Format: f.Format, Wrapper: f.Wrapper, Extra: f.Extra, NumBatchesTracked: imp.NumBatchesTracked}
 	return imp.Variables, rec, irec, nil
@@ -145,7 +146,7 @@ func (c *ImportCmd) importedModel(backend backends.Backend) ([]fit.SavedVariable
 
 // write imports the file into runDir: config.json and checkpoints/step-000000000000.ckpt, built in
 // a temporary folder beside it and renamed into place, so a failure leaves nothing behind.
-func (c *ImportCmd) write(backend backends.Backend, runDir string) (EncoderRecord, error) {
+func (c *ImportCmd) write(backend backends.Backend, runDir string) (rundir.Model, error) {
 	vars, rec, irec, err := c.importedModel(backend)
 	if err != nil {
 		return rec, err
@@ -167,7 +168,7 @@ func (c *ImportCmd) write(backend backends.Backend, runDir string) (EncoderRecor
 			_ = os.RemoveAll(tmp)
 		}
 	}()
-	if err := fit.WriteConfig(tmp, RunParams{Command: "import", Model: rec, Flags: irec}, fit.Config{}); err != nil {
+	if err := fit.WriteConfig(tmp, rundir.Params{Command: "import", Model: rec, Flags: irec}, fit.Config{}); err != nil {
 		return rec, fmt.Errorf("import: %w", err)
 	}
 	ckDir := filepath.Join(tmp, "checkpoints")
@@ -175,7 +176,7 @@ func (c *ImportCmd) write(backend backends.Backend, runDir string) (EncoderRecor
 		return rec, fmt.Errorf("import: %w", err)
 	}
 	ctx := interop.NewContext(vars, importModelScope)
-	if err := fit.SaveCheckpoint(filepath.Join(ckDir, fmt.Sprintf("step-%012d.ckpt", 0)), ctx, fit.LoopState{}); err != nil {
+	if err := fit.SaveCheckpoint(filepath.Join(ckDir, fmt.Sprintf("step-%012d.ckpt", 0)), ctx, fit.LoopState{}, rec.Record("model")); err != nil {
 		return rec, fmt.Errorf("import: %w", err)
 	}
 	_ = os.Remove(runDir) // an empty folder is replaced
@@ -187,7 +188,7 @@ func (c *ImportCmd) write(backend backends.Backend, runDir string) (EncoderRecor
 }
 
 // modelOf is the interop model of a run's record.
-func modelOf(rec EncoderRecord) (interop.Model, error) {
+func modelOf(rec rundir.Model) (interop.Model, error) {
 	input := cnn.MapShape{H: rec.Data.Height, W: rec.Data.Width, C: rec.Data.Channels}
 	switch {
 	case rec.ViT != nil:
@@ -228,22 +229,19 @@ func (c *ExportCmd) Run(app *App) error {
 
 // export writes the safetensors file and returns its tensor count.
 func (c *ExportCmd) export(backend backends.Backend) (int, error) {
-	enc, err := loadEncoder(c.Checkpoint)
+	enc, err := rundir.Load(backend, c.Checkpoint, rundir.Want{Flag: "--checkpoint"})
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
 	}
-	model, err := modelOf(enc.Record)
+	model, err := modelOf(enc.Model)
 	if err != nil {
-		return 0, fmt.Errorf("export: %s: %w", enc.Checkpoint, err)
+		return 0, fmt.Errorf("export: %s: %w", enc.File, err)
 	}
 	vars, err := interop.Variables(backend, model)
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
 	}
-	ck, err := fit.LoadCheckpoint(enc.Checkpoint)
-	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
-	}
+	ck := enc.Checkpoint
 	// num_batches_tracked: an imported run's own counters, otherwise one BatchNorm update per step.
 	var flags struct {
 		Params struct {
@@ -251,8 +249,10 @@ func (c *ExportCmd) export(backend backends.Backend) (int, error) {
 			Flags   importRecord `json:"flags"`
 		} `json:"params"`
 	}
-	if raw, err := os.ReadFile(filepath.Join(enc.RunDir, fit.ConfigFile)); err == nil {
-		_ = json.Unmarshal(raw, &flags)
+	if enc.Run != nil {
+		if raw, err := os.ReadFile(enc.Run.Config); err == nil {
+			_ = json.Unmarshal(raw, &flags)
+		}
 	}
 	nbt := func(prefix string) int64 {
 		if flags.Params.Command == "import" {
@@ -260,11 +260,11 @@ func (c *ExportCmd) export(backend backends.Backend) (int, error) {
 		}
 		return ck.State.GlobalStep
 	}
-	sd, err := interop.Export(ck, enc.Record.Scope, vars, nbt)
+	sd, err := interop.Export(ck, enc.Model.Scope, vars, nbt)
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
 	}
-	sd.Metadata = map[string]string{"format": "pt", "arch": model.Name, "source": enc.Checkpoint}
+	sd.Metadata = map[string]string{"format": "pt", "arch": model.Name, "source": enc.File}
 	if err := torchio.WriteSafetensorsFile(c.Output, sd); err != nil {
 		return 0, fmt.Errorf("export: --out %w", err)
 	}
@@ -307,13 +307,15 @@ func (c *TestCmd) run(backend backends.Backend, out io.Writer) error {
 	if c.Batch < 1 || c.TestLimit < 0 {
 		return fmt.Errorf("test: --batch %d and --limit-test %d must be positive", c.Batch, c.TestLimit)
 	}
-	enc, err := loadEncoder(c.Checkpoint)
+	enc, err := rundir.Load(backend, c.Checkpoint, rundir.Want{Flag: "--checkpoint", Classifier: true,
+		What: "a classifier (an 'ifa train', 'ifa distill' or 'ifa import' run)"})
 	if err != nil {
 		return fmt.Errorf("test: %w", err)
 	}
-	rec := enc.Record
-	if (rec.CNN != nil && rec.CNN.NumClasses == 0) || (rec.ViT != nil && rec.ViT.NumClasses == 0) {
-		return fmt.Errorf("test: --checkpoint %s: the model has no classifier (%s)", c.Checkpoint, describeRecord(rec))
+	rec := enc.Model
+	modelCtx, err := enc.Context()
+	if err != nil {
+		return fmt.Errorf("test: %w", err)
 	}
 	_, test, spec, err := evalData(rec, c.Dataset, c.DataDir, 1, c.TestLimit)
 	if err != nil {
@@ -323,7 +325,7 @@ func (c *TestCmd) run(backend backends.Backend, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("test: %w", err)
 	}
-	ev, err := fit.NewEvaluator(backend, enc.Context, func(ctx *context.Context, images *graph.Node) *graph.Node {
+	ev, err := fit.NewEvaluator(backend, modelCtx, func(ctx *context.Context, images *graph.Node) *graph.Node {
 		return rec.Features(ctx, images).Logits
 	})
 	if err != nil {
@@ -334,7 +336,7 @@ func (c *TestCmd) run(backend backends.Backend, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("test: %w", err)
 	}
-	res := testResult{Checkpoint: enc.Checkpoint, Model: describeRecord(rec), Dataset: spec.Dataset, Split: "test",
+	res := testResult{Checkpoint: enc.File, Model: rec.String(), Dataset: spec.Dataset, Split: "test",
 		Images: acc.N, Top1: acc.Top1, Top5: acc.Top5, Loss: acc.Loss}
 	if c.Format == "json" {
 		return printJSON(out, res)

@@ -13,6 +13,7 @@ import (
 	"github.com/ifa-toolkit/ifa/cnn"
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/rundir"
 )
 
 // TrainCmd is the `ifa train` command: supervised training of a CNN of the zoo (a teacher, or a
@@ -26,7 +27,7 @@ import (
 // --pad-to-32 zero-pads the images (centred) to 32×32 first, for the CIFAR geometry.
 //
 // The run directory holds config.json (every flag, the loop configuration and the model record —
-// EncoderRecord — that rebuilds the model for `ifa distill --teacher`, `ifa knn-eval` and
+// rundir.Model — that rebuilds the model for `ifa distill --teacher`, `ifa knn-eval` and
 // `ifa linear-eval`), metrics.jsonl (one line per epoch with test top-1/top-5) and checkpoints/.
 type TrainCmd struct {
 	Model   string `help:"Model of the CNN zoo (see 'ifa models'), e.g. resnet8, resnet32x4, wrn_40_2, vgg13." required:""`
@@ -50,7 +51,7 @@ type TrainCmd struct {
 	NoAugment  bool `name:"no-augment" help:"Train on un-augmented images (overrides --padding and flips)."`
 	PadTo32    bool `name:"pad-to-32" help:"Zero-pad smaller images (28x28 Fashion-MNIST/MNIST) to 32x32 before augmenting, for train and test. Off by default: the models pool globally and 28x28 is cheaper."`
 	DropLast   bool `name:"drop-last" help:"Drop the last incomplete training batch of each epoch (IFARD); RepDistiller keeps it."`
-	TrainLimit int  `name:"limit-train" aliases:"train-limit" help:"Train on the first N training images only (0: all), for quick runs." default:"0"`
+	TrainLimit int  `name:"limit-train" aliases:"train-limit" help:"Train on the first N training images only (0: all), for quick rundir." default:"0"`
 	TestLimit  int  `name:"limit-test" aliases:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
 
 	EvalEvery int `name:"eval-every" help:"Evaluate top-1/top-5 on the test set every N epochs (always after the last); 0: only after the last." default:"1"`
@@ -72,7 +73,7 @@ func (c *TrainCmd) Run(app *App) error {
 // trainData holds the loaders and the record of the model they feed.
 type trainData struct {
 	train, test *data.ImageLoader
-	record      EncoderRecord
+	record      rundir.Model
 }
 
 // validate checks the flags that the libraries would reject with less context.
@@ -123,9 +124,9 @@ func (c *TrainCmd) loadData(seed int64) (*trainData, error) {
 	return &trainData{
 		train: trainLoader,
 		test:  testLoader,
-		record: EncoderRecord{
-			Family: FamilyCNN, Scope: trainModelScope,
-			CNN:  &CNNRecord{Name: c.Model, NumClasses: train.NumClasses()},
+		record: rundir.Model{
+			Family: rundir.FamilyCNN, Scope: trainModelScope,
+			CNN:  &rundir.CNN{Name: c.Model, NumClasses: train.NumClasses()},
 			Data: spec,
 		},
 	}, nil
@@ -154,7 +155,7 @@ func (c *TrainCmd) fitConfig(runDir string, seed int64) fit.Config {
 type trainResult struct {
 	RunDir  string
 	Result  *fit.Result
-	Record  EncoderRecord
+	Record  rundir.Model
 	Params  int
 	Seconds float64
 }
@@ -189,11 +190,16 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	if c.Resume {
+		if err := rundir.CheckResume(backend, runDir, rec); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	cfg := c.fitConfig(runDir, seed)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if err := writeRunConfig(runDir, RunParams{Command: "train", Model: rec, Flags: c}, cfg, c.Resume); err != nil {
+	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "train", Model: rec, Flags: c}, cfg, c.Resume); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	app.Log.Info().Str("model", c.Model).Int("params", info.Params).Str("dataset", c.Dataset).
@@ -215,7 +221,7 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	defer releaseEval()
 	res, err := fit.Run(cancel, fit.Job{
 		Backend: backend, Context: context.New(), Train: td.train, Loss: lossFn, Eval: evalFn,
-		Log: app.Log, Terminal: app.Terminal, Parallel: dp,
+		Log: app.Log, Terminal: app.Terminal, Parallel: dp, Models: []fit.ModelRecord{rec.Record("model")},
 	}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)

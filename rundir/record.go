@@ -1,0 +1,247 @@
+// Package rundir finds ifa run directories and the models their checkpoints hold, and loads those
+// models checked against what the caller expects.
+//
+// A run directory, as every ifa training command writes it, holds config.json (fit.WriteConfig:
+// the command's flags under "params", with the Model record that rebuilds the run's model),
+// metrics.jsonl and checkpoints/step-NNNNNNNNNNNN.ckpt. Every checkpoint written since model
+// records exist also names its models in its own header (fit.ModelRecord), so a checkpoint
+// file copied out of its run still says what it holds.
+//
+// Loading goes through one place for every command that reads another run's weights (distill
+// --teacher, knn-eval and linear-eval --checkpoint, --resume, and the commands to come that take
+// a checkpoint): Resolve turns a run directory or checkpoint file into a checkpoint file and its
+// run; Load reads it, compares the checkpoint's header record with the run's config.json and with
+// what the caller wants (Want), compares the checkpoint's variables with the ones the model
+// declares, and refuses any mismatch with one line that names the file, what it holds and what
+// was expected. A checkpoint without a header record (written by an older ifa) still loads, with
+// a warning, once its variables match the model its config.json records.
+package rundir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/cnn"
+	"github.com/ifa-toolkit/ifa/data"
+	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/vit"
+)
+
+// Model families.
+const (
+	FamilyViT = "vit"
+	FamilyCNN = "cnn"
+)
+
+// DataSpec is where a run's images come from and how they are normalised; it is saved in
+// config.json so that evaluation sees the data the way training did.
+type DataSpec struct {
+	// Dataset is a known name (fashion-mnist, mnist, cifar10, cifar100) or an image-folder path.
+	Dataset string `json:"dataset"`
+	// Dir is where the named dataset was found ("" for the default places).
+	Dir string `json:"dir,omitempty"`
+	// Height, Width, Channels are the image shape the model takes.
+	Height   int `json:"height"`
+	Width    int `json:"width"`
+	Channels int `json:"channels"`
+	// Mean and Std are the per-channel normalisation of the test transform.
+	Mean []float32 `json:"mean"`
+	Std  []float32 `json:"std"`
+}
+
+// Norm is the normalisation of the test transform.
+func (s DataSpec) Norm() data.Normalize { return data.Normalize{Mean: s.Mean, Std: s.Std} }
+
+// Model says which model a run's checkpoints hold and where its variables live: the "model"
+// section of config.json's params. It rebuilds the model (Features).
+type Model struct {
+	// Family is FamilyViT or FamilyCNN.
+	Family string `json:"family"`
+	// Scope is the absolute scope of the model's variables in the checkpoint (e.g. "/encoder").
+	Scope string `json:"scope"`
+	// ViT is the ViT architecture (family vit).
+	ViT *vit.Config `json:"vit,omitempty"`
+	// CNN names a model of the cnn zoo and its classifier width (family cnn).
+	CNN *CNN `json:"cnn,omitempty"`
+	// Data is the data the model was trained on and its test transform.
+	Data DataSpec `json:"data"`
+}
+
+// CNN identifies a CNN of the zoo (cnn.Get) and the classifier it was built with.
+type CNN struct {
+	Name       string `json:"name"`
+	NumClasses int    `json:"num_classes"`
+}
+
+// Validate checks that the record names a buildable model.
+func (m Model) Validate() error {
+	switch m.Family {
+	case FamilyViT:
+		if m.ViT == nil {
+			return errors.New("model record: family vit without a vit configuration")
+		}
+		return m.ViT.Validate()
+	case FamilyCNN:
+		if m.CNN == nil {
+			return errors.New("model record: family cnn without a cnn section")
+		}
+		_, err := cnn.Get(m.CNN.Name)
+		return err
+	}
+	return fmt.Errorf("model record: unknown model family %q (want %s or %s)", m.Family, FamilyViT, FamilyCNN)
+}
+
+// Features builds the model's graph in ctx's current scope (the record's Scope stripped). It is a
+// graph-building function: it panics on an invalid record (Validate first).
+func (m Model) Features(ctx *context.Context, images *graph.Node) backbone.Features {
+	switch m.Family {
+	case FamilyViT:
+		v, err := vit.New(*m.ViT)
+		if err != nil {
+			panic(err)
+		}
+		return v.Features(ctx, images)
+	case FamilyCNN:
+		spec, err := cnn.Get(m.CNN.Name)
+		if err != nil {
+			panic(err)
+		}
+		return spec.Build(ctx, images, m.CNN.NumClasses)
+	}
+	panic(fmt.Errorf("model record: unknown model family %q", m.Family))
+}
+
+// Name is the model's name: the zoo name of a CNN ("resnet8"), "vit:" and the configuration of a
+// ViT.
+func (m Model) Name() string {
+	switch {
+	case m.CNN != nil:
+		return m.CNN.Name
+	case m.ViT != nil:
+		return "vit:" + m.ViT.String()
+	}
+	return m.Family
+}
+
+// Classes is the width of the model's classifier (0 for an encoder without one).
+func (m Model) Classes() int {
+	switch {
+	case m.CNN != nil:
+		return m.CNN.NumClasses
+	case m.ViT != nil:
+		return m.ViT.NumClasses
+	}
+	return 0
+}
+
+// String describes the model and its data, e.g. "cnn resnet8 (10 classes) on fashion-mnist".
+func (m Model) String() string {
+	switch {
+	case m.ViT != nil:
+		return fmt.Sprintf("vit %s on %s", m.ViT, m.Data.Dataset)
+	case m.CNN != nil:
+		return fmt.Sprintf("cnn %s (%d classes) on %s", m.CNN.Name, m.CNN.NumClasses, m.Data.Dataset)
+	}
+	return m.Family
+}
+
+// Record is the model's record for a checkpoint header (fit.Job.Models); role says what the run
+// uses it as ("model", "student", "teacher", "encoder").
+func (m Model) Record(role string) fit.ModelRecord {
+	r := fit.ModelRecord{Scope: m.Scope, Role: role, Family: m.Family, Classes: m.Classes(),
+		Input: []int{m.Data.Height, m.Data.Width, m.Data.Channels}}
+	switch {
+	case m.CNN != nil:
+		r.Name = m.CNN.Name
+	case m.ViT != nil:
+		r.Name = m.ViT.Name
+		r.Config, _ = json.Marshal(m.ViT)
+	}
+	return r
+}
+
+// FromRecord rebuilds a model from a checkpoint's header record: what a checkpoint without its
+// run's config.json still says. The data section has the input shape only.
+func FromRecord(r fit.ModelRecord) (Model, error) {
+	m := Model{Family: r.Family, Scope: r.Scope}
+	if len(r.Input) == 3 {
+		m.Data = DataSpec{Height: r.Input[0], Width: r.Input[1], Channels: r.Input[2]}
+	}
+	switch r.Family {
+	case FamilyCNN:
+		m.CNN = &CNN{Name: r.Name, NumClasses: r.Classes}
+	case FamilyViT:
+		var cfg vit.Config
+		if err := json.Unmarshal(r.Config, &cfg); err != nil {
+			return m, fmt.Errorf("model record %s: vit configuration: %w", r, err)
+		}
+		m.ViT = &cfg
+	}
+	return m, m.Validate()
+}
+
+// Params is what config.json's "params" holds for every ifa training command.
+type Params struct {
+	// Command is the command line's command ("pretrain vit", "train", ...).
+	Command string `json:"command"`
+	// Model is the model the run's checkpoints hold.
+	Model Model `json:"model"`
+	// Flags are the command's flags (its kong struct).
+	Flags any `json:"flags"`
+}
+
+// WriteConfig writes runDir/config.json. On resume it first checks that the model has not
+// changed.
+func WriteConfig(runDir string, params Params, cfg fit.Config, resume bool) error {
+	if resume {
+		old, err := ReadParams(runDir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err == nil && !reflect.DeepEqual(normalize(old.Model), normalize(params.Model)) {
+			return fmt.Errorf("--resume: the model or data flags differ from the run's %s (%s vs %s)",
+				filepath.Join(runDir, fit.ConfigFile), old.Model, params.Model)
+		}
+	}
+	return fit.WriteConfig(runDir, params, cfg)
+}
+
+// normalize makes a record comparable after a JSON round trip.
+func normalize(m Model) Model {
+	b, _ := json.Marshal(m)
+	var out Model
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+// storedParams is the part of config.json the loaders read.
+type storedParams struct {
+	Params struct {
+		Command string `json:"command"`
+		Model   Model  `json:"model"`
+	} `json:"params"`
+}
+
+// ReadParams reads the command and the model record of runDir/config.json (Flags stays nil). A
+// missing file gives an error wrapping fs.ErrNotExist.
+func ReadParams(runDir string) (Params, error) {
+	path := filepath.Join(runDir, fit.ConfigFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Params{}, err
+	}
+	var sp storedParams
+	if err := json.Unmarshal(raw, &sp); err != nil {
+		return Params{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return Params{Command: sp.Params.Command, Model: sp.Params.Model}, nil
+}
