@@ -17,12 +17,13 @@ import (
 
 // Globals are the flags every subcommand accepts. Each has an IFA_* environment variable.
 type Globals struct {
-	Backend   string `help:"Compute backend: \"cpu\" (pure Go, the default; \"cpu:isa=avx2\" or \"cpu:isa=generic\" forces a kernel path, \"cpu:workers=N\" caps its goroutines), \"go\" (GoMLX simplego), \"xla:cuda\" or \"xla:cpu\" (needs an installed PJRT plugin)." default:"cpu" env:"IFA_BACKEND"`
-	Seed      int64  `help:"Random seed for initialisation, data order and augmentation." default:"0" env:"IFA_SEED"`
-	LogFormat string `help:"Log format: auto (console on a terminal, JSON otherwise), console or json." enum:"auto,console,json" default:"auto" env:"IFA_LOG_FORMAT"`
-	LogLevel  string `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info" env:"IFA_LOG_LEVEL"`
-	Out       string `help:"Run directory for config.json, metrics.jsonl and checkpoints (default: runs/<command>-<time>)." type:"path" env:"IFA_OUT"`
-	Devices   int    `help:"Devices each training step is split over (data parallelism: every batch is divided evenly, so --batch must be a multiple; batch norms and contrastive losses still see the whole batch; --lr stays that of the global batch). 1 (the default) trains on one device; more need a backend with that many, e.g. --backend xla:cuda on a machine with several GPUs." default:"1" env:"IFA_DEVICES"`
+	Backend       string `help:"Compute backend: \"cpu\" (pure Go, the default; \"cpu:isa=avx2\" or \"cpu:isa=generic\" forces a kernel path, \"cpu:workers=N\" caps its goroutines), \"go\" (GoMLX simplego), \"xla:cuda\" or \"xla:cpu\" (needs an installed PJRT plugin)." default:"cpu" env:"IFA_BACKEND"`
+	Seed          int64  `help:"Random seed for initialisation, data order and augmentation." default:"0" env:"IFA_SEED"`
+	LogFormat     string `help:"Log format: auto (console on a terminal, JSON otherwise), console or json." enum:"auto,console,json" default:"auto" env:"IFA_LOG_FORMAT"`
+	LogLevel      string `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info" env:"IFA_LOG_LEVEL"`
+	Out           string `help:"Run directory for config.json, metrics.jsonl and checkpoints (default: runs/<command>-<time>)." type:"path" env:"IFA_OUT"`
+	Devices       int    `help:"Devices each training step is split over (data parallelism: every batch is divided evenly, so --batch must be a multiple; batch norms and contrastive losses still see the whole batch; --lr stays that of the global batch). 1 (the default) trains on one device; more need a backend with that many, e.g. --backend xla:cuda on a machine with several GPUs." default:"1" env:"IFA_DEVICES"`
+	Deterministic bool   `help:"Ask the backend for run-to-run identical results: on xla:cuda, sets XLA's --xla_gpu_deterministic_ops=true in XLA_FLAGS (deterministic reductions and scatters, slower); the cpu backend is always deterministic (the same bits on any core count), so it changes nothing there." env:"IFA_DETERMINISTIC"`
 }
 
 // App is what every subcommand's Run receives: the parsed globals and the logger.

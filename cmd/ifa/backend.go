@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
@@ -11,7 +12,9 @@ import (
 )
 
 // NewBackend creates the backend named by --backend: "cpu" (the default) is ifa's own pure-Go
-// backend, "go" is GoMLX's simplego. The default never touches the network.
+// backend, "go" is GoMLX's simplego. The default never touches the network. --deterministic sets
+// XLA's deterministic-ops option for xla backends (before the plugin reads XLA_FLAGS); the cpu
+// backend is deterministic anyway.
 func (a *App) NewBackend() (backends.Backend, error) {
 	spec := a.Globals.Backend
 	name, config, _ := strings.Cut(spec, ":")
@@ -21,7 +24,28 @@ func (a *App) NewBackend() (backends.Backend, error) {
 	case "go":
 		return simplego.New(config)
 	case "xla":
+		if a.Globals.Deterministic {
+			_ = os.Setenv("XLA_FLAGS", setXLAFlag(os.Getenv("XLA_FLAGS"), xlaDeterministicOps, "true"))
+		}
 		return newXLABackend(config)
 	}
 	return nil, fmt.Errorf("--backend %q: unknown backend, want cpu, go, xla:cuda or xla:cpu", spec)
+}
+
+// xlaDeterministicOps is XLA's option for run-to-run deterministic GPU kernels (reductions and
+// scatters without atomics, autotuning restricted to deterministic algorithms).
+const xlaDeterministicOps = "--xla_gpu_deterministic_ops"
+
+// setXLAFlag returns the XLA_FLAGS value flags with the option name set to value: XLA splits
+// XLA_FLAGS on whitespace, so earlier settings of name (with or without a value) are dropped, the
+// other options kept in order, and name=value appended.
+func setXLAFlag(flags, name, value string) string {
+	var out []string
+	for _, f := range strings.Fields(flags) {
+		if f == name || strings.HasPrefix(f, name+"=") {
+			continue
+		}
+		out = append(out, f)
+	}
+	return strings.Join(append(out, name+"="+value), " ")
 }

@@ -95,3 +95,40 @@ func TestPJRTClientOptions(t *testing.T) {
 		t.Errorf("cpu: spec %q opts %v err %v", spec, opts, err)
 	}
 }
+
+// --deterministic (or IFA_DETERMINISTIC) puts XLA's deterministic-ops option into XLA_FLAGS before
+// the plugin is looked up, replacing any earlier setting of it and keeping the other options; the
+// cpu backend leaves XLA_FLAGS alone.
+func TestDeterministicFlagReachesXLAFlags(t *testing.T) {
+	for _, tc := range []struct{ flags, want string }{
+		{"", "--xla_gpu_deterministic_ops=true"},
+		{"--xla_gpu_cuda_data_dir=/opt/cuda", "--xla_gpu_cuda_data_dir=/opt/cuda --xla_gpu_deterministic_ops=true"},
+		{" --a=1 \t--xla_gpu_deterministic_ops=false\n--b  --xla_gpu_deterministic_ops ", "--a=1 --b --xla_gpu_deterministic_ops=true"},
+		{"--xla_gpu_deterministic_ops_x=1", "--xla_gpu_deterministic_ops_x=1 --xla_gpu_deterministic_ops=true"},
+	} {
+		if got := setXLAFlag(tc.flags, xlaDeterministicOps, "true"); got != tc.want {
+			t.Errorf("setXLAFlag(%q) = %q, want %q", tc.flags, got, tc.want)
+		}
+	}
+
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
+	t.Setenv("IFA_DETERMINISTIC", "true")
+	t.Setenv("XLA_FLAGS", "--xla_gpu_autotune_level=0")
+	cli, app := parseCLI(t, "--backend", "cpu", "models")
+	if !cli.Globals.Deterministic {
+		t.Fatal("IFA_DETERMINISTIC=true did not set --deterministic")
+	}
+	if _, err := app.NewBackend(); err != nil {
+		t.Fatal(err)
+	}
+	if got := os.Getenv("XLA_FLAGS"); got != "--xla_gpu_autotune_level=0" {
+		t.Errorf("cpu backend with --deterministic: XLA_FLAGS = %q, want it unchanged", got)
+	}
+	_, app = parseCLI(t, "--backend", "xla:no_such_device", "--deterministic", "models")
+	if _, err := app.NewBackend(); err == nil {
+		t.Fatal("want an error for a plugin that is not installed")
+	}
+	if got, want := os.Getenv("XLA_FLAGS"), "--xla_gpu_autotune_level=0 --xla_gpu_deterministic_ops=true"; got != want {
+		t.Errorf("xla backend with --deterministic: XLA_FLAGS = %q, want %q", got, want)
+	}
+}
