@@ -68,6 +68,9 @@ type Model struct {
 	Family string `json:"family"`
 	// Scope is the absolute scope of the model's variables in the checkpoint (e.g. "/encoder").
 	Scope string `json:"scope"`
+	// TargetScope is the absolute scope of the model's momentum (EMA) copy, for the pretraining
+	// methods that keep one (byol, mocov3, lwbyol, lwmocov3: "/target_encoder"); empty otherwise.
+	TargetScope string `json:"target_scope,omitempty"`
 	// ViT is the ViT architecture (family vit).
 	ViT *vit.Config `json:"vit,omitempty"`
 	// CNN names a model of the cnn zoo and its classifier width (family cnn).

@@ -55,6 +55,12 @@ var methods = map[Method]Impl{
 	MethodSimLWCLR: clrMethod{mode: ModeSimLWCLR},
 	MethodSimCLR:   clrMethod{mode: ModeSimCLR},
 	MethodSupCon:   clrMethod{mode: ModeSimCLR, labels: true},
+	"byol":         byolMethod{},
+	"lwbyol":       byolMethod{layerwise: true},
+	"simsiam":      simsiamMethod{},
+	"lwsimsiam":    simsiamMethod{layerwise: true},
+	"mocov3":       mocov3Method{},
+	"lwmocov3":     mocov3Method{layerwise: true},
 }
 
 // Methods lists the registered pretraining methods by name.

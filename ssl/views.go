@@ -39,6 +39,9 @@ func (s ViewSource) String() string {
 // View is one layer vector chosen as a contrastive view, before the heads.
 type View struct {
 	Source ViewSource
+	// Crop is the 0-based crop index of the predictor methods (0 and 1 the global crops, then the
+	// local ones); 0 elsewhere.
+	Crop int
 	// Layer is the 0-based index of the vector in its source's layer list (0 for the student's single
 	// pooled feature).
 	Layer int

@@ -124,12 +124,30 @@ func evalLoader(ds *data.Dataset, spec rundir.DataSpec, batch, workers int) (*da
 // loadEncoder loads the encoder of a checkpoint file or run directory (--checkpoint), checked
 // against its run's config.json, and logs the loader's warnings.
 func loadEncoder(app *App, backend backends.Backend, path string) (*LoadedEncoder, error) {
+	return loadEncoderBranch(app, backend, path, encoderOnline)
+}
+
+// Which encoder of a run with a momentum copy the evaluations read (--encoder).
+const (
+	encoderOnline = "online" // the trained encoder (Model.Scope)
+	encoderTarget = "target" // its momentum copy (Model.TargetScope)
+)
+
+// loadEncoderBranch is loadEncoder reading the online encoder or its momentum (EMA) copy (which is
+// encoderOnline or encoderTarget).
+func loadEncoderBranch(app *App, backend backends.Backend, path, which string) (*LoadedEncoder, error) {
 	l, err := rundir.Load(backend, path, rundir.Want{Flag: "--checkpoint"})
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range l.Warnings {
 		app.Log.Warn().Msg(w)
+	}
+	if which == encoderTarget {
+		if l.Model.TargetScope == "" {
+			return nil, fmt.Errorf("--encoder target: %s holds no momentum (target) encoder: its method trains only the online one", l.File)
+		}
+		l.Model.Scope = l.Model.TargetScope
 	}
 	ctx, err := l.Context()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 // data, the feature choice and the output format.
 type evalInput struct {
 	Checkpoint string `help:"Checkpoint file, or run directory (its newest checkpoint), written by an ifa training command." required:"" type:"path"`
+	Encoder    string `help:"Which encoder of a run with a momentum copy (byol, mocov3, lwbyol, lwmocov3) to read: online (the trained one, which the online kNN monitor also reads) or target (its EMA copy)." enum:"online,target" default:"online"`
 	Layers     string `help:"Feature: empty for the encoder's pooled vector (a ViT's last-layer CLS or mean token), or the concatenation of the selected layers' vectors: last:K, all, or indices such as 2,-1." default:""`
 	Dataset    string `help:"Evaluate on this dataset instead of the one the encoder was trained on (same image shape)."`
 	DataDir    string `name:"data-dir" help:"Folder holding the named dataset." type:"path" env:"IFA_DATA_DIR"`
@@ -54,7 +55,7 @@ func (in *evalInput) features(app *App, batch int, check func(train *data.Datase
 		release()
 		return nil, err
 	}
-	enc, err := loadEncoder(app, backend, in.Checkpoint)
+	enc, err := loadEncoderBranch(app, backend, in.Checkpoint, in.Encoder)
 	if err != nil {
 		return fail(err)
 	}

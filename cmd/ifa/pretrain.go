@@ -42,13 +42,18 @@ type PretrainVitCmd struct {
 
 	Mode             string  `help:"Pretraining method (listed above the flags)." default:"lwclr"`
 	Layers           string  `help:"Layers taking part in the views: last:K, all, or indices such as 0,3,-1 (negative from the end)." default:"last:2"`
-	ProjHidden       int     `name:"proj-hidden" help:"Hidden width of the shared projector." default:"2048"`
-	ProjOut          int     `name:"proj-out" help:"Output width of the shared projector (the contrastive embedding)." default:"2048"`
-	ProjLayers       int     `name:"proj-layers" help:"Linear layers of the projector, 1 to 3 (Linear → norm → activation between them, norm after the last)." default:"3"`
-	ProjNorm         string  `name:"proj-norm" help:"Projector normalisation: ln (LayerNorm with GELU, the reference default) or bn (BatchNorm1d with ReLU, the reference's --bn_proj)." enum:"ln,bn" default:"ln"`
-	Temperature      float64 `help:"SupCon temperature τ (the base temperature is τ too)." default:"0.5"`
+	ProjHidden       int     `name:"proj-hidden" help:"Hidden width of the shared projector; 0: the method's (lwclr family 2048, byol/mocov3 1024, simsiam 1024)." default:"0"`
+	ProjOut          int     `name:"proj-out" help:"Output width of the shared projector (the embedding); 0: the method's (lwclr family 2048, byol/mocov3 256, simsiam 1024)." default:"0"`
+	ProjLayers       int     `name:"proj-layers" help:"Linear layers of the projector, 1 to 3 (Linear → norm → activation between them); 0: the method's (lwclr family 3, byol 2, simsiam/mocov3 3)." default:"0"`
+	ProjNorm         string  `name:"proj-norm" help:"Projector normalisation: auto (the method's: ln for the lwclr family, bn otherwise), ln (LayerNorm with GELU, layerwiseclr's default) or bn (BatchNorm1d with ReLU, layerwiseclr's --bn_proj)." enum:"auto,ln,bn" default:"auto"`
+	PredHidden       int     `name:"pred-hidden" help:"byol, simsiam, mocov3 and their lw variants: hidden width of the predictor; 0: the method's (byol/mocov3 1024, simsiam 256)." default:"0"`
+	Temperature      float64 `help:"Temperature τ of SupCon (the base temperature is τ too) or of MoCo v3's InfoNCE; 0: the method's (0.5, mocov3 0.2)." default:"0"`
 	IntermediateGrad bool    `name:"intermediate-grad" help:"lwclr: let gradient reach the encoder through the intermediate-layer views (the reference detaches them)."`
 	StopGradB        bool    `name:"stop-grad-b" help:"simlwclr/simclr/supcon: detach the views of the second augmentation."`
+	DetachInter      bool    `name:"detach-intermediate" help:"lwbyol, lwsimsiam, lwmocov3: stop the gradient of the intermediate layers' vectors before the heads (by default every selected layer trains the blocks below it)."`
+	EMAMomentum      float64 `name:"ema-momentum" help:"byol, mocov3 and their lw variants: τ_base of the momentum (target) network, ξ ← τξ + (1−τ)θ after every step." default:"0.99"`
+	EMASchedule      string  `name:"ema-schedule" help:"Momentum schedule: cosine (τ from --ema-momentum to 1 over the run, BYOL's) or constant." enum:"cosine,constant" default:"cosine"`
+	FreezePatch      bool    `name:"freeze-patch" help:"Keep the patch projection at its random initialisation (MoCo v3's ViT recipe)."`
 
 	Augment string `help:"Training augmentation: auto (standard for lwclr, simclr otherwise), standard (random crop of the zero-padded image + horizontal flip), simclr (random resized crop, flip, colour jitter, grayscale, blur) or none." enum:"auto,standard,simclr,none" default:"auto"`
 	CropPad int    `name:"crop-pad" help:"Standard augmentation: zero padding before the random crop, in pixels." default:"4"`
@@ -91,7 +96,7 @@ func (c *PretrainVitCmd) Help() string {
 	var b strings.Builder
 	b.WriteString("Methods (--mode):\n")
 	for _, m := range ssl.Methods() {
-		fmt.Fprintf(&b, "  %-9s %s\n", m, m.Impl().Doc())
+		fmt.Fprintf(&b, "  %-10s %s\n", m, m.Impl().Doc())
 	}
 	return b.String()
 }
@@ -107,14 +112,14 @@ func (c *PretrainVitCmd) validate() error {
 		return fmt.Errorf("--lr %g: want > 0", c.LR)
 	case c.MinLR < 0 || c.MinLR > c.LR:
 		return fmt.Errorf("--min-lr %g: want in [0, --lr %g]", c.MinLR, c.LR)
-	case !(c.Temperature > 0):
-		return fmt.Errorf("--temperature %g: want > 0", c.Temperature)
-	case c.ProjLayers < 1 || c.ProjLayers > 3:
-		return fmt.Errorf("--proj-layers %d: want 1, 2 or 3", c.ProjLayers)
-	case c.ProjHidden < 1:
-		return fmt.Errorf("--proj-hidden %d: want >= 1", c.ProjHidden)
-	case c.ProjOut < 1:
-		return fmt.Errorf("--proj-out %d: want >= 1", c.ProjOut)
+	case c.Temperature < 0:
+		return fmt.Errorf("--temperature %g: want > 0 (or 0 for the method's)", c.Temperature)
+	case c.ProjLayers < 0 || c.ProjLayers > 3:
+		return fmt.Errorf("--proj-layers %d: want 1, 2 or 3 (or 0 for the method's)", c.ProjLayers)
+	case c.ProjHidden < 0 || c.ProjOut < 0 || c.PredHidden < 0:
+		return fmt.Errorf("--proj-hidden %d, --proj-out %d, --pred-hidden %d: want >= 1 (or 0 for the method's)", c.ProjHidden, c.ProjOut, c.PredHidden)
+	case !(c.EMAMomentum >= 0 && c.EMAMomentum <= 1):
+		return fmt.Errorf("--ema-momentum %g: want a value in [0, 1]", c.EMAMomentum)
 	case c.Patch < 0:
 		return fmt.Errorf("--patch %d: want >= 1 (or 0 for the configuration's)", c.Patch)
 	case c.Dropout >= 1:
@@ -159,17 +164,33 @@ func (c *PretrainVitCmd) pretrainConfig() (ssl.PretrainConfig, error) {
 	if err != nil {
 		return ssl.PretrainConfig{}, fmt.Errorf("--layers: %w", err)
 	}
-	cfg := ssl.DefaultPretrainConfig()
-	cfg.Method = method
-	cfg.Layers = layers
-	cfg.Projector = ssl.IFACLRProjector(c.ProjHidden, c.ProjOut)
-	cfg.Projector.Layers = c.ProjLayers
-	if c.ProjNorm == "bn" {
+	cfg := ssl.PretrainConfig{Method: method, Layers: layers, Temperature: c.Temperature}
+	cfg = cfg.WithDefaults()
+	if c.ProjHidden > 0 {
+		cfg.Projector.Hidden = c.ProjHidden
+	}
+	if c.ProjOut > 0 {
+		cfg.Projector.Out = c.ProjOut
+	}
+	if c.ProjLayers > 0 {
+		cfg.Projector.Layers = c.ProjLayers
+	}
+	switch c.ProjNorm {
+	case "ln":
+		cfg.Projector.Norm, cfg.Projector.Act = ssl.NormLayer, ssl.ActGELU
+	case "bn":
 		cfg.Projector.Norm, cfg.Projector.Act = ssl.NormBatch, ssl.ActReLU
 	}
-	cfg.Temperature = c.Temperature
+	if cfg.Predictor.Layers > 0 {
+		// The predictor maps the projection back to its own width.
+		cfg.Predictor.Out = cfg.Projector.Out
+		if c.PredHidden > 0 {
+			cfg.Predictor.Hidden = c.PredHidden
+		}
+	}
 	cfg.IntermediateGradient = c.IntermediateGrad
 	cfg.StopGradientB = c.StopGradB
+	cfg.DetachIntermediate = c.DetachInter
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("--mode %s --layers %s: %w", c.Mode, c.Layers, err)
 	}
@@ -270,6 +291,20 @@ func (c *PretrainVitCmd) Run(app *App) error {
 	}
 
 	rec := rundir.Model{Family: rundir.FamilyViT, Scope: "/" + ssl.ScopeEncoder, ViT: &vcfg, Data: spec}
+	var ema *fit.EMA
+	if pairs := pcfg.Method.Targets(); len(pairs) > 0 {
+		ema = &fit.EMA{Base: c.EMAMomentum, Schedule: c.EMASchedule}
+		for _, p := range pairs {
+			ema.Pairs = append(ema.Pairs, fit.EMAPair{Online: "/" + p.Online, Target: "/" + p.Target})
+			if p.Online == ssl.ScopeEncoder {
+				rec.TargetScope = "/" + p.Target
+			}
+		}
+	}
+	var frozen []string
+	if c.FreezePatch {
+		frozen = append(frozen, "/"+ssl.ScopeEncoder+"/"+vit.ScopePatchEmbed)
+	}
 	cfg := fit.Config{
 		Epochs: c.Epochs,
 		Optimizer: fit.Optimizer{Kind: c.Optimizer, Momentum: c.Momentum, Nesterov: c.Nesterov,
@@ -284,6 +319,8 @@ func (c *PretrainVitCmd) Run(app *App) error {
 		RunDir:          runDir,
 		Seed:            app.Globals.Seed,
 		Resume:          c.Resume,
+		EMA:             ema,
+		Frozen:          frozen,
 	}
 	if c.Optimizer == fit.OptimizerAdamW {
 		cfg.Optimizer.Momentum = 0
@@ -341,7 +378,7 @@ func (c *PretrainVitCmd) Run(app *App) error {
 		}
 	}
 	app.Log.Info().Str("run_dir", runDir).Str("model", vcfg.String()).Int("encoder_params", vcfg.ParamCount()).
-		Int("projector_params", ssl.HeadParams(pcfg.Projector, vcfg.Dim)).Str("mode", c.Mode).Str("layers", pcfg.Layers.String()).
+		Int("projector_params", ssl.HeadParams(pcfg.Projector, vcfg.Dim)).Int("predictor_params", ssl.HeadParams(pcfg.Predictor, pcfg.Projector.Out)).Str("mode", c.Mode).Str("layers", pcfg.Layers.String()).
 		Int("train_images", train.Len()).Int("steps_per_epoch", loader.StepsPerEpoch()).Str("backend", backend.Name()).
 		Msg("pretraining")
 

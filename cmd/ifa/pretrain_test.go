@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,11 +16,13 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/rs/zerolog"
 
+	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/rundir"
@@ -307,8 +310,9 @@ func TestPretrainBadFlags(t *testing.T) {
 	}{
 		{[]string{"--layers", "foo"}, "--layers"},
 		{[]string{"--layers", "last:1"}, "--layers"},
-		{[]string{"--temperature", "0"}, "--temperature"},
-		{[]string{"--mode", "byol"}, "--mode"},
+		{[]string{"--temperature", "-1"}, "--temperature"},
+		{[]string{"--mode", "nope"}, "--mode"},
+		{[]string{"--ema-momentum", "1.5"}, "--ema-momentum"},
 		{[]string{"--optimizer", "lamb"}, "--optimizer"},
 		{[]string{"--patch", "3"}, "--patch"},
 		{[]string{"--config", "huge"}, "--config"},
@@ -407,5 +411,84 @@ func TestFeatureEncoder(t *testing.T) {
 	}
 	if _, err := featureEncoder(rec, "last:0"); err == nil || !strings.Contains(err.Error(), "--layers") {
 		t.Errorf("--layers last:0: %v, want an error naming --layers", err)
+	}
+}
+
+// TestPretrainPredictorMethods runs every predictor method for a few steps: the loss is finite, the
+// momentum methods record their target encoder and the evaluations read either branch, and the
+// trained encoder's features have not collapsed (every dimension varies over the test images).
+// (fit's TestEMAResumeIsBitIdentical covers resuming with momentum copies.)
+func TestPretrainPredictorMethods(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny ViT")
+	}
+	dataDir := ptTinyData(t)
+	base := func(run string, extra ...string) []string {
+		return tinyPretrainArgs(dataDir, run, append([]string{"--knn-every", "0", "--pred-hidden", "16"}, extra...)...)
+	}
+	for _, mode := range []string{"byol", "lwbyol", "simsiam", "lwsimsiam", "mocov3", "lwmocov3"} {
+		run := filepath.Join(t.TempDir(), mode)
+		if _, err := ptRunCLI(t, base(run, "--epochs", "2", "--mode", mode, "--freeze-patch")...); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		recs := ptReadMetrics(t, run)
+		if len(recs) != 2 || math.IsNaN(recs[1]["train_loss"]) {
+			t.Fatalf("%s: metrics %v", mode, recs)
+		}
+		params, err := rundir.ReadParams(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		momentum := strings.Contains(mode, "byol") || strings.Contains(mode, "mocov3")
+		if (params.Model.TargetScope == "/target_encoder") != momentum {
+			t.Errorf("%s: target scope %q", mode, params.Model.TargetScope)
+		}
+		_, err = ptRunCLI(t, "knn-eval", "--checkpoint", run, "--k", "5", "--encoder", "target")
+		if momentum && err != nil {
+			t.Errorf("%s: knn-eval --encoder target: %v", mode, err)
+		}
+		if !momentum && (err == nil || !strings.Contains(err.Error(), "--encoder target")) {
+			t.Errorf("%s: knn-eval --encoder target without a momentum encoder: %v", mode, err)
+		}
+		// The patch projection stayed at its initialisation; the blocks trained.
+		ck, err := fit.LoadCheckpoint(filepath.Join(run, "checkpoints", "step-000000000008.ckpt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := map[string][]float32{}
+		for _, v := range ck.Variables {
+			if v.Value.DType() == dtypes.Float32 {
+				vals[v.ScopeAndName()] = tensors.MustCopyFlatData[float32](v.Value)
+			}
+		}
+		if momentum {
+			if !slices.Equal(vals["/encoder/patch_embed/weights"], vals["/target_encoder/patch_embed/weights"]) {
+				t.Errorf("%s: the frozen patch projection differs from its momentum copy", mode)
+			}
+			if slices.Equal(vals["/encoder/block_00/mlp/fc1/weights"], vals["/target_encoder/block_00/mlp/fc1/weights"]) {
+				t.Errorf("%s: the target did not lag the online encoder", mode)
+			}
+		}
+
+		// Collapse check: per-dimension std of the test features.
+		in := evalInput{Checkpoint: run, backend: testutil.Backend()}
+		app := &App{Globals: &Globals{}, Log: zerolog.Nop()}
+		f, err := in.features(app, 8, func(*data.Dataset) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for d := range f.Test.D {
+			var s, s2 float64
+			for i := range f.Test.N {
+				x := float64(f.Test.X[i*f.Test.D+d])
+				s += x
+				s2 += x * x
+			}
+			n := float64(f.Test.N)
+			if std := math.Sqrt(max(0, s2/n-(s/n)*(s/n))); !(std > 1e-4) {
+				t.Errorf("%s: feature %d has std %g over the test images (collapsed)", mode, d, std)
+			}
+		}
+		f.Close()
 	}
 }
