@@ -37,11 +37,13 @@ import (
 // test top-1/top-5, peak RSS, seconds), checkpoints/ (student, heads and the teacher) and, when
 // the run ends, summary.json (report.Summary), which `ifa report` reads.
 type DistillCmd struct {
-	Teacher string `help:"Teacher: an 'ifa train' run directory (its newest checkpoint) or one of its checkpoint files; the model is rebuilt from the run's config.json." required:""`
-	Student string `help:"Student model of the CNN zoo (see 'ifa models'), e.g. resnet8x4, vgg8, wrn_16_2, resnet20." required:""`
-	Method  string `help:"Distillation method: ${distill_methods}. Every method adds its term to CE and KD." default:"ifacd"`
-	Dataset string `help:"Dataset (fashion-mnist, mnist, cifar10, cifar100 or an image folder); default: the teacher's."`
-	DataDir string `name:"data-dir" help:"Folder holding the named dataset (default: the teacher's, then the user cache folder)." type:"path" env:"IFA_DATA_DIR"`
+	Teacher string `help:"Teacher: an 'ifa train' run directory (its newest checkpoint) or one of its checkpoint files; the model is rebuilt from the run's config.json. With --teacher-model: a PyTorch state dict (.pth) or safetensors file." required:""`
+
+	TorchTeacherFlags `embed:""`
+	Student           string `help:"Student model of the CNN zoo (see 'ifa models'), e.g. resnet8x4, vgg8, wrn_16_2, resnet20." required:""`
+	Method            string `help:"Distillation method: ${distill_methods}. Every method adds its term to CE and KD." default:"ifacd"`
+	Dataset           string `help:"Dataset (fashion-mnist, mnist, cifar10, cifar100 or an image folder); default: the teacher's."`
+	DataDir           string `name:"data-dir" help:"Folder holding the named dataset (default: the teacher's, then the user cache folder)." type:"path" env:"IFA_DATA_DIR"`
 
 	Gamma float64 `short:"r" help:"Weight γ of the cross-entropy term." default:"1"`
 	Alpha float64 `short:"a" help:"Weight α of the KD term." default:"1"`
@@ -206,7 +208,12 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err != nil {
 		return nil, fmt.Errorf("distill: --recipe: %w", err)
 	}
-	teacher, err := rundir.Load(backend, c.Teacher, rundir.Want{Flag: "--teacher", Classifier: true,
+	teacherPath, dropTeacher, err := c.torchTeacher(backend, c.Teacher, c.Dataset)
+	if err != nil {
+		return nil, fmt.Errorf("distill: %w", err)
+	}
+	defer dropTeacher()
+	teacher, err := rundir.Load(backend, teacherPath, rundir.Want{Flag: "--teacher", Classifier: true,
 		What: "a classifier (an 'ifa train' or 'ifa distill' run)"})
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)

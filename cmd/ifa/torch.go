@@ -345,3 +345,73 @@ func (c *TestCmd) run(backend backends.Backend, out io.Writer) error {
 		res.Checkpoint, res.Model, res.Dataset, res.Images, res.Top1, res.Top5, res.Loss)
 	return err
 }
+
+// TorchTeacherFlags are ifa distill's flags for a teacher given as a PyTorch file.
+type TorchTeacherFlags struct {
+	TeacherModel string `name:"teacher-model" help:"With --teacher FILE.pth (or .safetensors): the file's architecture (a zoo CNN, RepDistiller's key names, or vit:CONFIG); the file is imported as 'ifa import' does, for this run only."`
+	TeacherInput string `name:"teacher-input" help:"With --teacher-model: the teacher's input shape HxWxC (default 32x32 and the channels of its first convolution)."`
+}
+
+// torchTeacher imports a PyTorch teacher file into a temporary run directory when --teacher-model
+// is given, and returns the run to load (path itself otherwise) and a function removing it.
+func (f TorchTeacherFlags) torchTeacher(backend backends.Backend, path, dataset string) (run string, cleanup func(), err error) {
+	if f.TeacherModel == "" {
+		if f.TeacherInput != "" {
+			return "", nil, errors.New("--teacher-input needs --teacher-model")
+		}
+		return path, func() {}, nil
+	}
+	tmp, err := os.MkdirTemp("", "ifa-teacher-*")
+	if err != nil {
+		return "", nil, err
+	}
+	imp := &ImportCmd{Model: f.TeacherModel, Classes: -1, Input: f.TeacherInput, File: path}
+	if _, ok := data.NormFor(dataset); ok {
+		imp.Dataset = dataset
+	}
+	run = filepath.Join(tmp, "teacher")
+	if _, err := imp.write(backend, run); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", nil, fmt.Errorf("--teacher %w", err)
+	}
+	return run, func() { _ = os.RemoveAll(tmp) }, nil
+}
+
+// initFrom loads the model of a run (--init: ifa train, distill or import) into ctx under scope
+// for fine-tuning. The model must be the zoo CNN name; a classifier of another width is left out
+// (it starts afresh for the new classes).
+func initFrom(app *App, backend backends.Backend, ctx *context.Context, path, name string, classes int, scope string) error {
+	l, err := rundir.Load(backend, path, rundir.Want{Flag: "--init", Family: rundir.FamilyCNN})
+	if err != nil {
+		return err
+	}
+	for _, w := range l.Warnings {
+		app.Log.Warn().Msg(w)
+	}
+	if l.Model.Name() != name {
+		return fmt.Errorf("--init %s holds %s, want %s", l.File, l.Model, name)
+	}
+	src, err := l.Context()
+	if err != nil {
+		return fmt.Errorf("--init: %w", err)
+	}
+	skipFC := l.Model.Classes() != classes
+	if skipFC {
+		app.Log.Info().Int("init_classes", l.Model.Classes()).Int("classes", classes).
+			Msg("--init: the classifier has another width: it starts afresh")
+	}
+	n := 0
+	for v := range src.IterVariables() {
+		if skipFC && (v.Scope() == "/fc" || strings.HasPrefix(v.Scope(), "/fc/")) {
+			continue
+		}
+		val, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("--init %s: %s: %w", l.File, v.ScopeAndName(), err)
+		}
+		ctx.InAbsPath(scope+v.Scope()).VariableWithValue(v.Name(), val).SetTrainable(v.Trainable)
+		n++
+	}
+	app.Log.Info().Str("init", l.File).Int("variables", n).Msg("fine-tuning from")
+	return nil
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	stdctx "context"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -152,5 +154,78 @@ func TestImportBadFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTorchRoundTripCommands: a trained run exported to safetensors and imported back gives the
+// same ifa test result as the run itself; ifa distill takes the exported file as its teacher with
+// --teacher-model; ifa train --init starts from the imported weights.
+func TestTorchRoundTripCommands(t *testing.T) {
+	if !backendTrainsCNNs(t) {
+		return
+	}
+	dataDir := synthFashionMNIST(t, 12, 6, 8)
+	teacherDir := trainTinyTeacher(t, dataDir)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "teacher.safetensors")
+	if _, err := (&ExportCmd{Checkpoint: teacherDir, Output: file}).export(testutil.Backend()); err != nil {
+		t.Fatal(err)
+	}
+	imported := filepath.Join(dir, "imported")
+	if _, err := (&ImportCmd{Model: "resnet8", Classes: -1, Input: "8x8x1", Dataset: "fashion-mnist", File: file}).write(testutil.Backend(), imported); err != nil {
+		t.Fatal(err)
+	}
+	testJSON := func(run string) testResult {
+		t.Helper()
+		var buf bytes.Buffer
+		c := &TestCmd{Checkpoint: run, Dataset: "fashion-mnist", DataDir: dataDir, Format: "json", Batch: 4}
+		if err := c.run(testutil.Backend(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		var r testResult
+		if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b := testJSON(teacherDir), testJSON(imported)
+	if a.Images != 6 || a.Top1 != b.Top1 || a.Top5 != b.Top5 || a.Loss != b.Loss {
+		t.Fatalf("ifa test: trained run %+v, exported and imported %+v", a, b)
+	}
+	if m := readMetrics(t, teacherDir); m[len(m)-1]["test_top1"] != a.Top1 {
+		t.Fatalf("ifa test top-1 %v, the run logged %v", a.Top1, m[len(m)-1]["test_top1"])
+	}
+
+	distillDir := filepath.Join(dir, "distill")
+	cli, app := parseCLI(t, "--out", distillDir, "--seed", "2", "distill", "--teacher", file, "--teacher-model", "resnet8",
+		"--teacher-input", "8x8x1", "--dataset", "fashion-mnist", "--data-dir", dataDir, "--student", "resnet8", "--method", "kd",
+		"--epochs", "1", "--batch", "4", "--eval-batch", "6", "--padding", "1")
+	if _, err := cli.Distill.run(stdctx.Background(), app, testutil.Backend()); err != nil {
+		t.Fatal(err)
+	}
+	// The teacher in the distillation's checkpoint is the file's.
+	dv, tv := checkpointVars(t, distillDir), checkpointVars(t, teacherDir)
+	if !sameValues(dv["/teacher/stage_3/block_0/conv_2/weights"].Value, tv["/model/stage_3/block_0/conv_2/weights"].Value) {
+		t.Fatal("the distillation's teacher differs from the file's")
+	}
+
+	// Fine-tuning with a negligible rate keeps the imported convolution weights.
+	initDir := filepath.Join(dir, "init")
+	cli, app = parseCLI(t, "--out", initDir, "train", "--model", "resnet8", "--dataset", "fashion-mnist", "--data-dir", dataDir,
+		"--init", imported, "--epochs", "1", "--batch", "4", "--eval-batch", "6", "--lr", "1e-30", "--weight-decay", "0")
+	if _, err := cli.Train.run(stdctx.Background(), app, testutil.Backend()); err != nil {
+		t.Fatal(err)
+	}
+	iv := checkpointVars(t, initDir)
+	for _, k := range []string{"/model/stem/conv/weights", "/model/stage_2/block_0/conv_1/weights", "/model/fc/weights"} {
+		if iv[k].Value == nil || !sameValues(iv[k].Value, tv[k].Value) {
+			t.Fatalf("--init: %s differs from the imported weights", k)
+		}
+	}
+	// Another model is refused in one line.
+	cli, app = parseCLI(t, "--out", filepath.Join(dir, "bad"), "train", "--model", "resnet14", "--dataset", "fashion-mnist",
+		"--data-dir", dataDir, "--init", imported, "--epochs", "1", "--batch", "4")
+	if _, err := cli.Train.run(stdctx.Background(), app, testutil.Backend()); err == nil || !strings.Contains(err.Error(), "want resnet14") {
+		t.Fatalf("--init of another model: %v", err)
 	}
 }

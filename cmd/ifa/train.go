@@ -54,7 +54,8 @@ type TrainCmd struct {
 	TrainLimit int  `name:"limit-train" aliases:"train-limit" help:"Train on the first N training images only (0: all), for quick rundir." default:"0"`
 	TestLimit  int  `name:"limit-test" aliases:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
 
-	EvalEvery int `name:"eval-every" help:"Evaluate top-1/top-5 on the test set every N epochs (always after the last); 0: only after the last." default:"1"`
+	Init      string `help:"Start from the weights of this run or checkpoint (ifa train, ifa distill's student or ifa import) instead of a random initialisation: fine-tuning. The model must be --model; a classifier of another width starts afresh." type:"path"`
+	EvalEvery int    `name:"eval-every" help:"Evaluate top-1/top-5 on the test set every N epochs (always after the last); 0: only after the last." default:"1"`
 	RunFlags  `embed:""`
 }
 
@@ -219,8 +220,14 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 		return spec.Build(modelCtx(ctx), images, classes).Logits
 	}, td.test)
 	defer releaseEval()
+	ctx := context.New()
+	if c.Init != "" && !c.Resume {
+		if err := initFrom(app, backend, ctx, c.Init, c.Model, classes, trainModelScope); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	res, err := fit.Run(cancel, fit.Job{
-		Backend: backend, Context: context.New(), Train: td.train, Loss: lossFn, Eval: evalFn,
+		Backend: backend, Context: ctx, Train: td.train, Loss: lossFn, Eval: evalFn,
 		Log: app.Log, Terminal: app.Terminal, Parallel: dp, Models: []fit.ModelRecord{rec.Record("model")},
 	}, cfg)
 	if err != nil {
