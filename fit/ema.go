@@ -222,20 +222,6 @@ func (r *runner) initEMA(args []any) error {
 	return e.InitTargets(r.job.Context, r.resumedVars)
 }
 
-// stepInputs names the train step's batch inputs in = [lr, images, labels?, indices?].
-func (r *runner) stepInputs(in []*graph.Node) Inputs {
-	inputs := Inputs{Images: in[1]}
-	next := 2
-	if r.hasLabels {
-		inputs.Labels = in[next]
-		next++
-	}
-	if r.hasIndices {
-		inputs.Indices = in[next]
-	}
-	return inputs
-}
-
 // emaMark and emaUpdate are the train step's hooks: target variables are not trainable, and are
 // averaged after the optimizer update.
 func (r *runner) emaMark(ctx *context.Context) {

@@ -8,18 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/rs/zerolog"
 
 	"github.com/ifa-toolkit/ifa/data"
-	"github.com/ifa-toolkit/ifa/internal/nn"
 )
 
 // Config is the training loop's configuration. It is saved in config.json (WriteConfig).
@@ -193,12 +188,13 @@ type runner struct {
 	bar   *progressBar
 	start time.Time
 
-	hasLabels, hasIndices bool
-	termNames             []string
-	lastCheckpoint        string
-	resumedFrom           string
-	resumedVars           map[string]bool
-	emaReady              bool
+	layout         stepLayout
+	trainable      int64
+	termNames      []string
+	lastCheckpoint string
+	resumedFrom    string
+	resumedVars    map[string]bool
+	emaReady       bool
 	// Throughput of this process.
 	imagesRun  int64
 	stepsRun   int64
@@ -275,23 +271,10 @@ func (r *runner) run(cancel stdctx.Context) (*Result, error) {
 		r.state.BestMetricName = cfg.BestMetric
 	}
 
-	// Frozen scopes: evaluation-mode batch norms, no gradients.
-	for _, s := range cfg.Frozen {
-		ctx.InAbsPath(absScope(s)).SetParam(nn.FrozenParam, true)
+	if err := r.compile(); err != nil {
+		return nil, err
 	}
-	r.markFrozen(ctx)
-
-	exec, err := context.NewExec(r.job.Backend, ctx.Checked(false), r.stepGraph)
-	if err != nil {
-		return nil, fmt.Errorf("fit: building the train step: %w", err)
-	}
-	defer exec.Finalize()
-	r.exec = exec
-	if dp := r.job.Parallel; dp != nil {
-		// The learning rate is replicated; images, labels and indices are split along the batch.
-		dp.configure(exec, false, true)
-		r.log.Info().Int("devices", dp.NumDevices()).Str("mesh", dp.Mesh().String()).Msg("data parallel training")
-	}
+	defer r.exec.Finalize()
 
 	if r.job.Terminal {
 		w := r.job.Progress
@@ -341,84 +324,6 @@ func (r *runner) checkModels(ck *Checkpoint) error {
 	return nil
 }
 
-// markFrozen marks every variable under a frozen scope non-trainable.
-func (r *runner) markFrozen(ctx *context.Context) {
-	if len(r.cfg.Frozen) == 0 {
-		return
-	}
-	for v := range ctx.IterVariables() {
-		if v.Trainable && inScope(v.Scope(), r.cfg.Frozen...) {
-			v.SetTrainable(false)
-		}
-	}
-}
-
-// stepGraph is the train step: inputs are [lr (float64 scalar), images, labels?, indices?];
-// outputs are [total loss, terms..., gradient norm], all float64 scalars.
-func (r *runner) stepGraph(ctx *context.Context, in []*graph.Node) []*graph.Node {
-	g := in[0].Graph()
-	ctx.SetTraining(g, true)
-	loss := r.job.Loss(ctx, r.stepInputs(in))
-	if loss.Total == nil {
-		panic("the loss function returned no Total")
-	}
-	r.markFrozen(ctx)
-	r.emaMark(ctx)
-	vars := TrainableVariables(ctx, g, r.cfg.Frozen...)
-	norm := r.cfg.Optimizer.Update(ctx, loss.Total, in[0], r.cfg.ClipNorm, vars)
-	r.emaUpdate(ctx, g)
-	out := []*graph.Node{graph.ConvertDType(loss.Total, dtypes.Float64)}
-	names := make([]string, 0, len(loss.Terms))
-	for _, t := range loss.Terms {
-		if t.Name == "" || t.Value == nil || t.Value.Shape().Rank() != 0 || !t.Value.DType().IsFloat() {
-			panic(fmt.Sprintf("loss term %q must be a named float scalar", t.Name))
-		}
-		if t.Name == "loss" || slices.Contains(names, t.Name) {
-			panic(fmt.Sprintf("loss term name %q is reserved or repeated", t.Name))
-		}
-		names = append(names, t.Name)
-		out = append(out, graph.ConvertDType(t.Value, dtypes.Float64))
-	}
-	r.termNames = names
-	return append(out, norm)
-}
-
-// execStep runs the train step on ins = [lr, images, labels?, indices?]: on one device, or split
-// over the devices of job.Parallel (the batch inputs sharded along axis 0, the learning rate
-// replicated), returning the first device's copy of the replicated outputs.
-func (r *runner) execStep(ins []*tensors.Tensor) ([]*tensors.Tensor, error) {
-	dp := r.job.Parallel
-	if dp == nil {
-		args := make([]any, len(ins))
-		for k, t := range ins {
-			args[k] = t
-		}
-		if err := r.initEMA(args); err != nil {
-			return nil, err
-		}
-		return r.exec.Exec(args...)
-	}
-	if b, n := ins[1].Shape().Dim(0), dp.NumDevices(); b%n != 0 {
-		return nil, fmt.Errorf("a batch of %d images does not split evenly over %d devices: --batch must be a multiple of --devices, and so must the last batch of an epoch unless it is dropped", b, n)
-	}
-	if err := r.initEMA(nil); err != nil {
-		return nil, err
-	}
-	sharded := make([]bool, len(ins))
-	for k := 1; k < len(ins); k++ {
-		sharded[k] = true
-	}
-	args, err := dp.args(ins, sharded)
-	if err != nil {
-		return nil, err
-	}
-	outs, err := r.exec.Exec(args...)
-	if err != nil {
-		return nil, err
-	}
-	return dp.firstDevice(outs), nil
-}
-
 // checkResumedVariables fails when the model declares a variable that the resumed checkpoint
 // lacks: it would start from a fresh initialisation and the run would not be a continuation.
 func (r *runner) checkResumedVariables() error {
@@ -431,22 +336,16 @@ func (r *runner) checkResumedVariables() error {
 	return nil
 }
 
+// runEpoch trains 0-based epoch `epoch` (resumedEpoch: the one a checkpoint stopped inside, whose
+// first steps are skipped) and ends it (endEpoch).
 func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, res *Result) error {
-	cfg := r.cfg
 	steps := r.job.Train.StepsPerEpoch()
+	stats := newEpochStats()
 	skip := 0
-	sums := map[string]float64{}
-	var epochImages int64
 	if resumedEpoch {
 		skip = r.state.StepInEpoch
-		for k, v := range r.state.EpochSums {
-			sums[k] = v
-		}
-		epochImages = r.state.EpochImages
+		stats.restore(r.state)
 	}
-	epochStart := time.Now()
-	var epochTrain time.Duration
-	var epochImagesRun int64
 	lr := r.sched.LR(epoch, r.state.GlobalStep)
 	i := 0
 	for batch, err := range r.job.Train.Epoch(epoch) {
@@ -457,21 +356,8 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 			i++
 			continue
 		}
-		if r.stepsRun == 0 {
-			r.hasLabels, r.hasIndices = batch.Labels != nil, batch.Indices != nil
-		} else if r.hasLabels != (batch.Labels != nil) || r.hasIndices != (batch.Indices != nil) {
-			return fmt.Errorf("fit: epoch %d: batch %d: labels/indices present in some batches and not others", epoch+1, i+1)
-		}
 		lr = r.sched.LR(epoch, r.state.GlobalStep)
-		ins := []*tensors.Tensor{tensors.FromScalar(lr), batch.Images}
-		if r.hasLabels {
-			ins = append(ins, batch.Labels)
-		}
-		if r.hasIndices {
-			ins = append(ins, batch.Indices)
-		}
-		t0 := time.Now()
-		outs, err := r.execStep(ins)
+		out, err := r.step(lr, batch)
 		if err != nil {
 			if r.stepsRun == 0 && r.resumedFrom != "" {
 				// The first step builds the graph: a variable of the checkpoint whose shape differs
@@ -481,50 +367,25 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 			}
 			return fmt.Errorf("fit: epoch %d, step %d (global step %d): %w", epoch+1, i+1, r.state.GlobalStep+1, err)
 		}
-		dt := time.Since(t0)
-		if r.stepsRun == 0 && r.resumedVars != nil {
-			// Every variable the model declares must come from the checkpoint (nothing is written
-			// before this check).
-			if err := r.checkResumedVariables(); err != nil {
-				return err
-			}
-		}
-		vals := make([]float64, len(outs))
-		for k, o := range outs {
-			vals[k] = tensors.ToScalar[float64](o)
-		}
-		loss, terms, gradNorm := vals[0], vals[1:len(vals)-1], vals[len(vals)-1]
-		if bad := nonFinite(loss, r.termNames, terms, gradNorm); bad != "" {
-			var b strings.Builder
-			fmt.Fprintf(&b, "loss=%v", loss)
-			for k, name := range r.termNames {
-				fmt.Fprintf(&b, " %s=%v", name, terms[k])
-			}
-			fmt.Fprintf(&b, " grad_norm=%v", gradNorm)
+		if bad := out.nonFinite(r.termNames); bad != "" {
 			last := r.lastCheckpoint
 			if last == "" {
 				last = "none"
 			}
 			return fmt.Errorf("fit: %s (%w) at global step %d (epoch %d, step %d of %d): %s; no checkpoint was written for this state (last good checkpoint: %s)",
-				bad, ErrNonFinite, r.state.GlobalStep+1, epoch+1, i+1, steps, b.String(), last)
+				bad, ErrNonFinite, r.state.GlobalStep+1, epoch+1, i+1, steps, out.describe(r.termNames), last)
 		}
 		r.state.GlobalStep++
 		i++
 		r.stepsRun++
 		r.imagesRun += int64(batch.Size)
-		r.trainTime += dt
-		epochTrain += dt
-		epochImages += int64(batch.Size)
-		epochImagesRun += int64(batch.Size)
-		sums["loss"] += loss
-		for k, name := range r.termNames {
-			sums[name] += terms[k]
-		}
-		r.reportStep(epoch, i, steps, lr, loss, terms, gradNorm)
+		r.trainTime += out.Duration
+		stats.add(out, r.termNames, batch.Size)
+		r.reportStep(epoch, i, steps, lr, out)
 
 		if cancel.Err() != nil {
 			r.state.Epoch, r.state.StepInEpoch = epoch, i
-			r.state.EpochSums, r.state.EpochImages = sums, epochImages
+			r.state.EpochSums, r.state.EpochImages = stats.sums, stats.images
 			path, err := r.checkpoint()
 			if errors.Is(err, ErrCheckpointAborted) {
 				return r.abandoned()
@@ -532,29 +393,89 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 			if err != nil {
 				return fmt.Errorf("fit: %w at global step %d, and writing its checkpoint failed: %w", ErrInterrupted, r.state.GlobalStep, err)
 			}
-			return fmt.Errorf("fit: %w after global step %d (epoch %d, step %d of %d); checkpoint %s written: run the same command with --resume (same run directory) to continue",
-				ErrInterrupted, r.state.GlobalStep, epoch+1, i, steps, path)
+			return interrupted(fmt.Sprintf("global step %d (epoch %d, step %d of %d)", r.state.GlobalStep, epoch+1, i, steps), path)
 		}
 	}
 	if i < skip {
 		return fmt.Errorf("fit: epoch %d: the loader yielded %d batches, but the checkpoint had consumed %d", epoch+1, i, skip)
 	}
-	stepsDone := i
 	r.bar.clear()
+	return r.endEpoch(cancel, epoch, i, lr, stats, res)
+}
 
-	// End of epoch: means, evaluation, metrics, checkpoint.
+// interrupted is the error of a run stopped by its Go context after `where`, with the checkpoint
+// written at path.
+func interrupted(where, path string) error {
+	return fmt.Errorf("fit: %w after %s; checkpoint %s written: run the same command with --resume (same run directory) to continue",
+		ErrInterrupted, where, path)
+}
+
+// due reports whether a task done every `every` epochs (0: only after the last) is due after
+// 0-based epoch `epoch`: evaluation, checkpoints.
+func (c Config) due(every, epoch int) bool {
+	return epoch+1 == c.Epochs || (every > 0 && (epoch+1)%every == 0)
+}
+
+// epochStats accumulates one epoch's training statistics. Its sums and image count carry over a
+// checkpoint written inside the epoch (LoopState.EpochSums, EpochImages); the throughput counts
+// this process's steps only.
+type epochStats struct {
+	start time.Time
+	// sums: per name ("loss" and the terms), the sum over the epoch's steps.
+	sums map[string]float64
+	// images: the epoch's images so far, resumed steps included.
+	images int64
+	// imagesRun and train: images and step time of this process.
+	imagesRun int64
+	train     time.Duration
+}
+
+func newEpochStats() *epochStats {
+	return &epochStats{start: time.Now(), sums: map[string]float64{}}
+}
+
+// restore continues the sums of the epoch a checkpoint stopped inside.
+func (s *epochStats) restore(st LoopState) {
+	for k, v := range st.EpochSums {
+		s.sums[k] = v
+	}
+	s.images = st.EpochImages
+}
+
+// add counts one step of a batch of size images.
+func (s *epochStats) add(out StepOutputs, names []string, size int) {
+	s.sums["loss"] += out.Loss
+	for k, name := range names {
+		s.sums[name] += out.Terms[k]
+	}
+	s.images += int64(size)
+	s.imagesRun += int64(size)
+	s.train += out.Duration
+}
+
+// imagesPerSec is this process's training throughput in the epoch (0 before any step).
+func (s *epochStats) imagesPerSec() float64 {
+	if s.train <= 0 {
+		return 0
+	}
+	return float64(s.imagesRun) / s.train.Seconds()
+}
+
+// endEpoch closes 0-based epoch `epoch` after `steps` steps at learning rate lr: the means of the
+// loss and terms, the evaluation, metrics.jsonl, the epoch log event and the checkpoint.
+func (r *runner) endEpoch(cancel stdctx.Context, epoch, steps int, lr float64, stats *epochStats, res *Result) error {
+	cfg := r.cfg
 	r.state.Epoch, r.state.StepInEpoch = epoch+1, 0
 	r.state.EpochSums, r.state.EpochImages = nil, 0
-	mean := func(k string) float64 { return sums[k] / float64(max(1, stepsDone)) }
+	mean := func(k string) float64 { return stats.sums[k] / float64(max(1, steps)) }
 	res.TrainLoss = mean("loss")
 	res.TrainTerms = map[string]float64{}
 	for _, name := range r.termNames {
 		res.TrainTerms[name] = mean(name)
 	}
-	trainSeconds := time.Since(epochStart).Seconds()
+	trainSeconds := time.Since(stats.start).Seconds()
 	var metrics map[string]float64
-	last := epoch+1 == cfg.Epochs
-	if r.job.Eval != nil && (last || (cfg.EvalEvery > 0 && (epoch+1)%cfg.EvalEvery == 0)) {
+	if r.job.Eval != nil && cfg.due(cfg.EvalEvery, epoch) {
 		m, err := r.job.Eval(r.job.Context, epoch)
 		if err != nil {
 			return fmt.Errorf("fit: evaluation after epoch %d: %w", epoch+1, err)
@@ -565,10 +486,7 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 			r.state.BestMetric, r.state.BestEpoch, r.state.HasBest = v, epoch+1, true
 		}
 	}
-	ips := 0.0
-	if epochTrain > 0 {
-		ips = float64(epochImagesRun) / epochTrain.Seconds()
-	}
+	ips := stats.imagesPerSec()
 
 	rec := &record{}
 	rec.add("epoch", epoch+1)
@@ -583,7 +501,7 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 	}
 	rec.add("images_per_sec", ips)
 	rec.add("peak_rss_bytes", PeakRSS())
-	rec.add("seconds", time.Since(epochStart).Seconds())
+	rec.add("seconds", time.Since(stats.start).Seconds())
 	if err := appendMetrics(cfg.RunDir, rec); err != nil {
 		return err
 	}
@@ -598,7 +516,8 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 	}
 	ev.Float64("images_per_sec", ips).Float64("train_seconds", trainSeconds).Msg("epoch")
 
-	if last || (cfg.CheckpointEvery > 0 && (epoch+1)%cfg.CheckpointEvery == 0) || cancel.Err() != nil {
+	last := epoch+1 == cfg.Epochs
+	if cfg.due(cfg.CheckpointEvery, epoch) || cancel.Err() != nil {
 		path, err := r.checkpoint()
 		if errors.Is(err, ErrCheckpointAborted) {
 			return r.abandoned()
@@ -607,8 +526,7 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 			return err
 		}
 		if cancel.Err() != nil && !last {
-			return fmt.Errorf("fit: %w after epoch %d (global step %d); checkpoint %s written: run the same command with --resume (same run directory) to continue",
-				ErrInterrupted, epoch+1, r.state.GlobalStep, path)
+			return interrupted(fmt.Sprintf("epoch %d (global step %d)", epoch+1, r.state.GlobalStep), path)
 		}
 	}
 	return nil
@@ -624,25 +542,8 @@ func (r *runner) abandoned() error {
 		ErrInterrupted, r.state.GlobalStep, last)
 }
 
-// nonFinite names the first of the step's values that is NaN or infinite ("" when all are
-// finite): "loss", "loss term ce", "gradient norm", with its value.
-func nonFinite(loss float64, names []string, terms []float64, gradNorm float64) string {
-	switch {
-	case !isFinite(loss):
-		return fmt.Sprintf("non-finite loss (%v)", loss)
-	case !isFinite(gradNorm):
-		return fmt.Sprintf("non-finite gradient norm (%v; the loss %v is finite)", gradNorm, loss)
-	}
-	for k, x := range terms {
-		if !isFinite(x) {
-			return fmt.Sprintf("non-finite loss term %s (%v)", names[k], x)
-		}
-	}
-	return ""
-}
-
 // reportStep draws the progress bar or emits a step log event.
-func (r *runner) reportStep(epoch, step, steps int, lr, loss float64, terms []float64, gradNorm float64) {
+func (r *runner) reportStep(epoch, step, steps int, lr float64, out StepOutputs) {
 	now := time.Now()
 	if r.bar != nil {
 		ips := 0.0
@@ -651,7 +552,7 @@ func (r *runner) reportStep(epoch, step, steps int, lr, loss float64, terms []fl
 		}
 		remaining := int64(r.cfg.Epochs)*int64(steps) - r.state.GlobalStep
 		eta := time.Duration(float64(remaining) * float64(time.Since(r.start)) / float64(max(1, r.stepsRun)))
-		r.bar.draw(progressLine{epoch: epoch + 1, epochs: r.cfg.Epochs, step: step, steps: steps, loss: loss, lr: lr,
+		r.bar.draw(progressLine{epoch: epoch + 1, epochs: r.cfg.Epochs, step: step, steps: steps, loss: out.Loss, lr: lr,
 			imagesPerSec: ips, eta: eta}, step == steps)
 		return
 	}
@@ -663,11 +564,11 @@ func (r *runner) reportStep(epoch, step, steps int, lr, loss float64, terms []fl
 		ips = float64(r.imagesRun-r.lastLogImg) / dt
 	}
 	r.lastLogAt, r.lastLogImg = now, r.imagesRun
-	ev := r.log.Info().Int("epoch", epoch+1).Int64("step", r.state.GlobalStep).Float64("loss", loss)
+	ev := r.log.Info().Int("epoch", epoch+1).Int64("step", r.state.GlobalStep).Float64("loss", out.Loss)
 	for k, name := range r.termNames {
-		ev = ev.Float64(name, terms[k])
+		ev = ev.Float64(name, out.Terms[k])
 	}
-	ev.Float64("lr", lr).Float64("grad_norm", gradNorm).Float64("images_per_sec", ips).Msg("train")
+	ev.Float64("lr", lr).Float64("grad_norm", out.GradNorm).Float64("images_per_sec", ips).Msg("train")
 }
 
 // checkpoint writes the current state and prunes old checkpoints.

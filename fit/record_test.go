@@ -216,7 +216,7 @@ func TestNonFiniteNamesTheQuantity(t *testing.T) {
 		{1, inf, 2, "non-finite loss term ce (+Inf)"},
 		{1, 2, 3, ""},
 	} {
-		if got := nonFinite(tc.loss, []string{"ce"}, []float64{tc.term}, tc.grad); got != tc.want {
+		if got := (StepOutputs{Loss: tc.loss, Terms: []float64{tc.term}, GradNorm: tc.grad}).nonFinite([]string{"ce"}); got != tc.want {
 			t.Errorf("nonFinite(%v, %v, %v) = %q, want %q", tc.loss, tc.term, tc.grad, got, tc.want)
 		}
 	}

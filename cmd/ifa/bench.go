@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/ifa-toolkit/ifa/internal/cpu"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
@@ -15,16 +13,16 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
 	"github.com/ifa-toolkit/ifa/cnn"
+	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/fit"
-	"github.com/ifa-toolkit/ifa/internal/nn"
+	"github.com/ifa-toolkit/ifa/internal/cpu"
 	"github.com/ifa-toolkit/ifa/ssl"
 	"github.com/ifa-toolkit/ifa/vit"
 )
@@ -160,12 +158,9 @@ func kernelPath(b backends.Backend) string {
 	return cpu.KernelPath()
 }
 
-// benchLoss builds the step's loss on images [B, H, W, C] and labels [B] in a training graph.
-type benchLoss func(ctx *context.Context, images, labels *graph.Node) *graph.Node
-
 // benchSetup is a resolved benchmark: its loss, frozen scopes, context parameters and description.
 type benchSetup struct {
-	loss    benchLoss
+	loss    fit.LossFn
 	frozen  []string
 	params  map[string]any
 	method  string
@@ -202,12 +197,12 @@ func (c *BenchCmd) setup(input cnn.MapShape) (*benchSetup, error) {
 		if err := proj.Validate(); err != nil {
 			return nil, fmt.Errorf("bench: --proj-hidden/--proj-out: %w", err)
 		}
-		return &benchSetup{method: method, loss: func(ctx *context.Context, images, labels *graph.Node) *graph.Node {
-			f := model.Features(ctx.In("encoder"), images)
+		return &benchSetup{method: method, loss: func(ctx *context.Context, in fit.Inputs) fit.Loss {
+			f := model.Features(ctx.In("encoder"), in.Images)
 			if method == "none" {
-				return fit.CrossEntropy(f.Logits, labels)
+				return fit.Classification(f.Logits, in.Labels)
 			}
-			return lwclrLoss(ctx.In("lwclr"), f, proj)
+			return fit.Loss{Total: lwclrLoss(ctx.In("lwclr"), f, proj)}
 		}}, nil
 	}
 
@@ -221,8 +216,8 @@ func (c *BenchCmd) setup(input cnn.MapShape) (*benchSetup, error) {
 	classes := c.Classes
 	s := &benchSetup{method: method}
 	if method == "none" {
-		s.loss = func(ctx *context.Context, images, labels *graph.Node) *graph.Node {
-			return fit.CrossEntropy(student.Build(ctx.In("student"), images, classes).Logits, labels)
+		s.loss = func(ctx *context.Context, in fit.Inputs) fit.Loss {
+			return fit.Classification(student.Build(ctx.In("student"), in.Images, classes).Logits, in.Labels)
 		}
 		return s, nil
 	}
@@ -243,18 +238,20 @@ func (c *BenchCmd) setup(input cnn.MapShape) (*benchSetup, error) {
 	if method == "ifacd" && c.IFACDLayers < 1 {
 		return nil, fmt.Errorf("bench: --ifacd-layers %d: want >= 1", c.IFACDLayers)
 	}
-	s.frozen = []string{"/teacher"}
-	s.params = map[string]any{distill.ParamIFACDLayers: c.IFACDLayers}
-	beta := c.Beta
-	s.loss = func(ctx *context.Context, images, labels *graph.Node) *graph.Node {
-		sf := student.Build(ctx.In("student"), images, classes)
-		tf := teacher.Build(ctx.InAbsPath("/teacher"), images, classes)
-		loss := graph.Add(fit.CrossEntropy(sf.Logits, labels), distill.KDLoss(sf.Logits, graph.StopGradient(tf.Logits), benchKDT))
-		if method == "ifacd" {
-			loss = graph.Add(loss, graph.MulScalar(distill.IFACD{}.Loss(ctx, sf, tf, distill.Step{}), beta))
-		}
-		return loss
+	// The distillation objective of `ifa distill` with γ = α = 1, T = 4 and this β.
+	m, err := distill.Get(method)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
+	obj := distill.NewObjective(m, func(ctx *context.Context, images *graph.Node) backbone.Features {
+		return student.Build(ctx, images, classes)
+	}, func(ctx *context.Context, images *graph.Node) backbone.Features {
+		return teacher.Build(ctx, images, classes)
+	})
+	obj.KDTemperature, obj.Beta = benchKDT, c.Beta
+	s.frozen = []string{distill.TeacherScope}
+	s.params = map[string]any{distill.ParamIFACDLayers: c.IFACDLayers}
+	s.loss = obj.Loss
 	return s, nil
 }
 
@@ -300,33 +297,17 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 	}()
 
 	ctx := context.New()
-	if err := ctx.SetRNGStateFromSeed(seed); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	for _, f := range s.frozen {
-		ctx.InAbsPath(f).SetParam(nn.FrozenParam, true)
-	}
 	for k, v := range s.params {
 		ctx.SetParam(k, v)
 	}
-	opt := fit.Optimizer{Kind: fit.OptimizerSGD, Momentum: benchMomentum, WeightDecay: benchWeightDecay, DecayBiasAndNorm: true}
-	var trainable int64
-	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, lr, images, labels *graph.Node) *graph.Node {
-		g := images.Graph()
-		ctx.SetTraining(g, true)
-		loss := s.loss(ctx, images, labels)
-		vars := fit.TrainableVariables(ctx, g, s.frozen...)
-		trainable = 0
-		for _, v := range vars {
-			trainable += int64(v.Shape().Size())
-		}
-		opt.Update(ctx, loss, lr, 0, vars)
-		return graph.ConvertDType(loss, dtypes.Float64)
+	stepper, err := fit.NewStepper(fit.Job{Backend: backend, Context: ctx, Loss: s.loss}, fit.Config{
+		Optimizer: fit.Optimizer{Kind: fit.OptimizerSGD, Momentum: benchMomentum, WeightDecay: benchWeightDecay, DecayBiasAndNorm: true},
+		Frozen:    s.frozen, Seed: seed,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	defer exec.Finalize()
+	defer stepper.Finalize()
 
 	// One fixed batch: standard-normal pixels, uniform labels.
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
@@ -338,19 +319,14 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 	for i := range labels {
 		labels[i] = int32(rng.IntN(c.Classes))
 	}
-	images := tensors.FromFlatDataAndDimensions(pix, c.Batch, input.H, input.W, input.C)
-	labelT := tensors.FromFlatDataAndDimensions(labels, c.Batch)
-	lr := tensors.FromScalar(float64(benchLR))
+	batch := data.Batch{Images: tensors.FromFlatDataAndDimensions(pix, c.Batch, input.H, input.W, input.C),
+		Labels: tensors.FromFlatDataAndDimensions(labels, c.Batch), Size: c.Batch}
 
 	var loss float64
 	step := func() (time.Duration, error) {
-		t0 := time.Now()
-		out, err := exec.Exec(lr, images, labelT)
-		if err != nil {
-			return 0, err
-		}
-		loss = tensors.ToScalar[float64](out[0]) // reading the loss waits for the step to finish
-		return time.Since(t0), nil
+		out, err := stepper.Step(benchLR, batch)
+		loss = out.Loss
+		return out.Duration, err
 	}
 	compile, err := step()
 	if err != nil {
@@ -394,9 +370,6 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 	if c.OpStats {
 		fmt.Fprint(os.Stderr, cpu.OpStatsReport(70))
 	}
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return nil, fmt.Errorf("bench: %s %s: non-finite loss %v after %d steps", c.Model, s.method, loss, 1+c.Warmup+c.Steps)
-	}
 	med := median(times)
 	var sum float64
 	for _, t := range times {
@@ -405,7 +378,7 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 	return &BenchResult{
 		Peer: "ifa", Model: c.Model, Method: s.method, Teacher: s.teacher, Batch: c.Batch,
 		Input: input.String(), Backend: backend.Name(), Kernels: kernelPath(backend), Steps: c.Steps, Warmup: c.Warmup,
-		TrainableParams: trainable, ImagesPerSec: float64(c.Batch) / med, StepSecondsMedian: med,
+		TrainableParams: stepper.TrainableParams(), ImagesPerSec: float64(c.Batch) / med, StepSecondsMedian: med,
 		StepSecondsMin: slices.Min(times), StepSecondsMean: sum / float64(len(times)),
 		CompileSeconds: compile.Seconds(), WarmupSeconds: warm.Seconds(),
 		PeakMemoryBytes: fit.PeakRSS(), FinalLoss: loss, CPUSecondsPerStep: cpuPerStep,
