@@ -367,6 +367,13 @@ func (r *runner) runEpoch(cancel stdctx.Context, epoch int, resumedEpoch bool, r
 			}
 			return fmt.Errorf("fit: epoch %d, step %d (global step %d): %w", epoch+1, i+1, r.state.GlobalStep+1, err)
 		}
+		if r.stepsRun == 0 && r.resumedVars != nil {
+			// Every variable the model declares must come from the checkpoint (nothing is written
+			// before this check).
+			if err := r.checkResumedVariables(); err != nil {
+				return err
+			}
+		}
 		if bad := out.nonFinite(r.termNames); bad != "" {
 			last := r.lastCheckpoint
 			if last == "" {
