@@ -34,15 +34,17 @@ type App struct {
 	Terminal bool
 }
 
-func newApp(g *Globals) (*App, error) {
-	terminal := isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd())
+// newApp sets up the logger on stderr; progress bars are drawn only when stderr is the process's
+// standard error and a terminal.
+func newApp(g *Globals, stderr io.Writer) (*App, error) {
+	terminal := stderr == io.Writer(os.Stderr) && (isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd()))
 	level, err := zerolog.ParseLevel(g.LogLevel)
 	if err != nil {
 		return nil, fmt.Errorf("--log-level %q: %w", g.LogLevel, err)
 	}
-	var w io.Writer = os.Stderr
+	w := stderr
 	if g.LogFormat == "console" || (g.LogFormat == "auto" && terminal) {
-		w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly, NoColor: !terminal}
+		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly, NoColor: !terminal}
 	}
 	log := zerolog.New(w).Level(level).With().Timestamp().Logger()
 	return &App{Globals: g, Log: log, Terminal: terminal}, nil

@@ -270,11 +270,12 @@ func lwclrLoss(ctx *context.Context, f backbone.Features, proj ssl.HeadConfig) *
 
 // validate checks the numeric flags.
 func (c *BenchCmd) validate() error {
-	if c.Batch < 1 || c.Steps < 1 || c.Warmup < 0 || c.Classes < 1 || c.Patch < 0 {
-		return fmt.Errorf("bench: --batch %d, --steps %d and --classes %d must be >= 1, --warmup %d and --patch %d >= 0",
-			c.Batch, c.Steps, c.Classes, c.Warmup, c.Patch)
-	}
-	return nil
+	return firstFailed("bench",
+		want(c.Batch >= 1, "--batch %d: want >= 1", c.Batch),
+		want(c.Steps >= 1, "--steps %d: want >= 1", c.Steps),
+		want(c.Classes >= 1, "--classes %d: want >= 1", c.Classes),
+		want(c.Warmup >= 0, "--warmup %d: want >= 0", c.Warmup),
+		want(c.Patch >= 0, "--patch %d: want >= 0", c.Patch))
 }
 
 // run compiles and times the training step on backend.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/gomlx/gomlx/backends"
@@ -27,29 +28,62 @@ import (
 )
 
 // interruptContext returns a context cancelled by the first SIGINT (Ctrl-C) or SIGTERM: the
-// training loop then finishes its step, writes a checkpoint and returns. A second signal kills the
-// process as usual. Call stop when done.
+// training loop then finishes its step, writes a checkpoint and returns. The second signal
+// cancels the context's abort context (abortOf): a checkpoint being written is abandoned, its
+// temporary file removed and the previous checkpoints kept, and the loop returns at once. A third
+// signal kills the process. stop releases the signal handler; it cancels nothing that anyone
+// could take for an interrupt, so a run that fails on its own never reports one.
 func interruptContext(log zerolog.Logger) (ctx stdctx.Context, stop func()) {
-	ctx, stopNotify := signal.NotifyContext(stdctx.Background(), os.Interrupt, syscall.SIGTERM)
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	abort, abortFn := stdctx.WithCancel(stdctx.Background())
+	ctx, cancel := stdctx.WithCancel(stdctx.WithValue(stdctx.Background(), abortKey{}, abort))
 	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		select {
-		case <-ctx.Done():
-			// Restore the default behaviour: a second Ctrl-C aborts at once.
-			stopNotify()
-			log.Warn().Msg("interrupted: finishing the current step and writing a checkpoint (press Ctrl-C again to abort without one)")
-		case <-done:
+		defer wg.Done()
+		for n := 1; n <= 2; n++ {
+			select {
+			case <-done:
+				return
+			case <-signals:
+			}
+			if n == 1 {
+				log.Warn().Msg("interrupted: finishing the current step and writing a checkpoint (press Ctrl-C again to stop without one)")
+				cancel()
+				continue
+			}
+			log.Warn().Msg("interrupted again: stopping without writing a checkpoint; the previous ones are kept (press Ctrl-C once more to kill the process)")
+			abortFn()
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
 		}
 	}()
-	return ctx, func() { close(done); stopNotify() }
+	return ctx, func() {
+		signal.Stop(signals)
+		close(done)
+		wg.Wait()
+		cancel()
+		abortFn()
+	}
+}
+
+// abortKey is the context key of interruptContext's abort context.
+type abortKey struct{}
+
+// abortOf returns the abort context of an interruptContext (for fit.Job.Abort), or nil.
+func abortOf(ctx stdctx.Context) stdctx.Context {
+	a, _ := ctx.Value(abortKey{}).(stdctx.Context)
+	return a
 }
 
 // prepareRunDir returns the run directory of a training command (--out, or runs/<command>-<time>)
 // and checks it against resume: a fresh run refuses a directory that already holds checkpoints, and
-// resuming needs an explicit --out.
+// resuming needs an explicit --out. It creates nothing: the command's first write (config.json)
+// does, once every check has passed.
 func prepareRunDir(app *App, command string, resume bool) (string, error) {
 	if resume && app.Globals.Out == "" {
-		return "", errors.New("--resume: give the run directory to continue with --out RUN_DIR")
+		return "", usagef("--resume: give the run directory to continue with --out RUN_DIR")
 	}
 	dir := app.RunDir(command)
 	if !resume {
@@ -58,11 +92,8 @@ func prepareRunDir(app *App, command string, resume bool) (string, error) {
 			return "", err
 		}
 		if len(ck) > 0 {
-			return "", fmt.Errorf("--out %s already holds checkpoints: add --resume to continue that run, or choose another --out", dir)
+			return "", usagef("--out %s already holds checkpoints: add --resume to continue that run, or choose another --out", dir)
 		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("run directory %s: %w", dir, err)
 	}
 	return dir, nil
 }

@@ -76,8 +76,8 @@ type DistillCmd struct {
 	Padding     int  `help:"Zero padding (pixels) of the random-crop augmentation; 0 disables the crop." default:"4"`
 	NoFlip      bool `name:"no-flip" help:"Disable the random horizontal flip."`
 	NoAugment   bool `name:"no-augment" help:"Train on un-augmented images."`
-	TrainLimit  int  `name:"limit-train" aliases:"train-limit" help:"Train on the first N training images only (0: all)." default:"0"`
-	TestLimit   int  `name:"limit-test" aliases:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
+	LimitTrain  int  `name:"limit-train" aliases:"train-limit" help:"Train on the first N training images only (0: all)." default:"0"`
+	LimitTest   int  `name:"limit-test" aliases:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
 	NoTeacherEv bool `name:"no-teacher-eval" help:"Skip measuring the teacher's test accuracy before training (recorded for the report's teacher row)."`
 
 	EvalEvery int `name:"eval-every" help:"Evaluate the student's test top-1/top-5 every N epochs (always after the last); 0: only after the last." default:"1"`
@@ -100,18 +100,14 @@ type distillResult struct {
 }
 
 func (c *DistillCmd) validate() error {
-	if err := validateEpochs("distill", c.EpochFlags, c.RunFlags); err != nil {
-		return err
-	}
-	switch {
-	case c.Gamma < 0 || c.Alpha < 0:
-		return fmt.Errorf("distill: --gamma %g and --alpha %g: want >= 0", c.Gamma, c.Alpha)
-	case !(c.KDT > 0):
-		return fmt.Errorf("distill: --kd-t %g: want > 0", c.KDT)
-	case c.LR < 0:
-		return fmt.Errorf("distill: --lr %g: want >= 0 (0: the recipe's)", c.LR)
-	}
-	return validateDataAndRun("distill", c.Padding, c.TrainLimit, c.TestLimit, c.EvalEvery, c.RunFlags)
+	checks := epochChecks(c.EpochFlags, c.RunFlags)
+	checks = append(checks,
+		want(c.Gamma >= 0, "--gamma %g: want >= 0", c.Gamma),
+		want(c.Alpha >= 0, "--alpha %g: want >= 0", c.Alpha),
+		want(c.KDT > 0, "--kd-t %g: want > 0", c.KDT),
+		want(c.LR >= 0, "--lr %g: want >= 0 (0: the recipe's)", c.LR))
+	checks = append(checks, sgdChecks(c.LRFactor, c.Momentum, c.WD)...)
+	return firstFailed("distill", append(checks, dataAndRunChecks(c.Padding, c.LimitTrain, c.LimitTest, c.EvalEvery, c.RunFlags)...)...)
 }
 
 // distillData holds the loaders and the data spec of a run.
@@ -136,7 +132,7 @@ func (c *DistillCmd) loadData(teacher rundir.Model, seed int64, dropLast bool) (
 	if name == "" {
 		return nil, errors.New("distill: the teacher's run does not record its dataset: give --dataset")
 	}
-	train, test, spec, err := openTrainTest(name, dir, c.TrainLimit, c.TestLimit)
+	train, test, spec, err := openTrainTest(name, dir, c.LimitTrain, c.LimitTest)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
@@ -196,17 +192,20 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	if err := checkTrainsCNNs(app, backend); err != nil {
+		return nil, fmt.Errorf("distill: %w", err)
+	}
 	method, err := distill.Get(c.Method)
 	if err != nil {
-		return nil, fmt.Errorf("distill: --method: %w", err)
+		return nil, usagef("distill: --method: %w", err)
 	}
 	student, err := cnn.Get(c.Student)
 	if err != nil {
-		return nil, fmt.Errorf("distill: --student: %w", err)
+		return nil, usagef("distill: --student: %w", err)
 	}
 	recipe, err := distill.GetRecipe(c.Recipe)
 	if err != nil {
-		return nil, fmt.Errorf("distill: --recipe: %w", err)
+		return nil, usagef("distill: --recipe: %w", err)
 	}
 	teacherPath, dropTeacher, err := c.torchTeacher(backend, c.Teacher, c.Dataset)
 	if err != nil {
@@ -296,9 +295,6 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 			return nil, fmt.Errorf("distill: %w", err)
 		}
 	}
-	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "distill", Model: studentRec, Flags: c}, cfg, c.Resume); err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
-	}
 	if err := distill.ImportTeacher(ctx, teacherFile, teacherRec.Scope); err != nil {
 		return nil, fmt.Errorf("distill: --teacher: %w", err)
 	}
@@ -308,6 +304,10 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	}
 	train, err := obj.FeedHostInputs(ctx, dd.train, distill.TrainSet{Labels: labels, Seed: uint64(seed)}, c.Batch)
 	if err != nil {
+		return nil, fmt.Errorf("distill: %w", err)
+	}
+	// The first write: everything above only checked and read.
+	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "distill", Model: studentRec, Flags: c}, cfg, c.Resume); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
 
@@ -331,7 +331,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	defer releaseEval()
 	res, err := fit.Run(cancel, fit.Job{
 		Backend: backend, Context: ctx, Train: train, Loss: obj.Loss, Eval: evalFn, Log: app.Log, Terminal: app.Terminal,
-		Parallel: dp, Models: []fit.ModelRecord{studentRec.Record("student"), teacherAt.Record("teacher")},
+		Parallel: dp, Models: []fit.ModelRecord{studentRec.Record("student"), teacherAt.Record("teacher")}, Abort: abortOf(cancel),
 	}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"github.com/gomlx/gomlx/backends"
@@ -44,8 +43,9 @@ func (f *evalFeatures) Close() { f.release() }
 // work starts) and extracts both splits' features in batches of batch images. The caller
 // closes the result.
 func (in *evalInput) features(app *App, batch int, check func(train *data.Dataset) error) (*evalFeatures, error) {
-	if in.LimitTrain < 0 || in.LimitTest < 0 {
-		return nil, fmt.Errorf("--limit-train %d / --limit-test %d: want >= 0", in.LimitTrain, in.LimitTest)
+	if err := firstFailed("", want(in.LimitTrain >= 0, "--limit-train %d: want >= 0 (0: all)", in.LimitTrain),
+		want(in.LimitTest >= 0, "--limit-test %d: want >= 0 (0: all)", in.LimitTest)); err != nil {
+		return nil, err
 	}
 	backend, release, err := commandBackend(app, in.backend)
 	if err != nil {

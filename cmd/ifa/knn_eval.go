@@ -36,11 +36,11 @@ type knnJSON struct {
 func (c *KnnEvalCmd) Run(app *App) error {
 	switch {
 	case c.K < 1:
-		return fmt.Errorf("--k %d: want >= 1", c.K)
+		return usagef("--k %d: want >= 1", c.K)
 	case !(c.Temperature > 0):
-		return fmt.Errorf("--temperature %g: want > 0", c.Temperature)
+		return usagef("--temperature %g: want > 0", c.Temperature)
 	case c.Batch < 1:
-		return fmt.Errorf("--batch %d: want >= 1", c.Batch)
+		return usagef("--batch %d: want >= 1", c.Batch)
 	}
 	settings := []eval.KNNSetting{{K: c.K, T: c.Temperature}}
 	if c.AlsoK20 {
@@ -49,7 +49,7 @@ func (c *KnnEvalCmd) Run(app *App) error {
 	f, err := c.features(app, c.Batch, func(train *data.Dataset) error {
 		for _, s := range settings {
 			if s.K > train.Len() {
-				return fmt.Errorf("--k %d: larger than the bank of %d training images", s.K, train.Len())
+				return usagef("--k %d: larger than the bank of %d training images", s.K, train.Len())
 			}
 		}
 		return nil

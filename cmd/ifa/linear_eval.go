@@ -38,19 +38,19 @@ type linearJSON struct {
 func (c *LinearEvalCmd) Run(app *App) error {
 	switch {
 	case c.Epochs < 1:
-		return fmt.Errorf("--epochs %d: want >= 1", c.Epochs)
+		return usagef("--epochs %d: want >= 1", c.Epochs)
 	case !(c.LR > 0):
-		return fmt.Errorf("--lr %g: want > 0", c.LR)
+		return usagef("--lr %g: want > 0", c.LR)
 	case c.Momentum < 0 || c.Momentum >= 1:
-		return fmt.Errorf("--momentum %g: want in [0, 1)", c.Momentum)
+		return usagef("--momentum %g: want in [0, 1)", c.Momentum)
 	case c.WeightDecay < 0:
-		return fmt.Errorf("--weight-decay %g: want >= 0", c.WeightDecay)
+		return usagef("--weight-decay %g: want >= 0", c.WeightDecay)
 	case c.Batch < 1:
-		return fmt.Errorf("--batch %d: want >= 1", c.Batch)
+		return usagef("--batch %d: want >= 1", c.Batch)
 	}
 	f, err := c.features(app, c.Batch, func(train *data.Dataset) error {
 		if c.Batch > train.Len() {
-			return fmt.Errorf("--batch %d: larger than the %d training images", c.Batch, train.Len())
+			return usagef("--batch %d: larger than the %d training images", c.Batch, train.Len())
 		}
 		return nil
 	})

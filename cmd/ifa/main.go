@@ -4,10 +4,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/ifa-toolkit/ifa/fit"
 )
 
 // CLI is the whole command line: global flags and one struct per subcommand.
@@ -33,26 +39,124 @@ type CLI struct {
 // Version of ifa.
 const Version = "0.1.0-dev"
 
-func main() {
-	var cli CLI
-	ctx := kong.Parse(&cli,
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+// Exit codes (documented in the README).
+const (
+	// exitRuntime: the command failed while working (a missing or bad file, a NaN, a write error).
+	exitRuntime = 1
+	// exitUsage: a flag or IFA_* environment variable is malformed or out of range, or flags
+	// conflict; found before any work starts and before anything is written.
+	exitUsage = 2
+	// exitInterrupted: Ctrl-C or SIGTERM stopped the command (a training run writes a checkpoint
+	// first), as a shell reports a process killed by SIGINT.
+	exitInterrupted = 130
+)
+
+// parserOptions are the kong options of the ifa command line.
+func parserOptions() []kong.Option {
+	return []kong.Option{
 		kong.Name("ifa"),
 		cliVars(),
 		kong.Description("ifa: layer-wise contrastive pretraining (IFACLR) and contrastive distillation (IFACD) of vision models, on GoMLX."),
 		kong.UsageOnError(),
 		kong.DefaultEnvars("IFA"),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
-	app, err := newApp(&cli.Globals)
+	}
+}
+
+// kongExit carries an exit code requested by kong (--help, a parse error) out of the parser.
+type kongExit int
+
+// run runs the ifa command line args, logging to stderr, and returns the process's exit code.
+func run(args []string, stderr io.Writer) (code int) {
+	var cli CLI
+	defer func() {
+		if r := recover(); r != nil {
+			c, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			code = int(c)
+			if code != 0 {
+				code = exitUsage
+			}
+		}
+	}()
+	parser, err := kong.New(&cli, append(parserOptions(),
+		kong.Writers(os.Stdout, stderr), kong.Exit(func(c int) { panic(kongExit(c)) }))...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "ifa:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "ifa:", err)
+		return exitRuntime
+	}
+	ctx, err := parser.Parse(negativeValues(args))
+	parser.FatalIfErrorf(err)
+	app, err := newApp(&cli.Globals, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "ifa:", err)
+		return exitUsage
 	}
 	err = runSafely(func() error { return ctx.Run(app) })
-	if err != nil {
-		app.Log.Error().Msg(err.Error())
-		os.Exit(1)
+	if err == nil {
+		return 0
 	}
+	app.Log.Error().Msg(err.Error())
+	return exitCode(err)
+}
+
+// exitCode is the exit code of a command's error.
+func exitCode(err error) int {
+	var u usageError
+	switch {
+	case errors.Is(err, fit.ErrInterrupted), errors.Is(err, errInterrupted):
+		return exitInterrupted
+	case errors.As(err, &u):
+		return exitUsage
+	}
+	return exitRuntime
+}
+
+// usageError marks an error in the flags or IFA_* variables (exit code 2).
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+// usagef is a usage error: a flag's value is malformed, out of range or conflicts with another
+// flag or with the data it names. The message starts with the flag.
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// errInterrupted is wrapped by commands other than training stopped by Ctrl-C.
+var errInterrupted = errors.New("interrupted")
+
+// negativeValues lets a long flag take a negative number as its value: "--lr -1" becomes
+// "--lr=-1", so that the command's check, not the parser, answers (kong reads "-1" as a short
+// flag). Anything after "--" is left alone.
+func negativeValues(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if strings.HasPrefix(a, "--") && len(a) > 2 && !strings.Contains(a, "=") && i+1 < len(args) && isNegativeNumber(args[i+1]) {
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// isNegativeNumber reports whether s is a negative decimal number ("-1", "-0.5", "-.5", "-1e-3").
+func isNegativeNumber(s string) bool {
+	if len(s) < 2 || s[0] != '-' || !(s[1] >= '0' && s[1] <= '9' || s[1] == '.') {
+		return false
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }
 
 // VersionCmd prints the version.

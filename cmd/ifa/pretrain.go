@@ -105,64 +105,74 @@ func (c *PretrainVitCmd) Help() string {
 func (c *PretrainVitCmd) validate() error {
 	switch {
 	case c.Epochs < 0:
-		return fmt.Errorf("--epochs %d: want >= 1 (or 0 for the untrained encoder)", c.Epochs)
+		return usagef("--epochs %d: want >= 1 (or 0 for the untrained encoder)", c.Epochs)
 	case c.Batch < 2:
-		return fmt.Errorf("--batch %d: want >= 2 (contrastive learning needs negatives)", c.Batch)
+		return usagef("--batch %d: want >= 2 (contrastive learning needs negatives)", c.Batch)
 	case !(c.LR > 0):
-		return fmt.Errorf("--lr %g: want > 0", c.LR)
+		return usagef("--lr %g: want > 0", c.LR)
 	case c.MinLR < 0 || c.MinLR > c.LR:
-		return fmt.Errorf("--min-lr %g: want in [0, --lr %g]", c.MinLR, c.LR)
+		return usagef("--min-lr %g: want in [0, --lr %g]", c.MinLR, c.LR)
 	case c.Temperature < 0:
-		return fmt.Errorf("--temperature %g: want > 0 (or 0 for the method's)", c.Temperature)
+		return usagef("--temperature %g: want > 0 (or 0 for the method's)", c.Temperature)
 	case c.ProjLayers < 0 || c.ProjLayers > 3:
-		return fmt.Errorf("--proj-layers %d: want 1, 2 or 3 (or 0 for the method's)", c.ProjLayers)
-	case c.ProjHidden < 0 || c.ProjOut < 0 || c.PredHidden < 0:
-		return fmt.Errorf("--proj-hidden %d, --proj-out %d, --pred-hidden %d: want >= 1 (or 0 for the method's)", c.ProjHidden, c.ProjOut, c.PredHidden)
+		return usagef("--proj-layers %d: want 1, 2 or 3 (or 0 for the method's)", c.ProjLayers)
+	case c.ProjHidden < 0:
+		return usagef("--proj-hidden %d: want >= 1 (or 0 for the method's)", c.ProjHidden)
+	case c.ProjOut < 0:
+		return usagef("--proj-out %d: want >= 1 (or 0 for the method's)", c.ProjOut)
+	case c.PredHidden < 0:
+		return usagef("--pred-hidden %d: want >= 1 (or 0 for the method's)", c.PredHidden)
 	case !(c.EMAMomentum >= 0 && c.EMAMomentum <= 1):
-		return fmt.Errorf("--ema-momentum %g: want a value in [0, 1]", c.EMAMomentum)
+		return usagef("--ema-momentum %g: want a value in [0, 1]", c.EMAMomentum)
 	case c.Patch < 0:
-		return fmt.Errorf("--patch %d: want >= 1 (or 0 for the configuration's)", c.Patch)
+		return usagef("--patch %d: want >= 1 (or 0 for the configuration's)", c.Patch)
 	case c.Dropout >= 1:
-		return fmt.Errorf("--dropout %g: want < 1", c.Dropout)
+		return usagef("--dropout %g: want < 1", c.Dropout)
 	case c.Momentum < 0 || c.Momentum >= 1:
-		return fmt.Errorf("--momentum %g: want in [0, 1)", c.Momentum)
+		return usagef("--momentum %g: want in [0, 1)", c.Momentum)
 	case c.Nesterov && (c.Optimizer != fit.OptimizerSGD || c.Momentum == 0):
-		return errors.New("--nesterov needs --optimizer sgd and a --momentum > 0")
+		return usagef("--nesterov needs --optimizer sgd and a --momentum > 0")
 	case c.WeightDecay < 0:
-		return fmt.Errorf("--weight-decay %g: want >= 0", c.WeightDecay)
+		return usagef("--weight-decay %g: want >= 0", c.WeightDecay)
 	case c.WarmupSteps < 0:
-		return fmt.Errorf("--warmup-steps %d: want >= 0", c.WarmupSteps)
+		return usagef("--warmup-steps %d: want >= 0", c.WarmupSteps)
 	case c.Clip < 0:
-		return fmt.Errorf("--clip %g: want >= 0 (0 disables clipping)", c.Clip)
+		return usagef("--clip %g: want >= 0 (0 disables clipping)", c.Clip)
 	case c.KnnEvery < 0:
-		return fmt.Errorf("--knn-every %d: want >= 0 (0 disables the monitor)", c.KnnEvery)
-	case c.KnnEvery > 0 && (c.KnnK < 1 || !(c.KnnT > 0)):
-		return fmt.Errorf("--knn-k %d / --knn-t %g: want k >= 1 and T > 0", c.KnnK, c.KnnT)
+		return usagef("--knn-every %d: want >= 0 (0 disables the monitor)", c.KnnEvery)
+	case c.KnnEvery > 0 && c.KnnK < 1:
+		return usagef("--knn-k %d: want >= 1", c.KnnK)
+	case c.KnnEvery > 0 && !(c.KnnT > 0):
+		return usagef("--knn-t %g: want > 0", c.KnnT)
 	case c.CropPad < 0:
-		return fmt.Errorf("--crop-pad %d: want >= 0", c.CropPad)
+		return usagef("--crop-pad %d: want >= 0", c.CropPad)
 	case !(c.CropScale > 0 && c.CropScale <= 1):
-		return fmt.Errorf("--crop-scale %g: want in (0, 1]", c.CropScale)
+		return usagef("--crop-scale %g: want in (0, 1]", c.CropScale)
 	case c.Jitter < 0:
-		return fmt.Errorf("--jitter %g: want >= 0 (0 disables the colour jitter)", c.Jitter)
+		return usagef("--jitter %g: want >= 0 (0 disables the colour jitter)", c.Jitter)
 	case c.Solarize < 0 || c.Solarize > 1:
-		return fmt.Errorf("--solarize %g: want a probability in [0, 1]", c.Solarize)
+		return usagef("--solarize %g: want a probability in [0, 1]", c.Solarize)
 	case c.SolarizeThreshold < 0 || c.SolarizeThreshold > 1:
-		return fmt.Errorf("--solarize-threshold %g: want a value in [0, 1]", c.SolarizeThreshold)
-	case c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.LogEvery < 0 || c.LimitTrain < 0 || c.LimitTest < 0 || c.Workers < 0:
-		return errors.New("--checkpoint-every, --keep-checkpoints, --log-every, --limit-train, --limit-test and --workers must be >= 0")
+		return usagef("--solarize-threshold %g: want a value in [0, 1]", c.SolarizeThreshold)
 	}
-	return nil
+	return firstFailed("",
+		want(c.CheckpointEvery >= 0, "--checkpoint-every %d: want >= 0", c.CheckpointEvery),
+		want(c.KeepCheckpoints >= 0, "--keep-checkpoints %d: want >= 0 (0 keeps all)", c.KeepCheckpoints),
+		want(c.LogEvery >= 0, "--log-every %d: want >= 0", c.LogEvery),
+		want(c.LimitTrain >= 0, "--limit-train %d: want >= 0 (0: all)", c.LimitTrain),
+		want(c.LimitTest >= 0, "--limit-test %d: want >= 0 (0: all)", c.LimitTest),
+		want(c.Workers >= 0, "--workers %d: want >= 0 (0: one per CPU)", c.Workers))
 }
 
 // pretrainConfig builds the method's configuration from the flags.
 func (c *PretrainVitCmd) pretrainConfig() (ssl.PretrainConfig, error) {
 	method, err := ssl.ParseMethod(c.Mode)
 	if err != nil {
-		return ssl.PretrainConfig{}, fmt.Errorf("--mode: %w", err)
+		return ssl.PretrainConfig{}, usagef("--mode: %w", err)
 	}
 	layers, err := backbone.ParseLayerSelect(c.Layers)
 	if err != nil {
-		return ssl.PretrainConfig{}, fmt.Errorf("--layers: %w", err)
+		return ssl.PretrainConfig{}, usagef("--layers: %w", err)
 	}
 	cfg := ssl.PretrainConfig{Method: method, Layers: layers, Temperature: c.Temperature}
 	cfg = cfg.WithDefaults()
@@ -192,7 +202,7 @@ func (c *PretrainVitCmd) pretrainConfig() (ssl.PretrainConfig, error) {
 	cfg.StopGradientB = c.StopGradB
 	cfg.DetachIntermediate = c.DetachInter
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("--mode %s --layers %s: %w", c.Mode, c.Layers, err)
+		return cfg, usagef("--mode %s --layers %s: %w", c.Mode, c.Layers, err)
 	}
 	return cfg, nil
 }
@@ -201,7 +211,7 @@ func (c *PretrainVitCmd) pretrainConfig() (ssl.PretrainConfig, error) {
 func (c *PretrainVitCmd) vitConfig(spec rundir.DataSpec) (vit.Config, error) {
 	cfg, err := vit.Get(c.Config)
 	if err != nil {
-		return cfg, fmt.Errorf("--config: %w", err)
+		return cfg, usagef("--config: %w", err)
 	}
 	cfg = cfg.WithImage(spec.Height, spec.Width, spec.Channels).WithPooling(vit.Pooling(c.Pooling))
 	if c.Patch > 0 {
@@ -211,7 +221,7 @@ func (c *PretrainVitCmd) vitConfig(spec rundir.DataSpec) (vit.Config, error) {
 		cfg = cfg.WithDropout(c.Dropout)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("--config %s --patch %d on %dx%dx%d images: %w", c.Config, cfg.Patch, spec.Height, spec.Width, spec.Channels, err)
+		return cfg, usagef("--config %s --patch %d on %dx%dx%d images: %w", c.Config, cfg.Patch, spec.Height, spec.Width, spec.Channels, err)
 	}
 	return cfg, nil
 }
@@ -236,7 +246,7 @@ func (c *PretrainVitCmd) transform(method ssl.Method, spec rundir.DataSpec) (dat
 		}}, nil
 	case "simclr":
 		if spec.Height != spec.Width {
-			return data.Pipeline{}, fmt.Errorf("--augment simclr: needs square images, got %dx%d", spec.Height, spec.Width)
+			return data.Pipeline{}, usagef("--augment simclr: needs square images, got %dx%d", spec.Height, spec.Width)
 		}
 		return data.SimCLRTransform(spec.Height, spec.Norm(), data.SimCLROptions{
 			ScaleMin: c.CropScale, Jitter: c.Jitter, NoJitter: c.Jitter == 0, NoBlur: !c.Blur, NoFlip: !c.Flip, Solarize: c.Solarize, SolarizeThreshold: c.SolarizeThreshold,
@@ -244,7 +254,7 @@ func (c *PretrainVitCmd) transform(method ssl.Method, spec rundir.DataSpec) (dat
 	case "none":
 		return data.TestTransform(spec.Norm()), nil
 	}
-	return data.Pipeline{}, fmt.Errorf("--augment %q: want auto, standard, simclr or none", c.Augment)
+	return data.Pipeline{}, usagef("--augment %q: want auto, standard, simclr or none", c.Augment)
 }
 
 // Run implements the command.
@@ -264,11 +274,11 @@ func (c *PretrainVitCmd) Run(app *App) error {
 	if err != nil {
 		return err
 	}
-	if c.Batch > train.Len() {
-		return fmt.Errorf("--batch %d: larger than the %d training images", c.Batch, train.Len())
+	if err := checkBatch(c.Batch, train.Len()); err != nil {
+		return err
 	}
 	if c.KnnEvery > 0 && c.KnnK > train.Len() {
-		return fmt.Errorf("--knn-k %d: larger than the kNN bank of %d training images", c.KnnK, train.Len())
+		return usagef("--knn-k %d: larger than the kNN bank of %d training images", c.KnnK, train.Len())
 	}
 	vcfg, err := c.vitConfig(spec)
 	if err != nil {
@@ -334,9 +344,6 @@ func (c *PretrainVitCmd) Run(app *App) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "pretrain vit", Model: rec, Flags: c}, cfg, c.Resume); err != nil {
-		return err
-	}
 	totalSteps := int64(c.Epochs) * int64(loader.StepsPerEpoch())
 	if c.WarmupSteps >= totalSteps {
 		app.Log.Warn().Int64("warmup_steps", c.WarmupSteps).Int64("total_steps", totalSteps).
@@ -382,12 +389,17 @@ func (c *PretrainVitCmd) Run(app *App) error {
 		Int("train_images", train.Len()).Int("steps_per_epoch", loader.StepsPerEpoch()).Str("backend", backend.Name()).
 		Msg("pretraining")
 
+	// The first write: everything above only checked and read.
+	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "pretrain vit", Model: rec, Flags: c}, cfg, c.Resume); err != nil {
+		return err
+	}
 	cancel, stop := interruptContext(app.Log)
 	defer stop()
+	job.Abort = abortOf(cancel)
 	res, err := fit.Run(cancel, job, cfg)
 	if err != nil {
 		if errors.Is(err, fit.ErrInterrupted) {
-			return fmt.Errorf("%w\nresume with: ifa pretrain vit --out %s --resume (and the same flags)", err, runDir)
+			return fmt.Errorf("%w; resume with: ifa pretrain vit --out %s --resume (and the same flags)", err, runDir)
 		}
 		return err
 	}
@@ -409,9 +421,6 @@ func (c *PretrainVitCmd) Run(app *App) error {
 // random-weights baseline that knn-eval and linear-eval take like any other run.
 func (c *PretrainVitCmd) writeUntrained(app *App, runDir string, model *vit.Model, params rundir.Params, cfg fit.Config) error {
 	cfg.Epochs = 0
-	if err := fit.WriteConfig(runDir, params, cfg); err != nil {
-		return err
-	}
 	backend, release, err := commandBackend(app, c.backend)
 	if err != nil {
 		return err
@@ -436,6 +445,9 @@ func (c *PretrainVitCmd) writeUntrained(app *App, runDir string, model *vit.Mode
 		return fmt.Errorf("initialising the encoder: %w", err)
 	}
 	_ = out.FinalizeAll()
+	if err := fit.WriteConfig(runDir, params, cfg); err != nil {
+		return err
+	}
 	// The name fit gives the checkpoint of global step 0, where LatestCheckpoint finds it.
 	path := filepath.Join(runDir, "checkpoints", "step-000000000000.ckpt")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

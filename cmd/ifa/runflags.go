@@ -29,25 +29,82 @@ type RunFlags struct {
 	Resume          bool `help:"Continue the run in --out from its newest checkpoint (same flags)."`
 }
 
-// validateEpochs checks --epochs, --batch and --eval-batch; errors start with cmd.
-func validateEpochs(cmd string, e EpochFlags, r RunFlags) error {
-	switch {
-	case e.Epochs < 1:
-		return fmt.Errorf("%s: --epochs %d: want >= 1", cmd, e.Epochs)
-	case e.Batch < 1 || r.EvalBatch < 1:
-		return fmt.Errorf("%s: --batch %d and --eval-batch %d: want >= 1", cmd, e.Batch, r.EvalBatch)
+// flagCheck is one check of a flag's value: the message says which flag and what it wants.
+type flagCheck struct {
+	ok  bool
+	msg string
+}
+
+// want is a check that passes when ok; the message (naming one flag) is used otherwise.
+func want(ok bool, format string, args ...any) flagCheck {
+	if ok {
+		return flagCheck{ok: true}
+	}
+	return flagCheck{msg: fmt.Sprintf(format, args...)}
+}
+
+// firstFailed returns the first failed check as a usage error, prefixed with "cmd: " when cmd is
+// set, or nil.
+func firstFailed(cmd string, checks ...flagCheck) error {
+	for _, c := range checks {
+		if !c.ok {
+			if cmd != "" {
+				return usagef("%s: %s", cmd, c.msg)
+			}
+			return usagef("%s", c.msg)
+		}
 	}
 	return nil
 }
 
-// validateDataAndRun checks the augmentation padding, the split limits, --eval-every and the
-// RunFlags counts; errors start with cmd.
-func validateDataAndRun(cmd string, padding, trainLimit, testLimit, evalEvery int, r RunFlags) error {
-	switch {
-	case padding < 0 || trainLimit < 0 || testLimit < 0:
-		return fmt.Errorf("%s: --padding %d, --limit-train %d and --limit-test %d: want >= 0", cmd, padding, trainLimit, testLimit)
-	case evalEvery < 0 || r.CheckpointEvery < 0 || r.Keep < 0 || r.LogEvery < 0 || r.Workers < 0:
-		return fmt.Errorf("%s: --eval-every, --checkpoint-every, --keep-checkpoints, --log-every and --workers must be >= 0", cmd)
+// epochChecks check --epochs, --batch and --eval-batch.
+func epochChecks(e EpochFlags, r RunFlags) []flagCheck {
+	return []flagCheck{
+		want(e.Epochs >= 1, "--epochs %d: want >= 1", e.Epochs),
+		want(e.Batch >= 1, "--batch %d: want >= 1", e.Batch),
+		want(r.EvalBatch >= 1, "--eval-batch %d: want >= 1", r.EvalBatch),
+	}
+}
+
+// dataAndRunChecks check the augmentation padding, the split limits, --eval-every and the
+// RunFlags counts.
+func dataAndRunChecks(padding, limitTrain, limitTest, evalEvery int, r RunFlags) []flagCheck {
+	return []flagCheck{
+		want(padding >= 0, "--padding %d: want >= 0", padding),
+		want(limitTrain >= 0, "--limit-train %d: want >= 0 (0: all)", limitTrain),
+		want(limitTest >= 0, "--limit-test %d: want >= 0 (0: all)", limitTest),
+		want(evalEvery >= 0, "--eval-every %d: want >= 0", evalEvery),
+		want(r.CheckpointEvery >= 0, "--checkpoint-every %d: want >= 0", r.CheckpointEvery),
+		want(r.Keep >= 0, "--keep-checkpoints %d: want >= 0 (0 keeps all)", r.Keep),
+		want(r.LogEvery >= 0, "--log-every %d: want >= 0", r.LogEvery),
+		want(r.Workers >= 0, "--workers %d: want >= 0 (0: one per CPU)", r.Workers),
+	}
+}
+
+// sgdChecks check the SGD flags of a supervised run.
+func sgdChecks(lrFactor, momentum, weightDecay float64) []flagCheck {
+	return []flagCheck{
+		want(lrFactor > 0, "--lr-factor %g: want > 0", lrFactor),
+		want(momentum >= 0 && momentum < 1, "--momentum %g: want in [0, 1)", momentum),
+		want(weightDecay >= 0, "--weight-decay %g: want >= 0", weightDecay),
+	}
+}
+
+// checkBatch refuses a batch larger than the training set (every command that trains).
+func checkBatch(batch, images int) error {
+	if batch > images {
+		return usagef("--batch %d: larger than the %d training images", batch, images)
+	}
+	return nil
+}
+
+// checkTrainsCNNs refuses, before any work, a backend that cannot train a CNN: GoMLX's simplego
+// ("--backend go") lacks the Reverse operation a convolution's gradient needs.
+func checkTrainsCNNs(app *App, backend backends.Backend) error {
+	ops := backend.Capabilities().Operations
+	if !ops[backends.OpTypeReverse] || !ops[backends.OpTypePad] {
+		return usagef("--backend %s cannot train CNNs (it lacks the Reverse and Pad operations a convolution's gradient needs): use --backend cpu (the default) or xla:cuda",
+			app.Globals.Backend)
 	}
 	return nil
 }

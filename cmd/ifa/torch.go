@@ -55,7 +55,7 @@ type importRecord struct {
 // Run implements the command.
 func (c *ImportCmd) Run(app *App) error {
 	if app.Globals.Out == "" {
-		return errors.New("import: give the run directory to write with --out RUN")
+		return usagef("import: give the run directory to write with --out RUN")
 	}
 	backend, err := app.NewBackend()
 	if err != nil {
@@ -84,7 +84,7 @@ func (c *ImportCmd) importedModel(backend backends.Backend) ([]fit.SavedVariable
 		return nil, rec, irec, fmt.Errorf("import: %w", err)
 	}
 	if c.Classes < -1 {
-		return nil, rec, irec, fmt.Errorf("import: --classes %d < 0", c.Classes)
+		return nil, rec, irec, usagef("import: --classes %d: want >= 0 (or -1: read from the file)", c.Classes)
 	}
 	channels, classes, err := interop.Infer(c.Model, f.State, c.Classes)
 	if err != nil {
@@ -212,7 +212,7 @@ type ExportCmd struct {
 func (c *ExportCmd) Run(app *App) error {
 	c.Output = app.Globals.Out
 	if c.Output == "" {
-		return errors.New("export: give the file to write with --out FILE.safetensors")
+		return usagef("export: give the file to write with --out FILE.safetensors")
 	}
 	backend, err := app.NewBackend()
 	if err != nil {
@@ -278,7 +278,7 @@ type TestCmd struct {
 	DataDir    string `name:"data-dir" help:"Folder holding the named dataset." type:"path" env:"IFA_DATA_DIR"`
 	Format     string `help:"Output format: text or json (one line)." enum:"text,json" default:"text"`
 	Batch      int    `help:"Evaluation batch size." default:"256"`
-	TestLimit  int    `name:"limit-test" help:"Evaluate the first N test images only (0: all)." default:"0"`
+	LimitTest  int    `name:"limit-test" help:"Evaluate the first N test images only (0: all)." default:"0"`
 }
 
 // testResult is ifa test's JSON line.
@@ -304,8 +304,9 @@ func (c *TestCmd) Run(app *App) error {
 }
 
 func (c *TestCmd) run(backend backends.Backend, out io.Writer) error {
-	if c.Batch < 1 || c.TestLimit < 0 {
-		return fmt.Errorf("test: --batch %d and --limit-test %d must be positive", c.Batch, c.TestLimit)
+	if err := firstFailed("test", want(c.Batch >= 1, "--batch %d: want >= 1", c.Batch),
+		want(c.LimitTest >= 0, "--limit-test %d: want >= 0 (0: all)", c.LimitTest)); err != nil {
+		return err
 	}
 	enc, err := rundir.Load(backend, c.Checkpoint, rundir.Want{Flag: "--checkpoint", Classifier: true,
 		What: "a classifier (an 'ifa train', 'ifa distill' or 'ifa import' run)"})
@@ -317,7 +318,7 @@ func (c *TestCmd) run(backend backends.Backend, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("test: %w", err)
 	}
-	_, test, spec, err := evalData(rec, c.Dataset, c.DataDir, 1, c.TestLimit)
+	_, test, spec, err := evalData(rec, c.Dataset, c.DataDir, 1, c.LimitTest)
 	if err != nil {
 		return fmt.Errorf("test: %w", err)
 	}

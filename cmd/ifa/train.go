@@ -51,8 +51,8 @@ type TrainCmd struct {
 	NoAugment  bool `name:"no-augment" help:"Train on un-augmented images (overrides --padding and flips)."`
 	PadTo32    bool `name:"pad-to-32" help:"Zero-pad smaller images (28x28 Fashion-MNIST/MNIST) to 32x32 before augmenting, for train and test. Off by default: the models pool globally and 28x28 is cheaper."`
 	DropLast   bool `name:"drop-last" help:"Drop the last incomplete training batch of each epoch (IFARD); RepDistiller keeps it."`
-	TrainLimit int  `name:"limit-train" aliases:"train-limit" help:"Train on the first N training images only (0: all), for quick rundir." default:"0"`
-	TestLimit  int  `name:"limit-test" aliases:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
+	LimitTrain int  `name:"limit-train" aliases:"train-limit" help:"Train on the first N training images only (0: all), for quick runs." default:"0"`
+	LimitTest  int  `name:"limit-test" aliases:"test-limit" help:"Evaluate on the first N test images only (0: all)." default:"0"`
 
 	Init      string `help:"Start from the weights of this run or checkpoint (ifa train, ifa distill's student or ifa import) instead of a random initialisation: fine-tuning. The model must be --model; a classifier of another width starts afresh." type:"path"`
 	EvalEvery int    `name:"eval-every" help:"Evaluate top-1/top-5 on the test set every N epochs (always after the last); 0: only after the last." default:"1"`
@@ -79,16 +79,19 @@ type trainData struct {
 
 // validate checks the flags that the libraries would reject with less context.
 func (c *TrainCmd) validate() error {
-	if err := validateEpochs("train", c.EpochFlags, c.RunFlags); err != nil {
-		return err
-	}
-	return validateDataAndRun("train", c.Padding, c.TrainLimit, c.TestLimit, c.EvalEvery, c.RunFlags)
+	checks := epochChecks(c.EpochFlags, c.RunFlags)
+	checks = append(checks, want(c.LR > 0, "--lr %g: want > 0", c.LR), want(c.Warmup >= 0, "--warmup-steps %d: want >= 0", c.Warmup))
+	checks = append(checks, sgdChecks(c.LRFactor, c.Momentum, c.WeightDecay)...)
+	return firstFailed("train", append(checks, dataAndRunChecks(c.Padding, c.LimitTrain, c.LimitTest, c.EvalEvery, c.RunFlags)...)...)
 }
 
 // loadData opens the dataset's splits and builds the training and test loaders.
 func (c *TrainCmd) loadData(seed int64) (*trainData, error) {
-	train, test, spec, err := openTrainTest(c.Dataset, c.DataDir, c.TrainLimit, c.TestLimit)
+	train, test, spec, err := openTrainTest(c.Dataset, c.DataDir, c.LimitTrain, c.LimitTest)
 	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := checkBatch(c.Batch, train.Len()); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if test.NumClasses() != train.NumClasses() {
@@ -167,9 +170,12 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	if err := checkTrainsCNNs(app, backend); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	spec, err := cnn.Get(c.Model)
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, usagef("train: --model: %w", err)
 	}
 	seed := app.Globals.Seed
 	td, err := c.loadData(seed)
@@ -200,6 +206,13 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	ctx := context.New()
+	if c.Init != "" && !c.Resume {
+		if err := initFrom(app, backend, ctx, c.Init, c.Model, classes, trainModelScope); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
+	// The first write: everything above only checked and read.
 	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "train", Model: rec, Flags: c}, cfg, c.Resume); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -220,15 +233,9 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 		return spec.Build(modelCtx(ctx), images, classes).Logits
 	}, td.test)
 	defer releaseEval()
-	ctx := context.New()
-	if c.Init != "" && !c.Resume {
-		if err := initFrom(app, backend, ctx, c.Init, c.Model, classes, trainModelScope); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-	}
 	res, err := fit.Run(cancel, fit.Job{
 		Backend: backend, Context: ctx, Train: td.train, Loss: lossFn, Eval: evalFn,
-		Log: app.Log, Terminal: app.Terminal, Parallel: dp, Models: []fit.ModelRecord{rec.Record("model")},
+		Log: app.Log, Terminal: app.Terminal, Parallel: dp, Models: []fit.ModelRecord{rec.Record("model")}, Abort: abortOf(cancel),
 	}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)

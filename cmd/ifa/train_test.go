@@ -246,7 +246,7 @@ func TestTrainInterruptThenResume(t *testing.T) {
 	}
 	// A resume with another model is refused before anything is written.
 	cli, app = parseCLI(t, "--out", runDir, "train", "--model", "resnet14", "--dataset", "fashion-mnist", "--data-dir", dir,
-		"--pad-to-32", "--resume")
+		"--pad-to-32", "--resume", "--batch", "4")
 	if _, err := cli.Train.run(stdctx.Background(), app, testutil.Backend()); err == nil || !strings.Contains(err.Error(), "resnet8") {
 		t.Errorf("resume with another model: err = %v", err)
 	}
@@ -263,7 +263,7 @@ func TestTrainFlagErrors(t *testing.T) {
 		{[]string{"--model", "resnet8", "--resume"}, "--out"},
 		{[]string{"--model", "resnet8", "--schedule", "multistep", "--lr-factor", "0"}, "factor"},
 	} {
-		args := append([]string{"train", "--dataset", "fashion-mnist", "--data-dir", dir}, tc.args...)
+		args := append([]string{"train", "--dataset", "fashion-mnist", "--data-dir", dir, "--batch", "2"}, tc.args...)
 		cli, app := parseCLI(t, args...)
 		_, err := cli.Train.run(stdctx.Background(), app, testutil.Backend())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
