@@ -297,6 +297,8 @@ def save_safetensors(path, tensors):
     dt = {torch.float32: "F32", torch.int64: "I64"}
     for k in sorted(tensors):
         t = tensors[k].detach().contiguous()
+        if t.dim() == 0:
+            t = t.reshape(1)
         b = t.numpy().tobytes()
         hdr[k] = {"dtype": dt[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
@@ -356,6 +358,116 @@ def golden(name, classes, size, cin, batch):
     return out
 
 
+# ---- Losses and one optimiser step (file losses.safetensors) ----
+def det_plain(key, shape, scale=1.0):
+    """Values u·scale (u uniform in [-1, 1) from key), float32."""
+    return (torch.from_numpy(det_uniform(key, math.prod(shape))) * scale).to(torch.float32).reshape(shape)
+
+
+def head_value(path, shape):
+    """Deterministic value of an ifa head variable by its ifa path (interop's headValue)."""
+    leaf = path.rsplit("/", 1)[-1]
+    u = torch.from_numpy(det_uniform(path, math.prod(shape)))
+    if leaf == "weights":
+        v = u * math.sqrt(3.0 / shape[0])
+    elif leaf == "scale":
+        v = 1 + 0.2 * u
+    else:  # biases, offset
+        v = 0.1 * u
+    return v.to(torch.float32).reshape(shape)
+
+
+def kd_loss(ys, yt, T):
+    """RepDistiller's DistillKL: KL(softmax(yt/T) || softmax(ys/T)) summed, · T² / batch."""
+    return F.kl_div(F.log_softmax(ys / T, 1), F.softmax(yt / T, 1), reduction="sum") * T * T / ys.shape[0]
+
+
+def supcon(features, labels, temperature, base_temperature):
+    """Khosla et al.'s SupConLoss ('all' anchors), written from METHODS.md §3.1: features [B, V, D]
+    normalised; labels [B] or None (the views of a sample are its positives)."""
+    b, v, _ = features.shape
+    if labels is None:
+        mask = torch.eye(b)
+    else:
+        mask = (labels[:, None] == labels[None, :]).float()
+    contrast = torch.cat(torch.unbind(features, 1), 0)  # [V·B, D], view-major
+    logits = contrast @ contrast.T / temperature
+    logits = logits - logits.max(1, keepdim=True).values.detach()
+    mask = mask.repeat(v, v)
+    self_mask = 1 - torch.eye(b * v)
+    mask = mask * self_mask
+    exp = torch.exp(logits) * self_mask
+    log_prob = logits - torch.log(exp.sum(1, keepdim=True))
+    mean_pos = (mask * log_prob).sum(1) / mask.sum(1)
+    return (-(temperature / base_temperature) * mean_pos).mean()
+
+
+def bn_train(x, scale, offset, eps=1e-5):
+    mean = x.mean(0)
+    var = x.var(0, unbiased=False)
+    return (x - mean) / torch.sqrt(var + eps) * scale + offset
+
+
+def ifacd_loss(student, taps, layers, feat, tau, heads):
+    """IFACD (METHODS.md §2.2-2.4): the student's pooled feature through proj_s and the teacher's last
+    `layers` tap vectors each through its rescaler (onto the last tap's width) and the shared
+    projector proj_t (each call with its own batch statistics), L2-normalised, stacked as the views
+    of one image and contrasted with label-free SupCon (τ = τ_b)."""
+    def head(scope, x, out):
+        w = heads(scope + "/fc_0/weights", [x.shape[1], out])
+        bias = heads(scope + "/fc_0/biases", [out])
+        return bn_train(x @ w + bias, heads(scope + "/norm_0/scale", [out]), heads(scope + "/norm_0/offset", [out]))
+    dt = taps[-1].shape[1]
+    views = [head("/ifacd/proj_s", student, feat)]
+    for i in range(len(taps) - layers, len(taps)):
+        r = head("/ifacd/rescaler_%02d" % i, taps[i], dt)
+        views.append(head("/ifacd/proj_t", r, feat))
+    z = torch.stack([F.normalize(v, dim=1) for v in views], 1)
+    return supcon(z, None, tau, tau)
+
+
+def losses():
+    out = {}
+    b, k = 8, 10
+    ys = det_plain("kd.student", [b, k], 3.0).requires_grad_(True)
+    yt = det_plain("kd.teacher", [b, k], 3.0)
+    out["kd.student"], out["kd.teacher"] = ys, yt
+    loss = kd_loss(ys, yt, 4.0)
+    loss.backward()
+    out["kd.loss"], out["kd.grad"] = loss.reshape(1), ys.grad
+
+    f = det_plain("supcon.features", [b, 2, 16]).requires_grad_(True)
+    labels = torch.tensor([0, 1, 2, 0, 1, 3, 3, 0], dtype=torch.int64)
+    out["supcon.features"], out["supcon.labels"] = f, labels
+    loss = supcon(F.normalize(f, dim=2), labels, 0.07, 0.07)
+    loss.backward()
+    out["supcon.loss"], out["supcon.grad"] = loss.reshape(1), f.grad
+
+    s = det_plain("ifacd.student", [b, 24], 2.0).requires_grad_(True)
+    taps = [det_plain("ifacd.tap.%d" % i, [b, c], 2.0).requires_grad_(True) for i, c in enumerate((12, 20, 32))]
+    out["ifacd.student"] = s
+    for i, t in enumerate(taps):
+        out["ifacd.tap.%d" % i] = t
+    loss = ifacd_loss(s, taps, 2, 16, 0.07, head_value)
+    loss.backward()
+    out["ifacd.loss"], out["ifacd.grad.student"] = loss.reshape(1), s.grad
+
+    # Two SGD steps (momentum 0.9, Nesterov, weight decay 5e-4 on every parameter, lr 0.1) of a
+    # linear classifier under cross-entropy.
+    x = det_plain("sgd.x", [6, 5], 2.0)
+    y = torch.tensor([0, 1, 2, 0, 1, 2], dtype=torch.int64)
+    w = det_plain("sgd.w", [5, 3]).requires_grad_(True)
+    bias = det_plain("sgd.b", [3], 0.1).requires_grad_(True)
+    out["sgd.x"], out["sgd.y"], out["sgd.w0"], out["sgd.b0"] = x, y, w.detach().clone(), bias.detach().clone()
+    opt = torch.optim.SGD([w, bias], lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    for step in (1, 2):
+        opt.zero_grad()
+        F.cross_entropy(x @ w + bias, y).backward()
+        opt.step()
+        out["sgd.w%d" % step], out["sgd.b%d" % step] = w.detach().clone(), bias.detach().clone()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out", nargs="?", default="interop/testdata/golden")
@@ -375,6 +487,7 @@ def main():
         with torch.no_grad():
             pairs[name + ".logits"] = model(x)[0]
     save_safetensors(os.path.join(a.out, "pairs.safetensors"), pairs)
+    save_safetensors(os.path.join(a.out, "losses.safetensors"), losses())
 
 
 if __name__ == "__main__":
