@@ -4,11 +4,12 @@ GO ?= go
 export GOEXPERIMENT ?= simd
 BIN := bin/ifa
 
-.PHONY: help build test check fmt-check vet unit demo bench bench-peers clean
+.PHONY: help build test check fmt-check vet unit fuzz demo bench bench-peers clean
 
 help:
 	@echo "make build  - build bin/ifa"
-	@echo "make test   - gofmt check, go vet and all tests (what CI runs)"
+	@echo "make test   - gofmt check, go vet, all tests and a short fuzz of the file parsers (what CI runs)"
+	@echo "make fuzz   - fuzz the torch.save and safetensors readers longer (FUZZTIME=60s)"
 	@echo "make demo   - the main job: a short IFACLR pretrain on Fashion-MNIST, then kNN and linear eval"
 	@echo "make bench  - training-step benchmarks (bench/results.md)"
 	@echo "make bench-peers - the same benchmarks, ifa and PyTorch side by side"
@@ -18,7 +19,15 @@ build:
 
 test: check
 
-check: fmt-check vet unit
+check: fmt-check vet unit fuzz
+
+# The untrusted-file parsers (package torchio): their seed corpora run with the unit tests; this
+# searches FUZZTIME per target beyond them.
+FUZZTIME ?= 5s
+fuzz:
+	@for f in FuzzPickle FuzzParse FuzzSafetensors; do \
+		$(GO) test ./torchio -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
