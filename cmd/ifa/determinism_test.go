@@ -15,11 +15,13 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/internal/cpu/kernels"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 )
 
-// withGOMAXPROCS runs fn with runtime.GOMAXPROCS(n), restoring the previous value.
+// withGOMAXPROCS runs fn with runtime.GOMAXPROCS(n) and no cpu:workers cap, restoring both.
 func withGOMAXPROCS(n int, fn func()) {
+	defer kernels.SetMaxThreads(kernels.SetMaxThreads(0))
 	old := runtime.GOMAXPROCS(n)
 	defer runtime.GOMAXPROCS(old)
 	fn()

@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,14 +25,13 @@ func init() {
 type Backend struct {
 	finalized atomic.Bool
 	pool      bufferPool
-	workers   int
 }
 
 var _ backends.Backend = (*Backend)(nil)
 
 // New returns a new CPU backend. config is empty or a comma-separated list of options:
-//   - workers=N caps the number of goroutines the heavy kernels split their work over (default
-//     runtime.GOMAXPROCS(0));
+//   - workers=N caps the number of goroutines the kernels split their work over (default
+//     runtime.GOMAXPROCS(0)); like isa, the cap is process-wide. Results do not depend on it.
 //   - isa=avx512|avx2|generic forces the kernel path (default: the best the processor supports,
 //     or the IFA_CPU_ISA environment variable). The path is process-wide: it applies to every
 //     backend of the process from then on.
@@ -41,7 +39,7 @@ func New(config string) (backends.Backend, error) {
 	if err := kernels.EnvError(); err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
 	}
-	b := &Backend{workers: runtime.GOMAXPROCS(0)}
+	b := &Backend{}
 	b.pool.init()
 	if config == "" {
 		return b, nil
@@ -54,7 +52,7 @@ func New(config string) (backends.Backend, error) {
 			if err != nil || n < 1 {
 				return nil, fmt.Errorf("cpu: backend config %q: workers=%q: want an integer >= 1", config, val)
 			}
-			b.workers = n
+			kernels.SetMaxThreads(n)
 		case "isa":
 			isa, err := kernels.ParseISA(val)
 			if err == nil {
@@ -78,7 +76,7 @@ func (b *Backend) String() string { return Name }
 
 // Description implements backends.Backend.
 func (b *Backend) Description() string {
-	return fmt.Sprintf("ifa pure-Go CPU backend (%d workers, %s kernels)", b.workers, kernels.ActiveISA())
+	return fmt.Sprintf("ifa pure-Go CPU backend (%d workers, %s kernels)", kernels.Threads(), kernels.ActiveISA())
 }
 
 // NumDevices implements backends.Backend: always 1.

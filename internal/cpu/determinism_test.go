@@ -5,9 +5,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
+
+	"github.com/ifa-toolkit/ifa/internal/cpu/kernels"
 )
 
 // detProcs are the GOMAXPROCS values every parallel reduction must give the same bits for.
@@ -17,6 +21,7 @@ var detProcs = []int{1, 2, 3, 5}
 // differ from the GOMAXPROCS 1 result.
 func acrossProcs[T floatT](t *testing.T, label string, fn func() []T) {
 	t.Helper()
+	defer kernels.SetMaxThreads(kernels.SetMaxThreads(0))
 	var want []T
 	for _, procs := range detProcs {
 		old := runtime.GOMAXPROCS(procs)
@@ -119,5 +124,33 @@ func TestBatchNormSameBitsAnyProcs(t *testing.T) {
 			bnGradLastAxis(out[:rows*c], out[rows*c:rows*c+c], out[rows*c+c:], x, scale, mean, variance, g, 1e-5, rows, c)
 			return out
 		})
+	}
+}
+
+// TestWorkersOptionCapsThreads: workers=N caps the goroutines of the kernels and of the backend's
+// own loops (process-wide), and a cap above GOMAXPROCS changes nothing.
+func TestWorkersOptionCapsThreads(t *testing.T) {
+	defer kernels.SetMaxThreads(kernels.SetMaxThreads(0))
+	old := runtime.GOMAXPROCS(3)
+	defer runtime.GOMAXPROCS(old)
+	for _, tc := range []struct {
+		config string
+		want   int
+	}{{"workers=1", 1}, {"workers=2", 2}, {"workers=8", 3}} {
+		b, err := New(tc.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kernels.Threads(); got != tc.want {
+			t.Errorf("%s with GOMAXPROCS 3: kernels.Threads() = %d, want %d", tc.config, got, tc.want)
+		}
+		if d := b.Description(); !strings.Contains(d, fmt.Sprintf("(%d workers", tc.want)) {
+			t.Errorf("%s: description %q", tc.config, d)
+		}
+		var calls atomic.Int32
+		parallelFor(1<<20, 1, func(s, e int) { calls.Add(1) })
+		if got := int(calls.Load()); got != tc.want {
+			t.Errorf("%s with GOMAXPROCS 3: parallelFor ran %d chunks, want %d", tc.config, got, tc.want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 func TestBackendConfig(t *testing.T) {
 	prev := kernels.ActiveISA()
 	defer kernels.SetISA(prev)
+	defer kernels.SetMaxThreads(kernels.SetMaxThreads(0)) // workers=1 below caps the whole process
 	for _, isa := range kernels.SupportedISAs() {
 		b, err := New("workers=1, isa=" + isa.String())
 		if err != nil {

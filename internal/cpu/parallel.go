@@ -1,12 +1,15 @@
 package cpu
 
 import (
-	"runtime"
 	"sync"
+
+	"github.com/ifa-toolkit/ifa/internal/cpu/kernels"
 )
 
 // parallelFor splits [0, n) into contiguous chunks of at least grain items and runs fn on them over
-// up to GOMAXPROCS goroutines; it returns when all are done. Small ranges run inline.
+// up to kernels.Threads() goroutines (GOMAXPROCS, capped by the backend's workers option); it
+// returns when all are done. Small ranges run inline. Callers must not let a result depend on where
+// the chunks are cut: sums over chunks use fixed runs (reduceParts, bnChunkedSums) instead.
 func parallelFor(n, grain int, fn func(start, end int)) {
 	if n <= 0 {
 		return
@@ -14,7 +17,7 @@ func parallelFor(n, grain int, fn func(start, end int)) {
 	if grain < 1 {
 		grain = 1
 	}
-	workers := runtime.GOMAXPROCS(0)
+	workers := kernels.Threads()
 	chunks := n / grain
 	if chunks > workers {
 		chunks = workers

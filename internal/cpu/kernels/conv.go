@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"runtime"
 	"unsafe"
 )
 
@@ -115,7 +114,7 @@ func checkMatrix(what string, rows, cols int, s []float32, ld int) error {
 //
 // x: [Batch, InH, InW, InC]; w: [PatchSize, n] with row stride ldw (HWIO weights with n = OutC);
 // out: [Pixels, n] with row stride ldo (the NHWC output [Batch, OutH, OutW, n] when ldo = n).
-// beta == 0 overwrites out without reading it. Uses all cores.
+// beta == 0 overwrites out without reading it. Uses up to Threads() goroutines.
 func SconvIm2col(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, beta float32, out []float32, ldo int) error {
 	if err := g.Validate(); err != nil {
 		return err
@@ -126,7 +125,7 @@ func SconvIm2col(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, 
 		return fmt.Errorf("kernels: SconvIm2col: %w", err)
 	}
 	cp := convPacker{g: g, x: x}
-	gemm(cur().s, aSource[float32]{pack: cp.packRows, conv: &cp}, false, m, n, k, alpha, w, ldw, beta, out, ldo, runtime.GOMAXPROCS(0))
+	gemm(cur().s, aSource[float32]{pack: cp.packRows, conv: &cp}, false, m, n, k, alpha, w, ldw, beta, out, ldo, Threads())
 	return nil
 }
 
@@ -136,7 +135,7 @@ func SconvIm2col(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, 
 //
 // x: [Batch, InH, InW, InC]; dy: [Pixels, n] with row stride ldy (the output gradient, n = OutC);
 // dw: [PatchSize, n] with row stride lddw (HWIO layout when lddw = n). beta == 0 overwrites dw
-// without reading it. Uses all cores.
+// without reading it. Uses up to Threads() goroutines.
 func SconvIm2colT(g ConvGeometry, n int, alpha float32, x, dy []float32, ldy int, beta float32, dw []float32, lddw int) error {
 	if err := g.Validate(); err != nil {
 		return err
@@ -156,7 +155,7 @@ func SconvIm2colT(g ConvGeometry, n int, alpha float32, x, dy []float32, ldy int
 	defer putBuffers(buf)
 	dwT := buf.a
 	gemmSrc(cur().s, aSource[float32]{trans: true, a: dy, lda: ldy}, bSource[float32]{pack: cp.packRowsT},
-		n, m, k, alpha, 0, dwT, m, runtime.GOMAXPROCS(0))
+		n, m, k, alpha, 0, dwT, m, Threads())
 	for i := 0; i < m; i++ {
 		row := dw[i*lddw : i*lddw+n]
 		for j := range row {

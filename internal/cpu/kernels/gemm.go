@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 )
 
@@ -12,7 +11,7 @@ import (
 const minFlopsPerThread = 1 << 19
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float32 matrices, op(X) = X or Xᵀ.
-// op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides. Uses all cores.
+// op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides. Uses up to Threads() goroutines.
 //
 // A is read as a[i·lda+p] (m rows of k) or, when transA, as a[p·lda+i] (k rows of m); B likewise
 // as b[p·ldb+j] (k rows of n) or, when transB, b[j·ldb+p] (n rows of k). When beta == 0, C is
@@ -21,14 +20,14 @@ const minFlopsPerThread = 1 << 19
 // for them, panic with a message naming the argument, as for an out-of-range index.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs("Sgemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	gemm(cur().s, aSource[float32]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, runtime.GOMAXPROCS(0))
+	gemm(cur().s, aSource[float32]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, Threads())
 }
 
 // Dgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float64 matrices; the contract is
 // that of Sgemm.
 func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	checkArgs("Dgemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	gemm(cur().d, aSource[float64]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, runtime.GOMAXPROCS(0))
+	gemm(cur().d, aSource[float64]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, Threads())
 }
 
 // checkArgs panics with a descriptive message if the GEMM arguments are inconsistent.

@@ -1,9 +1,30 @@
 package kernels
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
+
+// maxThreads caps the goroutines of every kernel of the process (0: no cap); see SetMaxThreads.
+var maxThreads atomic.Int64
+
+// SetMaxThreads caps the number of goroutines every kernel of the process splits its work over at
+// n (n ≤ 0 removes the cap) and returns the previous cap (0 when there was none). The default is
+// runtime.GOMAXPROCS. Results do not depend on it: only the speed does.
+func SetMaxThreads(n int) int {
+	return int(maxThreads.Swap(int64(max(n, 0))))
+}
+
+// Threads is the number of goroutines a kernel splits its work over: runtime.GOMAXPROCS, capped by
+// SetMaxThreads.
+func Threads() int {
+	n := runtime.GOMAXPROCS(0)
+	if c := int(maxThreads.Load()); c > 0 && c < n {
+		return c
+	}
+	return n
+}
 
 // itemsPerThread is how many work items gemmParallel aims to give each goroutine, so that a
 // goroutine slowed by other load on its core simply takes fewer items.
