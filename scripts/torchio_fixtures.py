@@ -62,6 +62,19 @@ def main():
     torch.save(collections.OrderedDict(("module." + k, v) for k, v in m.state_dict().items()), p("module_prefix.pth"))
     # RepDistiller's *_last.pth carries an argparse.Namespace: it must be rejected.
     torch.save({"opt": argparse.Namespace(model="resnet8"), "model": m.state_dict()}, p("namespace.pth"))
+    # A RepDistiller-style teacher checkpoint of resnet8 (10 classes, 1 channel) as PyTorch 0.4
+    # wrote it: legacy format, no num_batches_tracked, no _metadata, in the {"epoch", "model",
+    # "accuracy", "optimizer"} wrapper with SGD momentum buffers.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torch_golden import build, init_det
+    r8 = build("resnet8", 10, 1)
+    init_det(r8)
+    opt = torch.optim.SGD(r8.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    r8(torch.ones(2, 1, 8, 8))[0].sum().backward()
+    opt.step()
+    old = collections.OrderedDict((k, v) for k, v in r8.state_dict().items() if not k.endswith("num_batches_tracked"))
+    torch.save({"epoch": 240, "model": old, "accuracy": torch.tensor(91.5), "optimizer": opt.state_dict()},
+               p("rd_resnet8_legacy.pth"), _use_new_zipfile_serialization=False)
     exp = {"plain": describe(sd), "wrapped": describe(m.state_dict())}
     with open(p("expected.json"), "w") as f:
         json.dump(exp, f, indent=1, sort_keys=False)

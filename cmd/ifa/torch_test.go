@@ -229,3 +229,86 @@ func TestTorchRoundTripCommands(t *testing.T) {
 		t.Fatalf("--init of another model: %v", err)
 	}
 }
+
+// TestImportRepDistillerLegacy: a PyTorch 0.4-style RepDistiller checkpoint (legacy format, no
+// num_batches_tracked, the {"epoch", "model", "accuracy", "optimizer"} wrapper with momentum
+// buffers) imports; exporting it back gives the file's tensors and num_batches_tracked = 0.
+func TestImportRepDistillerLegacy(t *testing.T) {
+	const file = "../../torchio/testdata/rd_resnet8_legacy.pth"
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	rec, err := (&ImportCmd{Model: "resnet8", Classes: -1, Input: "8x8x1", File: file}).write(testutil.Backend(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.CNN.NumClasses != 10 || rec.Data.Channels != 1 {
+		t.Fatalf("record %+v", rec)
+	}
+	raw, err := os.ReadFile(filepath.Join(run, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"format": "torch-legacy"`, `"wrapper": "model"`, `"epoch": "240"`, `"accuracy": "91.5"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("config.json lacks %s", want)
+		}
+	}
+	out := filepath.Join(dir, "out.safetensors")
+	if _, err := (&ExportCmd{Checkpoint: run, Output: out}).export(testutil.Backend()); err != nil {
+		t.Fatal(err)
+	}
+	src, err := torchio.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := torchio.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nbt := 0
+	for _, k := range back.State.Keys {
+		b := back.State.Tensors[k]
+		if strings.HasSuffix(k, ".num_batches_tracked") {
+			if v, _ := b.Int64s(); v[0] != 0 {
+				t.Errorf("%s = %d, want 0", k, v[0])
+			}
+			nbt++
+			continue
+		}
+		a := src.State.Tensors[k]
+		if a == nil || !slices.Equal(a.Shape, b.Shape) || !bytes.Equal(a.Data, b.Data) {
+			t.Fatalf("%s differs from the file's", k)
+		}
+	}
+	if nbt != 9 || len(back.State.Keys) != len(src.State.Keys)+nbt {
+		t.Fatalf("%d keys exported (%d num_batches_tracked), the file has %d", len(back.State.Keys), nbt, len(src.State.Keys))
+	}
+}
+
+// TestImportViT: a ViT state dict under timm's names imports with the configuration's image size
+// and exports back unchanged.
+func TestImportViT(t *testing.T) {
+	dir := t.TempDir()
+	file, sd := randomTorchFile(t, dir, "vit:nano", 10, cnn.MapShape{H: 28, W: 28, C: 1})
+	run := filepath.Join(dir, "run")
+	rec, err := (&ImportCmd{Model: "vit:nano", Classes: -1, File: file}).write(testutil.Backend(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ViT == nil || rec.ViT.NumClasses != 10 || rec.ViT.ImageHeight != 28 || rec.ViT.Channels != 1 {
+		t.Fatalf("record %+v", rec)
+	}
+	out := filepath.Join(dir, "out.safetensors")
+	if _, err := (&ExportCmd{Checkpoint: run, Output: out}).export(testutil.Backend()); err != nil {
+		t.Fatal(err)
+	}
+	back, err := torchio.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range sd.Keys {
+		if !bytes.Equal(sd.Tensors[k].Data, back.State.Tensors[k].Data) {
+			t.Fatalf("%s differs after import and export", k)
+		}
+	}
+}
