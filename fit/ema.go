@@ -231,7 +231,11 @@ func (r *runner) emaMark(ctx *context.Context) {
 }
 
 func (r *runner) emaUpdate(ctx *context.Context, g *graph.Graph) {
-	if r.cfg.EMA != nil {
-		r.cfg.EMA.Update(ctx, g, int64(r.cfg.Epochs)*int64(r.job.Train.StepsPerEpoch()))
+	if e := r.cfg.EMA; e != nil {
+		total := e.TotalSteps
+		if total == 0 {
+			total = int64(r.cfg.Epochs) * int64(r.job.Train.StepsPerEpoch())
+		}
+		e.Update(ctx, g, total)
 	}
 }

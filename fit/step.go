@@ -255,8 +255,8 @@ func NewStepper(job Job, cfg Config) (*Stepper, error) {
 	if err := cfg.Optimizer.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.EMA != nil && job.Train == nil {
-		return nil, errors.New("fit: a Stepper with EMA needs the Train loader (its schedule counts steps)")
+	if cfg.EMA != nil && job.Train == nil && cfg.EMA.TotalSteps == 0 {
+		return nil, errors.New("fit: a Stepper with EMA needs EMA.TotalSteps or the Train loader (its schedule counts steps)")
 	}
 	if err := job.Context.SetRNGStateFromSeed(cfg.Seed); err != nil {
 		return nil, fmt.Errorf("fit: seeding the random number generator: %w", err)

@@ -135,3 +135,26 @@ func (m Method) MultiCrop() bool {
 	u, ok := m.Impl().(multiCropper)
 	return ok && u.MultiCrop()
 }
+
+// MethodDefaults describes the method's default heads and temperature in one line, e.g.
+// "projector 2×1024→256 bn/relu, predictor 2×1024→256 bn/relu, momentum".
+func MethodDefaults(m Method) string {
+	c := PretrainConfig{Method: m}.WithDefaults()
+	s := "projector " + c.Projector.describe()
+	if c.Predictor.Layers > 0 {
+		s += ", predictor " + c.Predictor.describe()
+	}
+	if m.Targets() != nil {
+		s += fmt.Sprintf(", momentum network (τ_base %g → 1)", DefaultMomentum)
+	}
+	switch m.Impl().(type) {
+	case clrMethod, mocov3Method:
+		s += fmt.Sprintf(", temperature %g", c.Temperature)
+	}
+	return s
+}
+
+// describe is a short form of a plain MLP head: "<layers>×<hidden>→<out> <norm>/<act>".
+func (c HeadConfig) describe() string {
+	return fmt.Sprintf("%d×%d→%d %s/%s", c.Layers, c.hiddenWidth(), c.Out, c.Norm, c.Act)
+}

@@ -43,12 +43,15 @@ import (
 //   - lwclr (ViT): IFACLR (METHODS.md §1.3): the last two blocks' CLS vectors (after the shared
 //     LayerNorm; the earlier one stop-gradient) through the shared LN-GELU projector, SupCon 'all'
 //     without labels at τ = 0.5;
+//   - any other pretraining method of `ifa pretrain vit --mode` (ViT): its loss with its default
+//     heads (ssl.PretrainLoss), the batch repeated as every augmentation, and the momentum update
+//     of the methods that keep a momentum network;
 //   - none (ViT): cross-entropy of a linear head on the final CLS vector.
 //
 // The teacher and student start from random weights: a training step costs the same.
 type BenchCmd struct {
 	Model       string  `help:"Model: a CNN of the zoo (see 'ifa models') or vit:CONFIG (vit:nano, vit:micro, vit:ti_4, ...)." required:""`
-	Method      string  `help:"Training step: none (cross-entropy), kd, ifacd (CNN students with a frozen teacher) or lwclr (ViT IFACLR); auto means none for a CNN and lwclr for a ViT." enum:"auto,none,kd,ifacd,lwclr" default:"auto"`
+	Method      string  `help:"Training step: none (cross-entropy); kd or ifacd (CNN students with a frozen teacher); for a ViT, a pretraining method of 'ifa pretrain vit --mode' (lwclr, byol, ...); auto means none for a CNN and lwclr for a ViT." default:"auto"`
 	Teacher     string  `help:"Frozen teacher of kd and ifacd (default: resnet32x4 for resnet8x4, resnet56 for resnet8 and resnet20)."`
 	Batch       int     `help:"Batch size." default:"64"`
 	Steps       int     `help:"Timed steps." default:"20"`
@@ -58,8 +61,8 @@ type BenchCmd struct {
 	Patch       int     `help:"ViT patch size (0: the configuration's)." default:"0"`
 	IFACDLayers int     `name:"ifacd-layers" help:"${ifacd_layers_doc}." default:"${ifacd_layers}"`
 	Beta        float64 `help:"IFACD loss weight." default:"0.8"`
-	ProjHidden  int     `name:"proj-hidden" help:"lwclr: hidden width of the projector." default:"2048"`
-	ProjOut     int     `name:"proj-out" help:"lwclr: output width of the projector." default:"2048"`
+	ProjHidden  int     `name:"proj-hidden" help:"ViT pretraining methods: hidden width of the projector; 0: the method's (lwclr 2048)." default:"0"`
+	ProjOut     int     `name:"proj-out" help:"ViT pretraining methods: output width of the projector; 0: the method's (lwclr 2048)." default:"0"`
 	Format      string  `help:"Output: text, or json (one object with images_per_sec, step_seconds_median, peak_memory_bytes, ...)." enum:"text,json" default:"text"`
 	CPUProfile  string  `name:"cpuprofile" hidden:"" help:"Write a CPU profile of the timed steps to this file." type:"path"`
 	OpStats     bool    `name:"op-stats" hidden:"" help:"Print the cpu backend's time per op kind and shape over the timed steps (stderr)."`
@@ -71,7 +74,6 @@ const (
 	benchMomentum    = 0.9
 	benchWeightDecay = 5e-4
 	benchKDT         = 4.0
-	benchCLRTau      = 0.5
 )
 
 // benchDefaultTeacher is the teacher of each student when --teacher is not given (the talk's pairs).
@@ -165,6 +167,7 @@ type benchSetup struct {
 	params  map[string]any
 	method  string
 	teacher string
+	ema     *fit.EMA // momentum copies updated after the optimizer step
 }
 
 // setup resolves the model, method and teacher flags into a loss function.
@@ -180,30 +183,57 @@ func (c *BenchCmd) setup(input cnn.MapShape) (*benchSetup, error) {
 			cfg = cfg.WithPatch(c.Patch)
 		}
 		if method == "auto" {
-			method = "lwclr"
+			method = string(ssl.MethodLWCLR)
 		}
-		switch method {
-		case "lwclr":
-		case "none":
+		var pcfg ssl.PretrainConfig
+		if method == "none" {
 			cfg = cfg.WithClasses(c.Classes)
-		default:
-			return nil, fmt.Errorf("bench: --method %s needs a CNN student; a ViT takes lwclr or none", method)
+		} else {
+			m, err := ssl.ParseMethod(method)
+			if err != nil {
+				return nil, fmt.Errorf("bench: --method %s: a ViT takes none or a pretraining method (%s)", method, ssl.MethodNames(", "))
+			}
+			pcfg = ssl.PretrainConfig{Method: m}.WithDefaults()
+			if c.ProjHidden > 0 {
+				pcfg.Projector.Hidden = c.ProjHidden
+			}
+			if c.ProjOut > 0 {
+				pcfg.Projector.Out = c.ProjOut
+				if pcfg.Predictor.Layers > 0 {
+					pcfg.Predictor.Out = c.ProjOut
+				}
+			}
+			if err := pcfg.Validate(); err != nil {
+				return nil, fmt.Errorf("bench: --proj-hidden/--proj-out: %w", err)
+			}
 		}
 		model, err := vit.New(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
-		proj := ssl.IFACLRProjector(c.ProjHidden, c.ProjOut)
-		if err := proj.Validate(); err != nil {
-			return nil, fmt.Errorf("bench: --proj-hidden/--proj-out: %w", err)
-		}
-		return &benchSetup{method: method, loss: func(ctx *context.Context, in fit.Inputs) fit.Loss {
-			f := model.Features(ctx.In("encoder"), in.Images)
-			if method == "none" {
-				return fit.Classification(f.Logits, in.Labels)
+		s := &benchSetup{method: method}
+		if pairs := pcfg.Method.Targets(); len(pairs) > 0 {
+			s.ema = &fit.EMA{Base: ssl.DefaultMomentum, TotalSteps: int64(1 + c.Warmup + c.Steps)}
+			for _, p := range pairs {
+				s.ema.Pairs = append(s.ema.Pairs, fit.EMAPair{Online: "/" + p.Online, Target: "/" + p.Target})
 			}
-			return fit.Loss{Total: lwclrLoss(ctx.In("lwclr"), f, proj)}
-		}}, nil
+		}
+		encoder := func(ctx *context.Context, x *graph.Node) backbone.Features { return model.Features(ctx, x) }
+		s.loss = func(ctx *context.Context, in fit.Inputs) fit.Loss {
+			if method == "none" {
+				return fit.Classification(model.Features(ctx.In("encoder"), in.Images).Logits, in.Labels)
+			}
+			images := in.Images
+			if n := pcfg.Method.Augmentations(); n > 1 {
+				views := make([]*graph.Node, n)
+				for i := range views {
+					views[i] = images
+				}
+				images = graph.Stack(views, 1)
+			}
+			return fit.Loss{Total: ssl.PretrainLoss(ctx, encoder, pcfg, images, in.Labels).Loss}
+		}
+		return s, nil
 	}
 
 	student, err := cnn.Get(c.Model)
@@ -255,19 +285,6 @@ func (c *BenchCmd) setup(input cnn.MapShape) (*benchSetup, error) {
 	return s, nil
 }
 
-// lwclrLoss is IFACLR's lwclr term (METHODS.md §1.3) on a ViT's features: the last two layer
-// vectors (the earlier one stop-gradient) through one shared projector, SupCon 'all' without labels
-// at τ = 0.5. Returns a scalar.
-func lwclrLoss(ctx *context.Context, f backbone.Features, proj ssl.HeadConfig) *graph.Node {
-	views, err := ssl.CLRViews(ssl.CLRInputs{A: f.TapVectors}, ssl.CLRViewOptions{Mode: ssl.ModeLWCLR, Layers: backbone.LayerSelect{Last: 2}})
-	if err != nil {
-		panic(err)
-	}
-	p := ssl.SharedHead(ctx.In("proj"), proj)
-	z := ssl.EmbedViews(views, func(v ssl.View) *graph.Node { return p(v.Input) })
-	return ssl.SupCon(z, nil, ssl.SupConOptions{Temperature: benchCLRTau, Mode: ssl.ContrastAll})
-}
-
 // validate checks the numeric flags.
 func (c *BenchCmd) validate() error {
 	return firstFailed("bench",
@@ -303,7 +320,7 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 	}
 	stepper, err := fit.NewStepper(fit.Job{Backend: backend, Context: ctx, Loss: s.loss}, fit.Config{
 		Optimizer: fit.Optimizer{Kind: fit.OptimizerSGD, Momentum: benchMomentum, WeightDecay: benchWeightDecay, DecayBiasAndNorm: true},
-		Frozen:    s.frozen, Seed: seed,
+		Frozen:    s.frozen, Seed: seed, EMA: s.ema,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)

@@ -14,10 +14,12 @@ import (
 
 	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/internal/param"
+	"github.com/ifa-toolkit/ifa/ssl"
 )
 
 // ParamsCmd is the `ifa params` command: it lists the methods' tunable context parameters (the
-// keys `ifa distill --param KEY=VALUE` accepts) with their defaults, grouped by method.
+// keys `ifa distill --param KEY=VALUE` accepts) with their defaults, grouped by method, then the
+// pretraining methods (`ifa pretrain vit --mode`) with their default heads.
 type ParamsCmd struct {
 	Format string `help:"Output: table, or json (an array of objects with group, key, default, doc)." enum:"table,json" default:"table"`
 
@@ -40,6 +42,10 @@ func allParams() []paramRow {
 		for _, p := range distill.ParamsOf(m) {
 			rows = append(rows, paramRow{Group: n, Key: p.Key, Default: p.Default, Doc: p.Doc})
 		}
+	}
+	// The pretraining methods of the ssl registry (ifa pretrain vit --mode), with their defaults.
+	for _, m := range ssl.Methods() {
+		rows = append(rows, paramRow{Group: "pretrain --mode", Key: string(m), Default: ssl.MethodDefaults(m), Doc: m.Impl().Doc()})
 	}
 	return rows
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/ifa-toolkit/ifa/ssl"
 )
 
 func TestParamsListsEveryGroup(t *testing.T) {
@@ -33,6 +35,12 @@ func TestParamsListsEveryGroup(t *testing.T) {
 	for k := range want {
 		if !seen[k] {
 			t.Errorf("key %q missing", k)
+		}
+	}
+	// Every registered pretraining method is listed with its defaults.
+	for _, m := range ssl.Methods() {
+		if !seen[string(m)] {
+			t.Errorf("pretraining method %s missing", m)
 		}
 	}
 	for _, k := range []string{"kd_t", "ssl_temperature"} {
