@@ -112,8 +112,14 @@ func goldenTensor(t *testing.T, g *torchio.StateDict, key string) *tensors.Tenso
 	return tensors.FromFlatDataAndDimensions(v, gt.Shape...)
 }
 
-// compare checks got against the golden tensor key.
+// compare checks got against the golden tensor key at parityTol.
 func compare(t *testing.T, g *torchio.StateDict, key string, got *tensors.Tensor) {
+	t.Helper()
+	compareTol(t, g, key, got, parityTol)
+}
+
+// compareTol checks got against the golden tensor key: |ifa − torch| ≤ tol·max|torch|.
+func compareTol(t *testing.T, g *torchio.StateDict, key string, got *tensors.Tensor, tol float64) {
 	t.Helper()
 	want, err := g.Tensors[key].Float32s()
 	if err != nil {
@@ -133,7 +139,7 @@ func compare(t *testing.T, g *torchio.StateDict, key string, got *tensors.Tensor
 			worst, worstAt = d, i
 		}
 	}
-	if !(worst <= parityTol*scale) {
+	if !(worst <= tol*scale) {
 		t.Errorf("%s: max |ifa − torch| = %.3g at %d (ifa %v, torch %v), %.3g relative to max|torch| %.3g",
 			key, worst, worstAt, gv[worstAt], want[worstAt], worst/scale, scale)
 	}
@@ -170,16 +176,26 @@ func crossEntropy(logits, labels *graph.Node) *graph.Node {
 // TestParityWithPyTorch: logits, pooled features and every feature tap in evaluation and training
 // mode, the training-mode cross-entropy, its gradients for the input and some parameters, and the
 // BatchNorm running statistics after the training-mode pass.
+//
+// A golden file without train.* entries (resnet50's: its training-mode pass is too ill-conditioned
+// for float32, see EVAL_ONLY in the script) is compared in evaluation mode only. trainTol, when set,
+// replaces parityTol for the training-mode pass where PyTorch's own float32 results differ from its
+// float64 ones by more than parityTol/3: by 3.0e-5 (shufflev1 at 24x24, batch 4) and 1.9e-5
+// (shufflev2 at 20x20, batch 4) of their largest value.
 func TestParityWithPyTorch(t *testing.T) {
 	for _, tc := range []struct {
 		name, file string
 		classes    int
+		trainTol   float64
 	}{
-		{"resnet8x4", "resnet8x4.safetensors", 10},
-		{"resnet32x4", "resnet32x4.safetensors", 10},
-		{"wrn_16_2", "wrn_16_2.safetensors", 10},
-		{"vgg8", "vgg8.safetensors", 10},
-		{"vit:nano", "vit_nano.safetensors", 10},
+		{"resnet8x4", "resnet8x4.safetensors", 10, 0},
+		{"resnet32x4", "resnet32x4.safetensors", 10, 0},
+		{"wrn_16_2", "wrn_16_2.safetensors", 10, 0},
+		{"vgg8", "vgg8.safetensors", 10, 0},
+		{"vit:nano", "vit_nano.safetensors", 10, 0},
+		{"resnet50", "resnet50.safetensors", 10, 0},
+		{"shufflev1", "shufflev1.safetensors", 10, 1e-4},
+		{"shufflev2", "shufflev2.safetensors", 10, 1e-4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := loadGolden(t, tc.file)
@@ -199,8 +215,16 @@ func TestParityWithPyTorch(t *testing.T) {
 					bnKeys = append(bnKeys, p)
 				}
 			}
-			for _, mode := range []string{"eval", "train"} {
+			modes := []string{"eval", "train"}
+			if _, ok := g.Tensors["train.logits"]; !ok {
+				modes = modes[:1]
+			}
+			for _, mode := range modes {
 				training := mode == "train"
+				tol := parityTol
+				if training && tc.trainTol > 0 {
+					tol = tc.trainTol
+				}
 				var outNames []string
 				fn := func(ctx *context.Context, images, labels *graph.Node) []*graph.Node {
 					ctx.SetTraining(images.Graph(), training)
@@ -247,7 +271,7 @@ func TestParityWithPyTorch(t *testing.T) {
 						v := byKey[k]
 						out = tensors.FromFlatDataAndDimensions(ToTorch(v, tensors.MustCopyFlatData[float32](out)), v.TorchShape...)
 					}
-					compare(t, g, name, out)
+					compareTol(t, g, name, out, tol)
 				}
 			}
 			// The training-mode pass updated the running statistics (momentum 0.1, unbiased variance).
@@ -258,19 +282,21 @@ func TestParityWithPyTorch(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					compare(t, g, "train."+stat+"."+bn, val)
+					compareTol(t, g, "train."+stat+"."+bn, val, max(parityTol, tc.trainTol))
 				}
 			}
 		})
 	}
 }
 
-// TestPairsLogits: every model of the talk's six teacher-student pairs, imported from the
-// deterministic state dict, reproduces PyTorch's evaluation-mode logits (100 classes, 32x32x3).
+// TestPairsLogits: every model of the talk's six teacher-student pairs and of RepDistiller's
+// cross-architecture pairs (MobileNetV2 aside), imported from the deterministic state dict,
+// reproduces PyTorch's evaluation-mode logits (100 classes, 32x32x3).
 func TestPairsLogits(t *testing.T) {
 	g := loadGolden(t, "pairs.safetensors")
 	input := goldenTensor(t, g, "input")
-	for _, name := range []string{"wrn_40_2", "wrn_16_2", "wrn_40_1", "vgg13", "vgg8", "resnet56", "resnet20", "resnet32x4", "resnet8x4", "resnet110"} {
+	for _, name := range []string{"wrn_40_2", "wrn_16_2", "wrn_40_1", "vgg13", "vgg8", "resnet56", "resnet20", "resnet32x4", "resnet8x4", "resnet110",
+		"resnet50", "shufflev1", "shufflev2"} {
 		t.Run(name, func(t *testing.T) {
 			m, _, ctx := parityModel(t, name, 100, cnn.MapShape{H: 32, W: 32, C: 3})
 			exec, err := context.NewExec(testutil.Backend(), ctx.Reuse(), func(ctx *context.Context, images *graph.Node) *graph.Node {
