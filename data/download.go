@@ -98,10 +98,22 @@ func Fetch(ctx context.Context, name, dir string, opts FetchOptions) ([]FetchRes
 // FetchSource downloads src's files into dir and verifies their MD5s. A file already there with the
 // right checksum is not downloaded again. Each file is written to a temporary file in dir, synced and
 // renamed into place only once verified, so no partial or corrupt file is ever left under its name.
-func FetchSource(ctx context.Context, src Source, dir string, opts FetchOptions) ([]FetchResult, error) {
+// A failed fetch removes the folders it created while they are empty (files already verified stay,
+// so that a second try does not download them again).
+func FetchSource(ctx context.Context, src Source, dir string, opts FetchOptions) (results []FetchResult, err error) {
+	created := missingDirs(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("data: fetch %s: %w", src.Name, err)
 	}
+	defer func() {
+		if err != nil {
+			for _, d := range created { // deepest first; os.Remove leaves a folder that is not empty
+				if os.Remove(d) != nil {
+					break
+				}
+			}
+		}
+	}()
 	mirrors := src.Mirrors
 	if opts.BaseURL != "" {
 		mirrors = []string{opts.BaseURL}
@@ -113,14 +125,13 @@ func FetchSource(ctx context.Context, src Source, dir string, opts FetchOptions)
 	if client == nil {
 		client = http.DefaultClient
 	}
-	var results []FetchResult
 	for _, f := range src.Files {
 		dst := filepath.Join(dir, f.Name)
 		if ok, err := VerifyMD5(dst, f.MD5); err == nil && ok {
 			results = append(results, FetchResult{Path: dst, Skipped: true})
 			continue
 		}
-		var errs []string
+		var errs []error
 		var res FetchResult
 		for _, m := range mirrors {
 			url := strings.TrimSuffix(m, "/") + "/" + f.Name
@@ -133,17 +144,49 @@ func FetchSource(ctx context.Context, src Source, dir string, opts FetchOptions)
 				res = FetchResult{Path: dst, Bytes: n, URL: url}
 				break
 			}
-			errs = append(errs, err.Error())
+			errs = append(errs, err)
 			if ctx.Err() != nil {
 				break
 			}
 		}
 		if res.Path == "" {
-			return results, fmt.Errorf("data: fetch %s: %s", src.Name, strings.Join(errs, "; "))
+			return results, &FetchError{Dataset: src.Name, File: f.Name, Errs: errs}
 		}
 		results = append(results, res)
 	}
 	return results, nil
+}
+
+// FetchError is the error of a file that no mirror delivered: one error per mirror tried, all
+// reachable with errors.Is and errors.As (a *net.DNSError when offline).
+type FetchError struct {
+	Dataset, File string
+	Errs          []error
+}
+
+func (e *FetchError) Error() string {
+	msgs := make([]string, len(e.Errs))
+	for i, err := range e.Errs {
+		msgs[i] = err.Error()
+	}
+	return fmt.Sprintf("data: fetch %s: %s", e.Dataset, strings.Join(msgs, "; "))
+}
+
+// Unwrap returns the mirrors' errors.
+func (e *FetchError) Unwrap() []error { return e.Errs }
+
+// missingDirs lists dir and those of its parents that do not exist yet, deepest first.
+func missingDirs(dir string) []string {
+	var out []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || !errors.Is(err, os.ErrNotExist) {
+			return out
+		}
+		out = append(out, d)
+		if filepath.Dir(d) == d {
+			return out
+		}
+	}
 }
 
 // VerifyMD5 reports whether the file at path has the given MD5 (hex). A missing file is (false, nil).

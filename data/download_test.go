@@ -178,3 +178,18 @@ func TestSourcesKnown(t *testing.T) {
 		t.Fatal("unknown dataset accepted")
 	}
 }
+
+// A failed fetch removes the folders it created (and only those).
+func TestFetchFailureLeavesNoFolder(t *testing.T) {
+	srv := httptest.NewServer(&fileServer{files: map[string][]byte{}})
+	defer srv.Close()
+	root := t.TempDir()
+	dir := filepath.Join(root, "new", "datasets", "toy")
+	src := Source{Name: "toy", Mirrors: []string{srv.URL}, Files: []RemoteFile{{"a.gz", md5Hex([]byte("a"))}}}
+	if _, err := FetchSource(context.Background(), src, dir, FetchOptions{}); err == nil {
+		t.Fatal("fetching a missing file succeeded")
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("the failed fetch left %v in %s", entries, root)
+	}
+}

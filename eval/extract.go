@@ -26,6 +26,12 @@ type Encoder func(ctx *context.Context, images *graph.Node) *graph.Node
 // is an error rather than a fresh random layer. With an empty ctx (or nil) the encoder may create
 // and initialise its variables, e.g. for a random-initialisation baseline.
 func Extract(backend backends.Backend, ctx *context.Context, encoder Encoder, loader data.Loader) (FeatureSet, error) {
+	return ExtractWithProgress(backend, ctx, encoder, loader, nil)
+}
+
+// ExtractWithProgress is Extract that calls progress (when not nil) after every batch with the
+// images done so far and the loader's total.
+func ExtractWithProgress(backend backends.Backend, ctx *context.Context, encoder Encoder, loader data.Loader, progress func(done, total int)) (FeatureSet, error) {
 	if ctx == nil {
 		ctx = context.New()
 	}
@@ -83,6 +89,9 @@ func Extract(backend backends.Backend, ctx *context.Context, encoder Encoder, lo
 		f.Labels = append(f.Labels, labels...)
 		f.N += b
 		step++
+		if progress != nil {
+			progress(f.N, loader.NumExamples())
+		}
 	}
 	if f.N == 0 {
 		return FeatureSet{}, fmt.Errorf("eval: extract: the loader yielded no images")

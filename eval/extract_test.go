@@ -5,6 +5,7 @@ import (
 	"iter"
 	"math"
 	"strings"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -159,5 +160,19 @@ func TestExtractErrors(t *testing.T) {
 	flat := func(_ *context.Context, images *graph.Node) *graph.Node { return images }
 	if _, err := Extract(testutil.Backend(), nil, flat, newMemLoader(3)); err == nil {
 		t.Error("rank-4 encoder output accepted")
+	}
+}
+
+// ExtractWithProgress reports the images done after every batch, ending at the loader's total.
+func TestExtractProgress(t *testing.T) {
+	l := newMemLoader(10) // batches of 4, 4, 2
+	var calls [][2]int
+	if _, err := ExtractWithProgress(testutil.Backend(), nil, channelMeans, l, func(done, total int) {
+		calls = append(calls, [2]int{done, total})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][2]int{{4, 10}, {8, 10}, {10, 10}}; !slices.Equal(calls, want) {
+		t.Errorf("progress calls %v, want %v", calls, want)
 	}
 }

@@ -44,6 +44,52 @@ func (p *progressBar) draw(l progressLine, force bool) {
 	p.drawn = true
 }
 
+// Progress is a one-line progress bar for work counted in images (feature extraction,
+// evaluation), redrawn in place on a terminal at most every 100 ms.
+type Progress struct {
+	bar   progressBar
+	label string
+	start time.Time
+}
+
+// NewProgress returns a bar labelled label that draws on w (a terminal).
+func NewProgress(w io.Writer, label string) *Progress {
+	return &Progress{bar: progressBar{w: w, interval: 100 * time.Millisecond}, label: label, start: time.Now()}
+}
+
+// Update redraws the bar: done of total images.
+func (p *Progress) Update(done, total int) {
+	if p == nil || p.bar.w == nil {
+		return
+	}
+	now := time.Now()
+	if p.bar.drawn && done < total && now.Sub(p.bar.last) < p.bar.interval {
+		return
+	}
+	const width = 24
+	filled := 0
+	if total > 0 {
+		filled = min(width, width*done/total)
+	}
+	elapsed := now.Sub(p.start)
+	rate, eta := 0.0, time.Duration(0)
+	if done > 0 {
+		rate = float64(done) / max(elapsed.Seconds(), 1e-9)
+		eta = time.Duration(float64(total-done) / rate * float64(time.Second))
+	}
+	fmt.Fprintf(p.bar.w, "\r\x1b[K%s [%s%s] %d/%d %.0f img/s ETA %s", p.label,
+		strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, rate, formatDuration(eta))
+	p.bar.last = now
+	p.bar.drawn = true
+}
+
+// Done erases the bar so that a log line can follow.
+func (p *Progress) Done() {
+	if p != nil {
+		p.bar.clear()
+	}
+}
+
 // clear erases the status line so that a log line can be written.
 func (p *progressBar) clear() {
 	if p == nil || p.w == nil || !p.drawn {

@@ -221,3 +221,24 @@ func TestNonFiniteNamesTheQuantity(t *testing.T) {
 		}
 	}
 }
+
+// The extraction progress bar redraws one line in place and erases it when done.
+func TestProgress(t *testing.T) {
+	var out bytes.Buffer
+	p := NewProgress(&out, "features train")
+	p.Update(50, 100)
+	p.Update(100, 100)
+	p.Done()
+	s := out.String()
+	for _, want := range []string{"\r\x1b[Kfeatures train [############............] 50/100", "[########################] 100/100", "img/s", "ETA"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("progress output %q lacks %q", s, want)
+		}
+	}
+	if !strings.HasSuffix(s, "\r\x1b[K") {
+		t.Errorf("the bar is not erased at the end: %q", s)
+	}
+	var none *Progress
+	none.Update(1, 2) // a nil bar draws nothing
+	none.Done()
+}

@@ -273,7 +273,14 @@ func extractTrainTest(app *App, backend backends.Backend, enc *LoadedEncoder, tr
 			return bank, queries, err
 		}
 		app.Log.Info().Str("split", ds.Split).Int("images", ds.Len()).Msg("extracting features")
-		f, err := eval.Extract(backend, enc.Context, fn, l)
+		var progress func(done, total int)
+		var bar *fit.Progress
+		if app.Terminal {
+			bar = fit.NewProgress(os.Stderr, "features "+ds.Split)
+			progress = bar.Update
+		}
+		f, err := eval.ExtractWithProgress(backend, enc.Context, fn, l, progress)
+		bar.Done()
 		if err != nil {
 			return bank, queries, fmt.Errorf("%s %s: %w", ds.Name, ds.Split, err)
 		}

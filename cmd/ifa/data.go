@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -28,21 +30,21 @@ type DataCmd struct {
 // DataFetchCmd is the `ifa data fetch` command.
 type DataFetchCmd struct {
 	Name    string        `arg:"" enum:"cifar10,cifar100,fashion-mnist,mnist" help:"Dataset to download: cifar10, cifar100, fashion-mnist or mnist."`
-	Dir     string        `help:"Folder to download into: the files go to DIR/NAME (default: the user cache folder, e.g. ~/.cache/ifa/datasets)." type:"path" env:"IFA_DATA_DIR"`
+	DataDir string        `name:"data-dir" aliases:"dir" help:"Folder to download into: the files go to DATA-DIR/NAME, where every command's --data-dir finds them (default: the user cache folder, e.g. ~/.cache/ifa/datasets)." type:"path" env:"IFA_DATA_DIR"`
 	BaseURL string        `name:"base-url" help:"Download from this mirror instead of the canonical URLs: each file is fetched as BASE-URL/FILE (default: the canonical URLs)." env:"IFA_DATA_BASE_URL"`
 	Timeout time.Duration `help:"Give up when the whole download takes longer than this." default:"1h"`
 }
 
 // Run implements the command.
 func (c *DataFetchCmd) Run(app *App) error {
-	root := c.Dir
+	root := c.DataDir
 	if root == "" {
 		root = data.DefaultRoot()
 	}
 	dir := filepath.Join(root, c.Name)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	interrupted, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	ctx, cancel := context.WithTimeout(interrupted, c.Timeout)
 	defer cancel()
 	bar := &progressBar{out: os.Stderr, terminal: app.Terminal, log: app.Log}
 	results, err := data.Fetch(ctx, c.Name, dir, data.FetchOptions{
@@ -58,11 +60,56 @@ func (c *DataFetchCmd) Run(app *App) error {
 			app.Log.Info().Str("file", r.Path).Int64("bytes", r.Bytes).Str("url", r.URL).Msg("downloaded, checksum verified")
 		}
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case interrupted.Err() != nil:
+		return fmt.Errorf("data fetch %s: %w: no partial file is left", c.Name, errInterrupted)
+	case offline(err):
+		return fmt.Errorf("data fetch %s: cannot reach the download server (%v); offline, %s", c.Name, rootCause(err), offlineHint(c.Name, dir))
+	default:
 		return err
 	}
-	app.Log.Info().Str("dataset", c.Name).Str("dir", dir).Msgf("ready: `ifa data info %s --dir %s`", c.Name, root)
+	app.Log.Info().Str("dataset", c.Name).Str("dir", dir).Msgf("ready: `ifa data info %s --data-dir %s`", c.Name, root)
 	return nil
+}
+
+// offline reports whether a fetch failed for want of a network: a name that does not resolve, a
+// connection refused or unreachable, a timeout.
+func offline(err error) bool {
+	var dns *net.DNSError
+	var op *net.OpError
+	var timeout interface{ Timeout() bool }
+	return errors.As(err, &dns) || errors.As(err, &op) || (errors.As(err, &timeout) && timeout.Timeout())
+}
+
+// rootCause is the innermost error of the first mirror's failure.
+func rootCause(err error) error {
+	var fe *data.FetchError
+	if errors.As(err, &fe) && len(fe.Errs) > 0 {
+		err = fe.Errs[0]
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
+// offlineHint says how to get a dataset without the network.
+func offlineHint(name, dir string) string {
+	var files []string
+	if src, err := data.SourceFor(name); err == nil {
+		for _, f := range src.Files {
+			files = append(files, f.Name)
+		}
+	}
+	hint := fmt.Sprintf("copy %s into %s and run this command again to verify them", strings.Join(files, ", "), dir)
+	if name == data.FashionMNIST {
+		hint += ", or install Debian's dataset-fashion-mnist package (read from /usr/share/datasets/fashion-mnist without --data-dir)"
+	}
+	return hint
 }
 
 // progressBar draws a one-line download progress bar on a terminal, or logs every 10% otherwise.
@@ -122,7 +169,7 @@ func (p *progressBar) finish() {
 // DataInfoCmd is the `ifa data info` command.
 type DataInfoCmd struct {
 	Name     string `arg:"" help:"Dataset: fashion-mnist, mnist, cifar10, cifar100, or the path of an image folder (root/<class>/*.png|jpg or root/{train,test}/<class>/...)."`
-	Dir      string `help:"Folder holding the named dataset, as given to 'ifa data fetch --dir' (default: the user cache folder, then the system dataset folders)." type:"path" env:"IFA_DATA_DIR"`
+	DataDir  string `name:"data-dir" aliases:"dir" help:"Folder holding the named dataset, as given to 'ifa data fetch --data-dir' (default: the user cache folder, then the system dataset folders)." type:"path" env:"IFA_DATA_DIR"`
 	Format   string `help:"Output format: table or json." enum:"table,json" default:"table"`
 	Coarse   bool   `help:"CIFAR-100: count the 20 coarse labels instead of the 100 fine ones." default:"false"`
 	Size     int    `help:"Image folders: the size images are resized to (SIZE×SIZE)." default:"32"`
@@ -163,7 +210,7 @@ func (c *DataInfoCmd) run(app *App, out io.Writer) error {
 	}
 	var info datasetInfo
 	for _, split := range []string{"train", "test"} {
-		ds, err := data.Open(c.Name, c.Dir, split, opts...)
+		ds, err := data.Open(c.Name, c.DataDir, split, opts...)
 		if err != nil {
 			if data.CanonicalName(c.Name) == "" && split == "test" && errors.Is(err, fs.ErrNotExist) {
 				continue // an image folder without a test split

@@ -81,7 +81,7 @@ func TestDataFetchRejectsBadChecksum(t *testing.T) {
 	}))
 	defer srv.Close()
 	dir := t.TempDir()
-	cmd := &DataFetchCmd{Name: "cifar100", Dir: dir, BaseURL: srv.URL, Timeout: 10e9}
+	cmd := &DataFetchCmd{Name: "cifar100", DataDir: dir, BaseURL: srv.URL, Timeout: 10e9}
 	err := cmd.Run(testApp())
 	if err == nil || !strings.Contains(err.Error(), "want 03b5dce01913d631647c71ecec9e9cb8") {
 		t.Fatalf("got %v", err)
