@@ -4,8 +4,8 @@ import (
 	"errors"
 	"iter"
 	"math"
-	"strings"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
