@@ -58,13 +58,16 @@ func (m *Model) Config() Config { return m.cfg }
 //   - Logits: [B, NumClasses] from the "head" linear layer, or nil when NumClasses == 0.
 //
 // Variables are created in (or reused from) ctx's current scope. Hidden dropout is active only
-// when the graph is training and the scope is not frozen (nn.FrozenParam). It panics (GoMLX style)
-// when the images do not match the configuration.
+// when the graph is training and the scope is not frozen (nn.FrozenParam). Images of another size
+// than the configuration's (a multiple of the patch in each direction: multi-crop's local crops)
+// get the position embeddings resized to their grid (InterpolatePosEmbed). It panics (GoMLX
+// style) when the images do not fit the configuration.
 func (m *Model) Features(ctx *context.Context, images *graph.Node) backbone.Features {
 	c := m.cfg
-	if images.Rank() != 4 || images.Shape().Dim(1) != c.ImageHeight || images.Shape().Dim(2) != c.ImageWidth ||
-		images.Shape().Dim(3) != c.Channels || !images.DType().IsFloat() {
-		panic(fmt.Errorf("vit %s: images %s, want float [B, %d, %d, %d]", c.Name, images.Shape(), c.ImageHeight, c.ImageWidth, c.Channels))
+	if images.Rank() != 4 || images.Shape().Dim(3) != c.Channels || !images.DType().IsFloat() ||
+		images.Shape().Dim(1)%c.Patch != 0 || images.Shape().Dim(2)%c.Patch != 0 || images.Shape().Dim(1) < c.Patch || images.Shape().Dim(2) < c.Patch {
+		panic(fmt.Errorf("vit %s: images %s, want float [B, %d, %d, %d] (or another size divisible into %dx%d patches)",
+			c.Name, images.Shape(), c.ImageHeight, c.ImageWidth, c.Channels, c.Patch, c.Patch))
 	}
 	g := images.Graph()
 	dtype := images.DType()
@@ -77,6 +80,8 @@ func (m *Model) Features(ctx *context.Context, images *graph.Node) backbone.Feat
 	x = graph.Concatenate([]*graph.Node{cls, x}, 1) // [B, T, D]
 	pos := ctx.WithInitializer(TruncatedNormal(ctx, InitStd)).
 		VariableWithShape(VarPosEmbed, shapes.Make(dtype, c.NumTokens(), d)).ValueGraph(g)
+	// Other image sizes (multi-crop's local crops) get the table resized to their grid.
+	pos = InterpolatePosEmbed(pos, c.ImageHeight/c.Patch, c.ImageWidth/c.Patch, images.Shape().Dim(1)/c.Patch, images.Shape().Dim(2)/c.Patch)
 	x = graph.Add(x, graph.ExpandLeftToRank(pos, 3))
 
 	var f backbone.Features
