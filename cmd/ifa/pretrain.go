@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
@@ -53,6 +54,7 @@ type PretrainVitCmd struct {
 	DetachInter      bool    `name:"detach-intermediate" help:"lwbyol, lwsimsiam, lwmocov3: stop the gradient of the intermediate layers' vectors before the heads (by default every selected layer trains the blocks below it)."`
 	EMAMomentum      float64 `name:"ema-momentum" help:"byol, mocov3 and their lw variants: τ_base of the momentum (target) network, ξ ← τξ + (1−τ)θ after every step." default:"0.99"`
 	EMASchedule      string  `name:"ema-schedule" help:"Momentum schedule: cosine (τ from --ema-momentum to 1 over the run, BYOL's) or constant." enum:"cosine,constant" default:"cosine"`
+	Crops            string  `help:"Multi-crop (byol, simsiam, mocov3 and their lw variants; needs the SimCLR augmentation): COUNTxSIZE:MIN-MAX groups, the global crops first (2 of the image size), e.g. 2x28:0.4-1,6x14:0.1-0.4 (2 global 28-px crops of 40-100% of the area, 6 local 14-px crops of 10-40%). Local crops are online views only, never targets; their size must be a multiple of the patch. Empty: two global crops of --crop-scale."`
 	FreezePatch      bool    `name:"freeze-patch" help:"Keep the patch projection at its random initialisation (MoCo v3's ViT recipe)."`
 
 	Augment string `help:"Training augmentation: auto (standard for lwclr, simclr otherwise), standard (random crop of the zero-padded image + horizontal flip), simclr (random resized crop, flip, colour jitter, grayscale, blur) or none." enum:"auto,standard,simclr,none" default:"auto"`
@@ -257,6 +259,57 @@ func (c *PretrainVitCmd) transform(method ssl.Method, spec rundir.DataSpec) (dat
 	return data.Pipeline{}, usagef("--augment %q: want auto, standard, simclr or none", c.Augment)
 }
 
+// cropTransforms parses --crops and returns one pipeline per crop: the SimCLR augmentation aug
+// with its random resized crop replaced by the group's size and scale range, and for the local
+// crops a final cornerPad that places the crop in the top-left corner of an image-sized canvas (the
+// loader batches one shape; ssl.SplitCrops cuts the crops out again).
+func (c *PretrainVitCmd) cropTransforms(m ssl.Method, spec rundir.DataSpec, aug data.Pipeline, patch int) (ssl.Crops, []data.Pipeline, error) {
+	crops, err := ssl.ParseCrops(c.Crops)
+	if err != nil {
+		return nil, nil, usagef("--crops: %v", err)
+	}
+	if err := crops.Check(m, spec.Height, patch); err != nil {
+		return nil, nil, usagef("--crops %s: %v", c.Crops, err)
+	}
+	rrc, ok := aug.Ops[0].(data.RandomResizedCrop)
+	if !ok || spec.Height != spec.Width {
+		return nil, nil, usagef("--crops: needs --augment simclr (random resized crops) on square images")
+	}
+	var out []data.Pipeline
+	for gi, g := range crops {
+		ops := slices.Clone(aug.Ops)
+		r := rrc
+		r.H, r.W, r.ScaleMin, r.ScaleMax = g.Size, g.Size, g.ScaleMin, g.ScaleMax
+		ops[0] = r
+		if gi > 0 {
+			ops = append(ops, cornerPad{H: spec.Height, W: spec.Width})
+		}
+		for range g.Count {
+			out = append(out, data.Pipeline{Ops: ops})
+		}
+	}
+	return crops, out, nil
+}
+
+// cornerPad places an h×w image in the top-left corner of an H×W canvas of zeros (a local crop in
+// a batch of global-sized images).
+type cornerPad struct{ H, W int }
+
+// OutputShape implements data.Op.
+func (o cornerPad) OutputShape(_, _, c int) (int, int, int) { return o.H, o.W, c }
+
+// Apply implements data.Op.
+func (o cornerPad) Apply(img *data.Image, _ *data.Workspace, _ *data.RNG) {
+	if img.H > o.H || img.W > o.W {
+		panic(fmt.Sprintf("cornerPad: a %dx%d crop does not fit a %dx%d canvas", img.H, img.W, o.H, o.W))
+	}
+	out := make([]float32, o.H*o.W*img.C)
+	for y := range img.H {
+		copy(out[y*o.W*img.C:], img.Pix[y*img.W*img.C:(y+1)*img.W*img.C])
+	}
+	img.Pix, img.H, img.W = out, o.H, o.W
+}
+
 // Run implements the command.
 func (c *PretrainVitCmd) Run(app *App) error {
 	if err := c.validate(); err != nil {
@@ -292,8 +345,16 @@ func (c *PretrainVitCmd) Run(app *App) error {
 	if err != nil {
 		return err
 	}
+	views, transforms := pcfg.Method.Augmentations(), []data.Pipeline{aug}
+	var crops ssl.Crops
+	if c.Crops != "" {
+		if crops, transforms, err = c.cropTransforms(pcfg.Method, spec, aug, vcfg.Patch); err != nil {
+			return err
+		}
+		views = crops.Views()
+	}
 	loader, err := data.NewLoader(train, data.LoaderConfig{
-		BatchSize: c.Batch, Views: pcfg.Method.Augmentations(), Transforms: []data.Pipeline{aug},
+		BatchSize: c.Batch, Views: views, Transforms: transforms,
 		Shuffle: true, DropLast: true, Seed: uint64(app.Globals.Seed), Workers: c.Workers,
 	})
 	if err != nil {
@@ -370,7 +431,11 @@ func (c *PretrainVitCmd) Run(app *App) error {
 		Context: context.New(),
 		Train:   loader,
 		Loss: func(ctx *context.Context, in fit.Inputs) fit.Loss {
-			out := ssl.PretrainLoss(ctx, encoder, pcfg, in.Images, in.Labels)
+			images, locals := in.Images, []*graph.Node(nil)
+			if crops != nil {
+				images, locals = ssl.SplitCrops(in.Images, crops)
+			}
+			out := ssl.PretrainLossCrops(ctx, encoder, pcfg, images, locals, in.Labels)
 			return fit.Loss{Total: out.Loss}
 		},
 		Log:      app.Log,
