@@ -226,3 +226,78 @@ func TestAccuracies(t *testing.T) {
 		t.Error("no evaluated epoch reported ok")
 	}
 }
+
+// fakePretrainRun writes a pretraining run: config.json, metrics.jsonl with the online kNN, and
+// the evaluation files.
+func fakePretrainRun(t *testing.T, dir, mode string, online []float64, knn, lin string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("config.json", `{"params": {"command": "pretrain vit", "flags": {"Mode": "`+mode+`"}}}`)
+	var m strings.Builder
+	for i, v := range online {
+		fmt.Fprintf(&m, `{"epoch": %d, "seconds": 10.5, "knn_top1": %g}`+"\n", i+1, v)
+	}
+	write(MetricsFile, m.String())
+	if knn != "" {
+		write(KNNFile, knn)
+	}
+	if lin != "" {
+		write(LinearFile, lin)
+	}
+}
+
+func TestPretrainReport(t *testing.T) {
+	root := t.TempDir()
+	fakePretrainRun(t, filepath.Join(root, "a-lwbyol"), "lwbyol", []float64{0.70, 0.80, 0.85},
+		`{"k": 200, "temperature": 0.1, "top1": 0.8612, "extra": [{"k": 20, "temperature": 0.07, "top1": 0.8734}]}`, `{"top1": 0.8755}`)
+	fakePretrainRun(t, filepath.Join(root, "b-simclr"), "simclr", []float64{0.6, 0.7}, "", "")
+	if err := os.MkdirAll(filepath.Join(root, "not-a-run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runs, rest, err := LoadPretrainRuns([]string{root, filepath.Join(root, "elsewhere")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || len(rest) != 1 || runs[0].Label != "a-lwbyol" || runs[0].Epochs != 3 || runs[0].TrainSeconds != 31.5 {
+		t.Fatalf("runs %+v, rest %v", runs, rest)
+	}
+	md := PretrainMarkdown(runs)
+	for _, want := range []string{"| a-lwbyol | lwbyol | 3 | 86.12 | 87.34 | 87.55 | – | 85.00 | 32 |", "| b-simclr | simclr | 2 | – | – | – | – | 70.00 | 21 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	var csvOut strings.Builder
+	if err := WritePretrainCSV(&csvOut, runs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(csvOut.String(), "a-lwbyol,lwbyol,3,86.12,87.34,87.55,–,85.00,32") {
+		t.Errorf("csv:\n%s", csvOut.String())
+	}
+	out := filepath.Join(root, "report")
+	files, err := WritePretrain(out, runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 3 {
+		t.Fatalf("files %v", files)
+	}
+	png, err := os.ReadFile(filepath.Join(out, "online-knn.png"))
+	if err != nil || len(png) < 1000 || string(png[1:4]) != "PNG" {
+		t.Fatalf("online-knn.png: %d bytes, %v", len(png), err)
+	}
+	// A broken evaluation file is an error naming it.
+	if err := os.WriteFile(filepath.Join(root, "a-lwbyol", KNNFile), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPretrainRun(filepath.Join(root, "a-lwbyol")); err == nil || !strings.Contains(err.Error(), KNNFile) {
+		t.Errorf("broken knn.json: %v", err)
+	}
+}

@@ -25,6 +25,7 @@ type LinearEvalCmd struct {
 type linearJSON struct {
 	Checkpoint string  `json:"checkpoint"`
 	Dataset    string  `json:"dataset"`
+	Layers     string  `json:"layers"` // the feature: "" for the last layer's pooled vector (--layers)
 	Top1       float64 `json:"top1"`
 	Top5       float64 `json:"top5"`
 	N          int     `json:"n"`
@@ -74,7 +75,7 @@ func (c *LinearEvalCmd) Run(app *App) error {
 	}
 	out := stdout(c.stdout)
 	if c.Format == "json" {
-		return printJSON(out, linearJSON{Checkpoint: enc.File, Dataset: spec.Dataset, Top1: res.Test.Top1, Top5: res.Test.Top5,
+		return printJSON(out, linearJSON{Checkpoint: enc.File, Dataset: spec.Dataset, Layers: c.Layers, Top1: res.Test.Top1, Top5: res.Test.Top5,
 			N: res.Test.N, TrainTop1: res.Train.Top1, TrainN: res.Train.N, Epochs: c.Epochs, FinalLoss: finalLoss})
 	}
 	fmt.Fprintf(out, "checkpoint: %s (%s)\n", enc.File, enc.Model)
