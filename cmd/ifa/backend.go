@@ -16,6 +16,8 @@ import (
 // XLA's deterministic-ops option for xla backends (before the plugin reads XLA_FLAGS); the cpu
 // backend is deterministic anyway.
 func (a *App) NewBackend() (backends.Backend, error) {
+	// ifa's gradients (exact convolution gradients, Rsqrt, Pad, ...) for every backend.
+	cpu.RegisterGradients()
 	spec := a.Globals.Backend
 	name, config, _ := strings.Cut(spec, ":")
 	switch name {

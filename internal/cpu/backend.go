@@ -29,13 +29,15 @@ type Backend struct {
 
 var _ backends.Backend = (*Backend)(nil)
 
-// New returns a new CPU backend. config is empty or a comma-separated list of options:
+// New returns a new CPU backend (and installs ifa's gradients: RegisterGradients). config is
+// empty or a comma-separated list of options:
 //   - workers=N caps the number of goroutines the kernels split their work over (default
 //     runtime.GOMAXPROCS(0)); like isa, the cap is process-wide. Results do not depend on it.
 //   - isa=avx512|avx2|generic forces the kernel path (default: the best the processor supports,
 //     or the IFA_CPU_ISA environment variable). The path is process-wide: it applies to every
 //     backend of the process from then on.
 func New(config string) (backends.Backend, error) {
+	RegisterGradients()
 	if err := kernels.EnvError(); err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
 	}

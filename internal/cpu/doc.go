@@ -25,10 +25,11 @@
 // BatchNormGradient with the feature axis last take two passes each over float32 data, split over
 // the cores with deterministic sums (bn_fast.go).
 //
-// Importing the package also registers gradients in graph.VJPRegistration (see vjp.go): DotGeneral
-// and Dot gradients made of DotGenerals, Max/Min (ReLU) gradients as one comparison and a Where, a ConvGeneral gradient that is correct for even kernel
-// sizes and asymmetric padding, and gradients GoMLX v0.26 lacks (Rsqrt, Expm1, Clamp, Pad,
-// Reverse, Floor/Ceil/Round).
+// RegisterGradients (called by New, and by the ifa command for every backend) installs gradients
+// in GoMLX's graph.VJPRegistration (see vjp.go): DotGeneral and Dot gradients made of
+// DotGenerals, Max/Min (ReLU) gradients as one comparison and a Where, a ConvGeneral gradient that
+// is correct for even kernel sizes and asymmetric padding, and gradients GoMLX v0.26 lacks (Rsqrt,
+// Expm1, Clamp, Pad, Reverse, Floor/Ceil/Round). Importing the package changes nothing.
 //
 // It must not import any other ifa package (its tests use internal/nn).
 package cpu

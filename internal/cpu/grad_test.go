@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"reflect"
 
 	"github.com/gomlx/gomlx/backends"
 	"testing"
@@ -187,5 +188,20 @@ func TestGradConvGeneralForms(t *testing.T) {
 		t.Logf("case %d", ci)
 		gradCheck(t, func(x *graph.Node) *graph.Node { return conv(x, graph.ConstCachedTensor(x.Graph(), kc)) }, x, 1e-6)
 		gradCheck(t, func(k *graph.Node) *graph.Node { return conv(graph.ConstCachedTensor(k.Graph(), xc), k) }, k, 1e-6)
+	}
+}
+
+// TestRegisterGradients checks that the registration, not the import, installs the gradients.
+func TestRegisterGradients(t *testing.T) {
+	RegisterGradients()
+	RegisterGradients() // idempotent
+	ptr := func(f graph.VJP) uintptr { return reflect.ValueOf(f).Pointer() }
+	if ptr(graph.VJPRegistration[graph.NodeTypeDotGeneral]) != ptr(dotGeneralVJP) {
+		t.Error("DotGeneral's gradient is not ifa's")
+	}
+	for _, op := range []graph.NodeType{graph.NodeTypeRsqrt, graph.NodeTypePad, graph.NodeTypeReverse, graph.NodeTypeRound} {
+		if graph.VJPRegistration[op] == nil {
+			t.Errorf("no gradient registered for %s", op)
+		}
 	}
 }

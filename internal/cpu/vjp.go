@@ -4,14 +4,16 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
-// Gradient registrations (graph.VJPRegistration), installed with the backend. They apply to every
-// backend: each is the exact gradient of its op.
+// Gradient registrations (graph.VJPRegistration), installed in GoMLX's gradient table by
+// RegisterGradients (New calls it; so does the ifa command before creating any backend). They
+// apply to every backend: each is the exact gradient of its op.
 //
 //   - DotGeneral and Dot (graph.MatMul and graph.Dot of rank ≤ 2 operands): both gradients as
 //     DotGeneral products (dA = g·Bᵀ, dB = Aᵀ·g generalised to batch and contracting axes) instead of
@@ -37,7 +39,15 @@ var gomlxMaxVJP, gomlxMinVJP = graph.VJPRegistration[graph.NodeTypeMax], graph.V
 // gomlxConvGeneralVJP is GoMLX's own ConvGeneral gradient, used for grouped convolutions.
 var gomlxConvGeneralVJP = graph.VJPRegistration[graph.NodeTypeConvGeneral]
 
-func init() {
+var registerOnce sync.Once
+
+// RegisterGradients installs ifa's gradients (listed above) in GoMLX's global gradient table,
+// for graphs of every backend built from then on. It is idempotent and safe for concurrent use.
+// Graphs built before it keep GoMLX's gradients, some of which are wrong (ConvGeneral with even
+// kernels) or missing (Rsqrt, Pad, Reverse, ...).
+func RegisterGradients() { registerOnce.Do(registerGradients) }
+
+func registerGradients() {
 	graph.VJPRegistration[graph.NodeTypeDotGeneral] = dotGeneralVJP
 	graph.VJPRegistration[graph.NodeTypeDot] = single(dotVJP)
 	graph.VJPRegistration[graph.NodeTypeMax] = single(maxMinVJP)

@@ -1,3 +1,3 @@
-// Package testutil holds helpers shared by ifa tests: the backend tests run on, tolerance
-// comparisons and finite-difference gradient checks.
+// Package testutil holds what ifa's tests share: the backend they run on (the pure-Go CPU
+// backend, one per test binary).
 package testutil
