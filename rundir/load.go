@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,6 +51,9 @@ func (r *Run) LatestCheckpoint() (string, error) { return fit.LatestCheckpoint(r
 // checkpoints/ folder, or beside the file. run is nil when no config.json is found (a checkpoint
 // copied out of its run).
 func Resolve(path string) (file string, run *Run, err error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", nil, fmt.Errorf("%s: no such checkpoint file or run directory", path)
+	}
 	file, err = fit.ResolveCheckpoint(path)
 	if err != nil {
 		return "", nil, err

@@ -39,7 +39,7 @@ type CLI struct {
 // Version of ifa.
 const Version = "0.1.0-dev"
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // Exit codes (documented in the README).
 const (
@@ -68,8 +68,9 @@ func parserOptions() []kong.Option {
 // kongExit carries an exit code requested by kong (--help, a parse error) out of the parser.
 type kongExit int
 
-// run runs the ifa command line args, logging to stderr, and returns the process's exit code.
-func run(args []string, stderr io.Writer) (code int) {
+// run runs the ifa command line args (help and usage on stdout, logs on stderr) and returns the
+// process's exit code.
+func run(args []string, stdout, stderr io.Writer) (code int) {
 	var cli CLI
 	defer func() {
 		if r := recover(); r != nil {
@@ -84,7 +85,7 @@ func run(args []string, stderr io.Writer) (code int) {
 		}
 	}()
 	parser, err := kong.New(&cli, append(parserOptions(),
-		kong.Writers(os.Stdout, stderr), kong.Exit(func(c int) { panic(kongExit(c)) }))...)
+		kong.Writers(stdout, stderr), kong.Exit(func(c int) { panic(kongExit(c)) }))...)
 	if err != nil {
 		fmt.Fprintln(stderr, "ifa:", err)
 		return exitRuntime

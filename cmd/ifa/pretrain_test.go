@@ -11,9 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -348,19 +346,6 @@ func TestPretrainBadFlags(t *testing.T) {
 	}
 	if _, err := ptRunCLI(t, "knn-eval", "--checkpoint", dataDir, "--k", "0"); err == nil || !strings.Contains(err.Error(), "--k") {
 		t.Errorf("--k 0: %v", err)
-	}
-}
-
-func TestInterruptContext(t *testing.T) {
-	ctx, stop := interruptContext(zerolog.Nop())
-	defer stop()
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("SIGINT did not cancel the context")
 	}
 }
 
