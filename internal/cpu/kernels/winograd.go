@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"runtime"
 )
 
 // Winograd F(2×2, 3×3) convolution (Lavin and Gray, "Fast Algorithms for Convolutional Neural
@@ -98,7 +97,7 @@ func SconvWinograd3x3(g ConvGeometry, n int, x, w []float32, wStr [4]int, out []
 		return fmt.Errorf("kernels: SconvWinograd3x3: w: %d elements, strides %v need %d for [3, 3, %d, %d]",
 			len(w), wStr, last+1, g.InC, n)
 	}
-	sconvWinograd(cur().wino, g, n, x, w, wStr, out, runtime.GOMAXPROCS(0), 0)
+	sconvWinograd(cur().wino, g, n, x, w, wStr, out, Threads(), 0)
 	return nil
 }
 

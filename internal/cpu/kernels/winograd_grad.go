@@ -2,7 +2,7 @@ package kernels
 
 import (
 	"fmt"
-	"runtime"
+	"sync"
 )
 
 // Winograd F(3×3, 2×2) for the weight gradient of a stride-1 3×3 convolution,
@@ -60,7 +60,7 @@ func SconvWinograd3x3Filter(g ConvGeometry, n int, x, dy, dw []float32) error {
 		clear(dw[:9*g.InC*n])
 		return nil
 	}
-	sconvWinogradFilter(cur().wino, g, n, x, dy, dw, runtime.GOMAXPROCS(0), 0)
+	sconvWinogradFilter(cur().wino, g, n, x, dy, dw, Threads(), 0)
 	return nil
 }
 
@@ -80,11 +80,26 @@ type winoGradPlan struct {
 const winoGradMaxParts = 12
 
 // winoGradPartsElems caps the elements of all the parts' M_ξ together (at least two parts are kept).
-const winoGradPartsElems = 2 << 20
+const winoGradPartsElems = 1 << 20
 
 // winoGradPartTiles is the fewest tiles of a part, so that clearing and adding up the parts' M_ξ
 // stays small beside the products (2·tiles flops per element of M).
 const winoGradPartTiles = 256
+
+// winoGradAccPool recycles the parts' M_ξ (*[]float32), apart from the packing buffers so that the
+// largest stays in use instead of being handed out for smaller requests.
+var winoGradAccPool sync.Pool
+
+// getWinoGradAcc returns a recycled (or new) slice of n floats; its contents are unspecified.
+func getWinoGradAcc(n int) *[]float32 {
+	s, _ := winoGradAccPool.Get().(*[]float32)
+	if s == nil || cap(*s) < n {
+		b := make([]float32, n)
+		return &b
+	}
+	*s = (*s)[:n]
+	return s
+}
 
 // winoGradSplit returns the tiles per block and the number of parts of a weight gradient with the
 // given number of tiles and padded channel counts: functions of the sizes only, never of the
@@ -133,22 +148,19 @@ func sconvWinogradFilter(kern *kernel[float32], g ConvGeometry, n int, x, dy, dw
 		clear(work[t].a)
 		clear(work[t].b)
 	}
-	acc := make([]*buffers[float32], parts)
-	for q := range acc {
-		acc[q] = getBuffers[float32](mSize, 0, 0)
-		defer putBuffers(acc[q])
-		clear(acc[q].a) // M accumulates from zero
+	acc := getWinoGradAcc(parts * mSize)
+	defer winoGradAccPool.Put(acc)
+	ms := make([][]float32, parts)
+	for q := range ms {
+		ms[q] = (*acc)[q*mSize : (q+1)*mSize]
 	}
 	parallelFor(threads, parts, func(wk, q int) {
 		buf := work[wk]
-		for blk := q * blocks / parts; blk < (q+1)*blocks/parts; blk++ {
-			p.block(blk*p.tb, x, dy, buf.a, buf.b, buf.tile, acc[q].a)
+		b0 := q * blocks / parts
+		for blk := b0; blk < (q+1)*blocks/parts; blk++ {
+			p.block(blk*p.tb, x, dy, buf.a, buf.b, buf.tile, ms[q], blk == b0)
 		}
 	})
-	ms := make([][]float32, parts)
-	for q := range ms {
-		ms[q] = acc[q].a
-	}
 	rowsPer := max(1, 4096/max(1, n))
 	parallelFor(threads, (c+rowsPer-1)/rowsPer, func(_, item int) {
 		p.filterOutput(ms, dw, item*rowsPer, min(c, (item+1)*rowsPer))
@@ -156,11 +168,12 @@ func sconvWinogradFilter(kern *kernel[float32], g ConvGeometry, n int, x, dy, dw
 }
 
 // block accumulates the products of tiles [t0, t0+tb) (fewer for the last block) into m
-// (16·cPad·nPad, M_ξ [cPad, nPad] at ξ·cPad·nPad): v (16·tb·cPad) receives the transformed
+// (16·cPad·nPad, M_ξ [cPad, nPad] at ξ·cPad·nPad), or writes them there without reading m when
+// first (the first block of a part): v (16·tb·cPad) receives the transformed
 // inputs V_ξ [tb, cPad], e (16·tb·nPad) the transformed gradients E_ξ packed as the micro-kernel's B
 // panels (panel q holds channels q·nr … q·nr+nr−1, tile-major), and scratch (16·InC + 4·n) the
 // zero-padded tiles at the borders.
-func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32) {
+func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32, first bool) {
 	g := p.g
 	c, n := g.InC, p.n
 	nr := p.kern.nr
@@ -195,16 +208,20 @@ func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32) {
 		winoDyPanels(src, rs, n, e[t*nr:], es, p.tb*nr, nr, n)
 	}
 
-	// M_ξ += V_ξᵀ·E_ξ: V_ξ is read in place as the transposed A operand (rows = input channels,
+	// M_ξ += V_ξᵀ·E_ξ (M_ξ = V_ξᵀ·E_ξ for the first block): V_ξ is read in place as the transposed A operand (rows = input channels,
 	// contiguous; steps = tiles, cPad apart); each packed panel of E_ξ (cnt×nr) stays in L1 while
 	// it meets every row tile of V_ξ.
 	mr := p.kern.mr
+	beta := float32(1)
+	if first {
+		beta = 0
+	}
 	for xi := 0; xi < 16; xi++ {
 		a, bp, cm := v[xi*vs:], e[xi*es:], m[xi*mStr:]
 		for jr := 0; jr < p.nPad; jr += nr {
 			panel := &bp[jr*p.tb]
 			for ir := 0; ir < p.cPad; ir += mr {
-				p.kern.fn(cnt, &a[ir], 1, p.cPad, panel, &cm[ir*p.nPad+jr], p.nPad, 1)
+				p.kern.fn(cnt, &a[ir], 1, p.cPad, panel, &cm[ir*p.nPad+jr], p.nPad, beta)
 			}
 		}
 	}
