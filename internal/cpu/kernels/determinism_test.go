@@ -178,8 +178,11 @@ func TestConvSameBitsAnyProcs(t *testing.T) {
 // on 1, 2, 3 and 5 goroutines (with the default blocking, which must not depend on them).
 func TestWinogradSameBitsAnyThreads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(77, 78))
-	for _, tc := range []winoCase{{4, 16, 16, 16, 24, 1, 1}, {2, 9, 11, 19, 37, 1, 1}, {1, 5, 5, 3, 2, 1, 1}} {
+	for i, tc := range []winoCase{{16, 16, 16, 8, 12, 1, 1}, {4, 16, 16, 16, 24, 1, 1}, {2, 9, 11, 19, 37, 1, 1}, {1, 5, 5, 3, 2, 1, 1}} {
 		g := tc.geometry()
+		if _, parts := winoGradSplit(tc.b*((g.OutH+1)/2)*((g.OutW+1)/2), 16, 16, 0); i == 0 && parts < 3 {
+			t.Fatalf("%+v: %d parts; the test wants several", tc, parts)
+		}
 		x := toF32(randSlice(rng, g.InputSize()))
 		w := toF32(randSlice(rng, 9*tc.c*tc.n))
 		dy := toF32(randSlice(rng, g.Pixels()*tc.n))
