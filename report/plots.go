@@ -92,19 +92,27 @@ func PlotCurves(runs []Run, pair, path string) error {
 		for k := range c.Epochs {
 			xys[k].X, xys[k].Y = float64(c.Epochs[k]), c.Top1[k]
 		}
-		line, points, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return fmt.Errorf("report: plot %s: %s: %w", path, c.Label, err)
+		if err := addCurve(p, i, c.Label, xys); err != nil {
+			return fmt.Errorf("report: plot %s: %w", path, err)
 		}
-		line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
-		line.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
-		points.Shape = plotutil.Shape(i)
-		p.Add(line, points)
-		p.Legend.Add(c.Label, line, points)
 	}
 	p.Legend.Top = false
 	p.Legend.Left = false
 	return save(p, path, 7, 4.5)
+}
+
+// addCurve adds the i-th line with points (colour, dashes and marker by i) and its legend entry.
+func addCurve(p *plot.Plot, i int, label string, xys plotter.XYs) error {
+	line, points, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
+	line.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
+	points.Shape = plotutil.Shape(i)
+	p.Add(line, points)
+	p.Legend.Add(label, line, points)
+	return nil
 }
 
 // PlotFinalBars draws the accuracy table as grouped bars (one group per pair, one bar per method)

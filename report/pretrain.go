@@ -18,7 +18,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 )
 
 // Pretraining runs (`ifa pretrain vit`) side by side: the evaluations saved in each run directory
@@ -293,15 +292,9 @@ func PlotOnlineKNN(runs []PretrainRun, path string) error {
 		for k, o := range r.Online {
 			xys[k].X, xys[k].Y = float64(o.Epoch), 100*o.Top1
 		}
-		line, points, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return fmt.Errorf("report: plot %s: %s: %w", path, r.Label, err)
+		if err := addCurve(p, n, r.Label+" ("+r.Method+")", xys); err != nil {
+			return fmt.Errorf("report: plot %s: %w", path, err)
 		}
-		line.Color, points.Color = plotutil.Color(n), plotutil.Color(n)
-		line.Dashes = plotutil.Dashes(n / len(plotutil.DefaultColors))
-		points.Shape = plotutil.Shape(n)
-		p.Add(line, points)
-		p.Legend.Add(r.Label+" ("+r.Method+")", line, points)
 		n++
 	}
 	if n == 0 {

@@ -100,23 +100,7 @@ func WriteSummary(runDir string, s Summary) error {
 	if err != nil {
 		return fmt.Errorf("report: %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(runDir, ".tmp-"+SummaryFile+"-*")
-	if err != nil {
-		return fmt.Errorf("report: %s: %w", path, err)
-	}
-	if _, err = tmp.Write(append(data, '\n')); err == nil {
-		err = tmp.Close()
-	} else {
-		_ = tmp.Close()
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("report: %s: %w", path, err)
-	}
-	return nil
+	return writeAtomic(path, append(data, '\n'))
 }
 
 // ReadSummary reads runDir/summary.json.
