@@ -1,7 +1,7 @@
 # ifa — build, test, demo and benchmarks. `make help` lists the targets.
 GO ?= go
-# Go 1.26's SIMD package (simd/archsimd) is behind this experiment; builds without it use portable kernels.
-export GOEXPERIMENT ?= simd
+# No GOEXPERIMENT is needed: the CPU backend's vector kernels are Go assembly chosen at run time
+# (IFA_CPU_ISA=avx512|avx2|generic forces a path), so `go build` and `go install` are as fast as this.
 BIN := bin/ifa
 
 .PHONY: help build test check fmt-check vet unit fuzz demo bench bench-peers clean

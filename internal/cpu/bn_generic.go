@@ -1,8 +1,9 @@
-//go:build !(goexperiment.simd && amd64)
+//go:build !amd64 || purego
 
 package cpu
 
-// Without simd/archsimd the batch-norm row kernels are the portable ones.
+// Without the assembly loops (other architectures, purego) the batch-norm row kernels are the
+// portable ones.
 
 func bnMomentsBlock(s1, s2, x, k []float32)          { bnMomentsBlockGo(s1, s2, x, k) }
 func bnNormalizeRows(out, x, hi, lo, a, b []float32) { bnNormalizeRowsGo(out, x, hi, lo, a, b) }

@@ -1,25 +1,16 @@
-//go:build goexperiment.simd && amd64
+//go:build amd64 && !purego
 
 package cpu
-
-import "simd/archsimd"
 
 // sumRow32 is Σ x in float64, 8 elements at a time (two 4-lane float64 accumulators).
 func sumRow32(x []float32) float64 {
 	if !vec8() || len(x) < 8 {
 		return sumRow32s(x)
 	}
-	var a0, a1 archsimd.Float64x4
-	j := 0
-	for ; j+8 <= len(x); j += 8 {
-		a0 = a0.Add(archsimd.LoadFloat32x4Slice(x[j:]).ConvertToFloat64())
-		a1 = a1.Add(archsimd.LoadFloat32x4Slice(x[j+4:]).ConvertToFloat64())
-	}
-	var t [4]float64
-	a0.Add(a1).Store(&t)
-	s := (t[0] + t[1]) + (t[2] + t[3])
-	for ; j < len(x); j++ {
-		s += float64(x[j])
+	n8 := len(x) &^ 7
+	s := sumBlocksAVX2(&x[0], n8)
+	for _, v := range x[n8:] {
+		s += float64(v)
 	}
 	return s
 }
@@ -29,14 +20,10 @@ func maxRow32(x []float32) float32 {
 	if !vec8() || len(x) < 8 {
 		return maxRow32s(x)
 	}
-	m := archsimd.LoadFloat32x8Slice(x)
-	j := 8
-	for ; j+8 <= len(x); j += 8 {
-		m = maxLanes(m, archsimd.LoadFloat32x8Slice(x[j:]))
-	}
+	n8 := len(x) &^ 7
 	var t [8]float32
-	m.Store(&t)
-	return max(maxRow32s(t[:]), maxRow32s(x[j:]))
+	maxBlocksAVX2(&x[0], n8, &t[0])
+	return max(maxRow32s(t[:]), maxRow32s(x[n8:]))
 }
 
 // minRow32 is the smallest element of x (+Inf when empty; NaN when any is NaN), 8 at a time.
@@ -44,14 +31,10 @@ func minRow32(x []float32) float32 {
 	if !vec8() || len(x) < 8 {
 		return minRow32s(x)
 	}
-	m := archsimd.LoadFloat32x8Slice(x)
-	j := 8
-	for ; j+8 <= len(x); j += 8 {
-		m = minLanes(m, archsimd.LoadFloat32x8Slice(x[j:]))
-	}
+	n8 := len(x) &^ 7
 	var t [8]float32
-	m.Store(&t)
-	return min(minRow32s(t[:]), minRow32s(x[j:]))
+	minBlocksAVX2(&x[0], n8, &t[0])
+	return min(minRow32s(t[:]), minRow32s(x[n8:]))
 }
 
 // addRows32 adds the rows of x [len(x)/cols, cols] to acc [cols] in float64: four rows per pass
@@ -70,24 +53,14 @@ func addRows32(acc []float64, x []float32, cols int) {
 		x1 := x[(r+1)*cols : (r+2)*cols]
 		x2 := x[(r+2)*cols : (r+3)*cols]
 		x3 := x[(r+3)*cols : (r+4)*cols]
-		for j := 0; j < c4; j += 4 {
-			v0 := archsimd.LoadFloat32x4Slice(x0[j:]).ConvertToFloat64()
-			v1 := archsimd.LoadFloat32x4Slice(x1[j:]).ConvertToFloat64()
-			v2 := archsimd.LoadFloat32x4Slice(x2[j:]).ConvertToFloat64()
-			v3 := archsimd.LoadFloat32x4Slice(x3[j:]).ConvertToFloat64()
-			a := archsimd.LoadFloat64x4Slice(acc[j:])
-			a.Add(v0.Add(v1).Add(v2.Add(v3))).StoreSlice(acc[j:])
-		}
+		addRows4AVX2(&acc[0], &x0[0], cols, c4)
 		for j := c4; j < cols; j++ {
 			acc[j] += (float64(x0[j]) + float64(x1[j])) + (float64(x2[j]) + float64(x3[j]))
 		}
 	}
 	for ; r < rows; r++ {
 		xr := x[r*cols : (r+1)*cols]
-		for j := 0; j < c4; j += 4 {
-			a := archsimd.LoadFloat64x4Slice(acc[j:])
-			a.Add(archsimd.LoadFloat32x4Slice(xr[j:]).ConvertToFloat64()).StoreSlice(acc[j:])
-		}
+		addRow1AVX2(&acc[0], &xr[0], c4)
 		for j := c4; j < cols; j++ {
 			acc[j] += float64(xr[j])
 		}

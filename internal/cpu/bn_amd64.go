@@ -1,0 +1,109 @@
+//go:build amd64 && !purego
+
+package cpu
+
+// AVX2/FMA versions of the batch-norm row kernels (see bn_fast.go), 8 features at a time
+// (vec_amd64.s); features past the last multiple of 8, and paths without AVX2 and FMA, use the
+// portable loops.
+
+// bnMomentsBlock writes s1 = Σ(x−k) and s2 = Σ(x−k)² over the rows of x (a block of rows that stays
+// in cache: it is read 8 features at a time, two rows per iteration).
+func bnMomentsBlock(s1, s2, x, k []float32) {
+	c := len(k)
+	if !vec8() || c < 8 {
+		bnMomentsBlockGo(s1, s2, x, k)
+		return
+	}
+	size := len(x) / c * c
+	c8 := c &^ 7
+	if size > 0 {
+		_, _ = s1[c-1], s2[c-1]
+		bnMomentsAVX2(&s1[0], &s2[0], &x[0], &k[0], c, size, c8)
+	} else {
+		clear(s1[:c8])
+		clear(s2[:c8])
+	}
+	for j := c8; j < c; j++ {
+		var t1, t2 float32
+		for off := j; off < size; off += c {
+			d := x[off] - k[j]
+			t1 += d
+			t2 += d * d
+		}
+		s1[j], s2[j] = t1, t2
+	}
+}
+
+// bnNormalizeRows writes out = ((x − hi) − lo)·a + b.
+func bnNormalizeRows(out, x, hi, lo, a, b []float32) {
+	c := len(a)
+	if !vec8() || c < 8 {
+		bnNormalizeRowsGo(out, x, hi, lo, a, b)
+		return
+	}
+	rows := len(x) / c
+	if rows == 0 {
+		return
+	}
+	c8 := c &^ 7
+	_, _, _, _ = out[rows*c-1], hi[c-1], lo[c-1], b[c-1]
+	bnNormalizeAVX2(&out[0], &x[0], &hi[0], &lo[0], &a[0], &b[0], c, rows, c8)
+	for off := 0; off+c <= len(x); off += c {
+		row := x[off : off+c]
+		o := out[off : off+c]
+		for j := c8; j < c; j++ {
+			o[j] = ((row[j]-hi[j])-lo[j])*a[j] + b[j]
+		}
+	}
+}
+
+// bnGradSumsBlock writes s1 = Σg and s2 = Σg·(x−m) over the rows of g and x.
+func bnGradSumsBlock(s1, s2, g, x, m []float32) {
+	c := len(m)
+	if !vec8() || c < 8 {
+		bnGradSumsBlockGo(s1, s2, g, x, m)
+		return
+	}
+	size := len(x) / c * c
+	g = g[:size]
+	c8 := c &^ 7
+	if size > 0 {
+		_, _ = s1[c-1], s2[c-1]
+		bnGradSumsAVX2(&s1[0], &s2[0], &g[0], &x[0], &m[0], c, size, c8)
+	} else {
+		clear(s1[:c8])
+		clear(s2[:c8])
+	}
+	for j := c8; j < c; j++ {
+		var t1, t2 float32
+		for off := j; off < size; off += c {
+			t1 += g[off]
+			t2 += g[off] * (x[off] - m[j])
+		}
+		s1[j], s2[j] = t1, t2
+	}
+}
+
+// bnGradRows writes dx = ka·g + kb·(x−m) + kd.
+func bnGradRows(dx, g, x, m, ka, kb, kd []float32) {
+	c := len(m)
+	if !vec8() || c < 8 {
+		bnGradRowsGo(dx, g, x, m, ka, kb, kd)
+		return
+	}
+	rows := len(x) / c
+	if rows == 0 {
+		return
+	}
+	c8 := c &^ 7
+	_, _, _, _, _ = dx[rows*c-1], g[rows*c-1], ka[c-1], kb[c-1], kd[c-1]
+	bnGradRowsAVX2(&dx[0], &g[0], &x[0], &m[0], &ka[0], &kb[0], &kd[0], c, rows, c8)
+	for off := 0; off+c <= len(x); off += c {
+		row := x[off : off+c]
+		gr := g[off : off+c]
+		o := dx[off : off+c]
+		for j := c8; j < c; j++ {
+			o[j] = ka[j]*gr[j] + kb[j]*(row[j]-m[j]) + kd[j]
+		}
+	}
+}

@@ -1,0 +1,152 @@
+//go:build amd64 && !purego
+
+package cpu
+
+import "math"
+
+// The AVX2/FMA vector loops of vec_amd64.s (written by vec_amd64_gen.py). They need no
+// GOEXPERIMENT, and run only when the active kernel path has AVX2 and FMA (vec8). Lengths are in
+// elements; the Go wrappers (math32_amd64.go, binary32_amd64.go, reduce32_amd64.go, bn_amd64.go,
+// dot_small_amd64.go) check bounds and handle the tails.
+
+//go:generate python3 vec_amd64_gen.py
+
+// vecTab32 holds the constants of the loops, each replicated over 16 lanes (64 bytes), at the
+// indices vec_amd64_gen.py names.
+var vecTab32 = func() (t [34][16]float32) {
+	set := func(i int, v float32) {
+		for l := range t[i] {
+			t[i][l] = v
+		}
+	}
+	set(0, log2E32)
+	set(1, -ln2Hi32)
+	set(2, -ln2Lo32)
+	for i := 0; i < 5; i++ {
+		set(3+i, expPoly32[4-i]) // c4, c3, c2, c1, c0
+	}
+	set(8, 1)
+	set(9, math.Float32frombits(127))
+	set(10, expNormLo32)
+	set(11, expNormHi32)
+	set(12, math.Float32frombits(0x80000000))
+	set(13, erfOne32)
+	set(14, erfMid32)
+	for i, c := range erfSmallPoly32 {
+		set(15+i, c)
+	}
+	for i, c := range erfLargePoly32 {
+		set(21+i, c)
+	}
+	return t
+}()
+
+//go:noescape
+func expBlocksAVX2(dst, src *float32, n int, check bool) int
+
+//go:noescape
+func erfBlocksAVX2(dst, src *float32, n int)
+
+//go:noescape
+func sumBlocksAVX2(x *float32, n int) float64
+
+//go:noescape
+func maxBlocksAVX2(x *float32, n int, t *float32)
+
+//go:noescape
+func minBlocksAVX2(x *float32, n int, t *float32)
+
+//go:noescape
+func addRows4AVX2(acc *float64, x *float32, cols, c4 int)
+
+//go:noescape
+func addRow1AVX2(acc *float64, x *float32, c4 int)
+
+//go:noescape
+func bnMomentsAVX2(s1, s2, x, k *float32, c, size, c8 int)
+
+//go:noescape
+func bnGradSumsAVX2(s1, s2, gr, x, k *float32, c, size, c8 int)
+
+//go:noescape
+func bnNormalizeAVX2(out, x, hi, lo, a, b *float32, c, rows, c8 int)
+
+//go:noescape
+func bnGradRowsAVX2(dx, gr, x, m, ka, kb, kd *float32, c, rows, c8 int)
+
+// The binary ops: VV reads a[i] and b[i], VS a[i] and the scalar b[0], SV the scalar a[0] and
+// b[i], for i < n (a multiple of 8).
+
+//go:noescape
+func binAddVVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binAddVSAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binAddSVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binSubVVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binSubVSAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binSubSVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binMulVVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binMulVSAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binMulSVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binDivVVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binDivVSAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binDivSVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binMaxVVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binMaxVSAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binMaxSVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binMinVVAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binMinVSAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func binMinSVAVX2(out, a, b *float32, n int)
+
+// The small-product row kernels (dotSmall32): rows × vectors of 8 columns, into t (rows 24 apart).
+
+//go:noescape
+func dotRows4x1AVX2(k int, a *float32, as, ap int, pb, t *float32)
+
+//go:noescape
+func dotRows1x1AVX2(k int, a *float32, as, ap int, pb, t *float32)
+
+//go:noescape
+func dotRows4x2AVX2(k int, a *float32, as, ap int, pb, t *float32)
+
+//go:noescape
+func dotRows1x2AVX2(k int, a *float32, as, ap int, pb, t *float32)
+
+//go:noescape
+func dotRows3x3AVX2(k int, a *float32, as, ap int, pb, t *float32)
+
+//go:noescape
+func dotRows1x3AVX2(k int, a *float32, as, ap int, pb, t *float32)
