@@ -261,6 +261,19 @@ func (cp *convPacker) packRows(dst []float32, i0, mb, p0, kb, mr int) {
 				}
 				continue
 			}
+			if allValid && mr == 14 {
+				var xs [14][]float32
+				for r := range xs {
+					xs[r] = cp.x[off[r]+pLo : off[r]+pHi]
+				}
+				for j := range xs[0] {
+					d := (*[14]float32)(panel[(pLo+j)*14:])
+					for r := range d {
+						d[r] = xs[r][j]
+					}
+				}
+				continue
+			}
 			for r := 0; r < mr; r++ {
 				if !valid[r] {
 					for p := pLo; p < pHi; p++ {
@@ -326,6 +339,8 @@ func (cp *convPacker) packRowsT(dst []float32, i0, mb, p0, kb, mr int) {
 					}
 					src := row[iw*g.InC:]
 					switch len(d) {
+					case 32:
+						*(*[32]float32)(d) = *(*[32]float32)(src)
 					case 16:
 						*(*[16]float32)(d) = *(*[16]float32)(src)
 					case 6:

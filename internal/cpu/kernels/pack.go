@@ -12,6 +12,10 @@ func packA[T float](dst []T, transA bool, a []T, lda, i0, mb, p0, kb int, mr int
 			for p := 0; p < kb; p++ {
 				*(*[6]T)(panel[p*6:]) = *(*[6]T)(a[(p0+p)*lda+i0+q:])
 			}
+		case transA && rows == 14 && mr == 14:
+			for p := 0; p < kb; p++ {
+				*(*[14]T)(panel[p*14:]) = *(*[14]T)(a[(p0+p)*lda+i0+q:])
+			}
 		case transA:
 			for p := 0; p < kb; p++ {
 				d := panel[p*mr : p*mr+mr]
@@ -29,6 +33,18 @@ func packA[T float](dst []T, transA bool, a []T, lda, i0, mb, p0, kb int, mr int
 			for p := range r0 {
 				d := (*[6]T)(panel[p*6:])
 				d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+			}
+		case rows == 14 && mr == 14:
+			base := (i0+q)*lda + p0
+			var rs [14][]T
+			for r := range rs {
+				rs[r] = a[base+r*lda:][:kb]
+			}
+			for p := 0; p < kb; p++ {
+				d := (*[14]T)(panel[p*14:])
+				for r := range d {
+					d[r] = rs[r][p]
+				}
 			}
 		default:
 			for r := 0; r < mr; r++ {
@@ -55,6 +71,10 @@ func packB[T float](dst []T, transB bool, b []T, ldb, p0, kb, j0, nb int, alpha 
 		cols := min(nr, nb-q)
 		panel := dst[q*kb : q*kb+nr*kb]
 		switch {
+		case !transB && alpha == 1 && cols == 32 && nr == 32:
+			for p := 0; p < kb; p++ {
+				*(*[32]T)(panel[p*32:]) = *(*[32]T)(b[(p0+p)*ldb+j0+q:])
+			}
 		case !transB && alpha == 1 && cols == 16 && nr == 16:
 			for p := 0; p < kb; p++ {
 				*(*[16]T)(panel[p*16:]) = *(*[16]T)(b[(p0+p)*ldb+j0+q:])
