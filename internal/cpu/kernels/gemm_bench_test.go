@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -140,7 +141,13 @@ func BenchmarkConv(b *testing.B) {
 
 // BenchmarkMicroKernel runs the float32 micro-kernel alone on L1-resident panels (k = 256).
 func BenchmarkMicroKernel(b *testing.B) {
-	for _, kern := range testKernelsF32() {
+	kernels := testKernelsF32()
+	for _, k := range testWinoKernels() {
+		if !slices.ContainsFunc(kernels, func(o *kernel[float32]) bool { return o.name == k.name }) {
+			kernels = append(kernels, k)
+		}
+	}
+	for _, kern := range kernels {
 		b.Run(kern.name, func(b *testing.B) {
 			const k = 256
 			a := make([]float32, k*kern.mr)

@@ -22,6 +22,13 @@ func dgemmKernel6x8AVX2(k int, a *float64, rs, ps int, b, c *float64, ldc int, b
 //go:noescape
 func sgemmKernel14x32AVX512(k int, a *float32, rs, ps int, b, c *float32, ldc int, beta float32)
 
+// sgemmKernel14x16AVX512 is the AVX-512 analogue of sgemmKernel6x16AVX2 on a 14×16 tile (14 zmm
+// accumulators; each A element broadcast from memory by its multiply-add), for the Winograd
+// products, whose filter blocks are at most 16 columns wide.
+//
+//go:noescape
+func sgemmKernel14x16AVX512(k int, a *float32, rs, ps int, b, c *float32, ldc int, beta float32)
+
 // detectISA returns the best path of this processor. golang.org/x/sys/cpu reads CPUID and XCR0:
 // its AVX2 and FMA flags require the OS to save the YMM state (XCR0 bits 1 and 2), its AVX-512
 // flags the opmask and ZMM state too (bits 5, 6 and 7).
@@ -51,8 +58,9 @@ func avx512KernelF32() *kernel[float32] {
 func kernelsFor(isa ISA) *kernelSet {
 	switch isa {
 	case ISAAVX512:
-		s, d := avx2Kernels()
-		return &kernelSet{isa: isa, s: avx512KernelF32(), d: d, wino: s}
+		_, d := avx2Kernels()
+		wino := &kernel[float32]{name: "avx512-14x16", mr: 14, nr: 16, kc: 256, mc: 168, nc: 4096, fn: sgemmKernel14x16AVX512}
+		return &kernelSet{isa: isa, s: avx512KernelF32(), d: d, wino: wino}
 	case ISAAVX2:
 		s, d := avx2Kernels()
 		return &kernelSet{isa: isa, s: s, d: d, wino: s}
