@@ -72,6 +72,8 @@ func convGeometries() []ConvGeometry {
 		{2, 7, 7, 3, 3, 3, 2, 1, -1, -1, 0},  // negative padding (cropping)
 		{2, 6, 29, 4, 3, 3, 2, 1, 1, 1, 1},   // stride 2, output rows wider than a tile
 		{1, 3, 20, 2, 3, 3, 1, 1, 4, 4, 4},   // tiles whose segments read only padding
+		{2, 4, 33, 3, 3, 3, 1, 1, 1, 1, 1},   // 3-channel first layer, rows of ≥ 2 row tiles of every kernel (in place)
+		{1, 5, 61, 3, 3, 3, 2, 1, 1, 1, 1},   // the same at stride 2
 	} {
 		gs = append(gs, ConvGeometry{
 			Batch: p.b, InH: p.h, InW: p.w, InC: p.c, KH: p.kh, KW: p.kw,
