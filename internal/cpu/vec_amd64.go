@@ -47,6 +47,15 @@ func expBlocksAVX2(dst, src *float32, n int, check bool) int
 //go:noescape
 func erfBlocksAVX2(dst, src *float32, n int)
 
+// expBlocksAVX512 and erfBlocksAVX512 are expBlocksAVX2 and erfBlocksAVX2 on 16 lanes (n a
+// multiple of 16), for the avx512 path (vec16).
+
+//go:noescape
+func expBlocksAVX512(dst, src *float32, n int, check bool) int
+
+//go:noescape
+func erfBlocksAVX512(dst, src *float32, n int)
+
 //go:noescape
 func sumBlocksAVX2(x *float32, n int) float64
 

@@ -102,6 +102,103 @@ erf_done:
 	VZEROUPPER
 	RET
 
+// func expBlocksAVX512(dst, src *float32, n int, check bool) int
+// expBlocksAVX2 on 16 lanes (n a multiple of 16): the same operations on each lane.
+TEXT ·expBlocksAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVBLZX check+24(FP), R8
+	XORQ AX, AX
+exp16_loop:
+	CMPQ AX, CX
+	JGE  exp16_done
+	VMOVUPS (SI)(AX*4), Z0
+	TESTQ R8, R8
+	JZ   exp16_go
+	VCMPPS $0x1e, ·vecTab32+640(SB), Z0, K1
+	VCMPPS $0x11, ·vecTab32+704(SB), Z0, K2
+	KANDW K1, K2, K2
+	KMOVW K2, DX
+	CMPQ DX, $0xffff
+	JNE  exp16_done
+exp16_go:
+	VMULPS ·vecTab32+0(SB), Z0, Z1
+	VRNDSCALEPS $0, Z1, Z1
+	VMOVAPS Z0, Z2
+	VFMADD231PS ·vecTab32+64(SB), Z1, Z2
+	VFMADD231PS ·vecTab32+128(SB), Z1, Z2
+	VMOVUPS ·vecTab32+192(SB), Z3
+	VFMADD213PS ·vecTab32+256(SB), Z2, Z3
+	VFMADD213PS ·vecTab32+320(SB), Z2, Z3
+	VFMADD213PS ·vecTab32+384(SB), Z2, Z3
+	VFMADD213PS ·vecTab32+448(SB), Z2, Z3
+	VMULPS Z2, Z2, Z4
+	VFMADD213PS Z2, Z3, Z4
+	VADDPS ·vecTab32+512(SB), Z4, Z4
+	VCVTPS2DQ Z1, Z5
+	VPADDD ·vecTab32+576(SB), Z5, Z5
+	VPSLLD $23, Z5, Z5
+	VMULPS Z5, Z4, Z4
+	VMOVUPS Z4, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  exp16_loop
+exp16_done:
+	MOVQ AX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func erfBlocksAVX512(dst, src *float32, n int)
+// erfBlocksAVX2 on 16 lanes (n a multiple of 16).
+TEXT ·erfBlocksAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+	VMOVUPS ·vecTab32+768(SB), Z3
+erf16_loop:
+	CMPQ AX, CX
+	JGE  erf16_done
+	VMOVUPS (SI)(AX*4), Z0
+	VMULPS Z0, Z0, Z1
+	VMOVUPS ·vecTab32+1280(SB), Z2
+	VFMADD213PS ·vecTab32+1216(SB), Z1, Z2
+	VFMADD213PS ·vecTab32+1152(SB), Z1, Z2
+	VFMADD213PS ·vecTab32+1088(SB), Z1, Z2
+	VFMADD213PS ·vecTab32+1024(SB), Z1, Z2
+	VFMADD213PS ·vecTab32+960(SB), Z1, Z2
+	VMULPS Z2, Z0, Z2
+	VPANDND Z0, Z3, Z4
+	VPANDD Z3, Z0, Z5
+	VMINPS ·vecTab32+832(SB), Z4, Z6
+	VSUBPS ·vecTab32+896(SB), Z6, Z6
+	VMOVUPS ·vecTab32+2112(SB), Z7
+	VFMADD213PS ·vecTab32+2048(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1984(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1920(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1856(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1792(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1728(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1664(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1600(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1536(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1472(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1408(SB), Z6, Z7
+	VFMADD213PS ·vecTab32+1344(SB), Z6, Z7
+	VCMPPS $0x1d, ·vecTab32+832(SB), Z4, K1
+	VBLENDMPS ·vecTab32+512(SB), Z7, K1, Z7
+	VPORD Z5, Z7, Z7
+	VCMPPS $0x1d, ·vecTab32+512(SB), Z4, K2
+	VBLENDMPS Z7, Z2, K2, Z2
+	VCMPPS $0x00, Z0, Z0, K3
+	VBLENDMPS Z2, Z0, K3, Z2
+	VMOVUPS Z2, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  erf16_loop
+erf16_done:
+	VZEROUPPER
+	RET
+
 // func binAddVVAVX2(out, a, b *float32, n int)
 TEXT ·binAddVVAVX2(SB), NOSPLIT, $0-32
 	MOVQ out+0(FP), DI

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes vec_amd64.s: the AVX2/FMA vector loops of package cpu (go generate; see vec_amd64.go).
+"""Writes vec_amd64.s: the AVX2/FMA (and, for exp and erf, AVX-512) vector loops of package cpu (go generate; see vec_amd64.go).
 
 Each loop computes the same IEEE operations, in the same order, as the portable Go loops and the
 tests check them bit for bit (binary ops, reductions, batch norm, small products) or against the
@@ -111,6 +111,92 @@ w(f"""	VCMPPS $0x1d, {T(ERFONE)}, Y4, Y8
 	ADDQ $8, AX
 	JMP  erf_loop
 erf_done:
+	VZEROUPPER
+	RET
+""")
+
+# ---------------------------------------------------------------- exp, erf on AVX-512 (16 lanes)
+w(f"""// func expBlocksAVX512(dst, src *float32, n int, check bool) int
+// expBlocksAVX2 on 16 lanes (n a multiple of 16): the same operations on each lane.
+TEXT ·expBlocksAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVBLZX check+24(FP), R8
+	XORQ AX, AX
+exp16_loop:
+	CMPQ AX, CX
+	JGE  exp16_done
+	VMOVUPS (SI)(AX*4), Z0
+	TESTQ R8, R8
+	JZ   exp16_go
+	VCMPPS $0x1e, {T(ELO)}, Z0, K1
+	VCMPPS $0x11, {T(EHI)}, Z0, K2
+	KANDW K1, K2, K2
+	KMOVW K2, DX
+	CMPQ DX, $0xffff
+	JNE  exp16_done
+exp16_go:
+	VMULPS {T(LOG2E)}, Z0, Z1
+	VRNDSCALEPS $0, Z1, Z1
+	VMOVAPS Z0, Z2
+	VFMADD231PS {T(NLN2HI)}, Z1, Z2
+	VFMADD231PS {T(NLN2LO)}, Z1, Z2
+	VMOVUPS {T(EC4)}, Z3
+	VFMADD213PS {T(EC3)}, Z2, Z3
+	VFMADD213PS {T(EC2)}, Z2, Z3
+	VFMADD213PS {T(EC1)}, Z2, Z3
+	VFMADD213PS {T(EC0)}, Z2, Z3
+	VMULPS Z2, Z2, Z4
+	VFMADD213PS Z2, Z3, Z4
+	VADDPS {T(ONE)}, Z4, Z4
+	VCVTPS2DQ Z1, Z5
+	VPADDD {T(I127)}, Z5, Z5
+	VPSLLD $23, Z5, Z5
+	VMULPS Z5, Z4, Z4
+	VMOVUPS Z4, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  exp16_loop
+exp16_done:
+	MOVQ AX, ret+32(FP)
+	VZEROUPPER
+	RET
+""")
+w(f"""// func erfBlocksAVX512(dst, src *float32, n int)
+// erfBlocksAVX2 on 16 lanes (n a multiple of 16).
+TEXT ·erfBlocksAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+	VMOVUPS {T(SIGN)}, Z3
+erf16_loop:
+	CMPQ AX, CX
+	JGE  erf16_done
+	VMOVUPS (SI)(AX*4), Z0
+	VMULPS Z0, Z0, Z1
+	VMOVUPS {T(ERFS + 5)}, Z2""")
+for k in (4, 3, 2, 1, 0):
+    w(f"\tVFMADD213PS {T(ERFS + k)}, Z1, Z2")
+w(f"""	VMULPS Z2, Z0, Z2
+	VPANDND Z0, Z3, Z4
+	VPANDD Z3, Z0, Z5
+	VMINPS {T(ERFONE)}, Z4, Z6
+	VSUBPS {T(ERFMID)}, Z6, Z6
+	VMOVUPS {T(ERFL + 12)}, Z7""")
+for k in range(11, -1, -1):
+    w(f"\tVFMADD213PS {T(ERFL + k)}, Z6, Z7")
+w(f"""	VCMPPS $0x1d, {T(ERFONE)}, Z4, K1
+	VBLENDMPS {T(ONE)}, Z7, K1, Z7
+	VPORD Z5, Z7, Z7
+	VCMPPS $0x1d, {T(ONE)}, Z4, K2
+	VBLENDMPS Z7, Z2, K2, Z2
+	VCMPPS $0x00, Z0, Z0, K3
+	VBLENDMPS Z2, Z0, K3, Z2
+	VMOVUPS Z2, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  erf16_loop
+erf16_done:
 	VZEROUPPER
 	RET
 """)
