@@ -64,7 +64,7 @@ func (Attention) Loss(_ *context.Context, s, t backbone.Features, _ Step) *graph
 func checkIntermediatePairs(name string, s, t FeatureShapes) error {
 	ss, ts := intermediateShapes(s), intermediateShapes(t)
 	if len(ss) == 0 || len(ss) != len(ts) {
-		return fmt.Errorf("distill: %s: student has %d intermediate stage maps (Stages[1:]) and teacher %d; want the same non-zero number", name, len(ss), len(ts))
+		return fmt.Errorf("distill: %s: student has %d intermediate stage maps (Stages[1:]) and teacher %d; want the same non-zero number (choose as many layers of each with a tap choice, ifa distill --student-taps/--teacher-taps)", name, len(ss), len(ts))
 	}
 	for i := range ss {
 		if ss[i].Rank() != 4 || ts[i].Rank() != 4 {

@@ -80,6 +80,15 @@ func (m Hint) layerShapes(ctx *context.Context, s, t FeatureShapes) (shapes.Shap
 	if h < 0 || h >= len(s.Stages) || h >= len(t.Stages) {
 		return shapes.Shape{}, shapes.Shape{}, fmt.Errorf("distill: hint: %s = %d out of range: student has %d stage maps, teacher %d", ParamHintLayer, h, len(s.Stages), len(t.Stages))
 	}
+	for _, side := range []struct {
+		name string
+		f    FeatureShapes
+	}{{"student", s}, {"teacher", t}} {
+		if !side.f.Stages[h].Ok() {
+			return shapes.Shape{}, shapes.Shape{}, fmt.Errorf("distill: hint: %s = %d: the %s has no map there (a ViT or MLP-Mixer has no stem map f0: choose %s >= 1)",
+				ParamHintLayer, h, side.name, ParamHintLayer)
+		}
+	}
 	return s.Stages[h], t.Stages[h], nil
 }
 

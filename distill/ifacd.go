@@ -2,6 +2,7 @@ package distill
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -56,6 +57,8 @@ const (
 
 	// ParamIFACDRescalerBlock: Rescaler V2 (§2.6, §9.1): "transformer" or "mixer" blocks on the
 	// unpooled tap (token grid) before pooling and the rescaler MLP; "none" rescales the pooled tap.
+	// A comma-separated list chooses per tap, one kind for each of the L taps in forward order
+	// ("none,transformer": a plain rescaler on the earlier tap, a Transformer block on the last).
 	ParamIFACDRescalerBlock = "ifacd_rs_block"
 
 	// ParamIFACDSeparateProjectors: one teacher projector per tap instead of one shared by all
@@ -78,7 +81,7 @@ var ifacdParams = param.Table{
 	{Key: ParamIFACDRescalerHidden, Default: 128, Doc: "IFACD: hidden width of 2- and 3-layer rescalers"},
 	{Key: ParamIFACDRescalerNorm, Default: "bn", Doc: "IFACD: rescaler normalisation: bn, ln or none"},
 	{Key: ParamIFACDRescalerAct, Default: "relu", Doc: "IFACD: rescaler activation: relu or gelu"},
-	{Key: ParamIFACDRescalerBlock, Default: "none", Doc: "IFACD: Rescaler V2 token blocks on the unpooled taps: none, transformer or mixer"},
+	{Key: ParamIFACDRescalerBlock, Default: "none", Doc: "IFACD: Rescaler V2 token blocks on the unpooled taps: none, transformer or mixer for every tap, or a comma-separated list with one per tap in forward order (none,transformer)"},
 	{Key: ParamIFACDSeparateProjectors, Default: false, Doc: "IFACD: one teacher projector per tap instead of one shared"},
 	{Key: ParamIFACDDetach, Default: true, Doc: "IFACD: stop the gradient at the rescalers' input (no effect on a frozen teacher's weights)"},
 }
@@ -110,8 +113,11 @@ type IFACDConfig struct {
 	RescalerHidden   int
 	RescalerNorm     ssl.NormKind
 	RescalerAct      ssl.ActKind
-	// RescalerBlock: ssl.TokenNone, or the Rescaler V2 token blocks on the unpooled taps.
-	RescalerBlock ssl.TokenBlockKind
+	// RescalerBlock: ssl.TokenNone, or the Rescaler V2 token blocks on the unpooled taps, for every
+	// tap; RescalerBlocks, when set, overrides it per tap: one kind for each of the L taps, in
+	// forward order (the parameter's comma-separated form, e.g. "none,transformer").
+	RescalerBlock  ssl.TokenBlockKind
+	RescalerBlocks []ssl.TokenBlockKind
 	// SeparateProjectors: one teacher projector per tap.
 	SeparateProjectors bool
 	// Detach: stop the gradient at the rescalers' input.
@@ -150,15 +156,25 @@ func IFACDConfigFromContext(ctx *context.Context) (IFACDConfig, error) {
 	if c.RescalerAct, err = ssl.ParseActKind(param.Get[string](ctx, ifacdParams, ParamIFACDRescalerAct)); err != nil {
 		return c, fmt.Errorf("distill: ifacd: %s: %w", ParamIFACDRescalerAct, err)
 	}
-	switch block := param.Get[string](ctx, ifacdParams, ParamIFACDRescalerBlock); block {
-	case "none":
-		c.RescalerBlock = ssl.TokenNone
-	case "transformer":
-		c.RescalerBlock = ssl.TokenTransformer
-	case "mixer":
-		c.RescalerBlock = ssl.TokenMixer
-	default:
-		return c, fmt.Errorf("distill: ifacd: %s %q: want none, transformer or mixer", ParamIFACDRescalerBlock, block)
+	blocks := strings.Split(param.Get[string](ctx, ifacdParams, ParamIFACDRescalerBlock), ",")
+	for _, block := range blocks {
+		var kind ssl.TokenBlockKind
+		switch strings.TrimSpace(block) {
+		case "none":
+			kind = ssl.TokenNone
+		case "transformer":
+			kind = ssl.TokenTransformer
+		case "mixer":
+			kind = ssl.TokenMixer
+		default:
+			return c, fmt.Errorf("distill: ifacd: %s %q: want none, transformer or mixer, or a comma-separated list of them, one per tap",
+				ParamIFACDRescalerBlock, block)
+		}
+		c.RescalerBlocks = append(c.RescalerBlocks, kind)
+	}
+	c.RescalerBlock = c.RescalerBlocks[0]
+	if len(c.RescalerBlocks) == 1 {
+		c.RescalerBlocks = nil
 	}
 	return c, c.Validate()
 }
@@ -176,6 +192,9 @@ func (c IFACDConfig) Validate() error {
 		return fmt.Errorf("distill: ifacd: %d rescaler layers (%s), want 1 to 3", c.RescalerLayers, ParamIFACDRescalerLayers)
 	case c.RescalerHidden < 1:
 		return fmt.Errorf("distill: ifacd: rescaler hidden width %d (%s), want >= 1", c.RescalerHidden, ParamIFACDRescalerHidden)
+	case c.RescalerBlocks != nil && len(c.RescalerBlocks) != c.Layers:
+		return fmt.Errorf("distill: ifacd: %d rescaler blocks (%s), want one for every tap or one per tap (%d)",
+			len(c.RescalerBlocks), ParamIFACDRescalerBlock, c.Layers)
 	}
 	switch c.TapSource {
 	case IFACDTapsAuto, IFACDTapsTaps, IFACDTapsStages:
@@ -197,10 +216,18 @@ func (c IFACDConfig) rescaler(j, n, dt, tokens int) ssl.HeadConfig {
 		layers = min(3, n-j)
 	}
 	h := ssl.HeadConfig{Layers: layers, Hidden: c.RescalerHidden, Out: dt, Norm: c.RescalerNorm, Act: c.RescalerAct}
-	if c.RescalerBlock != ssl.TokenNone {
-		h.Tokens = ssl.TokenBlockConfig{Kind: c.RescalerBlock, Tokens: tokens}
+	if kind := c.block(j); kind != ssl.TokenNone {
+		h.Tokens = ssl.TokenBlockConfig{Kind: kind, Tokens: tokens}
 	}
 	return h
+}
+
+// block is the Rescaler V2 kind of the j-th selected tap (forward order).
+func (c IFACDConfig) block(j int) ssl.TokenBlockKind {
+	if c.RescalerBlocks != nil {
+		return c.RescalerBlocks[j]
+	}
+	return c.RescalerBlock
 }
 
 // useStages resolves the tap source for a teacher that has taps (hasTaps) or not.
@@ -249,13 +276,6 @@ func (c IFACDConfig) tapShapes(t FeatureShapes) ([]ifacdTapShape, error) {
 			out[i].tokens = g.Size() / (g.Dim(0) * g.Dim(-1))
 			if vecs != nil && g.Dim(-1) != out[i].width {
 				return nil, fmt.Errorf("distill: ifacd: teacher tap %d: map %s and vector %s differ in width", i, g, s)
-			}
-		}
-	}
-	if c.RescalerBlock != ssl.TokenNone {
-		for i, ts := range out {
-			if ts.tokens == 0 {
-				return nil, fmt.Errorf("distill: ifacd: Rescaler V2 (%s) needs the unpooled teacher taps; tap %d has none", ParamIFACDRescalerBlock, i)
 			}
 		}
 	}
@@ -347,12 +367,19 @@ func (m IFACD) resolve(ctx *context.Context, s, t FeatureShapes) (IFACDConfig, [
 			return cfg, nil, fmt.Errorf("distill: ifacd: student batch %d, teacher tap %d batch %d", b, i, ts.Dim(0))
 		}
 	}
-	if cfg.RescalerBlock == ssl.TokenTransformer {
-		for i, ts := range taps[len(taps)-cfg.Layers:] {
+	for j, ts := range taps[len(taps)-cfg.Layers:] {
+		i := len(taps) - cfg.Layers + j
+		switch cfg.block(j) {
+		case ssl.TokenNone:
+			continue
+		case ssl.TokenTransformer:
 			if ts.width%ssl.DefaultTokenHeads != 0 {
 				return cfg, nil, fmt.Errorf("distill: ifacd: Rescaler V2 transformer: tap %d has %d channels, not divisible by %d heads",
-					len(taps)-cfg.Layers+i, ts.width, ssl.DefaultTokenHeads)
+					i, ts.width, ssl.DefaultTokenHeads)
 			}
+		}
+		if ts.tokens == 0 {
+			return cfg, nil, fmt.Errorf("distill: ifacd: Rescaler V2 (%s) needs the unpooled teacher taps; tap %d has none", ParamIFACDRescalerBlock, i)
 		}
 	}
 	return cfg, taps, nil
@@ -406,7 +433,7 @@ func (m IFACD) Loss(ctx *context.Context, s, t backbone.Features, _ Step) *graph
 			return ssl.Head(ctx.In("proj_s"), cfg.projector(), v.Input)
 		}
 		in, tokens := v.Input, 0
-		if cfg.RescalerBlock != ssl.TokenNone {
+		if cfg.block(j) != ssl.TokenNone {
 			if v.Layer >= len(grids) || grids[v.Layer] == nil || grids[v.Layer].Rank() < 3 {
 				panicf("distill: ifacd: Rescaler V2 needs the unpooled teacher tap %d", v.Layer)
 			}

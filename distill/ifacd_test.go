@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -544,6 +545,8 @@ func TestIFACDHeadParamsMatchCreatedVariables(t *testing.T) {
 		{ParamIFACDRescalerAdaptive: true, ParamIFACDLayers: 3, ParamIFACDRescalerNorm: "none"},
 		{ParamIFACDRescalerBlock: "transformer", ParamIFACDLayers: 3},
 		{ParamIFACDRescalerBlock: "mixer", ParamIFACDLayers: 2},
+		{ParamIFACDRescalerBlock: "none,transformer,mixer", ParamIFACDLayers: 3},
+		{ParamIFACDRescalerBlock: "mixer,none", ParamIFACDLayers: 2},
 		{ParamIFACDTapSource: IFACDTapsStages, ParamIFACDLayers: 2},
 	}
 	for i, p := range cases {
@@ -600,6 +603,9 @@ func TestIFACDCheckRejects(t *testing.T) {
 		{map[string]any{ParamIFACDRescalerLayers: 4}, s, twoTaps, "rescaler layers"},
 		{map[string]any{ParamIFACDRescalerNorm: "gn"}, s, twoTaps, "norm"},
 		{map[string]any{ParamIFACDRescalerBlock: "mixer"}, s, twoTaps, "unpooled"},
+		{map[string]any{ParamIFACDRescalerBlock: "none,mixer"}, s, twoTaps, "tap 1 has none"},
+		{map[string]any{ParamIFACDRescalerBlock: "none,none,none"}, s, twoTaps, "one per tap (2)"},
+		{map[string]any{ParamIFACDRescalerBlock: "none,conv"}, s, twoTaps, "comma-separated"},
 		{map[string]any{ParamIFACDTapSource: "blocks"}, s, twoTaps, "tap source"},
 		{nil, FeatureShapes{}, twoTaps, "pooled"},
 		{nil, s, FeatureShapes{}, "stage maps"},
@@ -635,10 +641,44 @@ func TestIFACDRegistered(t *testing.T) {
 	// The talk's configuration (METHODS.md §2.2–2.4).
 	want := IFACDConfig{Layers: 2, FeatDim: 128, Temperature: 0.07, TapSource: IFACDTapsAuto, RescalerLayers: 1,
 		RescalerHidden: 128, RescalerNorm: ssl.NormBatch, RescalerAct: ssl.ActReLU, RescalerBlock: ssl.TokenNone, Detach: true}
-	if got := DefaultIFACDConfig(); got != want {
+	if got := DefaultIFACDConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("default config %+v, want the talk's %+v", got, want)
 	}
 	if label, err := RunLabel(m, context.New()); err != nil || label != "ifacd2" {
 		t.Errorf("run label %q (%v), want ifacd2", label, err)
+	}
+}
+
+// TestIFACDPerTapRescalerBlocks checks the per-tap Rescaler V2 list: "mixer,mixer" is "mixer" for
+// both taps (same variables, same loss bits), and "none,mixer" builds a Mixer block on the last tap
+// only (its variables under rescaler_02, none under rescaler_01) and a different loss.
+func TestIFACDPerTapRescalerBlocks(t *testing.T) {
+	c := newIFACDCase(rand.New(rand.NewPCG(3, 9)), 3, 6, 4, 6, 8)
+	loss := func(block string) (float64, *context.Context) {
+		ctx := seededContext(t)
+		setIFACDParams(ctx, map[string]any{ParamIFACDFeatDim: 8, ParamIFACDLayers: 2, ParamIFACDRescalerBlock: block})
+		e := ifacdExec(t, ctx, c, true)
+		return floats(e.MustExec(anys(toTensors(dtypes.Float32, c.hosts(true)))...)[0])[0], ctx
+	}
+	tokenVars := func(ctx *context.Context, scope string) int {
+		n := 0
+		for v := range ctx.IterVariables() {
+			if strings.HasPrefix(v.Scope(), "/ifacd/"+scope+"/") && strings.Contains(v.Scope(), "/block_") {
+				n++
+			}
+		}
+		return n
+	}
+	one, _ := loss("mixer")
+	both, _ := loss("mixer,mixer")
+	mixed, ctx := loss("none,mixer")
+	if one != both {
+		t.Errorf("mixer,mixer gives %v, mixer %v: want the same bits", both, one)
+	}
+	if mixed == one || math.IsNaN(mixed) {
+		t.Errorf("none,mixer gives %v, the same as mixer on both taps (%v)", mixed, one)
+	}
+	if a, b := tokenVars(ctx, "rescaler_01"), tokenVars(ctx, "rescaler_02"); a != 0 || b == 0 {
+		t.Errorf("none,mixer: %d token-block variables on tap 1, %d on tap 2; want 0 and some", a, b)
 	}
 }

@@ -17,7 +17,8 @@ type Recipe struct {
 	DecayBiasAndNorm bool
 	// DropLast drops the last incomplete batch of an epoch.
 	DropLast bool
-	// LR is the base learning rate; LightLR the one of lightweight students (MobileNetV2).
+	// LR is the base learning rate; LightLR the one of lightweight students (cnn.Family.Lightweight:
+	// MobileNetV2, ShuffleNetV1/V2).
 	LR, LightLR float64
 }
 

@@ -46,6 +46,10 @@ type Summary struct {
 	Teacher           string `json:"teacher"`
 	TeacherCheckpoint string `json:"teacher_checkpoint"`
 	Student           string `json:"student"`
+	// StudentTaps and TeacherTaps are the runs' tap choices (ifa distill --student-taps,
+	// --teacher-taps; empty: the models' own).
+	StudentTaps string `json:"student_taps,omitempty"`
+	TeacherTaps string `json:"teacher_taps,omitempty"`
 	// Dataset is the data distilled on; Recipe the optimiser recipe (ifard or repdistiller).
 	Dataset string `json:"dataset"`
 	Recipe  string `json:"recipe"`

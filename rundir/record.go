@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -38,8 +39,9 @@ import (
 
 // Model families.
 const (
-	FamilyViT = "vit"
-	FamilyCNN = "cnn"
+	FamilyViT   = "vit"
+	FamilyMixer = "mixer"
+	FamilyCNN   = "cnn"
 )
 
 // DataSpec is where a run's images come from and how they are normalised; it is saved in
@@ -64,7 +66,7 @@ func (s DataSpec) Norm() data.Normalize { return data.Normalize{Mean: s.Mean, St
 // Model says which model a run's checkpoints hold and where its variables live: the "model"
 // section of config.json's params. It rebuilds the model (Features).
 type Model struct {
-	// Family is FamilyViT or FamilyCNN.
+	// Family is FamilyViT, FamilyMixer or FamilyCNN.
 	Family string `json:"family"`
 	// Scope is the absolute scope of the model's variables in the checkpoint (e.g. "/encoder").
 	Scope string `json:"scope"`
@@ -73,6 +75,8 @@ type Model struct {
 	TargetScope string `json:"target_scope,omitempty"`
 	// ViT is the ViT architecture (family vit).
 	ViT *vit.Config `json:"vit,omitempty"`
+	// Mixer is the MLP-Mixer architecture (family mixer).
+	Mixer *vit.MixerConfig `json:"mixer,omitempty"`
 	// CNN names a model of the cnn zoo and its classifier width (family cnn).
 	CNN *CNN `json:"cnn,omitempty"`
 	// Data is the data the model was trained on and its test transform.
@@ -93,6 +97,11 @@ func (m Model) Validate() error {
 			return errors.New("model record: family vit without a vit configuration")
 		}
 		return m.ViT.Validate()
+	case FamilyMixer:
+		if m.Mixer == nil {
+			return errors.New("model record: family mixer without a mixer configuration")
+		}
+		return m.Mixer.Validate()
 	case FamilyCNN:
 		if m.CNN == nil {
 			return errors.New("model record: family cnn without a cnn section")
@@ -100,7 +109,7 @@ func (m Model) Validate() error {
 		_, err := cnn.Get(m.CNN.Name)
 		return err
 	}
-	return fmt.Errorf("model record: unknown model family %q (want %s or %s)", m.Family, FamilyViT, FamilyCNN)
+	return fmt.Errorf("model record: unknown model family %q (want %s, %s or %s)", m.Family, FamilyViT, FamilyMixer, FamilyCNN)
 }
 
 // Features builds the model's graph in ctx's current scope (the record's Scope stripped). It is a
@@ -109,6 +118,12 @@ func (m Model) Features(ctx *context.Context, images *graph.Node) backbone.Featu
 	switch m.Family {
 	case FamilyViT:
 		v, err := vit.New(*m.ViT)
+		if err != nil {
+			panic(err)
+		}
+		return v.Features(ctx, images)
+	case FamilyMixer:
+		v, err := vit.NewMixer(*m.Mixer)
 		if err != nil {
 			panic(err)
 		}
@@ -123,16 +138,93 @@ func (m Model) Features(ctx *context.Context, images *graph.Node) backbone.Featu
 	panic(fmt.Errorf("model record: unknown model family %q", m.Family))
 }
 
-// Name is the model's name: the zoo name of a CNN ("resnet8"), "vit:" and the configuration of a
-// ViT.
+// Name is the model's name as the commands take it (ModelNamed): the zoo name of a CNN
+// ("resnet8"), "vit:" or "mixer:" and the configuration's name ("vit:nano", "mixer:nano_7").
 func (m Model) Name() string {
 	switch {
 	case m.CNN != nil:
 		return m.CNN.Name
 	case m.ViT != nil:
-		return "vit:" + m.ViT.String()
+		return "vit:" + m.ViT.Name
+	case m.Mixer != nil:
+		return "mixer:" + m.Mixer.Name
 	}
 	return m.Family
+}
+
+// TokenGrid returns the grid (rows, columns) of a ViT's or MLP-Mixer's token taps, or ok false for
+// a CNN, whose taps are maps already.
+func (m Model) TokenGrid() (rows, cols int, ok bool) {
+	switch {
+	case m.ViT != nil:
+		rows, cols = m.ViT.Grid()
+		return rows, cols, true
+	case m.Mixer != nil:
+		rows, cols = m.Mixer.Grid()
+		return rows, cols, true
+	}
+	return 0, 0, false
+}
+
+// CheckModelName reports whether name names a model ModelNamed can build: a CNN of the zoo,
+// vit:CONFIG or mixer:CONFIG.
+func CheckModelName(name string) error {
+	switch {
+	case strings.HasPrefix(name, "vit:"):
+		_, err := vit.Get(strings.TrimPrefix(name, "vit:"))
+		return err
+	case strings.HasPrefix(name, "mixer:"):
+		_, err := vit.GetMixer(strings.TrimPrefix(name, "mixer:"))
+		return err
+	}
+	if _, err := cnn.Get(name); err != nil {
+		return fmt.Errorf("%w, or vit:CONFIG (%s) or mixer:CONFIG (%s)", err,
+			strings.Join(vit.Names(), ", "), strings.Join(vit.MixerNames(), ", "))
+	}
+	return nil
+}
+
+// Lightweight reports whether the model is a CNN of a family RepDistiller trains at learning rate
+// 0.01 (cnn.Family.Lightweight: MobileNetV2, ShuffleNetV1/V2).
+func (m Model) Lightweight() bool {
+	if m.CNN == nil {
+		return false
+	}
+	spec, err := cnn.Get(m.CNN.Name)
+	return err == nil && spec.Family().Lightweight()
+}
+
+// ModelNamed returns the record of the model name names, with a classifier of classes classes, for
+// images of data's shape, its variables under scope: a CNN of the zoo (cnn.Get), "vit:CONFIG"
+// (vit.Get, e.g. vit:nano, vit:ti_4) or "mixer:CONFIG" (vit.GetMixer, e.g. mixer:nano). A ViT or
+// Mixer takes the data's image size, so the patch size must divide it.
+func ModelNamed(name string, classes int, data DataSpec, scope string) (Model, error) {
+	m := Model{Scope: scope, Data: data}
+	switch {
+	case strings.HasPrefix(name, "vit:"):
+		cfg, err := vit.Get(strings.TrimPrefix(name, "vit:"))
+		if err != nil {
+			return m, err
+		}
+		cfg = cfg.WithImage(data.Height, data.Width, data.Channels).WithClasses(classes)
+		m.Family, m.ViT = FamilyViT, &cfg
+	case strings.HasPrefix(name, "mixer:"):
+		cfg, err := vit.GetMixer(strings.TrimPrefix(name, "mixer:"))
+		if err != nil {
+			return m, err
+		}
+		cfg = cfg.WithImage(data.Height, data.Width, data.Channels).WithClasses(classes)
+		m.Family, m.Mixer = FamilyMixer, &cfg
+	default:
+		if err := CheckModelName(name); err != nil {
+			return m, err
+		}
+		m.Family, m.CNN = FamilyCNN, &CNN{Name: name, NumClasses: classes}
+	}
+	if err := m.Validate(); err != nil {
+		return m, fmt.Errorf("model %s for %dx%dx%d images: %w", name, data.Height, data.Width, data.Channels, err)
+	}
+	return m, nil
 }
 
 // Classes is the width of the model's classifier (0 for an encoder without one).
@@ -142,6 +234,8 @@ func (m Model) Classes() int {
 		return m.CNN.NumClasses
 	case m.ViT != nil:
 		return m.ViT.NumClasses
+	case m.Mixer != nil:
+		return m.Mixer.NumClasses
 	}
 	return 0
 }
@@ -151,6 +245,8 @@ func (m Model) String() string {
 	switch {
 	case m.ViT != nil:
 		return fmt.Sprintf("vit %s on %s", m.ViT, m.Data.Dataset)
+	case m.Mixer != nil:
+		return fmt.Sprintf("%s on %s", m.Mixer, m.Data.Dataset)
 	case m.CNN != nil:
 		return fmt.Sprintf("cnn %s (%d classes) on %s", m.CNN.Name, m.CNN.NumClasses, m.Data.Dataset)
 	}
@@ -168,6 +264,9 @@ func (m Model) Record(role string) fit.ModelRecord {
 	case m.ViT != nil:
 		r.Name = m.ViT.Name
 		r.Config, _ = json.Marshal(m.ViT)
+	case m.Mixer != nil:
+		r.Name = m.Mixer.Name
+		r.Config, _ = json.Marshal(m.Mixer)
 	}
 	return r
 }
@@ -188,6 +287,12 @@ func FromRecord(r fit.ModelRecord) (Model, error) {
 			return m, fmt.Errorf("model record %s: vit configuration: %w", r, err)
 		}
 		m.ViT = &cfg
+	case FamilyMixer:
+		var cfg vit.MixerConfig
+		if err := json.Unmarshal(r.Config, &cfg); err != nil {
+			return m, fmt.Errorf("model record %s: mixer configuration: %w", r, err)
+		}
+		m.Mixer = &cfg
 	}
 	return m, m.Validate()
 }

@@ -9,11 +9,9 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
-	"github.com/ifa-toolkit/ifa/cnn"
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/fit"
@@ -27,7 +25,7 @@ import (
 // The teacher is rebuilt from its run's config.json model record and loaded under /teacher as
 // constants: evaluation-mode batch norm, no gradient, no optimiser state. The student lives under
 // /student and the method's heads under /<method>. The recipe defaults are IFARD's (§2.5): SGD
-// with Nesterov momentum 0.9, lr 0.05 (0.01 for MobileNetV2 students), weight decay 5e-4 except
+// with Nesterov momentum 0.9, lr 0.05 (0.01 for MobileNetV2 and ShuffleNet students), weight decay 5e-4 except
 // on biases and batch-norm parameters, batch 64 with the last incomplete batch dropped, 240
 // epochs, lr ×0.1 after epochs 150, 180 and 210. --recipe repdistiller gives RepDistiller's
 // (§4.3): plain momentum, weight decay on every parameter, the last batch kept.
@@ -40,7 +38,9 @@ type DistillCmd struct {
 	Teacher string `help:"Teacher: an 'ifa train' run directory (its newest checkpoint) or one of its checkpoint files; the model is rebuilt from the run's config.json. With --teacher-model: a PyTorch state dict (.pth) or safetensors file." required:""`
 
 	TorchTeacherFlags `embed:""`
-	Student           string `help:"Student model of the CNN zoo (see 'ifa models'), e.g. resnet8x4, vgg8, wrn_16_2, resnet20." required:""`
+	Student           string `help:"Student model (see 'ifa models'): a CNN of the zoo (resnet8x4, vgg8, wrn_16_2, shufflev2, ...), vit:CONFIG (vit:nano) or mixer:CONFIG (mixer:nano); a ViT or Mixer takes the teacher's image size." required:""`
+	StudentTaps       string `name:"student-taps" help:"Student layers the map-based baselines (hint, attention, similarity, vid, nst) pair: blocks (every block output), last:K (the last K taps), blocks:last:K, or tap indices such as 0,-1 (default: the model's stage maps)."`
+	TeacherTaps       string `name:"teacher-taps" aliases:"taps" help:"Teacher layers (alias --taps): IFACD's views (every chosen layer: --ifacd-layers and --ifacd-taps are then ignored) and the maps the baselines pair; blocks, last:K, blocks:last:K or indices, as --student-taps (default: IFACD's last --ifacd-layers taps, the baselines' stage maps)."`
 	Method            string `help:"Distillation method: ${distill_methods}. Every method adds its term to CE and KD." default:"ifacd"`
 	Dataset           string `help:"Dataset (fashion-mnist, mnist, cifar10, cifar100 or an image folder); default: the teacher's."`
 	DataDir           string `name:"data-dir" help:"Folder holding the named dataset (default: the teacher's, then the user cache folder)." type:"path" env:"IFA_DATA_DIR"`
@@ -60,14 +60,14 @@ type DistillCmd struct {
 	IFACDRescalerHidden int      `name:"ifacd-rs-hidden" help:"${ifacd_rs_hidden_doc}." default:"${ifacd_rs_hidden}" param:"ifacd_rs_hidden"`
 	IFACDRescalerNorm   string   `name:"ifacd-rs-norm" help:"${ifacd_rs_norm_doc}." enum:"bn,ln,none" default:"${ifacd_rs_norm}" param:"ifacd_rs_norm"`
 	IFACDRescalerAct    string   `name:"ifacd-rs-act" help:"${ifacd_rs_act_doc}." enum:"relu,gelu" default:"${ifacd_rs_act}" param:"ifacd_rs_act"`
-	IFACDRescalerBlock  string   `name:"ifacd-rs-block" help:"${ifacd_rs_block_doc}." enum:"none,transformer,mixer" default:"${ifacd_rs_block}" param:"ifacd_rs_block"`
+	IFACDRescalerBlock  string   `name:"ifacd-rs-block" help:"${ifacd_rs_block_doc}." default:"${ifacd_rs_block}" param:"ifacd_rs_block"`
 	IFACDProjSeparate   bool     `name:"ifacd-proj-separate" help:"${ifacd_proj_separate_doc}." default:"${ifacd_proj_separate}" param:"ifacd_proj_separate"`
 	IFACDNoDetach       bool     `name:"ifacd-no-detach" help:"IFACD: do not stop the gradient at the rescalers' input (no effect on a frozen teacher's weights)." param:"!ifacd_rs_detach"`
 	Params              []string `name:"param" help:"Set any method parameter KEY=VALUE, e.g. crd_k=4096 or hint_layer=2 (repeatable; 'ifa params' lists the keys)." placeholder:"KEY=VALUE"`
 
 	Recipe     string `help:"Optimiser recipe: ifard (Nesterov, no weight decay on biases and batch norm, last batch dropped) or repdistiller (plain momentum, weight decay on everything, last batch kept)." enum:"ifard,repdistiller" default:"ifard"`
 	EpochFlags `embed:""`
-	LR         float64 `name:"lr" help:"Base learning rate; 0 means the recipe's: 0.05, or 0.01 for MobileNetV2 students." default:"0"`
+	LR         float64 `name:"lr" help:"Base learning rate; 0 means the recipe's: 0.05, or 0.01 for lightweight students (MobileNetV2, ShuffleNetV1/V2)." default:"0"`
 	Milestones []int   `help:"Epochs (1-based) after which the rate is multiplied by --lr-factor." default:"150,180,210"`
 	LRFactor   float64 `name:"lr-factor" help:"Learning-rate factor at each milestone." default:"0.1"`
 	Momentum   float64 `help:"SGD momentum." default:"0.9"`
@@ -199,9 +199,16 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err != nil {
 		return nil, usagef("distill: --method: %w", err)
 	}
-	student, err := cnn.Get(c.Student)
-	if err != nil {
+	if err := rundir.CheckModelName(c.Student); err != nil {
 		return nil, usagef("distill: --student: %w", err)
+	}
+	studentTaps, err := parseTaps("--student-taps", c.StudentTaps)
+	if err != nil {
+		return nil, err
+	}
+	teacherTaps, err := parseTaps("--teacher-taps", c.TeacherTaps)
+	if err != nil {
+		return nil, err
 	}
 	recipe, err := distill.GetRecipe(c.Recipe)
 	if err != nil {
@@ -226,7 +233,6 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		return nil, err
 	}
 	seed := app.Globals.Seed
-	lr := recipe.BaseLR(c.LR, student.Family() == cnn.FamilyMobileNetV2)
 	dd, err := c.loadData(teacherRec, seed, recipe.DropLast)
 	if err != nil {
 		return nil, err
@@ -235,21 +241,22 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		return nil, fmt.Errorf("distill: %d training images in batches of %d leave a last batch of one image, whose batch norms (and IFACD's normalised embeddings) are degenerate: change --batch or use --recipe ifard (drops the last batch)", n, c.Batch)
 	}
 	classes := dd.classes
-	if teacherRec.CNN != nil && teacherRec.CNN.NumClasses != classes {
-		return nil, fmt.Errorf("distill: the teacher %s has %d classes, the dataset %s %d", teacherRec.Name(), teacherRec.CNN.NumClasses, dd.spec.Dataset, classes)
+	if n := teacherRec.Classes(); n != classes {
+		return nil, fmt.Errorf("distill: the teacher %s has %d classes, the dataset %s %d", teacherRec.Name(), n, dd.spec.Dataset, classes)
 	}
+	studentRec, err := rundir.ModelNamed(c.Student, classes, dd.spec, distill.StudentScope)
+	if err != nil {
+		return nil, usagef("distill: --student: %w", err)
+	}
+	lr := recipe.BaseLR(c.LR, studentRec.Lightweight())
 
-	// The objective, checked against the encoders' shapes before anything is written.
-	obj := distill.NewObjective(method, func(ctx *context.Context, images *graph.Node) backbone.Features {
-		return student.Build(ctx, images, classes)
-	}, teacherRec.Features)
+	// The objective, checked against the encoders' shapes (as their views show them) before
+	// anything is written.
+	obj := distill.NewObjective(method, viewOf(studentRec, studentTaps).Wrap(studentRec.Features),
+		viewOf(teacherRec, teacherTaps).Wrap(teacherRec.Features))
 	obj.Gamma, obj.Alpha, obj.KDTemperature = c.Gamma, c.Alpha, c.KDT
 	if c.Beta >= 0 {
 		obj.Beta = c.Beta
-	}
-	ctx := context.New()
-	for k, v := range mparams {
-		ctx.SetParam(k, v)
 	}
 	h, w, ch := dd.spec.Height, dd.spec.Width, dd.spec.Channels
 	sShapes, sParams, err := distill.DescribeEncoder(backend, obj.Student, h, w, ch)
@@ -259,6 +266,15 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	tShapes, tParams, err := distill.DescribeEncoder(backend, obj.Teacher, h, w, ch)
 	if err != nil {
 		return nil, fmt.Errorf("distill: teacher %s: %w", teacherRec.Name(), err)
+	}
+	if teacherTaps != nil && method.Name() == (distill.IFACD{}).Name() {
+		// IFACD contrasts every chosen teacher layer.
+		mparams[distill.ParamIFACDLayers] = len(tShapes.TapVectors)
+		mparams[distill.ParamIFACDTapSource] = distill.IFACDTapsTaps
+	}
+	ctx := context.New()
+	for k, v := range mparams {
+		ctx.SetParam(k, v)
 	}
 	plan, err := obj.Check(ctx, sShapes, tShapes)
 	if err != nil {
@@ -286,8 +302,6 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	studentRec := rundir.Model{Family: rundir.FamilyCNN, Scope: distill.StudentScope,
-		CNN: &rundir.CNN{Name: c.Student, NumClasses: classes}, Data: dd.spec}
 	teacherAt := teacherRec
 	teacherAt.Scope = distill.TeacherScope
 	if c.Resume {
@@ -345,7 +359,8 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	heads := plan.Heads
 	sum := report.Summary{
 		Method: method.Name(), Label: label, Teacher: teacherRec.Name(), TeacherCheckpoint: teacherFile,
-		Student: c.Student, Dataset: dd.spec.Dataset, Recipe: c.Recipe, Seed: seed,
+		Student: studentRec.Name(), Dataset: dd.spec.Dataset, Recipe: c.Recipe, Seed: seed,
+		StudentTaps: c.StudentTaps, TeacherTaps: c.TeacherTaps,
 		Gamma: obj.Gamma, Alpha: obj.Alpha, Beta: obj.Beta, KDTemperature: obj.KDTemperature, MethodParams: mparams,
 		Epochs: res.Epochs, PeakRSSBytes: fit.PeakRSS(), ImagesPerSec: res.ImagesPerSec, Backend: backend.Name(),
 		Params: report.Params{
@@ -370,4 +385,26 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		Float64("seconds_per_epoch", sum.SecondsPerEpoch).Float64("seconds", time.Since(start).Seconds()).
 		Str("run_dir", runDir).Msg("distillation done")
 	return &distillResult{RunDir: runDir, Result: res, Summary: sum}, nil
+}
+
+// parseTaps parses a tap-choice flag; empty means none.
+func parseTaps(flag, text string) (*backbone.TapChoice, error) {
+	if text == "" {
+		return nil, nil
+	}
+	choice, err := backbone.ParseTapChoice(text)
+	if err != nil {
+		return nil, usagef("distill: %s: %w", flag, err)
+	}
+	return &choice, nil
+}
+
+// viewOf is how the distillers see the model: a ViT's or Mixer's token taps as grids, the chosen
+// layers as taps and stage maps.
+func viewOf(m rundir.Model, taps *backbone.TapChoice) distill.View {
+	v := distill.View{Taps: taps}
+	if rows, cols, ok := m.TokenGrid(); ok {
+		v.Rows, v.Cols = rows, cols
+	}
+	return v
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ifa-toolkit/ifa/cnn"
 	"github.com/ifa-toolkit/ifa/data"
+	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/rundir"
 )
@@ -30,12 +31,12 @@ import (
 // rundir.Model — that rebuilds the model for `ifa distill --teacher`, `ifa knn-eval` and
 // `ifa linear-eval`), metrics.jsonl (one line per epoch with test top-1/top-5) and checkpoints/.
 type TrainCmd struct {
-	Model   string `help:"Model of the CNN zoo (see 'ifa models'), e.g. resnet8, resnet32x4, wrn_40_2, vgg13." required:""`
+	Model   string `help:"Model (see 'ifa models'): a CNN of the zoo (resnet8, resnet32x4, wrn_40_2, vgg13, resnet50, shufflev1, ...), vit:CONFIG (vit:nano) or mixer:CONFIG (mixer:nano); a ViT or Mixer takes the data's image size." required:""`
 	Dataset string `help:"Dataset: fashion-mnist, mnist, cifar10, cifar100, or the path of an image folder (root/train/<class>/*.png, root/test/...)." required:""`
 	DataDir string `name:"data-dir" help:"Folder holding the named dataset (default: the user cache folder, then the system dataset folders)." type:"path" env:"IFA_DATA_DIR"`
 
 	EpochFlags `embed:""`
-	LR         float64 `name:"lr" help:"Base learning rate." default:"0.05"`
+	LR         float64 `name:"lr" help:"Base learning rate; 0 means RepDistiller's: 0.05, or 0.01 for the lightweight families (MobileNetV2, ShuffleNetV1/V2)." default:"0"`
 	Schedule   string  `help:"Learning-rate schedule: multistep (×--lr-factor after each milestone epoch), cosine (per-step half cosine to 0 after --warmup-steps of linear warm-up) or constant." enum:"multistep,cosine,constant" default:"multistep"`
 	Milestones []int   `help:"Epochs (1-based) after which the multistep schedule multiplies the rate by --lr-factor." default:"150,180,210"`
 	LRFactor   float64 `name:"lr-factor" help:"Multistep factor." default:"0.1"`
@@ -80,7 +81,7 @@ type trainData struct {
 // validate checks the flags that the libraries would reject with less context.
 func (c *TrainCmd) validate() error {
 	checks := epochChecks(c.EpochFlags, c.RunFlags)
-	checks = append(checks, want(c.LR > 0, "--lr %g: want > 0", c.LR), want(c.Warmup >= 0, "--warmup-steps %d: want >= 0", c.Warmup))
+	checks = append(checks, want(c.LR >= 0, "--lr %g: want >= 0 (0: the recipe's)", c.LR), want(c.Warmup >= 0, "--warmup-steps %d: want >= 0", c.Warmup))
 	checks = append(checks, sgdChecks(c.LRFactor, c.Momentum, c.WeightDecay)...)
 	return firstFailed("train", append(checks, dataAndRunChecks(c.Padding, c.LimitTrain, c.LimitTest, c.EvalEvery, c.RunFlags)...)...)
 }
@@ -125,25 +126,25 @@ func (c *TrainCmd) loadData(seed int64) (*trainData, error) {
 	}
 	// The record gives the shape the model takes (32x32 with --pad-to-32).
 	spec.Height, spec.Width = h, w
-	return &trainData{
-		train: trainLoader,
-		test:  testLoader,
-		record: rundir.Model{
-			Family: rundir.FamilyCNN, Scope: trainModelScope,
-			CNN:  &rundir.CNN{Name: c.Model, NumClasses: train.NumClasses()},
-			Data: spec,
-		},
-	}, nil
+	rec, err := rundir.ModelNamed(c.Model, train.NumClasses(), spec, trainModelScope)
+	if err != nil {
+		return nil, usagef("train: --model: %w", err)
+	}
+	return &trainData{train: trainLoader, test: testLoader, record: rec}, nil
 }
 
 // fitConfig is the training-loop configuration the flags describe.
-func (c *TrainCmd) fitConfig(runDir string, seed int64) fit.Config {
-	sched := fit.Schedule{Kind: fit.ScheduleConstant, BaseLR: c.LR}
+func (c *TrainCmd) fitConfig(runDir string, seed int64, rec rundir.Model) fit.Config {
+	lr := c.LR
+	if lr == 0 {
+		lr = distill.Recipes["repdistiller"].BaseLR(0, rec.Lightweight())
+	}
+	sched := fit.Schedule{Kind: fit.ScheduleConstant, BaseLR: lr}
 	switch c.Schedule {
 	case "multistep":
-		sched = fit.Schedule{Kind: fit.ScheduleMultiStep, BaseLR: c.LR, Milestones: slices.Clone(c.Milestones), Factor: c.LRFactor}
+		sched = fit.Schedule{Kind: fit.ScheduleMultiStep, BaseLR: lr, Milestones: slices.Clone(c.Milestones), Factor: c.LRFactor}
 	case "cosine":
-		sched = fit.Schedule{Kind: fit.ScheduleWarmupCosine, BaseLR: c.LR, WarmupSteps: c.Warmup}
+		sched = fit.Schedule{Kind: fit.ScheduleWarmupCosine, BaseLR: lr, WarmupSteps: c.Warmup}
 	}
 	cfg := c.loopConfig(c.EvalEvery, runDir, seed)
 	cfg.Epochs = c.Epochs
@@ -173,8 +174,7 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	if err := checkTrainsCNNs(app, backend); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	spec, err := cnn.Get(c.Model)
-	if err != nil {
+	if err := rundir.CheckModelName(c.Model); err != nil {
 		return nil, usagef("train: --model: %w", err)
 	}
 	seed := app.Globals.Seed
@@ -183,9 +183,9 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 		return nil, err
 	}
 	rec := td.record
-	classes := rec.CNN.NumClasses
+	classes := rec.Classes()
 	input := cnn.MapShape{H: rec.Data.Height, W: rec.Data.Width, C: rec.Data.Channels}
-	info, err := spec.Describe(backend, input, classes)
+	_, nParams, err := distill.DescribeEncoder(backend, rec.Features, input.H, input.W, input.C)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -202,7 +202,7 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	cfg := c.fitConfig(runDir, seed)
+	cfg := c.fitConfig(runDir, seed, rec)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -216,7 +216,7 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "train", Model: rec, Flags: c}, cfg, c.Resume); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	app.Log.Info().Str("model", c.Model).Int("params", info.Params).Str("dataset", c.Dataset).
+	app.Log.Info().Str("model", c.Model).Int64("params", nParams).Str("dataset", c.Dataset).
 		Int("train_images", td.train.NumExamples()).Int("test_images", td.test.NumExamples()).
 		Int("classes", classes).Str("input", input.String()).Int("steps_per_epoch", td.train.StepsPerEpoch()).
 		Str("backend", backend.Name()).Str("run_dir", runDir).Msg("train")
@@ -226,11 +226,11 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 		if in.Labels == nil {
 			panic("train: the training batches carry no labels")
 		}
-		f := spec.Build(modelCtx(ctx), in.Images, classes)
+		f := rec.Features(modelCtx(ctx), in.Images)
 		return fit.Classification(f.Logits, in.Labels)
 	}
 	evalFn, releaseEval := testEvaluator(backend, dp, func(ctx *context.Context, images *graph.Node) *graph.Node {
-		return spec.Build(modelCtx(ctx), images, classes).Logits
+		return rec.Features(modelCtx(ctx), images).Logits
 	}, td.test)
 	defer releaseEval()
 	res, err := fit.Run(cancel, fit.Job{
@@ -240,7 +240,7 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	out := &trainResult{RunDir: runDir, Result: res, Record: rec, Params: info.Params, Seconds: time.Since(start).Seconds()}
+	out := &trainResult{RunDir: runDir, Result: res, Record: rec, Params: int(nParams), Seconds: time.Since(start).Seconds()}
 	ev := app.Log.Info().Str("model", c.Model).Int("epochs", res.Epochs).Int64("steps", res.GlobalStep).
 		Float64("train_loss", res.TrainLoss)
 	for _, k := range []string{"test_top1", "test_top5", "test_loss"} {
