@@ -113,7 +113,7 @@ func TestCLIBadInput(t *testing.T) {
 		noOut  bool // no --out added
 	}{
 		{name: "negative epochs", args: train("--epochs", "-1"), code: 2, want: []string{"--epochs -1: want >= 1"}},
-		{name: "negative lr", args: train("--lr", "-1"), code: 2, want: []string{"--lr -1: want > 0"}},
+		{name: "negative lr", args: train("--lr", "-1"), code: 2, want: []string{"--lr -1: want >= 0"}},
 		{name: "IFA_EPOCHS like --epochs", env: map[string]string{"IFA_EPOCHS": "-1"}, args: train(), code: 2, want: []string{"--epochs -1: want >= 1"}},
 		{name: "IFA_EPOCHS not a number", env: map[string]string{"IFA_EPOCHS": "many"}, args: train(), code: 2, want: []string{"epochs"}},
 		{name: "one flag named", args: train("--limit-train", "-5"), code: 2, want: []string{"--limit-train -5: want >= 0"}, unwant: []string{"--padding", "--limit-test"}},
