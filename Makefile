@@ -43,7 +43,8 @@ demo: build
 	./scripts/demo.sh
 
 # Training-step benchmarks (bench/bench.sh): resnet8x4 none/kd/ifacd at batch 64 on 32x32x3 and the
-# ViT vit:nano with lwclr at batch 128 on 28x28x1; writes bench/results.md. Not part of `make test`.
+# ViT vit:nano with lwclr and with cross-entropy at batch 128 on 28x28x1; writes bench/results.md.
+# Not part of `make test`.
 bench: build
 	./bench/bench.sh
 

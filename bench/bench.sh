@@ -7,7 +7,8 @@
 #                             (and bench/results.md from the same ifa runs)
 #
 # The set: resnet8x4 none/kd/ifacd (teacher resnet32x4) at batch 64 on 32x32x3, and the ViT
-# vit:nano (28x28x1, patch 4, dim 64, depth 4) at batch 128 with the IFACLR lwclr loss.
+# vit:nano (28x28x1, patch 4, dim 64, depth 4) at batch 128 with the IFACLR lwclr loss and with
+# plain cross-entropy (the transformer step alone, without lwclr's 2048-wide projector).
 # Environment: IFA (the ifa binary, default bin/ifa), BACKEND (default cpu), STEPS (10), WARMUP (2),
 # ROUNDS (number of interleaved rounds, default 1; the best median of the rounds is kept),
 # PYTHON (default /usr/bin/python3), THREADS (PyTorch threads, default: the number of CPUs), OUT.
@@ -32,6 +33,7 @@ CONFIGS=(
   "resnet8x4 kd 64 32x32x3"
   "resnet8x4 ifacd 64 32x32x3"
   "vit:nano lwclr 128 28x28x1"
+  "vit:nano none 128 28x28x1"
 )
 
 if [[ ! -x $IFA ]]; then
