@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/catch"
 )
 
 // errorf formats an error with the package prefix.
@@ -148,11 +149,7 @@ func (s Spec) Describe(backend backends.Backend, input MapShape, numClasses int)
 	if numClasses < 0 {
 		return Info{}, errorf("model %q: numClasses %d < 0", s.Name, numClasses)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = errorf("model %q on input %s: %v", s.Name, input, r)
-		}
-	}()
+	defer catch.Recover(&err, fmt.Sprintf("cnn: model %q on input %s: ", s.Name, input))
 	ctx := context.New()
 	g := graph.NewGraph(backend, "describe_"+s.Name)
 	defer g.Finalize()

@@ -9,6 +9,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/ifa-toolkit/ifa/internal/catch"
 )
 
 // LoaderConfig configures an ImageLoader.
@@ -195,11 +197,7 @@ func (l *ImageLoader) Epoch(e int) iter.Seq2[Batch, error] {
 
 // makeBatch prepares batch step of epoch e.
 func (l *ImageLoader) makeBatch(order []int, e, step int, ws *Workspace, rng *RNG) (b Batch, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("data: loader: epoch %d batch %d: %v", e, step, r)
-		}
-	}()
+	defer catch.Recover(&err, fmt.Sprintf("data: loader: epoch %d batch %d: ", e, step))
 	bs := l.cfg.BatchSize
 	lo := step * bs
 	hi := min(lo+bs, len(order))

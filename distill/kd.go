@@ -20,14 +20,14 @@ const DefaultKDTemperature = 4.0
 // kl_div.
 func KDLoss(student, teacher *graph.Node, temperature float64) *graph.Node {
 	if !(temperature > 0) {
-		panic(fmt.Sprintf("distill: KD temperature must be > 0, got %g", temperature))
+		panic(fmt.Errorf("distill: KD temperature must be > 0, got %g", temperature))
 	}
 	if student.Rank() != 2 || !student.Shape().Equal(teacher.Shape()) {
-		panic(fmt.Sprintf("distill: KD wants student and teacher logits [B, C] of the same shape, got %s and %s",
+		panic(fmt.Errorf("distill: KD wants student and teacher logits [B, C] of the same shape, got %s and %s",
 			student.Shape(), teacher.Shape()))
 	}
 	if !student.DType().IsFloat() {
-		panic(fmt.Sprintf("distill: KD logits must be floating point, got %s", student.DType()))
+		panic(fmt.Errorf("distill: KD logits must be floating point, got %s", student.DType()))
 	}
 	logPS := graph.LogSoftmax(graph.DivScalar(student, temperature), -1)
 	logPT := graph.LogSoftmax(graph.DivScalar(teacher, temperature), -1)

@@ -16,6 +16,7 @@ import (
 	"github.com/ifa-toolkit/ifa/backbone"
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/internal/catch"
 )
 
 // Scopes of a distillation's variables: the student, the frozen teacher, and the method's host
@@ -119,7 +120,7 @@ func (o *Objective) FeedHostInputs(ctx *context.Context, train data.Loader, set 
 // Loss implements fit.LossFn: the weighted sum and its named terms for one batch.
 func (o *Objective) Loss(ctx *context.Context, in fit.Inputs) fit.Loss {
 	if in.Labels == nil {
-		panic("distill: the training batches carry no labels")
+		panic(errors.New("distill: the training batches carry no labels"))
 	}
 	g := in.Images.Graph()
 	sf := o.Student(ctx.InAbsPath(StudentScope), in.Images)
@@ -158,11 +159,7 @@ func (o *Objective) TeacherLogits(ctx *context.Context, images *graph.Node) *gra
 // DescribeEncoder builds enc on a 2-image batch of height×width×channels images (no compilation,
 // fresh variables) and returns its feature shapes and trainable parameter count.
 func DescribeEncoder(backend backends.Backend, enc Encoder, height, width, channels int) (fs FeatureShapes, params int64, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
+	defer catch.Recover(&err, "")
 	g := graph.NewGraph(backend, "describe")
 	defer g.Finalize()
 	images := graph.Parameter(g, "images", shapes.Make(dtypes.Float32, 2, height, width, channels))

@@ -11,7 +11,7 @@ import (
 // log), computed with a log-softmax in the logits' dtype. Returns a scalar.
 func CrossEntropy(logits, labels *graph.Node) *graph.Node {
 	if logits.Rank() != 2 || labels.Rank() != 1 || labels.Shape().Dim(0) != logits.Shape().Dim(0) {
-		panic(fmt.Sprintf("fit: cross-entropy wants logits [B, K] and labels [B], got %s and %s", logits.Shape(), labels.Shape()))
+		panic(fmt.Errorf("fit: cross-entropy wants logits [B, K] and labels [B], got %s and %s", logits.Shape(), labels.Shape()))
 	}
 	oneHot := graph.OneHot(graph.ConvertDType(labels, dtypes.Int32), logits.Shape().Dim(1), logits.DType())
 	return graph.Neg(graph.ReduceAllMean(graph.ReduceSum(graph.Mul(graph.LogSoftmax(logits, -1), oneHot), -1)))

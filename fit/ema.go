@@ -145,10 +145,10 @@ func (e EMA) Update(ctx *context.Context, g *graph.Graph, total int64) {
 		}
 		t := target[i]
 		if t == nil {
-			panic(fmt.Sprintf("fit: ema: online variable %s has no target copy", v.ScopeAndName()))
+			panic(fmt.Errorf("fit: ema: online variable %s has no target copy", v.ScopeAndName()))
 		}
 		if !t.Shape().Equal(v.Shape()) {
-			panic(fmt.Sprintf("fit: ema: %s is %s but its target %s is %s", v.ScopeAndName(), v.Shape(), t.ScopeAndName(), t.Shape()))
+			panic(fmt.Errorf("fit: ema: %s is %s but its target %s is %s", v.ScopeAndName(), v.Shape(), t.ScopeAndName(), t.Shape()))
 		}
 		dt := v.DType()
 		a := graph.ConvertDType(tau, dt)
@@ -157,7 +157,7 @@ func (e EMA) Update(ctx *context.Context, g *graph.Graph, total int64) {
 		n++
 	}
 	if n == 0 {
-		panic("fit: ema: no trainable variable under the online scopes")
+		panic(errors.New("fit: ema: no trainable variable under the online scopes"))
 	}
 }
 
@@ -203,11 +203,11 @@ func (r *runner) initEMA(args []any) error {
 		ctx.SetTraining(in[0].Graph(), false)
 		loss := r.job.Loss(ctx, r.stepInputs(in))
 		if loss.Total == nil {
-			panic("the loss function returned no Total")
+			panic(errors.New("the loss function returned no Total"))
 		}
 		for v := range ctx.IterVariables() {
 			if v.ChangedInGraph(in[0].Graph()) {
-				panic(fmt.Sprintf("the loss function assigns %s in inference mode", v.ScopeAndName()))
+				panic(fmt.Errorf("the loss function assigns %s in inference mode", v.ScopeAndName()))
 			}
 		}
 		return loss.Total

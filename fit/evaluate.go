@@ -60,7 +60,7 @@ func NewParallelEvaluator(backend backends.Backend, ctx *context.Context, fn Log
 		ctx.SetTraining(images.Graph(), false)
 		logits := fn(ctx, images)
 		if logits.Rank() != 2 || logits.Shape().Dim(0) != labels.Shape().Dim(0) || !logits.DType().IsFloat() {
-			panic(fmt.Sprintf("the logits function must return float [B=%d, C], got %s", labels.Shape().Dim(0), logits.Shape()))
+			panic(fmt.Errorf("the logits function must return float [B=%d, C], got %s", labels.Shape().Dim(0), logits.Shape()))
 		}
 		return logits
 	}

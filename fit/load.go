@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/ifa-toolkit/ifa/internal/catch"
 	"github.com/ifa-toolkit/ifa/internal/nn"
 )
 
@@ -65,12 +66,8 @@ func LoadVariables(ctx *context.Context, path string, opts LoadOptions) (int, er
 // Apply sets ctx's variables from the checkpoint as LoadVariables describes.
 func (ck *Checkpoint) Apply(ctx *context.Context, opts LoadOptions) (n int, err error) {
 	from, to := absScope(opts.From), absScope(opts.To)
-	defer func() {
-		// GoMLX reports misuse by panicking; report it with the file's name.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("fit: checkpoint %s: loading variables: %v", ck.Path, r)
-		}
-	}()
+	// GoMLX reports misuse by panicking; report it with the file's name.
+	defer catch.Recover(&err, fmt.Sprintf("fit: checkpoint %s: loading variables: ", ck.Path))
 	for _, sv := range ck.Variables {
 		if !opts.IncludeLoopState && isLoopStateVariable(sv.Scope, sv.Name) {
 			continue

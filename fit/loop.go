@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ifa-toolkit/ifa/data"
+	"github.com/ifa-toolkit/ifa/internal/catch"
 )
 
 // Config is the training loop's configuration. It is saved in config.json (WriteConfig).
@@ -169,12 +170,8 @@ func Run(cancel stdctx.Context, job Job, cfg Config) (res *Result, err error) {
 		return nil, errors.New("fit: Job needs a Backend, a Context, a Train loader and a Loss")
 	}
 	r := &runner{job: job, cfg: cfg, log: job.Log, start: time.Now()}
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("fit: %v", p)
-		}
-		r.bar.clear()
-	}()
+	defer r.bar.clear()
+	defer catch.Recover(&err, "fit: ")
 	return r.run(cancel)
 }
 

@@ -1,6 +1,7 @@
 package fit
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -159,19 +160,19 @@ func stateVar(ctx *context.Context, v *context.Variable, name string) *context.V
 func (o Optimizer) Update(ctx *context.Context, loss, lr *graph.Node, clipNorm float64, vars []*context.Variable) *graph.Node {
 	g := loss.Graph()
 	if loss.Shape().Rank() != 0 || !loss.DType().IsFloat() {
-		panic(fmt.Sprintf("fit: the total loss must be a float scalar, got %s", loss.Shape()))
+		panic(fmt.Errorf("fit: the total loss must be a float scalar, got %s", loss.Shape()))
 	}
 	if err := o.Validate(); err != nil {
 		panic(err)
 	}
 	if len(vars) == 0 {
-		panic("fit: no trainable variables to optimise (all frozen, or none used by the loss)")
+		panic(errors.New("fit: no trainable variables to optimise (all frozen, or none used by the loss)"))
 	}
 	lr = graph.ConvertDType(lr, dtypes.Float64)
 	params := make([]*graph.Node, len(vars))
 	for i, v := range vars {
 		if v.ChangedInGraph(g) {
-			panic(fmt.Sprintf("fit: trainable variable %s was assigned in the loss function: mark it SetTrainable(false)",
+			panic(fmt.Errorf("fit: trainable variable %s was assigned in the loss function: mark it SetTrainable(false)",
 				v.ScopeAndName()))
 		}
 		params[i] = v.ValueGraph(g)

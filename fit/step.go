@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/data"
+	"github.com/ifa-toolkit/ifa/internal/catch"
 	"github.com/ifa-toolkit/ifa/internal/nn"
 )
 
@@ -157,7 +158,7 @@ func (r *runner) stepGraph(ctx *context.Context, in []*graph.Node) []*graph.Node
 	ctx.SetTraining(g, true)
 	loss := r.job.Loss(ctx, batch)
 	if loss.Total == nil {
-		panic("the loss function returned no Total")
+		panic(errors.New("the loss function returned no Total"))
 	}
 	r.markFrozen(ctx)
 	r.emaMark(ctx)
@@ -173,10 +174,10 @@ func (r *runner) stepGraph(ctx *context.Context, in []*graph.Node) []*graph.Node
 	terms := make([]*graph.Node, 0, len(loss.Terms))
 	for _, t := range loss.Terms {
 		if t.Name == "" || t.Value == nil || t.Value.Shape().Rank() != 0 || !t.Value.DType().IsFloat() {
-			panic(fmt.Sprintf("loss term %q must be a named float scalar", t.Name))
+			panic(fmt.Errorf("loss term %q must be a named float scalar", t.Name))
 		}
 		if t.Name == "loss" || slices.Contains(names, t.Name) {
-			panic(fmt.Sprintf("loss term name %q is reserved or repeated", t.Name))
+			panic(fmt.Errorf("loss term name %q is reserved or repeated", t.Name))
 		}
 		names = append(names, t.Name)
 		terms = append(terms, graph.ConvertDType(t.Value, dtypes.Float64))
@@ -270,11 +271,7 @@ func NewStepper(job Job, cfg Config) (*Stepper, error) {
 
 // Step runs one train step on batch at learning rate lr. The first call compiles the step.
 func (s *Stepper) Step(lr float64, batch data.Batch) (out StepOutputs, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("fit: %v", p)
-		}
-	}()
+	defer catch.Recover(&err, "fit: ")
 	out, err = s.r.step(lr, batch)
 	if err == nil {
 		s.r.stepsRun++

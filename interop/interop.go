@@ -15,6 +15,7 @@ import (
 
 	"github.com/ifa-toolkit/ifa/cnn"
 	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/internal/catch"
 	"github.com/ifa-toolkit/ifa/torchio"
 	"github.com/ifa-toolkit/ifa/vit"
 )
@@ -104,11 +105,7 @@ func (v Var) BNPrefix() string {
 // Variables builds the model's graph on backend (nothing is compiled or run) and lists its
 // variables, in ifa's creation order, with their PyTorch keys and layouts.
 func Variables(backend backends.Backend, m Model) (vars []Var, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("model %s on input %s: %v", m.Name, m.Input, r)
-		}
-	}()
+	defer catch.Recover(&err, fmt.Sprintf("model %s on input %s: ", m.Name, m.Input))
 	ctx := context.New()
 	g := graph.NewGraph(backend, "interop")
 	defer g.Finalize()

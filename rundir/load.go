@@ -16,6 +16,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/internal/catch"
 	"github.com/ifa-toolkit/ifa/internal/nn"
 )
 
@@ -289,11 +290,7 @@ func describeAll(models []fit.ModelRecord) string {
 // Declared builds m's graph on backend (two images of its input shape, not compiled) in a fresh
 // context and returns the variables it declares, by path relative to the model's scope.
 func Declared(backend backends.Backend, m Model) (vars map[string]shapes.Shape, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("building the model: %v", r)
-		}
-	}()
+	defer catch.Recover(&err, "building the model: ")
 	if m.Data.Height < 1 || m.Data.Width < 1 || m.Data.Channels < 1 {
 		return nil, fmt.Errorf("invalid input shape %dx%dx%d", m.Data.Height, m.Data.Width, m.Data.Channels)
 	}

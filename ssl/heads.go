@@ -235,7 +235,7 @@ func Head(ctx *context.Context, cfg HeadConfig, x *graph.Node) *graph.Node {
 	if cfg.Tokens.Kind != TokenNone {
 		x = tokenBlocks(ctx, cfg.Tokens.withDefaults(), x)
 	} else if x.Rank() != 2 {
-		panic(fmt.Sprintf("ssl: head: input must be [B, D], got %s (set Tokens for a token grid)", x.Shape()))
+		panic(fmt.Errorf("ssl: head: input must be [B, D], got %s (set Tokens for a token grid)", x.Shape()))
 	}
 	hidden := cfg.hiddenWidth()
 	for i := 0; i < cfg.Layers; i++ {
@@ -326,16 +326,16 @@ func applyAct(kind ActKind, x *graph.Node) *graph.Node {
 // "block_<j>", and mean-pools over tokens: returns [B, C].
 func tokenBlocks(ctx *context.Context, cfg TokenBlockConfig, x *graph.Node) *graph.Node {
 	if x.Rank() < 3 {
-		panic(fmt.Sprintf("ssl: head: token blocks need [B, T, C] or [B, H, W, C], got %s", x.Shape()))
+		panic(fmt.Errorf("ssl: head: token blocks need [B, T, C] or [B, H, W, C], got %s", x.Shape()))
 	}
 	b, c := x.Shape().Dim(0), x.Shape().Dim(-1)
 	t := x.Shape().Size() / (b * c)
 	x = graph.Reshape(x, b, t, c)
 	if cfg.Tokens > 0 && cfg.Tokens != t {
-		panic(fmt.Sprintf("ssl: head: configured for %d tokens, input has %d", cfg.Tokens, t))
+		panic(fmt.Errorf("ssl: head: configured for %d tokens, input has %d", cfg.Tokens, t))
 	}
 	if cfg.Kind == TokenTransformer && c%cfg.Heads != 0 {
-		panic(fmt.Sprintf("ssl: head: %d channels are not divisible by %d heads", c, cfg.Heads))
+		panic(fmt.Errorf("ssl: head: %d channels are not divisible by %d heads", c, cfg.Heads))
 	}
 	for j := 0; j < cfg.Blocks; j++ {
 		bctx := ctx.In(fmt.Sprintf("block_%d", j))

@@ -74,7 +74,7 @@ func (m mocov3Method) Loss(ctx *context.Context, encoder EncoderFn, cfg Pretrain
 // this is MoCo v3's ctr(q^a, k^b) + ctr(q^b, k^a).
 func MoCoV3Loss(online [][]*graph.Node, keys []*graph.Node, tau float64) *graph.Node {
 	if !(tau > 0) {
-		panic(fmt.Sprintf("ssl: MoCo v3 temperature %g, want > 0", tau))
+		panic(fmt.Errorf("ssl: MoCo v3 temperature %g, want > 0", tau))
 	}
 	return crossCrop(online, keys, 2, func(q, k *graph.Node) *graph.Node {
 		logits := graph.DivScalar(graph.Einsum("id,jd->ij", L2Normalize(q), L2Normalize(k)), tau) // [B, B]

@@ -1,6 +1,7 @@
 package ssl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -148,16 +149,16 @@ func momentumTargets() []TargetPair {
 // term returns a scalar (its mean over the batch). online: [|S|][G+M] of [B, D]; targets: [G].
 func crossCrop(online [][]*graph.Node, targets []*graph.Node, c float64, term func(p, t *graph.Node) *graph.Node) *graph.Node {
 	if len(online) == 0 || len(targets) == 0 {
-		panic("ssl: no online outputs or no targets")
+		panic(errors.New("ssl: no online outputs or no targets"))
 	}
 	g, n := len(targets), len(online[0])
 	if n <= 1 || g > n {
-		panic(fmt.Sprintf("ssl: %d targets for %d crops", g, n))
+		panic(fmt.Errorf("ssl: %d targets for %d crops", g, n))
 	}
 	var sum *graph.Node
 	for _, row := range online {
 		if len(row) != n {
-			panic("ssl: layers with different crop counts")
+			panic(errors.New("ssl: layers with different crop counts"))
 		}
 		for v, p := range row {
 			for gi, t := range targets {

@@ -48,14 +48,14 @@ type SupConOptions struct {
 // scale returns τ/τ_b, validating the options (graph-building panic on invalid values).
 func (o SupConOptions) scale() float64 {
 	if !(o.Temperature > 0) {
-		panic(fmt.Sprintf("ssl: SupCon temperature must be > 0, got %g", o.Temperature))
+		panic(fmt.Errorf("ssl: SupCon temperature must be > 0, got %g", o.Temperature))
 	}
 	if o.BaseTemperature < 0 {
-		panic(fmt.Sprintf("ssl: SupCon base temperature must be >= 0 (0 means equal to the temperature), got %g",
+		panic(fmt.Errorf("ssl: SupCon base temperature must be >= 0 (0 means equal to the temperature), got %g",
 			o.BaseTemperature))
 	}
 	if o.Mode != ContrastAll && o.Mode != ContrastOne {
-		panic(fmt.Sprintf("ssl: SupCon: unknown contrast mode %d", int(o.Mode)))
+		panic(fmt.Errorf("ssl: SupCon: unknown contrast mode %d", int(o.Mode)))
 	}
 	if o.BaseTemperature == 0 {
 		return 1
@@ -114,7 +114,7 @@ func SupConInPerAnchor(features, labels *graph.Node, opts SupConOptions) *graph.
 // L2-normalised along D. Returns a scalar.
 func NTXent(z1, z2 *graph.Node, temperature float64) *graph.Node {
 	if z1.Rank() != 2 || !z1.Shape().Equal(z2.Shape()) {
-		panic(fmt.Sprintf("ssl: NTXent wants two [B, D] inputs of the same shape, got %s and %s", z1.Shape(), z2.Shape()))
+		panic(fmt.Errorf("ssl: NTXent wants two [B, D] inputs of the same shape, got %s and %s", z1.Shape(), z2.Shape()))
 	}
 	features := graph.Stack([]*graph.Node{z1, z2}, 1)
 	return SupCon(features, nil, SupConOptions{Temperature: temperature, Mode: ContrastAll})
@@ -138,22 +138,22 @@ const (
 func supConPerAnchor(features, labels *graph.Node, opts SupConOptions, form lossForm) *graph.Node {
 	scale := opts.scale()
 	if features.Rank() != 3 {
-		panic(fmt.Sprintf("ssl: SupCon features must be [B, V, D], got %s", features.Shape()))
+		panic(fmt.Errorf("ssl: SupCon features must be [B, V, D], got %s", features.Shape()))
 	}
 	dtype := features.DType()
 	if dtype != dtypes.Float32 && dtype != dtypes.Float64 {
-		panic(fmt.Sprintf("ssl: SupCon features must be float32 or float64, got %s", dtype))
+		panic(fmt.Errorf("ssl: SupCon features must be float32 or float64, got %s", dtype))
 	}
 	b, v, d := features.Shape().Dim(0), features.Shape().Dim(1), features.Shape().Dim(2)
 	if b < 1 || v < 1 || d < 1 {
-		panic(fmt.Sprintf("ssl: SupCon features %s has an empty axis", features.Shape()))
+		panic(fmt.Errorf("ssl: SupCon features %s has an empty axis", features.Shape()))
 	}
 	if labels != nil {
 		if labels.Rank() != 1 || labels.Shape().Dim(0) != b {
-			panic(fmt.Sprintf("ssl: SupCon labels must be [B] = [%d], got %s", b, labels.Shape()))
+			panic(fmt.Errorf("ssl: SupCon labels must be [B] = [%d], got %s", b, labels.Shape()))
 		}
 		if !labels.DType().IsInt() {
-			panic(fmt.Sprintf("ssl: SupCon labels must have an integer dtype, got %s", labels.DType()))
+			panic(fmt.Errorf("ssl: SupCon labels must have an integer dtype, got %s", labels.DType()))
 		}
 	}
 	g := features.Graph()

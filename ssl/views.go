@@ -1,6 +1,7 @@
 package ssl
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -212,16 +213,16 @@ func CDViews(student *graph.Node, teacherTaps []*graph.Node, opts CDViewOptions)
 // SupCon input.
 func EmbedViews(views []View, embed func(v View) *graph.Node) *graph.Node {
 	if len(views) == 0 {
-		panic("ssl: EmbedViews: no views")
+		panic(errors.New("ssl: EmbedViews: no views"))
 	}
 	zs := make([]*graph.Node, len(views))
 	for i, v := range views {
 		z := embed(v)
 		if z.Rank() != 2 {
-			panic(fmt.Sprintf("ssl: EmbedViews: view %d (%s layer %d) embeds to %s, want [B, D]", i, v.Source, v.Layer, z.Shape()))
+			panic(fmt.Errorf("ssl: EmbedViews: view %d (%s layer %d) embeds to %s, want [B, D]", i, v.Source, v.Layer, z.Shape()))
 		}
 		if i > 0 && !z.Shape().Equal(zs[0].Shape()) {
-			panic(fmt.Sprintf("ssl: EmbedViews: view %d embeds to %s but view 0 to %s", i, z.Shape(), zs[0].Shape()))
+			panic(fmt.Errorf("ssl: EmbedViews: view %d embeds to %s but view 0 to %s", i, z.Shape(), zs[0].Shape()))
 		}
 		zs[i] = L2Normalize(z)
 	}

@@ -140,7 +140,7 @@ func (t *Tensor) Int64s() ([]int64, error) {
 func FromFloat32s(shape []int, vals []float32) *Tensor {
 	t := &Tensor{DType: F32, Shape: slices.Clone(shape), Data: make([]byte, 4*len(vals))}
 	if t.Numel() != len(vals) {
-		panic(fmt.Sprintf("torchio: %d values for shape %v", len(vals), shape))
+		panic(fmt.Errorf("torchio: %d values for shape %v", len(vals), shape))
 	}
 	for i, v := range vals {
 		binary.LittleEndian.PutUint32(t.Data[4*i:], math.Float32bits(v))

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/internal/catch"
 )
 
 // Globals are the flags every subcommand accepts. Each has an IFA_* environment variable.
@@ -83,10 +84,10 @@ func runSafely(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if os.Getenv("IFA_DEBUG") != "" {
-				err = fmt.Errorf("%v\n%s", r, debug.Stack())
+				err = fmt.Errorf("%w\n%s", catch.Error(r), debug.Stack())
 				return
 			}
-			msg := fmt.Sprint(r)
+			msg := catch.Error(r).Error()
 			if i := strings.Index(msg, "\n"); i > 0 && os.Getenv("IFA_DEBUG") == "" {
 				msg = msg[:i] + " (set IFA_DEBUG=1 for details)"
 			}

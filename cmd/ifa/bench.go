@@ -22,6 +22,7 @@ import (
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/internal/catch"
 	"github.com/ifa-toolkit/ifa/internal/cpu"
 	"github.com/ifa-toolkit/ifa/ssl"
 	"github.com/ifa-toolkit/ifa/vit"
@@ -308,11 +309,7 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("bench: %s %s: %v", c.Model, s.method, r)
-		}
-	}()
+	defer catch.Recover(&err, fmt.Sprintf("bench: %s %s: ", c.Model, s.method))
 
 	ctx := context.New()
 	for k, v := range s.params {

@@ -301,7 +301,7 @@ func (o cornerPad) OutputShape(_, _, c int) (int, int, int) { return o.H, o.W, c
 // Apply implements data.Op.
 func (o cornerPad) Apply(img *data.Image, _ *data.Workspace, _ *data.RNG) {
 	if img.H > o.H || img.W > o.W {
-		panic(fmt.Sprintf("cornerPad: a %dx%d crop does not fit a %dx%d canvas", img.H, img.W, o.H, o.W))
+		panic(fmt.Errorf("cornerPad: a %dx%d crop does not fit a %dx%d canvas", img.H, img.W, o.H, o.W))
 	}
 	out := make([]float32, o.H*o.W*img.C)
 	for y := range img.H {

@@ -2,6 +2,7 @@ package main
 
 import (
 	stdctx "context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -224,7 +225,7 @@ func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend
 	modelCtx := func(ctx *context.Context) *context.Context { return ctx.InAbsPath(trainModelScope) }
 	lossFn := func(ctx *context.Context, in fit.Inputs) fit.Loss {
 		if in.Labels == nil {
-			panic("train: the training batches carry no labels")
+			panic(errors.New("train: the training batches carry no labels"))
 		}
 		f := rec.Features(modelCtx(ctx), in.Images)
 		return fit.Classification(f.Logits, in.Labels)

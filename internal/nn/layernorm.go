@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -18,7 +19,7 @@ const LayerNormEpsilon = 1e-5
 // "offset" (β [C], init 0), both trainable.
 func LayerNorm(ctx *context.Context, x *graph.Node, eps float64) *graph.Node {
 	if x.Rank() < 1 {
-		panic("nn.LayerNorm: input must have rank >= 1, got a scalar")
+		panic(errors.New("nn.LayerNorm: input must have rank >= 1, got a scalar"))
 	}
 	if eps <= 0 {
 		eps = LayerNormEpsilon

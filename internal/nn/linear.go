@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -35,10 +36,10 @@ func LinearParams(in, out int, bias bool) int {
 
 func linear(ctx *context.Context, x *graph.Node, out int, bias bool) *graph.Node {
 	if x.Rank() < 1 {
-		panic("nn.Linear: input must have rank >= 1, got a scalar")
+		panic(errors.New("nn.Linear: input must have rank >= 1, got a scalar"))
 	}
 	if out < 1 {
-		panic("nn.Linear: output width must be >= 1")
+		panic(errors.New("nn.Linear: output width must be >= 1"))
 	}
 	in := x.Shape().Dim(-1)
 	bound := 1 / math.Sqrt(float64(in))

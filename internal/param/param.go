@@ -51,11 +51,11 @@ func (t Table) Keys() []string {
 func Get[T any](ctx *context.Context, t Table, key string) T {
 	p, ok := t.Lookup(key)
 	if !ok {
-		panic(fmt.Sprintf("param: %q is not in the parameter table", key))
+		panic(fmt.Errorf("param: %q is not in the parameter table", key))
 	}
 	def, ok := p.Default.(T)
 	if !ok {
-		panic(fmt.Sprintf("param: %q has a default of type %T, read as %T", key, p.Default, def))
+		panic(fmt.Errorf("param: %q has a default of type %T, read as %T", key, p.Default, def))
 	}
 	return context.GetParamOr(ctx, key, def)
 }
