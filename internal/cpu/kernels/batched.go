@@ -14,7 +14,7 @@ import (
 // matrices) run in parallel across the batch, one goroutine per core; large ones run one after
 // the other, each split over all cores. Invalid arguments panic, as for Sgemm.
 func SgemmBatched(transA, transB bool, batch, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
-	gemmBatched(cur().s, "SgemmBatched", transA, transB, batch, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, Threads())
+	gemmBatched(cur().sgemm(n), "SgemmBatched", transA, transB, batch, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, Threads())
 }
 
 // DgemmBatched is the float64 analogue of SgemmBatched.

@@ -125,7 +125,7 @@ func SconvIm2col(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, 
 		return fmt.Errorf("kernels: SconvIm2col: %w", err)
 	}
 	cp := convPacker{g: g, x: x}
-	gemm(cur().s, aSource[float32]{pack: cp.packRows, conv: &cp}, false, m, n, k, alpha, w, ldw, beta, out, ldo, Threads())
+	gemm(cur().sgemm(n), aSource[float32]{pack: cp.packRows, conv: &cp}, false, m, n, k, alpha, w, ldw, beta, out, ldo, Threads())
 	return nil
 }
 

@@ -20,7 +20,7 @@ const minFlopsPerThread = 1 << 19
 // for them, panic with a message naming the argument, as for an out-of-range index.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs("Sgemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	gemm(cur().s, aSource[float32]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, Threads())
+	gemm(cur().sgemm(n), aSource[float32]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, Threads())
 }
 
 // Dgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float64 matrices; the contract is

@@ -54,6 +54,18 @@ type kernelSet struct {
 	wino *kernel[float32] // Winograd products (nr ≤ winoFilterBlock)
 }
 
+// narrowCols is the widest product (columns of C) that sgemm gives to the Winograd kernel when it
+// is narrower than the GEMM kernel: a 32-column tile would be half padding.
+const narrowCols = 16
+
+// sgemm returns the float32 micro-kernel for products with n columns.
+func (ks *kernelSet) sgemm(n int) *kernel[float32] {
+	if n <= narrowCols && ks.wino.nr < ks.s.nr {
+		return ks.wino
+	}
+	return ks.s
+}
+
 // detected is the best path this processor and its OS support (detectISA: CPUID, and XCR0 for
 // the register state the OS saves); active is the path in use.
 var (

@@ -5,14 +5,15 @@ import (
 	"testing"
 )
 
-// testKernelsF32 returns the float32 GEMM micro-kernels of every path this processor supports
-// (one of each; the portable one first).
+// testKernelsF32 returns the float32 GEMM and Winograd micro-kernels of every path this processor
+// supports (one of each; the portable one first).
 func testKernelsF32() []*kernel[float32] {
 	var out []*kernel[float32]
 	for _, isa := range SupportedISAs() {
-		k := kernelsFor(isa).s
-		if !slices.ContainsFunc(out, func(o *kernel[float32]) bool { return o.name == k.name }) {
-			out = append(out, k)
+		for _, k := range []*kernel[float32]{kernelsFor(isa).s, kernelsFor(isa).wino} {
+			if !slices.ContainsFunc(out, func(o *kernel[float32]) bool { return o.name == k.name }) {
+				out = append(out, k)
+			}
 		}
 	}
 	return out
