@@ -16,23 +16,24 @@ const module = "github.com/ifa-toolkit/ifa/"
 // (docs/ARCHITECTURE.md, "Packages"). cmd/... may import anything.
 var allowed = map[string][]string{
 	"backbone":             nil,
-	"data":                 nil,
+	"data":                 {"internal/catch"},
 	"report":               nil,
 	"torchio":              nil,
 	"internal/param":       nil,
 	"internal/nn":          nil,
 	"internal/cpu/kernels": nil,
 	"internal/layering":    nil,
+	"internal/catch":       nil,
 	"internal/cpu":         {"internal/cpu/kernels"},
 	"internal/testutil":    {"internal/cpu"},
-	"cnn":                  {"backbone", "internal/nn"},
+	"cnn":                  {"backbone", "internal/nn", "internal/catch"},
 	"vit":                  {"backbone", "internal/nn"},
 	"ssl":                  {"backbone", "internal/nn", "internal/param"},
-	"fit":                  {"data", "internal/nn"},
+	"fit":                  {"data", "internal/nn", "internal/catch"},
 	"eval":                 {"data", "fit", "backbone", "internal/nn"},
-	"distill":              {"backbone", "data", "fit", "internal/nn", "internal/param", "ssl"},
-	"rundir":               {"backbone", "cnn", "vit", "data", "fit", "internal/nn"},
-	"interop":              {"backbone", "cnn", "vit", "fit", "torchio"},
+	"distill":              {"backbone", "data", "fit", "internal/nn", "internal/param", "ssl", "internal/catch"},
+	"rundir":               {"backbone", "cnn", "vit", "data", "fit", "internal/nn", "internal/catch"},
+	"interop":              {"backbone", "cnn", "vit", "fit", "torchio", "internal/catch"},
 }
 
 type pkg struct {
