@@ -8,6 +8,8 @@ import (
 
 	"github.com/ifa-toolkit/ifa/cnn"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
+	"github.com/ifa-toolkit/ifa/rundir"
+	"github.com/ifa-toolkit/ifa/vit"
 )
 
 func TestModelsJSON(t *testing.T) {
@@ -25,6 +27,12 @@ func TestModelsJSON(t *testing.T) {
 		t.Fatalf("%v in %s", err, buf.String())
 	}
 	names := cnn.Names()
+	for _, n := range vit.Names() {
+		names = append(names, "vit:"+n)
+	}
+	for _, n := range vit.MixerNames() {
+		names = append(names, "mixer:"+n)
+	}
 	if len(got) != len(names) {
 		t.Fatalf("%d models listed, registry has %d", len(got), len(names))
 	}
@@ -34,6 +42,21 @@ func TestModelsJSON(t *testing.T) {
 		}
 		if m.Name == "resnet8x4" && m.Params != 1_233_540 {
 			t.Errorf("resnet8x4: %d params, want 1,233,540", m.Params)
+		}
+		if m.Name == "vit:nano" || m.Name == "mixer:nano" {
+			rec, err := rundir.ModelNamed(m.Name, 100, rundir.DataSpec{Height: 32, Width: 32, Channels: 3}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			if rec.ViT != nil {
+				want = rec.ViT.ParamCount()
+			} else {
+				want = rec.Mixer.ParamCount()
+			}
+			if m.Params != want || len(m.TapWidths) != 4 {
+				t.Errorf("%s: %d params (want the configuration's %d), %d taps (want 4)", m.Name, m.Params, want, len(m.TapWidths))
+			}
 		}
 	}
 }
