@@ -53,7 +53,7 @@ import (
 type BenchCmd struct {
 	Model       string  `help:"Model: a CNN of the zoo (see 'ifa models') or vit:CONFIG (vit:nano, vit:micro, vit:ti_4, ...)." required:""`
 	Method      string  `help:"Training step: none (cross-entropy); kd or ifacd (CNN students with a frozen teacher); for a ViT, a pretraining method of 'ifa pretrain vit --mode' (lwclr, byol, ...); auto means none for a CNN and lwclr for a ViT." default:"auto"`
-	Teacher     string  `help:"Frozen teacher of kd and ifacd (default: resnet32x4 for resnet8x4, resnet56 for resnet8 and resnet20)."`
+	Teacher     string  `name:"teacher-model" aliases:"teacher" help:"Model of the frozen teacher of kd and ifacd, as distill's --teacher-model (default: resnet32x4 for resnet8x4, resnet56 for resnet8 and resnet20)."`
 	Batch       int     `help:"Batch size." default:"64"`
 	Steps       int     `help:"Timed steps." default:"20"`
 	Warmup      int     `help:"Untimed steps after the compiling one." default:"3"`

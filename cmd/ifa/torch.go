@@ -206,10 +206,13 @@ type ExportCmd struct {
 	Checkpoint string `help:"A run directory (its newest checkpoint) or a checkpoint file: ifa train, ifa distill (the student) or ifa import." required:"" type:"path"`
 	// Output is the .safetensors file: the global --out.
 	Output string `kong:"-"`
+
+	warn func(string) // logs the loader's warnings (nil: none)
 }
 
 // Run implements the command.
 func (c *ExportCmd) Run(app *App) error {
+	c.warn = func(w string) { app.Log.Warn().Msg(w) }
 	c.Output = app.Globals.Out
 	if c.Output == "" {
 		return usagef("export: give the file to write with --out FILE.safetensors")
@@ -233,6 +236,7 @@ func (c *ExportCmd) export(backend backends.Backend) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
 	}
+	warnAll(c.warn, enc.Warnings)
 	model, err := modelOf(enc.Model)
 	if err != nil {
 		return 0, fmt.Errorf("export: %s: %w", enc.File, err)
@@ -279,6 +283,8 @@ type TestCmd struct {
 	Format     string `help:"Output format: text or json (one line)." enum:"text,json" default:"text"`
 	Batch      int    `help:"Evaluation batch size." default:"256"`
 	LimitTest  int    `name:"limit-test" help:"Evaluate the first N test images only (0: all)." default:"0"`
+
+	warn func(string) // logs the loader's warnings (nil: none)
 }
 
 // testResult is ifa test's JSON line.
@@ -295,6 +301,7 @@ type testResult struct {
 
 // Run implements the command.
 func (c *TestCmd) Run(app *App) error {
+	c.warn = func(w string) { app.Log.Warn().Msg(w) }
 	backend, err := app.NewBackend()
 	if err != nil {
 		return err
@@ -313,6 +320,7 @@ func (c *TestCmd) run(backend backends.Backend, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("test: %w", err)
 	}
+	warnAll(c.warn, enc.Warnings)
 	rec := enc.Model
 	modelCtx, err := enc.Context()
 	if err != nil {
@@ -415,4 +423,14 @@ func initFrom(app *App, backend backends.Backend, ctx *context.Context, path, na
 	}
 	app.Log.Info().Str("init", l.File).Int("variables", n).Msg("fine-tuning from")
 	return nil
+}
+
+// warnAll passes each warning to warn (when set).
+func warnAll(warn func(string), warnings []string) {
+	if warn == nil {
+		return
+	}
+	for _, w := range warnings {
+		warn(w)
+	}
 }
