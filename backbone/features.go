@@ -156,3 +156,22 @@ func (s LayerSelect) Resolve(n int) ([]int, error) {
 	}
 	return out, nil
 }
+
+// TokenGrid reshapes a ViT's or MLP-Mixer's token tap [B, T, D] to a channels-last grid
+// [B, rows, cols, D] for map-based heads (rescalers, hint regressors): T must be rows·cols (a
+// Mixer's taps) or 1 + rows·cols (a ViT's, whose leading CLS token is dropped). rows and cols are the
+// image size over the patch size (vit.MixerConfig.Grid, vit.Config.Grid).
+func TokenGrid(tap *graph.Node, rows, cols int) *graph.Node {
+	if tap.Rank() != 3 || rows < 1 || cols < 1 {
+		panic(fmt.Errorf("backbone: token grid: tap %s, grid %dx%d: want a [B, T, D] tap and a positive grid", tap.Shape(), rows, cols))
+	}
+	b, t, d := tap.Shape().Dim(0), tap.Shape().Dim(1), tap.Shape().Dim(2)
+	switch t {
+	case rows * cols:
+	case 1 + rows*cols:
+		tap = graph.Slice(tap, graph.AxisRange(), graph.AxisRange(1, t), graph.AxisRange())
+	default:
+		panic(fmt.Errorf("backbone: token grid: %d tokens do not fill a %dx%d grid (with or without a CLS token)", t, rows, cols))
+	}
+	return graph.Reshape(tap, b, rows, cols, d)
+}

@@ -7,14 +7,14 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
-	"github.com/ifa-toolkit/ifa/vit"
+	"github.com/ifa-toolkit/ifa/internal/catch"
 )
 
 // View says how an encoder's features are shown to the distillers, so that any pair of CNN, ViT
 // and MLP-Mixer can be distilled (METHODS.md §2.6, §9.1).
 //
 //   - A token encoder (ViT, MLP-Mixer; Rows > 0) has its token taps [B, T, D] reshaped to
-//     channels-last grids [B, Rows, Cols, D] (vit.TokenGrid; a ViT's CLS token dropped), which the
+//     channels-last grids [B, Rows, Cols, D] (backbone.TokenGrid; a ViT's CLS token dropped), which the
 //     map-based distillers and the Rescaler V2 take like a CNN's maps. Its block grids become its
 //     stage maps after an empty stem: Stages = [nil, grid_0, …, grid_{L−1}], so Stages[1:] (what AT,
 //     NST and VID pair, FitNets indexes and SP takes the last of) are the blocks. Its tap vectors
@@ -78,14 +78,10 @@ func (v View) Apply(f backbone.Features) (out backbone.Features, err error) {
 	return out, nil
 }
 
-// tokenGrid is vit.TokenGrid with its panic returned as an error.
+// tokenGrid is backbone.TokenGrid with its panic returned as an error.
 func tokenGrid(tap *graph.Node, rows, cols int) (grid *graph.Node, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	return vit.TokenGrid(tap, rows, cols), nil
+	defer catch.Recover(&err, "")
+	return backbone.TokenGrid(tap, rows, cols), nil
 }
 
 // Wrap returns enc with its features shown through v (a graph-building function: it panics where

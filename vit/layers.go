@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 
+	"github.com/ifa-toolkit/ifa/backbone"
 	"github.com/ifa-toolkit/ifa/internal/nn"
 )
 
@@ -167,21 +168,8 @@ func dropout(ctx *context.Context, x *graph.Node, rate float64) *graph.Node {
 	return layers.DropoutNormalize(ctx, x, graph.Scalar(x.Graph(), dtypes.Float32, rate), true)
 }
 
-// TokenGrid reshapes a token tap [B, T, D] to a channels-last grid [B, rows, cols, D] for
-// map-based heads (rescalers, hint regressors): T must be rows·cols (a Mixer's taps) or 1 + rows·cols
-// (a ViT's, whose leading CLS token is dropped). rows and cols are the image size over the patch size
-// (MixerConfig.Grid, Config.Grid).
+// TokenGrid reshapes a token tap [B, T, D] to a channels-last grid [B, rows, cols, D]: it is
+// backbone.TokenGrid (rows and cols from MixerConfig.Grid or Config.Grid).
 func TokenGrid(tap *graph.Node, rows, cols int) *graph.Node {
-	if tap.Rank() != 3 || rows < 1 || cols < 1 {
-		panic(fmt.Errorf("vit: token grid: tap %s, grid %dx%d: want a [B, T, D] tap and a positive grid", tap.Shape(), rows, cols))
-	}
-	b, t, d := tap.Shape().Dim(0), tap.Shape().Dim(1), tap.Shape().Dim(2)
-	switch t {
-	case rows * cols:
-	case 1 + rows*cols:
-		tap = graph.Slice(tap, graph.AxisRange(), graph.AxisRange(1, t), graph.AxisRange())
-	default:
-		panic(fmt.Errorf("vit: token grid: %d tokens do not fill a %dx%d grid (with or without a CLS token)", t, rows, cols))
-	}
-	return graph.Reshape(tap, b, rows, cols, d)
+	return backbone.TokenGrid(tap, rows, cols)
 }
