@@ -127,6 +127,11 @@ func (c *BenchCmd) Run(app *App) error {
 		return err
 	}
 	defer backend.Finalize()
+	if !strings.HasPrefix(c.Model, "vit:") {
+		if err := checkTrainsCNNs(app, backend); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
 	res, err := c.run(backend, app.Globals.Seed)
 	if err != nil {
 		return err

@@ -120,6 +120,8 @@ func TestCLIBadInput(t *testing.T) {
 		{name: "batch larger than the data", args: train("--batch", "100"), code: 2, want: []string{"--batch 100: larger than the 8 training images"}},
 		{name: "unknown model", args: []string{"train", "--model", "resnet9", "--dataset", "fashion-mnist"}, code: 2, want: []string{"--model", "resnet9"}},
 		{name: "go backend trains no CNN", args: append([]string{"--backend", "go"}, train()...), code: 2, want: []string{"--backend go cannot train CNNs", "--backend cpu"}},
+		{name: "go backend benches no CNN", args: []string{"--backend", "go", "bench", "--model", "resnet8", "--steps", "1", "--warmup", "0", "--batch", "2"},
+			code: 2, want: []string{"--backend go cannot train CNNs"}, unwant: []string{"SimpleGo", "not implemented"}},
 		{name: "resume without --out", args: train("--resume"), code: 2, want: []string{"--resume", "--out"}, noOut: true},
 		{name: "out holds checkpoints", args: append([]string{"--out", existing}, train()...), code: 2, want: []string{"--out " + existing + " already holds checkpoints"}},
 		{name: "pretrain batch", args: []string{"pretrain", "vit", "--batch", "1"}, code: 2, want: []string{"--batch 1: want >= 2"}},
