@@ -473,6 +473,20 @@ func (ck *Checkpoint) Info() *CheckpointInfo {
 // the run's checkpoints folder, left by a process killed while writing) and returns their paths.
 // Finished checkpoints are never touched.
 func RemoveTempCheckpoints(runDir string) ([]string, error) {
+	temps, err := checkpointDirFiles(runDir, func(name string) bool { return strings.HasPrefix(name, tempPrefix) })
+	var removed []string
+	for _, p := range temps {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("fit: removing the unfinished checkpoint %s: %w", p, err)
+		}
+		removed = append(removed, p)
+	}
+	return removed, err
+}
+
+// checkpointDirFiles lists the regular files of runDir's checkpoints folder whose names match, in
+// name order; a missing folder has none.
+func checkpointDirFiles(runDir string, match func(name string) bool) ([]string, error) {
 	dir := filepath.Join(runDir, checkpointsDir)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -481,18 +495,14 @@ func RemoveTempCheckpoints(runDir string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fit: checkpoints of %s: %w", runDir, err)
 	}
-	var removed []string
+	var paths []string
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), tempPrefix) {
-			continue
+		if e.Type().IsRegular() && match(e.Name()) {
+			paths = append(paths, filepath.Join(dir, e.Name()))
 		}
-		p := filepath.Join(dir, e.Name())
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return removed, fmt.Errorf("fit: removing the unfinished checkpoint %s: %w", p, err)
-		}
-		removed = append(removed, p)
 	}
-	return removed, nil
+	sort.Strings(paths)
+	return paths, nil
 }
 
 // checkpointName is the file name of the checkpoint taken after globalStep steps.
@@ -503,27 +513,10 @@ func checkpointName(globalStep int64) string {
 // ListCheckpoints returns the checkpoint files of a run directory (in its "checkpoints"
 // subdirectory), oldest (fewest steps) first. A missing directory gives an empty list.
 func ListCheckpoints(runDir string) ([]string, error) {
-	dir := filepath.Join(runDir, checkpointsDir)
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fit: checkpoints of %s: %w", runDir, err)
-	}
-	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		if e.Type().IsRegular() && strings.HasPrefix(n, "step-") && strings.HasSuffix(n, checkpointExt) {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names) // Zero-padded step counts sort numerically.
-	paths := make([]string, len(names))
-	for i, n := range names {
-		paths[i] = filepath.Join(dir, n)
-	}
-	return paths, nil
+	// Zero-padded step counts sort numerically.
+	return checkpointDirFiles(runDir, func(n string) bool {
+		return strings.HasPrefix(n, "step-") && strings.HasSuffix(n, checkpointExt)
+	})
 }
 
 // LatestCheckpoint returns the newest checkpoint of a run directory, or "" when it has none.
