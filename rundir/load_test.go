@@ -165,3 +165,26 @@ func TestCheckResume(t *testing.T) {
 		t.Errorf("a run without checkpoints: %v", err)
 	}
 }
+
+// BenchmarkDeclared is what the variable check adds to every load: building the model's graph
+// (not compiling it) to list the variables it declares.
+func BenchmarkDeclared(b *testing.B) {
+	cfg, err := vit.Get("s")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg = cfg.WithImage(32, 32, 3).WithPatch(4)
+	data := DataSpec{Height: 32, Width: 32, Channels: 3}
+	for _, m := range []Model{
+		{Family: FamilyCNN, Scope: "/model", CNN: &CNN{Name: "resnet32x4", NumClasses: 100}, Data: data},
+		{Family: FamilyViT, Scope: "/encoder", ViT: &cfg, Data: data},
+	} {
+		b.Run(m.Name()[:min(len(m.Name()), 10)], func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Declared(testutil.Backend(), m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
