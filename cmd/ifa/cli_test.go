@@ -127,6 +127,7 @@ func TestCLIBadInput(t *testing.T) {
 		{name: "pretrain batch", args: []string{"pretrain", "vit", "--batch", "1"}, code: 2, want: []string{"--batch 1: want >= 2"}},
 		{name: "knn k", args: []string{"knn-eval", "--checkpoint", r20, "--k", "0"}, code: 2, want: []string{"--k 0: want >= 1"}},
 		{name: "distill kd-t", args: distill("--teacher", r20, "--kd-t", "-2"), code: 2, want: []string{"--kd-t -2: want > 0"}},
+		{name: "distill short flag", args: distill("--teacher", r20, "-r", "-1"), code: 2, want: []string{"--gamma -1: want >= 0"}},
 		{name: "ViT as teacher", args: distill(append([]string{"--teacher", vitRun}, ds...)...), code: 1,
 			want: []string{"--teacher ", vitRun, "holds vit nano (no classifier", "want a classifier"}, unwant: []string{"InvalidDType"}},
 		{name: "resnet20 checkpoint in a resnet8 run (teacher)", args: distill(append([]string{"--teacher", swapped}, ds...)...), code: 1,
@@ -201,7 +202,7 @@ func TestExitCodes(t *testing.T) {
 
 func TestNegativeValues(t *testing.T) {
 	got := negativeValues([]string{"--lr", "-1", "--epochs", "-3", "-b", "-1", "--x", "-a", "--y=-2", "--", "--z", "-4"})
-	want := []string{"--lr=-1", "--epochs=-3", "-b", "-1", "--x", "-a", "--y=-2", "--", "--z", "-4"}
+	want := []string{"--lr=-1", "--epochs=-3", "-b-1", "--x", "-a", "--y=-2", "--", "--z", "-4"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("negativeValues = %q, want %q", got, want)
 	}

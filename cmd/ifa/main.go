@@ -131,9 +131,9 @@ func usagef(format string, args ...any) error {
 // errInterrupted is wrapped by commands other than training stopped by Ctrl-C.
 var errInterrupted = errors.New("interrupted")
 
-// negativeValues lets a long flag take a negative number as its value: "--lr -1" becomes
-// "--lr=-1", so that the command's check, not the parser, answers (kong reads "-1" as a short
-// flag). Anything after "--" is left alone.
+// negativeValues lets a flag take a negative number as its value: "--lr -1" becomes "--lr=-1"
+// and "-b -1" becomes "-b-1", so that the command's check, not the parser, answers (kong reads
+// "-1" as a short flag). Anything after "--" is left alone.
 func negativeValues(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
@@ -141,10 +141,17 @@ func negativeValues(args []string) []string {
 		if a == "--" {
 			return append(out, args[i:]...)
 		}
-		if strings.HasPrefix(a, "--") && len(a) > 2 && !strings.Contains(a, "=") && i+1 < len(args) && isNegativeNumber(args[i+1]) {
-			out = append(out, a+"="+args[i+1])
-			i++
-			continue
+		if i+1 < len(args) && isNegativeNumber(args[i+1]) {
+			switch {
+			case strings.HasPrefix(a, "--") && len(a) > 2 && !strings.Contains(a, "="):
+				out = append(out, a+"="+args[i+1])
+				i++
+				continue
+			case len(a) == 2 && a[0] == '-' && a[1] != '-': // a short flag: "-b -1" becomes "-b-1"
+				out = append(out, a+args[i+1])
+				i++
+				continue
+			}
 		}
 		out = append(out, a)
 	}
