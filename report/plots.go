@@ -1,17 +1,23 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // Curve is a method's mean test top-1 per epoch over its runs of one pair.
@@ -76,7 +82,10 @@ func fileStem(s string) string {
 	}, s)
 }
 
-// PlotCurves draws the test top-1 of every method per epoch for one pair and saves it as a PNG.
+// PlotCurves draws the test top-1 of every method per epoch for one pair and saves it as a PNG. The
+// x axis has a tick per epoch (up to 12, else gonum's) and half an epoch of margin on short runs;
+// a run of one or two evaluated epochs also has each point labelled with its value. The legend sits
+// right of the plot, never over the data.
 func PlotCurves(runs []Run, pair, path string) error {
 	curves := Curves(runs, pair)
 	if len(curves) == 0 {
@@ -87,87 +96,201 @@ func PlotCurves(runs []Run, pair, path string) error {
 	p.X.Label.Text = "epoch"
 	p.Y.Label.Text = "test top-1 (%)"
 	p.Add(plotter.NewGrid())
+	leg := plot.NewLegend()
+	leg.ThumbnailWidth = 0.4 * vg.Inch
+	first, last := math.MaxInt, 0
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, c := range curves {
+		first, last = min(first, c.Epochs[0]), max(last, c.Epochs[len(c.Epochs)-1])
+		for _, v := range c.Top1 {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	short := last-first < 2
 	for i, c := range curves {
 		xys := make(plotter.XYs, len(c.Epochs))
 		for k := range c.Epochs {
 			xys[k].X, xys[k].Y = float64(c.Epochs[k]), c.Top1[k]
 		}
-		if err := addCurve(p, i, c.Label, xys); err != nil {
+		if err := addCurve(p, &leg, i, c.Label, xys); err != nil {
 			return fmt.Errorf("report: plot %s: %w", path, err)
 		}
+		if short {
+			labels, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: valueLabels(c.Top1, 2)})
+			if err != nil {
+				return fmt.Errorf("report: plot %s: %w", path, err)
+			}
+			for k := range labels.TextStyle {
+				labels.TextStyle[k].Color = paletteColor(i)
+			}
+			labels.Offset = vg.Point{X: 6}
+			p.Add(labels)
+		}
 	}
-	p.Legend.Top = false
-	p.Legend.Left = false
-	return save(p, path, 7, 4.5)
+	span := last - first
+	if span <= 12 {
+		p.X.Tick.Marker = epochTicks{}
+		p.X.Min, p.X.Max = float64(first)-0.5, float64(last)+0.5
+		if short {
+			p.X.Max = float64(last) + 0.75 // room for the value labels
+		}
+	}
+	pad := math.Max(0.5, 0.08*(hi-lo))
+	p.Y.Min, p.Y.Max = lo-pad, hi+pad
+	return saveWithLegend(p, leg, path, 7, 4.5)
 }
 
+// epochTicks marks every whole epoch of the axis.
+type epochTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (epochTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for e := math.Ceil(lo); e <= hi; e++ {
+		ts = append(ts, plot.Tick{Value: e, Label: fmt.Sprint(int(e))})
+	}
+	return ts
+}
+
+// valueLabels formats values with dec decimals.
+func valueLabels(vs []float64, dec int) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = strconv.FormatFloat(v, 'f', dec, 64)
+	}
+	return out
+}
+
+// palette: 20 distinguishable colours (the first seven are plotutil's defaults), so that the
+// twelve methods of a full report never share one.
+var palette = []color.RGBA{
+	{241, 90, 96, 255}, {122, 195, 106, 255}, {90, 155, 212, 255}, {250, 167, 91, 255},
+	{158, 103, 171, 255}, {206, 112, 88, 255}, {215, 127, 180, 255}, {31, 119, 180, 255},
+	{44, 160, 44, 255}, {0, 110, 110, 255}, {230, 190, 0, 255}, {140, 86, 75, 255},
+	{127, 127, 127, 255}, {188, 189, 34, 255}, {23, 190, 207, 255}, {255, 127, 14, 255},
+	{57, 59, 121, 255}, {99, 121, 57, 255}, {140, 109, 49, 255}, {132, 60, 57, 255},
+}
+
+func paletteColor(i int) color.Color { return palette[i%len(palette)] }
+
 // addCurve adds the i-th line with points (colour, dashes and marker by i) and its legend entry.
-func addCurve(p *plot.Plot, i int, label string, xys plotter.XYs) error {
+func addCurve(p *plot.Plot, leg *plot.Legend, i int, label string, xys plotter.XYs) error {
 	line, points, err := plotter.NewLinePoints(xys)
 	if err != nil {
 		return fmt.Errorf("%s: %w", label, err)
 	}
-	line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
-	line.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
+	line.Color, points.Color = paletteColor(i), paletteColor(i)
+	line.Dashes = plotutil.Dashes(i / len(palette))
 	points.Shape = plotutil.Shape(i)
 	p.Add(line, points)
-	p.Legend.Add(label, line, points)
+	leg.Add(label, line, points)
 	return nil
 }
 
-// PlotFinalBars draws the accuracy table as grouped bars (one group per pair, one bar per method)
-// and saves it as a PNG.
+// PlotFinalBars draws a table (the accuracy table) as grouped bars, one group per pair and one bar
+// per method, each labelled with its value; the value axis starts at 0, so bar lengths compare
+// truly. The legend sits right of the plot.
 func PlotFinalBars(t Table, path string) error {
 	if len(t.Rows) == 0 || len(t.Columns) == 0 {
 		return fmt.Errorf("report: plot %s: the table is empty", path)
 	}
 	p := plot.New()
 	p.Title.Text = t.Title
-	p.Y.Label.Text = t.Unit
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, r := range t.Rows {
-		for _, c := range r.Cells {
-			lo, hi = math.Min(lo, c.Mean), math.Max(hi, c.Mean)
-		}
-	}
-	wInch := math.Max(7, 1.6*float64(len(t.Columns)))
-	// Each group of bars fills 80% of its column's share of the (roughly 90% usable) width.
-	group := 0.8 * 0.9 * wInch * 72 / float64(len(t.Columns))
-	width := vg.Points(group / float64(len(t.Rows)))
+	p.Y.Label.Text = t.Unit + " (axis from 0; bars labelled with their value)"
+	leg := plot.NewLegend()
+	bars := groupedBars{columns: len(t.Columns), decimals: t.Decimals, style: p.Y.Tick.Label}
+	bars.style.Rotation = math.Pi / 2
+	bars.style.XAlign, bars.style.YAlign = draw.XLeft, draw.YCenter
 	for i, r := range t.Rows {
-		vals := make(plotter.Values, len(t.Columns))
+		vals := make([]float64, len(t.Columns))
 		for k, col := range t.Columns {
+			vals[k] = math.NaN()
 			if c, ok := r.Cells[col]; ok {
 				vals[k] = c.Mean
 			}
 		}
-		bars, err := plotter.NewBarChart(vals, width)
-		if err != nil {
-			return fmt.Errorf("report: plot %s: %s: %w", path, r.Label, err)
-		}
-		bars.Color = plotutil.Color(i)
-		bars.LineStyle.Width = 0
-		bars.Offset = vg.Length(float64(i)-float64(len(t.Rows)-1)/2) * width
-		p.Add(bars)
-		p.Legend.Add(r.Label, bars)
+		bars.values = append(bars.values, vals)
+		leg.Add(r.Label, swatch{paletteColor(i)})
 	}
+	p.Add(bars)
 	p.NominalX(t.Columns...)
-	p.X.Min, p.X.Max = -0.5, float64(len(t.Columns))-0.5
-	// Zoom on the differences (close accuracies are otherwise indistinguishable) and leave room
-	// above the bars for the legend.
-	if lo > 10 {
-		p.Y.Min = math.Floor(lo - 5)
-	}
-	p.Y.Max = hi + 0.12*float64(len(t.Rows)+1)*(hi-p.Y.Min)
-	p.Legend.Top = true
-	return save(p, path, wInch, 4.5)
+	wInch := math.Max(7, 0.25*float64(len(t.Rows)*len(t.Columns))+2)
+	return saveWithLegend(p, leg, path, wInch, 4.5)
 }
 
-func save(p *plot.Plot, path string, wInch, hInch float64) error {
+// groupedBars draws values[row][column] as bars from 0, row i's bar at column k centred at
+// k + (i − (rows−1)/2)·w with w = 0.8/rows, a value label above each; NaN draws nothing.
+type groupedBars struct {
+	values   [][]float64
+	columns  int
+	decimals int
+	style    text.Style
+}
+
+// Plot implements plot.Plotter.
+func (b groupedBars) Plot(c draw.Canvas, plt *plot.Plot) {
+	trX, trY := plt.Transforms(&c)
+	w := 0.8 / float64(len(b.values))
+	for i, row := range b.values {
+		for k, v := range row {
+			if math.IsNaN(v) {
+				continue
+			}
+			x0 := float64(k) - 0.4 + float64(i)*w
+			pts := []vg.Point{{X: trX(x0), Y: trY(0)}, {X: trX(x0 + w), Y: trY(0)}, {X: trX(x0 + w), Y: trY(v)}, {X: trX(x0), Y: trY(v)}}
+			c.FillPolygon(paletteColor(i), c.ClipPolygonXY(pts))
+			at := vg.Point{X: trX(x0 + w/2), Y: trY(math.Max(v, 0)) + 2}
+			c.FillText(b.style, at, strconv.FormatFloat(v, 'f', b.decimals, 64))
+		}
+	}
+}
+
+// DataRange implements plot.DataRanger: the columns, and 0 to the largest value with room for the
+// labels above it.
+func (b groupedBars) DataRange() (xmin, xmax, ymin, ymax float64) {
+	ymax = math.Inf(-1)
+	for _, row := range b.values {
+		for _, v := range row {
+			if !math.IsNaN(v) {
+				ymin, ymax = math.Min(ymin, v), math.Max(ymax, v)
+			}
+		}
+	}
+	if math.IsInf(ymax, -1) || ymax <= 0 {
+		ymax = 1
+	}
+	return -0.5, float64(b.columns) - 0.5, ymin, ymax * 1.18
+}
+
+// swatch is a legend thumbnail filled with one colour.
+type swatch struct{ color color.Color }
+
+// Thumbnail implements plot.Thumbnailer.
+func (s swatch) Thumbnail(c *draw.Canvas) {
+	pts := []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Min.X, Y: c.Max.Y}}
+	c.FillPolygon(s.color, pts)
+}
+
+// saveWithLegend draws p with leg in a column of its own on the right and writes the PNG
+// atomically.
+func saveWithLegend(p *plot.Plot, leg plot.Legend, path string, wInch, hInch float64) error {
+	w, h := vg.Length(wInch)*vg.Inch, vg.Length(hInch)*vg.Inch
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	dc.FillPolygon(color.White, []vg.Point{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}})
+	legW := leg.Rectangle(dc).Size().X + 12
+	p.Draw(draw.Crop(dc, 0, -legW, 0, 0))
+	leg.Top, leg.Left = true, true
+	leg.YOffs = -0.5 * vg.Inch
+	leg.Draw(draw.Crop(dc, w-legW+4, 0, 0, 0))
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return fmt.Errorf("report: plot %s: %w", path, err)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if err := p.Save(vg.Length(wInch)*vg.Inch, vg.Length(hInch)*vg.Inch, path); err != nil {
+	if err := writeAtomic(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("report: plot %s: %w", path, err)
 	}
 	return nil

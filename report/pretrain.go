@@ -283,6 +283,7 @@ func PlotOnlineKNN(runs []PretrainRun, path string) error {
 	p.X.Label.Text = "epoch"
 	p.Y.Label.Text = "kNN top-1 (%)"
 	p.Add(plotter.NewGrid())
+	leg := plot.NewLegend()
 	n := 0
 	for _, r := range runs {
 		if len(r.Online) == 0 {
@@ -292,7 +293,7 @@ func PlotOnlineKNN(runs []PretrainRun, path string) error {
 		for k, o := range r.Online {
 			xys[k].X, xys[k].Y = float64(o.Epoch), 100*o.Top1
 		}
-		if err := addCurve(p, n, r.Label+" ("+r.Method+")", xys); err != nil {
+		if err := addCurve(p, &leg, n, r.Label+" ("+r.Method+")", xys); err != nil {
 			return fmt.Errorf("report: plot %s: %w", path, err)
 		}
 		n++
@@ -300,9 +301,7 @@ func PlotOnlineKNN(runs []PretrainRun, path string) error {
 	if n == 0 {
 		return fmt.Errorf("report: plot %s: no run has an online kNN (pretrain with --knn-every N)", path)
 	}
-	p.Legend.Top = false
-	p.Legend.Left = false
-	return save(p, path, 7, 4.5)
+	return saveWithLegend(p, leg, path, 8, 4.5)
 }
 
 // WritePretrain writes pretrain.md, pretrain.csv and (when a run has an online kNN)

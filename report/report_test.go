@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -299,5 +300,45 @@ func TestPretrainReport(t *testing.T) {
 	}
 	if _, err := LoadPretrainRun(filepath.Join(root, "a-lwbyol")); err == nil || !strings.Contains(err.Error(), KNNFile) {
 		t.Errorf("broken knn.json: %v", err)
+	}
+}
+
+// TestPlotsReadRight checks what makes the plots honest: the bars' value axis starts at 0 (and
+// leaves room for the labels), an epoch axis has one tick per whole epoch, the pairs are ordered
+// the talk's, then RepDistiller's cross-architecture ones, then the rest, and a one-epoch report
+// plots (the PNGs were looked at: value labels, legend beside the data).
+func TestPlotsReadRight(t *testing.T) {
+	_, _, ymin, ymax := groupedBars{values: [][]float64{{27.5, math.NaN()}, {29.1, 31}}, columns: 2}.DataRange()
+	if ymin != 0 || ymax < 31*1.1 {
+		t.Errorf("bar value range [%v, %v], want [0, > 34.1]", ymin, ymax)
+	}
+	ticks := epochTicks{}.Ticks(0.5, 1.75)
+	if len(ticks) != 1 || ticks[0].Value != 1 || ticks[0].Label != "1" {
+		t.Errorf("ticks of a one-epoch axis: %+v", ticks)
+	}
+	if got := (epochTicks{}).Ticks(0.5, 4.5); len(got) != 4 || got[3].Value != 4 {
+		t.Errorf("ticks of a four-epoch axis: %+v", got)
+	}
+	top := func(v float64) *float64 { return &v }
+	mk := func(label, teacher, student string) Run {
+		return Run{Summary: Summary{Label: label, Teacher: teacher, Student: student, FinalTop1: 30, TeacherTop1: top(31)},
+			Metrics: []EpochMetrics{{Epoch: 1, TestTop1: top(30)}}}
+	}
+	runs := []Run{mk("kd", "resnet20", "resnet8"), mk("ifacd2", "resnet20", "resnet8"), mk("kd", "vit:nano", "resnet8"),
+		mk("kd", "resnet32x4", "shufflev2"), mk("kd", "resnet56", "resnet20")}
+	tb := Build(runs)
+	want := []string{"resnet56→resnet20", "resnet32x4→shufflev2", "resnet20→resnet8", "vit:nano→resnet8"}
+	if !slices.Equal(tb.Accuracy.Columns, want) {
+		t.Errorf("columns %v, want %v", tb.Accuracy.Columns, want)
+	}
+	dir := t.TempDir()
+	w, err := WriteAll(dir, runs, tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range w.Files {
+		if fi, err := os.Stat(f); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }

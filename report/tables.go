@@ -20,6 +20,15 @@ func TalkPairs() []string {
 	}
 }
 
+// CrossPairs returns RepDistiller's cross-architecture teacher → student pairs (its second table),
+// which the report's columns list after TalkPairs.
+func CrossPairs() []string {
+	return []string{
+		"vgg13→mobilenetv2", "resnet50→mobilenetv2", "resnet50→vgg8",
+		"resnet32x4→shufflev1", "resnet32x4→shufflev2", "wrn_40_2→shufflev1",
+	}
+}
+
 // TeacherRow is the label of the accuracy table's row of teacher accuracies.
 const TeacherRow = "teacher"
 
@@ -138,14 +147,15 @@ func Build(runs []Run) Tables {
 	}
 }
 
-// columns returns the pairs present, the talk's first (in its order), then the others sorted.
+// columns returns the pairs present: the talk's first (in its order), then RepDistiller's
+// cross-architecture pairs (in its order), then the others sorted.
 func columns(runs []Run) []string {
 	present := map[string]bool{}
 	for _, r := range runs {
 		present[r.Summary.Pair()] = true
 	}
 	var out, rest []string
-	for _, p := range TalkPairs() {
+	for _, p := range append(TalkPairs(), CrossPairs()...) {
 		if present[p] {
 			out = append(out, p)
 			delete(present, p)
