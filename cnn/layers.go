@@ -109,27 +109,15 @@ const (
 	LinearNormal001
 )
 
-// Linear maps x [B, In] to [B, Out] = x·W + b with variables "weights" [In, Out] and "biases" [Out]
-// in ctx's current scope, initialised as init says.
-func Linear(ctx *context.Context, x *graph.Node, out int, init LinearInit) *graph.Node {
-	if x.Rank() != 2 {
-		panic(errorf("linear %s: input must be [B, D], got shape %s", ctx.Scope(), x.Shape()))
-	}
-	g := x.Graph()
-	in := x.Shape().Dim(-1)
-	bound := 1 / math.Sqrt(float64(in))
-	wInit := initializers.RandomUniformFn(ctx, -bound, bound)
-	bInit := initializers.RandomUniformFn(ctx, -bound, bound)
+// options returns nn.Linear's options for this initialisation.
+func (init LinearInit) options(ctx *context.Context) []nn.LinearOption {
 	switch init {
 	case LinearZeroBias:
-		bInit = initializers.Zero
+		return []nn.LinearOption{nn.BiasInit(initializers.Zero)}
 	case LinearNormal001:
-		wInit = initializers.RandomNormalFn(ctx, 0.01)
-		bInit = initializers.Zero
+		return []nn.LinearOption{nn.WeightInit(initializers.RandomNormalFn(ctx, 0.01)), nn.BiasInit(initializers.Zero)}
 	}
-	w := ctx.WithInitializer(wInit).VariableWithShape(weightsName, shapes.Make(x.DType(), in, out)).ValueGraph(g)
-	b := ctx.WithInitializer(bInit).VariableWithShape(biasesName, shapes.Make(x.DType(), out)).ValueGraph(g)
-	return graph.Add(graph.MatMul(x, w), graph.Reshape(b, 1, out))
+	return nil
 }
 
 // convBN is Conv2D (in scope convName) followed by nn.BatchNorm (in scope bnName).
@@ -146,7 +134,7 @@ func relu(x *graph.Node) *graph.Node { return activations.Relu(x) }
 func withHead(ctx *context.Context, f backbone.Features, final *graph.Node, numClasses int, init LinearInit) backbone.Features {
 	f.Pooled = backbone.GlobalAvgPool(final)
 	if numClasses > 0 {
-		f.Logits = Linear(ctx.In("fc"), f.Pooled, numClasses, init)
+		f.Logits = nn.Linear(ctx.In("fc"), f.Pooled, numClasses, init.options(ctx)...)
 	}
 	f.TapVectors = make([]*graph.Node, len(f.Taps))
 	for i, t := range f.Taps {

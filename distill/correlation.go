@@ -5,6 +5,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/nn"
 	"github.com/ifa-toolkit/ifa/internal/param"
 )
 
@@ -36,7 +37,7 @@ func CCLoss(es, et *graph.Node) *graph.Node {
 // LinearEmbed is RepDistiller's LinearEmbed: x flattened per sample to [B, D], then a linear layer
 // (with bias) to dim; [B, dim]. Variables "weights" and "biases" in ctx's scope.
 func LinearEmbed(ctx *context.Context, x *graph.Node, dim int) *graph.Node {
-	return linear(ctx, flatten(x), dim, true)
+	return nn.Linear(ctx, flatten(x), dim)
 }
 
 // Correlation is the registry entry for CC: both pooled features go through their own
@@ -71,7 +72,7 @@ func (m Correlation) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadP
 		return HeadParams{}, err
 	}
 	dim := param.Get[int](ctx.In(m.Name()), ccParams, ParamCCFeatDim)
-	return HeadParams{Params: linearParams(s.Pooled.Dim(1), dim, true) + linearParams(t.Pooled.Dim(1), dim, true)}, nil
+	return HeadParams{Params: nn.LinearParams(s.Pooled.Dim(1), dim, true) + nn.LinearParams(t.Pooled.Dim(1), dim, true)}, nil
 }
 
 // Loss implements Method.

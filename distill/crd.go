@@ -13,6 +13,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/nn"
 	"github.com/ifa-toolkit/ifa/internal/param"
 )
 
@@ -28,7 +29,7 @@ const crdEpsilon = 1e-7
 // CRDEmbed is CRD's embedding head: a linear layer (with bias, variables in ctx's scope) from
 // x: [B, D] to [B, dim], then L2 normalisation of each row.
 func CRDEmbed(ctx *context.Context, x *graph.Node, dim int) *graph.Node {
-	return l2Normalize(linear(ctx, flatten(x), dim, true), 1, normalizeEpsilon)
+	return l2Normalize(nn.Linear(ctx, flatten(x), dim), 1, normalizeEpsilon)
 }
 
 // CRDScores returns the unnormalised scores exp(⟨w_ik, v_i⟩/T) of the K+1 memory rows
@@ -141,7 +142,7 @@ func (m CRD) HeadParams(ctx *context.Context, s, t FeatureShapes) (HeadParams, e
 		return HeadParams{}, err
 	}
 	dim := param.Get[int](ctx.In(m.Name()), crdParams, ParamCRDFeatDim)
-	n := linearParams(s.Pooled.Dim(1), dim, true) + linearParams(t.Pooled.Dim(1), dim, true)
+	n := nn.LinearParams(s.Pooled.Dim(1), dim, true) + nn.LinearParams(t.Pooled.Dim(1), dim, true)
 	return HeadParams{Params: n, CountedTwice: true}, nil
 }
 

@@ -3,7 +3,6 @@ package distill
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -18,34 +17,6 @@ import (
 // uniformInit returns an initializer drawing U(−bound, bound) from ctx's random stream.
 func uniformInit(ctx *context.Context, bound float64) context.VariableInitializer {
 	return initializers.RandomUniformFn(ctx, -bound, bound)
-}
-
-// linear applies x·W + b over the last axis: x: [..., in] → [..., out]. Variables in ctx's scope:
-// "weights" [in, out] and, with bias, "biases" [out], both initialised as PyTorch's nn.Linear
-// (U(±1/√in)).
-func linear(ctx *context.Context, x *graph.Node, out int, bias bool) *graph.Node {
-	g := x.Graph()
-	in := x.Shape().Dim(-1)
-	bound := 1 / math.Sqrt(float64(in))
-	w := ctx.WithInitializer(uniformInit(ctx, bound)).
-		VariableWithShape("weights", shapes.Make(x.DType(), in, out)).ValueGraph(g)
-	dims := x.Shape().Dimensions
-	y := graph.MatMul(graph.Reshape(x, x.Shape().Size()/in, in), w)
-	y = graph.Reshape(y, append(slices.Clone(dims[:len(dims)-1]), out)...)
-	if bias {
-		b := ctx.WithInitializer(uniformInit(ctx, bound)).
-			VariableWithShape("biases", shapes.Make(x.DType(), out)).ValueGraph(g)
-		y = graph.Add(y, graph.ExpandLeftToRank(b, y.Rank()))
-	}
-	return y
-}
-
-// linearParams counts linear's parameters.
-func linearParams(in, out int, bias bool) int {
-	if bias {
-		return in*out + out
-	}
-	return in * out
 }
 
 // conv2dSpec configures conv2d.

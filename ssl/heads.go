@@ -2,7 +2,6 @@ package ssl
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -246,7 +245,7 @@ func Head(ctx *context.Context, cfg HeadConfig, x *graph.Node) *graph.Node {
 		}
 		fc := ctx.In(fmt.Sprintf("fc_%d", i))
 		if last && cfg.NoLastBias {
-			x = nn.LinearNoBias(fc, x, width)
+			x = nn.Linear(fc, x, width, nn.NoBias())
 		} else {
 			x = nn.Linear(fc, x, width)
 		}
@@ -352,21 +351,12 @@ func tokenBlocks(ctx *context.Context, cfg TokenBlockConfig, x *graph.Node) *gra
 // x + attn_out(MHSA(LN(x))), then + mlp_1(GELU(mlp_0(LN(x)))). Scopes: norm_0, q, k, v, attn_out,
 // norm_1, mlp_0, mlp_1. Attention logits are scaled by 1/√(C/heads).
 func transformerBlock(ctx *context.Context, cfg TokenBlockConfig, x *graph.Node) *graph.Node {
-	b, t, c := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2)
-	h := cfg.Heads
-	dh := c / h
+	c := x.Shape().Dim(2)
 	y := nn.LayerNorm(ctx.In("norm_0"), x, cfg.LNEpsilon)
-	split := func(z *graph.Node) *graph.Node { // [B, T, C] → [B, H, T, dh]
-		return graph.TransposeAllAxes(graph.Reshape(z, b, t, h, dh), 0, 2, 1, 3)
-	}
-	q := split(nn.Linear(ctx.In("q"), y, c))
-	k := split(nn.Linear(ctx.In("k"), y, c))
-	v := split(nn.Linear(ctx.In("v"), y, c))
-	scores := graph.DivScalar(graph.Einsum("bhqd,bhkd->bhqk", q, k), math.Sqrt(float64(dh)))
-	attn := graph.Softmax(scores, -1)
-	o := graph.Einsum("bhqk,bhkd->bhqd", attn, v)
-	o = graph.Reshape(graph.TransposeAllAxes(o, 0, 2, 1, 3), b, t, c)
-	x = graph.Add(x, nn.Linear(ctx.In("attn_out"), o, c))
+	q := nn.Linear(ctx.In("q"), y, c)
+	k := nn.Linear(ctx.In("k"), y, c)
+	v := nn.Linear(ctx.In("v"), y, c)
+	x = graph.Add(x, nn.Linear(ctx.In("attn_out"), nn.Attention(q, k, v, cfg.Heads), c))
 
 	f := int(cfg.MLPRatio * float64(c))
 	y = nn.LayerNorm(ctx.In("norm_1"), x, cfg.LNEpsilon)

@@ -216,11 +216,11 @@ func (m *Mixer) Features(ctx *context.Context, images *graph.Node) backbone.Feat
 	}
 	for _, tap := range f.Taps {
 		// One LayerNorm shared by every layer: the first call creates it, the others reuse it.
-		f.TapVectors = append(f.TapVectors, graph.ReduceMean(LayerNorm(ctx.In(ScopeNorm).Checked(false), tap, c.LayerNormEps), 1))
+		f.TapVectors = append(f.TapVectors, graph.ReduceMean(layerNorm(ctx.In(ScopeNorm).Checked(false), tap, c.LayerNormEps), 1))
 	}
 	f.Pooled = f.TapVectors[len(f.TapVectors)-1]
 	if c.NumClasses > 0 {
-		f.Logits = Linear(ctx.In(ScopeHead), f.Pooled, c.NumClasses)
+		f.Logits = linear(ctx.In(ScopeHead), f.Pooled, c.NumClasses)
 	}
 	return f
 }
@@ -230,13 +230,13 @@ func (m *Mixer) Features(ctx *context.Context, images *graph.Node) backbone.Feat
 // channels of each token, each with a LayerNorm before and a residual add after.
 func MixerBlock(ctx *context.Context, x *graph.Node, c MixerConfig) *graph.Node {
 	n := x.Shape().Dim(1)
-	h := graph.TransposeAllAxes(LayerNorm(ctx.In("norm1"), x, c.LayerNormEps), 0, 2, 1) // [B, D, N]
+	h := graph.TransposeAllAxes(layerNorm(ctx.In("norm1"), x, c.LayerNormEps), 0, 2, 1) // [B, D, N]
 	tok := ctx.In("token_mlp")
-	h = Linear(tok.In("fc2"), GELU(Linear(tok.In("fc1"), h, c.TokenMLPDim)), n)
+	h = linear(tok.In("fc2"), GELU(linear(tok.In("fc1"), h, c.TokenMLPDim)), n)
 	x = graph.Add(x, graph.TransposeAllAxes(h, 0, 2, 1))
 
-	h = LayerNorm(ctx.In("norm2"), x, c.LayerNormEps)
+	h = layerNorm(ctx.In("norm2"), x, c.LayerNormEps)
 	ch := ctx.In("channel_mlp")
-	h = Linear(ch.In("fc2"), GELU(Linear(ch.In("fc1"), h, c.ChannelMLPDim)), c.Dim)
+	h = linear(ch.In("fc2"), GELU(linear(ch.In("fc1"), h, c.ChannelMLPDim)), c.Dim)
 	return graph.Add(x, h)
 }

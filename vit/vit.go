@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/nn"
 )
 
 // Scope and variable names: the checkpoint format (see testdata/scopes_*.golden). All are relative
@@ -94,7 +95,7 @@ func (m *Model) Features(ctx *context.Context, images *graph.Node) backbone.Feat
 	}
 	f.Pooled = f.TapVectors[len(f.TapVectors)-1]
 	if c.NumClasses > 0 {
-		f.Logits = Linear(ctx.In(ScopeHead), f.Pooled, c.NumClasses)
+		f.Logits = linear(ctx.In(ScopeHead), f.Pooled, c.NumClasses)
 	}
 	return f
 }
@@ -107,7 +108,7 @@ func (m *Model) layerVector(ctx *context.Context, tap *graph.Node) *graph.Node {
 	cls := SelectIndex(tap, 1, 0) // [B, D]
 	// Every layer shares the same LayerNorm variables: the first call creates them, the others
 	// reuse them, whatever ctx's reuse mode.
-	return LayerNorm(ctx.In(ScopeNorm).Checked(false), cls, m.cfg.LayerNormEps)
+	return layerNorm(ctx.In(ScopeNorm).Checked(false), cls, m.cfg.LayerNormEps)
 }
 
 // PatchEmbed cuts images [B, H, W, C] into non-overlapping p×p patches, flattens each in (row,
@@ -122,7 +123,7 @@ func PatchEmbed(ctx *context.Context, images *graph.Node, p, dim int) *graph.Nod
 	x := graph.Reshape(images, b, h/p, p, w/p, p, ch)
 	x = graph.TransposeAllAxes(x, 0, 1, 3, 2, 4, 5) // [B, H/p, W/p, p, p, C]
 	x = graph.Reshape(x, b, (h/p)*(w/p), p*p*ch)
-	return Linear(ctx, x, dim)
+	return linear(ctx, x, dim)
 }
 
 // Block is one pre-norm transformer block on x [B, T, D] in ctx's scope (a block_NN scope):
@@ -130,16 +131,16 @@ func PatchEmbed(ctx *context.Context, images *graph.Node, p, dim int) *graph.Nod
 func Block(ctx *context.Context, x *graph.Node, c Config) *graph.Node {
 	d := c.Dim
 
-	h := LayerNorm(ctx.In("norm1"), x, c.LayerNormEps)
+	h := layerNorm(ctx.In("norm1"), x, c.LayerNormEps)
 	attn := ctx.In("attn")
 	qkv := LinearSplit(attn.In("qkv"), h, d, 3) // q, k, v: [B, T, D] each
-	h = Attention(qkv[0], qkv[1], qkv[2], c.Heads)
-	h = Linear(attn.In("proj"), h, d)
+	h = nn.Attention(qkv[0], qkv[1], qkv[2], c.Heads)
+	h = linear(attn.In("proj"), h, d)
 	x = graph.Add(x, dropout(ctx, h, c.Dropout))
 
-	h = LayerNorm(ctx.In("norm2"), x, c.LayerNormEps)
+	h = layerNorm(ctx.In("norm2"), x, c.LayerNormEps)
 	mlp := ctx.In("mlp")
-	h = GELU(Linear(mlp.In("fc1"), h, c.MLPDim))
-	h = Linear(mlp.In("fc2"), h, d)
+	h = GELU(linear(mlp.In("fc1"), h, c.MLPDim))
+	h = linear(mlp.In("fc2"), h, d)
 	return graph.Add(x, dropout(ctx, h, c.Dropout))
 }

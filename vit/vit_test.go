@@ -158,7 +158,7 @@ func TestAttentionMatchesNaive(t *testing.T) {
 	for _, tc := range []struct{ b, tq, s, d, heads int }{{2, 5, 5, 8, 2}, {1, 3, 7, 12, 3}, {2, 4, 4, 6, 1}} {
 		q, k, v := randSlice(r, tc.b*tc.tq*tc.d, 1.5), randSlice(r, tc.b*tc.s*tc.d, 1.5), randSlice(r, tc.b*tc.s*tc.d, 1)
 		got, err := graph.ExecOnce(testutil.Backend(), func(q, k, v *graph.Node) *graph.Node {
-			return Attention(q, k, v, tc.heads)
+			return nn.Attention(q, k, v, tc.heads)
 		}, tensors.FromFlatDataAndDimensions(q, tc.b, tc.tq, tc.d), tensors.FromFlatDataAndDimensions(k, tc.b, tc.s, tc.d),
 			tensors.FromFlatDataAndDimensions(v, tc.b, tc.s, tc.d))
 		if err != nil {
@@ -191,7 +191,7 @@ func TestAttentionScaleClosedForm(t *testing.T) {
 	k := []float64{1, 1, 1, 1, 0, 0, 0, 0} // q·k0 = 4, q·k1 = 0: scaled logits 4/√4 = 2 and 0
 	v := []float64{1, 0, 0, 0, 0, 1, 0, 0}
 	got, err := graph.ExecOnce(testutil.Backend(), func(q, k, v *graph.Node) *graph.Node {
-		return Attention(q, k, v, 1)
+		return nn.Attention(q, k, v, 1)
 	}, tensors.FromFlatDataAndDimensions(q, 1, 1, d), tensors.FromFlatDataAndDimensions(k, 1, 2, d),
 		tensors.FromFlatDataAndDimensions(v, 1, 2, d))
 	if err != nil {
@@ -207,7 +207,7 @@ func TestAttentionScaleClosedForm(t *testing.T) {
 func TestGELUAndNormalize(t *testing.T) {
 	xs := []float64{-4, -1.5, -0.3, 0, 0.2, 1, 3.7}
 	got, err := graph.MustNewExec(testutil.Backend(), func(x *graph.Node) []*graph.Node {
-		return []*graph.Node{GELU(x), Normalize(graph.Reshape(x, 1, len(xs)), 1e-5)}
+		return []*graph.Node{GELU(x), nn.Normalize(graph.Reshape(x, 1, len(xs)), 1e-5)}
 	}).Exec(xs)
 	if err != nil {
 		t.Fatal(err)

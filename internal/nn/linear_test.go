@@ -78,7 +78,7 @@ func TestLinearMatchesNaiveAndInit(t *testing.T) {
 
 	ctx = context.New()
 	context.MustExecOnce(testutil.Backend(), ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
-		return LinearNoBias(ctx.In("fc"), x, 3)
+		return Linear(ctx.In("fc"), x, 3, NoBias())
 	}, tensors.FromFlatDataAndDimensions(x[:in], 1, in))
 	if ctx.GetVariableByScopeAndName("/fc", "biases") != nil || ctx.GetVariableByScopeAndName("/fc", "weights") == nil {
 		t.Fatal("LinearNoBias must create weights only")
