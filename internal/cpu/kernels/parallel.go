@@ -186,21 +186,22 @@ func splitKParts(m, n, k int) int {
 func gemmSplitK[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n, k int, alpha T, beta T, c []T, ldc int, threads int) {
 	parts := splitKParts(m, n, k)
 	threads = min(threads, parts)
-	acc := make([]*buffers[T], parts)
+	buf := getAcc[T](parts * m * n)
+	defer putAcc(buf)
+	acc := make([][]T, parts)
 	for p := range acc {
-		acc[p] = getBuffers[T](m*n, 0, 0)
-		defer putBuffers(acc[p])
+		acc[p] = (*buf)[p*m*n : (p+1)*m*n]
 	}
 	parallelFor(threads, parts, func(_, p int) {
 		p0, p1 := p*k/parts, (p+1)*k/parts
-		gemmSerial(kern, src.fromStep(p0), bsrc.fromStep(p0), m, n, p1-p0, alpha, 0, acc[p].a, n)
+		gemmSerial(kern, src.fromStep(p0), bsrc.fromStep(p0), m, n, p1-p0, alpha, 0, acc[p], n)
 	})
 	// C = beta·C + ((acc₀ + acc₁) + acc₂) + …, by blocks of rows.
 	const rowsPerItem = 32
 	parallelFor(threads, (m+rowsPerItem-1)/rowsPerItem, func(_, item int) {
 		for i := item * rowsPerItem; i < min(m, (item+1)*rowsPerItem); i++ {
 			row := c[i*ldc : i*ldc+n]
-			first := acc[0].a[i*n : i*n+n]
+			first := acc[0][i*n : i*n+n]
 			switch beta {
 			case 0:
 				copy(row, first)
@@ -210,10 +211,41 @@ func gemmSplitK[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n,
 				}
 			}
 			for _, b := range acc[1:] {
-				for j, v := range b.a[i*n : i*n+n] {
+				for j, v := range b[i*n : i*n+n] {
 					row[j] += v
 				}
 			}
 		}
 	})
+}
+
+// accPoolF32 and accPoolF64 recycle the partial sums of split products and of the Winograd weight
+// gradient (*[]T), apart from the packing buffers, so that the largest stay in use instead of
+// being handed out for small packing requests and reallocated.
+var accPoolF32, accPoolF64 sync.Pool
+
+// getAcc returns a recycled (or new) slice of n elements; its contents are unspecified.
+func getAcc[T float](n int) *[]T {
+	var zero T
+	pool := &accPoolF64
+	if _, ok := any(zero).(float32); ok {
+		pool = &accPoolF32
+	}
+	s, _ := pool.Get().(*[]T)
+	if s == nil || cap(*s) < n {
+		b := make([]T, n)
+		return &b
+	}
+	*s = (*s)[:n]
+	return s
+}
+
+// putAcc returns a slice of getAcc to its pool.
+func putAcc[T float](s *[]T) {
+	var zero T
+	if _, ok := any(zero).(float32); ok {
+		accPoolF32.Put(s)
+		return
+	}
+	accPoolF64.Put(s)
 }

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"sync"
 )
 
 // Winograd F(3×3, 2×2) for the weight gradient of a stride-1 3×3 convolution,
@@ -86,21 +85,6 @@ const winoGradPartsElems = 1 << 20
 // stays small beside the products (2·tiles flops per element of M).
 const winoGradPartTiles = 256
 
-// winoGradAccPool recycles the parts' M_ξ (*[]float32), apart from the packing buffers so that the
-// largest stays in use instead of being handed out for smaller requests.
-var winoGradAccPool sync.Pool
-
-// getWinoGradAcc returns a recycled (or new) slice of n floats; its contents are unspecified.
-func getWinoGradAcc(n int) *[]float32 {
-	s, _ := winoGradAccPool.Get().(*[]float32)
-	if s == nil || cap(*s) < n {
-		b := make([]float32, n)
-		return &b
-	}
-	*s = (*s)[:n]
-	return s
-}
-
 // winoGradSplit returns the tiles per block and the number of parts of a weight gradient with the
 // given number of tiles and padded channel counts: functions of the sizes only, never of the
 // number of goroutines, so that the sums, and therefore dw, are the same bits on any core count.
@@ -148,8 +132,8 @@ func sconvWinogradFilter(kern *kernel[float32], g ConvGeometry, n int, x, dy, dw
 		clear(work[t].a)
 		clear(work[t].b)
 	}
-	acc := getWinoGradAcc(parts * mSize)
-	defer winoGradAccPool.Put(acc)
+	acc := getAcc[float32](parts * mSize)
+	defer putAcc(acc)
 	ms := make([][]float32, parts)
 	for q := range ms {
 		ms[q] = (*acc)[q*mSize : (q+1)*mSize]
