@@ -306,7 +306,7 @@ func (r *runner) checkModels(ck *Checkpoint) error {
 		return nil
 	}
 	if len(ck.Models) == 0 {
-		r.log.Warn().Str("checkpoint", ck.Path).Msg("the checkpoint has no model record (written by an older ifa): resuming without checking which model it holds")
+		r.log.Warn().Str("checkpoint", ck.Path).Msg("the checkpoint has no model record (written by an older ifa); the checkpoints of this run will have one")
 		return nil
 	}
 	for _, want := range r.job.Models {
