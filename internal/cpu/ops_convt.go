@@ -1,5 +1,7 @@
 package cpu
 
+import "github.com/gomlx/gomlx/backends"
+
 // Input-dilated convolutions (the input gradient of a strided convolution, or a transposed
 // convolution) computed without the zeros of the dilation: every input pixel i contributes
 // x[i]·W[k] to the output pixel o = i·s + p₀ − k·d for each kernel position k that lands inside the
@@ -84,6 +86,7 @@ func convTransposed[T floatT](ex *execState, g convGeom, out, in, kernel []T) {
 	cols := pool.get(dt, imgs*perImage).([]T)
 	defer pool.put(dt, cols)
 	outImg := g.outSpN * cOut
+	add32 := binKernel32(backends.OpTypeAdd) // nil without vector loops
 	for b0 := 0; b0 < g.bIn; b0 += imgs {
 		b1 := min(g.bIn, b0+imgs)
 		rows := (b1 - b0) * g.inSpSize
@@ -100,14 +103,25 @@ func convTransposed[T floatT](ex *execState, g convGeom, out, in, kernel []T) {
 						if off < 0 {
 							continue
 						}
-						o := dst[int(off)*cOut : int(off+1)*cOut]
-						c := row[k*cOut : (k+1)*cOut]
-						for j := range o {
-							o[j] += c[j]
-						}
+						addInto(add32, dst[int(off)*cOut:int(off+1)*cOut], row[k*cOut:(k+1)*cOut])
 					}
 				}
 			}
 		})
+	}
+}
+
+// addInto adds c to o element by element (o[j] += c[j]); float32 runs on add32, the vector
+// loop of binKernel32 (the same IEEE additions), when it is not nil.
+func addInto[T floatT](add32 func(out, a []float32, aS bool, b []float32, bS bool), o, c []T) {
+	if add32 != nil && len(o) >= 8 {
+		if o32, ok := any(o).([]float32); ok {
+			add32(o32, o32, false, any(c).([]float32), false)
+			return
+		}
+	}
+	c = c[:len(o)]
+	for j := range o {
+		o[j] += c[j]
 	}
 }
