@@ -88,12 +88,13 @@ func tensorBytes(t *tensors.Tensor) []byte {
 	return b
 }
 
-// TestTrainSameBitsAnyCoreCountAndResume trains a resnet8 for two steps of batch 32 on 16×16 images
+// TestTrainDistillSameBitsAnyCoreCountAndResume trains a resnet8 for two steps of batch 32 on 16×16 images
 // (large enough for the split sums of the convolutions' weight gradients, the Winograd gradient's
 // parts and the batch-norm chunks to be cut in several pieces) with GOMAXPROCS 1, 2 and 3: the
 // checkpoints must be byte-identical and the metrics equal. A run interrupted after its first step
-// (on 3 cores) and resumed (on 2) must end with the same checkpoint as the uninterrupted runs.
-func TestTrainSameBitsAnyCoreCountAndResume(t *testing.T) {
+// (on 3 cores) and resumed (on 2) must end with the same checkpoint as the uninterrupted runs. An
+// IFACD distillation from the trained resnet8 must give the same bits on 1, 2 and 3 cores too.
+func TestTrainDistillSameBitsAnyCoreCountAndResume(t *testing.T) {
 	if !backendTrainsCNNs(t) {
 		return
 	}
@@ -111,6 +112,7 @@ func TestTrainSameBitsAnyCoreCountAndResume(t *testing.T) {
 		return err
 	}
 	var want runFingerprint
+	var teacherDir string
 	for i, procs := range []int{1, 2, 3} {
 		runDir := filepath.Join(t.TempDir(), "run")
 		if err := train(stdctx.Background(), procs, args(runDir)); err != nil {
@@ -118,7 +120,7 @@ func TestTrainSameBitsAnyCoreCountAndResume(t *testing.T) {
 		}
 		got := fingerprint(t, runDir)
 		if i == 0 {
-			want = got
+			want, teacherDir = got, runDir
 			continue
 		}
 		if got.ckptHash != want.ckptHash {
@@ -145,6 +147,32 @@ func TestTrainSameBitsAnyCoreCountAndResume(t *testing.T) {
 	}
 	if got.metrics != want.metrics {
 		t.Errorf("interrupted and resumed: metrics %s\nuninterrupted: %s", got.metrics, want.metrics)
+	}
+
+	// IFACD distillation of a resnet8 from that run, on 1, 2 and 3 cores.
+	var wantDistill runFingerprint
+	for i, procs := range []int{1, 2, 3} {
+		runDir := filepath.Join(t.TempDir(), "distill")
+		var err error
+		withGOMAXPROCS(procs, func() {
+			cli, app := parseCLI(t, "--out", runDir, "--seed", "11", "distill", "--teacher", teacherDir, "--student", "resnet8",
+				"--method", "ifacd", "--data-dir", dir, "--epochs", "1", "--batch", "32", "--eval-batch", "16")
+			_, err = cli.Distill.run(stdctx.Background(), app, testutil.Backend())
+		})
+		if err != nil {
+			t.Fatalf("distill, GOMAXPROCS %d: %v", procs, err)
+		}
+		got := fingerprint(t, runDir)
+		if i == 0 {
+			wantDistill = got
+			continue
+		}
+		if got.ckptHash != wantDistill.ckptHash {
+			t.Errorf("distill, GOMAXPROCS %d: checkpoint differs from GOMAXPROCS 1's: %s", procs, firstDifference(t, wantDistill.ckptPath, got.ckptPath))
+		}
+		if got.metrics != wantDistill.metrics {
+			t.Errorf("distill, GOMAXPROCS %d: metrics %s\nGOMAXPROCS 1: %s", procs, got.metrics, wantDistill.metrics)
+		}
 	}
 }
 

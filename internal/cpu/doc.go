@@ -27,6 +27,14 @@
 // BatchNormGradient with the feature axis last take two passes each over float32 data, split over
 // the cores with deterministic sums (bn_fast.go).
 //
+// Results are the same bits on any number of cores: every parallel sum (split GEMMs, Winograd
+// weight gradients, reductions, batch-norm statistics) is cut into pieces fixed by the problem's
+// sizes and added in a fixed order, never by GOMAXPROCS or by which goroutine finishes first, and
+// the elementwise kernels give the same value for an element wherever a chunk boundary falls. The
+// backend option workers=N caps the goroutines (kernels.SetMaxThreads) without changing results.
+// determinism_test.go here and in kernels, and cmd/ifa's training tests on 1, 2 and 3 cores, check
+// it bit for bit.
+//
 // RegisterGradients (called by New, and by the ifa command for every backend) installs gradients
 // in GoMLX's graph.VJPRegistration (see vjp.go): DotGeneral and Dot gradients made of
 // DotGenerals, Max/Min (ReLU) gradients as one comparison and a Where, a ConvGeneral gradient that
