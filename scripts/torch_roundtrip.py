@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The PyTorch side of the interop round trips on Fashion-MNIST (28x28x1, ifa's normalisation).
 
-  /usr/bin/python3 scripts/torch_roundtrip.py train OUT.pth [--epochs 1] [--data-dir DIR]
+  /usr/bin/python3 scripts/torch_roundtrip.py train OUT.pth [--epochs 1] [--limit-train N] [--data-dir DIR]
       trains RepDistiller's resnet8 (scripts/torch_golden.py's definition) with SGD (lr 0.05,
       momentum 0.9, weight decay 5e-4, batch 64, random crop with 2-pixel padding), saves its
       state dict with torch.save and prints its test top-1 as JSON;
@@ -87,6 +87,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--limit-train", type=int, default=0, help="train on the first N images only (0: all)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -98,6 +99,8 @@ def main():
         print(json.dumps({"file": a.file, "model": a.model, "images": len(xt), "top1": t1, "top5": t5}))
         return
     x, y = split(a.data_dir, "train")
+    if a.limit_train > 0:
+        x, y = x[:a.limit_train], y[:a.limit_train]
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     g = torch.Generator().manual_seed(a.seed)
     for epoch in range(a.epochs):
