@@ -14,15 +14,48 @@ func winoInputAVX(src *float32, rs, cs int, dst *float32, ds int, n8 int)
 //go:noescape
 func winoOutputAVX(src *float32, ss int, dst *float32, rs, cs int, n8 int)
 
+// winoInputAVX512, winoOutputAVX512, winoDyAVX512 and winoDyPanelsAVX512 are the forms of the
+// functions above on groups of 16 channels (zmm registers; winograd_avx512_amd64.s).
+//
+//go:noescape
+func winoInputAVX512(src *float32, rs, cs int, dst *float32, ds int, n16 int)
+
+//go:noescape
+func winoOutputAVX512(src *float32, ss int, dst *float32, rs, cs int, n16 int)
+
+//go:noescape
+func winoDyAVX512(src *float32, rs, cs int, dst *float32, ds int, n16 int)
+
+//go:noescape
+func winoDyPanelsAVX512(src *float32, rs, cs int, dst *float32, ds, ps int, n16 int)
+
+// vecChannels splits c channels into the ones the 16-lane (n16 groups) and 8-lane (n8 groups)
+// loops of the active path handle; channels from 16·n16 + 8·n8 on are left to the Go loops.
+func vecChannels(c int) (n16, n8 int) {
+	switch isa := cur().isa; {
+	case isa >= ISAAVX512:
+		n16 = c / 16
+		return n16, (c - 16*n16) / 8
+	case isa >= ISAAVX2:
+		return 0, c / 8
+	}
+	return 0, 0
+}
+
 // winoInput transforms channels [0, c) of the 4×4 tile d[i][j] = src[i·rs + j·cs + ch] into
 // dst[(4i+j)·ds + ch]; the slices must hold those elements.
 func winoInput(src []float32, rs, cs int, dst []float32, ds, c int) {
-	c8 := 0
-	if cur().isa >= ISAAVX2 && c >= 8 {
+	n16, n8 := vecChannels(c)
+	c8 := 16*n16 + 8*n8
+	if c8 > 0 {
 		_ = src[3*rs+3*cs+c-1]
 		_ = dst[15*ds+c-1]
-		c8 = c / 8 * 8
-		winoInputAVX(&src[0], rs, cs, &dst[0], ds, c8/8)
+	}
+	if n16 > 0 {
+		winoInputAVX512(&src[0], rs, cs, &dst[0], ds, n16)
+	}
+	if n8 > 0 {
+		winoInputAVX(&src[16*n16], rs, cs, &dst[16*n16], ds, n8)
 	}
 	if c8 < c {
 		winoInputGo(src, rs, cs, dst, ds, c8, c)
@@ -32,12 +65,17 @@ func winoInput(src []float32, rs, cs int, dst []float32, ds, c int) {
 // winoOutput transforms channels [0, c) of the 4×4 tile m[i][j] = src[(4i+j)·ss + ch] into the
 // 2×2 block dst[a·rs + b·cs + ch]; the slices must hold those elements.
 func winoOutput(src []float32, ss int, dst []float32, rs, cs, c int) {
-	c8 := 0
-	if cur().isa >= ISAAVX2 && c >= 8 {
+	n16, n8 := vecChannels(c)
+	c8 := 16*n16 + 8*n8
+	if c8 > 0 {
 		_ = src[15*ss+c-1]
 		_ = dst[rs+cs+c-1]
-		c8 = c / 8 * 8
-		winoOutputAVX(&src[0], ss, &dst[0], rs, cs, c8/8)
+	}
+	if n16 > 0 {
+		winoOutputAVX512(&src[0], ss, &dst[0], rs, cs, n16)
+	}
+	if n8 > 0 {
+		winoOutputAVX(&src[16*n16], ss, &dst[16*n16], rs, cs, n8)
 	}
 	if c8 < c {
 		winoOutputGo(src, ss, dst, rs, cs, c8, c)
@@ -65,7 +103,11 @@ func winoDyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) {
 		n16 := c / 16
 		_ = src[rs+cs+c-1]
 		_ = dst[(n16-1)*ps+15*ds+15]
-		winoDyPanelsAVX(&src[0], rs, cs, &dst[0], ds, ps, n16)
+		if cur().isa >= ISAAVX512 {
+			winoDyPanelsAVX512(&src[0], rs, cs, &dst[0], ds, ps, n16)
+		} else {
+			winoDyPanelsAVX(&src[0], rs, cs, &dst[0], ds, ps, n16)
+		}
 		q = n16 * 16
 	}
 	for ; q < c; q += nr {
@@ -76,12 +118,17 @@ func winoDyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) {
 // winoDy transforms channels [0, c) of the 2×2 gradient tile e[a][b] = src[a·rs + b·cs + ch] into
 // dst[(4i+j)·ds + ch] = (A·e·Aᵀ)[i][j]; the slices must hold those elements.
 func winoDy(src []float32, rs, cs int, dst []float32, ds, c int) {
-	c8 := 0
-	if cur().isa >= ISAAVX2 && c >= 8 {
+	n16, n8 := vecChannels(c)
+	c8 := 16*n16 + 8*n8
+	if c8 > 0 {
 		_ = src[rs+cs+c-1]
 		_ = dst[15*ds+c-1]
-		c8 = c / 8 * 8
-		winoDyAVX(&src[0], rs, cs, &dst[0], ds, c8/8)
+	}
+	if n16 > 0 {
+		winoDyAVX512(&src[0], rs, cs, &dst[0], ds, n16)
+	}
+	if n8 > 0 {
+		winoDyAVX(&src[16*n16], rs, cs, &dst[16*n16], ds, n8)
 	}
 	if c8 < c {
 		winoDyGo(src, rs, cs, dst, ds, c8, c)
