@@ -346,6 +346,13 @@ func stagedKey(scope []string, name, shortcut, classifier string) (string, Layou
 	case len(scope) == 2 && scope[0] == "stem" && scope[1] == "bn":
 		return bnKey("bn1", name)
 	}
+	return blockLayerKey(scope, name, "layer%d.%d", map[string]string{"conv": shortcut + ".0", "bn": shortcut + ".1"})
+}
+
+// blockLayerKey maps the layers of a residual block, stage_S/block_B/…: the block's module is
+// fmt.Sprintf(blockFormat, S, B); conv_K and bn_K are its convK and bnK; shortcut/conv and
+// shortcut/bn are the modules shortcuts names.
+func blockLayerKey(scope []string, name, blockFormat string, shortcuts map[string]string) (string, Layout, error) {
 	if len(scope) < 3 {
 		return unmapped(scope)
 	}
@@ -354,12 +361,11 @@ func stagedKey(scope []string, name, shortcut, classifier string) (string, Layou
 	if !ok1 || !ok2 {
 		return unmapped(scope)
 	}
-	block := fmt.Sprintf("layer%d.%d", s, b)
+	block := fmt.Sprintf(blockFormat, s, b)
 	if len(scope) == 4 && scope[2] == "shortcut" {
-		if scope[3] == "conv" {
-			return convKey(block+"."+shortcut+".0", name)
+		if module, ok := shortcuts[scope[3]]; ok {
+			return layerKey(scope[3], block+"."+module, name)
 		}
-		return bnKey(block+"."+shortcut+".1", name)
 	}
 	if len(scope) == 3 {
 		kind, n, ok := strings.Cut(scope[2], "_")
@@ -381,25 +387,7 @@ func wrnKey(scope []string, name string) (string, Layout, error) {
 	case len(scope) == 2 && scope[0] == "stem" && scope[1] == "conv":
 		return convKey("conv1", name)
 	}
-	if len(scope) < 3 {
-		return unmapped(scope)
-	}
-	s, ok1 := index(scope[0], "stage_")
-	b, ok2 := index(scope[1], "block_")
-	if !ok1 || !ok2 {
-		return unmapped(scope)
-	}
-	block := fmt.Sprintf("block%d.layer.%d", s, b)
-	if len(scope) == 4 && scope[2] == "shortcut" && scope[3] == "conv" {
-		return convKey(block+".convShortcut", name)
-	}
-	if len(scope) == 3 {
-		kind, n, ok := strings.Cut(scope[2], "_")
-		if ok && (kind == "conv" || kind == "bn") {
-			return layerKey(kind, block+"."+kind+n, name)
-		}
-	}
-	return unmapped(scope)
+	return blockLayerKey(scope, name, "block%d.layer.%d", map[string]string{"conv": "convShortcut"})
 }
 
 // vggKey: group_G/conv_j → blockG.(3j); group_G/bn_j → blockG.(3j+1); fc → classifier.
