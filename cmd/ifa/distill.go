@@ -228,6 +228,10 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		app.Log.Warn().Msg(w)
 	}
 	teacherFile, teacherRec := teacher.File, teacher.Model
+	teacherSource := teacherFile // what the summary names: the PyTorch file for --teacher-model
+	if c.TeacherModel != "" {
+		teacherSource = c.Teacher
+	}
 	mparams, err := c.methodParams(method)
 	if err != nil {
 		return nil, err
@@ -325,7 +329,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		return nil, fmt.Errorf("distill: %w", err)
 	}
 
-	app.Log.Info().Str("method", label).Str("teacher", teacherRec.Name()).Str("teacher_checkpoint", teacherFile).
+	app.Log.Info().Str("method", label).Str("teacher", teacherRec.Name()).Str("teacher_checkpoint", teacherSource).
 		Str("student", c.Student).Str("dataset", dd.spec.Dataset).Int("classes", classes).
 		Float64("gamma", obj.Gamma).Float64("alpha", obj.Alpha).Float64("beta", obj.Beta).Str("recipe", c.Recipe).Float64("lr", lr).
 		Int64("teacher_params", tParams).Int64("student_params", sParams).Int("head_params", plan.Heads.Params).
@@ -358,7 +362,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	}
 	heads := plan.Heads
 	sum := report.Summary{
-		Method: method.Name(), Label: label, Teacher: teacherRec.Name(), TeacherCheckpoint: teacherFile,
+		Method: method.Name(), Label: label, Teacher: teacherRec.Name(), TeacherCheckpoint: teacherSource,
 		Student: studentRec.Name(), Dataset: dd.spec.Dataset, Recipe: c.Recipe, Seed: seed,
 		StudentTaps: c.StudentTaps, TeacherTaps: c.TeacherTaps,
 		Gamma: obj.Gamma, Alpha: obj.Alpha, Beta: obj.Beta, KDTemperature: obj.KDTemperature, MethodParams: mparams,

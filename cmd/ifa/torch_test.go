@@ -14,6 +14,7 @@ import (
 	"github.com/ifa-toolkit/ifa/cnn"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/interop"
+	"github.com/ifa-toolkit/ifa/report"
 	"github.com/ifa-toolkit/ifa/torchio"
 )
 
@@ -202,6 +203,9 @@ func TestTorchRoundTripCommands(t *testing.T) {
 		"--epochs", "1", "--batch", "4", "--eval-batch", "6", "--padding", "1")
 	if _, err := cli.Distill.run(stdctx.Background(), app, testutil.Backend()); err != nil {
 		t.Fatal(err)
+	}
+	if sum, err := report.ReadSummary(distillDir); err != nil || sum.TeacherCheckpoint != file {
+		t.Errorf("summary names the teacher %q (%v), want %s", sum.TeacherCheckpoint, err, file)
 	}
 	// The teacher in the distillation's checkpoint is the file's.
 	dv, tv := checkpointVars(t, distillDir), checkpointVars(t, teacherDir)
