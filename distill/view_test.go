@@ -219,6 +219,17 @@ func TestCrossArchitectureLosses(t *testing.T) {
 				} else {
 					tEnc = choose.Wrap(tEnc)
 				}
+				ss, _, err := DescribeEncoder(testutil.Backend(), sEnc, 8, 8, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ts, _, err := DescribeEncoder(testutil.Backend(), tEnc, 8, 8, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := method.Check(context.New(), ss, ts); err != nil {
+					t.Skipf("the method does not apply to this pair: %v", err)
+				}
 				o := NewObjective(method, sEnc, tEnc)
 				ctx := context.New()
 				if err := ctx.SetRNGStateFromSeed(3); err != nil {
