@@ -207,6 +207,7 @@ var methods = map[string]Method{
 	"pkt":         PKT{},
 	"nst":         NST{},
 	"crd":         CRD{},
+	"fsp":         FSP{},
 	"ifacd":       IFACD{},
 }
 
