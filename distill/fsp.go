@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
@@ -48,9 +49,9 @@ func FSPLoss(fs, ft []*graph.Node) *graph.Node {
 	return total
 }
 
-// FSP is the registry entry for FSP on the stage maps f[:-1] (stem included), β = 50.
-// RepDistiller trains FSP in a 30-epoch initialisation stage only; here, like every method, its
-// term is added to CE and KD throughout.
+// FSP is the registry entry for FSP on the stage maps f[:-1] (stem included; a token model, which
+// has no stem, contributes its block maps), β = 50. RepDistiller trains FSP in a 30-epoch
+// initialisation stage only; here, like every method, its term is added to CE and KD throughout.
 type FSP struct{}
 
 // Name implements Method.
@@ -59,23 +60,36 @@ func (FSP) Name() string { return "fsp" }
 // DefaultBeta implements Weighted.
 func (FSP) DefaultBeta() float64 { return 50 }
 
+// fspShapes and fspMaps drop a missing stem (a token model's).
+func fspShapes(f FeatureShapes) []shapes.Shape {
+	if len(f.Stages) > 0 && !f.Stages[0].Ok() {
+		return f.Stages[1:]
+	}
+	return f.Stages
+}
+
+func fspMaps(f backbone.Features) []*graph.Node {
+	if len(f.Stages) > 0 && f.Stages[0] == nil {
+		return f.Stages[1:]
+	}
+	return f.Stages
+}
+
 // Check implements Method: equally many stage maps, and equal channel counts for each pair (the
 // FSP matrices must have the same shape).
 func (m FSP) Check(_ *context.Context, s, t FeatureShapes) error {
-	if len(s.Stages) < 2 || len(s.Stages) != len(t.Stages) {
-		return fmt.Errorf("distill: fsp: the student has %d stage maps and the teacher %d; want the same number, at least 2",
-			len(s.Stages), len(t.Stages))
+	sm, tm := fspShapes(s), fspShapes(t)
+	if len(sm) < 2 || len(sm) != len(tm) {
+		return fmt.Errorf("distill: fsp: the student has %d stage maps and the teacher %d; want the same number, at least 2 (choose them with --student-taps and --teacher-taps)",
+			len(sm), len(tm))
 	}
-	for i, ss := range s.Stages {
-		ts := t.Stages[i]
-		if !ss.Ok() || !ts.Ok() {
-			return fmt.Errorf("distill: fsp: stage %d: the student or the teacher has no map there", i)
-		}
-		if ss.Rank() != 4 || ts.Rank() != 4 || ss.Dim(0) != ts.Dim(0) {
+	for i, ss := range sm {
+		ts := tm[i]
+		if !ss.Ok() || !ts.Ok() || ss.Rank() != 4 || ts.Rank() != 4 || ss.Dim(0) != ts.Dim(0) {
 			return fmt.Errorf("distill: fsp: stage %d: student %s, teacher %s; want [B, H, W, C] maps of one batch", i, ss, ts)
 		}
 		if ss.Dim(3) != ts.Dim(3) {
-			return fmt.Errorf("distill: fsp: stage %d: the student has %d channels, the teacher %d; FSP needs equal channel counts",
+			return fmt.Errorf("distill: fsp: stage %d: the student has %d channels, the teacher %d; FSP needs equal channel counts (choose the maps with --student-taps and --teacher-taps)",
 				i, ss.Dim(3), ts.Dim(3))
 		}
 	}
@@ -84,5 +98,5 @@ func (m FSP) Check(_ *context.Context, s, t FeatureShapes) error {
 
 // Loss implements Method.
 func (FSP) Loss(_ *context.Context, s, t backbone.Features, _ Step) *graph.Node {
-	return FSPLoss(s.Stages, constants(t.Stages))
+	return FSPLoss(fspMaps(s), constants(fspMaps(t)))
 }

@@ -141,6 +141,7 @@ func crossEncoders(t *testing.T) map[string]Encoder {
 // method holds for every pair. docs/CROSS-ARCH.md states the same.
 var crossRefused = map[string]string{
 	"attention": "intermediate stage maps",
+	"fsp":       "equal channel counts",
 	"nst":       "intermediate stage maps",
 	"vid":       "intermediate stage maps",
 }
