@@ -88,92 +88,83 @@ func tensorBytes(t *tensors.Tensor) []byte {
 	return b
 }
 
-// TestTrainDistillSameBitsAnyCoreCountAndResume trains a resnet8 for two steps of batch 32 on 16×16 images
-// (large enough for the split sums of the convolutions' weight gradients, the Winograd gradient's
-// parts and the batch-norm chunks to be cut in several pieces) with GOMAXPROCS 1, 2 and 3: the
-// checkpoints must be byte-identical and the metrics equal. A run interrupted after its first step
-// (on 3 cores) and resumed (on 2) must end with the same checkpoint as the uninterrupted runs. An
-// IFACD distillation from the trained resnet8 must give the same bits on 1, 2 and 3 cores too.
+// checkSame reports, through t, a checkpoint or metrics of got that differ from want's.
+func checkSame(t *testing.T, label string, got, want runFingerprint) {
+	t.Helper()
+	if got.ckptHash != want.ckptHash {
+		t.Errorf("%s: checkpoint differs: %s", label, firstDifference(t, want.ckptPath, got.ckptPath))
+	}
+	if got.metrics != want.metrics {
+		t.Errorf("%s: metrics %s\nwant %s", label, got.metrics, want.metrics)
+	}
+}
+
+// sameOnCoreCounts runs run (into a new run directory) with GOMAXPROCS 1, 2 and 3, checks that the
+// three give the same checkpoint and metrics, and returns the first run's directory and
+// fingerprint.
+func sameOnCoreCounts(t *testing.T, what string, run func(runDir string) error) (string, runFingerprint) {
+	t.Helper()
+	var firstDir string
+	var want runFingerprint
+	for i, procs := range []int{1, 2, 3} {
+		runDir := filepath.Join(t.TempDir(), "run")
+		var err error
+		withGOMAXPROCS(procs, func() { err = run(runDir) })
+		if err != nil {
+			t.Fatalf("%s, GOMAXPROCS %d: %v", what, procs, err)
+		}
+		got := fingerprint(t, runDir)
+		if i == 0 {
+			firstDir, want = runDir, got
+			continue
+		}
+		checkSame(t, fmt.Sprintf("%s, GOMAXPROCS %d against 1", what, procs), got, want)
+	}
+	return firstDir, want
+}
+
+// TestTrainDistillSameBitsAnyCoreCountAndResume trains a resnet8 for two steps of batch 32 on 16×16
+// images (large enough for the split sums of the convolutions' weight gradients, the Winograd
+// gradient's parts and the batch-norm chunks to be cut in several pieces) with GOMAXPROCS 1, 2 and
+// 3: the checkpoints must be byte-identical and the metrics equal. A run interrupted after its
+// first step (on 3 cores) and resumed (on 2) must end with the same checkpoint as the
+// uninterrupted runs. An IFACD distillation from the trained resnet8 must give the same bits on 1,
+// 2 and 3 cores too.
 func TestTrainDistillSameBitsAnyCoreCountAndResume(t *testing.T) {
 	if !backendTrainsCNNs(t) {
 		return
 	}
 	dir := synthFashionMNIST(t, 64, 16, 16)
-	args := func(runDir string, extra ...string) []string {
-		return append([]string{"--out", runDir, "--seed", "11", "train", "--model", "resnet8", "--dataset", "fashion-mnist",
-			"--data-dir", dir, "--epochs", "1", "--batch", "32", "--eval-batch", "16"}, extra...)
-	}
-	train := func(ctx stdctx.Context, procs int, a []string) error {
-		var err error
-		withGOMAXPROCS(procs, func() {
-			cli, app := parseCLI(t, a...)
-			_, err = cli.Train.run(ctx, app, testutil.Backend())
-		})
+	train := func(ctx stdctx.Context, runDir string, extra ...string) error {
+		cli, app := parseCLI(t, append([]string{"--out", runDir, "--seed", "11", "train", "--model", "resnet8",
+			"--dataset", "fashion-mnist", "--data-dir", dir, "--epochs", "1", "--batch", "32", "--eval-batch", "16"}, extra...)...)
+		_, err := cli.Train.run(ctx, app, testutil.Backend())
 		return err
 	}
-	var want runFingerprint
-	var teacherDir string
-	for i, procs := range []int{1, 2, 3} {
-		runDir := filepath.Join(t.TempDir(), "run")
-		if err := train(stdctx.Background(), procs, args(runDir)); err != nil {
-			t.Fatalf("GOMAXPROCS %d: %v", procs, err)
-		}
-		got := fingerprint(t, runDir)
-		if i == 0 {
-			want, teacherDir = got, runDir
-			continue
-		}
-		if got.ckptHash != want.ckptHash {
-			t.Errorf("GOMAXPROCS %d: checkpoint differs from GOMAXPROCS 1's: %s", procs, firstDifference(t, want.ckptPath, got.ckptPath))
-		}
-		if got.metrics != want.metrics {
-			t.Errorf("GOMAXPROCS %d: metrics %s\nGOMAXPROCS 1: %s", procs, got.metrics, want.metrics)
-		}
-	}
+	teacherDir, want := sameOnCoreCounts(t, "train", func(runDir string) error { return train(stdctx.Background(), runDir) })
 
 	// Interrupted after the first step (a cancelled context), then resumed on another core count.
 	runDir := filepath.Join(t.TempDir(), "run")
 	interrupted, cancel := stdctx.WithCancel(stdctx.Background())
 	cancel()
-	if err := train(interrupted, 3, args(runDir)); !errors.Is(err, fit.ErrInterrupted) {
+	var err error
+	withGOMAXPROCS(3, func() { err = train(interrupted, runDir) })
+	if !errors.Is(err, fit.ErrInterrupted) {
 		t.Fatalf("interrupted run: %v, want fit.ErrInterrupted", err)
 	}
-	if err := train(stdctx.Background(), 2, args(runDir, "--resume")); err != nil {
+	withGOMAXPROCS(2, func() { err = train(stdctx.Background(), runDir, "--resume") })
+	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}
-	got := fingerprint(t, runDir)
-	if got.ckptHash != want.ckptHash {
-		t.Errorf("interrupted and resumed: checkpoint differs from the uninterrupted run's: %s", firstDifference(t, want.ckptPath, got.ckptPath))
-	}
-	if got.metrics != want.metrics {
-		t.Errorf("interrupted and resumed: metrics %s\nuninterrupted: %s", got.metrics, want.metrics)
-	}
+	checkSame(t, "interrupted on 3 cores, resumed on 2, against uninterrupted", fingerprint(t, runDir), want)
 
-	// IFACD distillation of a resnet8 from that run, on 1, 2 and 3 cores.
-	var wantDistill runFingerprint
-	for i, procs := range []int{1, 2, 3} {
-		runDir := filepath.Join(t.TempDir(), "distill")
-		var err error
-		withGOMAXPROCS(procs, func() {
-			cli, app := parseCLI(t, "--out", runDir, "--seed", "11", "distill", "--teacher", teacherDir, "--student", "resnet8",
-				"--method", "ifacd", "--data-dir", dir, "--epochs", "1", "--batch", "32", "--eval-batch", "16")
-			_, err = cli.Distill.run(stdctx.Background(), app, testutil.Backend())
-		})
-		if err != nil {
-			t.Fatalf("distill, GOMAXPROCS %d: %v", procs, err)
-		}
-		got := fingerprint(t, runDir)
-		if i == 0 {
-			wantDistill = got
-			continue
-		}
-		if got.ckptHash != wantDistill.ckptHash {
-			t.Errorf("distill, GOMAXPROCS %d: checkpoint differs from GOMAXPROCS 1's: %s", procs, firstDifference(t, wantDistill.ckptPath, got.ckptPath))
-		}
-		if got.metrics != wantDistill.metrics {
-			t.Errorf("distill, GOMAXPROCS %d: metrics %s\nGOMAXPROCS 1: %s", procs, got.metrics, wantDistill.metrics)
-		}
-	}
+	// IFACD distillation of a resnet8 from that run.
+	sameOnCoreCounts(t, "distill", func(runDir string) error {
+		cli, app := parseCLI(t, "--out", runDir, "--seed", "11", "distill", "--teacher", teacherDir, "--student", "resnet8",
+			"--method", "ifacd", "--data-dir", dir, "--epochs", "1", "--batch", "32", "--eval-batch", "16")
+		_, err := cli.Distill.run(stdctx.Background(), app, testutil.Backend())
+		return err
+	})
 }
 
 // TestPretrainSameBitsAnyCoreCount pretrains a ViT nano (patch 4, 16×16 images, batch 64: each
@@ -183,28 +174,10 @@ func TestPretrainSameBitsAnyCoreCount(t *testing.T) {
 	dataDir := t.TempDir()
 	ptWriteIDX(t, dataDir, "train", 128, 16, 1)
 	ptWriteIDX(t, dataDir, "t10k", 20, 16, 2)
-	var want runFingerprint
-	for i, procs := range []int{1, 2, 3} {
-		runDir := filepath.Join(t.TempDir(), "run")
-		var err error
-		withGOMAXPROCS(procs, func() {
-			_, err = ptRunCLI(t, "--out", runDir, "--seed", "7", "pretrain", "vit", "--dataset", "fashion-mnist",
-				"--data-dir", dataDir, "--config", "nano", "--patch", "4", "--batch", "64", "--epochs", "1",
-				"--proj-hidden", "32", "--proj-out", "16", "--proj-layers", "2", "--warmup-steps", "1", "--knn-k", "5")
-		})
-		if err != nil {
-			t.Fatalf("GOMAXPROCS %d: %v", procs, err)
-		}
-		got := fingerprint(t, runDir)
-		if i == 0 {
-			want = got
-			continue
-		}
-		if got.ckptHash != want.ckptHash {
-			t.Errorf("GOMAXPROCS %d: checkpoint differs from GOMAXPROCS 1's: %s", procs, firstDifference(t, want.ckptPath, got.ckptPath))
-		}
-		if got.metrics != want.metrics {
-			t.Errorf("GOMAXPROCS %d: metrics %s\nGOMAXPROCS 1: %s", procs, got.metrics, want.metrics)
-		}
-	}
+	sameOnCoreCounts(t, "pretrain vit", func(runDir string) error {
+		_, err := ptRunCLI(t, "--out", runDir, "--seed", "7", "pretrain", "vit", "--dataset", "fashion-mnist",
+			"--data-dir", dataDir, "--config", "nano", "--patch", "4", "--batch", "64", "--epochs", "1",
+			"--proj-hidden", "32", "--proj-out", "16", "--proj-layers", "2", "--warmup-steps", "1", "--knn-k", "5")
+		return err
+	})
 }
