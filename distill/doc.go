@@ -1,5 +1,5 @@
 // Package distill owns knowledge-distillation losses and methods: KD, IFACD, CRD, FitNets (hint),
-// AT, SP, CC, VID, RKD, PKT and NST, one file each, and the registry that names them.
+// AT, SP, CC, VID, RKD, PKT, NST and FSP, one file each, and the registry that names them.
 //
 // Each method file holds the pure loss on graph nodes (ATLoss, SPLoss, CCLoss, VIDLoss, RKDLoss,
 // PKTLoss, NSTLoss, HintLoss, CRDNCELoss, ...), tested directly against float64 references, and
