@@ -9,7 +9,7 @@ BIN := bin/ifa
 help:
 	@echo "make build  - build bin/ifa"
 	@echo "make test   - gofmt check, go vet, all tests and a short fuzz of the file parsers (what CI runs)"
-	@echo "make fuzz   - fuzz the torch.save and safetensors readers longer (FUZZTIME=60s)"
+	@echo "make fuzz   - fuzz the torch.save, safetensors and image-cache readers longer (FUZZTIME=60s)"
 	@echo "make demo   - the main job: a short IFACLR pretrain on Fashion-MNIST, then kNN and linear eval"
 	@echo "make bench  - training-step benchmarks (bench/results.md)"
 	@echo "make bench-peers - the same benchmarks, ifa and PyTorch side by side"
@@ -28,6 +28,7 @@ fuzz:
 	@for f in FuzzPickle FuzzParse FuzzSafetensors; do \
 		$(GO) test ./torchio -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
+	$(GO) test ./data -run '^$$' -fuzz '^FuzzReadCache$$' -fuzztime $(FUZZTIME)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -21,6 +21,10 @@ func imageExts() []string { return []string{".png", ".jpg", ".jpeg"} }
 // "train" split and other splits are an error. Classes are the sub-folder names in sorted order.
 // Images are converted to WithChannels' channels (3 by default; 1 is luma 0.299R+0.587G+0.114B) and
 // resized to WithImageSize's size (32×32 by default; bilinear, antialiased when shrinking).
+//
+// The decoded split is cached in root/.ifa-cache/ (see folder_cache.go) and memory-mapped on the
+// next read; a change to the split's files (added, removed, resized or touched) rebuilds it. The
+// mapped images are read-only and stay mapped for the life of the process.
 func ReadImageFolder(root, split string, opts ...Option) (*Dataset, error) {
 	o := buildOptions(opts)
 	if o.Height <= 0 || o.Width <= 0 || (o.Channels != 1 && o.Channels != 3) {
@@ -65,6 +69,22 @@ func ReadImageFolder(root, split string, opts ...Option) (*Dataset, error) {
 	if len(items) == 0 {
 		return nil, fmt.Errorf("data: folder %s: no images: want class folders of *.png, *.jpg or *.jpeg files (%d class folders found)", dir, len(classes))
 	}
+	paths := make([]string, len(items))
+	for i, it := range items {
+		paths[i] = it.path
+	}
+	fp, err := folderFingerprint(dir, paths, o.Height, o.Width, o.Channels)
+	if err != nil {
+		return nil, err
+	}
+	head := cacheHeader{Fingerprint: fp, N: len(items), H: o.Height, W: o.Width, C: o.Channels, Classes: classes}
+	cache := cachePath(root, split, o.Height, o.Width, o.Channels)
+	if labels, images, ok, err := readCache(cache, head); err != nil {
+		return nil, err
+	} else if ok {
+		return &Dataset{Name: root, Split: split, Source: dir, Classes: classes, H: o.Height, W: o.Width, C: o.Channels,
+			Images: images, Labels: labels}, nil
+	}
 	ds := &Dataset{Name: root, Split: split, Source: dir, Classes: classes, H: o.Height, W: o.Width, C: o.Channels,
 		Images: make([]uint8, len(items)*o.Height*o.Width*o.Channels), Labels: make([]int32, len(items))}
 	errs := make([]error, len(items))
@@ -85,6 +105,8 @@ func ReadImageFolder(root, split string, opts ...Option) (*Dataset, error) {
 			return nil, err
 		}
 	}
+	// A folder that cannot be written is simply read again next time.
+	_ = writeCache(cache, head, ds)
 	return ds, nil
 }
 
