@@ -116,10 +116,12 @@ fi
 start=$(date +%s)
 say() { echo "== [$(($(date +%s) - start))s] $*"; }
 
-# resume_flag DIR: --resume when DIR holds a checkpoint of an unfinished run.
+# resume_flag DIR: --resume when DIR holds a checkpoint of an unfinished run; otherwise DIR (a run
+# that failed before its first checkpoint) is cleared for a fresh start.
 resume_flag() {
-	if [ -n "$(ls "$1/checkpoints" 2>/dev/null)" ]; then echo --resume; fi
+	if [ -n "$(ls "$1/checkpoints" 2>/dev/null)" ]; then echo --resume; else rm -rf "$1"; fi
 }
+failed=()
 
 for t in "${teachers[@]}"; do
 	d=$(tdir "$t")
@@ -127,18 +129,24 @@ for t in "${teachers[@]}"; do
 	if [ -n "${TEACHERS_PTH:-}" ] && [ -f "$TEACHERS_PTH/$t.pth" ]; then
 		say "teacher $t: import $TEACHERS_PTH/$t.pth"
 		rm -rf "$d"
-		"$IFA" --backend "$BACKEND" --out "$d" import --model "$t" --dataset "$DATASET" "$TEACHERS_PTH/$t.pth"
+		"$IFA" --backend "$BACKEND" --out "$d" import --model "$t" --dataset "$DATASET" "$TEACHERS_PTH/$t.pth" ||
+			{ failed+=("teacher $t (import)"); continue; }
 	else
 		say "teacher $t: train"
 		# shellcheck disable=SC2046
 		"$IFA" --backend "$BACKEND" --seed 0 --out "$d" train --model "$t" --dataset "$DATASET" "${DATA[@]}" \
-			--epochs "$EPOCHS" --milestones "$MILESTONES" --batch "$BATCH" "${LIMITS[@]}" $(resume_flag "$d")
+			--epochs "$EPOCHS" --milestones "$MILESTONES" --batch "$BATCH" "${LIMITS[@]}" $(resume_flag "$d") ||
+			{ failed+=("teacher $t"); continue; }
 	fi
 	touch "$d/.done"
 done
 
 for p in $PAIRS; do
 	t=${p%%→*} st=${p#*→}
+	if ! tdone "$t"; then
+		failed+=("$p: no teacher $t")
+		continue
+	fi
 	for ((s = 0; s < seeds; s++)); do
 		for m in $METHODS; do
 			d=$(sdir "$p" "$m" "$s")
@@ -153,11 +161,24 @@ for p in $PAIRS; do
 			# shellcheck disable=SC2046
 			"$IFA" --backend "$BACKEND" --seed "$s" --out "$d" distill --teacher "$(tdir "$t")" --student "$st" \
 				"${args[@]}" "${DATA[@]}" --epochs "$EPOCHS" --milestones "$MILESTONES" --batch "$BATCH" "${LIMITS[@]}" \
-				$(resume_flag "$d")
+				$(resume_flag "$d") || failed+=("$p $m seed $s")
 		done
 	done
 done
 
 say "report"
-"$IFA" --out "$ROOT/report" report "$ROOT"/runs/*/ >"$ROOT/report.md"
+finished=()
+for d in "$ROOT"/runs/*/*/; do
+	[ -f "$d/summary.json" ] && finished+=("$d")
+done
+if [ ${#finished[@]} -gt 0 ]; then
+	"$IFA" --out "$ROOT/report" report "${finished[@]}" >"$ROOT/report.md"
+fi
 say "done: $ROOT/report (tables.md, the CSVs, final_top1.png, curves_*.png)"
+if [ ${#failed[@]} -gt 0 ]; then
+	# A failed run (a diverged loss stops it with a message, see its log above) is left out of the
+	# tables; running the script again retries it.
+	echo "reproduce-talk: ${#failed[@]} runs failed and are not in the tables:" >&2
+	printf '  %s\n' "${failed[@]}" >&2
+	exit 1
+fi
