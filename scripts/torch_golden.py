@@ -9,7 +9,8 @@ RepDistiller's module and parameter names, timm's for the ViT). Their weights ar
 sides derive every tensor from its state-dict key with the same counter-based generator
 (det_values: splitmix64 of FNV-1a(key) + index), so the files hold only the fixed input batch, the
 outputs, the feature taps and the gradients. Everything is computed in float32 on the CPU with one
-thread; the files are byte-for-byte reproducible.
+thread; the files are byte-for-byte reproducible on the same CPU model and torch build (PyTorch picks
+its CPU kernels by instruction set: on another CPU the values differ by about 1e-6 relative).
 
 Per model (file <model>.safetensors):
   input            [B, H, W, C] (channels-last, as ifa takes it)
@@ -376,6 +377,47 @@ class ShuffleNetV2(nn.Module):
         return self.linear(pooled), pooled, taps + [head]
 
 
+# ---- MobileNetV2, width 0.5 (RepDistiller mobilenetv2.py names) ----
+class InvertedResidual(nn.Module):
+    def __init__(self, inp, oup, stride, t):
+        super().__init__()
+        hid = inp * t
+        self.conv = nn.Sequential(
+            nn.Conv2d(inp, hid, 1, bias=False), nn.BatchNorm2d(hid), nn.ReLU(),
+            nn.Conv2d(hid, hid, 3, stride, 1, groups=hid, bias=False), nn.BatchNorm2d(hid), nn.ReLU(),
+            nn.Conv2d(hid, oup, 1, bias=False), nn.BatchNorm2d(oup))
+        self.residual = stride == 1 and inp == oup
+
+    def forward(self, x):
+        y = self.conv(x)
+        return x + y if self.residual else y
+
+
+class MobileNetV2(nn.Module):
+    # (expansion, channels, blocks, stride) per stage, channels before the width multiplier.
+    SETTING = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+    def __init__(self, classes, cin, width=0.5):
+        super().__init__()
+        c = int(32 * width)
+        self.conv1 = nn.Sequential(nn.Conv2d(cin, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+        stages = []
+        for t, ch, n, s in self.SETTING:
+            out = int(ch * width)
+            stages.append(nn.Sequential(*[InvertedResidual(c if i == 0 else out, out, s if i == 0 else 1, t) for i in range(n)]))
+            c = out
+        self.blocks = nn.ModuleList(stages)
+        self.conv2 = nn.Sequential(nn.Conv2d(c, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU())
+        self.classifier = nn.Sequential(nn.Linear(1280, classes))
+
+    def forward(self, x):
+        x = self.conv1(x)
+        for stage in self.blocks:
+            x = stage(x)
+        pooled = self.conv2(x).mean((2, 3))
+        return self.classifier(pooled), pooled, []
+
+
 # ---- ViT (timm's names; package vit's architecture) ----
 class Attention(nn.Module):
     def __init__(self, d, heads):
@@ -459,6 +501,8 @@ def build(name, classes, cin):
         return WRN(int(d), int(k), classes, cin)
     if name in VGG_GROUPS:
         return VGG(VGG_GROUPS[name], classes, cin)
+    if name == "mobilenetv2":
+        return MobileNetV2(classes, cin)
     if name == "vit:nano":
         return ViT(64, 128, 4, 4, 4, 28, cin, classes)
     raise ValueError(name)
