@@ -7,7 +7,7 @@ interop/testdata/golden). The Go tests read the files and need no torch.
 The PyTorch models below are written from the model specifications (METHODS.md §4.1 and §1.2;
 RepDistiller's module and parameter names, timm's for the ViT). Their weights are not stored: both
 sides derive every tensor from its state-dict key with the same counter-based generator
-(det_values: splitmix64 of FNV-1a(key) + index), so the files hold only the fixed input batch, the
+(det_uniform: splitmix64 of FNV-1a(key) + index), so the files hold only the fixed input batch, the
 outputs, the feature taps and the gradients. Everything is computed in float32 on the CPU with one
 thread; the files are byte-for-byte reproducible on the same CPU model and torch build (PyTorch picks
 its CPU kernels by instruction set: on another CPU the values differ by about 1e-6 relative).
