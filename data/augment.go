@@ -152,6 +152,26 @@ func (o RandomCrop) Apply(img *Image, ws *Workspace, rng *RNG) {
 	cropInto(img, ws, top, left, o.H, o.W)
 }
 
+// CenterCrop takes the H×W window at the centre of the image, its top-left corner at ⌊(h−H)/2⌋,
+// ⌊(w−W)/2⌋ (torchvision rounds half to even: the same but for odd margins of 4k+2 ± 1 pixels,
+// where it is one pixel lower or right): the evaluation crop of FolderRecipe.
+type CenterCrop struct{ H, W int }
+
+// OutputShape implements Op.
+func (o CenterCrop) OutputShape(_, _, c int) (int, int, int) { return o.H, o.W, c }
+
+func (o CenterCrop) check(h, w, _ int) error {
+	if o.H <= 0 || o.W <= 0 || o.H > h || o.W > w {
+		return fmt.Errorf("center crop %dx%d of a %dx%d image: want a positive size within the image", o.H, o.W, h, w)
+	}
+	return nil
+}
+
+// Apply implements Op.
+func (o CenterCrop) Apply(img *Image, ws *Workspace, _ *RNG) {
+	cropInto(img, ws, (img.H-o.H)/2, (img.W-o.W)/2, o.H, o.W)
+}
+
 // cropInto replaces img by its window at (top, left) of size h×w; pixels outside the image are zero.
 func cropInto(img *Image, ws *Workspace, top, left, h, w int) {
 	c := img.C

@@ -67,6 +67,21 @@ func StandardTransform(size, padding int, norm Normalize) Pipeline {
 	return Pipeline{Ops: []Op{RandomCrop{H: size, W: size, Padding: padding}, HFlip{P: 0.5}, norm}}
 }
 
+// FolderStoreSize is the side an image folder is decoded at for a FolderRecipe of crop size size:
+// size·8/7 rounded (256 for 224, 146 for 128, 73 for 64), the usual resize-then-crop ratio 0.875.
+func FolderStoreSize(size int) int { return (size*8 + 3) / 7 }
+
+// FolderRecipe is the supervised recipe for image folders larger than 32×32 (fine-grained data):
+// images decoded at FolderStoreSize(size) (ReadImageFolder's WithImageSize), trained on a random
+// resized crop (area 8%–100%, aspect 3/4–4/3) to size×size with a horizontal flip, and tested on
+// the size×size centre crop; both normalised.
+func FolderRecipe(size int, norm Normalize) (train, test Pipeline) {
+	train = Pipeline{Ops: []Op{RandomResizedCrop{H: size, W: size, ScaleMin: 0.08, ScaleMax: 1, RatioMin: 3.0 / 4, RatioMax: 4.0 / 3},
+		HFlip{P: 0.5}, norm}}
+	test = Pipeline{Ops: []Op{CenterCrop{H: size, W: size}, norm}}
+	return train, test
+}
+
 // SimCLROptions are the strengths of the SimCLR augmentation. The zero value is SimCLR's
 // augmentation with the milder colour jitter (0.4/0.4/0.4/0.1).
 type SimCLROptions struct {
