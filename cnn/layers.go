@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
@@ -70,31 +69,13 @@ func Conv2D(ctx *context.Context, x *graph.Node, opts ConvOptions) *graph.Node {
 		cin%groups != 0 || opts.Out%groups != 0 || (opts.Init != ConvKaimingFanOut && opts.Init != ConvPyTorch) {
 		panic(errorf("conv %s: invalid options %+v for %d input channels", ctx.Scope(), opts, cin))
 	}
-	stride, dilation := max(opts.Stride, 1), max(opts.Dilation, 1)
-	g := x.Graph()
-	// PyTorch's fan-out (and the references' n = k²·C_out) does not divide by the groups; its fan-in
-	// does.
-	init := initializers.RandomNormalFn(ctx, math.Sqrt(2/float64(opts.Kernel*opts.Kernel*opts.Out)))
-	if opts.Init == ConvPyTorch {
-		bound := 1 / math.Sqrt(float64(opts.Kernel*opts.Kernel*cin/groups))
-		init = initializers.RandomUniformFn(ctx, -bound, bound)
+	o := nn.ConvOptions{Out: opts.Out, KernelH: opts.Kernel, KernelW: opts.Kernel, Stride: opts.Stride,
+		Dilation: opts.Dilation, Padding: opts.Padding, Groups: opts.Groups, Bias: opts.Bias, BiasInit: initializers.Zero}
+	if opts.Init == ConvKaimingFanOut {
+		// PyTorch's fan-out (and the references' n = k²·C_out) does not divide by the groups.
+		o.WeightInit = initializers.RandomNormalFn(ctx, math.Sqrt(2/float64(opts.Kernel*opts.Kernel*opts.Out)))
 	}
-	kernelShape := shapes.Make(x.DType(), opts.Kernel, opts.Kernel, cin/groups, opts.Out)
-	kernel := ctx.WithInitializer(init).VariableWithShape(weightsName, kernelShape).ValueGraph(g)
-	p := opts.Padding
-	// Strides and dilations are always passed explicitly: the backend needs both set.
-	y := graph.Convolve(x, kernel).
-		StridePerAxis(stride, stride).
-		DilationPerAxis(dilation, dilation).
-		PaddingPerDim([][2]int{{p, p}, {p, p}}).
-		ChannelGroupCount(groups).
-		Done()
-	if opts.Bias {
-		b := ctx.WithInitializer(initializers.Zero).
-			VariableWithShape(biasesName, shapes.Make(x.DType(), opts.Out)).ValueGraph(g)
-		y = graph.Add(y, graph.Reshape(b, 1, 1, 1, opts.Out))
-	}
-	return y
+	return nn.Conv2D(ctx, x, o)
 }
 
 // LinearInit selects the initialisation of Linear's weights and biases.

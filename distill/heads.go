@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/nn"
 )
 
 // Shared building blocks of the distillers: PyTorch-initialised linear and convolution heads,
@@ -28,49 +29,30 @@ type conv2dSpec struct {
 	bias        bool
 }
 
-// conv2d applies a 2-D convolution to x: [B, H, W, Cin] → [B, H', W', out]. Variables in ctx's
-// scope: "weights" [kh, kw, Cin, out] and optionally "biases" [out], initialised as PyTorch's
+// conv2d applies a 2-D convolution to x: [B, H, W, Cin] → [B, H', W', out] (nn.Conv2D). Variables in
+// ctx's scope: "weights" [kh, kw, Cin, out] and optionally "biases" [out], initialised as PyTorch's
 // convolutions (U(±1/√fan_in), fan_in = Cin·kh·kw, or out·kh·kw for the transposed one).
 //
 // The transposed convolution is computed as a convolution over the input dilated by 2 (zeros
 // interleaved) and padded (the kernel is learnt, so its spatial flip is immaterial); its output is
 // 2·(H−1) − 2·pad + kh, as PyTorch's ConvTranspose2d(kh, stride 2, pad).
 func conv2d(ctx *context.Context, x *graph.Node, c conv2dSpec) *graph.Node {
+	o := nn.ConvOptions{Out: c.out, KernelH: c.kh, KernelW: c.kw, Stride: c.stride, Padding: c.pad, Bias: c.bias}
+	if !c.transposed {
+		return nn.Conv2D(ctx, x, o)
+	}
+	// Interleave zeros (x at even positions of a [B, 2H, 2W, Cin] map) with constant matrices,
+	// then convolve with padding (k−1−pad) before and (k−2−pad) after: the transposed convolution,
+	// differentiable without input dilation (whose gradient GoMLX does not define).
 	g := x.Graph()
-	cin := x.Shape().Dim(-1)
-	fanIn := cin * c.kh * c.kw
-	if c.transposed {
-		fanIn = c.out * c.kh * c.kw
-	}
-	bound := 1 / math.Sqrt(float64(fanIn))
-	w := ctx.WithInitializer(uniformInit(ctx, bound)).
-		VariableWithShape("weights", shapes.Make(x.DType(), c.kh, c.kw, cin, c.out)).ValueGraph(g)
-	var y *graph.Node
-	switch {
-	case c.kh == 1 && c.kw == 1 && c.stride <= 1 && c.pad == 0 && !c.transposed:
-		y = graph.Einsum("bhwi,io->bhwo", x, graph.Reshape(w, cin, c.out))
-	case c.transposed:
-		// Interleave zeros (x at even positions of a [B, 2H, 2W, Cin] map) with constant
-		// matrices, then convolve with padding (k−1−pad) before and (k−2−pad) after: the
-		// transposed convolution, differentiable without input dilation (whose gradient GoMLX
-		// does not define).
-		h, wd := x.Shape().Dim(1), x.Shape().Dim(2)
-		up := graph.Einsum("ih,bhwc->biwc", graph.ConstAsDType(g, x.DType(), zeroInterleaveMatrix(h)), x)
-		up = graph.Einsum("jw,biwc->bijc", graph.ConstAsDType(g, x.DType(), zeroInterleaveMatrix(wd)), up)
-		ph, pw := c.kh-1-c.pad, c.kw-1-c.pad
-		y = graph.Convolve(up, w).Strides(1).
-			PaddingPerDim([][2]int{{ph, ph - 1}, {pw, pw - 1}}).Done()
-	default:
-		stride := max(c.stride, 1)
-		y = graph.Convolve(x, w).Strides(stride).
-			PaddingPerDim([][2]int{{c.pad, c.pad}, {c.pad, c.pad}}).Done()
-	}
-	if c.bias {
-		b := ctx.WithInitializer(uniformInit(ctx, bound)).
-			VariableWithShape("biases", shapes.Make(x.DType(), c.out)).ValueGraph(g)
-		y = graph.Add(y, graph.Reshape(b, 1, 1, 1, c.out))
-	}
-	return y
+	bound := 1 / math.Sqrt(float64(c.out*c.kh*c.kw))
+	o.WeightInit, o.BiasInit = uniformInit(ctx, bound), uniformInit(ctx, bound)
+	h, wd := x.Shape().Dim(1), x.Shape().Dim(2)
+	up := graph.Einsum("ih,bhwc->biwc", graph.ConstAsDType(g, x.DType(), zeroInterleaveMatrix(h)), x)
+	up = graph.Einsum("jw,biwc->bijc", graph.ConstAsDType(g, x.DType(), zeroInterleaveMatrix(wd)), up)
+	ph, pw := c.kh-1-c.pad, c.kw-1-c.pad
+	o.Stride, o.Padding, o.Pads = 1, 0, [2][2]int{{ph, ph - 1}, {pw, pw - 1}}
+	return nn.Conv2D(ctx, up, o)
 }
 
 // zeroInterleaveMatrix returns the [2n, n] matrix that spreads n positions to the even positions

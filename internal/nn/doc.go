@@ -1,6 +1,6 @@
 // Package nn holds the layers every ifa model and head shares, each defined once: Linear (PyTorch's
 // initialisation by default; other initialisations and no bias as options), LayerNorm (variable
 // names as an option, since they are part of the checkpoint format), Normalize, multi-head
-// Attention, and batch normalisation whose gradient flows through the batch statistics, with
+// Attention, Conv2D, and batch normalisation whose gradient flows through the batch statistics, with
 // running averages for evaluation and a frozen-scope switch (FrozenParam).
 package nn
