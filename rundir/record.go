@@ -55,6 +55,10 @@ type DataSpec struct {
 	Height   int `json:"height"`
 	Width    int `json:"width"`
 	Channels int `json:"channels"`
+	// Crop > 0: an image folder read with the folder recipe (data.FolderRecipe): decoded at
+	// data.FolderStoreSize(Crop), trained on random resized crops and tested on the centre crop
+	// of Crop×Crop (= Height×Width).
+	Crop int `json:"crop,omitempty"`
 	// Mean and Std are the per-channel normalisation of the test transform.
 	Mean []float32 `json:"mean"`
 	Std  []float32 `json:"std"`

@@ -100,8 +100,8 @@ func prepareRunDir(app *App, command string, resume bool) (string, error) {
 
 // openSplit reads one split of a dataset. Any image count is accepted (subsets of the canonical
 // files); the files must still be consistent.
-func openSplit(name, dir, split string, limit int) (*data.Dataset, error) {
-	ds, err := data.Open(name, dir, split, data.WithAnyCount())
+func openSplit(name, dir, split string, limit int, opts ...data.Option) (*data.Dataset, error) {
+	ds, err := data.Open(name, dir, split, append([]data.Option{data.WithAnyCount()}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +122,25 @@ func subset(ds *data.Dataset, n int) *data.Dataset {
 // openTrainTest reads the train and test splits and returns them with their rundir.DataSpec (the
 // normalisation of a known dataset, or the train split's own statistics).
 func openTrainTest(name, dir string, limitTrain, limitTest int) (train, test *data.Dataset, spec rundir.DataSpec, err error) {
-	if train, err = openSplit(name, dir, "train", limitTrain); err != nil {
+	return openTrainTestCrop(name, dir, limitTrain, limitTest, 0)
+}
+
+// openTrainTestCrop is openTrainTest for the image-folder recipe of crop size crop (> 0): the
+// folder is decoded at data.FolderStoreSize(crop) and the spec records the crop as the model's
+// input; 0 is openTrainTest.
+func openTrainTestCrop(name, dir string, limitTrain, limitTest, crop int) (train, test *data.Dataset, spec rundir.DataSpec, err error) {
+	var opts []data.Option
+	if crop > 0 {
+		if _, known := data.NormFor(name); known {
+			return nil, nil, spec, usagef("--image-size %d: only for image folders (--dataset %s has its own size)", crop, name)
+		}
+		store := data.FolderStoreSize(crop)
+		opts = append(opts, data.WithImageSize(store, store))
+	}
+	if train, err = openSplit(name, dir, "train", limitTrain, opts...); err != nil {
 		return nil, nil, spec, fmt.Errorf("--dataset %s: %w", name, err)
 	}
-	if test, err = openSplit(name, dir, "test", limitTest); err != nil {
+	if test, err = openSplit(name, dir, "test", limitTest, opts...); err != nil {
 		return nil, nil, spec, fmt.Errorf("--dataset %s: %w", name, err)
 	}
 	if train.H != test.H || train.W != test.W || train.C != test.C {
@@ -137,6 +152,9 @@ func openTrainTest(name, dir string, limitTrain, limitTest int) (train, test *da
 		norm = data.NormFromStats(train.ChannelStats())
 	}
 	spec = rundir.DataSpec{Dataset: name, Dir: dir, Height: train.H, Width: train.W, Channels: train.C, Mean: norm.Mean, Std: norm.Std}
+	if crop > 0 {
+		spec.Height, spec.Width, spec.Crop = crop, crop, crop
+	}
 	return train, test, spec, nil
 }
 
@@ -146,7 +164,9 @@ func openTrainTest(name, dir string, limitTrain, limitTest int) (train, test *da
 // --pad-to-32) are zero-padded to it first, as in training.
 func evalLoader(ds *data.Dataset, spec rundir.DataSpec, batch, workers int) (*data.ImageLoader, error) {
 	pipe := data.TestTransform(spec.Norm())
-	if ds.H < spec.Height || ds.W < spec.Width {
+	if spec.Crop > 0 {
+		_, pipe = data.FolderRecipe(spec.Crop, spec.Norm())
+	} else if ds.H < spec.Height || ds.W < spec.Width {
 		pipe = pipe.PadFirst(spec.Height, spec.Width)
 	}
 	return data.NewLoader(ds, data.LoaderConfig{BatchSize: batch, Transforms: []data.Pipeline{pipe}, Workers: workers})
@@ -244,15 +264,16 @@ func evalData(rec rundir.Model, dataset, dir string, limitTrain, limitTest int) 
 	if dataset == "" {
 		return nil, nil, spec, errors.New("--dataset: the checkpoint's run does not record its dataset: give --dataset")
 	}
-	train, test, own, err := openTrainTest(dataset, dir, limitTrain, limitTest)
+	train, test, own, err := openTrainTestCrop(dataset, dir, limitTrain, limitTest, spec.Crop)
 	if err != nil {
 		return nil, nil, spec, err
 	}
 	if len(spec.Mean) != train.C {
 		spec.Mean, spec.Std = own.Mean, own.Std
 	}
-	// Smaller images are zero-padded to the encoder's input by evalLoader (--pad-to-32 runs).
-	if train.H > spec.Height || train.W > spec.Width || train.C != spec.Channels {
+	// Smaller images are zero-padded to the encoder's input by evalLoader (--pad-to-32 runs); the
+	// folder recipe's are centre-cropped to it.
+	if (spec.Crop == 0 && (train.H > spec.Height || train.W > spec.Width)) || train.C != spec.Channels {
 		return nil, nil, spec, fmt.Errorf("--dataset %s: images %dx%dx%d, but the encoder takes %dx%dx%d",
 			dataset, train.H, train.W, train.C, spec.Height, spec.Width, spec.Channels)
 	}

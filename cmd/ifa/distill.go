@@ -132,7 +132,7 @@ func (c *DistillCmd) loadData(teacher rundir.Model, seed int64, dropLast bool) (
 	if name == "" {
 		return nil, errors.New("distill: the teacher's run does not record its dataset: give --dataset")
 	}
-	train, test, spec, err := openTrainTest(name, dir, c.LimitTrain, c.LimitTest)
+	train, test, spec, err := openTrainTestCrop(name, dir, c.LimitTrain, c.LimitTest, teacher.Data.Crop)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
@@ -140,6 +140,15 @@ func (c *DistillCmd) loadData(teacher rundir.Model, seed int64, dropLast bool) (
 		return nil, fmt.Errorf("distill: %s: the test split has %d classes, the train split %d", name, test.NumClasses(), train.NumClasses())
 	}
 	th, tw, tc := teacher.Data.Height, teacher.Data.Width, teacher.Data.Channels
+	if teacher.Data.Crop > 0 {
+		if train.C != tc {
+			return nil, fmt.Errorf("distill: %s: images with %d channels, but the teacher takes %d", name, train.C, tc)
+		}
+		if len(teacher.Data.Mean) == tc && len(teacher.Data.Std) == tc {
+			spec.Mean, spec.Std = teacher.Data.Mean, teacher.Data.Std
+		}
+		return c.loadFolderRecipe(train, test, spec, seed, dropLast)
+	}
 	if train.C != tc || train.H > th || train.W > tw {
 		return nil, fmt.Errorf("distill: %s: images %dx%dx%d, but the teacher takes %dx%dx%d", name, train.H, train.W, train.C, th, tw, tc)
 	}
@@ -411,4 +420,28 @@ func viewOf(m rundir.Model, taps *backbone.TapChoice) distill.View {
 		v.Rows, v.Cols = rows, cols
 	}
 	return v
+}
+
+// loadFolderRecipe builds the loaders of a teacher trained with the image-folder recipe
+// (ifa train --image-size): the student trains on the teacher's random resized crops and is tested
+// on its centre crops, normalised with the teacher's statistics.
+func (c *DistillCmd) loadFolderRecipe(train, test *data.Dataset, spec rundir.DataSpec, seed int64, dropLast bool) (*distillData, error) {
+	trainPipe, testPipe := data.FolderRecipe(spec.Crop, spec.Norm())
+	if c.NoAugment {
+		trainPipe = testPipe
+	}
+	trainLoader, err := data.NewLoader(train, data.LoaderConfig{
+		BatchSize: c.Batch, Transforms: []data.Pipeline{trainPipe}, Shuffle: true, DropLast: dropLast,
+		Seed: uint64(seed), Workers: c.Workers,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("distill: training set: %w", err)
+	}
+	testLoader, err := data.NewLoader(test, data.LoaderConfig{
+		BatchSize: c.EvalBatch, Transforms: []data.Pipeline{testPipe}, Workers: c.Workers,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("distill: test set: %w", err)
+	}
+	return &distillData{train: trainLoader, test: testLoader, trainSet: train, spec: spec, classes: train.NumClasses()}, nil
 }
