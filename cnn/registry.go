@@ -13,6 +13,7 @@ import (
 
 	"github.com/ifa-toolkit/ifa/backbone"
 	"github.com/ifa-toolkit/ifa/internal/catch"
+	"github.com/ifa-toolkit/ifa/internal/nn"
 )
 
 // errorf formats an error with the package prefix.
@@ -186,15 +187,7 @@ func mapShapes(nodes []*graph.Node) []MapShape {
 }
 
 // TrainableParams counts the scalar entries of the trainable variables in ctx (all scopes).
-func TrainableParams(ctx *context.Context) int {
-	n := 0
-	for v := range ctx.IterVariables() {
-		if v.Trainable {
-			n += v.Shape().Size()
-		}
-	}
-	return n
-}
+func TrainableParams(ctx *context.Context) int { return int(nn.CountTrainable(ctx, nil)) }
 
 // registry lists the named models; built on demand so there is no package-level mutable state.
 func registry() map[string]Config {

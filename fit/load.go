@@ -130,11 +130,7 @@ func ImportFrozen(ctx *context.Context, scope, path, from string) error {
 // built.
 func CountParams(ctx *context.Context, scope string) int64 {
 	scope = absScope(scope)
-	var n int64
-	for v := range ctx.IterVariables() {
-		if v.Trainable && v.DType().IsFloat() && inScope(v.Scope(), scope) && !inScope(v.Scope(), OptimizerScope) {
-			n += int64(v.Shape().Size())
-		}
-	}
-	return n
+	return nn.CountTrainable(ctx, func(v *context.Variable) bool {
+		return inScope(v.Scope(), scope) && !inScope(v.Scope(), OptimizerScope)
+	})
 }

@@ -98,3 +98,16 @@ func LinearParams(in, out int, bias bool) int {
 	}
 	return n
 }
+
+// CountTrainable returns the number of trainable parameters (elements of trainable float
+// variables) of ctx for which keep returns true (nil keeps all). Variables exist once the model's
+// graph has been built.
+func CountTrainable(ctx *context.Context, keep func(v *context.Variable) bool) int64 {
+	var n int64
+	for v := range ctx.IterVariables() {
+		if v.Trainable && v.DType().IsFloat() && (keep == nil || keep(v)) {
+			n += int64(v.Shape().Size())
+		}
+	}
+	return n
+}
