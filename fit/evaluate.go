@@ -3,6 +3,7 @@ package fit
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -140,6 +141,11 @@ func (e *Evaluator) Evaluate(loader data.Loader) (Accuracy, error) {
 	}
 	if acc.N == 0 {
 		return acc, errors.New("fit: evaluate: the loader yielded no examples")
+	}
+	if math.IsNaN(ce) || math.IsInf(ce, 0) {
+		// NaN logits rank the true class first (every comparison is false): refuse rather than
+		// report them as 100% accurate.
+		return acc, fmt.Errorf("fit: evaluate: non-finite logits (cross-entropy %v over %d examples): the model's weights have diverged", ce, acc.N)
 	}
 	n := float64(acc.N)
 	acc.Top1, acc.Top5, acc.Loss = 100*top1/n, 100*top5/n, ce/n

@@ -3,6 +3,7 @@ package fit
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -69,5 +70,17 @@ func TestEvaluateMatchesReference(t *testing.T) {
 	m := got.Metrics("test_")
 	if m["test_top1"] != got.Top1 || m["test_top5"] != got.Top5 || m["test_loss"] != got.Loss {
 		t.Errorf("metrics %v", m)
+	}
+}
+
+// TestEvaluateRefusesNaNLogits: NaN logits would rank every true class first (100% top-1); the
+// evaluation fails instead, naming the cause.
+func TestEvaluateRefusesNaNLogits(t *testing.T) {
+	l := &memLoader{x: make([]float32, 6*3), y: make([]int32, 6), n: 6, d: 3, batch: 4, seed: 1}
+	_, err := Evaluate(testutil.Backend(), context.New(), l, func(ctx *context.Context, x *graph.Node) *graph.Node {
+		return graph.Div(x, x) // 0/0
+	})
+	if err == nil || !strings.Contains(err.Error(), "non-finite logits") {
+		t.Errorf("err = %v, want the non-finite logits refused", err)
 	}
 }
