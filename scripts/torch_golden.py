@@ -710,7 +710,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     for name, classes, size, cin, batch in [("resnet8x4", 10, 16, 3, 4), ("resnet32x4", 10, 16, 3, 2), ("wrn_16_2", 10, 16, 3, 4),
                                             ("vgg8", 10, 16, 3, 4), ("vit:nano", 10, 28, 1, 4), ("resnet50", 10, 16, 3, 2),
-                                            ("shufflev1", 10, 24, 3, 4), ("shufflev2", 10, 20, 3, 4)]:
+                                            ("shufflev1", 10, 16, 3, 4), ("shufflev2", 10, 20, 3, 4)]:
         save_safetensors(os.path.join(a.out, name.replace(":", "_") + ".safetensors"), golden(name, classes, size, cin, batch))
     pairs = {}
     x = det_input([4, 32, 32, 3])
