@@ -1,10 +1,7 @@
 package vit
 
 import (
-	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -252,24 +249,7 @@ func TestMixerScopesGolden(t *testing.T) {
 	defer g.Finalize()
 	ctx := context.New()
 	m.Features(ctx, graph.Parameter(g, "images", shapes.Make(dtypes.Float32, 2, 28, 28, 1)))
-	var lines []string
-	for v := range ctx.IterVariables() {
-		lines = append(lines, fmt.Sprintf("%s %v trainable=%v", v.ScopeAndName(), v.Shape().Dimensions, v.Trainable))
-	}
-	got := strings.Join(lines, "\n") + "\n"
-	path := filepath.Join("testdata", "scopes_mixer_nano.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestMixerScopesGolden -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("variable scopes changed:\n--- got\n%s--- want\n%s", got, want)
-	}
+	checkScopesGolden(t, ctx, "scopes_mixer_nano.golden", "TestMixerScopesGolden")
 }
 
 func TestMixerConfigValidation(t *testing.T) {

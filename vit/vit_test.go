@@ -330,27 +330,7 @@ func TestParamCountKnownValues(t *testing.T) {
 func TestScopesGolden(t *testing.T) {
 	c, _ := Get("nano")
 	_, ctx := buildOnly(t, c.WithClasses(10))
-	var lines []string
-	for v := range ctx.IterVariables() {
-		lines = append(lines, fmt.Sprintf("%s %v trainable=%v", v.ScopeAndName(), v.Shape().Dimensions, v.Trainable))
-	}
-	got := strings.Join(lines, "\n") + "\n"
-	path := filepath.Join("testdata", "scopes_nano.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestScopesGolden -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("variable scopes changed:\n--- got\n%s--- want\n%s", got, want)
-	}
+	checkScopesGolden(t, ctx, "scopes_nano.golden", "TestScopesGolden")
 }
 
 func TestSharedNormAndMeanPooling(t *testing.T) {
@@ -571,5 +551,32 @@ func randomizeVariables64(t *testing.T, ctx *context.Context, r *rand.Rand) {
 		if err := v.SetValue(tensors.FromFlatDataAndDimensions(randSlice(r, v.Shape().Size(), 0.5), v.Shape().Dimensions...)); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// checkScopesGolden compares the variables of ctx (scope, shape, trainable) with testdata/file;
+// -update rewrites the file.
+func checkScopesGolden(t *testing.T, ctx *context.Context, file, test string) {
+	t.Helper()
+	var lines []string
+	for v := range ctx.IterVariables() {
+		lines = append(lines, fmt.Sprintf("%s %v trainable=%v", v.ScopeAndName(), v.Shape().Dimensions, v.Trainable))
+	}
+	got := strings.Join(lines, "\n") + "\n"
+	path := filepath.Join("testdata", file)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update to create it)", err, test)
+	}
+	if got != string(want) {
+		t.Errorf("variable scopes changed:\n--- got\n%s--- want\n%s", got, want)
 	}
 }
