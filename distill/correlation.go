@@ -43,6 +43,14 @@ func LinearEmbed(ctx *context.Context, x *graph.Node, dim int) *graph.Node {
 // Correlation is the registry entry for CC: both pooled features go through their own
 // LinearEmbed (scopes correlation/embed_s and correlation/embed_t, width ParamCCFeatDim = 128,
 // both trained; the teacher feature itself is a constant), then CCLoss; β = 0.02.
+//
+// As in RepDistiller, nothing normalises the features or the embeddings: the loss grows with the
+// square of the pooled teacher feature's scale, and so does its gradient with respect to the
+// embeddings. A teacher whose eval-mode batch-norm statistics are unsettled (a deep ResNet trained
+// for a few steps) can give an initial loss of order 10⁵–10⁹ and an SGD step that overshoots: the
+// run then stops on a non-finite loss within a few steps, even at a tenth of the default β. With
+// a teacher trained for a few dozen steps (checked with resnet56 and resnet110) the same pair
+// trains normally.
 type Correlation struct{}
 
 // ParamCCFeatDim: the width of CC's linear embeddings.

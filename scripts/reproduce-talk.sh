@@ -50,7 +50,11 @@ if [ "$smoke" = 1 ]; then
 	BACKEND=${BACKEND:-cpu}
 	DATASET=fashion-mnist
 	EPOCHS=1 MILESTONES=1 BATCH=16
-	T_EPOCHS=4 T_MILESTONES=3 # a teacher of 4 steps has unsettled batch-norm statistics
+	# A teacher of 4 steps has unsettled batch-norm statistics. Those of the deep teachers (resnet56,
+	# resnet110, resnet32x4) are still unsettled after these 16 steps: their pooled features are so
+	# large that correlation and vid, whose losses are not normalised, can diverge and be listed as
+	# failed (see distill.Correlation); with resnet56 or resnet110 teachers of 47 steps they train.
+	T_EPOCHS=4 T_MILESTONES=3
 	LIMITS=(--limit-train 64 --limit-test 32 --eval-batch 32)
 	CRD=(--param crd_k=16)
 else
