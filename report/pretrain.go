@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -137,36 +136,27 @@ func LoadPretrainRun(dir string) (PretrainRun, error) {
 
 // readMetrics reads the epochs, the training time and the online kNN of metrics.jsonl.
 func (r *PretrainRun) readMetrics(path string) error {
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // an untrained encoder (--epochs 0) has no metrics
-	}
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<16), 1<<24)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
+	err := eachJSONLine(path, func(line []byte) error {
 		var m struct {
 			Epoch   int      `json:"epoch"`
 			Seconds float64  `json:"seconds"`
 			KNN     *float64 `json:"knn_top1"`
 		}
 		if err := json.Unmarshal(line, &m); err != nil {
-			return fmt.Errorf("report: %s: line %d: %w", path, n, err)
+			return err
 		}
 		r.Epochs = max(r.Epochs, m.Epoch)
 		r.TrainSeconds += m.Seconds
 		if m.KNN != nil {
 			r.Online = append(r.Online, OnlinePoint{Epoch: m.Epoch, Top1: *m.KNN})
 		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // an untrained encoder (--epochs 0) has no metrics
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("report: %s: %w", path, err)
+	if err != nil {
+		return err
 	}
 	sort.SliceStable(r.Online, func(i, j int) bool { return r.Online[i].Epoch < r.Online[j].Epoch })
 	return nil

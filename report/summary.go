@@ -137,29 +137,20 @@ type EpochMetrics struct {
 // ReadMetrics reads runDir/metrics.jsonl, in epoch order.
 func ReadMetrics(runDir string) ([]EpochMetrics, error) {
 	path := filepath.Join(runDir, MetricsFile)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
 	var out []EpochMetrics
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<16), 1<<24)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
+	err := eachJSONLine(path, func(line []byte) error {
 		var m EpochMetrics
 		if err := json.Unmarshal(line, &m); err != nil {
-			return nil, fmt.Errorf("report: %s: line %d: %w", path, n, err)
+			return err
 		}
 		if m.Epoch < 1 {
-			return nil, fmt.Errorf("report: %s: line %d: epoch %d, want >= 1", path, n, m.Epoch)
+			return fmt.Errorf("epoch %d, want >= 1", m.Epoch)
 		}
 		out = append(out, m)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("report: %s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Epoch < out[j].Epoch })
 	return out, nil
@@ -268,4 +259,28 @@ func LoadRuns(paths []string) ([]Run, error) {
 		return nil, errors.New("report: no run directories given")
 	}
 	return runs, nil
+}
+
+// eachJSONLine calls fn with every non-blank line of the JSON-lines file path, in order; an error
+// of fn is returned with the file and line number.
+func eachJSONLine(path string, fn func(line []byte) error) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<16), 1<<24)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		if err := fn(line); err != nil {
+			return fmt.Errorf("report: %s: line %d: %w", path, n, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("report: %s: %w", path, err)
+	}
+	return nil
 }
