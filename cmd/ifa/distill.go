@@ -166,20 +166,7 @@ func (c *DistillCmd) loadData(teacher rundir.Model, seed int64, dropLast bool) (
 	if th != train.H || tw != train.W {
 		testPipe = testPipe.PadFirst(th, tw)
 	}
-	trainLoader, err := data.NewLoader(train, data.LoaderConfig{
-		BatchSize: c.Batch, Transforms: []data.Pipeline{{Ops: append(ops, norm)}}, Shuffle: true, DropLast: dropLast,
-		Seed: uint64(seed), Workers: c.Workers,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("distill: training set: %w", err)
-	}
-	testLoader, err := data.NewLoader(test, data.LoaderConfig{
-		BatchSize: c.EvalBatch, Transforms: []data.Pipeline{testPipe}, Workers: c.Workers,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("distill: test set: %w", err)
-	}
-	return &distillData{train: trainLoader, test: testLoader, trainSet: train, spec: spec, classes: train.NumClasses()}, nil
+	return c.newLoaders(train, test, spec, data.Pipeline{Ops: append(ops, norm)}, testPipe, seed, dropLast)
 }
 
 // methodParams returns the method parameters the flags set: the flags tagged with a key of the
@@ -430,6 +417,11 @@ func (c *DistillCmd) loadFolderRecipe(train, test *data.Dataset, spec rundir.Dat
 	if c.NoAugment {
 		trainPipe = testPipe
 	}
+	return c.newLoaders(train, test, spec, trainPipe, testPipe, seed, dropLast)
+}
+
+// newLoaders makes the shuffled training loader and the test loader of a distillation.
+func (c *DistillCmd) newLoaders(train, test *data.Dataset, spec rundir.DataSpec, trainPipe, testPipe data.Pipeline, seed int64, dropLast bool) (*distillData, error) {
 	trainLoader, err := data.NewLoader(train, data.LoaderConfig{
 		BatchSize: c.Batch, Transforms: []data.Pipeline{trainPipe}, Shuffle: true, DropLast: dropLast,
 		Seed: uint64(seed), Workers: c.Workers,
