@@ -505,8 +505,9 @@ func checkpointDirFiles(runDir string, match func(name string) bool) ([]string, 
 	return paths, nil
 }
 
-// checkpointName is the file name of the checkpoint taken after globalStep steps.
-func checkpointName(globalStep int64) string {
+// CheckpointName is the file name, in a run's checkpoints/ folder, of the checkpoint taken after
+// globalStep steps (where LatestCheckpoint finds it).
+func CheckpointName(globalStep int64) string {
 	return fmt.Sprintf("step-%012d%s", globalStep, checkpointExt)
 }
 

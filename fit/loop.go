@@ -577,7 +577,7 @@ func (r *runner) reportStep(epoch, step, steps int, lr float64, out StepOutputs)
 
 // checkpoint writes the current state and prunes old checkpoints.
 func (r *runner) checkpoint() (string, error) {
-	path := filepath.Join(r.ckptDir(), checkpointName(r.state.GlobalStep))
+	path := filepath.Join(r.ckptDir(), CheckpointName(r.state.GlobalStep))
 	if err := SaveCheckpointAbortable(r.job.Abort, path, r.job.Context, r.state, r.job.Models...); err != nil {
 		return "", err
 	}

@@ -226,7 +226,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 				t.Fatalf("want an interruption error telling how to resume, got %v", err)
 			}
 			paths, _ := ListCheckpoints(dirB)
-			if len(paths) != 2 || filepath.Base(paths[1]) != checkpointName(8) {
+			if len(paths) != 2 || filepath.Base(paths[1]) != CheckpointName(8) {
 				t.Fatalf("checkpoints after interruption: %v", paths)
 			}
 			if tc.dropNewest {
@@ -263,7 +263,7 @@ func TestNonFiniteLossStopsRun(t *testing.T) {
 	var saved []byte
 	loader.onStep = func(e, i int) {
 		if e == 1 && i == 2 {
-			saved, _ = os.ReadFile(filepath.Join(dir, checkpointsDir, checkpointName(5)))
+			saved, _ = os.ReadFile(filepath.Join(dir, checkpointsDir, CheckpointName(5)))
 		}
 	}
 	cfg := baseConfig(dir)
@@ -271,13 +271,13 @@ func TestNonFiniteLossStopsRun(t *testing.T) {
 	if !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("want ErrNonFinite, got %v", err)
 	}
-	for _, want := range []string{"global step 8", "epoch 2, step 3", "poison=NaN", "ce=", checkpointName(5)} {
+	for _, want := range []string{"global step 8", "epoch 2, step 3", "poison=NaN", "ce=", CheckpointName(5)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
 	paths, _ := ListCheckpoints(dir)
-	if len(paths) != 1 || filepath.Base(paths[0]) != checkpointName(5) {
+	if len(paths) != 1 || filepath.Base(paths[0]) != CheckpointName(5) {
 		t.Fatalf("checkpoints %v, want only the one after epoch 1", paths)
 	}
 	now, _ := os.ReadFile(paths[0])
@@ -298,7 +298,7 @@ func TestKeepLastCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	paths, _ := ListCheckpoints(dir)
-	if len(paths) != 2 || filepath.Base(paths[0]) != checkpointName(20) || filepath.Base(paths[1]) != checkpointName(25) {
+	if len(paths) != 2 || filepath.Base(paths[0]) != CheckpointName(20) || filepath.Base(paths[1]) != CheckpointName(25) {
 		t.Errorf("checkpoints %v, want steps 20 and 25", paths)
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, checkpointsDir))

@@ -108,7 +108,7 @@ func TestOrphanTempCheckpointRemoved(t *testing.T) {
 	if _, err := trainTo(t, cfg, 0); err != nil {
 		t.Fatal(err)
 	}
-	orphan := filepath.Join(dir, checkpointsDir, tempPrefix+checkpointName(99)+"-123")
+	orphan := filepath.Join(dir, checkpointsDir, tempPrefix+CheckpointName(99)+"-123")
 	if err := os.WriteFile(orphan, []byte("half a checkpoint"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestSecondInterruptAbandonsCheckpoint(t *testing.T) {
 	job := mlpJob(context.New(), loader, nil)
 	job.Abort = abort
 	_, err := Run(cancel, job, cfg)
-	if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "abandoned") || !strings.Contains(err.Error(), checkpointName(5)) {
+	if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "abandoned") || !strings.Contains(err.Error(), CheckpointName(5)) {
 		t.Fatalf("second interrupt: %v", err)
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, checkpointsDir))
@@ -197,7 +197,7 @@ func TestSecondInterruptAbandonsCheckpoint(t *testing.T) {
 			t.Errorf("temporary file %s left behind", e.Name())
 		}
 	}
-	if _, err := LoadCheckpoint(filepath.Join(dir, checkpointsDir, checkpointName(5))); err != nil {
+	if _, err := LoadCheckpoint(filepath.Join(dir, checkpointsDir, CheckpointName(5))); err != nil {
 		t.Errorf("the previous checkpoint: %v", err)
 	}
 }

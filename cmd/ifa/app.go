@@ -1,6 +1,7 @@
 package main
 
 import (
+	stdctx "context"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/internal/catch"
+	"github.com/ifa-toolkit/ifa/runs"
 )
 
 // Globals are the flags every subcommand accepts. Each has an IFA_* environment variable.
@@ -39,6 +41,9 @@ type App struct {
 // standard error and a terminal.
 func newApp(g *Globals, stderr io.Writer) (*App, error) {
 	terminal := stderr == io.Writer(os.Stderr) && (isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd()))
+	if g.Devices < 1 {
+		return nil, usagef("--devices %d: want >= 1", g.Devices)
+	}
 	level, err := zerolog.ParseLevel(g.LogLevel)
 	if err != nil {
 		return nil, fmt.Errorf("--log-level %q: %w", g.LogLevel, err)
@@ -59,23 +64,18 @@ func (a *App) RunDir(command string) string {
 	return fmt.Sprintf("runs/%s-%s", strings.ReplaceAll(command, " ", "-"), time.Now().Format("20060102-150405"))
 }
 
-// dataParallel returns the data parallelism --devices asks for on backend (nil for one device),
-// after checking that every training batch splits evenly over the devices: batches of batch
-// images, and the last batch of an epoch over examples images unless it is dropped.
+// env is the runs.Env of a command on backend writing runDir; cancel is its interruptContext.
+func (a *App) env(backend backends.Backend, runDir string, cancel stdctx.Context) runs.Env {
+	return runs.Env{Backend: backend, Log: a.Log, Terminal: a.Terminal, Seed: a.Globals.Seed,
+		Devices: a.Globals.Devices, RunDir: runDir, Abort: abortOf(cancel)}
+}
+
+// dataParallel returns the data parallelism --devices asks for on backend (see runs.Env.DataParallel).
 func (a *App) dataParallel(backend backends.Backend, batch, examples int, dropLast bool) (*fit.DataParallel, error) {
-	n := a.Globals.Devices
-	dp, err := fit.NewDataParallel(backend, n)
-	if err != nil || dp == nil {
-		return nil, err
+	if a.Globals.Devices < 1 {
+		return nil, usagef("--devices %d: want >= 1", a.Globals.Devices)
 	}
-	if batch%n != 0 {
-		return nil, fmt.Errorf("--batch %d is not a multiple of --devices %d: every device takes an equal share of each batch", batch, n)
-	}
-	if last := examples % batch; !dropLast && last != 0 && examples > batch && last%n != 0 {
-		return nil, fmt.Errorf("%d training images in batches of %d leave a last batch of %d, which does not split over --devices %d: change --batch or drop the last batch",
-			examples, batch, last, n)
-	}
-	return dp, nil
+	return a.env(backend, "", nil).DataParallel(batch, examples, dropLast)
 }
 
 // runSafely turns a panic (GoMLX reports graph errors by panicking) into an error: this is the one

@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/runs"
 )
 
 // CLI is the whole command line: global flags and one struct per subcommand.
@@ -107,26 +108,18 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 
 // exitCode is the exit code of a command's error.
 func exitCode(err error) int {
-	var u usageError
 	switch {
 	case errors.Is(err, fit.ErrInterrupted), errors.Is(err, errInterrupted):
 		return exitInterrupted
-	case errors.As(err, &u):
+	case runs.IsUsage(err):
 		return exitUsage
 	}
 	return exitRuntime
 }
 
-// usageError marks an error in the flags or IFA_* variables (exit code 2).
-type usageError struct{ error }
-
-func (u usageError) Unwrap() error { return u.error }
-
-// usagef is a usage error: a flag's value is malformed, out of range or conflicts with another
-// flag or with the data it names. The message starts with the flag.
-func usagef(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
-}
+// usagef is a usage error (runs.UsageError, exit code 2): a flag's value is malformed, out of
+// range or conflicts with another flag or with the data it names. The message starts with the flag.
+func usagef(format string, args ...any) error { return runs.Usagef(format, args...) }
 
 // errInterrupted is wrapped by commands other than training stopped by Ctrl-C.
 var errInterrupted = errors.New("interrupted")

@@ -2,13 +2,13 @@ package main
 
 import (
 	stdctx "context"
-	"fmt"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/fit"
+	"github.com/ifa-toolkit/ifa/runs"
 )
 
 // EpochFlags are the length and batch size of a supervised run, shared by `ifa train` and
@@ -29,33 +29,11 @@ type RunFlags struct {
 	Resume          bool `help:"Continue the run in --out from its newest checkpoint (same flags)."`
 }
 
-// flagCheck is one check of a flag's value: the message says which flag and what it wants.
-type flagCheck struct {
-	ok  bool
-	msg string
-}
+// flagCheck is one check of a flag's value (runs.Check).
+type flagCheck = runs.Check
 
-// want is a check that passes when ok; the message (naming one flag) is used otherwise.
-func want(ok bool, format string, args ...any) flagCheck {
-	if ok {
-		return flagCheck{ok: true}
-	}
-	return flagCheck{msg: fmt.Sprintf(format, args...)}
-}
-
-// firstFailed returns the first failed check as a usage error, prefixed with "cmd: " when cmd is
-// set, or nil.
-func firstFailed(cmd string, checks ...flagCheck) error {
-	for _, c := range checks {
-		if !c.ok {
-			if cmd != "" {
-				return usagef("%s: %s", cmd, c.msg)
-			}
-			return usagef("%s", c.msg)
-		}
-	}
-	return nil
-}
+// want is runs.Want and firstFailed runs.FirstFailed.
+var want, firstFailed = runs.Want, runs.FirstFailed
 
 // epochChecks check --epochs, --batch and --eval-batch.
 func epochChecks(e EpochFlags, r RunFlags) []flagCheck {
@@ -90,13 +68,7 @@ func sgdChecks(lrFactor, momentum, weightDecay float64) []flagCheck {
 	}
 }
 
-// checkBatch refuses a batch larger than the training set (every command that trains).
-func checkBatch(batch, images int) error {
-	if batch > images {
-		return usagef("--batch %d: larger than the %d training images", batch, images)
-	}
-	return nil
-}
+var checkBatch = runs.CheckBatch
 
 // checkTrainsCNNs refuses, before any work, a backend that cannot train a CNN: GoMLX's simplego
 // ("--backend go") lacks the Reverse operation a convolution's gradient needs.
