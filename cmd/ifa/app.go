@@ -15,7 +15,7 @@ import (
 
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/internal/catch"
-	"github.com/ifa-toolkit/ifa/runs"
+	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // Globals are the flags every subcommand accepts. Each has an IFA_* environment variable.
@@ -64,13 +64,13 @@ func (a *App) RunDir(command string) string {
 	return fmt.Sprintf("runs/%s-%s", strings.ReplaceAll(command, " ", "-"), time.Now().Format("20060102-150405"))
 }
 
-// env is the runs.Env of a command on backend writing runDir; cancel is its interruptContext.
-func (a *App) env(backend backends.Backend, runDir string, cancel stdctx.Context) runs.Env {
-	return runs.Env{Backend: backend, Log: a.Log, Terminal: a.Terminal, Seed: a.Globals.Seed,
+// env is the runner.Env of a command on backend writing runDir; cancel is its interruptContext.
+func (a *App) env(backend backends.Backend, runDir string, cancel stdctx.Context) runner.Env {
+	return runner.Env{Backend: backend, Log: a.Log, Terminal: a.Terminal, Seed: a.Globals.Seed,
 		Devices: a.Globals.Devices, RunDir: runDir, Abort: abortOf(cancel)}
 }
 
-// dataParallel returns the data parallelism --devices asks for on backend (see runs.Env.DataParallel).
+// dataParallel returns the data parallelism --devices asks for on backend (see runner.Env.DataParallel).
 func (a *App) dataParallel(backend backends.Backend, batch, examples int, dropLast bool) (*fit.DataParallel, error) {
 	if a.Globals.Devices < 1 {
 		return nil, usagef("--devices %d: want >= 1", a.Globals.Devices)

@@ -25,7 +25,7 @@ import (
 	"github.com/ifa-toolkit/ifa/eval"
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/rundir"
-	"github.com/ifa-toolkit/ifa/runs"
+	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // interruptContext returns a context cancelled by the first SIGINT (Ctrl-C) or SIGTERM: the
@@ -104,9 +104,9 @@ func prepareRunDir(app *App, command string, resume bool) (string, error) {
 
 // openTrainTest, openTrainTestCrop and evalLoader are the runs package's.
 var (
-	openTrainTest     = runs.OpenTrainTest
-	openTrainTestCrop = runs.OpenTrainTestCrop
-	evalLoader        = runs.EvalLoader
+	openTrainTest     = runner.OpenTrainTest
+	openTrainTestCrop = runner.OpenTrainTestCrop
+	evalLoader        = runner.EvalLoader
 )
 
 // loadEncoder loads the encoder of a checkpoint file or run directory (--checkpoint), checked

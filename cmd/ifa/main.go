@@ -14,7 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/ifa-toolkit/ifa/fit"
-	"github.com/ifa-toolkit/ifa/runs"
+	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // CLI is the whole command line: global flags and one struct per subcommand.
@@ -111,15 +111,15 @@ func exitCode(err error) int {
 	switch {
 	case errors.Is(err, fit.ErrInterrupted), errors.Is(err, errInterrupted):
 		return exitInterrupted
-	case runs.IsUsage(err):
+	case runner.IsUsage(err):
 		return exitUsage
 	}
 	return exitRuntime
 }
 
-// usagef is a usage error (runs.UsageError, exit code 2): a flag's value is malformed, out of
+// usagef is a usage error (runner.UsageError, exit code 2): a flag's value is malformed, out of
 // range or conflicts with another flag or with the data it names. The message starts with the flag.
-func usagef(format string, args ...any) error { return runs.Usagef(format, args...) }
+func usagef(format string, args ...any) error { return runner.Usagef(format, args...) }
 
 // errInterrupted is wrapped by commands other than training stopped by Ctrl-C.
 var errInterrupted = errors.New("interrupted")

@@ -8,7 +8,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/ifa-toolkit/ifa/fit"
-	"github.com/ifa-toolkit/ifa/runs"
+	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // PretrainCmd groups the pretraining commands.
@@ -18,9 +18,9 @@ type PretrainCmd struct {
 
 // PretrainVitCmd is the `ifa pretrain vit` command: self-supervised pretraining of a ViT encoder
 // (METHODS.md §1), with an online weighted-kNN monitor and resumable checkpoints. Its flags are
-// the fields of runs.PretrainViT.
+// the fields of runner.PretrainViT.
 type PretrainVitCmd struct {
-	runs.PretrainViT `embed:""`
+	runner.PretrainViT `embed:""`
 
 	stdout  io.Writer        // standard output (tests capture it)
 	backend backends.Backend // set by tests: the shared test backend

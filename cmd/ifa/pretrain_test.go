@@ -24,7 +24,7 @@ import (
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/rundir"
-	"github.com/ifa-toolkit/ifa/runs"
+	"github.com/ifa-toolkit/ifa/runner"
 	"github.com/ifa-toolkit/ifa/vit"
 )
 
@@ -493,16 +493,16 @@ func TestPretrainPredictorMethods(t *testing.T) {
 	}
 }
 
-// TestPretrainDefaultsMatchFlags checks that runs.Defaults gives a Go caller the options the
+// TestPretrainDefaultsMatchFlags checks that runner.Defaults gives a Go caller the options the
 // command line's defaults give.
 func TestPretrainDefaultsMatchFlags(t *testing.T) {
 	cli, _ := parseCLI(t, "pretrain", "vit")
-	var opts runs.PretrainViT
-	if err := runs.Defaults(&opts, nil); err != nil {
+	var opts runner.PretrainViT
+	if err := runner.Defaults(&opts, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := cli.Pretrain.Vit.PretrainViT; !reflect.DeepEqual(got, opts) {
-		t.Errorf("runs.Defaults:\n%+v\nthe flags' defaults:\n%+v", opts, got)
+		t.Errorf("runner.Defaults:\n%+v\nthe flags' defaults:\n%+v", opts, got)
 	}
 	if err := opts.Check(); err != nil {
 		t.Errorf("the defaults fail their check: %v", err)

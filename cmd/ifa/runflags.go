@@ -8,7 +8,7 @@ import (
 
 	"github.com/ifa-toolkit/ifa/data"
 	"github.com/ifa-toolkit/ifa/fit"
-	"github.com/ifa-toolkit/ifa/runs"
+	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // EpochFlags are the length and batch size of a supervised run, shared by `ifa train` and
@@ -29,11 +29,11 @@ type RunFlags struct {
 	Resume          bool `help:"Continue the run in --out from its newest checkpoint (same flags)."`
 }
 
-// flagCheck is one check of a flag's value (runs.Check).
-type flagCheck = runs.Check
+// flagCheck is one check of a flag's value (runner.Check).
+type flagCheck = runner.Check
 
-// want is runs.Want and firstFailed runs.FirstFailed.
-var want, firstFailed = runs.Want, runs.FirstFailed
+// want is runner.Want and firstFailed runner.FirstFailed.
+var want, firstFailed = runner.Want, runner.FirstFailed
 
 // epochChecks check --epochs, --batch and --eval-batch.
 func epochChecks(e EpochFlags, r RunFlags) []flagCheck {
@@ -68,7 +68,7 @@ func sgdChecks(lrFactor, momentum, weightDecay float64) []flagCheck {
 	}
 }
 
-var checkBatch = runs.CheckBatch
+var checkBatch = runner.CheckBatch
 
 // checkTrainsCNNs refuses, before any work, a backend that cannot train a CNN: GoMLX's simplego
 // ("--backend go") lacks the Reverse operation a convolution's gradient needs.

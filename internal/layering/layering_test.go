@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"distill":              {"backbone", "data", "fit", "internal/nn", "internal/param", "ssl", "internal/catch"},
 	"rundir":               {"backbone", "cnn", "vit", "data", "fit", "internal/nn", "internal/catch"},
 	"interop":              {"backbone", "cnn", "vit", "fit", "torchio", "internal/catch"},
-	"runs": {"backbone", "cnn", "vit", "data", "fit", "eval", "ssl", "distill", "rundir", "interop",
+	"runner": {"backbone", "cnn", "vit", "data", "fit", "eval", "ssl", "distill", "rundir", "interop",
 		"report", "torchio", "internal/nn", "internal/param", "internal/catch"},
 }
 
@@ -88,8 +88,8 @@ func forbidden(path string, imports []string) []string {
 			bad = append(bad, rel+" (nothing imports a command)")
 		case rel == "internal/testutil":
 			bad = append(bad, rel+" (only tests import internal/testutil)")
-		case rel == "runs" && !isCmd:
-			bad = append(bad, rel+" (only commands import runs: it is the top of the library)")
+		case rel == "runner" && !isCmd:
+			bad = append(bad, rel+" (only commands import runner: it is the top of the library)")
 		case isCmd:
 		case !known:
 			// A package missing from the table gets the general rules only.
@@ -130,8 +130,8 @@ func TestForbiddenImportsAreCaught(t *testing.T) {
 		{"newpkg", []string{module + "cnn"}, 0},
 		{"cmd/ifa", []string{module + "internal/testutil", module + "distill"}, 1},
 		{"backbone", []string{module + "internal/nn"}, 1},
-		{"distill", []string{module + "runs"}, 1},
-		{"cmd/ifa", []string{module + "runs"}, 0},
+		{"distill", []string{module + "runner"}, 1},
+		{"cmd/ifa", []string{module + "runner"}, 0},
 	} {
 		if got := forbidden(tc.path, tc.imports); len(got) != tc.bad {
 			t.Errorf("%s importing %v: forbidden %v, want %d", tc.path, tc.imports, got, tc.bad)
