@@ -371,11 +371,10 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if c.OpStats {
-		cpu.EnableOpStats(true)
-		defer func() {
-			cpu.EnableOpStats(false)
-		}()
+	cpuBackend, _ := backend.(*cpu.Backend)
+	if c.OpStats && cpuBackend != nil {
+		cpuBackend.EnableOpStats(true)
+		defer cpuBackend.EnableOpStats(false)
 	}
 	cpu0 := processCPUSeconds()
 	times := make([]float64, c.Steps)
@@ -387,8 +386,8 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 		times[i] = d.Seconds()
 	}
 	cpuPerStep := (processCPUSeconds() - cpu0) / float64(c.Steps)
-	if c.OpStats {
-		fmt.Fprint(os.Stderr, cpu.OpStatsReport(70))
+	if c.OpStats && cpuBackend != nil {
+		fmt.Fprint(os.Stderr, cpuBackend.OpStatsReport(70))
 	}
 	med := median(times)
 	var sum float64

@@ -2,8 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -25,6 +23,8 @@ func init() {
 type Backend struct {
 	finalized atomic.Bool
 	pool      bufferPool
+	opts      options
+	stats     opStatTable
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -36,37 +36,26 @@ var _ backends.Backend = (*Backend)(nil)
 //   - isa=avx512|avx2|generic forces the kernel path (default: the best the processor supports,
 //     or the IFA_CPU_ISA environment variable). The path is process-wide: it applies to every
 //     backend of the process from then on.
+//   - directconv=off makes float32 convolutions build im2col blocks instead of packing their GEMM
+//     operands straight from the input (default on).
+//   - winograd=off turns Winograd off for 3×3 stride-1 convolutions and their gradients (default
+//     on).
+//   - fusion=off runs float32 elementwise chains op by op instead of fused (default on).
+//   - opstats=on times every op from the start (default off; see EnableOpStats).
+//
+// The last four hold for this backend only; on and off may also be written true/false or 1/0.
 func New(config string) (backends.Backend, error) {
 	RegisterGradients()
 	if err := kernels.EnvError(); err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
 	}
-	b := &Backend{}
+	opts, err := parseConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{opts: opts}
 	b.pool.init()
-	if config == "" {
-		return b, nil
-	}
-	for _, opt := range strings.Split(config, ",") {
-		key, val, _ := strings.Cut(strings.TrimSpace(opt), "=")
-		switch key {
-		case "workers":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 1 {
-				return nil, fmt.Errorf("cpu: backend config %q: workers=%q: want an integer >= 1", config, val)
-			}
-			kernels.SetMaxThreads(n)
-		case "isa":
-			isa, err := kernels.ParseISA(val)
-			if err == nil {
-				_, err = kernels.SetISA(isa)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("cpu: backend config %q: %w", config, err)
-			}
-		default:
-			return nil, fmt.Errorf("cpu: backend config %q: unknown option %q (want workers=N or isa=avx512|avx2|generic)", config, opt)
-		}
-	}
+	b.stats.on.Store(opts.opStats)
 	return b, nil
 }
 

@@ -2,7 +2,7 @@
 
 package cpu
 
-// AVX2/FMA versions of the batch-norm row kernels (see bn_fast.go), 8 features at a time
+// AVX2/FMA versions of the batch-norm row kernels (see batchnorm.go), 8 features at a time
 // (vec_amd64.s); features past the last multiple of 8, and paths without AVX2 and FMA, use the
 // portable loops.
 

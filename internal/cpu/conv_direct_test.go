@@ -8,14 +8,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// withDirectConv runs fn with the direct-packing convolutions turned on or off.
-func withDirectConv(on bool, fn func()) {
-	old := directConv
-	directConv = on
-	defer func() { directConv = old }()
-	fn()
-}
-
 // TestConvDirectVsBlocks checks the direct-packing float32 convolutions (forward, and the input
 // and kernel gradients, which run as convolutions too) against the im2col-block path and the
 // float64 naive definition, on random NHWC shapes with odd sizes, strides, dilations and
@@ -66,8 +58,8 @@ func TestConvDirectVsBlocks(t *testing.T) {
 		k := randTensor(rng, dtypes.Float32, kernel...)
 		want64, _ := runGraph(t, testCPU(), fn, toF64Tensor(t, x), toF64Tensor(t, k))
 		var direct, blocks [][]float64
-		withDirectConv(true, func() { direct, _ = runGraph(t, testCPU(), fn, x, k) })
-		withDirectConv(false, func() { blocks, _ = runGraph(t, testCPU(), fn, x, k) })
+		direct, _ = runGraph(t, testCPUWith("directconv=on"), fn, x, k)
+		blocks, _ = runGraph(t, testCPUWith("directconv=off"), fn, x, k)
 		for i, name := range []string{"output", "input gradient", "kernel gradient"} {
 			assertClose(t, direct[i], want64[i], 2e-5, "case %d %+v: %s direct vs float64", ci, c, name)
 			assertClose(t, direct[i], blocks[i], 2e-5, "case %d %+v: %s direct vs blocks", ci, c, name)
@@ -99,15 +91,13 @@ func BenchmarkConvDirect(b *testing.B) {
 					x := randTensor(rng, dtypes.Float32, 64, l.hw, l.hw, l.cin)
 					k := randTensor(rng, dtypes.Float32, 3, 3, l.cin, l.cout)
 					flops := 2 * float64(64*l.hw*l.hw*9*l.cin*l.cout)
-					withDirectConv(on, func() {
-						benchExec(b, testCPU(), flops, "GFLOP/s", func(xs []*graph.Node) []*graph.Node {
-							y := graph.Convolve(xs[0], xs[1]).PadSame().Done()
-							if part == "forward" {
-								return []*graph.Node{y}
-							}
-							return graph.Gradient(graph.ReduceAllSum(y), xs[1])
-						}, x, k)
-					})
+					benchExec(b, testCPUWith(onOff("directconv", on)), flops, "GFLOP/s", func(xs []*graph.Node) []*graph.Node {
+						y := graph.Convolve(xs[0], xs[1]).PadSame().Done()
+						if part == "forward" {
+							return []*graph.Node{y}
+						}
+						return graph.Gradient(graph.ReduceAllSum(y), xs[1])
+					}, x, k)
 				})
 			}
 		}

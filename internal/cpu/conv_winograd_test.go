@@ -8,14 +8,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
-// withWinograd runs fn with the Winograd convolutions turned on or off.
-func withWinograd(on bool, fn func()) {
-	old := winogradConv
-	winogradConv = on
-	defer func() { winogradConv = old }()
-	fn()
-}
-
 // TestConvWinograd checks the float32 3×3 stride-1 convolutions that run with Winograd (the
 // forward convolution, the input gradient, whose reversed kernel arrives with its channel axes
 // swapped, and the kernel gradient, whose convolution reads the input with batch and channels
@@ -60,8 +52,8 @@ func TestConvWinograd(t *testing.T) {
 		r := randTensor(rng, dtypes.Float32, g.outDims...)
 		want64, _ := runGraph(t, testCPU(), fn, toF64Tensor(t, x), toF64Tensor(t, k), toF64Tensor(t, r))
 		var wino, gemm [][]float64
-		withWinograd(true, func() { wino, _ = runGraph(t, testCPU(), fn, x, k, r) })
-		withWinograd(false, func() { gemm, _ = runGraph(t, testCPU(), fn, x, k, r) })
+		wino, _ = runGraph(t, testCPUWith("winograd=on"), fn, x, k, r)
+		gemm, _ = runGraph(t, testCPUWith("winograd=off"), fn, x, k, r)
 		for i, name := range []string{"output", "input gradient", "kernel gradient"} {
 			assertClose(t, wino[i], want64[i], 2e-5, "case %d %+v: %s winograd vs float64", ci, c, name)
 			assertClose(t, wino[i], gemm[i], 2e-5, "case %d %+v: %s winograd vs GEMM", ci, c, name)
@@ -144,16 +136,14 @@ func BenchmarkConvWinograd(b *testing.B) {
 					if part != "forward" {
 						flops *= 2
 					}
-					withWinograd(on, func() {
-						benchExec(b, testCPU(), flops, "GFLOP/s", func(xs []*graph.Node) []*graph.Node {
-							y := graph.Convolve(xs[0], xs[1]).PadSame().Done()
-							if part == "forward" {
-								return []*graph.Node{y}
-							}
-							dx := graph.Gradient(graph.ReduceAllSum(graph.Mul(y, xs[2])), xs[0])[0]
-							return []*graph.Node{y, dx}
-						}, x, k, r)
-					})
+					benchExec(b, testCPUWith(onOff("winograd", on)), flops, "GFLOP/s", func(xs []*graph.Node) []*graph.Node {
+						y := graph.Convolve(xs[0], xs[1]).PadSame().Done()
+						if part == "forward" {
+							return []*graph.Node{y}
+						}
+						dx := graph.Gradient(graph.ReduceAllSum(graph.Mul(y, xs[2])), xs[0])[0]
+						return []*graph.Node{y, dx}
+					}, x, k, r)
 				})
 			}
 		}

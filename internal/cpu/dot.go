@@ -4,8 +4,92 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+
 	"github.com/ifa-toolkit/ifa/internal/cpu/kernels"
 )
+
+type dotParams struct {
+	lhsContracting, lhsBatch, rhsContracting, rhsBatch []int
+}
+
+// DotGeneral implements backends.Builder.
+func (b *Builder) DotGeneral(lhs backends.Op, lhsContractingAxes, lhsBatchAxes []int,
+	rhs backends.Op, rhsContractingAxes, rhsBatchAxes []int) (backends.Op, error) {
+	ns, err := b.nodes2("DotGeneral", lhs, rhs)
+	if err != nil {
+		return nil, err
+	}
+	ls, rs := ns[0].shape, ns[1].shape
+	if ls.DType != rs.DType || ls.DType == dtypes.Bool {
+		return nil, fmt.Errorf("cpu: DotGeneral(%s, %s): dtypes must match and be numeric", ls, rs)
+	}
+	if len(lhsContractingAxes) != len(rhsContractingAxes) || len(lhsBatchAxes) != len(rhsBatchAxes) {
+		return nil, fmt.Errorf("cpu: DotGeneral(%s, %s): contracting %v/%v or batch %v/%v axes counts differ",
+			ls, rs, lhsContractingAxes, rhsContractingAxes, lhsBatchAxes, rhsBatchAxes)
+	}
+	check := func(s shapes.Shape, contracting, batch []int) ([]int, error) {
+		used := make([]bool, s.Rank())
+		for _, a := range append(slices.Clone(contracting), batch...) {
+			if a < 0 || a >= s.Rank() || used[a] {
+				return nil, fmt.Errorf("cpu: DotGeneral(%s, %s): invalid or repeated axis %d", ls, rs, a)
+			}
+			used[a] = true
+		}
+		var cross []int
+		for a, u := range used {
+			if !u {
+				cross = append(cross, a)
+			}
+		}
+		return cross, nil
+	}
+	lCross, err := check(ls, lhsContractingAxes, lhsBatchAxes)
+	if err != nil {
+		return nil, err
+	}
+	rCross, err := check(rs, rhsContractingAxes, rhsBatchAxes)
+	if err != nil {
+		return nil, err
+	}
+	var dims []int
+	for i := range lhsBatchAxes {
+		if ls.Dimensions[lhsBatchAxes[i]] != rs.Dimensions[rhsBatchAxes[i]] {
+			return nil, fmt.Errorf("cpu: DotGeneral(%s, %s): batch axes %d/%d differ", ls, rs, lhsBatchAxes[i], rhsBatchAxes[i])
+		}
+		dims = append(dims, ls.Dimensions[lhsBatchAxes[i]])
+	}
+	for i := range lhsContractingAxes {
+		if ls.Dimensions[lhsContractingAxes[i]] != rs.Dimensions[rhsContractingAxes[i]] {
+			return nil, fmt.Errorf("cpu: DotGeneral(%s, %s): contracting axes %d/%d differ", ls, rs,
+				lhsContractingAxes[i], rhsContractingAxes[i])
+		}
+	}
+	for _, a := range lCross {
+		dims = append(dims, ls.Dimensions[a])
+	}
+	for _, a := range rCross {
+		dims = append(dims, rs.Dimensions[a])
+	}
+	p := dotParams{slices.Clone(lhsContractingAxes), slices.Clone(lhsBatchAxes), slices.Clone(rhsContractingAxes),
+		slices.Clone(rhsBatchAxes)}
+	return b.add(backends.OpTypeDotGeneral, shapes.Make(ls.DType, dims...), p, ns...), nil
+}
+
+// Dot implements backends.Builder: vector·vector, matrix·vector or matrix·matrix.
+func (b *Builder) Dot(lhs, rhs backends.Op) (backends.Op, error) {
+	ns, err := b.nodes2("Dot", lhs, rhs)
+	if err != nil {
+		return nil, err
+	}
+	lr, rr := ns[0].shape.Rank(), ns[1].shape.Rank()
+	if lr < 1 || lr > 2 || rr < 1 || rr > 2 {
+		return nil, fmt.Errorf("cpu: Dot(%s, %s): ranks must be 1 or 2", ns[0].shape, ns[1].shape)
+	}
+	return b.DotGeneral(lhs, []int{lr - 1}, nil, rhs, []int{0}, nil)
+}
 
 // gemm is C[m×n] = op(A)·op(B) (beta 0) or C += op(A)·op(B) (beta 1), row-major with strides.
 func gemm[T floatT](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {

@@ -87,7 +87,7 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 		liveMain[i] = live[i] && !folded[i]
 	}
 	var fused map[int]*fusedProgram
-	if fuseElementwise {
+	if b.backend.opts.fusion {
 		fused = fuseChains(b.nodes, inputs, liveMain, isOutput)
 	}
 	// Folded values read by the per-Execute steps (or returned) are the ones kept.
@@ -273,7 +273,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 	if err := e.fold.load(ex); err != nil {
 		return nil, fmt.Errorf("cpu: Execute(%q): %w", e.name, err)
 	}
-	if err := e.run(ex, e.steps, opStatsOn.Load()); err != nil {
+	if err := e.run(ex, e.steps, e.backend.stats.on.Load()); err != nil {
 		return nil, err
 	}
 	outBufs = make([]backends.Buffer, len(e.outputs))
@@ -312,7 +312,7 @@ func (e *Executable) run(ex *execState, steps []step, statsOn bool) (err error) 
 		n := st.n
 		if statsOn && n.op != opTupleElement {
 			if timed != nil {
-				recordOpStat(timed, time.Since(t0))
+				e.backend.stats.record(timed, time.Since(t0))
 			}
 			timed, t0 = st, time.Now()
 		}
@@ -357,7 +357,7 @@ func (e *Executable) run(ex *execState, steps []step, statsOn bool) (err error) 
 		}
 	}
 	if timed != nil {
-		recordOpStat(timed, time.Since(t0))
+		e.backend.stats.record(timed, time.Since(t0))
 	}
 	// Multi-output results nobody consumed.
 	for _, m := range ex.multi {

@@ -10,10 +10,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
-// fuseElementwise enables the compile-time fusion of float32 elementwise chains (see fuseChains).
-// Tests turn it off to compare with the op-by-op execution.
-var fuseElementwise = true
-
 // fuseMinSize is the smallest output for which a chain is fused: below it the op-by-op loops are
 // as fast.
 const fuseMinSize = 1024

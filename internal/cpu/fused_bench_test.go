@@ -21,14 +21,12 @@ func benchGELU(b *testing.B, grad, fused bool) {
 	x := randTensor(rng, dtypes.Float32, 512, 17, 128)
 	y := randTensor(rng, dtypes.Float32, 512, 17, 128)
 	n := float64(x.Shape().Size())
-	withFusion(fused, func() {
-		benchExec(b, testCPU(), n, "Gelem/s", func(xs []*graph.Node) []*graph.Node {
-			if !grad {
-				return []*graph.Node{geluGraph(xs[0])}
-			}
-			return graph.Gradient(graph.ReduceAllSum(graph.Mul(geluGraph(xs[0]), xs[1])), xs[0])
-		}, x, y)
-	})
+	benchExec(b, testCPUWith(onOff("fusion", fused)), n, "Gelem/s", func(xs []*graph.Node) []*graph.Node {
+		if !grad {
+			return []*graph.Node{geluGraph(xs[0])}
+		}
+		return graph.Gradient(graph.ReduceAllSum(graph.Mul(geluGraph(xs[0]), xs[1])), xs[0])
+	}, x, y)
 }
 
 func BenchmarkGELUForwardFused(b *testing.B)  { benchGELU(b, false, true) }

@@ -11,14 +11,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
-// withFusion runs fn with elementwise fusion turned on or off.
-func withFusion(on bool, fn func()) {
-	old := fuseElementwise
-	fuseElementwise = on
-	defer func() { fuseElementwise = old }()
-	fn()
-}
-
 // fusedChains builds elementwise chains of the kinds a training step has (batch-norm
 // normalisation with per-channel vectors, ReLU and its mask gradient, SGD momentum update,
 // divisions, Neg, Min/Max, scalars, shared operands and intermediates also used elsewhere) on
@@ -64,8 +56,8 @@ func TestFusedChains(t *testing.T) {
 		v := randTensor(rng, dtypes.Float32, c)
 		w := randTensor(rng, dtypes.Float32, c)
 		var fused, plain [][]float64
-		withFusion(true, func() { fused, _ = runGraph(t, testCPU(), fusedChains, x, y, v, w) })
-		withFusion(false, func() { plain, _ = runGraph(t, testCPU(), fusedChains, x, y, v, w) })
+		fused, _ = runGraph(t, testCPUWith("fusion=on"), fusedChains, x, y, v, w)
+		plain, _ = runGraph(t, testCPUWith("fusion=off"), fusedChains, x, y, v, w)
 		want, _ := runGraph(t, testCPU(), fusedChains, toF64Tensor(t, x), toF64Tensor(t, y), toF64Tensor(t, v), toF64Tensor(t, w))
 		for i := range fused {
 			tol := 0.0
@@ -177,11 +169,11 @@ func TestFusedTranscendental(t *testing.T) {
 		v := randTensor(rng, dtypes.Float32, c)
 		w := randTensor(rng, dtypes.Float32, c)
 		var fused, plain [][]float64
-		EnableOpStats(true)
-		withFusion(true, func() { fused, _ = runGraph(t, testCPU(), transcendentalChains, x, y, v, w) })
-		report := OpStatsReport(0)
-		EnableOpStats(false)
-		withFusion(false, func() { plain, _ = runGraph(t, testCPU(), transcendentalChains, x, y, v, w) })
+		stats := testCPUWith("fusion=on,opstats=on").(*Backend)
+		stats.EnableOpStats(true) // clears earlier runs
+		fused, _ = runGraph(t, stats, transcendentalChains, x, y, v, w)
+		report := stats.OpStatsReport(0)
+		plain, _ = runGraph(t, testCPUWith("fusion=off"), transcendentalChains, x, y, v, w)
 		want, _ := runGraph(t, testCPU(), transcendentalChains, toF64Tensor(t, x), toF64Tensor(t, y), toF64Tensor(t, v), toF64Tensor(t, w))
 		for i := range fused {
 			tol := 0.0
@@ -223,7 +215,7 @@ func BenchmarkFusedGELU(b *testing.B) {
 			name = "op-by-op"
 		}
 		b.Run(name, func(b *testing.B) {
-			withFusion(on, func() { benchExec(b, testCPU(), float64(x.Shape().Size())*4*3, "GB", fn, x, y) })
+			benchExec(b, testCPUWith(onOff("fusion", on)), float64(x.Shape().Size())*4*3, "GB", fn, x, y)
 		})
 	}
 }

@@ -6,7 +6,81 @@ import (
 	"slices"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/shapeinference"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
+
+type gatherParams struct {
+	indexVectorAxis                                                 int
+	offsetOutputAxes, collapsedSliceAxes, startIndexMap, sliceSizes []int
+}
+
+// Gather implements backends.Builder (XLA semantics, indices clamped into range).
+func (b *Builder) Gather(operand, startIndices backends.Op, indexVectorAxis int,
+	offsetOutputAxes, collapsedSliceAxes, startIndexMap, sliceSizes []int, indicesAreSorted bool) (backends.Op, error) {
+	ns, err := b.nodes2("Gather", operand, startIndices)
+	if err != nil {
+		return nil, err
+	}
+	if !ns[1].shape.DType.IsInt() {
+		return nil, fmt.Errorf("cpu: Gather: indices %s must be integers", ns[1].shape)
+	}
+	idxShape := ns[1].shape
+	if indexVectorAxis == idxShape.Rank() {
+		// Implicit trailing axis of size 1.
+		idxShape = shapes.Make(idxShape.DType, append(slices.Clone(idxShape.Dimensions), 1)...)
+	}
+	shape, err := shapeinference.Gather(ns[0].shape, idxShape, indexVectorAxis, offsetOutputAxes, collapsedSliceAxes,
+		startIndexMap, sliceSizes, indicesAreSorted)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	p := gatherParams{indexVectorAxis, slices.Clone(offsetOutputAxes), slices.Clone(collapsedSliceAxes),
+		slices.Clone(startIndexMap), slices.Clone(sliceSizes)}
+	return b.add(backends.OpTypeGather, shape, p, ns...), nil
+}
+
+type scatterParams struct {
+	indexVectorAxis                                            int
+	updateWindowAxes, insertedWindowAxes, scatterAxesToOperand []int
+}
+
+func (b *Builder) scatter(op backends.OpType, operand, indices, updates backends.Op, indexVectorAxis int,
+	updateWindowAxes, insertedWindowAxes, scatterAxesToOperandAxes []int) (backends.Op, error) {
+	ns, err := b.nodes2(op.String(), operand, indices, updates)
+	if err != nil {
+		return nil, err
+	}
+	shape, err := shapeinference.ScatterOp(ns[0].shape, ns[1].shape, ns[2].shape, indexVectorAxis, updateWindowAxes,
+		insertedWindowAxes, scatterAxesToOperandAxes)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	p := scatterParams{indexVectorAxis, slices.Clone(updateWindowAxes), slices.Clone(insertedWindowAxes),
+		slices.Clone(scatterAxesToOperandAxes)}
+	return b.add(op, shape, p, ns...), nil
+}
+
+// ScatterSum implements backends.Builder.
+func (b *Builder) ScatterSum(operand, indices, updates backends.Op, indexVectorAxis int,
+	updateWindowAxes, insertedWindowAxes, scatterAxesToOperandAxes []int, _, _ bool) (backends.Op, error) {
+	return b.scatter(backends.OpTypeScatterSum, operand, indices, updates, indexVectorAxis, updateWindowAxes,
+		insertedWindowAxes, scatterAxesToOperandAxes)
+}
+
+// ScatterMax implements backends.Builder.
+func (b *Builder) ScatterMax(operand, indices, updates backends.Op, indexVectorAxis int,
+	updateWindowAxes, insertedWindowAxes, scatterAxesToOperandAxes []int, _, _ bool) (backends.Op, error) {
+	return b.scatter(backends.OpTypeScatterMax, operand, indices, updates, indexVectorAxis, updateWindowAxes,
+		insertedWindowAxes, scatterAxesToOperandAxes)
+}
+
+// ScatterMin implements backends.Builder.
+func (b *Builder) ScatterMin(operand, indices, updates backends.Op, indexVectorAxis int,
+	updateWindowAxes, insertedWindowAxes, scatterAxesToOperandAxes []int, _, _ bool) (backends.Op, error) {
+	return b.scatter(backends.OpTypeScatterMin, operand, indices, updates, indexVectorAxis, updateWindowAxes,
+		insertedWindowAxes, scatterAxesToOperandAxes)
+}
 
 // axesExcept lists the axes 0..rank-1 not in skip, in order.
 func axesExcept(rank int, skip []int) []int {

@@ -33,6 +33,30 @@ var (
 	})
 )
 
+// testCPUs holds the backends of testCPUWith, by config.
+var testCPUs sync.Map
+
+// testCPUWith returns a cpu backend made with New(config), one per config for the whole test run.
+func testCPUWith(config string) backends.Backend {
+	if b, ok := testCPUs.Load(config); ok {
+		return b.(backends.Backend)
+	}
+	b, err := New(config)
+	if err != nil {
+		panic(err)
+	}
+	got, _ := testCPUs.LoadOrStore(config, b)
+	return got.(backends.Backend)
+}
+
+// onOff returns the backend config that turns the switch key on or off.
+func onOff(key string, on bool) string {
+	if on {
+		return key + "=on"
+	}
+	return key + "=off"
+}
+
 // graphFn is a test computation over a list of inputs.
 type graphFn func(xs []*graph.Node) []*graph.Node
 

@@ -2,10 +2,87 @@ package cpu
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/shapeinference"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
+
+// Iota implements backends.Builder.
+func (b *Builder) Iota(shape shapes.Shape, iotaAxis int) (backends.Op, error) {
+	if err := checkDType(shape.DType); err != nil {
+		return nil, fmt.Errorf("cpu: Iota(%s): %w", shape, err)
+	}
+	if iotaAxis < 0 || iotaAxis >= shape.Rank() {
+		return nil, fmt.Errorf("cpu: Iota(%s, axis=%d): axis out of range", shape, iotaAxis)
+	}
+	return b.add(backends.OpTypeIota, shape, iotaAxis), nil
+}
+
+// Reshape implements backends.Builder.
+func (b *Builder) Reshape(x backends.Op, dims ...int) (backends.Op, error) {
+	ns, err := b.nodes2("Reshape", x)
+	if err != nil {
+		return nil, err
+	}
+	shape, err := shapeinference.ReshapeOp(ns[0].shape, dims)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	return b.add(backends.OpTypeReshape, shape, nil, ns[0]), nil
+}
+
+// Transpose implements backends.Builder.
+func (b *Builder) Transpose(x backends.Op, permutation ...int) (backends.Op, error) {
+	ns, err := b.nodes2("Transpose", x)
+	if err != nil {
+		return nil, err
+	}
+	shape, err := shapeinference.TransposeOp(ns[0].shape, permutation)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	return b.add(backends.OpTypeTranspose, shape, slices.Clone(permutation), ns[0]), nil
+}
+
+// BroadcastInDim implements backends.Builder.
+func (b *Builder) BroadcastInDim(x backends.Op, outputShape shapes.Shape, broadcastAxes []int) (backends.Op, error) {
+	ns, err := b.nodes2("BroadcastInDim", x)
+	if err != nil {
+		return nil, err
+	}
+	if err := shapeinference.BroadcastInDimOp(ns[0].shape, outputShape, broadcastAxes); err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	if outputShape.DType != ns[0].shape.DType {
+		return nil, fmt.Errorf("cpu: BroadcastInDim(%s -> %s): dtypes differ", ns[0].shape, outputShape)
+	}
+	return b.add(backends.OpTypeBroadcastInDim, outputShape.Clone(), slices.Clone(broadcastAxes), ns[0]), nil
+}
+
+// Concatenate implements backends.Builder.
+func (b *Builder) Concatenate(axis int, operands ...backends.Op) (backends.Op, error) {
+	ns, err := b.nodes2("Concatenate", operands...)
+	if err != nil {
+		return nil, err
+	}
+	if len(ns) == 0 {
+		return nil, fmt.Errorf("cpu: Concatenate: no operands")
+	}
+	inShapes := make([]shapes.Shape, len(ns))
+	for i, n := range ns {
+		inShapes[i] = n.shape
+	}
+	shape, err := shapeinference.ConcatenateOp(inShapes, axis)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	if len(ns) == 1 {
+		return ns[0], nil
+	}
+	return b.add(backends.OpTypeConcatenate, shape, axis, ns...), nil
+}
 
 // stridesOf returns the row-major strides of dims.
 func stridesOf(dims []int) []int {
@@ -280,72 +357,6 @@ func execBroadcastInDim(ex *execState, n *node, ins []*value, _ []bool) (*Buffer
 	return out, err
 }
 
-func execSlice(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
-	p := n.params.(sliceParams)
-	inStr := stridesOf(ins[0].buf.shape.Dimensions)
-	b := box{dims: n.shape.Dimensions, dStr: stridesOf(n.shape.Dimensions), sStr: make([]int, len(inStr))}
-	for a := range inStr {
-		b.sOff += p.starts[a] * inStr[a]
-		b.sStr[a] = inStr[a] * p.strides[a]
-	}
-	out := ex.b.newBuffer(n.shape)
-	return out, copyBoxAny(out.flat, ins[0].buf.flat, b)
-}
-
-func execReverse(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
-	rev := n.params.([]bool)
-	dims := n.shape.Dimensions
-	inStr := stridesOf(dims)
-	b := box{dims: dims, dStr: stridesOf(dims), sStr: make([]int, len(dims))}
-	for a := range dims {
-		if rev[a] {
-			b.sOff += (dims[a] - 1) * inStr[a]
-			b.sStr[a] = -inStr[a]
-		} else {
-			b.sStr[a] = inStr[a]
-		}
-	}
-	out := ex.b.newBuffer(n.shape)
-	return out, copyBoxAny(out.flat, ins[0].buf.flat, b)
-}
-
-func execPad(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
-	cfg := n.params.([]backends.PadAxis)
-	in := ins[0].buf.shape
-	out := ex.b.newBuffer(n.shape)
-	if err := fillFromScalar(out.flat, ins[1].buf.flat); err != nil {
-		return nil, err
-	}
-	if in.Size() == 0 || n.shape.Size() == 0 {
-		return out, nil
-	}
-	inStr, outStr := stridesOf(in.Dimensions), stridesOf(n.shape.Dimensions)
-	b := box{dims: make([]int, in.Rank()), dStr: make([]int, in.Rank()), sStr: make([]int, in.Rank())}
-	for a, c := range cfg {
-		step := c.Interior + 1
-		outDim := n.shape.Dimensions[a]
-		// First input index landing at a position >= 0, last one < outDim.
-		i0 := 0
-		if c.Start < 0 {
-			i0 = (-c.Start + step - 1) / step
-		}
-		last := outDim - 1 - c.Start
-		if last < 0 {
-			return out, nil
-		}
-		i1 := min(in.Dimensions[a]-1, last/step)
-		if i1 < i0 {
-			return out, nil
-		}
-		b.dims[a] = i1 - i0 + 1
-		b.dOff += (c.Start + i0*step) * outStr[a]
-		b.dStr[a] = step * outStr[a]
-		b.sOff += i0 * inStr[a]
-		b.sStr[a] = inStr[a]
-	}
-	return out, copyBoxAny(out.flat, ins[0].buf.flat, b)
-}
-
 func execConcatenate(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
 	axis := n.params.(int)
 	out := ex.b.newBuffer(n.shape)
@@ -360,46 +371,6 @@ func execConcatenate(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, e
 		pos += s.Dimensions[axis]
 	}
 	return out, nil
-}
-
-// clampedStarts reads the scalar start indices and clamps them so the box of sizes fits in dims.
-func clampedStarts(ins []*value, dims, sizes []int) []int {
-	starts := make([]int, len(dims))
-	for a := range dims {
-		s := elemAsInt(ins[a].buf.flat, 0)
-		s = max(0, min(s, dims[a]-sizes[a]))
-		starts[a] = s
-	}
-	return starts
-}
-
-func execDynamicSlice(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, error) {
-	in := ins[0].buf.shape
-	starts := clampedStarts(ins[1:], in.Dimensions, n.shape.Dimensions)
-	inStr := stridesOf(in.Dimensions)
-	b := box{dims: n.shape.Dimensions, dStr: stridesOf(n.shape.Dimensions), sStr: inStr}
-	for a := range starts {
-		b.sOff += starts[a] * inStr[a]
-	}
-	out := ex.b.newBuffer(n.shape)
-	return out, copyBoxAny(out.flat, ins[0].buf.flat, b)
-}
-
-func execDynamicUpdateSlice(ex *execState, n *node, ins []*value, lastUse []bool) (*Buffer, error) {
-	upd := ins[1].buf
-	starts := clampedStarts(ins[2:], n.shape.Dimensions, upd.shape.Dimensions)
-	src := ins[0].buf.flat
-	updFlat := upd.flat
-	out := outputLike(ex, n.shape, ins, lastUse, 0)
-	if out.flat != nil && !sameStorage(out.flat, src) {
-		_, _ = copyFlat(out.flat, src)
-	}
-	outStr := stridesOf(n.shape.Dimensions)
-	b := box{dims: upd.shape.Dimensions, dStr: outStr, sStr: stridesOf(upd.shape.Dimensions)}
-	for a := range starts {
-		b.dOff += starts[a] * outStr[a]
-	}
-	return out, copyBoxAny(out.flat, updFlat, b)
 }
 
 // sameStorage reports whether two flat slices start at the same element.
@@ -424,4 +395,51 @@ func sameStorage(a, b any) bool {
 // shapeWithDims returns a copy of s with new dimensions.
 func shapeWithDims(s shapes.Shape, dims ...int) shapes.Shape {
 	return shapes.Make(s.DType, dims...)
+}
+
+func execIota(ex *execState, n *node, _ []*value, _ []bool) (*Buffer, error) {
+	out := ex.b.newBuffer(n.shape)
+	axis := n.params.(int)
+	dims := n.shape.Dimensions
+	inner := 1
+	for a := axis + 1; a < len(dims); a++ {
+		inner *= dims[a]
+	}
+	d := dims[axis]
+	iotaAt := func(i int) int { return (i / inner) % d }
+	switch o := out.flat.(type) {
+	case []float32:
+		for i := range o {
+			o[i] = float32(iotaAt(i))
+		}
+	case []float64:
+		for i := range o {
+			o[i] = float64(iotaAt(i))
+		}
+	case []int8:
+		fillIota(o, iotaAt)
+	case []int16:
+		fillIota(o, iotaAt)
+	case []int32:
+		fillIota(o, iotaAt)
+	case []int64:
+		fillIota(o, iotaAt)
+	case []uint8:
+		fillIota(o, iotaAt)
+	case []uint16:
+		fillIota(o, iotaAt)
+	case []uint32:
+		fillIota(o, iotaAt)
+	case []uint64:
+		fillIota(o, iotaAt)
+	default:
+		return nil, fmt.Errorf("iota of %s not supported", n.shape)
+	}
+	return out, nil
+}
+
+func fillIota[T intT](o []T, at func(int) int) {
+	for i := range o {
+		o[i] = T(at(i))
+	}
 }

@@ -9,10 +9,15 @@ import (
 	"time"
 )
 
-// Op statistics: an opt-in profile of where an executable's time goes, per op kind and shape.
-// It costs one atomic load per step when off.
+// Op statistics: an opt-in profile of where a backend's executables spend their time, per op kind
+// and shape. It costs one atomic load per execution when off.
 
-var opStatsOn atomic.Bool
+// opStatTable is a backend's op timings.
+type opStatTable struct {
+	on atomic.Bool
+	mu sync.Mutex
+	m  map[opStatKey]*opStat
+}
 
 type opStatKey struct {
 	op    string
@@ -24,42 +29,42 @@ type opStat struct {
 	dur   time.Duration
 }
 
-var (
-	opStatsMu sync.Mutex
-	opStats   = map[opStatKey]*opStat{}
-)
-
-// EnableOpStats turns the per-op timing on or off and clears what was gathered.
-func EnableOpStats(on bool) {
-	opStatsMu.Lock()
-	opStats = map[opStatKey]*opStat{}
-	opStatsMu.Unlock()
-	opStatsOn.Store(on)
+// EnableOpStats turns the backend's per-op timing on or off and clears what was gathered (the
+// config option opstats=on turns it on from the start).
+func (b *Backend) EnableOpStats(on bool) {
+	b.stats.mu.Lock()
+	b.stats.m = nil
+	b.stats.mu.Unlock()
+	b.stats.on.Store(on)
 }
 
-func recordOpStat(st *step, d time.Duration) {
+func (t *opStatTable) record(st *step, d time.Duration) {
 	n := st.n
 	op := n.op.String()
 	if st.fused != nil {
 		op = "Fused(" + op + ")"
 	}
 	k := opStatKey{op: op, shape: n.shape.String()}
-	opStatsMu.Lock()
-	s := opStats[k]
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = map[opStatKey]*opStat{}
+	}
+	s := t.m[k]
 	if s == nil {
 		s = &opStat{}
-		opStats[k] = s
+		t.m[k] = s
 	}
 	s.calls++
 	s.dur += d
-	opStatsMu.Unlock()
+	t.mu.Unlock()
 }
 
-// OpStatsReport returns the gathered op timings as a table, the costliest first: per op kind, then
-// the top entries per (op, output shape). top limits the per-shape rows.
-func OpStatsReport(top int) string {
-	opStatsMu.Lock()
-	defer opStatsMu.Unlock()
+// OpStatsReport returns the op timings the backend gathered as a table, the costliest first: per op
+// kind, then the top entries per (op, output shape). top limits the per-shape rows.
+func (b *Backend) OpStatsReport(top int) string {
+	b.stats.mu.Lock()
+	defer b.stats.mu.Unlock()
+	opStats := b.stats.m
 	var total time.Duration
 	byOp := map[string]*opStat{}
 	type row struct {

@@ -5,7 +5,28 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
+
+// RNGBitGenerator implements backends.Builder with Philox-4x32-10: state[0] is the key, state[1:3]
+// the 128-bit counter, advanced by the number of 128-bit blocks drawn.
+func (b *Builder) RNGBitGenerator(state backends.Op, shape shapes.Shape) (backends.Op, backends.Op, error) {
+	ns, err := b.nodes2("RNGBitGenerator", state)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ns[0].shape.Equal(backends.RNGStateShape) {
+		return nil, nil, fmt.Errorf("cpu: RNGBitGenerator: state is %s, want %s", ns[0].shape, backends.RNGStateShape)
+	}
+	if err := checkDType(shape.DType); err != nil || shape.DType == dtypes.Bool {
+		return nil, nil, fmt.Errorf("cpu: RNGBitGenerator(%s): unsupported dtype", shape)
+	}
+	outs := b.addMulti(backends.OpTypeRNGBitGenerator, []shapes.Shape{ns[0].shape, shape.Clone()}, nil, ns[0])
+	return outs[0], outs[1], nil
+}
 
 // Philox-4x32-10 constants (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11).
 const (

@@ -6,8 +6,8 @@ import "math"
 
 // The AVX2/FMA vector loops of vec_amd64.s (written by vec_amd64_gen.py). They need no
 // GOEXPERIMENT, and run only when the active kernel path has AVX2 and FMA (vec8). Lengths are in
-// elements; the Go wrappers (math32_amd64.go, binary32_amd64.go, reduce32_amd64.go, bn_amd64.go,
-// dot_small_amd64.go) check bounds and handle the tails.
+// elements; the Go wrappers (math32_amd64.go, binary_amd64.go, reduce_amd64.go,
+// batchnorm_amd64.go, dot_amd64.go) check bounds and handle the tails.
 
 //go:generate python3 vec_amd64_gen.py
 

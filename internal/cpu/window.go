@@ -3,9 +3,85 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/shapeinference"
 )
+
+type windowParams struct {
+	reduce                                          backends.ReduceOpType
+	window, strides, baseDilations, windowDilations []int
+	paddings                                        [][2]int
+}
+
+// ReduceWindow implements backends.Builder.
+func (b *Builder) ReduceWindow(x backends.Op, reductionType backends.ReduceOpType,
+	windowDimensions, strides, baseDilations, windowDilations []int, paddings [][2]int) (backends.Op, error) {
+	ns, err := b.nodes2("ReduceWindow", x)
+	if err != nil {
+		return nil, err
+	}
+	s := ns[0].shape
+	switch reductionType {
+	case backends.ReduceOpSum, backends.ReduceOpMax, backends.ReduceOpMin, backends.ReduceOpProduct:
+	default:
+		return nil, fmt.Errorf("cpu: ReduceWindow: unsupported reduction %s", reductionType)
+	}
+	shape, err := shapeinference.ReduceWindowOp(s, windowDimensions, strides, baseDilations, windowDilations, paddings)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	r := s.Rank()
+	p := windowParams{reduce: reductionType, window: orOnes(windowDimensions, r), strides: slices.Clone(strides),
+		baseDilations: orOnes(baseDilations, r), windowDilations: orOnes(windowDilations, r), paddings: orZeroPads(paddings, r)}
+	if len(p.strides) == 0 {
+		p.strides = slices.Clone(p.window)
+	}
+	return b.add(backends.OpTypeReduceWindow, shape, p, ns[0]), nil
+}
+
+func (b *Builder) selectAndScatter(op backends.OpType, operand, source backends.Op, windowDimensions, windowStrides []int,
+	paddings [][2]int) (backends.Op, error) {
+	ns, err := b.nodes2(op.String(), operand, source)
+	if err != nil {
+		return nil, err
+	}
+	s := ns[0].shape
+	r := s.Rank()
+	p := windowParams{window: orOnes(windowDimensions, r), strides: slices.Clone(windowStrides),
+		baseDilations: ones(r), windowDilations: ones(r), paddings: orZeroPads(paddings, r)}
+	if len(p.strides) == 0 {
+		p.strides = slices.Clone(p.window)
+	}
+	want, err := shapeinference.ReduceWindowOp(s, p.window, p.strides, nil, nil, p.paddings)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: %s: %w", op, err)
+	}
+	if !want.Equal(ns[1].shape) {
+		return nil, fmt.Errorf("cpu: %s(operand %s): source is %s, want %s", op, s, ns[1].shape, want)
+	}
+	return b.add(op, s, p, ns...), nil
+}
+
+// SelectAndScatterMax implements backends.Builder: the gradient of a max-pool.
+func (b *Builder) SelectAndScatterMax(operand, source backends.Op, windowDimensions, windowStrides []int,
+	paddings [][2]int) (backends.Op, error) {
+	return b.selectAndScatter(backends.OpTypeSelectAndScatterMax, operand, source, windowDimensions, windowStrides, paddings)
+}
+
+// SelectAndScatterMin implements backends.Builder: the gradient of a min-pool.
+func (b *Builder) SelectAndScatterMin(operand, source backends.Op, windowDimensions, windowStrides []int,
+	paddings [][2]int) (backends.Op, error) {
+	return b.selectAndScatter(backends.OpTypeSelectAndScatterMin, operand, source, windowDimensions, windowStrides, paddings)
+}
+
+// SelectAndScatterSum is the gradient of a sum-pool (every window position gets the source value);
+// it is not part of backends.Builder but is offered for completeness.
+func (b *Builder) SelectAndScatterSum(operand, source backends.Op, windowDimensions, windowStrides []int,
+	paddings [][2]int) (backends.Op, error) {
+	return b.selectAndScatter(backends.OpTypeSelectAndScatterSum, operand, source, windowDimensions, windowStrides, paddings)
+}
 
 // windowGeom maps output positions of a window op to the input positions of their windows. When the
 // innermost axis is untouched by the window (size 1, stride 1, no padding or dilation) it is
