@@ -16,6 +16,22 @@ import (
 //	supcon:   simclr's views, positives by class label        (Khosla et al. 2020, Eq. 2)
 //
 // with one projector g shared by every view and τ = τ_b = 0.5 by default.
+//
+// Multi-crop (--crops; METHODS.md §10.4): the global crops are the augmentations above and make the
+// contrast set; each local crop x_m (m = 1..M) contributes the views the last global crop would
+// give in its place, which are anchors only (SupConWithAnchors) — never positives, negatives or
+// denominator terms of another anchor:
+//
+//	lwclr:    u_{m,1} = g(h_L(x_m)), u_{m,1+j} = g(sg h_{L−k+j}(x_m))
+//	simlwclr: u_{m,j} = g(h_{L−k+j}(x_m)), j = 1..k   (the local crop's selected layers)
+//	simclr, supcon: u_{m,1} = g(h_L(x_m))
+//
+// A local anchor of image i is positive with every global view of image i (simclr: z_1 and z_2 of
+// image i; simlwclr: its 1 + k views; supcon: every global view of its class) and contrasts with all
+// V·B global views; the global anchors keep exactly the two-crop terms. The loss is the mean over
+// the V·B global and the M·k·B local anchors. Local views take no StopGradientB (they are the
+// anchors that train on the crops). Without local crops every method is bit for bit the two-crop
+// one (the same graph and checkpoint scopes).
 type clrMethod struct {
 	mode   CLRMode
 	labels bool
@@ -50,31 +66,79 @@ func (m clrMethod) Check(cfg PretrainConfig) error {
 	return nil
 }
 
+func (m clrMethod) MultiCrop() bool { return true }
+
 func (m clrMethod) Loss(ctx *context.Context, encoder EncoderFn, cfg PretrainConfig, augs []*graph.Node, labels *graph.Node) PretrainOutput {
 	enc := ctx.In(ScopeEncoder)
-	in := CLRInputs{A: encoder(enc, augs[0]).TapVectors}
-	if len(augs) > 1 {
-		in.B = encoder(enc.Reuse(), augs[1]).TapVectors
+	feats := make([][]*graph.Node, len(augs))
+	for v, x := range augs {
+		c := enc
+		if v > 0 {
+			c = enc.Reuse()
+		}
+		feats[v] = encoder(c, x).TapVectors
 	}
-	views, err := CLRViews(in, CLRViewOptions{
+	in := CLRInputs{A: feats[0]}
+	if m.Augmentations() > 1 {
+		in.B = feats[1]
+	}
+	opts := CLRViewOptions{
 		Mode:                 m.mode,
 		Layers:               cfg.Layers,
 		IntermediateGradient: cfg.IntermediateGradient,
 		StopGradientB:        cfg.StopGradientB,
-	})
+	}
+	views, err := CLRViews(in, opts)
 	if err != nil {
 		panic(err)
+	}
+	var locals []View
+	for v := m.Augmentations(); v < len(augs); v++ {
+		lv, err := localCLRViews(feats[0], feats[v], v, opts)
+		if err != nil {
+			panic(err)
+		}
+		locals = append(locals, lv...)
 	}
 	width := views[0].Input.Shape().Dim(1)
 	proj := SharedHead(ctx.In(ScopeProjector), cfg.Projector)
 	rescale := newRescalers(ctx, cfg, width)
-	stack := EmbedViews(views, func(v View) *graph.Node { return proj(rescale(v.Layer, v.Input)) })
+	embed := func(v View) *graph.Node { return proj(rescale(v.Layer, v.Input)) }
+	stack := EmbedViews(views, embed)
 	var lbl *graph.Node
 	if m.labels {
 		lbl = labels
 	}
-	loss := SupCon(stack, lbl, SupConOptions{Temperature: cfg.Temperature, BaseTemperature: cfg.BaseTemperature, Mode: ContrastAll})
-	return PretrainOutput{Loss: loss, Embeddings: stack, Views: views}
+	supOpts := SupConOptions{Temperature: cfg.Temperature, BaseTemperature: cfg.BaseTemperature, Mode: ContrastAll}
+	if len(locals) == 0 {
+		return PretrainOutput{Loss: SupCon(stack, lbl, supOpts), Embeddings: stack, Views: views}
+	}
+	extra := EmbedViews(locals, embed)
+	loss := SupConWithAnchors(stack, extra, lbl, supOpts)
+	return PretrainOutput{Loss: loss, Embeddings: graph.Concatenate([]*graph.Node{stack, extra}, 1), Views: append(views, locals...)}
+}
+
+// localCLRViews are the anchor-only views of local crop number crop (its layer vectors local): the
+// views CLRViews gives the last global crop, computed from the local crop instead (see clrMethod).
+func localCLRViews(first, local []*graph.Node, crop int, opts CLRViewOptions) ([]View, error) {
+	opts.StopGradientB = false
+	var views []View
+	var err error
+	if opts.Mode == ModeLWCLR {
+		views, err = CLRViews(CLRInputs{A: local}, opts)
+	} else {
+		views, err = CLRViews(CLRInputs{A: first, B: local}, opts)
+		if err == nil {
+			views = views[1:]
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ssl: local crop %d: %w", crop, err)
+	}
+	for i := range views {
+		views[i].Crop, views[i].AnchorOnly = crop, true
+	}
+	return views, nil
 }
 
 // newRescalers returns a function mapping layer l's vector x to width: x itself when it already has

@@ -9,8 +9,10 @@ import (
 )
 
 // Multi-crop (METHODS.md §10.4; SwAV, DINO): besides the G global crops every image gives M
-// smaller local crops. Local crops are online (query) views only: every layer of every crop is
-// paired with the target of every global crop but its own, never with a local crop's. The spec
+// smaller local crops. Local crops are online (query, anchor) views only: in the predictor methods
+// every layer of every crop is paired with the target of every global crop but its own, never with
+// a local crop's; in the contrastive methods the local crops' views are extra anchors against the
+// global crops' views (clrMethod). The spec
 // "2x28:0.4-1,6x14:0.1-0.4" reads: 2 global crops of 28×28 pixels covering 40–100 % of the image's
 // area, then 6 local crops of 14×14 covering 10–40 %. Sizes must be multiples of the ViT's patch
 // (a patch embedding floors the grid and would silently drop pixels).
@@ -102,7 +104,7 @@ func (c Crops) Check(m Method, size, patch int) error {
 			m, m.Augmentations(), size, size, g.Count, g.Size)
 	}
 	if len(c) > 1 && !m.MultiCrop() {
-		return fmt.Errorf("%s takes no local crops (the methods that do: byol, simsiam, mocov3 and their lw variants)", m)
+		return fmt.Errorf("%s takes no local crops (the methods that do: %s)", m, strings.Join(multiCropMethods(), ", "))
 	}
 	for _, g := range c[1:] {
 		if g.Size > size || g.Size%patch != 0 {
@@ -128,4 +130,15 @@ func SplitCrops(images *graph.Node, c Crops) (*graph.Node, []*graph.Node) {
 		at += g.Count
 	}
 	return global, locals
+}
+
+// multiCropMethods lists the registered methods that accept local crops.
+func multiCropMethods() []string {
+	var out []string
+	for _, m := range Methods() {
+		if m.MultiCrop() {
+			out = append(out, string(m))
+		}
+	}
+	return out
 }

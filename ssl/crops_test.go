@@ -23,11 +23,13 @@ func TestParseCrops(t *testing.T) {
 	if fmt.Sprint(c) != fmt.Sprint(want) || c.Views() != 8 || c.String() != "2x28:0.4-1,6x14:0.1-0.4" {
 		t.Fatalf("parsed %v (%s, %d views)", c, c, c.Views())
 	}
-	if err := c.Check("lwbyol", 28, 7); err != nil {
-		t.Errorf("lwbyol, 28 px, patch 7: %v", err)
+	for _, m := range []Method{"lwbyol", "simclr", "simlwclr", "supcon"} {
+		if err := c.Check(m, 28, 7); err != nil {
+			t.Errorf("%s, 28 px, patch 7: %v", m, err)
+		}
 	}
 	for _, bad := range []struct{ spec, method, want string }{
-		{"2x28:0.4-1,6x14:0.1-0.4", "simclr", "takes no local crops"},
+		{"2x28:0.4-1,6x14:0.1-0.4", "lwclr", "wants 1 of 28x28"},
 		{"2x28:0.4-1,6x12:0.1-0.4", "byol", "multiple of the patch"},
 		{"3x28:0.4-1", "byol", "global crops"},
 		{"2x24:0.4-1", "byol", "global crops"},

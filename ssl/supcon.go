@@ -1,6 +1,7 @@
 package ssl
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -134,8 +135,46 @@ const (
 	formIn                  // log of the summed probability of the positives (solo-learn)
 )
 
+// SupConWithAnchors is SupCon (the L_out form, every view an anchor as in ContrastAll) with extra
+// anchors that are not contrast points: multi-crop's local crops (METHODS.md §10.4), which are only
+// ever anchors, never positives, negatives or denominator terms of another anchor. features:
+// [B, V, D], the contrast points as in SupCon; extra: [B, M, D], L2-normalised, the extra anchors
+// e_{b,m} (sample b); labels: [B] or nil. With the contrast set c_k (k < N = V·B, view-major as in
+// SupCon) and the anchors a_i = c_i for i < N, a_{N+m·B+b} = e_{b,m}:
+//
+//	ℓ_ik = ⟨a_i, c_k⟩/τ   for k < N, k ≠ i (an extra anchor excludes nothing: it is no contrast point)
+//	P(i) = {k ≠ i : sample(k) = sample(i)}   (no labels) or {k ≠ i : y(k) = y(i)}   (labels)
+//	L_i = −(τ/τ_b) · (1/|P(i)|) · Σ_{k∈P(i)} [ℓ_ik − log Σ_{k′<N, k′≠i} exp(ℓ_ik′)]
+//
+// and the loss is the mean of L_i over all N + M·B anchors. So a local crop of image b is positive
+// with every contrast view of image b (of its class, with labels) and contrasts against all N
+// contrast points; the contrast anchors see exactly SupCon's terms. M = 0 is SupCon in ContrastAll
+// mode. It needs N ≥ 2. Returns a scalar.
+func SupConWithAnchors(features, extra, labels *graph.Node, opts SupConOptions) *graph.Node {
+	return graph.ReduceAllMean(SupConWithAnchorsPerAnchor(features, extra, labels, opts))
+}
+
+// SupConWithAnchorsPerAnchor returns the per-anchor losses of SupConWithAnchors, [N + M·B]: the N
+// contrast anchors in SupCon's view-major order, then the extra anchors, index N + m·B + b for
+// extra[b, m].
+func SupConWithAnchorsPerAnchor(features, extra, labels *graph.Node, opts SupConOptions) *graph.Node {
+	if extra == nil {
+		panic(errors.New("ssl: SupConWithAnchors: no extra anchors (use SupCon)"))
+	}
+	if opts.Mode != ContrastAll {
+		panic(fmt.Errorf("ssl: SupConWithAnchors: contrast mode %s, want all", opts.Mode))
+	}
+	return supConPerAnchorExtra(features, extra, labels, opts, formOut)
+}
+
 // supConPerAnchor builds the per-anchor SupCon losses, [N_A].
 func supConPerAnchor(features, labels *graph.Node, opts SupConOptions, form lossForm) *graph.Node {
+	return supConPerAnchorExtra(features, nil, labels, opts, form)
+}
+
+// supConPerAnchorExtra is supConPerAnchor with optional extra anchors [B, M, D] (ContrastAll
+// only), appended after the contrast anchors.
+func supConPerAnchorExtra(features, extra, labels *graph.Node, opts SupConOptions, form lossForm) *graph.Node {
 	scale := opts.scale()
 	if features.Rank() != 3 {
 		panic(fmt.Errorf("ssl: SupCon features must be [B, V, D], got %s", features.Shape()))
@@ -162,6 +201,17 @@ func supConPerAnchor(features, labels *graph.Node, opts SupConOptions, form loss
 	if opts.Mode == ContrastOne {
 		nA = b
 	}
+	m := 0
+	if extra != nil {
+		if extra.Rank() != 3 || extra.Shape().Dim(0) != b || extra.Shape().Dim(2) != d || extra.DType() != dtype {
+			panic(fmt.Errorf("ssl: SupCon extra anchors must be [B, M, D] = [%d, M, %d] %s, got %s", b, d, dtype, extra.Shape()))
+		}
+		if n < 2 {
+			panic(fmt.Errorf("ssl: SupCon with extra anchors needs at least 2 contrast points, got features %s", features.Shape()))
+		}
+		m = extra.Shape().Dim(1)
+		nA += m * b
+	}
 	if n == 1 {
 		// A single contrast point has neither positives nor negatives: its loss is 0.
 		return graph.ReduceSum(graph.MulScalar(features, 0), 1, 2)
@@ -176,9 +226,15 @@ func supConPerAnchor(features, labels *graph.Node, opts SupConOptions, form loss
 		first := graph.ConvertDType(graph.Equal(viewIdx, graph.ScalarZero(g, dtypes.Int32)), dtype)
 		anchors = graph.ReduceSum(graph.Mul(features, first), 1)
 	}
+	if m > 0 {
+		// The extra anchors, view-major after the contrast anchors: index N + m·B + b, so that
+		// index mod B is still the sample.
+		anchors = graph.Concatenate([]*graph.Node{anchors, graph.Reshape(graph.TransposeAllAxes(extra, 1, 0, 2), m*b, d)}, 0)
+	}
 	logits := graph.DivScalar(graph.Einsum("ad,kd->ak", anchors, contrast), opts.Temperature) // [N_A, N]
 
-	// Masks by index arithmetic: anchor i is contrast point i (in both modes).
+	// Masks by index arithmetic: anchor i is contrast point i (in both modes); an extra anchor's
+	// index (≥ N) equals no contrast point's.
 	pairShape := shapes.Make(dtypes.Int32, nA, n)
 	rows := graph.Iota(g, pairShape, 0)
 	cols := graph.Iota(g, pairShape, 1)
@@ -192,6 +248,9 @@ func supConPerAnchor(features, labels *graph.Node, opts SupConOptions, form loss
 		yA := yC
 		if opts.Mode == ContrastOne {
 			yA = labels
+		}
+		if m > 0 {
+			yA = graph.Reshape(graph.BroadcastToDims(graph.Reshape(labels, 1, b), v+m, b), nA)
 		}
 		same = graph.Equal(
 			graph.BroadcastToDims(graph.Reshape(yA, nA, 1), nA, n),

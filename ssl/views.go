@@ -40,8 +40,8 @@ func (s ViewSource) String() string {
 // View is one layer vector chosen as a contrastive view, before the heads.
 type View struct {
 	Source ViewSource
-	// Crop is the 0-based crop index of the predictor methods (0 and 1 the global crops, then the
-	// local ones); 0 elsewhere.
+	// Crop is the 0-based crop index of IFACLR's and the predictor methods' views: 0 and 1 the
+	// global crops (augmentations a and b), then the local ones; 0 for IFACD's views.
 	Crop int
 	// Layer is the 0-based index of the vector in its source's layer list (0 for the student's single
 	// pooled feature).
@@ -51,6 +51,9 @@ type View struct {
 	// Detached reports whether Input is stop-gradient (no gradient reaches the encoder through it;
 	// heads applied to it still train).
 	Detached bool
+	// AnchorOnly marks a contrastive method's local-crop view: an anchor only, never a positive,
+	// negative or denominator term of another anchor (SupConWithAnchors).
+	AnchorOnly bool
 }
 
 // CLRMode is the layer-wise view construction of IFACLR (layerwiseclr's --mode).
@@ -233,7 +236,11 @@ func newView(src ViewSource, layer int, x *graph.Node, detach bool) View {
 	if detach {
 		x = graph.StopGradient(x)
 	}
-	return View{Source: src, Layer: layer, Input: x, Detached: detach}
+	crop := 0
+	if src == SourceB {
+		crop = 1
+	}
+	return View{Source: src, Crop: crop, Layer: layer, Input: x, Detached: detach}
 }
 
 func isZeroSelect(s backbone.LayerSelect) bool {
