@@ -66,7 +66,8 @@ func (m clrMethod) Check(cfg PretrainConfig) error {
 	return nil
 }
 
-func (m clrMethod) MultiCrop() bool { return true }
+func (m clrMethod) MultiCrop() bool       { return true }
+func (m clrMethod) UsesTemperature() bool { return true }
 
 func (m clrMethod) Loss(ctx *context.Context, encoder EncoderFn, cfg PretrainConfig, augs []*graph.Node, labels *graph.Node) PretrainOutput {
 	enc := ctx.In(ScopeEncoder)

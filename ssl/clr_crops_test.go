@@ -111,7 +111,7 @@ func TestSupConWithAnchorsWorkedExample(t *testing.T) {
 	e := [][][]float64{{e1}, {e1}}
 	e2sq := math.Exp(2)
 	g := math.Log(e2sq+2) - 2
-	want := []float64{g, g, g, g, math.Log(2*e2sq+2) - 2, math.Log(2*e2sq+2)}
+	want := []float64{g, g, g, g, math.Log(2*e2sq+2) - 2, math.Log(2*e2sq + 2)}
 	wantLabels := []float64{g + 2 - 2.0/3, g + 2 - 2.0/3, g + 2 - 2.0/3, g + 2 - 2.0/3, math.Log(2*e2sq+2) - 1, math.Log(2*e2sq+2) - 1}
 	opts := SupConOptions{Temperature: 0.5, BaseTemperature: 0.5}
 	for _, c := range []struct {

@@ -49,6 +49,7 @@ func (m mocov3Method) Doc() string {
 func (mocov3Method) Augmentations() int    { return globalCrops }
 func (mocov3Method) MultiCrop() bool       { return true }
 func (mocov3Method) Targets() []TargetPair { return momentumTargets() }
+func (mocov3Method) UsesTemperature() bool { return true }
 func (mocov3Method) Defaults(c PretrainConfig) PretrainConfig {
 	if c.Projector.Layers == 0 {
 		c.Projector = HeadConfig{Layers: 3, Hidden: 1024, Out: 256, Norm: NormBatch, Act: ActReLU}

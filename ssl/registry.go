@@ -43,6 +43,8 @@ type (
 	momentumUser interface{ Targets() []TargetPair }
 	// multiCropper: the method accepts local crops (PretrainConfig.LocalCrops > 0).
 	multiCropper interface{ MultiCrop() bool }
+	// temperatureUser: the method reads PretrainConfig.Temperature (`ifa params` shows it).
+	temperatureUser interface{ UsesTemperature() bool }
 )
 
 // TargetPair names an online scope and its momentum (EMA) copy, both relative to the scope
@@ -147,8 +149,7 @@ func MethodDefaults(m Method) string {
 	if m.Targets() != nil {
 		s += fmt.Sprintf(", momentum network (τ_base %g → 1)", DefaultMomentum)
 	}
-	switch m.Impl().(type) {
-	case clrMethod, mocov3Method:
+	if u, ok := m.Impl().(temperatureUser); ok && u.UsesTemperature() {
 		s += fmt.Sprintf(", temperature %g", c.Temperature)
 	}
 	return s
