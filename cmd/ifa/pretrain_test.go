@@ -478,15 +478,18 @@ func TestPretrainPredictorMethods(t *testing.T) {
 		f.Close()
 	}
 
-	// Multi-crop: 2 global 8-px crops and 2 local 4-px crops per image.
-	run := filepath.Join(t.TempDir(), "crops")
-	if _, err := ptRunCLI(t, base(run, "--epochs", "1", "--mode", "lwmocov3", "--crops", "2x8:0.5-1,2x4:0.1-0.4")...); err != nil {
-		t.Fatalf("--crops: %v", err)
+	// Multi-crop: 2 global 8-px crops and 2 local 4-px crops per image, for a predictor and a
+	// contrastive method.
+	for _, mode := range []string{"lwmocov3", "simlwclr"} {
+		run := filepath.Join(t.TempDir(), "crops-"+mode)
+		if _, err := ptRunCLI(t, base(run, "--epochs", "1", "--mode", mode, "--crops", "2x8:0.5-1,2x4:0.1-0.4")...); err != nil {
+			t.Fatalf("%s --crops: %v", mode, err)
+		}
+		if recs := ptReadMetrics(t, run); len(recs) != 1 || math.IsNaN(recs[0]["train_loss"]) {
+			t.Fatalf("%s --crops: metrics %v", mode, recs)
+		}
 	}
-	if recs := ptReadMetrics(t, run); len(recs) != 1 || math.IsNaN(recs[0]["train_loss"]) {
-		t.Fatalf("--crops: metrics %v", recs)
-	}
-	for _, bad := range [][]string{{"--mode", "simclr", "--crops", "2x8:0.5-1,2x4:0.1-0.4"}, {"--mode", "byol", "--crops", "2x8:0.5-1,2x3:0.1-0.4"}, {"--mode", "byol", "--crops", "2x8"}} {
+	for _, bad := range [][]string{{"--mode", "lwclr", "--crops", "2x8:0.5-1,2x4:0.1-0.4"}, {"--mode", "byol", "--crops", "2x8:0.5-1,2x3:0.1-0.4"}, {"--mode", "byol", "--crops", "2x8"}} {
 		if _, err := ptRunCLI(t, base(filepath.Join(t.TempDir(), "bad"), append([]string{"--epochs", "1"}, bad...)...)...); err == nil || !strings.Contains(err.Error(), "--crops") {
 			t.Errorf("%v: %v, want an error naming --crops", bad, err)
 		}
