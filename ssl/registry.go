@@ -63,6 +63,7 @@ var methods = map[Method]Impl{
 	"lwsimsiam":    simsiamMethod{layerwise: true},
 	"mocov3":       mocov3Method{},
 	"lwmocov3":     mocov3Method{layerwise: true},
+	"lwsupcon":     lwsupconMethod{},
 }
 
 // Methods lists the registered pretraining methods by name.
