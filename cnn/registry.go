@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -262,4 +264,21 @@ func Get(name string) (Spec, error) {
 		return Spec{}, errorf("unknown model %q; known models: %v", name, Names())
 	}
 	return NewSpec(name, cfg)
+}
+
+// ParseMapShape parses an image or map shape written HxWxC ("32x32x3"): three positive integers.
+func ParseMapShape(s string) (MapShape, error) {
+	parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "x")
+	if len(parts) != 3 {
+		return MapShape{}, fmt.Errorf("%q: want HxWxC, e.g. 32x32x3", s)
+	}
+	var dims [3]int
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil || v < 1 {
+			return MapShape{}, fmt.Errorf("%q: %q is not a positive integer", s, p)
+		}
+		dims[i] = v
+	}
+	return MapShape{H: dims[0], W: dims[1], C: dims[2]}, nil
 }

@@ -90,6 +90,23 @@ func CheckBatch(batch, images int) error {
 	return nil
 }
 
+// CheckRunDir checks a run directory against resume: a fresh run refuses a directory that
+// already holds checkpoints. It creates nothing: a run's first write (config.json) does, once
+// every check has passed.
+func CheckRunDir(dir string, resume bool) error {
+	if resume {
+		return nil
+	}
+	ck, err := fit.ListCheckpoints(dir)
+	if err != nil {
+		return err
+	}
+	if len(ck) > 0 {
+		return Usagef("--out %s already holds checkpoints: add --resume to continue that run, or choose another --out", dir)
+	}
+	return nil
+}
+
 // DataParallel returns the data parallelism of env.Devices on env.Backend (nil for one device),
 // after checking that every training batch splits evenly over the devices: batches of batch
 // images, and the last batch of an epoch over examples images unless it is dropped.

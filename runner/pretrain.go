@@ -346,6 +346,9 @@ func (c *PretrainViT) Run(ctx stdctx.Context, env Env) (*PretrainResult, error) 
 		return nil, err
 	}
 	runDir := env.RunDir
+	if err := CheckRunDir(runDir, c.Resume); err != nil {
+		return nil, err
+	}
 	train, test, spec, err := OpenTrainTest(c.Dataset, c.DataDir, c.LimitTrain, c.LimitTest)
 	if err != nil {
 		return nil, err

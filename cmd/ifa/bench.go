@@ -306,7 +306,7 @@ func (c *BenchCmd) run(backend backends.Backend, seed int64) (res *BenchResult, 
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	input, err := parseInputShape(c.Input)
+	input, err := cnn.ParseMapShape(c.Input)
 	if err != nil {
 		return nil, fmt.Errorf("bench: --input: %w", err)
 	}

@@ -9,10 +9,11 @@ import (
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/report"
 	"github.com/ifa-toolkit/ifa/rundir"
+	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // trainTiny trains model for one epoch on the synthetic data and returns its run directory.
-func trainTiny(t *testing.T, dataDir, model string, extra ...string) (string, *trainResult) {
+func trainTiny(t *testing.T, dataDir, model string, extra ...string) (string, *runner.TrainResult) {
 	t.Helper()
 	runDir := filepath.Join(t.TempDir(), "teacher")
 	args := append([]string{"--out", runDir, "--seed", "1", "train", "--model", model, "--dataset", "fashion-mnist",
@@ -41,7 +42,7 @@ func TestDistillAcrossArchitectures(t *testing.T) {
 		t.Fatalf("the ViT teacher's record: %+v", vitRes.Record)
 	}
 	cnnDir, _ := trainTiny(t, dataDir, "resnet8")
-	run := func(teacher, student, method string, extra ...string) (*distillResult, error) {
+	run := func(teacher, student, method string, extra ...string) (*runner.DistillResult, error) {
 		runDir := filepath.Join(t.TempDir(), "distill")
 		args := append([]string{"--out", runDir, "--seed", "2", "distill", "--teacher", teacher, "--student", student,
 			"--method", method, "--epochs", "1", "--batch", "4", "--eval-batch", "6", "--padding", "1", "--no-teacher-eval"}, extra...)
@@ -93,7 +94,7 @@ func TestTrainLightweightRate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := cli.Train.fitConfig(t.TempDir(), 1, rec).Schedule.BaseLR; got != want {
+		if got := cli.Train.FitConfig(t.TempDir(), 1, rec).Schedule.BaseLR; got != want {
 			t.Errorf("%s: base lr %g, want %g", model, got, want)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/report"
 	"github.com/ifa-toolkit/ifa/rundir"
+	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // trainTinyTeacher trains a resnet8 teacher for one epoch on the synthetic data and returns its run
@@ -179,7 +180,7 @@ func TestDistillTinyEndToEnd(t *testing.T) {
 				t.Errorf("no /%s head variables in the checkpoint", tc.method)
 			}
 			// The run's record lets the evaluation commands load the student.
-			enc, err := loadEncoder(&App{Log: zerolog.Nop()}, testutil.Backend(), runDir)
+			enc, err := runner.LoadEncoder(runner.Env{Backend: testutil.Backend(), Log: zerolog.Nop()}, runDir, runner.EncoderOnline)
 			if err != nil || enc.Model.Scope != "/student" || enc.Model.CNN.Name != "resnet8" {
 				t.Errorf("loading the distilled student: %v (%+v)", err, enc)
 			}
@@ -225,7 +226,7 @@ func TestDistillFlagErrors(t *testing.T) {
 func TestDistillMethodParams(t *testing.T) {
 	cli, _ := parseCLI(t, "distill", "--teacher", "x", "--student", "resnet8", "--ifacd-layers", "3",
 		"--param", "ifacd_t=0.2", "--param", "crd_k=64", "--param", "ifacd_proj_separate=true")
-	p, err := cli.Distill.methodParams(distill.IFACD{})
+	p, err := cli.Distill.MethodParams(distill.IFACD{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestDistillMethodParams(t *testing.T) {
 	}
 	for _, bad := range []string{"nokey=1", "crd_k=x", "crd_k"} {
 		cli, _ := parseCLI(t, "distill", "--teacher", "x", "--student", "resnet8", "--param", bad)
-		if _, err := cli.Distill.methodParams(distill.IFACD{}); err == nil || !strings.Contains(err.Error(), "--param") {
+		if _, err := cli.Distill.MethodParams(distill.IFACD{}); err == nil || !strings.Contains(err.Error(), "--param") {
 			t.Errorf("--param %s: err = %v", bad, err)
 		}
 	}

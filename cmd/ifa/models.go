@@ -16,6 +16,7 @@ import (
 	"github.com/ifa-toolkit/ifa/cnn"
 	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/rundir"
+	"github.com/ifa-toolkit/ifa/runner"
 	"github.com/ifa-toolkit/ifa/vit"
 )
 
@@ -45,7 +46,7 @@ func (c *ModelsCmd) write(w io.Writer, backend backends.Backend) error {
 	if c.Classes < 0 {
 		return fmt.Errorf("models: --classes %d < 0", c.Classes)
 	}
-	input, err := parseInputShape(c.Input)
+	input, err := cnn.ParseMapShape(c.Input)
 	if err != nil {
 		return fmt.Errorf("models: --input: %w", err)
 	}
@@ -83,23 +84,6 @@ func (c *ModelsCmd) write(w io.Writer, backend backends.Backend) error {
 			joinShapes(in.Stages), joinShapes(in.Taps))
 	}
 	return tw.Flush()
-}
-
-// parseInputShape parses "HxWxC".
-func parseInputShape(s string) (cnn.MapShape, error) {
-	parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "x")
-	if len(parts) != 3 {
-		return cnn.MapShape{}, fmt.Errorf("%q: want HxWxC, e.g. 32x32x3", s)
-	}
-	var dims [3]int
-	for i, p := range parts {
-		v, err := strconv.Atoi(p)
-		if err != nil || v < 1 {
-			return cnn.MapShape{}, fmt.Errorf("%q: %q is not a positive integer", s, p)
-		}
-		dims[i] = v
-	}
-	return cnn.MapShape{H: dims[0], W: dims[1], C: dims[2]}, nil
 }
 
 // joinShapes lists shapes, collapsing runs of equal shapes into "shape ×N".
@@ -143,7 +127,7 @@ func describeModel(backend backends.Backend, name string, input cnn.MapShape, cl
 	if err != nil {
 		return cnn.Info{}, err
 	}
-	fs, params, err := distill.DescribeEncoder(backend, viewOf(rec, nil).Wrap(rec.Features), input.H, input.W, input.C)
+	fs, params, err := distill.DescribeEncoder(backend, runner.ViewOf(rec, nil).Wrap(rec.Features), input.H, input.W, input.C)
 	if err != nil {
 		return cnn.Info{}, fmt.Errorf("%s: %w", name, err)
 	}

@@ -4,16 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"reflect"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/alecthomas/kong"
 
 	"github.com/ifa-toolkit/ifa/distill"
-	"github.com/ifa-toolkit/ifa/internal/param"
+	"github.com/ifa-toolkit/ifa/runner"
 	"github.com/ifa-toolkit/ifa/ssl"
 )
 
@@ -70,42 +67,5 @@ func (c *ParamsCmd) Run(app *App) error {
 	return tw.Flush()
 }
 
-// paramFlags returns the values of cmd's flags tagged `param:"KEY"` (or `param:"!KEY"`, a bool
-// flag that sets KEY to its negation) whose KEY is in table: the flags that mirror a method's
-// tunables, so that the table alone declares each tunable's default and description.
-func paramFlags(cmd any, table param.Table) map[string]any {
-	out := map[string]any{}
-	v := reflect.ValueOf(cmd).Elem()
-	for i := range v.NumField() {
-		tag, ok := v.Type().Field(i).Tag.Lookup("param")
-		if !ok {
-			continue
-		}
-		key, negate := strings.CutPrefix(tag, "!")
-		if _, ok := table.Lookup(key); !ok {
-			continue
-		}
-		val := v.Field(i).Interface()
-		if negate {
-			val = !val.(bool)
-		}
-		out[key] = val
-	}
-	return out
-}
-
-// cliVars are the variables of the flags' help texts and defaults: every method parameter's
-// default (its key) and description (KEY_doc), the distillation methods and their default βs.
-func cliVars() kong.Vars {
-	vars := kong.Vars{}
-	maps.Copy(vars, distill.Params().Vars())
-	var betas []string
-	for _, n := range distill.Names() {
-		m, _ := distill.Get(n)
-		betas = append(betas, fmt.Sprintf("%s %g", n, distill.DefaultBeta(m)))
-	}
-	vars["distill_methods"] = strings.Join(distill.Names(), ", ")
-	vars["distill_betas"] = strings.Join(betas, ", ")
-	vars["kd_temperature"] = fmt.Sprint(distill.DefaultKDTemperature)
-	return vars
-}
+// cliVars are the variables of the flags' help texts and defaults (runner.HelpVars).
+func cliVars() kong.Vars { return kong.Vars(runner.HelpVars()) }

@@ -372,7 +372,7 @@ func TestFeatureEncoder(t *testing.T) {
 	// ... and the features of each --layers value, from the same variables.
 	var got []*tensors.Tensor
 	for _, layers := range []string{"", "last:2", "1,3", "all"} {
-		fn, err := featureEncoder(rec, layers)
+		fn, err := runner.FeatureEncoder(rec, layers)
 		if err != nil {
 			t.Fatalf("--layers %q: %v", layers, err)
 		}
@@ -395,7 +395,7 @@ func TestFeatureEncoder(t *testing.T) {
 			t.Errorf("case %d: features %v, want %v", i, g, want)
 		}
 	}
-	if _, err := featureEncoder(rec, "last:0"); err == nil || !strings.Contains(err.Error(), "--layers") {
+	if _, err := runner.FeatureEncoder(rec, "last:0"); err == nil || !strings.Contains(err.Error(), "--layers") {
 		t.Errorf("--layers last:0: %v, want an error naming --layers", err)
 	}
 }
@@ -457,7 +457,7 @@ func TestPretrainPredictorMethods(t *testing.T) {
 		}
 
 		// Collapse check: per-dimension std of the test features.
-		in := evalInput{Checkpoint: run, backend: testutil.Backend()}
+		in := evalInput{EvalInput: runner.EvalInput{Checkpoint: run}, backend: testutil.Backend()}
 		app := &App{Globals: &Globals{}, Log: zerolog.Nop()}
 		f, err := in.features(app, 8, func(*data.Dataset) error { return nil })
 		if err != nil {

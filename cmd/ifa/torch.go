@@ -1,55 +1,18 @@
 package main
 
-// The PyTorch interop commands: ifa import (a torch.save state dict or safetensors file → a run
-// directory), ifa export (a run's checkpoint → safetensors under PyTorch's names) and ifa test (a
-// classifier checkpoint's test top-1/top-5).
+// The PyTorch interop commands: ifa import, ifa export and ifa test (runner.Import, runner.Export
+// and runner.Test, whose fields are their flags).
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-
-	"github.com/ifa-toolkit/ifa/cnn"
-	"github.com/ifa-toolkit/ifa/data"
-	"github.com/ifa-toolkit/ifa/fit"
-	"github.com/ifa-toolkit/ifa/interop"
-	"github.com/ifa-toolkit/ifa/rundir"
-	"github.com/ifa-toolkit/ifa/torchio"
-	"github.com/ifa-toolkit/ifa/vit"
+	"github.com/ifa-toolkit/ifa/runner"
 )
-
-// importModelScope is where an imported model's variables live in its checkpoint (the same scope
-// as an `ifa train` run's, so every command that takes a run takes an import).
-const importModelScope = trainModelScope
 
 // ImportCmd is the `ifa import` command.
 type ImportCmd struct {
-	Model   string    `help:"The file's architecture: a CNN of the zoo (see 'ifa models'; RepDistiller's key names) or vit:CONFIG (e.g. vit:nano, vit:ti_4; timm's key names)." required:""`
-	Classes int       `help:"Classifier width (default: read from the file's classifier; 0: the file has none)." default:"-1"`
-	Input   string    `help:"Input image shape HxWxC (default: 32x32 for CNNs, the configuration's image for ViTs). The channel count is always read from the first convolution; C, when given, must match it."`
-	Dataset string    `help:"Dataset whose normalisation the weights expect (fashion-mnist, mnist, cifar10, cifar100): recorded for ifa test, knn-eval, linear-eval and distill."`
-	Mean    []float32 `help:"Per-channel normalisation mean the weights expect (overrides --dataset's), e.g. 0.5071,0.4867,0.4408."`
-	Std     []float32 `help:"Per-channel normalisation standard deviation (with --mean)."`
-	File    string    `arg:"" help:"A torch.save state dict (.pth/.pt, zip or legacy format, bare or in RepDistiller's {\"model\": ...} wrapper) or a .safetensors file." type:"existingfile"`
-}
-
-// importRecord is what config.json's flags say about an imported file.
-type importRecord struct {
-	ImportCmd
-	// Format and Wrapper: how the state dict was stored; NumBatchesTracked the BatchNorms' counters
-	// (written back by ifa export).
-	Format            torchio.Format    `json:"format"`
-	Wrapper           string            `json:"wrapper,omitempty"`
-	Extra             map[string]string `json:"extra,omitempty"`
-	NumBatchesTracked map[string]int64  `json:"num_batches_tracked,omitempty"`
+	runner.Import `embed:""`
 }
 
 // Run implements the command.
@@ -62,7 +25,7 @@ func (c *ImportCmd) Run(app *App) error {
 		return err
 	}
 	defer backend.Finalize()
-	rec, err := c.write(backend, app.Globals.Out)
+	rec, err := c.Write(backend, app.Globals.Out)
 	if err != nil {
 		return err
 	}
@@ -71,148 +34,13 @@ func (c *ImportCmd) Run(app *App) error {
 	return nil
 }
 
-// importedModel reads a PyTorch file and maps it onto the named model: the variables (relative
-// scopes), the model record (Scope importModelScope) and the import record. Errors name the file.
-func (c *ImportCmd) importedModel(backend backends.Backend) ([]fit.SavedVariable, rundir.Model, importRecord, error) {
-	var rec rundir.Model
-	var irec importRecord
-	fail := func(err error) ([]fit.SavedVariable, rundir.Model, importRecord, error) {
-		return nil, rec, irec, fmt.Errorf("import: %s: %w", c.File, err)
-	}
-	f, err := torchio.Load(c.File)
-	if err != nil {
-		return nil, rec, irec, fmt.Errorf("import: %w", err)
-	}
-	if c.Classes < -1 {
-		return nil, rec, irec, usagef("import: --classes %d: want >= 0 (or -1: read from the file)", c.Classes)
-	}
-	channels, classes, err := interop.Infer(c.Model, f.State, c.Classes)
-	if err != nil {
-		return fail(err)
-	}
-	input := cnn.MapShape{H: 32, W: 32, C: channels}
-	if vitName, isViT := strings.CutPrefix(c.Model, interop.ViTPrefix); isViT {
-		// The configuration's own image size.
-		if cfg, err := vit.Get(vitName); err == nil {
-			input.H, input.W = cfg.ImageHeight, cfg.ImageWidth
-		}
-	}
-	if c.Input != "" {
-		in, err := parseInputShape(c.Input)
-		if err != nil {
-			return nil, rec, irec, fmt.Errorf("import: --input: %w", err)
-		}
-		if in.C != channels {
-			return fail(fmt.Errorf("--input %s has %d channels, the first convolution takes %d", c.Input, in.C, channels))
-		}
-		input = in
-	}
-	model, err := interop.NewModel(c.Model, classes, input)
-	if err != nil {
-		return nil, rec, irec, fmt.Errorf("import: --model: %w", err)
-	}
-	vars, err := interop.Variables(backend, model)
-	if err != nil {
-		return nil, rec, irec, fmt.Errorf("import: %w", err)
-	}
-	desc := fmt.Sprintf("%s (%d classes, input %s)", c.Model, classes, input)
-	imp, err := interop.Import(f.State, vars, desc)
-	if err != nil {
-		return fail(err)
-	}
-	spec := rundir.DataSpec{Dataset: c.Dataset, Height: input.H, Width: input.W, Channels: input.C}
-	if c.Dataset != "" {
-		norm, ok := data.NormFor(c.Dataset)
-		if !ok {
-			return nil, rec, irec, fmt.Errorf("import: --dataset %s: unknown normalisation; give --mean and --std", c.Dataset)
-		}
-		spec.Mean, spec.Std = norm.Mean, norm.Std
-	}
-	if len(c.Mean) > 0 || len(c.Std) > 0 {
-		if len(c.Mean) != channels || len(c.Std) != channels {
-			return nil, rec, irec, fmt.Errorf("import: --mean and --std need %d values each (the input channels), got %d and %d", channels, len(c.Mean), len(c.Std))
-		}
-		spec.Mean, spec.Std = c.Mean, c.Std
-	}
-	rec = rundir.Model{Scope: importModelScope, Data: spec}
-	if model.ViT != nil {
-		rec.Family, rec.ViT = rundir.FamilyViT, model.ViT
-	} else {
-		rec.Family, rec.CNN = rundir.FamilyCNN, &rundir.CNN{Name: c.Model, NumClasses: classes}
-	}
-	irec = importRecord{ImportCmd: *c, Format: f.Format, Wrapper: f.Wrapper, Extra: f.Extra, NumBatchesTracked: imp.NumBatchesTracked}
-	return imp.Variables, rec, irec, nil
-}
-
-// write imports the file into runDir: config.json and checkpoints/step-000000000000.ckpt, built in
-// a temporary folder beside it and renamed into place, so a failure leaves nothing behind.
-func (c *ImportCmd) write(backend backends.Backend, runDir string) (rundir.Model, error) {
-	vars, rec, irec, err := c.importedModel(backend)
-	if err != nil {
-		return rec, err
-	}
-	if entries, err := os.ReadDir(runDir); err == nil && len(entries) > 0 {
-		return rec, fmt.Errorf("import: --out %s already exists and is not empty", runDir)
-	}
-	parent := filepath.Dir(filepath.Clean(runDir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return rec, fmt.Errorf("import: --out: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, ".tmp-"+filepath.Base(runDir)+"-*")
-	if err != nil {
-		return rec, fmt.Errorf("import: --out: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			_ = os.RemoveAll(tmp)
-		}
-	}()
-	if err := fit.WriteConfig(tmp, rundir.Params{Command: "import", Model: rec, Flags: irec}, fit.Config{}); err != nil {
-		return rec, fmt.Errorf("import: %w", err)
-	}
-	ckDir := filepath.Join(tmp, "checkpoints")
-	if err := os.MkdirAll(ckDir, 0o755); err != nil {
-		return rec, fmt.Errorf("import: %w", err)
-	}
-	ctx := interop.NewContext(vars, importModelScope)
-	if err := fit.SaveCheckpoint(filepath.Join(ckDir, fmt.Sprintf("step-%012d.ckpt", 0)), ctx, fit.LoopState{}, rec.Record("model")); err != nil {
-		return rec, fmt.Errorf("import: %w", err)
-	}
-	_ = os.Remove(runDir) // an empty folder is replaced
-	if err := os.Rename(tmp, runDir); err != nil {
-		return rec, fmt.Errorf("import: --out %s: %w", runDir, err)
-	}
-	ok = true
-	return rec, nil
-}
-
-// modelOf is the interop model of a run's record.
-func modelOf(rec rundir.Model) (interop.Model, error) {
-	input := cnn.MapShape{H: rec.Data.Height, W: rec.Data.Width, C: rec.Data.Channels}
-	switch {
-	case rec.ViT != nil:
-		cfg := *rec.ViT
-		return interop.Model{Name: interop.ViTPrefix + cfg.Name, ViT: &cfg, Classes: cfg.NumClasses,
-			Input: cnn.MapShape{H: cfg.ImageHeight, W: cfg.ImageWidth, C: cfg.Channels}}, nil
-	case rec.CNN != nil:
-		return interop.NewModel(rec.CNN.Name, rec.CNN.NumClasses, input)
-	}
-	return interop.Model{}, fmt.Errorf("model record: no cnn or vit section")
-}
-
 // ExportCmd is the `ifa export` command.
 type ExportCmd struct {
-	Checkpoint string `help:"A run directory (its newest checkpoint) or a checkpoint file: ifa train, ifa distill (the student) or ifa import." required:"" type:"path"`
-	// Output is the .safetensors file: the global --out.
-	Output string `kong:"-"`
-
-	warn func(string) // logs the loader's warnings (nil: none)
+	runner.Export `embed:""`
 }
 
 // Run implements the command.
 func (c *ExportCmd) Run(app *App) error {
-	c.warn = func(w string) { app.Log.Warn().Msg(w) }
 	c.Output = app.Globals.Out
 	if c.Output == "" {
 		return usagef("export: give the file to write with --out FILE.safetensors")
@@ -222,7 +50,7 @@ func (c *ExportCmd) Run(app *App) error {
 		return err
 	}
 	defer backend.Finalize()
-	n, err := c.export(backend)
+	n, err := c.Export.Run(app.env(backend, "", nil))
 	if err != nil {
 		return err
 	}
@@ -230,207 +58,29 @@ func (c *ExportCmd) Run(app *App) error {
 	return nil
 }
 
-// export writes the safetensors file and returns its tensor count.
-func (c *ExportCmd) export(backend backends.Backend) (int, error) {
-	enc, err := rundir.Load(backend, c.Checkpoint, rundir.Want{Flag: "--checkpoint"})
-	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
-	}
-	warnAll(c.warn, enc.Warnings)
-	model, err := modelOf(enc.Model)
-	if err != nil {
-		return 0, fmt.Errorf("export: %s: %w", enc.File, err)
-	}
-	vars, err := interop.Variables(backend, model)
-	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
-	}
-	ck := enc.Checkpoint
-	// num_batches_tracked: an imported run's own counters, otherwise one BatchNorm update per step.
-	var flags struct {
-		Params struct {
-			Command string       `json:"command"`
-			Flags   importRecord `json:"flags"`
-		} `json:"params"`
-	}
-	if enc.Run != nil {
-		if raw, err := os.ReadFile(enc.Run.Config); err == nil {
-			_ = json.Unmarshal(raw, &flags)
-		}
-	}
-	nbt := func(prefix string) int64 {
-		if flags.Params.Command == "import" {
-			return flags.Params.Flags.NumBatchesTracked[prefix] + ck.State.GlobalStep
-		}
-		return ck.State.GlobalStep
-	}
-	sd, err := interop.Export(ck, enc.Model.Scope, vars, nbt)
-	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
-	}
-	sd.Metadata = map[string]string{"format": "pt", "arch": model.Name, "source": enc.File}
-	if err := torchio.WriteSafetensorsFile(c.Output, sd); err != nil {
-		return 0, fmt.Errorf("export: --out %w", err)
-	}
-	return len(sd.Keys), nil
-}
-
 // TestCmd is the `ifa test` command.
 type TestCmd struct {
-	Checkpoint string `help:"A classifier's run directory (its newest checkpoint) or checkpoint file: ifa train, ifa distill (the student) or ifa import." required:"" type:"path"`
-	Dataset    string `help:"Dataset (fashion-mnist, mnist, cifar10, cifar100 or an image folder); default: the run's."`
-	DataDir    string `name:"data-dir" help:"Folder holding the named dataset." type:"path" env:"IFA_DATA_DIR"`
-	Format     string `help:"Output format: text or json (one line)." enum:"text,json" default:"text"`
-	Batch      int    `help:"Evaluation batch size." default:"256"`
-	LimitTest  int    `name:"limit-test" help:"Evaluate the first N test images only (0: all)." default:"0"`
+	runner.Test `embed:""`
 
-	warn func(string) // logs the loader's warnings (nil: none)
-}
-
-// testResult is ifa test's JSON line.
-type testResult struct {
-	Checkpoint string  `json:"checkpoint"`
-	Model      string  `json:"model"`
-	Dataset    string  `json:"dataset"`
-	Split      string  `json:"split"`
-	Images     int     `json:"images"`
-	Top1       float64 `json:"top1"`
-	Top5       float64 `json:"top5"`
-	Loss       float64 `json:"loss"`
+	stdout io.Writer // standard output (tests capture it)
 }
 
 // Run implements the command.
 func (c *TestCmd) Run(app *App) error {
-	c.warn = func(w string) { app.Log.Warn().Msg(w) }
 	backend, err := app.NewBackend()
 	if err != nil {
 		return err
 	}
 	defer backend.Finalize()
-	return c.run(backend, os.Stdout)
-}
-
-func (c *TestCmd) run(backend backends.Backend, out io.Writer) error {
-	if err := firstFailed("test", want(c.Batch >= 1, "--batch %d: want >= 1", c.Batch),
-		want(c.LimitTest >= 0, "--limit-test %d: want >= 0 (0: all)", c.LimitTest)); err != nil {
+	res, err := c.Test.Run(app.env(backend, "", nil))
+	if err != nil {
 		return err
 	}
-	enc, err := rundir.Load(backend, c.Checkpoint, rundir.Want{Flag: "--checkpoint", Classifier: true,
-		What: "a classifier (an 'ifa train', 'ifa distill' or 'ifa import' run)"})
-	if err != nil {
-		return fmt.Errorf("test: %w", err)
-	}
-	warnAll(c.warn, enc.Warnings)
-	rec := enc.Model
-	modelCtx, err := enc.Context()
-	if err != nil {
-		return fmt.Errorf("test: %w", err)
-	}
-	_, test, spec, err := evalData(rec, c.Dataset, c.DataDir, 1, c.LimitTest)
-	if err != nil {
-		return fmt.Errorf("test: %w", err)
-	}
-	loader, err := evalLoader(test, spec, c.Batch, 0)
-	if err != nil {
-		return fmt.Errorf("test: %w", err)
-	}
-	ev, err := fit.NewEvaluator(backend, modelCtx, func(ctx *context.Context, images *graph.Node) *graph.Node {
-		return rec.Features(ctx, images).Logits
-	})
-	if err != nil {
-		return fmt.Errorf("test: %w", err)
-	}
-	defer ev.Finalize()
-	acc, err := ev.Evaluate(loader)
-	if err != nil {
-		return fmt.Errorf("test: %w", err)
-	}
-	res := testResult{Checkpoint: enc.File, Model: rec.String(), Dataset: spec.Dataset, Split: "test",
-		Images: acc.N, Top1: acc.Top1, Top5: acc.Top5, Loss: acc.Loss}
+	out := stdout(c.stdout)
 	if c.Format == "json" {
 		return printJSON(out, res)
 	}
 	_, err = fmt.Fprintf(out, "checkpoint: %s (%s)\n%s test: %d images\ntop-1: %.2f%%\ntop-5: %.2f%%\nloss: %.4f\n",
 		res.Checkpoint, res.Model, res.Dataset, res.Images, res.Top1, res.Top5, res.Loss)
 	return err
-}
-
-// TorchTeacherFlags are ifa distill's flags for a teacher given as a PyTorch file.
-type TorchTeacherFlags struct {
-	TeacherModel string `name:"teacher-model" help:"With --teacher FILE.pth (or .safetensors): the file's architecture (a zoo CNN, RepDistiller's key names, or vit:CONFIG); the file is imported as 'ifa import' does, for this run only."`
-	TeacherInput string `name:"teacher-input" help:"With --teacher-model: the teacher's input shape HxWxC (default 32x32 and the channels of its first convolution)."`
-}
-
-// torchTeacher imports a PyTorch teacher file into a temporary run directory when --teacher-model
-// is given, and returns the run to load (path itself otherwise) and a function removing it.
-func (f TorchTeacherFlags) torchTeacher(backend backends.Backend, path, dataset string) (run string, cleanup func(), err error) {
-	if f.TeacherModel == "" {
-		if f.TeacherInput != "" {
-			return "", nil, errors.New("--teacher-input needs --teacher-model")
-		}
-		return path, func() {}, nil
-	}
-	tmp, err := os.MkdirTemp("", "ifa-teacher-*")
-	if err != nil {
-		return "", nil, err
-	}
-	imp := &ImportCmd{Model: f.TeacherModel, Classes: -1, Input: f.TeacherInput, File: path}
-	if _, ok := data.NormFor(dataset); ok {
-		imp.Dataset = dataset
-	}
-	run = filepath.Join(tmp, "teacher")
-	if _, err := imp.write(backend, run); err != nil {
-		_ = os.RemoveAll(tmp)
-		return "", nil, fmt.Errorf("--teacher %w", err)
-	}
-	return run, func() { _ = os.RemoveAll(tmp) }, nil
-}
-
-// initFrom loads the model of a run (--init: ifa train, distill or import) into ctx under scope
-// for fine-tuning. The model must be the zoo CNN name; a classifier of another width is left out
-// (it starts afresh for the new classes).
-func initFrom(app *App, backend backends.Backend, ctx *context.Context, path, name string, classes int, scope string) error {
-	l, err := rundir.Load(backend, path, rundir.Want{Flag: "--init", Family: rundir.FamilyCNN})
-	if err != nil {
-		return err
-	}
-	for _, w := range l.Warnings {
-		app.Log.Warn().Msg(w)
-	}
-	if l.Model.Name() != name {
-		return fmt.Errorf("--init %s holds %s, want %s", l.File, l.Model, name)
-	}
-	src, err := l.Context()
-	if err != nil {
-		return fmt.Errorf("--init: %w", err)
-	}
-	skipFC := l.Model.Classes() != classes
-	if skipFC {
-		app.Log.Info().Int("init_classes", l.Model.Classes()).Int("classes", classes).
-			Msg("--init: the classifier has another width: it starts afresh")
-	}
-	n := 0
-	for v := range src.IterVariables() {
-		if skipFC && (v.Scope() == "/fc" || strings.HasPrefix(v.Scope(), "/fc/")) {
-			continue
-		}
-		val, err := v.Value()
-		if err != nil {
-			return fmt.Errorf("--init %s: %s: %w", l.File, v.ScopeAndName(), err)
-		}
-		ctx.InAbsPath(scope+v.Scope()).VariableWithValue(v.Name(), val).SetTrainable(v.Trainable)
-		n++
-	}
-	app.Log.Info().Str("init", l.File).Int("variables", n).Msg("fine-tuning from")
-	return nil
-}
-
-// warnAll passes each warning to warn (when set).
-func warnAll(warn func(string), warnings []string) {
-	if warn == nil {
-		return
-	}
-	for _, w := range warnings {
-		warn(w)
-	}
 }

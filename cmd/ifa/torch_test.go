@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	stdctx "context"
-	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/interop"
 	"github.com/ifa-toolkit/ifa/report"
+	"github.com/ifa-toolkit/ifa/runner"
 	"github.com/ifa-toolkit/ifa/torchio"
 )
 
@@ -58,8 +58,8 @@ func TestImportExportCommands(t *testing.T) {
 	dir := t.TempDir()
 	file, sd := randomTorchFile(t, dir, "resnet8", 10, cnn.MapShape{H: 32, W: 32, C: 1})
 	run := filepath.Join(dir, "run")
-	imp := &ImportCmd{Model: "resnet8", Classes: -1, Input: "28x28x1", Dataset: "fashion-mnist", File: file}
-	rec, err := imp.write(testutil.Backend(), run)
+	imp := &runner.Import{Model: "resnet8", Classes: -1, Input: "28x28x1", Dataset: "fashion-mnist", File: file}
+	rec, err := imp.Write(testutil.Backend(), run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +67,8 @@ func TestImportExportCommands(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 	out := filepath.Join(dir, "out.safetensors")
-	exp := &ExportCmd{Checkpoint: run, Output: out}
-	if _, err := exp.export(testutil.Backend()); err != nil {
+	exp := &runner.Export{Checkpoint: run, Output: out}
+	if _, err := exp.Run(runner.Env{Backend: testutil.Backend()}); err != nil {
 		t.Fatal(err)
 	}
 	back, err := torchio.Load(out)
@@ -85,7 +85,7 @@ func TestImportExportCommands(t *testing.T) {
 		}
 	}
 	// A second import into the same run is refused.
-	if _, err := imp.write(testutil.Backend(), run); err == nil || !strings.Contains(err.Error(), "not empty") {
+	if _, err := imp.Write(testutil.Backend(), run); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("second import: %v", err)
 	}
 }
@@ -141,7 +141,7 @@ func TestImportBadFiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := filepath.Join(dir, "run-"+strings.ReplaceAll(tc.name, " ", "-"))
-			_, err := (&ImportCmd{Model: tc.model, Classes: -1, File: tc.file}).write(testutil.Backend(), run)
+			_, err := (&runner.Import{Model: tc.model, Classes: -1, File: tc.file}).Write(testutil.Backend(), run)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.file) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("err = %v, want one line naming %s and %q", err, tc.file, tc.want)
 			}
@@ -169,25 +169,21 @@ func TestTorchRoundTripCommands(t *testing.T) {
 	teacherDir := trainTinyTeacher(t, dataDir)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "teacher.safetensors")
-	if _, err := (&ExportCmd{Checkpoint: teacherDir, Output: file}).export(testutil.Backend()); err != nil {
+	if _, err := (&runner.Export{Checkpoint: teacherDir, Output: file}).Run(runner.Env{Backend: testutil.Backend()}); err != nil {
 		t.Fatal(err)
 	}
 	imported := filepath.Join(dir, "imported")
-	if _, err := (&ImportCmd{Model: "resnet8", Classes: -1, Input: "8x8x1", Dataset: "fashion-mnist", File: file}).write(testutil.Backend(), imported); err != nil {
+	if _, err := (&runner.Import{Model: "resnet8", Classes: -1, Input: "8x8x1", Dataset: "fashion-mnist", File: file}).Write(testutil.Backend(), imported); err != nil {
 		t.Fatal(err)
 	}
-	testJSON := func(run string) testResult {
+	testJSON := func(run string) runner.TestResult {
 		t.Helper()
-		var buf bytes.Buffer
-		c := &TestCmd{Checkpoint: run, Dataset: "fashion-mnist", DataDir: dataDir, Format: "json", Batch: 4}
-		if err := c.run(testutil.Backend(), &buf); err != nil {
+		c := &runner.Test{Checkpoint: run, Dataset: "fashion-mnist", DataDir: dataDir, Format: "json", Batch: 4}
+		r, err := c.Run(runner.Env{Backend: testutil.Backend()})
+		if err != nil {
 			t.Fatal(err)
 		}
-		var r testResult
-		if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return *r
 	}
 	a, b := testJSON(teacherDir), testJSON(imported)
 	if a.Images != 6 || a.Top1 != b.Top1 || a.Top5 != b.Top5 || a.Loss != b.Loss {
@@ -241,7 +237,7 @@ func TestImportRepDistillerLegacy(t *testing.T) {
 	const file = "../../torchio/testdata/rd_resnet8_legacy.pth"
 	dir := t.TempDir()
 	run := filepath.Join(dir, "run")
-	rec, err := (&ImportCmd{Model: "resnet8", Classes: -1, Input: "8x8x1", File: file}).write(testutil.Backend(), run)
+	rec, err := (&runner.Import{Model: "resnet8", Classes: -1, Input: "8x8x1", File: file}).Write(testutil.Backend(), run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +254,7 @@ func TestImportRepDistillerLegacy(t *testing.T) {
 		}
 	}
 	out := filepath.Join(dir, "out.safetensors")
-	if _, err := (&ExportCmd{Checkpoint: run, Output: out}).export(testutil.Backend()); err != nil {
+	if _, err := (&runner.Export{Checkpoint: run, Output: out}).Run(runner.Env{Backend: testutil.Backend()}); err != nil {
 		t.Fatal(err)
 	}
 	src, err := torchio.Load(file)
@@ -295,7 +291,7 @@ func TestImportViT(t *testing.T) {
 	dir := t.TempDir()
 	file, sd := randomTorchFile(t, dir, "vit:nano", 10, cnn.MapShape{H: 28, W: 28, C: 1})
 	run := filepath.Join(dir, "run")
-	rec, err := (&ImportCmd{Model: "vit:nano", Classes: -1, File: file}).write(testutil.Backend(), run)
+	rec, err := (&runner.Import{Model: "vit:nano", Classes: -1, File: file}).Write(testutil.Backend(), run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +299,7 @@ func TestImportViT(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 	out := filepath.Join(dir, "out.safetensors")
-	if _, err := (&ExportCmd{Checkpoint: run, Output: out}).export(testutil.Backend()); err != nil {
+	if _, err := (&runner.Export{Checkpoint: run, Output: out}).Run(runner.Env{Backend: testutil.Backend()}); err != nil {
 		t.Fatal(err)
 	}
 	back, err := torchio.Load(out)

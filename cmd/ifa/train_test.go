@@ -20,6 +20,7 @@ import (
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/rundir"
+	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // parseCLI parses args as the ifa command line (defaults applied) and returns the CLI and an App
@@ -163,7 +164,7 @@ func TestTrainTinyRunWritesCheckpointMetricsAndModelRecord(t *testing.T) {
 	}
 	rec := params.Model
 	if params.Command != "train" || rec.Family != rundir.FamilyCNN || rec.CNN == nil || rec.CNN.Name != "resnet8" ||
-		rec.CNN.NumClasses != 10 || rec.Scope != trainModelScope || rec.Data.Height != 8 || rec.Data.Width != 8 ||
+		rec.CNN.NumClasses != 10 || rec.Scope != runner.TrainModelScope || rec.Data.Height != 8 || rec.Data.Width != 8 ||
 		rec.Data.Channels != 1 || len(rec.Data.Mean) != 1 || rec.Data.Dataset != "fashion-mnist" {
 		t.Errorf("model record %+v (cnn %+v)", rec, rec.CNN)
 	}

@@ -1,4 +1,4 @@
-package main
+package runner
 
 import (
 	stdctx "context"
@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
@@ -19,7 +18,7 @@ import (
 	"github.com/ifa-toolkit/ifa/rundir"
 )
 
-// DistillCmd is the `ifa distill` command: a student CNN of the zoo learns from a frozen teacher
+// Distill distils (the options of `ifa distill`): a student CNN of the zoo learns from a frozen teacher
 // (an `ifa train` run) with L = γ·CE + α·KD(T) + β·L_method (METHODS.md §2.4, §4.3).
 //
 // The teacher is rebuilt from its run's config.json model record and loaded under /teacher as
@@ -34,7 +33,7 @@ import (
 // evaluation commands and a later distillation can load it), metrics.jsonl (per epoch: loss terms,
 // test top-1/top-5, peak RSS, seconds), checkpoints/ (student, heads and the teacher) and, when
 // the run ends, summary.json (report.Summary), which `ifa report` reads.
-type DistillCmd struct {
+type Distill struct {
 	Teacher string `help:"Teacher: an 'ifa train' run directory (its newest checkpoint) or one of its checkpoint files; the model is rebuilt from the run's config.json. With --teacher-model: a PyTorch state dict (.pth) or safetensors file." required:""`
 
 	TorchTeacherFlags `embed:""`
@@ -84,30 +83,26 @@ type DistillCmd struct {
 	RunFlags  `embed:""`
 }
 
-// Run implements the command.
-func (c *DistillCmd) Run(app *App) error {
-	return runWithBackend(app, func(cancel stdctx.Context, backend backends.Backend) error {
-		_, err := c.run(cancel, app, backend)
-		return err
-	})
-}
-
-// distillResult is what a run of the command reports.
-type distillResult struct {
-	RunDir  string
-	Result  *fit.Result
+// DistillResult is what a distillation reports.
+type DistillResult struct {
+	// RunDir is the run directory.
+	RunDir string
+	// Result is the training loop's.
+	Result *fit.Result
+	// Summary is the run's summary.json.
 	Summary report.Summary
 }
 
-func (c *DistillCmd) validate() error {
+// Check checks the options, naming the flag at fault in a UsageError.
+func (c *Distill) Check() error {
 	checks := epochChecks(c.EpochFlags, c.RunFlags)
 	checks = append(checks,
-		want(c.Gamma >= 0, "--gamma %g: want >= 0", c.Gamma),
-		want(c.Alpha >= 0, "--alpha %g: want >= 0", c.Alpha),
-		want(c.KDT > 0, "--kd-t %g: want > 0", c.KDT),
-		want(c.LR >= 0, "--lr %g: want >= 0 (0: the recipe's)", c.LR))
+		Want(c.Gamma >= 0, "--gamma %g: want >= 0", c.Gamma),
+		Want(c.Alpha >= 0, "--alpha %g: want >= 0", c.Alpha),
+		Want(c.KDT > 0, "--kd-t %g: want > 0", c.KDT),
+		Want(c.LR >= 0, "--lr %g: want >= 0 (0: the recipe's)", c.LR))
 	checks = append(checks, sgdChecks(c.LRFactor, c.Momentum, c.WD)...)
-	return firstFailed("distill", append(checks, dataAndRunChecks(c.Padding, c.LimitTrain, c.LimitTest, c.EvalEvery, c.RunFlags)...)...)
+	return FirstFailed("distill", append(checks, dataAndRunChecks(c.Padding, c.LimitTrain, c.LimitTest, c.EvalEvery, c.RunFlags)...)...)
 }
 
 // distillData holds the loaders and the data spec of a run.
@@ -121,7 +116,7 @@ type distillData struct {
 // loadData opens the dataset and builds the loaders. Images are padded to the teacher's input size
 // when smaller and normalised with the teacher's statistics, so the teacher sees them as it was
 // trained.
-func (c *DistillCmd) loadData(teacher rundir.Model, seed int64, dropLast bool) (*distillData, error) {
+func (c *Distill) loadData(teacher rundir.Model, seed int64, dropLast bool) (*distillData, error) {
 	name, dir := c.Dataset, c.DataDir
 	if name == "" {
 		name = teacher.Data.Dataset
@@ -132,7 +127,7 @@ func (c *DistillCmd) loadData(teacher rundir.Model, seed int64, dropLast bool) (
 	if name == "" {
 		return nil, errors.New("distill: the teacher's run does not record its dataset: give --dataset")
 	}
-	train, test, spec, err := openTrainTestCrop(name, dir, c.LimitTrain, c.LimitTest, teacher.Data.Crop)
+	train, test, spec, err := OpenTrainTestCrop(name, dir, c.LimitTrain, c.LimitTest, teacher.Data.Crop)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
@@ -169,10 +164,10 @@ func (c *DistillCmd) loadData(teacher rundir.Model, seed int64, dropLast bool) (
 	return c.newLoaders(train, test, spec, data.Pipeline{Ops: append(ops, norm)}, testPipe, seed, dropLast)
 }
 
-// methodParams returns the method parameters the flags set: the flags tagged with a key of the
+// MethodParams returns the method parameters the flags set: the flags tagged with a key of the
 // method's parameter table (IFACD's, `param:"KEY"`, `param:"!KEY"` for a negated bool), then the
 // --param overrides, each converted to the type of its default.
-func (c *DistillCmd) methodParams(method distill.Method) (map[string]any, error) {
+func (c *Distill) MethodParams(method distill.Method) (map[string]any, error) {
 	out := paramFlags(c, distill.ParamsOf(method))
 	set, err := distill.Params().ParseAssignments(c.Params)
 	if err != nil {
@@ -182,21 +177,21 @@ func (c *DistillCmd) methodParams(method distill.Method) (map[string]any, error)
 	return out, nil
 }
 
-// run distils on backend; cancelling cancel stops it after the current step with a checkpoint.
-func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backend) (*distillResult, error) {
+// Run distils in env.RunDir (with c.Resume, continues the run there from its newest
+// checkpoint) and writes summary.json at the end. Cancelling cancel stops the run after the
+// current step with a checkpoint and returns an error wrapping fit.ErrInterrupted.
+func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 	start := time.Now()
-	if err := c.validate(); err != nil {
+	if err := c.Check(); err != nil {
 		return nil, err
 	}
-	if err := checkTrainsCNNs(app, backend); err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
-	}
+	backend := env.Backend
 	method, err := distill.Get(c.Method)
 	if err != nil {
-		return nil, usagef("distill: --method: %w", err)
+		return nil, Usagef("distill: --method: %w", err)
 	}
 	if err := rundir.CheckModelName(c.Student); err != nil {
-		return nil, usagef("distill: --student: %w", err)
+		return nil, Usagef("distill: --student: %w", err)
 	}
 	studentTaps, err := parseTaps("--student-taps", c.StudentTaps)
 	if err != nil {
@@ -208,7 +203,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	}
 	recipe, err := distill.GetRecipe(c.Recipe)
 	if err != nil {
-		return nil, usagef("distill: --recipe: %w", err)
+		return nil, Usagef("distill: --recipe: %w", err)
 	}
 	teacherPath, dropTeacher, err := c.torchTeacher(backend, c.Teacher, c.Dataset)
 	if err != nil {
@@ -220,19 +215,17 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	for _, w := range teacher.Warnings {
-		app.Log.Warn().Msg(w)
-	}
+	warnAll(env, teacher.Warnings)
 	teacherFile, teacherRec := teacher.File, teacher.Model
 	teacherSource := teacherFile // what the summary names: the PyTorch file for --teacher-model
 	if c.TeacherModel != "" {
 		teacherSource = c.Teacher
 	}
-	mparams, err := c.methodParams(method)
+	mparams, err := c.MethodParams(method)
 	if err != nil {
 		return nil, err
 	}
-	seed := app.Globals.Seed
+	seed := env.Seed
 	dd, err := c.loadData(teacherRec, seed, recipe.DropLast)
 	if err != nil {
 		return nil, err
@@ -246,14 +239,14 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 	}
 	studentRec, err := rundir.ModelNamed(c.Student, classes, dd.spec, distill.StudentScope)
 	if err != nil {
-		return nil, usagef("distill: --student: %w", err)
+		return nil, Usagef("distill: --student: %w", err)
 	}
 	lr := recipe.BaseLR(c.LR, studentRec.Lightweight())
 
 	// The objective, checked against the encoders' shapes (as their views show them) before
 	// anything is written.
-	obj := distill.NewObjective(method, viewOf(studentRec, studentTaps).Wrap(studentRec.Features),
-		viewOf(teacherRec, teacherTaps).Wrap(teacherRec.Features))
+	obj := distill.NewObjective(method, ViewOf(studentRec, studentTaps).Wrap(studentRec.Features),
+		ViewOf(teacherRec, teacherTaps).Wrap(teacherRec.Features))
 	obj.Gamma, obj.Alpha, obj.KDTemperature = c.Gamma, c.Alpha, c.KDT
 	if c.Beta >= 0 {
 		obj.Beta = c.Beta
@@ -285,12 +278,12 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		label = c.Label
 	}
 
-	dp, err := app.dataParallel(backend, c.Batch, dd.trainSet.Len(), recipe.DropLast)
+	dp, err := env.DataParallel(c.Batch, dd.trainSet.Len(), recipe.DropLast)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	runDir, err := prepareRunDir(app, "distill", c.Resume)
-	if err != nil {
+	runDir := env.RunDir
+	if err := CheckRunDir(runDir, c.Resume); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
 	cfg := c.loopConfig(c.EvalEvery, runDir, seed)
@@ -325,7 +318,7 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		return nil, fmt.Errorf("distill: %w", err)
 	}
 
-	app.Log.Info().Str("method", label).Str("teacher", teacherRec.Name()).Str("teacher_checkpoint", teacherSource).
+	env.Log.Info().Str("method", label).Str("teacher", teacherRec.Name()).Str("teacher_checkpoint", teacherSource).
 		Str("student", c.Student).Str("dataset", dd.spec.Dataset).Int("classes", classes).
 		Float64("gamma", obj.Gamma).Float64("alpha", obj.Alpha).Float64("beta", obj.Beta).Str("recipe", c.Recipe).Float64("lr", lr).
 		Int64("teacher_params", tParams).Int64("student_params", sParams).Int("head_params", plan.Heads.Params).
@@ -339,13 +332,13 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 			return nil, fmt.Errorf("distill: evaluating the teacher: %w", err)
 		}
 		teacherAcc = &acc
-		app.Log.Info().Float64("teacher_top1", acc.Top1).Float64("teacher_top5", acc.Top5).Msg("teacher evaluated")
+		env.Log.Info().Float64("teacher_top1", acc.Top1).Float64("teacher_top5", acc.Top5).Msg("teacher evaluated")
 	}
 	evalFn, releaseEval := testEvaluator(backend, dp, obj.StudentLogits, dd.test)
 	defer releaseEval()
 	res, err := fit.Run(cancel, fit.Job{
-		Backend: backend, Context: ctx, Train: train, Loss: obj.Loss, Eval: evalFn, Log: app.Log, Terminal: app.Terminal,
-		Parallel: dp, Models: []fit.ModelRecord{studentRec.Record("student"), teacherAt.Record("teacher")}, Abort: abortOf(cancel),
+		Backend: backend, Context: ctx, Train: train, Loss: obj.Loss, Eval: evalFn, Log: env.Log, Terminal: env.Terminal,
+		Parallel: dp, Models: []fit.ModelRecord{studentRec.Record("student"), teacherAt.Record("teacher")}, Abort: env.Abort,
 	}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
@@ -373,18 +366,18 @@ func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backe
 		sum.TeacherTop1, sum.TeacherTop5 = &teacherAcc.Top1, &teacherAcc.Top5
 	}
 	if trained := fit.CountParams(ctx, ""); trained != sum.Params.Trainable {
-		app.Log.Warn().Int64("counted", trained).Int64("expected", sum.Params.Trainable).
+		env.Log.Warn().Int64("counted", trained).Int64("expected", sum.Params.Trainable).
 			Msg("the trainable parameters differ from student + heads")
 	}
 	if err := report.WriteSummary(runDir, sum); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	app.Log.Info().Str("method", label).Str("pair", sum.Pair()).Int("epochs", sum.Epochs).
+	env.Log.Info().Str("method", label).Str("pair", sum.Pair()).Int("epochs", sum.Epochs).
 		Float64("final_top1", sum.FinalTop1).Float64("best_top1", sum.BestTop1).Int("best_epoch", sum.BestTop1Epoch).
 		Float64("params_talk_m", float64(sum.Params.Talk)/1e6).Int64("peak_rss_bytes", sum.PeakRSSBytes).
 		Float64("seconds_per_epoch", sum.SecondsPerEpoch).Float64("seconds", time.Since(start).Seconds()).
 		Str("run_dir", runDir).Msg("distillation done")
-	return &distillResult{RunDir: runDir, Result: res, Summary: sum}, nil
+	return &DistillResult{RunDir: runDir, Result: res, Summary: sum}, nil
 }
 
 // parseTaps parses a tap-choice flag; empty means none.
@@ -394,14 +387,14 @@ func parseTaps(flag, text string) (*backbone.TapChoice, error) {
 	}
 	choice, err := backbone.ParseTapChoice(text)
 	if err != nil {
-		return nil, usagef("distill: %s: %w", flag, err)
+		return nil, Usagef("distill: %s: %w", flag, err)
 	}
 	return &choice, nil
 }
 
-// viewOf is how the distillers see the model: a ViT's or Mixer's token taps as grids, the chosen
+// ViewOf is how the distillers see the model: a ViT's or Mixer's token taps as grids, the chosen
 // layers as taps and stage maps.
-func viewOf(m rundir.Model, taps *backbone.TapChoice) distill.View {
+func ViewOf(m rundir.Model, taps *backbone.TapChoice) distill.View {
 	v := distill.View{Taps: taps}
 	if rows, cols, ok := m.TokenGrid(); ok {
 		v.Rows, v.Cols = rows, cols
@@ -412,7 +405,7 @@ func viewOf(m rundir.Model, taps *backbone.TapChoice) distill.View {
 // loadFolderRecipe builds the loaders of a teacher trained with the image-folder recipe
 // (ifa train --image-size): the student trains on the teacher's random resized crops and is tested
 // on its centre crops, normalised with the teacher's statistics.
-func (c *DistillCmd) loadFolderRecipe(train, test *data.Dataset, spec rundir.DataSpec, seed int64, dropLast bool) (*distillData, error) {
+func (c *Distill) loadFolderRecipe(train, test *data.Dataset, spec rundir.DataSpec, seed int64, dropLast bool) (*distillData, error) {
 	trainPipe, testPipe := data.FolderRecipe(spec.Crop, spec.Norm())
 	if c.NoAugment {
 		trainPipe = testPipe
@@ -421,7 +414,7 @@ func (c *DistillCmd) loadFolderRecipe(train, test *data.Dataset, spec rundir.Dat
 }
 
 // newLoaders makes the shuffled training loader and the test loader of a distillation.
-func (c *DistillCmd) newLoaders(train, test *data.Dataset, spec rundir.DataSpec, trainPipe, testPipe data.Pipeline, seed int64, dropLast bool) (*distillData, error) {
+func (c *Distill) newLoaders(train, test *data.Dataset, spec rundir.DataSpec, trainPipe, testPipe data.Pipeline, seed int64, dropLast bool) (*distillData, error) {
 	trainLoader, err := data.NewLoader(train, data.LoaderConfig{
 		BatchSize: c.Batch, Transforms: []data.Pipeline{trainPipe}, Shuffle: true, DropLast: dropLast,
 		Seed: uint64(seed), Workers: c.Workers,
