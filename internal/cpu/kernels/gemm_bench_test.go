@@ -2,8 +2,10 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
+	"time"
 )
 
 // benchShape is one product measured by BenchmarkSgemm; the names say where it occurs in training.
@@ -52,10 +54,17 @@ func BenchmarkSgemm(b *testing.B) {
 			for i := range bb {
 				bb[i] = float32(i%5) * 0.5
 			}
+			best := time.Duration(math.MaxInt64)
 			for b.Loop() {
+				t0 := time.Now()
 				Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, ac, bb, bc, 0, c, s.n)
+				best = min(best, time.Since(t0))
 			}
-			b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			// On a shared machine the fastest call is the steadier figure (bench/peers/sgemm.py
+			// --best reports the same for torch.mm).
+			b.ReportMetric(flops/best.Seconds()/1e9, "best-GFLOP/s")
 		})
 	}
 }

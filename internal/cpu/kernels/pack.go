@@ -36,11 +36,12 @@ func packA[T float](dst []T, transA bool, a []T, lda, i0, mb, p0, kb int, mr int
 			}
 		case rows == 14 && mr == 14:
 			base := (i0+q)*lda + p0
+			done := transposeRows(panel, 14, a, base, lda, 14, kb)
 			var rs [14][]T
 			for r := range rs {
 				rs[r] = a[base+r*lda:][:kb]
 			}
-			for p := 0; p < kb; p++ {
+			for p := done; p < kb; p++ {
 				d := (*[14]T)(panel[p*14:])
 				for r := range d {
 					d[r] = rs[r][p]
@@ -72,6 +73,9 @@ func packB[T float](dst []T, transB bool, b []T, ldb, p0, kb, j0, nb int, alpha 
 		panel := dst[q*kb : q*kb+nr*kb]
 		switch {
 		case !transB && alpha == 1 && cols == 32 && nr == 32:
+			if copyRows32(panel, b, p0*ldb+j0+q, ldb, kb) {
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				*(*[32]T)(panel[p*32:]) = *(*[32]T)(b[(p0+p)*ldb+j0+q:])
 			}
@@ -90,6 +94,19 @@ func packB[T float](dst []T, transB bool, b []T, ldb, p0, kb, j0, nb int, alpha 
 					d[c] = alpha * v
 				}
 				clear(d[cols:])
+			}
+		case transB && alpha == 1 && cols == nr && nr%16 == 0:
+			// Blocks of 16 columns × 16 steps are transposed in registers; the steps past the
+			// last full block (or all of them without AVX-512) one by one.
+			done := kb
+			for h := 0; h < nr; h += 16 {
+				done = min(done, transposeRows(panel[h:], nr, b, (j0+q+h)*ldb+p0, ldb, 16, kb))
+			}
+			for c := 0; c < nr; c++ {
+				src := b[(j0+q+c)*ldb+p0:][:kb]
+				for p := done; p < kb; p++ {
+					panel[p*nr+c] = src[p]
+				}
 			}
 		default:
 			for c := 0; c < nr; c++ {

@@ -1,0 +1,53 @@
+//go:build amd64 && !purego
+
+package kernels
+
+// packCopy32AVX512 copies rows rows of 32 floats from src (row stride lds elements) to dst (row
+// stride 32).
+//
+//go:noescape
+func packCopy32AVX512(dst, src *float32, lds, rows int)
+
+// transpose16AVX512 transposes blocks consecutive 16×16 blocks: for block b it reads rows
+// 0…rows-1 (rows ≤ 16) of 16 floats at src + r·lss + 16·b and writes their column p to
+// dst + (16·b + p)·lds, lanes ≥ rows left untouched (strides in elements).
+//
+//go:noescape
+func transpose16AVX512(dst *float32, lds int, src *float32, lss int, rows, blocks int, mask uint16)
+
+// copyRows32 copies rows rows of 32 elements from src[base + r·lds] to dst[32·r] with the AVX-512
+// loop and reports true, or reports false, copying nothing, when the active path has no AVX-512
+// or T is not float32.
+func copyRows32[T float](dst, src []T, base, lds, rows int) bool {
+	if rows <= 0 || ActiveISA() < ISAAVX512 {
+		return false
+	}
+	d, ok := any(dst).([]float32)
+	if !ok {
+		return false
+	}
+	s := any(src).([]float32)
+	_ = s[base+(rows-1)*lds+31]
+	_ = d[rows*32-1]
+	packCopy32AVX512(&d[0], &s[base], lds, rows)
+	return true
+}
+
+// transposeRows writes dst[p·ld + r] = src[base + r·lss + p] for r < rows (≤ 16) and p below the
+// largest multiple of 16 not above steps, with the AVX-512 loop, and returns that multiple; it
+// returns 0, writing nothing, when the active path has no AVX-512 or T is not float32.
+func transposeRows[T float](dst []T, ld int, src []T, base, lss, rows, steps int) int {
+	blocks := steps / 16
+	if blocks == 0 || rows <= 0 || rows > 16 || ActiveISA() < ISAAVX512 {
+		return 0
+	}
+	d, ok := any(dst).([]float32)
+	if !ok {
+		return 0
+	}
+	s := any(src).([]float32)
+	_ = s[base+(rows-1)*lss+blocks*16-1]
+	_ = d[(blocks*16-1)*ld+rows-1]
+	transpose16AVX512(&d[0], ld, &s[base], lss, rows, blocks, uint16(1<<rows-1))
+	return blocks * 16
+}
