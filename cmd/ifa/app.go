@@ -64,6 +64,11 @@ func (a *App) RunDir(command string) string {
 	return fmt.Sprintf("runs/%s-%s", strings.ReplaceAll(command, " ", "-"), time.Now().Format("20060102-150405"))
 }
 
+// NewBackend creates the backend named by --backend (runner.NewBackend), with --deterministic.
+func (a *App) NewBackend() (backends.Backend, error) {
+	return runner.NewBackend(a.Globals.Backend, a.Globals.Deterministic)
+}
+
 // env is the runner.Env of a command on backend writing runDir; cancel is its interruptContext.
 func (a *App) env(backend backends.Backend, runDir string, cancel stdctx.Context) runner.Env {
 	return runner.Env{Backend: backend, Log: a.Log, Terminal: a.Terminal, Seed: a.Globals.Seed,

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ifa-toolkit/ifa/internal/testutil"
+	"github.com/ifa-toolkit/ifa/runner"
 	"github.com/ifa-toolkit/ifa/ssl"
 	"github.com/ifa-toolkit/ifa/vit"
 )
@@ -17,7 +18,7 @@ func benchJSON(t *testing.T, args ...string) map[string]any {
 	t.Helper()
 	cli, app := parseCLI(t, append(append([]string{"bench"}, args...), "--format", "json")...)
 	c := &cli.Bench
-	res, err := c.run(testutil.Backend(), app.Globals.Seed)
+	res, err := c.Bench.Run(runner.Env{Backend: testutil.Backend(), Seed: app.Globals.Seed})
 	if err != nil {
 		t.Fatalf("%q: %v", args, err)
 	}
@@ -132,24 +133,9 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--model", "resnet8", "--input", "32x32"}, "--input"},
 	} {
 		cli, app := parseCLI(t, append([]string{"bench"}, tc.args...)...)
-		_, err := cli.Bench.run(testutil.Backend(), app.Globals.Seed)
+		_, err := cli.Bench.Bench.Run(runner.Env{Backend: testutil.Backend(), Seed: app.Globals.Seed})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want it to mention %q", tc.args, err, tc.want)
-		}
-	}
-}
-
-func TestMedian(t *testing.T) {
-	for _, tc := range []struct {
-		xs   []float64
-		want float64
-	}{{[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
-		in := append([]float64(nil), tc.xs...)
-		if got := median(in); got != tc.want {
-			t.Errorf("median(%v) = %v, want %v", tc.xs, got, tc.want)
-		}
-		if in[0] != tc.xs[0] {
-			t.Errorf("median reordered its input")
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ifa-toolkit/ifa/runner"
 	"github.com/rs/zerolog"
 )
 
@@ -47,11 +48,11 @@ func TestDataInfoImageFolder(t *testing.T) {
 	writePNG(t, filepath.Join(root, "test", "a", "4.png"), 50)
 	writePNG(t, filepath.Join(root, "test", "b", "5.png"), 60)
 	var out bytes.Buffer
-	cmd := &DataInfoCmd{Name: root, Format: "json", Size: 4, Channels: 1}
+	cmd := &DataInfoCmd{runner.DataInfo{Name: root, Format: "json", Size: 4, Channels: 1}}
 	if err := cmd.run(testApp(), &out); err != nil {
 		t.Fatal(err)
 	}
-	var info datasetInfo
+	var info runner.DatasetInfo
 	if err := json.Unmarshal(out.Bytes(), &info); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestDataFetchRejectsBadChecksum(t *testing.T) {
 	}))
 	defer srv.Close()
 	dir := t.TempDir()
-	cmd := &DataFetchCmd{Name: "cifar100", DataDir: dir, BaseURL: srv.URL, Timeout: 10e9}
+	cmd := &DataFetchCmd{runner.Fetch{Name: "cifar100", DataDir: dir, BaseURL: srv.URL, Timeout: 10e9}}
 	err := cmd.Run(testApp())
 	if err == nil || !strings.Contains(err.Error(), "want 03b5dce01913d631647c71ecec9e9cb8") {
 		t.Fatalf("got %v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/ifa-toolkit/ifa/internal/testutil"
+	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // fourDevices is the test backend claiming four devices: enough for NewDataParallel's validation,
@@ -88,7 +89,7 @@ func TestTrainTwoDevicesMatchesOneOnXLA(t *testing.T) {
 	if plugin == "" {
 		t.Skip("set IFA_TEST_XLA to a PJRT plugin (cuda, cpu or an absolute path) of >= 2 devices to run data-parallel training on XLA")
 	}
-	backend, err := newXLABackend(plugin)
+	backend, err := runner.NewBackend("xla:"+plugin, false)
 	if err != nil {
 		t.Skipf("XLA backend %q: %v", plugin, err)
 	}
@@ -117,4 +118,29 @@ func TestTrainTwoDevicesMatchesOneOnXLA(t *testing.T) {
 		}
 	}
 	t.Logf("one device %v\ntwo devices %v", one, two)
+}
+
+// --deterministic (or IFA_DETERMINISTIC) puts XLA's deterministic-ops option into XLA_FLAGS before
+// the plugin is looked up; the cpu backend leaves XLA_FLAGS alone.
+func TestDeterministicFlagReachesXLAFlags(t *testing.T) {
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
+	t.Setenv("IFA_DETERMINISTIC", "true")
+	t.Setenv("XLA_FLAGS", "--xla_gpu_autotune_level=0")
+	cli, app := parseCLI(t, "--backend", "cpu", "models")
+	if !cli.Globals.Deterministic {
+		t.Fatal("IFA_DETERMINISTIC=true did not set --deterministic")
+	}
+	if _, err := app.NewBackend(); err != nil {
+		t.Fatal(err)
+	}
+	if got := os.Getenv("XLA_FLAGS"); got != "--xla_gpu_autotune_level=0" {
+		t.Errorf("cpu backend with --deterministic: XLA_FLAGS = %q, want it unchanged", got)
+	}
+	_, app = parseCLI(t, "--backend", "xla:no_such_device", "--deterministic", "models")
+	if _, err := app.NewBackend(); err == nil {
+		t.Fatal("want an error for a plugin that is not installed")
+	}
+	if got, want := os.Getenv("XLA_FLAGS"), "--xla_gpu_autotune_level=0 --xla_gpu_deterministic_ops=true"; got != want {
+		t.Errorf("xla backend with --deterministic: XLA_FLAGS = %q, want %q", got, want)
+	}
 }

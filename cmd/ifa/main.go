@@ -122,7 +122,7 @@ func exitCode(err error) int {
 func usagef(format string, args ...any) error { return runner.Usagef(format, args...) }
 
 // errInterrupted is wrapped by commands other than training stopped by Ctrl-C.
-var errInterrupted = errors.New("interrupted")
+var errInterrupted = runner.ErrInterrupted
 
 // negativeValues lets a flag take a negative number as its value: "--lr -1" becomes "--lr=-1"
 // and "-b -1" becomes "-b-1", so that the command's check, not the parser, answers (kong reads

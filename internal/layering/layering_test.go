@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	"rundir":               {"backbone", "cnn", "vit", "data", "fit", "internal/nn", "internal/catch"},
 	"interop":              {"backbone", "cnn", "vit", "fit", "torchio", "internal/catch"},
 	"runner": {"backbone", "cnn", "vit", "data", "fit", "eval", "ssl", "distill", "rundir", "interop",
-		"report", "torchio", "internal/nn", "internal/param", "internal/catch"},
+		"report", "torchio", "internal/nn", "internal/param", "internal/catch", "internal/cpu"},
 }
 
 type pkg struct {

@@ -1,4 +1,4 @@
-package main
+package runner
 
 import (
 	"os"
@@ -32,12 +32,11 @@ func TestXLAPluginLookupInLibraryPath(t *testing.T) {
 	}
 }
 
-// The --backend flag must reach the plugin lookup: a missing plugin gives the install hint, not a
+// The backend spec must reach the plugin lookup: a missing plugin gives the install hint, not a
 // refusal of the xla backend itself.
 func TestNewBackendXLAReachesPluginLookup(t *testing.T) {
 	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
-	app := &App{Globals: &Globals{Backend: "xla:no_such_device"}}
-	_, err := app.NewBackend()
+	_, err := NewBackend("xla:no_such_device", false)
 	if err == nil {
 		t.Fatal("want an error for a plugin that is not installed")
 	}
@@ -96,7 +95,7 @@ func TestPJRTClientOptions(t *testing.T) {
 	}
 }
 
-// --deterministic (or IFA_DETERMINISTIC) puts XLA's deterministic-ops option into XLA_FLAGS before
+// deterministic puts XLA's deterministic-ops option into XLA_FLAGS before
 // the plugin is looked up, replacing any earlier setting of it and keeping the other options; the
 // cpu backend leaves XLA_FLAGS alone.
 func TestDeterministicFlagReachesXLAFlags(t *testing.T) {
@@ -109,26 +108,5 @@ func TestDeterministicFlagReachesXLAFlags(t *testing.T) {
 		if got := setXLAFlag(tc.flags, xlaDeterministicOps, "true"); got != tc.want {
 			t.Errorf("setXLAFlag(%q) = %q, want %q", tc.flags, got, tc.want)
 		}
-	}
-
-	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
-	t.Setenv("IFA_DETERMINISTIC", "true")
-	t.Setenv("XLA_FLAGS", "--xla_gpu_autotune_level=0")
-	cli, app := parseCLI(t, "--backend", "cpu", "models")
-	if !cli.Globals.Deterministic {
-		t.Fatal("IFA_DETERMINISTIC=true did not set --deterministic")
-	}
-	if _, err := app.NewBackend(); err != nil {
-		t.Fatal(err)
-	}
-	if got := os.Getenv("XLA_FLAGS"); got != "--xla_gpu_autotune_level=0" {
-		t.Errorf("cpu backend with --deterministic: XLA_FLAGS = %q, want it unchanged", got)
-	}
-	_, app = parseCLI(t, "--backend", "xla:no_such_device", "--deterministic", "models")
-	if _, err := app.NewBackend(); err == nil {
-		t.Fatal("want an error for a plugin that is not installed")
-	}
-	if got, want := os.Getenv("XLA_FLAGS"), "--xla_gpu_autotune_level=0 --xla_gpu_deterministic_ops=true"; got != want {
-		t.Errorf("xla backend with --deterministic: XLA_FLAGS = %q, want %q", got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package runner
 
 import (
 	"fmt"
@@ -11,14 +11,15 @@ import (
 	"github.com/ifa-toolkit/ifa/internal/cpu"
 )
 
-// NewBackend creates the backend named by --backend: "cpu" (the default) is ifa's own pure-Go
-// backend, "go" is GoMLX's simplego. The default never touches the network. --deterministic sets
-// XLA's deterministic-ops option for xla backends (before the plugin reads XLA_FLAGS); the cpu
-// backend is deterministic anyway.
-func (a *App) NewBackend() (backends.Backend, error) {
+// NewBackend creates the backend named by spec (ifa's --backend): "cpu[:options]" is ifa's own
+// pure-Go backend, "go[:options]" GoMLX's simplego, "xla:cuda", "xla:cpu" or "xla:/abs/plugin.so"
+// GoMLX's XLA backend with a PJRT plugin found on this machine (nothing is downloaded).
+// deterministic sets XLA's deterministic-ops option for xla backends (before the plugin reads
+// XLA_FLAGS); the cpu backend is deterministic anyway. It installs ifa's gradients first
+// (cpu.RegisterGradients).
+func NewBackend(spec string, deterministic bool) (backends.Backend, error) {
 	// ifa's gradients (exact convolution gradients, Rsqrt, Pad, ...) for every backend.
 	cpu.RegisterGradients()
-	spec := a.Globals.Backend
 	name, config, _ := strings.Cut(spec, ":")
 	switch name {
 	case "cpu":
@@ -26,7 +27,7 @@ func (a *App) NewBackend() (backends.Backend, error) {
 	case "go":
 		return simplego.New(config)
 	case "xla":
-		if a.Globals.Deterministic {
+		if deterministic {
 			_ = os.Setenv("XLA_FLAGS", setXLAFlag(os.Getenv("XLA_FLAGS"), xlaDeterministicOps, "true"))
 		}
 		return newXLABackend(config)
