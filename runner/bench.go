@@ -42,7 +42,7 @@ import (
 //   - lwclr (ViT): IFACLR (METHODS.md §1.3): the last two blocks' CLS vectors (after the shared
 //     LayerNorm; the earlier one stop-gradient) through the shared LN-GELU projector, SupCon 'all'
 //     without labels at τ = 0.5;
-//   - any other pretraining method of `ifa pretrain vit --mode` (ViT): its loss with its default
+//   - any other pretraining method of `ifa pretrain vit --method` (ViT): its loss with its default
 //     heads (ssl.PretrainLoss), the batch repeated as every augmentation, and the momentum update
 //     of the methods that keep a momentum network;
 //   - none (ViT): cross-entropy of a linear head on the final CLS vector.
@@ -50,7 +50,7 @@ import (
 // The teacher and student start from random weights: a training step costs the same.
 type Bench struct {
 	Model       string  `help:"Model: a CNN of the zoo (see 'ifa models') or vit:CONFIG (vit:nano, vit:micro, vit:ti_4, ...)." required:""`
-	Method      string  `help:"Training step: none (cross-entropy); kd or ifacd (CNN students with a frozen teacher); for a ViT, a pretraining method of 'ifa pretrain vit --mode' (lwclr, byol, ...); auto means none for a CNN and lwclr for a ViT." default:"auto"`
+	Method      string  `help:"Training step: none (cross-entropy); kd or ifacd (CNN students with a frozen teacher); for a ViT, a pretraining method of 'ifa pretrain vit --method' (lwclr, byol, ...); auto means none for a CNN and lwclr for a ViT." default:"auto"`
 	Teacher     string  `name:"teacher-model" aliases:"teacher" help:"Model of the frozen teacher of kd and ifacd, as distill's --teacher-model (default: resnet32x4 for resnet8x4, resnet56 for resnet8 and resnet20)."`
 	Batch       int     `help:"Batch size." default:"64"`
 	Steps       int     `help:"Timed steps." default:"20"`

@@ -165,7 +165,7 @@ func (p *progressBar) finish() {
 type DataInfo struct {
 	Name     string `arg:"" help:"Dataset: fashion-mnist, mnist, cifar10, cifar100, or the path of an image folder (root/<class>/*.png|jpg or root/{train,test}/<class>/...)."`
 	DataDir  string `name:"data-dir" aliases:"dir" help:"Folder holding the named dataset, as given to 'ifa data fetch --data-dir' (default: the user cache folder, then the system dataset folders)." type:"path" env:"IFA_DATA_DIR"`
-	Format   string `help:"Output format: table or json." enum:"table,json" default:"table"`
+	Format   string `help:"Output: text (a table), or json." enum:"text,json,table" default:"text"`
 	Coarse   bool   `help:"CIFAR-100: count the 20 coarse labels instead of the 100 fine ones." default:"false"`
 	Size     int    `help:"Image folders: the size images are resized to (SIZE×SIZE)." default:"32"`
 	Channels int    `help:"Image folders: 1 (grayscale) or 3 (RGB) channels." default:"3"`

@@ -38,7 +38,7 @@ type PretrainViT struct {
 	Pooling string  `help:"Per-layer vector: cls (CLS token through the shared LayerNorm) or mean (average of all tokens)." enum:"cls,mean" default:"cls"`
 	Dropout float64 `help:"Hidden dropout rate; negative keeps the configuration's (nano/micro 0, ti/s/b 0.1)." default:"-1"`
 
-	Mode             string  `help:"Pretraining method (listed above the flags)." default:"lwclr"`
+	Mode             string  `name:"method" aliases:"mode" help:"Pretraining method (listed above the flags)." default:"lwclr"`
 	Layers           string  `help:"Layers taking part in the views: last:K, all, or indices such as 0,3,-1 (negative from the end)." default:"last:2"`
 	ProjHidden       int     `name:"proj-hidden" help:"Hidden width of the shared projector; 0: the method's (lwclr family 2048, byol/mocov3 1024, simsiam 1024)." default:"0"`
 	ProjOut          int     `name:"proj-out" help:"Output width of the shared projector (the embedding); 0: the method's (lwclr family 2048, byol/mocov3 256, simsiam 1024)." default:"0"`
@@ -55,7 +55,7 @@ type PretrainViT struct {
 	FreezePatch      bool    `name:"freeze-patch" help:"Keep the patch projection at its random initialisation (MoCo v3's ViT recipe)."`
 
 	Augment string `help:"Training augmentation: auto (standard for lwclr, simclr otherwise), standard (random crop of the zero-padded image + horizontal flip), simclr (random resized crop, flip, colour jitter, grayscale, blur) or none." enum:"auto,standard,simclr,none" default:"auto"`
-	CropPad int    `name:"crop-pad" help:"Standard augmentation: zero padding before the random crop, in pixels." default:"4"`
+	CropPad int    `name:"padding" aliases:"crop-pad" help:"Standard augmentation: zero padding before the random crop,, in pixels." default:"4"`
 	// SimCLR augmentation strengths.
 	CropScale         float64 `name:"crop-scale" help:"SimCLR augmentation: smallest area fraction of the random resized crop, in (0, 1]." default:"0.08"`
 	Jitter            float64 `help:"SimCLR augmentation: colour-jitter strength (brightness, contrast and saturation; hue a quarter of it); 0 disables the jitter." default:"0.4"`
@@ -109,7 +109,7 @@ func (r *PretrainResult) KNNTop1() (float64, bool) {
 // Help lists the pretraining methods of the registry (kong prints it with --help).
 func (c *PretrainViT) Help() string {
 	var b strings.Builder
-	b.WriteString("Methods (--mode):\n")
+	b.WriteString("Methods (--method):\n")
 	for _, m := range ssl.Methods() {
 		fmt.Fprintf(&b, "  %-10s %s\n", m, m.Impl().Doc())
 	}
@@ -170,7 +170,7 @@ func (c *PretrainViT) check() error {
 	case c.KnnEvery > 0 && !(c.KnnT > 0):
 		return Usagef("--knn-t %g: want > 0", c.KnnT)
 	case c.CropPad < 0:
-		return Usagef("--crop-pad %d: want >= 0", c.CropPad)
+		return Usagef("--padding %d: want >= 0", c.CropPad)
 	case !(c.CropScale > 0 && c.CropScale <= 1):
 		return Usagef("--crop-scale %g: want in (0, 1]", c.CropScale)
 	case c.Jitter < 0:
@@ -193,7 +193,7 @@ func (c *PretrainViT) check() error {
 func (c *PretrainViT) pretrainConfig() (ssl.PretrainConfig, error) {
 	method, err := ssl.ParseMethod(c.Mode)
 	if err != nil {
-		return ssl.PretrainConfig{}, Usagef("--mode: %w", err)
+		return ssl.PretrainConfig{}, Usagef("--method: %w", err)
 	}
 	layers, err := backbone.ParseLayerSelect(c.Layers)
 	if err != nil {
@@ -227,7 +227,7 @@ func (c *PretrainViT) pretrainConfig() (ssl.PretrainConfig, error) {
 	cfg.StopGradientB = c.StopGradB
 	cfg.DetachIntermediate = c.DetachInter
 	if err := cfg.Validate(); err != nil {
-		return cfg, Usagef("--mode %s --layers %s: %w", c.Mode, c.Layers, err)
+		return cfg, Usagef("--method %s --layers %s: %w", c.Mode, c.Layers, err)
 	}
 	return cfg, nil
 }

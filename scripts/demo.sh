@@ -79,7 +79,7 @@ fi
 
 echo "== [$(elapsed)] IFACLR pretraining: ViT nano (dim 64, depth 4, patch $PATCH, mean token), $MODE on the last 2 layers, $EPOCHS epochs -> $RUN"
 "$IFA" --out "$RUN" pretrain vit --dataset fashion-mnist --data-dir "$DATA_DIR" \
-	--config nano --patch "$PATCH" --pooling mean --mode "$MODE" --layers last:2 \
+	--config nano --patch "$PATCH" --pooling mean --method "$MODE" --layers last:2 \
 	--proj-norm "$PROJ_NORM" --proj-hidden "$PROJ_HIDDEN" --proj-out "$PROJ_OUT" --proj-layers "$PROJ_LAYERS" --temperature "$TEMP" \
 	${CROPS:+--crops "$CROPS"} \
 	--augment simclr --crop-scale "$CROP" --jitter "$JITTER" --no-blur --solarize "$SOLARIZE" --solarize-threshold "$SOLARIZE_THRESHOLD" \

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -245,5 +246,25 @@ func TestInterruptContext(t *testing.T) {
 	wait(abort, "second interrupt")
 	if !strings.Contains(log.String(), "writing a checkpoint") || !strings.Contains(log.String(), "stopping without writing a checkpoint") {
 		t.Errorf("log %q", log.String())
+	}
+}
+
+// TestOldFlagSpellings: the earlier spellings of renamed flags still parse, to the same values.
+func TestOldFlagSpellings(t *testing.T) {
+	for _, tc := range []struct{ old, now []string }{
+		{[]string{"pretrain", "vit", "--mode", "byol", "--crop-pad", "2"}, []string{"pretrain", "vit", "--method", "byol", "--padding", "2"}},
+		{[]string{"models", "--format", "table"}, []string{"models", "--format", "text"}},
+		{[]string{"data", "info", "x", "--dir", "d"}, []string{"data", "info", "x", "--data-dir", "d"}},
+		{[]string{"train", "--model", "m", "--dataset", "d", "--train-limit", "3", "--wd", "0.1"},
+			[]string{"train", "--model", "m", "--dataset", "d", "--limit-train", "3", "--weight-decay", "0.1"}},
+	} {
+		old, _ := parseCLI(t, tc.old...)
+		now, _ := parseCLI(t, tc.now...)
+		if tc.old[0] == "models" {
+			old.Models.Format = "text" // the value itself is the old spelling
+		}
+		if !reflect.DeepEqual(old, now) {
+			t.Errorf("%q parses differently from %q", tc.old, tc.now)
+		}
 	}
 }

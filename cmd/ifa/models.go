@@ -25,7 +25,7 @@ import (
 // counts and feature shapes, computed by building each model's graph (nothing is run). A ViT's or
 // Mixer's stages and taps are its blocks' token grids, as ifa distill sees them.
 type ModelsCmd struct {
-	Format  string   `help:"Output format: table, or json (an array of objects with name, family, params, stages, taps, tap_widths, feature_dim, ...)." enum:"table,json" default:"table"`
+	Format  string   `help:"Output: text (a table), or json (an array of objects with name, family, params, stages, taps, tap_widths, feature_dim, ...)." enum:"text,json,table" default:"text"`
 	Classes int      `help:"Number of classes of the classifier counted in the parameters (0: no classifier)." default:"100"`
 	Input   string   `help:"Input image shape HxWxC used for the feature shapes, e.g. 32x32x3 (CIFAR) or 28x28x1 (Fashion-MNIST)." default:"32x32x3"`
 	Names   []string `arg:"" optional:"" help:"Models to list (default: every CNN, and the vit:CONFIG and mixer:CONFIG whose patch divides --input)."`

@@ -63,7 +63,7 @@ func TestModelsJSON(t *testing.T) {
 
 func TestModelsTable(t *testing.T) {
 	var buf bytes.Buffer
-	cmd := &ModelsCmd{Format: "table", Classes: 10, Input: "28x28x1", Names: []string{"resnet20", "vgg8"}}
+	cmd := &ModelsCmd{Format: "text", Classes: 10, Input: "28x28x1", Names: []string{"resnet20", "vgg8"}}
 	if err := cmd.write(&buf, testutil.Backend()); err != nil {
 		t.Fatal(err)
 	}
@@ -74,9 +74,9 @@ func TestModelsTable(t *testing.T) {
 		}
 	}
 	for _, bad := range []*ModelsCmd{
-		{Format: "table", Input: "32x32"},
-		{Format: "table", Input: "32x32x3", Classes: -1},
-		{Format: "table", Input: "32x32x3", Names: []string{"resnet21"}},
+		{Format: "text", Input: "32x32"},
+		{Format: "text", Input: "32x32x3", Classes: -1},
+		{Format: "text", Input: "32x32x3", Names: []string{"resnet21"}},
 	} {
 		if err := bad.write(&buf, testutil.Backend()); err == nil {
 			t.Errorf("%+v: no error", bad)

@@ -16,9 +16,9 @@ import (
 
 // ParamsCmd is the `ifa params` command: it lists the methods' tunable context parameters (the
 // keys `ifa distill --param KEY=VALUE` accepts) with their defaults, grouped by method, then the
-// pretraining methods (`ifa pretrain vit --mode`) with their default heads.
+// pretraining methods (`ifa pretrain vit --method`) with their default heads.
 type ParamsCmd struct {
-	Format string `help:"Output: table, or json (an array of objects with group, key, default, doc)." enum:"table,json" default:"table"`
+	Format string `help:"Output: text (a table), or json (an array of objects with group, key, default, doc)." enum:"text,json,table" default:"text"`
 
 	stdout io.Writer
 }
@@ -40,9 +40,9 @@ func allParams() []paramRow {
 			rows = append(rows, paramRow{Group: n, Key: p.Key, Default: p.Default, Doc: p.Doc})
 		}
 	}
-	// The pretraining methods of the ssl registry (ifa pretrain vit --mode), with their defaults.
+	// The pretraining methods of the ssl registry (ifa pretrain vit --method), with their defaults.
 	for _, m := range ssl.Methods() {
-		rows = append(rows, paramRow{Group: "pretrain --mode", Key: string(m), Default: ssl.MethodDefaults(m), Doc: m.Impl().Doc()})
+		rows = append(rows, paramRow{Group: "pretrain --method", Key: string(m), Default: ssl.MethodDefaults(m), Doc: m.Impl().Doc()})
 	}
 	return rows
 }

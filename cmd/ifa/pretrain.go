@@ -13,7 +13,7 @@ import (
 
 // PretrainCmd groups the pretraining commands.
 type PretrainCmd struct {
-	Vit PretrainVitCmd `cmd:"" name:"vit" help:"Pretrain a Vision Transformer self-supervised: IFACLR (lwclr) and the other methods of --mode."`
+	Vit PretrainVitCmd `cmd:"" name:"vit" help:"Pretrain a Vision Transformer self-supervised: IFACLR (lwclr) and the other methods of --method."`
 }
 
 // PretrainVitCmd is the `ifa pretrain vit` command: self-supervised pretraining of a ViT encoder

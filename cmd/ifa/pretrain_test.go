@@ -228,7 +228,7 @@ func TestPretrainTwoViewModes(t *testing.T) {
 	dataDir := ptTinyData(t)
 	for _, mode := range []string{"simlwclr", "supcon"} {
 		run := filepath.Join(t.TempDir(), mode)
-		if _, err := ptRunCLI(t, tinyPretrainArgs(dataDir, run, "--epochs", "1", "--mode", mode, "--knn-every", "0")...); err != nil {
+		if _, err := ptRunCLI(t, tinyPretrainArgs(dataDir, run, "--epochs", "1", "--method", mode, "--knn-every", "0")...); err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}
 		recs := ptReadMetrics(t, run)
@@ -310,7 +310,7 @@ func TestPretrainBadFlags(t *testing.T) {
 		{[]string{"--layers", "foo"}, "--layers"},
 		{[]string{"--layers", "last:1"}, "--layers"},
 		{[]string{"--temperature", "-1"}, "--temperature"},
-		{[]string{"--mode", "nope"}, "--mode"},
+		{[]string{"--method", "nope"}, "--method"},
 		{[]string{"--ema-momentum", "1.5"}, "--ema-momentum"},
 		{[]string{"--optimizer", "lamb"}, "--optimizer"},
 		{[]string{"--patch", "3"}, "--patch"},
@@ -414,7 +414,7 @@ func TestPretrainPredictorMethods(t *testing.T) {
 	}
 	for _, mode := range []string{"byol", "lwbyol", "simsiam", "lwsimsiam", "mocov3", "lwmocov3"} {
 		run := filepath.Join(t.TempDir(), mode)
-		if _, err := ptRunCLI(t, base(run, "--epochs", "2", "--mode", mode, "--freeze-patch")...); err != nil {
+		if _, err := ptRunCLI(t, base(run, "--epochs", "2", "--method", mode, "--freeze-patch")...); err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}
 		recs := ptReadMetrics(t, run)
@@ -482,14 +482,14 @@ func TestPretrainPredictorMethods(t *testing.T) {
 	// contrastive method.
 	for _, mode := range []string{"lwmocov3", "simlwclr"} {
 		run := filepath.Join(t.TempDir(), "crops-"+mode)
-		if _, err := ptRunCLI(t, base(run, "--epochs", "1", "--mode", mode, "--crops", "2x8:0.5-1,2x4:0.1-0.4")...); err != nil {
+		if _, err := ptRunCLI(t, base(run, "--epochs", "1", "--method", mode, "--crops", "2x8:0.5-1,2x4:0.1-0.4")...); err != nil {
 			t.Fatalf("%s --crops: %v", mode, err)
 		}
 		if recs := ptReadMetrics(t, run); len(recs) != 1 || math.IsNaN(recs[0]["train_loss"]) {
 			t.Fatalf("%s --crops: metrics %v", mode, recs)
 		}
 	}
-	for _, bad := range [][]string{{"--mode", "lwclr", "--crops", "2x8:0.5-1,2x4:0.1-0.4"}, {"--mode", "byol", "--crops", "2x8:0.5-1,2x3:0.1-0.4"}, {"--mode", "byol", "--crops", "2x8"}} {
+	for _, bad := range [][]string{{"--method", "lwclr", "--crops", "2x8:0.5-1,2x4:0.1-0.4"}, {"--method", "byol", "--crops", "2x8:0.5-1,2x3:0.1-0.4"}, {"--method", "byol", "--crops", "2x8"}} {
 		if _, err := ptRunCLI(t, base(filepath.Join(t.TempDir(), "bad"), append([]string{"--epochs", "1"}, bad...)...)...); err == nil || !strings.Contains(err.Error(), "--crops") {
 			t.Errorf("%v: %v, want an error naming --crops", bad, err)
 		}
