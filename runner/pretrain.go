@@ -55,7 +55,7 @@ type PretrainViT struct {
 	FreezePatch      bool    `name:"freeze-patch" help:"Keep the patch projection at its random initialisation (MoCo v3's ViT recipe)."`
 
 	Augment string `help:"Training augmentation: auto (standard for lwclr, simclr otherwise), standard (random crop of the zero-padded image + horizontal flip), simclr (random resized crop, flip, colour jitter, grayscale, blur) or none." enum:"auto,standard,simclr,none" default:"auto"`
-	CropPad int    `name:"padding" aliases:"crop-pad" help:"Standard augmentation: zero padding before the random crop,, in pixels." default:"4"`
+	CropPad int    `name:"padding" aliases:"crop-pad" help:"Standard augmentation: zero padding before the random crop, in pixels." default:"4"`
 	// SimCLR augmentation strengths.
 	CropScale         float64 `name:"crop-scale" help:"SimCLR augmentation: smallest area fraction of the random resized crop, in (0, 1]." default:"0.08"`
 	Jitter            float64 `help:"SimCLR augmentation: colour-jitter strength (brightness, contrast and saturation; hue a quarter of it); 0 disables the jitter." default:"0.4"`
