@@ -309,6 +309,10 @@ type Params struct {
 	Model Model `json:"model"`
 	// Flags are the command's flags (its kong struct).
 	Flags any `json:"flags"`
+	// MethodParams are a distillation's method parameters as the run reads them: every key of
+	// the method's parameter table, with the value the flags (or --param) set or its default,
+	// and any other --param given.
+	MethodParams map[string]any `json:"method_params,omitempty"`
 }
 
 // WriteConfig writes runDir/config.json. On resume it first checks that the model has not

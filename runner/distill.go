@@ -314,7 +314,7 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
 	// The first write: everything above only checked and read.
-	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "distill", Model: studentRec, Flags: c}, cfg, c.Resume); err != nil {
+	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "distill", Model: studentRec, Flags: c, MethodParams: withDefaults(method, mparams)}, cfg, c.Resume); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
 
@@ -429,4 +429,15 @@ func (c *Distill) newLoaders(train, test *data.Dataset, spec rundir.DataSpec, tr
 		return nil, fmt.Errorf("distill: test set: %w", err)
 	}
 	return &distillData{train: trainLoader, test: testLoader, trainSet: train, spec: spec, classes: train.NumClasses()}, nil
+}
+
+// withDefaults returns set completed with the defaults of the method's parameter table: every
+// tunable the method reads, with its value in the run.
+func withDefaults(method distill.Method, set map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, p := range distill.ParamsOf(method) {
+		out[p.Key] = p.Default
+	}
+	maps.Copy(out, set)
+	return out
 }

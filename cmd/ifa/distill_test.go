@@ -2,6 +2,7 @@ package main
 
 import (
 	stdctx "context"
+	"encoding/json"
 	"maps"
 	"math"
 	"os"
@@ -105,6 +106,32 @@ func TestDistillTinyEndToEnd(t *testing.T) {
 			if s.Method != tc.method || s.Label != tc.label || s.Teacher != "resnet8" || s.Student != "resnet8" ||
 				s.Epochs != 1 || s.Dataset != "fashion-mnist" || s.Gamma != 1 || s.Alpha != 1 || s.KDTemperature != 4 {
 				t.Errorf("summary %+v", s)
+			}
+			// config.json records every tunable of the method's table with its value in the run.
+			raw, err := os.ReadFile(filepath.Join(runDir, "config.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cfg struct {
+				Params struct {
+					MethodParams map[string]any `json:"method_params"`
+				} `json:"params"`
+			}
+			if err := json.Unmarshal(raw, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			m, _ := distill.Get(tc.method)
+			for _, p := range distill.ParamsOf(m) {
+				if _, ok := cfg.Params.MethodParams[p.Key]; !ok {
+					t.Errorf("config.json's method_params %v lack %s", cfg.Params.MethodParams, p.Key)
+				}
+			}
+			wantParams := map[string]map[string]any{"ifacd": {"ifacd_feat_dim": 16.0, "ifacd_t": 0.07, "ifacd_rs_detach": true},
+				"crd": {"crd_k": 4.0, "crd_feat_dim": 8.0}}[tc.method]
+			for k, v := range wantParams {
+				if got := cfg.Params.MethodParams[k]; got != v {
+					t.Errorf("config.json's method_params[%s] = %v, want %v", k, got, v)
+				}
 			}
 			wantBeta := map[string]float64{"kd": 0, "ifacd": 0.8, "crd": 0.8}[tc.method]
 			if s.Beta != wantBeta {
