@@ -35,7 +35,11 @@
 // both build modes.
 //
 // Narrow products (C at most 4 column tiles wide, such as convolutions with few output channels)
-// read A in place instead of packing it, since each element of A is then used only a few times.
+// read A in place instead of packing it, since each element of A is then used only a few times;
+// on the avx512 path, short products (at most bInPlaceMaxRows rows) likewise read an untransposed
+// B in place (sgemmKernel14x32BAVX512), and the panels that are packed are packed with AVX-512
+// loops (pack_avx512_amd64.s: 16×16 register transposes for transposed B and row-major A, zmm
+// copies for B), which give the same panels as the Go loops.
 // Products of more than about 2^19 flops run on several goroutines that first pack the shared
 // panels together, then take blocks of C in turn, so a core slowed by other load takes fewer;
 // long sums into small outputs (weight gradients) are instead split along k into a fixed number

@@ -295,13 +295,19 @@ func gemmSerial[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n,
 	mc := blockSize(m, kern.mc, mr)
 	nc := blockSize(n, kern.nc, nr)
 	direct := src.readsInPlace(n, nr, mr)
+	inPlaceB := bInPlace(kern, src, bsrc, m, alpha)
 	buf := getBuffers[T](mc*kc, nc*kc, mr*nr+mr*kc)
 	defer putBuffers(buf)
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
-			bsrc.packCols(buf.b, pc, kb, jc, nb, alpha, nr)
+			bv := bView[T]{packed: buf.b}
+			if inPlaceB {
+				bv = bsrc.inPlace(buf.b, pc, kb, jc, nb, nr)
+			} else {
+				bsrc.packCols(buf.b, pc, kb, jc, nb, alpha, nr)
+			}
 			blockBeta := beta
 			if pc > 0 {
 				blockBeta = 1
@@ -324,7 +330,7 @@ func gemmSerial[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n,
 					full := mb / mr * mr
 					src.packRows(buf.a, ic+full, mb-full, pc, kb, mr)
 				}
-				macroKernel(kern, mb, nb, kb, av, buf.b, buf.tile, blockBeta, c[ic*ldc+jc:], ldc)
+				macroKernel(kern, mb, nb, kb, av, bv, buf.tile, blockBeta, c[ic*ldc+jc:], ldc)
 			}
 		}
 	}
@@ -342,21 +348,70 @@ type aView[T float] struct {
 	pix0, p0          int
 }
 
-// macroKernel multiplies an mb×kb block of A by a packed kb×nb block of B into C
-// (C = A·B + beta·C), one mr×nr tile at a time; partial tiles go through the tile buffer.
-func macroKernel[T float](kern *kernel[T], mb, nb, kb int, av aView[T], pb, tile []T, beta T, c []T, ldc int) {
+// bView says where the micro-kernel finds the columns of a kb×nb block of B: packed panels (panel
+// at column jr starts at packed[jr·kb]), or, when b is set, op(B) read in place (column jr of step
+// p at b[base + p·ld + jr]), whose last partial panel, if any, is packed at packed[0].
+type bView[T float] struct {
+	packed   []T
+	b        []T
+	base, ld int
+}
+
+// at returns the view of the columns jr… of v.
+func (v bView[T]) at(jr, kb int) bView[T] {
+	if v.b == nil {
+		v.packed = v.packed[jr*kb:]
+		return v
+	}
+	v.base += jr
+	return v
+}
+
+// bInPlaceMaxRows is the most rows of C (and of op(A)) for which a dense, untransposed B is read
+// in place instead of packed: with so few row tiles each element of B is used only a few times,
+// so copying it costs more than reading it with a stride.
+const bInPlaceMaxRows = 128
+
+// bInPlace reports whether a product reads op(B) in place (kern.fnB): B dense and untransposed,
+// alpha == 1 (packing would fold alpha in), A dense and at most bInPlaceMaxRows rows.
+func bInPlace[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m int, alpha T) bool {
+	return kern.fnB != nil && bsrc.pack == nil && !bsrc.trans && alpha == 1 && src.pack == nil &&
+		src.conv == nil && m <= bInPlaceMaxRows
+}
+
+// inPlace returns the view of steps p0… (kb) and columns j0… (nb) of a dense, untransposed op(B)
+// read in place; the last, partial panel (nb not a multiple of nr) is packed into tail.
+func (s bSource[T]) inPlace(tail []T, p0, kb, j0, nb, nr int) bView[T] {
+	if full := nb / nr * nr; full < nb {
+		packB(tail, false, s.b, s.ldb, p0, kb, j0+full, nb-full, 1, nr)
+	}
+	return bView[T]{packed: tail, b: s.b, base: p0*s.ldb + j0, ld: s.ldb}
+}
+
+// macroKernel multiplies an mb×kb block of A by a kb×nb block of B into C (C = A·B + beta·C),
+// one mr×nr tile at a time; partial tiles go through the tile buffer.
+func macroKernel[T float](kern *kernel[T], mb, nb, kb int, av aView[T], bv bView[T], tile []T, beta T, c []T, ldc int) {
 	mr, nr := kern.mr, kern.nr
 	for jr := 0; jr < nb; jr += nr {
 		cols := min(nr, nb-jr)
-		bp := &pb[jr*kb]
+		var bp *T
+		switch {
+		case bv.b == nil:
+			bp = &bv.packed[jr*kb]
+		case cols == nr:
+			bInPlaceTiles(kern, mb, kb, av, &bv.b[bv.base+jr], bv.ld, tile, beta, c[jr:], ldc)
+			continue
+		default:
+			bp = &bv.packed[0] // the packed partial panel
+		}
 		for ir := 0; ir < mb; ir += mr {
 			rows := min(mr, mb-ir)
 			if av.conv != nil && rows == mr {
 				if cols == nr {
-					convTile(av.conv, kern, av.pix0+ir, av.p0, kb, pb[jr*kb:], &c[ir*ldc+jr], ldc, beta, tile[mr*nr:])
+					convTile(av.conv, kern, av.pix0+ir, av.p0, kb, bv.packed[jr*kb:], &c[ir*ldc+jr], ldc, beta, tile[mr*nr:])
 					continue
 				}
-				convTile(av.conv, kern, av.pix0+ir, av.p0, kb, pb[jr*kb:], &tile[0], nr, 0, tile[mr*nr:])
+				convTile(av.conv, kern, av.pix0+ir, av.p0, kb, bv.packed[jr*kb:], &tile[0], nr, 0, tile[mr*nr:])
 				mergeTile(tile, nr, rows, cols, beta, c[ir*ldc+jr:], ldc)
 				continue
 			}
@@ -377,6 +432,31 @@ func macroKernel[T float](kern *kernel[T], mb, nb, kb int, av aView[T], pb, tile
 			kern.fn(kb, ap, rs, ps, bp, &tile[0], nr, 0)
 			mergeTile(tile, nr, rows, cols, beta, c[ir*ldc+jr:], ldc)
 		}
+	}
+}
+
+// bInPlaceTiles multiplies an mb×kb block of A by the nr columns of B at bp (step p at bp + p·ldb,
+// read in place) into the mb×nr block of C, one mr-row tile at a time with kern.fnB.
+func bInPlaceTiles[T float](kern *kernel[T], mb, kb int, av aView[T], bp *T, ldb int, tile []T, beta T, c []T, ldc int) {
+	mr, nr := kern.mr, kern.nr
+	for ir := 0; ir < mb; ir += mr {
+		rows := min(mr, mb-ir)
+		var ap *T
+		rs, ps := av.rs, av.ps
+		switch {
+		case av.tail == nil:
+			ap = &av.a[ir*av.panel]
+		case rows < mr:
+			ap, rs, ps = &av.tail[0], 1, mr
+		default:
+			ap = &av.a[av.base+ir*av.next]
+		}
+		if rows == mr {
+			kern.fnB(kb, ap, rs, ps, bp, ldb, &c[ir*ldc], ldc, beta)
+			continue
+		}
+		kern.fnB(kb, ap, rs, ps, bp, ldb, &tile[0], nr, 0)
+		mergeTile(tile, nr, rows, nr, beta, c[ir*ldc:], ldc)
 	}
 }
 

@@ -373,3 +373,42 @@ func TestSplitK(t *testing.T) {
 		}
 	}
 }
+
+// TestBInPlaceSameBits checks that reading B in place (kernel.fnB, for products of at most
+// bInPlaceMaxRows rows) gives the bits of the packed path, with partial row and column tiles,
+// k past the cache block, row strides beyond the row length, beta ≠ 0 and 1–3 goroutines, and
+// that such shapes take the in-place path.
+func TestBInPlaceSameBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, kern := range testKernelsF32() {
+		if kern.fnB == nil {
+			continue
+		}
+		packed := *kern
+		packed.fnB = nil
+		for _, tc := range []gemmCase{
+			{m: 1, n: 32, k: 1, alpha: 1},
+			{m: 14, n: 64, k: 17, alpha: 1, beta: 1},
+			{m: 13, n: 45, k: 300, alpha: 1, beta: -0.5, padB: 3},
+			{m: 64, n: 3072, k: 256, alpha: 1},
+			{m: 128, n: 100, k: 513, alpha: 1, beta: 2, padA: 1, padB: 7, padC: 2},
+			{m: bInPlaceMaxRows, n: 33, k: 64, alpha: 1, transA: true},
+		} {
+			a, lda, b, ldb, c, ldc := tc.operands(rng)
+			a32, b32 := toF32(a), toF32(b)
+			if !bInPlace(kern, aSource[float32]{trans: tc.transA, a: a32, lda: lda}, bSource[float32]{b: b32, ldb: ldb}, tc.m, 1) {
+				t.Fatalf("%v: does not read B in place", tc)
+			}
+			for _, threads := range []int{1, 2, 3} {
+				want, got := toF32(c), toF32(c)
+				gemm(&packed, aSource[float32]{trans: tc.transA, a: a32, lda: lda}, false, tc.m, tc.n, tc.k, 1, b32, ldb, float32(tc.beta), want, ldc, threads)
+				gemm(kern, aSource[float32]{trans: tc.transA, a: a32, lda: lda}, false, tc.m, tc.n, tc.k, 1, b32, ldb, float32(tc.beta), got, ldc, threads)
+				for i := range want {
+					if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+						t.Fatalf("%s %v threads=%d: C[%d] = %v in place, %v packed", kern.name, tc, threads, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -9,12 +9,14 @@ type float interface{ ~float32 | ~float64 }
 //
 // fn computes the mr×nr tile C = Σ_p a[i·rs+p·ps]·b[p·nr+j] + beta·C over k steps of A (a packed
 // panel with rs=1, ps=mr, or a block read in place) and the packed panel b (k×nr), with row stride
-// ldc; it must not read C when beta == 0.
+// ldc; it must not read C when beta == 0. fnB, when set, is fn reading B in place: step p of B is
+// the nr elements at b[p·ldb] (see bInPlace).
 type kernel[T float] struct {
 	name       string
 	mr, nr     int // register tile
 	kc, mc, nc int // cache blocks: kc along k, mc (multiple of mr) along m, nc (multiple of nr) along n
 	fn         func(k int, a *T, rs, ps int, b, c *T, ldc int, beta T)
+	fnB        func(k int, a *T, rs, ps int, b *T, ldb int, c *T, ldc int, beta T)
 }
 
 // genericKernelF32 returns the portable float32 micro-kernel.

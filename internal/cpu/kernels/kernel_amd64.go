@@ -22,6 +22,12 @@ func dgemmKernel6x8AVX2(k int, a *float64, rs, ps int, b, c *float64, ldc int, b
 //go:noescape
 func sgemmKernel14x32AVX512(k int, a *float32, rs, ps int, b, c *float32, ldc int, beta float32)
 
+// sgemmKernel14x32BAVX512 is sgemmKernel14x32AVX512 reading B in place: step p of B is the 32
+// floats at b[p·ldb] (same operations in the same order, so the same bits).
+//
+//go:noescape
+func sgemmKernel14x32BAVX512(k int, a *float32, rs, ps int, b *float32, ldb int, c *float32, ldc int, beta float32)
+
 // sgemmKernel14x16AVX512 is the AVX-512 analogue of sgemmKernel6x16AVX2 on a 14×16 tile (14 zmm
 // accumulators; each A element broadcast from memory by its multiply-add), for the Winograd
 // products, whose filter blocks are at most 16 columns wide.
@@ -51,7 +57,8 @@ func avx2Kernels() (*kernel[float32], *kernel[float64]) {
 
 // avx512KernelF32 returns the AVX-512 float32 micro-kernel.
 func avx512KernelF32() *kernel[float32] {
-	return &kernel[float32]{name: "avx512-14x32", mr: 14, nr: 32, kc: 256, mc: 168, nc: 4096, fn: sgemmKernel14x32AVX512}
+	return &kernel[float32]{name: "avx512-14x32", mr: 14, nr: 32, kc: 256, mc: 168, nc: 4096, fn: sgemmKernel14x32AVX512,
+		fnB: sgemmKernel14x32BAVX512}
 }
 
 // kernelsFor returns the kernels of path isa.

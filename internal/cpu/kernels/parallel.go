@@ -89,6 +89,7 @@ func gemmParallel[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, 
 	if direct {
 		aLen = mr * kc // only the last, partial row tile is packed
 	}
+	inPlaceB := bInPlace(kern, src, bsrc, m, alpha)
 	shared := getBuffers[T](aLen, nc*kc, 0)
 	defer putBuffers(shared)
 	tiles := make([]*buffers[T], threads)
@@ -120,6 +121,11 @@ func gemmParallel[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, 
 				}
 			}
 			bGroups := (nPanels + packGroup - 1) / packGroup
+			bv := bView[T]{packed: shared.b}
+			if inPlaceB {
+				bGroups = 0
+				bv = bsrc.inPlace(shared.b, pc, kb, jc, nb, nr)
+			}
 			parallelFor(threads, aGroups+bGroups, func(_, g int) {
 				if g < bGroups {
 					lo := g * packGroup * nr
@@ -147,7 +153,7 @@ func gemmParallel[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, 
 				default:
 					av = aView[T]{a: src.a, base: ic*src.lda + pc, rs: src.lda, ps: 1, next: src.lda, tail: shared.a}
 				}
-				macroKernel(kern, mb, cols, kb, av, shared.b[jr*kb:], tiles[w].tile, blockBeta, c[ic*ldc+jc+jr:], ldc)
+				macroKernel(kern, mb, cols, kb, av, bv.at(jr, kb), tiles[w].tile, blockBeta, c[ic*ldc+jc+jr:], ldc)
 			})
 		}
 	}
