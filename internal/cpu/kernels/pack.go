@@ -48,16 +48,18 @@ func packA[T float](dst []T, transA bool, a []T, lda, i0, mb, p0, kb int, mr int
 				}
 			}
 		default:
-			for r := 0; r < mr; r++ {
-				if r >= rows {
-					for p := 0; p < kb; p++ {
-						panel[p*mr+r] = 0
+			// A partial tile (or a kernel without a specialised loop): rows transposed 16 steps at a
+			// time where the vector loop applies, the padding rows zeroed step by step.
+			base := (i0+q)*lda + p0
+			done := transposeRows(panel, mr, a, base, lda, rows, kb)
+			for p := 0; p < kb; p++ {
+				d := panel[p*mr : p*mr+mr]
+				if p >= done {
+					for r := range rows {
+						d[r] = a[base+r*lda+p]
 					}
-					continue
 				}
-				for p, v := range a[(i0+q+r)*lda+p0:][:kb] {
-					panel[p*mr+r] = v
-				}
+				clear(d[rows:])
 			}
 		}
 	}
