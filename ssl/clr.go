@@ -18,20 +18,21 @@ import (
 // with one projector g shared by every view and τ = τ_b = 0.5 by default.
 //
 // Multi-crop (--crops; METHODS.md §10.4): the global crops are the augmentations above and make the
-// contrast set; each local crop x_m (m = 1..M) contributes the views the last global crop would
-// give in its place, which are anchors only (SupConWithAnchors) — never positives, negatives or
-// denominator terms of another anchor:
+// contrast set; each local crop x_m (m = 1..M) adds one view, its projected last-layer vector
 //
-//	lwclr:    u_{m,1} = g(h_L(x_m)), u_{m,1+j} = g(sg h_{L−k+j}(x_m))
-//	simlwclr: u_{m,j} = g(h_{L−k+j}(x_m)), j = 1..k   (the local crop's selected layers)
-//	simclr, supcon: u_{m,1} = g(h_L(x_m))
+//	u_m = g(h_L(x_m))   (every method; the same projector g),
 //
-// A local anchor of image i is positive with every global view of image i (simclr: z_1 and z_2 of
-// image i; simlwclr: its 1 + k views; supcon: every global view of its class) and contrasts with all
-// V·B global views; the global anchors keep exactly the two-crop terms. The loss is the mean over
-// the V·B global and the M·k·B local anchors. Local views take no StopGradientB (they are the
-// anchors that train on the crops). Without local crops every method is bit for bit the two-crop
-// one (the same graph and checkpoint scopes).
+// which is an anchor only (SupConWithAnchors) — never a positive, negative or denominator term of
+// another anchor. The local anchor of image i is positive with every global view of image i
+// (simclr: z_1 and z_2 of image i; simlwclr: its 1 + k layer views; lwclr: its k layer views;
+// supcon and lwsupcon: every global view of its class) and contrasts with all V·B global views;
+// the global anchors keep exactly the two-crop terms. The loss is the mean over the V·B global and
+// the M·B local anchors. Local views take no stop-gradient (they are the anchors that train on the
+// crops). Only the last layer of a local crop is used: on 2-epoch Fashion-MNIST runs (ViT nano,
+// patch 7, 4 local 14-px crops) simlwclr with every selected layer of the local crops as anchors
+// gave kNN@200 81.73 % and linear 83.88 % at 5 % more CPU time, the last layer alone 82.03 % and
+// 84.30 %. Without local crops every method is bit for bit the two-crop one (the same graph and
+// checkpoint scopes).
 type clrMethod struct {
 	mode   CLRMode
 	labels bool
@@ -95,11 +96,11 @@ func (m clrMethod) Loss(ctx *context.Context, encoder EncoderFn, cfg PretrainCon
 	}
 	var locals []View
 	for v := m.Augmentations(); v < len(augs); v++ {
-		lv, err := localCLRViews(feats[0], feats[v], v, opts)
+		lv, err := localCLRView(feats[v], v, m.mode)
 		if err != nil {
 			panic(err)
 		}
-		locals = append(locals, lv...)
+		locals = append(locals, lv)
 	}
 	width := views[0].Input.Shape().Dim(1)
 	proj := SharedHead(ctx.In(ScopeProjector), cfg.Projector)
@@ -119,27 +120,18 @@ func (m clrMethod) Loss(ctx *context.Context, encoder EncoderFn, cfg PretrainCon
 	return PretrainOutput{Loss: loss, Embeddings: graph.Concatenate([]*graph.Node{stack, extra}, 1), Views: append(views, locals...)}
 }
 
-// localCLRViews are the anchor-only views of local crop number crop (its layer vectors local): the
-// views CLRViews gives the last global crop, computed from the local crop instead (see clrMethod).
-func localCLRViews(first, local []*graph.Node, crop int, opts CLRViewOptions) ([]View, error) {
-	opts.StopGradientB = false
-	var views []View
-	var err error
-	if opts.Mode == ModeLWCLR {
-		views, err = CLRViews(CLRInputs{A: local}, opts)
-	} else {
-		views, err = CLRViews(CLRInputs{A: first, B: local}, opts)
-		if err == nil {
-			views = views[1:]
-		}
+// localCLRView is the anchor-only view of local crop number crop: its last layer vector (see
+// clrMethod), drawn from the same source as the last global crop's views.
+func localCLRView(local []*graph.Node, crop int, mode CLRMode) (View, error) {
+	if err := checkLayers(fmt.Sprintf("local crop %d", crop), local); err != nil {
+		return View{}, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("ssl: local crop %d: %w", crop, err)
+	src := SourceB
+	if mode == ModeLWCLR {
+		src = SourceA
 	}
-	for i := range views {
-		views[i].Crop, views[i].AnchorOnly = crop, true
-	}
-	return views, nil
+	l := len(local) - 1
+	return View{Source: src, Crop: crop, Layer: l, Input: local[l], AnchorOnly: true}, nil
 }
 
 // newRescalers returns a function mapping layer l's vector x to width: x itself when it already has

@@ -22,7 +22,7 @@ import (
 //
 // No stop-gradient: gradient reaches blocks 1..l from layer l's view. With last:1 it is supcon
 // (views h_L(x^a), h_L(x^b)); without labels it would be simlwclr. Multi-crop as in clrMethod:
-// each local crop's selected layers are extra anchors against the global views
+// each local crop's last-layer vector is an extra anchor against the global views
 // (SupConWithAnchors), positive with the global views of its class.
 type lwsupconMethod struct{}
 
