@@ -160,7 +160,7 @@ func EvalData(rec rundir.Model, dataset, dir string, limitTrain, limitTest int) 
 	if len(spec.Mean) != train.C {
 		spec.Mean, spec.Std = own.Mean, own.Std
 	}
-	// Smaller images are zero-padded to the encoder's input by evalLoader (--pad-to-32 runs); the
+	// Smaller images are zero-padded to the encoder's input by EvalLoader (--pad-to-32 runs); the
 	// folder recipe's are centre-cropped to it.
 	if (spec.Crop == 0 && (train.H > spec.Height || train.W > spec.Width)) || train.C != spec.Channels {
 		return nil, nil, spec, fmt.Errorf("--dataset %s: images %dx%dx%d, but the encoder takes %dx%dx%d",

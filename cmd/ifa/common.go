@@ -1,8 +1,6 @@
 package main
 
-// Helpers shared by the training and evaluation commands: interrupt handling, run directories,
-// datasets and loaders, config.json with the record of the encoder a run's checkpoints hold, and
-// rebuilding that encoder from a checkpoint.
+// Helpers shared by the commands: interrupt handling, the run directory, the backend, printing.
 
 import (
 	stdctx "context"
@@ -15,8 +13,6 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/rs/zerolog"
-
-	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // interruptContext returns a context cancelled by the first SIGINT (Ctrl-C) or SIGTERM: the
@@ -81,13 +77,6 @@ func prepareRunDir(app *App, command string, resume bool) (string, error) {
 	}
 	return app.RunDir(command), nil
 }
-
-// openTrainTest, openTrainTestCrop and evalLoader are the runs package's.
-var (
-	openTrainTest     = runner.OpenTrainTest
-	openTrainTestCrop = runner.OpenTrainTestCrop
-	evalLoader        = runner.EvalLoader
-)
 
 // commandBackend returns override when it is set (tests inject the shared test backend, which
 // must not be finalised) or a new backend from --backend; release frees what was created.
