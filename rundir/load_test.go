@@ -188,3 +188,32 @@ func BenchmarkDeclared(b *testing.B) {
 		})
 	}
 }
+
+// TestWithClassesAndClassifierScope: WithClasses changes only the classifier's width (the copy's,
+// not the original's) and ClassifierScope names the layer each family's classifier lives in.
+func TestWithClassesAndClassifierScope(t *testing.T) {
+	mixerCfg, err := vit.GetMixer("nano")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixer := Model{Family: FamilyMixer, Scope: "/model", Mixer: &mixerCfg, Data: DataSpec{Height: 8, Width: 8, Channels: 1}}
+	for _, c := range []struct {
+		m     Model
+		scope string
+	}{{cnnModel("resnet8", 10), "fc"}, {vitModel(t), "head"}, {mixer, "head"}} {
+		before := c.m.Record("")
+		w := c.m.WithClasses(7)
+		if w.Classes() != 7 || c.m.Record("").Classes != before.Classes {
+			t.Fatalf("%s: WithClasses(7) has %d classes, the original now %d (was %d)", c.m, w.Classes(), c.m.Classes(), before.Classes)
+		}
+		if back := w.WithClasses(before.Classes).Record(""); !back.SameModel(before) {
+			t.Fatalf("%s: WithClasses there and back gives %s", c.m, back)
+		}
+		if w.WithClasses(before.Classes + 1).Record("").SameModel(before) {
+			t.Fatalf("%s: another width is the same model", c.m)
+		}
+		if got := c.m.ClassifierScope(); got != c.scope {
+			t.Fatalf("%s: classifier scope %q, want %q", c.m, got, c.scope)
+		}
+	}
+}

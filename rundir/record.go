@@ -244,6 +244,32 @@ func (m Model) Classes() int {
 	return 0
 }
 
+// WithClasses returns the model with a classifier of classes classes (0: the encoder alone).
+func (m Model) WithClasses(classes int) Model {
+	switch {
+	case m.CNN != nil:
+		c := *m.CNN
+		c.NumClasses = classes
+		m.CNN = &c
+	case m.ViT != nil:
+		c := m.ViT.WithClasses(classes)
+		m.ViT = &c
+	case m.Mixer != nil:
+		c := m.Mixer.WithClasses(classes)
+		m.Mixer = &c
+	}
+	return m
+}
+
+// ClassifierScope is the scope of the model's classifier under the model's own: "fc" for a CNN,
+// "head" for a ViT or MLP-Mixer.
+func (m Model) ClassifierScope() string {
+	if m.Family == FamilyCNN {
+		return "fc"
+	}
+	return vit.ScopeHead
+}
+
 // String describes the model and its data, e.g. "cnn resnet8 (10 classes) on fashion-mnist".
 func (m Model) String() string {
 	switch {

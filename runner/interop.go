@@ -330,37 +330,51 @@ func (f TorchTeacherFlags) torchTeacher(backend backends.Backend, path, dataset 
 	return run, func() { _ = os.RemoveAll(tmp) }, nil
 }
 
-// initFrom loads the model of a run (--init: ifa train, distill or import) into ctx under scope
-// for fine-tuning. The model must be the zoo CNN name; a classifier of another width is left out
-// (it starts afresh for the new classes).
-func initFrom(env Env, backend backends.Backend, ctx *context.Context, path, name string, classes int, scope string) error {
-	l, err := rundir.Load(backend, path, rundir.Want{Flag: "--init", Family: rundir.FamilyCNN})
+// initFrom loads the model of a run (--init: ifa train, distill, import, or a pretrained ViT
+// encoder of ifa pretrain vit) into ctx under scope for fine-tuning. The run must hold the model
+// rec describes (family, name, configuration and input shape); a classifier of another width, or
+// none, is left out (it starts afresh for the new classes).
+func initFrom(env Env, backend backends.Backend, ctx *context.Context, path string, rec rundir.Model, scope string) error {
+	l, err := rundir.Load(backend, path, rundir.Want{Flag: "--init", Family: rec.Family})
 	if err != nil {
 		return err
 	}
 	warnAll(env, l.Warnings)
-	if l.Model.Name() != name {
+	classes := rec.Classes()
+	if name := rec.Name(); l.Model.Name() != name {
 		return fmt.Errorf("--init %s holds %s, want %s", l.File, l.Model, name)
+	}
+	if !l.Model.WithClasses(classes).Record("").SameModel(rec.Record("")) {
+		return fmt.Errorf("--init %s holds %s, want %s", l.File, l.Model, rec)
 	}
 	src, err := l.Context()
 	if err != nil {
 		return fmt.Errorf("--init: %w", err)
 	}
-	skipFC := l.Model.Classes() != classes
+	skipFC, fc := l.Model.Classes() != classes, "/"+l.Model.ClassifierScope()
 	if skipFC {
-		env.Log.Info().Int("init_classes", l.Model.Classes()).Int("classes", classes).
-			Msg("--init: the classifier has another width: it starts afresh")
+		msg := "--init: the classifier has another width: it starts afresh"
+		if l.Model.Classes() == 0 {
+			msg = "--init: the run has no classifier: it starts afresh"
+		}
+		env.Log.Info().Int("init_classes", l.Model.Classes()).Int("classes", classes).Msg(msg)
 	}
 	n := 0
 	for v := range src.IterVariables() {
-		if skipFC && (v.Scope() == "/fc" || strings.HasPrefix(v.Scope(), "/fc/")) {
+		if skipFC && (v.Scope() == fc || strings.HasPrefix(v.Scope(), fc+"/")) {
 			continue
 		}
 		val, err := v.Value()
 		if err != nil {
 			return fmt.Errorf("--init %s: %s: %w", l.File, v.ScopeAndName(), err)
 		}
-		ctx.InAbsPath(scope+v.Scope()).VariableWithValue(v.Name(), val).SetTrainable(v.Trainable)
+		// Variables at the model's root (a ViT's cls_token, pos_embed) go to scope itself: GoMLX
+		// tells "/model/" from "/model".
+		to := scope
+		if v.Scope() != context.RootScope {
+			to += v.Scope()
+		}
+		ctx.InAbsPath(to).VariableWithValue(v.Name(), val).SetTrainable(v.Trainable)
 		n++
 	}
 	env.Log.Info().Str("init", l.File).Int("variables", n).Msg("fine-tuning from")
