@@ -19,6 +19,7 @@ import (
 
 	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/rundir"
+	"github.com/ifa-toolkit/ifa/runner"
 )
 
 // runCLI runs the command line in-process and returns the exit code and the error message: the
@@ -266,5 +267,65 @@ func TestOldFlagSpellings(t *testing.T) {
 		if !reflect.DeepEqual(old, now) {
 			t.Errorf("%q parses differently from %q", tc.old, tc.now)
 		}
+	}
+}
+
+// TestRunnerDefaultsMatchFlags: runner.Defaults gives a Go caller the options the command line's
+// defaults give, for every command whose flags are a runner struct.
+func TestRunnerDefaultsMatchFlags(t *testing.T) {
+	vars := runner.HelpVars()
+	for _, tc := range []struct {
+		args []string
+		got  func(*CLI) any // the parsed options
+		def  func() any     // runner.Defaults' options with the required flags set as in args
+	}{
+		{[]string{"pretrain", "vit"}, func(c *CLI) any { return &c.Pretrain.Vit.PretrainViT }, func() any {
+			var o runner.PretrainViT
+			must(t, runner.Defaults(&o, vars))
+			return &o
+		}},
+		{[]string{"train", "--model", "resnet8", "--dataset", "cifar10"}, func(c *CLI) any { return &c.Train.Train }, func() any {
+			o := runner.Train{Model: "resnet8", Dataset: "cifar10"}
+			must(t, runner.Defaults(&o, vars))
+			return &o
+		}},
+		{[]string{"distill", "--teacher", "t", "--student", "resnet8"}, func(c *CLI) any { return &c.Distill.Distill }, func() any {
+			o := runner.Distill{Teacher: "t", Student: "resnet8"}
+			must(t, runner.Defaults(&o, vars))
+			return &o
+		}},
+		{[]string{"bench", "--model", "resnet8"}, func(c *CLI) any { return &c.Bench.Bench }, func() any {
+			o := runner.Bench{Model: "resnet8"}
+			must(t, runner.Defaults(&o, vars))
+			return &o
+		}},
+		{[]string{"knn-eval", "--checkpoint", "/r"}, func(c *CLI) any { return &c.KnnEval.EvalInput }, func() any {
+			o := runner.EvalInput{Checkpoint: "/r"}
+			must(t, runner.Defaults(&o, vars))
+			return &o
+		}},
+		{[]string{"models"}, func(c *CLI) any { return &c.Models.Models }, func() any {
+			var o runner.Models
+			must(t, runner.Defaults(&o, vars))
+			return &o
+		}},
+	} {
+		cli, _ := parseCLI(t, tc.args...)
+		got, def := tc.got(cli), tc.def()
+		if !reflect.DeepEqual(got, def) {
+			t.Errorf("%q: runner.Defaults:\n%+v\nthe flags' defaults:\n%+v", tc.args, def, got)
+		}
+		if c, ok := def.(interface{ Check() error }); ok {
+			if err := c.Check(); err != nil {
+				t.Errorf("%q: the defaults fail their check: %v", tc.args, err)
+			}
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -9,12 +9,13 @@ import (
 	"github.com/ifa-toolkit/ifa/cnn"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/rundir"
+	"github.com/ifa-toolkit/ifa/runner"
 	"github.com/ifa-toolkit/ifa/vit"
 )
 
 func TestModelsJSON(t *testing.T) {
 	var buf bytes.Buffer
-	cmd := &ModelsCmd{Format: "json", Classes: 100, Input: "32x32x3"}
+	cmd := &ModelsCmd{runner.Models{Format: "json", Classes: 100, Input: "32x32x3"}}
 	if err := cmd.write(&buf, testutil.Backend()); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestModelsJSON(t *testing.T) {
 
 func TestModelsTable(t *testing.T) {
 	var buf bytes.Buffer
-	cmd := &ModelsCmd{Format: "text", Classes: 10, Input: "28x28x1", Names: []string{"resnet20", "vgg8"}}
+	cmd := &ModelsCmd{runner.Models{Format: "text", Classes: 10, Input: "28x28x1", Names: []string{"resnet20", "vgg8"}}}
 	if err := cmd.write(&buf, testutil.Backend()); err != nil {
 		t.Fatal(err)
 	}
@@ -74,9 +75,9 @@ func TestModelsTable(t *testing.T) {
 		}
 	}
 	for _, bad := range []*ModelsCmd{
-		{Format: "text", Input: "32x32"},
-		{Format: "text", Input: "32x32x3", Classes: -1},
-		{Format: "text", Input: "32x32x3", Names: []string{"resnet21"}},
+		{runner.Models{Format: "text", Input: "32x32"}},
+		{runner.Models{Format: "text", Input: "32x32x3", Classes: -1}},
+		{runner.Models{Format: "text", Input: "32x32x3", Names: []string{"resnet21"}}},
 	} {
 		if err := bad.write(&buf, testutil.Backend()); err == nil {
 			t.Errorf("%+v: no error", bad)

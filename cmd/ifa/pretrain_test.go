@@ -495,19 +495,3 @@ func TestPretrainPredictorMethods(t *testing.T) {
 		}
 	}
 }
-
-// TestPretrainDefaultsMatchFlags checks that runner.Defaults gives a Go caller the options the
-// command line's defaults give.
-func TestPretrainDefaultsMatchFlags(t *testing.T) {
-	cli, _ := parseCLI(t, "pretrain", "vit")
-	var opts runner.PretrainViT
-	if err := runner.Defaults(&opts, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := cli.Pretrain.Vit.PretrainViT; !reflect.DeepEqual(got, opts) {
-		t.Errorf("runner.Defaults:\n%+v\nthe flags' defaults:\n%+v", opts, got)
-	}
-	if err := opts.Check(); err != nil {
-		t.Errorf("the defaults fail their check: %v", err)
-	}
-}
