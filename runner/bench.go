@@ -60,8 +60,8 @@ type Bench struct {
 	Patch       int     `help:"ViT patch size (0: the configuration's)." default:"0"`
 	IFACDLayers int     `name:"ifacd-layers" help:"${ifacd_layers_doc}." default:"${ifacd_layers}"`
 	Beta        float64 `help:"IFACD loss weight." default:"0.8"`
-	ProjHidden  int     `name:"proj-hidden" help:"ViT pretraining methods: hidden width of the projector; 0: the method's (lwclr 2048)." default:"0"`
-	ProjOut     int     `name:"proj-out" help:"ViT pretraining methods: output width of the projector; 0: the method's (lwclr 2048)." default:"0"`
+	ProjHidden  int     `name:"proj-hidden" help:"ViT pretraining methods: hidden width of the projector; 0: the method's (ifa params lists them)." default:"0"`
+	ProjOut     int     `name:"proj-out" help:"ViT pretraining methods: output width of the projector; 0: the method's (ifa params lists them)." default:"0"`
 	Format      string  `help:"Output: text, or json (one object with images_per_sec, step_seconds_median, peak_memory_bytes, ...)." enum:"text,json" default:"text"`
 	CPUProfile  string  `name:"cpuprofile" hidden:"" help:"Write a CPU profile of the timed steps to this file." type:"path"`
 	OpStats     bool    `name:"op-stats" hidden:"" help:"Print the cpu backend's time per op kind and shape over the timed steps (stderr)."`

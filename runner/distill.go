@@ -66,7 +66,7 @@ type Distill struct {
 
 	Recipe     string `help:"Optimiser recipe: ifard (Nesterov, no weight decay on biases and batch norm, last batch dropped) or repdistiller (plain momentum, weight decay on everything, last batch kept)." enum:"ifard,repdistiller" default:"ifard"`
 	EpochFlags `embed:""`
-	LR         float64 `name:"lr" help:"Base learning rate; 0 means the recipe's: 0.05, or 0.01 for lightweight students (MobileNetV2, ShuffleNetV1/V2)." default:"0"`
+	LR         float64 `name:"lr" help:"Base learning rate; 0 means the recipe's: ${recipe_lr}, or ${recipe_light_lr} for lightweight students (MobileNetV2, ShuffleNetV1/V2)." default:"0"`
 	Milestones []int   `help:"Epochs (1-based) after which the rate is multiplied by --lr-factor." default:"150,180,210"`
 	LRFactor   float64 `name:"lr-factor" help:"Learning-rate factor at each milestone." default:"0.1"`
 	Momentum   float64 `help:"SGD momentum." default:"0.9"`

@@ -48,5 +48,8 @@ func HelpVars() map[string]string {
 	vars["distill_methods"] = strings.Join(distill.Names(), ", ")
 	vars["distill_betas"] = strings.Join(betas, ", ")
 	vars["kd_temperature"] = fmt.Sprint(distill.DefaultKDTemperature)
+	// The recipes' base rates (ifard's and repdistiller's are the same).
+	rd := distill.Recipes["repdistiller"]
+	vars["recipe_lr"], vars["recipe_light_lr"] = fmt.Sprint(rd.LR), fmt.Sprint(rd.LightLR)
 	return vars
 }

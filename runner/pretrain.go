@@ -40,12 +40,12 @@ type PretrainViT struct {
 
 	Mode             string  `name:"method" aliases:"mode" help:"Pretraining method (listed above the flags)." default:"lwclr"`
 	Layers           string  `help:"Layers taking part in the views: last:K, all, or indices such as 0,3,-1 (negative from the end)." default:"last:2"`
-	ProjHidden       int     `name:"proj-hidden" help:"Hidden width of the shared projector; 0: the method's (lwclr family 2048, byol/mocov3 1024, simsiam 1024)." default:"0"`
-	ProjOut          int     `name:"proj-out" help:"Output width of the shared projector (the embedding); 0: the method's (lwclr family 2048, byol/mocov3 256, simsiam 1024)." default:"0"`
-	ProjLayers       int     `name:"proj-layers" help:"Linear layers of the projector, 1 to 3 (Linear → norm → activation between them); 0: the method's (lwclr family 3, byol 2, simsiam/mocov3 3)." default:"0"`
+	ProjHidden       int     `name:"proj-hidden" help:"Hidden width of the shared projector; 0: the method's (listed above the flags)." default:"0"`
+	ProjOut          int     `name:"proj-out" help:"Output width of the shared projector (the embedding); 0: the method's (listed above the flags)." default:"0"`
+	ProjLayers       int     `name:"proj-layers" help:"Linear layers of the projector, 1 to 3 (Linear → norm → activation between them); 0: the method's (listed above the flags)." default:"0"`
 	ProjNorm         string  `name:"proj-norm" help:"Projector normalisation: auto (the method's: ln for the lwclr family, bn otherwise), ln (LayerNorm with GELU, layerwiseclr's default) or bn (BatchNorm1d with ReLU, layerwiseclr's --bn_proj)." enum:"auto,ln,bn" default:"auto"`
-	PredHidden       int     `name:"pred-hidden" help:"byol, simsiam, mocov3 and their lw variants: hidden width of the predictor; 0: the method's (byol/mocov3 1024, simsiam 256)." default:"0"`
-	Temperature      float64 `help:"Temperature τ of SupCon (the base temperature is τ too) or of MoCo v3's InfoNCE; 0: the method's (0.5, mocov3 0.2)." default:"0"`
+	PredHidden       int     `name:"pred-hidden" help:"byol, simsiam, mocov3 and their lw variants: hidden width of the predictor; 0: the method's (listed above the flags)." default:"0"`
+	Temperature      float64 `help:"Temperature τ of SupCon (the base temperature is τ too) or of MoCo v3's InfoNCE; 0: the method's (listed above the flags)." default:"0"`
 	IntermediateGrad bool    `name:"intermediate-grad" help:"lwclr: let gradient reach the encoder through the intermediate-layer views (the reference detaches them)."`
 	StopGradB        bool    `name:"stop-grad-b" help:"simlwclr/simclr/supcon: detach the views of the second augmentation."`
 	DetachInter      bool    `name:"detach-intermediate" help:"lwbyol, lwsimsiam, lwmocov3: stop the gradient of the intermediate layers' vectors before the heads (by default every selected layer trains the blocks below it)."`
@@ -111,7 +111,7 @@ func (c *PretrainViT) Help() string {
 	var b strings.Builder
 	b.WriteString("Methods (--method):\n")
 	for _, m := range ssl.Methods() {
-		fmt.Fprintf(&b, "  %-10s %s\n", m, m.Impl().Doc())
+		fmt.Fprintf(&b, "  %-10s %s\n  %-10s   (%s)\n", m, m.Impl().Doc(), "", ssl.MethodDefaults(m))
 	}
 	return b.String()
 }

@@ -36,7 +36,7 @@ type Train struct {
 	DataDir string `name:"data-dir" help:"Folder holding the named dataset (default: the user cache folder, then the system dataset folders)." type:"path" env:"IFA_DATA_DIR"`
 
 	EpochFlags `embed:""`
-	LR         float64 `name:"lr" help:"Base learning rate; 0 means RepDistiller's: 0.05, or 0.01 for the lightweight families (MobileNetV2, ShuffleNetV1/V2)." default:"0"`
+	LR         float64 `name:"lr" help:"Base learning rate; 0 means RepDistiller's: ${recipe_lr}, or ${recipe_light_lr} for the lightweight families (MobileNetV2, ShuffleNetV1/V2)." default:"0"`
 	Schedule   string  `help:"Learning-rate schedule: multistep (×--lr-factor after each milestone epoch), cosine (per-step half cosine to 0 after --warmup-steps of linear warm-up) or constant." enum:"multistep,cosine,constant" default:"multistep"`
 	Milestones []int   `help:"Epochs (1-based) after which the multistep schedule multiplies the rate by --lr-factor." default:"150,180,210"`
 	LRFactor   float64 `name:"lr-factor" help:"Multistep factor." default:"0.1"`

@@ -16,20 +16,11 @@ type TrainCmd struct {
 }
 
 // Run implements the command.
-func (c *TrainCmd) Run(app *App) error {
-	return runWithBackend(app, func(cancel stdctx.Context, backend backends.Backend) error {
-		_, err := c.run(cancel, app, backend)
-		return err
-	})
-}
+func (c *TrainCmd) Run(app *App) error { return runTraining(app, c.run) }
 
 // run trains on backend; cancelling cancel stops it after the current step with a checkpoint.
 func (c *TrainCmd) run(cancel stdctx.Context, app *App, backend backends.Backend) (*runner.TrainResult, error) {
-	env, err := trainingEnv(app, backend, cancel, "train", c.Check, c.Resume)
-	if err != nil {
-		return nil, err
-	}
-	return c.Train.Run(cancel, env)
+	return supervised(cancel, app, backend, "train", &c.Train, c.Resume)
 }
 
 // DistillCmd is the `ifa distill` command: a student learns from a frozen teacher with
@@ -39,34 +30,40 @@ type DistillCmd struct {
 }
 
 // Run implements the command.
-func (c *DistillCmd) Run(app *App) error {
+func (c *DistillCmd) Run(app *App) error { return runTraining(app, c.run) }
+
+// run distils on backend; cancelling cancel stops it after the current step with a checkpoint.
+func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backend) (*runner.DistillResult, error) {
+	return supervised(cancel, app, backend, "distill", &c.Distill, c.Resume)
+}
+
+// job is a supervised run of the runner package (runner.Train, runner.Distill).
+type job[R any] interface {
+	Check() error
+	Run(cancel stdctx.Context, env runner.Env) (R, error)
+}
+
+// runTraining runs a supervised command's run on the --backend backend, with Ctrl-C handling.
+func runTraining[R any](app *App, run func(stdctx.Context, *App, backends.Backend) (R, error)) error {
 	return runWithBackend(app, func(cancel stdctx.Context, backend backends.Backend) error {
-		_, err := c.run(cancel, app, backend)
+		_, err := run(cancel, app, backend)
 		return err
 	})
 }
 
-// run distils on backend; cancelling cancel stops it after the current step with a checkpoint.
-func (c *DistillCmd) run(cancel stdctx.Context, app *App, backend backends.Backend) (*runner.DistillResult, error) {
-	env, err := trainingEnv(app, backend, cancel, "distill", c.Check, c.Resume)
-	if err != nil {
-		return nil, err
-	}
-	return c.Distill.Run(cancel, env)
-}
-
-// trainingEnv checks a supervised command's flags (check) and backend and returns the
-// runner.Env of its run; errors start with the command's name.
-func trainingEnv(app *App, backend backends.Backend, cancel stdctx.Context, command string, check func() error, resume bool) (runner.Env, error) {
-	if err := check(); err != nil {
-		return runner.Env{}, err
+// supervised checks a supervised command's flags and backend and runs it in its run directory;
+// errors of the checks start with the command's name.
+func supervised[R any](cancel stdctx.Context, app *App, backend backends.Backend, command string, j job[R], resume bool) (R, error) {
+	var none R
+	if err := j.Check(); err != nil {
+		return none, err
 	}
 	if err := checkTrainsCNNs(app, backend); err != nil {
-		return runner.Env{}, fmt.Errorf("%s: %w", command, err)
+		return none, fmt.Errorf("%s: %w", command, err)
 	}
 	runDir, err := prepareRunDir(app, command, resume)
 	if err != nil {
-		return runner.Env{}, fmt.Errorf("%s: %w", command, err)
+		return none, fmt.Errorf("%s: %w", command, err)
 	}
-	return app.env(backend, runDir, cancel), nil
+	return j.Run(cancel, app.env(backend, runDir, cancel))
 }
