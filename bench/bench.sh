@@ -45,6 +45,15 @@ if [[ $PEERS == 1 ]] && ! "$PYTHON" -c 'import torch' 2>/dev/null; then
   exit 1
 fi
 
+# PyTorch 1.13 runs its own CPU kernels (elementwise, batch norm, reductions) on AVX2 unless told that
+# AVX-512 may be used; only where the processor has AVX-512 F/BW/DQ/VL (forcing it elsewhere would
+# stop the peer with an illegal instruction).
+PEER_ENV=()
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx512bw /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo &&
+  grep -qw avx512vl /proc/cpuinfo; then
+  PEER_ENV=(ATEN_CPU_CAPABILITY=avx512)
+fi
+
 RAW=$(mktemp)
 trap 'rm -f "$RAW"' EXIT
 
@@ -60,8 +69,9 @@ for round in $(seq "$ROUNDS"); do
       echo "bench: round $round: pytorch $model $method batch $batch $input" >&2
       # OpenBLAS picks its own (AVX-512) kernels only without the machine's OPENBLAS_CORETYPE and
       # OPENBLAS_L2_SIZE: unset for the peer alone. PyTorch's convolutions run on oneDNN, which
-      # picks AVX-512 by itself.
-      line=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PYTHON" bench/peers/train_step.py --model "$model" --method "$method" --batch "$batch" \
+      # picks AVX-512 by itself (on channels-last tensors, the peer's default for CNNs); its own
+      # kernels need ATEN_CPU_CAPABILITY=avx512 (PEER_ENV).
+      line=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${PEER_ENV[@]}" "$PYTHON" bench/peers/train_step.py --model "$model" --method "$method" --batch "$batch" \
         --size "$h" --channels "$c" --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --format json)
       echo "$line" >>"$RAW"
     fi
@@ -106,7 +116,9 @@ emit(out, rows)
 if peers == "1":
     rows = [f"PyTorch {next((r['torch'] for r in best.values() if r.get('peer') == 'pytorch'), '?')}, {threads} threads; "
             "OpenBLAS with its own kernel choice (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for PyTorch alone), "
-            "convolutions on oneDNN; ifa and PyTorch run alternately.\n",
+            "convolutions on oneDNN with channels-last CNN tensors, ATen kernels "
+            f"{next((r.get('cpu_capability') or '?' for r in best.values() if r.get('peer') == 'pytorch'), '?')}; "
+            "ifa and PyTorch run alternately.\n",
             "| model | method | batch | input | ifa images/s | PyTorch images/s | ifa / PyTorch | ifa ms/step | PyTorch ms/step | ifa peak MiB | PyTorch peak MiB | params ifa / PyTorch |",
             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for key, r in best.items():

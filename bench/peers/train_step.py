@@ -2,11 +2,16 @@
 """PyTorch peer for `ifa bench`: the same training steps (model, shapes, batch, optimizer) in PyTorch.
 
 Usage: python3 bench/peers/train_step.py --model resnet8x4 [--method none|kd|ifacd] [--batch 64]
-       [--steps 20] [--warmup 3] [--threads 2] [--device cpu|cuda] [--format json|text]
+       [--steps 20] [--warmup 3] [--threads 2] [--device cpu|cuda] [--[no-]channels-last] [--format json|text]
        python3 bench/peers/train_step.py --model vit:nano --method lwclr --size 28 --channels 1 --batch 128
 
 Prints images/s, the median seconds per step and the peak memory (process RSS on CPU, CUDA max allocated
 on GPU). The models follow METHODS.md §4.1 (CIFAR ResNets) and §1.2 (ViT); written for this benchmark.
+
+For the strongest CPU peer, run it as bench/bench.sh does: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
+and, on an AVX-512 processor, ATEN_CPU_CAPABILITY=avx512 (PyTorch 1.13 otherwise runs its own elementwise,
+batch-norm and reduction kernels on AVX2 here). OpenMP threads spin while they wait: on a loaded machine the
+peer slows down several times more than the load alone explains, so compare on a quiet machine.
 """
 import argparse
 import json
@@ -196,6 +201,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                    help="CNN models and their input in channels-last memory format (the default: oneDNN's "
+                         "convolutions then read and write them without a reorder per call)")
     ap.add_argument("--format", default="text", choices=["text", "json"])
     a = ap.parse_args()
     torch.manual_seed(0)
@@ -231,6 +239,11 @@ def main():
             params += list(heads.parameters())
     opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(a.batch, a.channels, a.size, a.size, device=dev)
+    if a.channels_last and not is_vit:
+        x = x.contiguous(memory_format=torch.channels_last)
+        for m in (student, teacher):
+            if m is not None:
+                m.to(memory_format=torch.channels_last)
     y = torch.randint(0, a.classes, (a.batch,), device=dev)
 
     def step():
@@ -272,6 +285,9 @@ def main():
     out = {
         "peer": "pytorch", "torch": torch.__version__, "model": a.model, "method": a.method,
         "batch": a.batch, "input": f"{a.size}x{a.size}x{a.channels}", "device": a.device, "threads": a.threads,
+        "channels_last": a.channels_last and not is_vit, "cpu_capability": torch.backends.cpu.get_cpu_capability()
+        if hasattr(torch.backends, "cpu") and hasattr(torch.backends.cpu, "get_cpu_capability") else
+        next((l.split(":", 1)[1].strip() for l in torch.__config__.show().splitlines() if "CPU capability" in l), ""),
         "trainable_params": sum(p.numel() for p in params),
         "images_per_sec": a.batch / med, "step_seconds_median": med, "warmup_seconds": warm,
         "peak_memory_bytes": peak, "final_loss": float(loss),
