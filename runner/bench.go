@@ -59,7 +59,7 @@ type Bench struct {
 	Classes     int     `help:"Number of classes of the classifiers." default:"100"`
 	Patch       int     `help:"ViT patch size (0: the configuration's)." default:"0"`
 	IFACDLayers int     `name:"ifacd-layers" help:"${ifacd_layers_doc}." default:"${ifacd_layers}"`
-	Beta        float64 `help:"IFACD loss weight." default:"0.8"`
+	Beta        float64 `help:"IFACD loss weight (IFACD's default β)." default:"${ifacd_beta}"`
 	ProjHidden  int     `name:"proj-hidden" help:"ViT pretraining methods: hidden width of the projector; 0: the method's (ifa params lists them)." default:"0"`
 	ProjOut     int     `name:"proj-out" help:"ViT pretraining methods: output width of the projector; 0: the method's (ifa params lists them)." default:"0"`
 	Format      string  `help:"Output: text, or json (one object with images_per_sec, step_seconds_median, peak_memory_bytes, ...)." enum:"text,json" default:"text"`

@@ -131,11 +131,14 @@ func (env Env) DataParallel(batch, examples int, dropLast bool) (*fit.DataParall
 
 // Defaults sets every field of the struct opts points to (and of its embedded structs) to the
 // value of its `default` tag, the command line's default; vars resolves "${name}" in a tag (nil:
-// such fields are left alone). Fields without the tag keep their value.
+// HelpVars, the variables of the ifa command line). Fields without the tag keep their value.
 func Defaults(opts any, vars map[string]string) error {
 	v := reflect.ValueOf(opts)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("runner.Defaults: want a pointer to a struct, got %T", opts)
+	}
+	if vars == nil {
+		vars = HelpVars()
 	}
 	return setDefaults(v.Elem(), vars)
 }
@@ -158,9 +161,6 @@ func setDefaults(v reflect.Value, vars map[string]string) error {
 			continue
 		}
 		if strings.Contains(def, "${") {
-			if vars == nil {
-				continue
-			}
 			def = expandVars(def, vars)
 		}
 		if err := setValue(fv, def); err != nil {

@@ -47,7 +47,7 @@ func ExampleTrain() {
 	}
 
 	opts := runner.Train{Model: "resnet8", Dataset: "fashion-mnist", DataDir: dir}
-	if err := runner.Defaults(&opts, runner.HelpVars()); err != nil {
+	if err := runner.Defaults(&opts, nil); err != nil {
 		panic(err)
 	}
 	opts.Epochs, opts.Batch, opts.EvalBatch, opts.Workers = 1, 4, 6, 1

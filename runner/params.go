@@ -8,6 +8,7 @@ import (
 
 	"github.com/ifa-toolkit/ifa/distill"
 	"github.com/ifa-toolkit/ifa/internal/param"
+	"github.com/ifa-toolkit/ifa/ssl"
 )
 
 // paramFlags returns the values of cmd's flags tagged `param:"KEY"` (or `param:"!KEY"`, a bool
@@ -45,6 +46,9 @@ func HelpVars() map[string]string {
 		m, _ := distill.Get(n)
 		betas = append(betas, fmt.Sprintf("%s %g", n, distill.DefaultBeta(m)))
 	}
+	ifacd, _ := distill.Get("ifacd")
+	vars["ifacd_beta"] = fmt.Sprint(distill.DefaultBeta(ifacd))
+	vars["ema_momentum"] = fmt.Sprint(ssl.DefaultMomentum)
 	vars["distill_methods"] = strings.Join(distill.Names(), ", ")
 	vars["distill_betas"] = strings.Join(betas, ", ")
 	vars["kd_temperature"] = fmt.Sprint(distill.DefaultKDTemperature)

@@ -49,7 +49,7 @@ type PretrainViT struct {
 	IntermediateGrad bool    `name:"intermediate-grad" help:"lwclr: let gradient reach the encoder through the intermediate-layer views (the reference detaches them)."`
 	StopGradB        bool    `name:"stop-grad-b" help:"simlwclr/simclr/supcon: detach the views of the second augmentation."`
 	DetachInter      bool    `name:"detach-intermediate" help:"lwbyol, lwsimsiam, lwmocov3: stop the gradient of the intermediate layers' vectors before the heads (by default every selected layer trains the blocks below it)."`
-	EMAMomentum      float64 `name:"ema-momentum" help:"byol, mocov3 and their lw variants: τ_base of the momentum (target) network, ξ ← τξ + (1−τ)θ after every step." default:"0.99"`
+	EMAMomentum      float64 `name:"ema-momentum" help:"byol, mocov3 and their lw variants: τ_base of the momentum (target) network, ξ ← τξ + (1−τ)θ after every step." default:"${ema_momentum}"`
 	EMASchedule      string  `name:"ema-schedule" help:"Momentum schedule: cosine (τ from --ema-momentum to 1 over the run, BYOL's) or constant." enum:"cosine,constant" default:"cosine"`
 	Crops            string  `help:"Multi-crop (every method; needs the SimCLR augmentation): COUNTxSIZE:MIN-MAX groups, the global crops first (as many as the method's augmentations, of the image size: 1 for lwclr, else 2), e.g. 2x28:0.4-1,6x14:0.1-0.4 (2 global 28-px crops of 40-100% of the area, 6 local 14-px crops of 10-40%). Local crops are online views (anchors, queries) only, never targets or contrast points; their size must be a multiple of the patch. Empty: two global crops of --crop-scale."`
 	FreezePatch      bool    `name:"freeze-patch" help:"Keep the patch projection at its random initialisation (MoCo v3's ViT recipe)."`
