@@ -8,6 +8,12 @@ package kernels
 //go:noescape
 func packCopy32AVX512(dst, src *float32, lds, rows int)
 
+// packCopy16AVX512 copies the lanes in mask of rows rows of 16 floats from src (row stride lds
+// elements) to dst (row stride ldd), reading and writing no other lane.
+//
+//go:noescape
+func packCopy16AVX512(dst *float32, ldd int, src *float32, lds, rows int, mask uint16)
+
 // transpose16AVX512 transposes blocks consecutive 16×16 blocks: for block b it reads rows
 // 0…rows-1 (rows ≤ 16) of 16 floats at src + r·lss + 16·b and writes their column p to
 // dst + (16·b + p)·lds, lanes ≥ rows left untouched (strides in elements).
@@ -30,6 +36,24 @@ func copyRows32[T float](dst, src []T, base, lds, rows int) bool {
 	_ = s[base+(rows-1)*lds+31]
 	_ = d[rows*32-1]
 	packCopy32AVX512(&d[0], &s[base], lds, rows)
+	return true
+}
+
+// copyRows copies the first width (≤ 16) elements of rows rows from src[base + r·lds] to
+// dst[r·ldd] with the AVX-512 loop and reports true, or reports false, copying nothing, when the
+// active path has no AVX-512 or T is not float32.
+func copyRows[T float](dst []T, ldd int, src []T, base, lds, width, rows int) bool {
+	if rows <= 0 || width <= 0 || width > 16 || ActiveISA() < ISAAVX512 {
+		return false
+	}
+	d, ok := any(dst).([]float32)
+	if !ok {
+		return false
+	}
+	s := any(src).([]float32)
+	_ = s[base+(rows-1)*lds+width-1]
+	_ = d[(rows-1)*ldd+width-1]
+	packCopy16AVX512(&d[0], ldd, &s[base], lds, rows, uint16(1<<width-1))
 	return true
 }
 

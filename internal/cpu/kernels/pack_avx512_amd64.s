@@ -27,6 +27,32 @@ copy32_done:
 	VZEROUPPER
 	RET
 
+// func packCopy16AVX512(dst *float32, ldd int, src *float32, lds, rows int, mask uint16)
+// Copies the lanes in mask of rows rows of 16 floats from src (row stride lds elements) to dst
+// (row stride ldd); other lanes of dst are left untouched and other lanes of src not read.
+TEXT ·packCopy16AVX512(SB), NOSPLIT, $0-42
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R9
+	SHLQ $2, R9
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+32(FP), CX
+	MOVWLZX mask+40(FP), AX
+	KMOVW AX, K1
+	TESTQ CX, CX
+	JZ   copy16_done
+copy16_loop:
+	VMOVUPS (SI), K1, Z0
+	VMOVUPS Z0, K1, (DI)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ  copy16_loop
+copy16_done:
+	VZEROUPPER
+	RET
+
 // func transpose16AVX512(dst *float32, lds int, src *float32, lss int, rows, blocks int, mask uint16)
 // For each of blocks consecutive 16×16 blocks b: reads rows 0…rows-1 (rows ≤ 16; rows beyond
 // repeat row rows-1) of 16 floats at src + r·lss + 16·b and writes column p of the block to

@@ -5,5 +5,8 @@ package kernels
 // copyRows32 reports false: this build has no vector packing loops (see pack_amd64.go).
 func copyRows32[T float](dst, src []T, base, lds, rows int) bool { return false }
 
+// copyRows reports false: this build has no vector packing loops (see pack_amd64.go).
+func copyRows[T float](dst []T, ldd int, src []T, base, lds, width, rows int) bool { return false }
+
 // transposeRows returns 0: this build has no vector packing loops (see pack_amd64.go).
 func transposeRows[T float](dst []T, ld int, src []T, base, lss, rows, steps int) int { return 0 }
