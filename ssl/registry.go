@@ -11,7 +11,7 @@ import (
 
 // The method registry. A pretraining method is one file holding a type that implements Impl (and
 // any of the optional interfaces below) plus one line in methods. The command line (`ifa pretrain
-// vit --mode`, its --help, `ifa params`, `ifa bench --method`) is generated from this map.
+// vit --method`, its --help, `ifa params`, `ifa bench --method`) is generated from this map.
 
 // Impl is one pretraining method.
 type Impl interface {
