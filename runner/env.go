@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/rs/zerolog"
@@ -38,6 +39,7 @@ type Env struct {
 // another option or with the data it names. Its message starts with the flag's name.
 type UsageError struct{ Err error }
 
+// Error returns the message.
 func (u UsageError) Error() string { return u.Err.Error() }
 
 // Unwrap returns the underlying error.
@@ -147,13 +149,13 @@ func setDefaults(v reflect.Value, vars map[string]string) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		f, fv := t.Field(i), v.Field(i)
-		if !f.IsExported() {
-			continue
-		}
 		if f.Anonymous && f.Type.Kind() == reflect.Struct {
 			if err := setDefaults(fv, vars); err != nil {
 				return err
 			}
+			continue
+		}
+		if !f.IsExported() {
 			continue
 		}
 		def, ok := f.Tag.Lookup("default")
@@ -178,8 +180,17 @@ func expandVars(s string, vars map[string]string) string {
 	return s
 }
 
-// setValue parses s into v (bool, integers, floats, strings and comma-separated slices of them).
+// setValue parses s into v (bool, integers, durations, floats, strings and comma-separated slices
+// of them).
 func setValue(v reflect.Value, s string) error {
+	if v.Type() == reflect.TypeOf(time.Duration(0)) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(s)
