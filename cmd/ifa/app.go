@@ -13,7 +13,6 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
-	"github.com/ifa-toolkit/ifa/fit"
 	"github.com/ifa-toolkit/ifa/internal/catch"
 	"github.com/ifa-toolkit/ifa/runner"
 )
@@ -41,9 +40,6 @@ type App struct {
 // standard error and a terminal.
 func newApp(g *Globals, stderr io.Writer) (*App, error) {
 	terminal := stderr == io.Writer(os.Stderr) && (isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd()))
-	if g.Devices < 1 {
-		return nil, usagef("--devices %d: want >= 1", g.Devices)
-	}
 	level, err := zerolog.ParseLevel(g.LogLevel)
 	if err != nil {
 		return nil, fmt.Errorf("--log-level %q: %w", g.LogLevel, err)
@@ -75,12 +71,12 @@ func (a *App) env(backend backends.Backend, runDir string, cancel stdctx.Context
 		Devices: a.Globals.Devices, RunDir: runDir, Abort: abortOf(cancel)}
 }
 
-// dataParallel returns the data parallelism --devices asks for on backend (see runner.Env.DataParallel).
-func (a *App) dataParallel(backend backends.Backend, batch, examples int, dropLast bool) (*fit.DataParallel, error) {
+// checkDevices refuses a --devices below 1 (the training commands call it).
+func (a *App) checkDevices() error {
 	if a.Globals.Devices < 1 {
-		return nil, usagef("--devices %d: want >= 1", a.Globals.Devices)
+		return usagef("--devices %d: want >= 1", a.Globals.Devices)
 	}
-	return a.env(backend, "", nil).DataParallel(batch, examples, dropLast)
+	return nil
 }
 
 // runSafely turns a panic (GoMLX reports graph errors by panicking) into an error: this is the one

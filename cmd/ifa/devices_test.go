@@ -50,11 +50,9 @@ func TestDataParallelFlagChecks(t *testing.T) {
 		{4, 6, 48, false, "--batch 6 is not a multiple of --devices 4"},
 		{4, 8, 42, false, "last batch of 2, which does not split over --devices 4"},
 		{8, 8, 40, false, "--devices 8: the"}, // more than the backend's 4
-		{0, 8, 40, false, "--devices 0"},
+		{-1, 8, 40, false, "--devices -1"},
 	} {
-		_, app := parseCLI(t, "models")
-		app.Globals.Devices = tc.devices
-		dp, err := app.dataParallel(four, tc.batch, tc.examples, tc.dropLast)
+		dp, err := runner.Env{Backend: four, Devices: tc.devices}.DataParallel(tc.batch, tc.examples, tc.dropLast)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%+v: %v", tc, err)
@@ -63,6 +61,29 @@ func TestDataParallelFlagChecks(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%+v: err = %v, want it to mention %q", tc, err, tc.want)
 		}
+	}
+}
+
+// --devices 0 is a usage error of the training commands.
+func TestDevicesZeroRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"--devices", "0", "train", "--model", "resnet8", "--dataset", "fashion-mnist"},
+		{"--devices", "0", "distill", "--teacher", "t", "--student", "resnet8"},
+	} {
+		cli, app := parseCLI(t, args...)
+		var err error
+		if args[2] == "train" {
+			_, err = cli.Train.run(stdctx.Background(), app, testutil.Backend())
+		} else {
+			_, err = cli.Distill.run(stdctx.Background(), app, testutil.Backend())
+		}
+		if err == nil || !strings.Contains(err.Error(), "--devices 0: want >= 1") || !runner.IsUsage(err) {
+			t.Errorf("%q: %v, want a usage error naming --devices 0", args, err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "vit")
+	if _, err := ptRunCLI(t, append([]string{"--devices", "0"}, tinyPretrainArgs(ptTinyData(t), out)...)...); err == nil || !strings.Contains(err.Error(), "--devices 0") {
+		t.Errorf("pretrain vit --devices 0: %v", err)
 	}
 }
 

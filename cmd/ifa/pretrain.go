@@ -31,6 +31,9 @@ func (c *PretrainVitCmd) Run(app *App) error {
 	if err := c.Check(); err != nil {
 		return err
 	}
+	if err := app.checkDevices(); err != nil {
+		return err
+	}
 	runDir, err := prepareRunDir(app, "pretrain vit", c.Resume)
 	if err != nil {
 		return err

@@ -58,6 +58,9 @@ func supervised[R any](cancel stdctx.Context, app *App, backend backends.Backend
 	if err := j.Check(); err != nil {
 		return none, err
 	}
+	if err := app.checkDevices(); err != nil {
+		return none, err
+	}
 	if err := checkTrainsCNNs(app, backend); err != nil {
 		return none, fmt.Errorf("%s: %w", command, err)
 	}
