@@ -255,6 +255,7 @@ func TestOldFlagSpellings(t *testing.T) {
 	for _, tc := range []struct{ old, now []string }{
 		{[]string{"pretrain", "vit", "--mode", "byol", "--crop-pad", "2"}, []string{"pretrain", "vit", "--method", "byol", "--padding", "2"}},
 		{[]string{"models", "--format", "table"}, []string{"models", "--format", "text"}},
+		{[]string{"report", "--csv", "r"}, []string{"report", "--format", "csv", "r"}},
 		{[]string{"data", "info", "x", "--dir", "d"}, []string{"data", "info", "x", "--data-dir", "d"}},
 		{[]string{"train", "--model", "m", "--dataset", "d", "--train-limit", "3", "--wd", "0.1"},
 			[]string{"train", "--model", "m", "--dataset", "d", "--limit-train", "3", "--weight-decay", "0.1"}},
@@ -263,6 +264,12 @@ func TestOldFlagSpellings(t *testing.T) {
 		now, _ := parseCLI(t, tc.now...)
 		if tc.old[0] == "models" {
 			old.Models.Format = "text" // the value itself is the old spelling
+		}
+		if tc.old[0] == "report" {
+			if !old.Report.csv() || !now.Report.csv() {
+				t.Errorf("%q or %q does not print CSV", tc.old, tc.now)
+			}
+			old.Report.CSV, old.Report.Format = false, "csv" // the old spelling sets its own field
 		}
 		if !reflect.DeepEqual(old, now) {
 			t.Errorf("%q parses differently from %q", tc.old, tc.now)

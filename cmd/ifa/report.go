@@ -11,7 +11,7 @@ import (
 // distill` runs — test accuracy, peak memory, parameters and time per epoch, rows = methods,
 // columns = teacher → student pairs, with an average column; runs of the same method and pair
 // (seeds) are averaged and shown as mean ± std. It prints the tables as Markdown (or CSV with
-// --csv); with the global --out DIR it also writes DIR/tables.md, one CSV per table, and PNG plots
+// --format csv); with the global --out DIR it also writes DIR/tables.md, one CSV per table, and PNG plots
 // (final_top1.png, curves_<teacher>-<student>.png).
 //
 // Runs of `ifa pretrain vit` get their own table, side by side: kNN (k=200, T=0.1), kNN (k=20,
@@ -21,9 +21,13 @@ import (
 // does so); with --out also DIR/pretrain.md, DIR/pretrain.csv and DIR/online-knn.png, the online
 // kNN monitor per epoch.
 type ReportCmd struct {
-	Runs []string `arg:"" help:"Run directories of 'ifa distill' (holding summary.json) or of 'ifa pretrain vit' (with knn.json, linear.json, linear-all.json saved from the evaluations' --format json), or folders whose sub-folders are such runs." type:"path"`
-	CSV  bool     `name:"csv" help:"Print the tables as CSV instead of Markdown."`
+	Runs   []string `arg:"" help:"Run directories of 'ifa distill' (holding summary.json) or of 'ifa pretrain vit' (with knn.json, linear.json, linear-all.json saved from the evaluations' --format json), or folders whose sub-folders are such runs." type:"path"`
+	Format string   `help:"Output: text (Markdown tables) or csv." enum:"text,csv" default:"text"`
+	CSV    bool     `name:"csv" hidden:"" help:"The earlier spelling of --format csv."`
 }
+
+// csv reports whether the tables are printed as CSV.
+func (c *ReportCmd) csv() bool { return c.CSV || c.Format == "csv" }
 
 // Run implements the command.
 func (c *ReportCmd) Run(app *App) error { return c.run(app, nil) }
@@ -49,7 +53,7 @@ func (c *ReportCmd) run(app *App, w io.Writer) error {
 	}
 	tables := report.Build(runs)
 	out := stdout(w)
-	if c.CSV {
+	if c.csv() {
 		for i, t := range tables.All() {
 			if i > 0 {
 				fmt.Fprintln(out)
@@ -74,7 +78,7 @@ func (c *ReportCmd) run(app *App, w io.Writer) error {
 
 // pretrain prints the pretraining runs' table and writes its files when --out is set.
 func (c *ReportCmd) pretrain(app *App, out io.Writer, runs []report.PretrainRun) error {
-	if c.CSV {
+	if c.csv() {
 		if err := report.WritePretrainCSV(out, runs); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}

@@ -75,8 +75,8 @@ func TestReportTwoRunsOfOneMethod(t *testing.T) {
 		t.Errorf("accuracy.csv:\n%s", csvData)
 	}
 
-	// The parent folder works as well, and --csv prints CSV.
-	cli, app = parseCLI(t, "report", "--csv", root)
+	// The parent folder works as well, and --format csv prints CSV.
+	cli, app = parseCLI(t, "report", "--format", "csv", root)
 	stdout.Reset()
 	if err := cli.Report.run(app, &stdout); err != nil {
 		t.Fatal(err)

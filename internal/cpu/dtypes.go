@@ -56,7 +56,7 @@ func makeFlat(dt dtypes.DType, n int) any {
 	case dtypes.Float64:
 		return make([]float64, n)
 	}
-	panic(fmt.Sprintf("cpu: dtype %s not supported", dt))
+	panic(fmt.Errorf("cpu: dtype %s not supported", dt))
 }
 
 func flatLen(flat any) int {
@@ -210,7 +210,7 @@ func elemAsInt(flat any, i int) int {
 		}
 		return int(f[i])
 	}
-	panic(fmt.Sprintf("cpu: index flat of type %T is not an integer", flat))
+	panic(fmt.Errorf("cpu: index flat of type %T is not an integer", flat))
 }
 
 // sizeOf returns the size in bytes of T.

@@ -266,7 +266,7 @@ func clampVJP(node, v *graph.Node) []*graph.Node {
 func reverseVJP(node, v *graph.Node) []*graph.Node {
 	axes, ok := nodeInts(node, "axes")
 	if !ok {
-		panic(fmt.Sprintf("cpu: gradient of Reverse: cannot read its axes from %s", node))
+		panic(fmt.Errorf("cpu: gradient of Reverse: cannot read its axes from %s", node))
 	}
 	return []*graph.Node{graph.Reverse(v, axes...)}
 }
@@ -276,7 +276,7 @@ func reverseVJP(node, v *graph.Node) []*graph.Node {
 func padVJP(node, v *graph.Node) []*graph.Node {
 	f, ok := nodeField(node, "axesConfig")
 	if !ok || f.Kind() != reflect.Slice {
-		panic(fmt.Sprintf("cpu: gradient of Pad: cannot read its configuration from %s", node))
+		panic(fmt.Errorf("cpu: gradient of Pad: cannot read its configuration from %s", node))
 	}
 	x, fill := node.Inputs()[0], node.Inputs()[1]
 	cfg := make([]backends.PadAxis, x.Rank())

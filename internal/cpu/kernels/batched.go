@@ -25,22 +25,22 @@ func DgemmBatched(transA, transB bool, batch, m, n, k int, alpha float64, a []fl
 // gemmBatched validates and runs a strided batch of products on up to threads goroutines.
 func gemmBatched[T float](kern *kernel[T], name string, transA, transB bool, batch, m, n, k int, alpha T, a []T, lda, strideA int, b []T, ldb, strideB int, beta T, c []T, ldc, strideC int, threads int) {
 	if batch < 0 || strideA < 0 || strideB < 0 || strideC < 0 {
-		panic(fmt.Sprintf("kernels: %s: negative batch %d or stride (%d, %d, %d)", name, batch, strideA, strideB, strideC))
+		panic(fmt.Errorf("kernels: %s: negative batch %d or stride (%d, %d, %d)", name, batch, strideA, strideB, strideC))
 	}
 	if batch == 0 {
 		return
 	}
 	if batch > 1 && m > 0 && n > 0 && strideC < (m-1)*ldc+n {
-		panic(fmt.Sprintf("kernels: %s: C stride %d makes the %d×%d outputs (row stride %d) overlap", name, strideC, m, n, ldc))
+		panic(fmt.Errorf("kernels: %s: C stride %d makes the %d×%d outputs (row stride %d) overlap", name, strideC, m, n, ldc))
 	}
 	// Validate the last product, whose operands end furthest into the slices (strides are ≥ 0).
 	last := batch - 1
 	if m > 0 && n > 0 {
 		if len(c) < last*strideC {
-			panic(fmt.Sprintf("kernels: %s: C has %d elements, product %d starts at %d", name, len(c), last, last*strideC))
+			panic(fmt.Errorf("kernels: %s: C has %d elements, product %d starts at %d", name, len(c), last, last*strideC))
 		}
 		if k > 0 && (len(a) < last*strideA || len(b) < last*strideB) {
-			panic(fmt.Sprintf("kernels: %s: A (%d elements) or B (%d elements) too short for product %d", name, len(a), len(b), last))
+			panic(fmt.Errorf("kernels: %s: A (%d elements) or B (%d elements) too short for product %d", name, len(a), len(b), last))
 		}
 	}
 	at := func(s []T, off int) []T {

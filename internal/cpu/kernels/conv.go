@@ -219,7 +219,7 @@ func (cp *convPacker) packRows(dst []float32, i0, mb, p0, kb, mr int) {
 	var ih0, iw0, base, off [16]int
 	var valid [16]bool
 	if mr > len(off) {
-		panic(fmt.Sprintf("kernels: micro-kernel height %d > %d", mr, len(off)))
+		panic(fmt.Errorf("kernels: micro-kernel height %d > %d", mr, len(off)))
 	}
 	segLo, segHi := p0/g.InC, (p0+kb+g.InC-1)/g.InC
 	for q := 0; q < mb; q += mr {
@@ -298,7 +298,7 @@ func (cp *convPacker) packRowsT(dst []float32, i0, mb, p0, kb, mr int) {
 	type run struct{ r0, n, dh, dw, c0 int }
 	var runs [32]run
 	if mr > len(runs) {
-		panic(fmt.Sprintf("kernels: micro-kernel height %d > %d", mr, len(runs)))
+		panic(fmt.Errorf("kernels: micro-kernel height %d > %d", mr, len(runs)))
 	}
 	for q := 0; q < mb; q += mr {
 		panel := dst[q*kb : q*kb+mr*kb]

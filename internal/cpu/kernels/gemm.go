@@ -33,7 +33,7 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 // checkArgs panics with a descriptive message if the GEMM arguments are inconsistent.
 func checkArgs[T float](name string, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("kernels: %s: negative size m=%d n=%d k=%d", name, m, n, k))
+		panic(fmt.Errorf("kernels: %s: negative size m=%d n=%d k=%d", name, m, n, k))
 	}
 	// Rows and columns of A, B, C as stored.
 	ar, ac := m, k
@@ -46,10 +46,10 @@ func checkArgs[T float](name string, transA, transB bool, m, n, k int, a []T, ld
 	}
 	check := func(what string, rows, cols, ld, length int) {
 		if ld < max(cols, 1) {
-			panic(fmt.Sprintf("kernels: %s: %s stride %d < row length %d", name, what, ld, cols))
+			panic(fmt.Errorf("kernels: %s: %s stride %d < row length %d", name, what, ld, cols))
 		}
 		if rows > 0 && cols > 0 && length < (rows-1)*ld+cols {
-			panic(fmt.Sprintf("kernels: %s: %s has %d elements, needs %d for %d×%d with stride %d",
+			panic(fmt.Errorf("kernels: %s: %s has %d elements, needs %d for %d×%d with stride %d",
 				name, what, length, (rows-1)*ld+cols, rows, cols, ld))
 		}
 	}

@@ -119,7 +119,7 @@ type winoPlan struct {
 func sconvWinograd(kern *kernel[float32], g ConvGeometry, n int, x, w []float32, wStr [4]int, out []float32, threads, blockTiles int) {
 	mr, nr := kern.mr, kern.nr
 	if nr > winoFilterBlock {
-		panic(fmt.Sprintf("kernels: micro-kernel width %d > %d", nr, winoFilterBlock))
+		panic(fmt.Errorf("kernels: micro-kernel width %d > %d", nr, winoFilterBlock))
 	}
 	c := g.InC
 	p := winoPlan{g: g, kern: kern, n: n, nPad: (n + nr - 1) / nr * nr,
