@@ -2,14 +2,26 @@
 
 package cpu
 
-// AVX2/FMA versions of the batch-norm row kernels (see batchnorm.go), 8 features at a time
-// (vec_amd64.s); features past the last multiple of 8, and paths without AVX2 and FMA, use the
-// portable loops.
+// AVX-512 and AVX2/FMA versions of the batch-norm row kernels (see batchnorm.go; vec_amd64.s). The
+// avx512 path takes 16 features at a time and the last partial block through an opmask; the avx2
+// path 8 at a time, features past the last multiple of 8 in the portable loops, as are all
+// features on the generic path.
 
 // bnMomentsBlock writes s1 = Σ(x−k) and s2 = Σ(x−k)² over the rows of x (a block of rows that stays
 // in cache: it is read 8 features at a time, two rows per iteration).
 func bnMomentsBlock(s1, s2, x, k []float32) {
 	c := len(k)
+	if vec16() && c > 0 {
+		size := len(x) / c * c
+		if size == 0 {
+			clear(s1[:c])
+			clear(s2[:c])
+			return
+		}
+		_, _ = s1[c-1], s2[c-1]
+		bnMomentsAVX512(&s1[0], &s2[0], &x[0], &k[0], c, size, c&^15, tailMask16(c, 16))
+		return
+	}
 	if !vec8() || c < 8 {
 		bnMomentsBlockGo(s1, s2, x, k)
 		return
@@ -37,6 +49,15 @@ func bnMomentsBlock(s1, s2, x, k []float32) {
 // bnNormalizeRows writes out = ((x − hi) − lo)·a + b.
 func bnNormalizeRows(out, x, hi, lo, a, b []float32) {
 	c := len(a)
+	if vec16() && c > 0 {
+		rows := len(x) / c
+		if rows == 0 {
+			return
+		}
+		_, _, _, _ = out[rows*c-1], hi[c-1], lo[c-1], b[c-1]
+		bnNormalizeAVX512(&out[0], &x[0], &hi[0], &lo[0], &a[0], &b[0], c, rows, c&^15, tailMask16(c, 16))
+		return
+	}
 	if !vec8() || c < 8 {
 		bnNormalizeRowsGo(out, x, hi, lo, a, b)
 		return
@@ -60,6 +81,17 @@ func bnNormalizeRows(out, x, hi, lo, a, b []float32) {
 // bnGradSumsBlock writes s1 = Σg and s2 = Σg·(x−m) over the rows of g and x.
 func bnGradSumsBlock(s1, s2, g, x, m []float32) {
 	c := len(m)
+	if vec16() && c > 0 {
+		size := len(x) / c * c
+		if size == 0 {
+			clear(s1[:c])
+			clear(s2[:c])
+			return
+		}
+		_, _, _ = s1[c-1], s2[c-1], g[size-1]
+		bnGradSumsAVX512(&s1[0], &s2[0], &g[0], &x[0], &m[0], c, size, c&^15, tailMask16(c, 16))
+		return
+	}
 	if !vec8() || c < 8 {
 		bnGradSumsBlockGo(s1, s2, g, x, m)
 		return
@@ -87,6 +119,15 @@ func bnGradSumsBlock(s1, s2, g, x, m []float32) {
 // bnGradRows writes dx = ka·g + kb·(x−m) + kd.
 func bnGradRows(dx, g, x, m, ka, kb, kd []float32) {
 	c := len(m)
+	if vec16() && c > 0 {
+		rows := len(x) / c
+		if rows == 0 {
+			return
+		}
+		_, _, _, _, _ = dx[rows*c-1], g[rows*c-1], ka[c-1], kb[c-1], kd[c-1]
+		bnGradRowsAVX512(&dx[0], &g[0], &x[0], &m[0], &ka[0], &kb[0], &kd[0], c, rows, c&^15, tailMask16(c, 16))
+		return
+	}
 	if !vec8() || c < 8 {
 		bnGradRowsGo(dx, g, x, m, ka, kb, kd)
 		return

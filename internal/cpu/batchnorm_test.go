@@ -116,75 +116,77 @@ func onePlusAbs(v []float64) []float64 {
 // over chunks and goroutines, ranks 2 and 4, and per-feature means up to 10⁴ standard deviations
 // away from 0, against the float64 formulas.
 func TestBatchNormLastAxisVsReference(t *testing.T) {
-	cases := []struct {
-		dims   []int
-		offset float64
-	}{
-		{[]int{1, 5}, 0}, {[]int{7, 3}, 0.5}, {[]int{37, 13}, 2}, {[]int{3001, 64}, 1}, {[]int{1000, 9}, 1e3},
-		{[]int{3, 5, 7, 11}, 1e4}, {[]int{2, 33, 17, 24}, 3}, {[]int{513, 130}, 1e3}, {[]int{64, 8}, 1e4},
-	}
-	rng := newRng(31)
-	const eps = 1e-5
-	for _, tc := range cases {
-		c := tc.dims[len(tc.dims)-1]
-		rows := 1
-		for _, d := range tc.dims {
-			rows *= d
+	forEachISA(t, func(t *testing.T) {
+		cases := []struct {
+			dims   []int
+			offset float64
+		}{
+			{[]int{1, 5}, 0}, {[]int{7, 3}, 0.5}, {[]int{37, 13}, 2}, {[]int{3001, 64}, 1}, {[]int{1000, 9}, 1e3},
+			{[]int{3, 5, 7, 11}, 1e4}, {[]int{2, 33, 17, 24}, 3}, {[]int{513, 130}, 1e3}, {[]int{64, 8}, 1e4}, {[]int{2000, 1}, 3}, {[]int{333, 47}, 1e2}, {[]int{65, 200}, 1},
 		}
-		rows /= c
-		x, scale, bias, g := bnCase(rng, rows, c, tc.offset)
-		ref := bnReference(x, scale, bias, g, c, eps)
-		in := func(v []float64, dims ...int) *tensors.Tensor {
-			return tensors.FromFlatDataAndDimensions(f32s(v), dims...)
-		}
-		got, _ := runGraph(t, testCPU(), func(xs []*graph.Node) []*graph.Node {
-			y, m, v := graph.InternalBatchNormForTraining(xs[0], xs[1], xs[2], eps, -1)
-			gx, gs, gb := graph.InternalBatchNormGradient(xs[0], xs[1], m, v, xs[3], eps, -1)
-			inf := graph.InternalBatchNormForInference(xs[0], xs[1], xs[2], m, v, eps, -1)
-			// The same ops on intermediate copies used for the last time, whose storage the outputs
-			// may take over (in place).
-			own := func(v *graph.Node) *graph.Node { return graph.Neg(graph.Neg(v)) }
-			y2, _, _ := graph.InternalBatchNormForTraining(own(xs[0]), xs[1], xs[2], eps, -1)
-			gx2, _, _ := graph.InternalBatchNormGradient(xs[0], xs[1], m, v, own(xs[3]), eps, -1)
-			gx3, _, _ := graph.InternalBatchNormGradient(own(xs[0]), xs[1], m, v, xs[3], eps, -1)
-			inf2 := graph.InternalBatchNormForInference(own(xs[0]), xs[1], xs[2], m, v, eps, -1)
-			return []*graph.Node{y, m, v, gx, gs, gb, inf, y2, gx2, gx3, inf2}
-		}, in(x, tc.dims...), in(scale, c), in(bias, c), in(g, tc.dims...))
-		for i, want := range [][]float64{got[0], got[3], got[3], got[6]} {
-			if !slices.Equal(got[7+i], want) {
-				t.Fatalf("%v: in-place output %d differs", tc.dims, 7+i)
+		rng := newRng(31)
+		const eps = 1e-5
+		for _, tc := range cases {
+			c := tc.dims[len(tc.dims)-1]
+			rows := 1
+			for _, d := range tc.dims {
+				rows *= d
 			}
+			rows /= c
+			x, scale, bias, g := bnCase(rng, rows, c, tc.offset)
+			ref := bnReference(x, scale, bias, g, c, eps)
+			in := func(v []float64, dims ...int) *tensors.Tensor {
+				return tensors.FromFlatDataAndDimensions(f32s(v), dims...)
+			}
+			got, _ := runGraph(t, testCPU(), func(xs []*graph.Node) []*graph.Node {
+				y, m, v := graph.InternalBatchNormForTraining(xs[0], xs[1], xs[2], eps, -1)
+				gx, gs, gb := graph.InternalBatchNormGradient(xs[0], xs[1], m, v, xs[3], eps, -1)
+				inf := graph.InternalBatchNormForInference(xs[0], xs[1], xs[2], m, v, eps, -1)
+				// The same ops on intermediate copies used for the last time, whose storage the outputs
+				// may take over (in place).
+				own := func(v *graph.Node) *graph.Node { return graph.Neg(graph.Neg(v)) }
+				y2, _, _ := graph.InternalBatchNormForTraining(own(xs[0]), xs[1], xs[2], eps, -1)
+				gx2, _, _ := graph.InternalBatchNormGradient(xs[0], xs[1], m, v, own(xs[3]), eps, -1)
+				gx3, _, _ := graph.InternalBatchNormGradient(own(xs[0]), xs[1], m, v, xs[3], eps, -1)
+				inf2 := graph.InternalBatchNormForInference(own(xs[0]), xs[1], xs[2], m, v, eps, -1)
+				return []*graph.Node{y, m, v, gx, gs, gb, inf, y2, gx2, gx3, inf2}
+			}, in(x, tc.dims...), in(scale, c), in(bias, c), in(g, tc.dims...))
+			for i, want := range [][]float64{got[0], got[3], got[3], got[6]} {
+				if !slices.Equal(got[7+i], want) {
+					t.Fatalf("%v: in-place output %d differs", tc.dims, 7+i)
+				}
+			}
+			name := sprintf("%v offset %g", tc.dims, tc.offset)
+			absMean := make([]float64, c)
+			for j := range c {
+				absMean[j] = math.Max(1, math.Abs(ref.mean[j]))
+			}
+			checkRel(t, name+": mean", got[1], ref.mean, absMean, 2e-7)
+			checkRel(t, name+": variance", got[2], ref.variance, ref.variance, 2e-5)
+			checkRel(t, name+": y", got[0], ref.y, onePlusAbs(ref.y), 2e-5)
+			// Inference reads μ rounded to float32, which moves y by up to |μ|·2⁻²⁴·γ/σ.
+			infScale := make([]float64, len(x))
+			for i := range x {
+				j := i % c
+				infScale[i] = 2e-5*(1+math.Abs(ref.y[i])) + 1.2e-7*math.Abs(ref.mean[j])*scale[j]/math.Sqrt(ref.variance[j]+eps)
+			}
+			checkRel(t, name+": inference y", got[6], ref.y, infScale, 1)
+			// The gradient op is defined at the mean and variance it is given: the float32 ones.
+			ref = bnReference(x, scale, bias, g, c, eps, got[1], got[2])
+			checkRel(t, name+": ∂β", got[5], ref.gOffset, onePlusAbs(ref.gAbs), 1e-5)
+			checkRel(t, name+": ∂γ", got[4], ref.gScale, onePlusAbs(ref.gAbs), 1e-5)
+			// ∂x's terms are of the size of γ/σ·(|g| + mean|g| + |x̂|·mean|g·x̂|).
+			gxScale := make([]float64, len(x))
+			for i := range x {
+				j := i % c
+				inv := 1 / math.Sqrt(got[2][j]+eps)
+				xh := math.Abs(x[i]-got[1][j]) * inv
+				nr := float64(rows)
+				gxScale[i] = scale[j] * inv * (math.Abs(g[i]) + math.Abs(ref.gOffset[j])/nr + xh*ref.gAbs[j]/nr)
+			}
+			checkRel(t, name+": ∂x", got[3], ref.gx, gxScale, 2e-5)
 		}
-		name := sprintf("%v offset %g", tc.dims, tc.offset)
-		absMean := make([]float64, c)
-		for j := range c {
-			absMean[j] = math.Max(1, math.Abs(ref.mean[j]))
-		}
-		checkRel(t, name+": mean", got[1], ref.mean, absMean, 2e-7)
-		checkRel(t, name+": variance", got[2], ref.variance, ref.variance, 2e-5)
-		checkRel(t, name+": y", got[0], ref.y, onePlusAbs(ref.y), 2e-5)
-		// Inference reads μ rounded to float32, which moves y by up to |μ|·2⁻²⁴·γ/σ.
-		infScale := make([]float64, len(x))
-		for i := range x {
-			j := i % c
-			infScale[i] = 2e-5*(1+math.Abs(ref.y[i])) + 1.2e-7*math.Abs(ref.mean[j])*scale[j]/math.Sqrt(ref.variance[j]+eps)
-		}
-		checkRel(t, name+": inference y", got[6], ref.y, infScale, 1)
-		// The gradient op is defined at the mean and variance it is given: the float32 ones.
-		ref = bnReference(x, scale, bias, g, c, eps, got[1], got[2])
-		checkRel(t, name+": ∂β", got[5], ref.gOffset, onePlusAbs(ref.gAbs), 1e-5)
-		checkRel(t, name+": ∂γ", got[4], ref.gScale, onePlusAbs(ref.gAbs), 1e-5)
-		// ∂x's terms are of the size of γ/σ·(|g| + mean|g| + |x̂|·mean|g·x̂|).
-		gxScale := make([]float64, len(x))
-		for i := range x {
-			j := i % c
-			inv := 1 / math.Sqrt(got[2][j]+eps)
-			xh := math.Abs(x[i]-got[1][j]) * inv
-			nr := float64(rows)
-			gxScale[i] = scale[j] * inv * (math.Abs(g[i]) + math.Abs(ref.gOffset[j])/nr + xh*ref.gAbs[j]/nr)
-		}
-		checkRel(t, name+": ∂x", got[3], ref.gx, gxScale, 2e-5)
-	}
+	})
 }
 
 // TestBatchNormLastAxisNaiveVarianceFails makes sure the large-offset cases above are hard: the
@@ -211,71 +213,75 @@ func TestBatchNormLastAxisNaiveVarianceFails(t *testing.T) {
 // TestBatchNormLastAxisDeterministic checks that the statistics and gradients are bit-identical
 // whatever the number of goroutines.
 func TestBatchNormLastAxisDeterministic(t *testing.T) {
-	const rows, c = 4099, 24
-	x64, scale64, bias64, g64 := bnCase(newRng(8), rows, c, 5)
-	x, scale, bias, g := f32s(x64), f32s(scale64), f32s(bias64), f32s(g64)
-	run := func(procs int) [][]float32 {
-		old := runtime.GOMAXPROCS(procs)
-		defer runtime.GOMAXPROCS(old)
-		y, m, v := make([]float32, rows*c), make([]float32, c), make([]float32, c)
-		bnTrainLastAxis(y, m, v, x, scale, bias, 1e-5, rows, c)
-		gx, gs, gb := make([]float32, rows*c), make([]float32, c), make([]float32, c)
-		bnGradLastAxis(gx, gs, gb, x, scale, m, v, g, 1e-5, rows, c)
-		return [][]float32{y, m, v, gx, gs, gb}
-	}
-	one := run(1)
-	for _, procs := range []int{2, 3, 7} {
-		for i, r := range run(procs) {
-			if !slices.Equal(r, one[i]) {
-				t.Fatalf("output %d differs between 1 and %d goroutines", i, procs)
+	forEachISA(t, func(t *testing.T) {
+		const rows, c = 4099, 24
+		x64, scale64, bias64, g64 := bnCase(newRng(8), rows, c, 5)
+		x, scale, bias, g := f32s(x64), f32s(scale64), f32s(bias64), f32s(g64)
+		run := func(procs int) [][]float32 {
+			old := runtime.GOMAXPROCS(procs)
+			defer runtime.GOMAXPROCS(old)
+			y, m, v := make([]float32, rows*c), make([]float32, c), make([]float32, c)
+			bnTrainLastAxis(y, m, v, x, scale, bias, 1e-5, rows, c)
+			gx, gs, gb := make([]float32, rows*c), make([]float32, c), make([]float32, c)
+			bnGradLastAxis(gx, gs, gb, x, scale, m, v, g, 1e-5, rows, c)
+			return [][]float32{y, m, v, gx, gs, gb}
+		}
+		one := run(1)
+		for _, procs := range []int{2, 3, 7} {
+			for i, r := range run(procs) {
+				if !slices.Equal(r, one[i]) {
+					t.Fatalf("output %d differs between 1 and %d goroutines", i, procs)
+				}
 			}
 		}
-	}
+	})
 }
 
 // TestBatchNormRowKernels compares the row kernels in use (SIMD where built) with the portable
 // ones, on feature counts around the vector width and odd and even row counts.
 func TestBatchNormRowKernels(t *testing.T) {
-	rng := newRng(12)
-	rnd := func(n int, lo, hi float64) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(lo + (hi-lo)*rng.Float64())
+	forEachISA(t, func(t *testing.T) {
+		rng := newRng(12)
+		rnd := func(n int, lo, hi float64) []float32 {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(lo + (hi-lo)*rng.Float64())
+			}
+			return v
 		}
-		return v
-	}
-	close32 := func(what string, got, want []float32, tol float64) {
-		t.Helper()
-		for i := range want {
-			if d := math.Abs(float64(got[i] - want[i])); d > tol*(1+math.Abs(float64(want[i]))) {
-				t.Fatalf("%s[%d] = %v, portable %v", what, i, got[i], want[i])
+		close32 := func(what string, got, want []float32, tol float64) {
+			t.Helper()
+			for i := range want {
+				if d := math.Abs(float64(got[i] - want[i])); d > tol*(1+math.Abs(float64(want[i]))) {
+					t.Fatalf("%s[%d] = %v, portable %v", what, i, got[i], want[i])
+				}
 			}
 		}
-	}
-	for _, c := range []int{1, 7, 8, 9, 16, 23, 64} {
-		for _, rows := range []int{1, 2, 5, 32} {
-			x, g := rnd(rows*c, 2, 4), rnd(rows*c, -1, 1)
-			k, lo, a, b, m := rnd(c, 2, 4), rnd(c, -1e-6, 1e-6), rnd(c, -2, 2), rnd(c, -1, 1), rnd(c, 2, 4)
-			kb, kd := rnd(c, -1, 1), rnd(c, -1, 1)
-			s1, s2, w1, w2 := make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c)
-			name := sprintf("c=%d rows=%d", c, rows)
-			bnMomentsBlock(s1, s2, x, k)
-			bnMomentsBlockGo(w1, w2, x, k)
-			close32(name+" moments Σ", s1, w1, 1e-5*float64(rows))
-			close32(name+" moments Σ²", s2, w2, 1e-5*float64(rows))
-			bnGradSumsBlock(s1, s2, g, x, m)
-			bnGradSumsBlockGo(w1, w2, g, x, m)
-			close32(name+" grad Σg", s1, w1, 1e-5*float64(rows))
-			close32(name+" grad Σg(x-m)", s2, w2, 1e-5*float64(rows))
-			y, w := make([]float32, rows*c), make([]float32, rows*c)
-			bnNormalizeRows(y, x, k, lo, a, b)
-			bnNormalizeRowsGo(w, x, k, lo, a, b)
-			close32(name+" normalize", y, w, 1e-6)
-			bnGradRows(y, g, x, m, a, kb, kd)
-			bnGradRowsGo(w, g, x, m, a, kb, kd)
-			close32(name+" ∂x", y, w, 1e-6)
+		for _, c := range []int{1, 7, 8, 9, 15, 16, 17, 23, 31, 33, 64, 100} {
+			for _, rows := range []int{1, 2, 5, 32, 1025} {
+				x, g := rnd(rows*c, 2, 4), rnd(rows*c, -1, 1)
+				k, lo, a, b, m := rnd(c, 2, 4), rnd(c, -1e-6, 1e-6), rnd(c, -2, 2), rnd(c, -1, 1), rnd(c, 2, 4)
+				kb, kd := rnd(c, -1, 1), rnd(c, -1, 1)
+				s1, s2, w1, w2 := make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c)
+				name := sprintf("c=%d rows=%d", c, rows)
+				bnMomentsBlock(s1, s2, x, k)
+				bnMomentsBlockGo(w1, w2, x, k)
+				close32(name+" moments Σ", s1, w1, 1e-5*float64(rows))
+				close32(name+" moments Σ²", s2, w2, 1e-5*float64(rows))
+				bnGradSumsBlock(s1, s2, g, x, m)
+				bnGradSumsBlockGo(w1, w2, g, x, m)
+				close32(name+" grad Σg", s1, w1, 1e-5*float64(rows))
+				close32(name+" grad Σg(x-m)", s2, w2, 1e-5*float64(rows))
+				y, w := make([]float32, rows*c), make([]float32, rows*c)
+				bnNormalizeRows(y, x, k, lo, a, b)
+				bnNormalizeRowsGo(w, x, k, lo, a, b)
+				close32(name+" normalize", y, w, 1e-6)
+				bnGradRows(y, g, x, m, a, kb, kd)
+				bnGradRowsGo(w, g, x, m, a, kb, kd)
+				close32(name+" ∂x", y, w, 1e-6)
+			}
 		}
-	}
+	})
 }
 
 // BenchmarkBatchNormTrainStep times a training batch norm, forward and backward, on a resnet8x4

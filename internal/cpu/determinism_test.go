@@ -52,79 +52,83 @@ func randFloats[T floatT](rng *rand.Rand, n int) []T {
 // of kept and reduced axes, at sizes that take the parallel paths (disjoint outputs, private
 // partial sums, leading-axis sums), give the same bits for GOMAXPROCS 1, 2, 3 and 5.
 func TestReductionsSameBitsAnyProcs(t *testing.T) {
-	rng := rand.New(rand.NewPCG(81, 82))
-	for _, tc := range []struct {
-		dims    []int
-		reduced []bool
-	}{
-		{[]int{3, 50000, 7}, []bool{false, true, false}}, // disjoint outputs over the first axis
-		{[]int{50000, 7, 3}, []bool{true, false, true}},  // private partial sums
-		{[]int{20000, 13, 5}, []bool{true, true, false}}, // leading-axis sums
-		{[]int{4000, 300}, []bool{false, true}},          // row sums
-		{[]int{300000}, []bool{true}},                    // everything
-		{[]int{2, 70000, 3}, []bool{true, false, true}},  // partial sums, many outputs
-		{[]int{9000, 3, 11}, []bool{false, false, true}}, // rows of 11
-		{[]int{64, 8, 8, 96}, []bool{true, true, true, false}},
-	} {
-		n := 1
-		for _, d := range tc.dims {
-			n *= d
-		}
-		gs := reduceGroups(tc.dims, tc.reduced)
-		outN := 1
-		for _, g := range gs {
-			if !g.reduced {
-				outN *= g.size
+	forEachISA(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(81, 82))
+		for _, tc := range []struct {
+			dims    []int
+			reduced []bool
+		}{
+			{[]int{3, 50000, 7}, []bool{false, true, false}}, // disjoint outputs over the first axis
+			{[]int{50000, 7, 3}, []bool{true, false, true}},  // private partial sums
+			{[]int{20000, 13, 5}, []bool{true, true, false}}, // leading-axis sums
+			{[]int{4000, 300}, []bool{false, true}},          // row sums
+			{[]int{300000}, []bool{true}},                    // everything
+			{[]int{2, 70000, 3}, []bool{true, false, true}},  // partial sums, many outputs
+			{[]int{9000, 3, 11}, []bool{false, false, true}}, // rows of 11
+			{[]int{64, 8, 8, 96}, []bool{true, true, true, false}},
+		} {
+			n := 1
+			for _, d := range tc.dims {
+				n *= d
 			}
-		}
-		x32 := randFloats[float32](rng, n)
-		x64 := randFloats[float64](rng, n)
-		for _, op := range []backends.OpType{backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin} {
-			label := fmt.Sprintf("%s %v over %v", op, tc.dims, tc.reduced)
-			acrossProcs(t, label+" float32", func() []float32 {
-				out := make([]float32, outN)
-				if !reduceFast32(op, out, x32, gs) {
-					if err := reduceFloat(op, out, x32, gs); err != nil {
+			gs := reduceGroups(tc.dims, tc.reduced)
+			outN := 1
+			for _, g := range gs {
+				if !g.reduced {
+					outN *= g.size
+				}
+			}
+			x32 := randFloats[float32](rng, n)
+			x64 := randFloats[float64](rng, n)
+			for _, op := range []backends.OpType{backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin} {
+				label := fmt.Sprintf("%s %v over %v", op, tc.dims, tc.reduced)
+				acrossProcs(t, label+" float32", func() []float32 {
+					out := make([]float32, outN)
+					if !reduceFast32(op, out, x32, gs) {
+						if err := reduceFloat(op, out, x32, gs); err != nil {
+							t.Fatal(err)
+						}
+					}
+					return out
+				})
+				acrossProcs(t, label+" float64", func() []float64 {
+					out := make([]float64, outN)
+					if err := reduceFloat(op, out, x64, gs); err != nil {
 						t.Fatal(err)
 					}
-				}
-				return out
-			})
-			acrossProcs(t, label+" float64", func() []float64 {
-				out := make([]float64, outN)
-				if err := reduceFloat(op, out, x64, gs); err != nil {
-					t.Fatal(err)
-				}
-				return out
-			})
+					return out
+				})
+			}
 		}
-	}
+	})
 }
 
 // TestBatchNormSameBitsAnyProcs: the channels-last batch-norm forward (statistics and output) and
 // gradient give the same bits for GOMAXPROCS 1, 2, 3 and 5.
 func TestBatchNormSameBitsAnyProcs(t *testing.T) {
-	rng := rand.New(rand.NewPCG(83, 84))
-	for _, shape := range []struct{ rows, c int }{{64 * 16 * 16, 16}, {5000, 3}, {777, 64}} {
-		rows, c := shape.rows, shape.c
-		x := randFloats[float32](rng, rows*c)
-		g := randFloats[float32](rng, rows*c)
-		scale := randFloats[float32](rng, c)
-		offset := randFloats[float32](rng, c)
-		label := fmt.Sprintf("[%d, %d]", rows, c)
-		acrossProcs(t, label+" forward", func() []float32 {
-			out := make([]float32, rows*c+2*c)
-			bnTrainLastAxis(out[:rows*c], out[rows*c:rows*c+c], out[rows*c+c:], x, scale, offset, 1e-5, rows, c)
-			return out
-		})
-		mean, variance := make([]float32, c), make([]float32, c)
-		bnTrainLastAxis(make([]float32, rows*c), mean, variance, x, scale, offset, 1e-5, rows, c)
-		acrossProcs(t, label+" gradient", func() []float32 {
-			out := make([]float32, rows*c+2*c)
-			bnGradLastAxis(out[:rows*c], out[rows*c:rows*c+c], out[rows*c+c:], x, scale, mean, variance, g, 1e-5, rows, c)
-			return out
-		})
-	}
+	forEachISA(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(83, 84))
+		for _, shape := range []struct{ rows, c int }{{64 * 16 * 16, 16}, {5000, 3}, {777, 64}, {3001, 47}} {
+			rows, c := shape.rows, shape.c
+			x := randFloats[float32](rng, rows*c)
+			g := randFloats[float32](rng, rows*c)
+			scale := randFloats[float32](rng, c)
+			offset := randFloats[float32](rng, c)
+			label := fmt.Sprintf("[%d, %d]", rows, c)
+			acrossProcs(t, label+" forward", func() []float32 {
+				out := make([]float32, rows*c+2*c)
+				bnTrainLastAxis(out[:rows*c], out[rows*c:rows*c+c], out[rows*c+c:], x, scale, offset, 1e-5, rows, c)
+				return out
+			})
+			mean, variance := make([]float32, c), make([]float32, c)
+			bnTrainLastAxis(make([]float32, rows*c), mean, variance, x, scale, offset, 1e-5, rows, c)
+			acrossProcs(t, label+" gradient", func() []float32 {
+				out := make([]float32, rows*c+2*c)
+				bnGradLastAxis(out[:rows*c], out[rows*c:rows*c+c], out[rows*c+c:], x, scale, mean, variance, g, 1e-5, rows, c)
+				return out
+			})
+		}
+	})
 }
 
 // TestWorkersOptionCapsThreads: workers=N caps the goroutines of the kernels and of the backend's

@@ -16,8 +16,9 @@
 // scalars, per-channel vectors along the last axis, or per-row values [..., 1]). Float32
 // transcendental functions use float32 polynomial kernels (math32.go, ≤ 2e-7 relative error).
 // The 8-lane AVX2/FMA loops of exp, erf, the binary ops, row reductions, batch norm and small
-// products are Go assembly (vec_amd64.s), chosen at run time with the kernel path
-// (kernels.ActiveISA, isa.go); no build needs a GOEXPERIMENT. Steps run one after the other;
+// products, and the 16-lane AVX-512 loops of exp, erf, row reductions and batch norm (whose last
+// partial blocks go through opmasks), are Go assembly (vec_amd64.s), chosen at run time with the
+// kernel path (kernels.ActiveISA, isa.go); no build needs a GOEXPERIMENT. Steps run one after the other;
 // heavy ops split their work over all cores.
 // DotGeneral and ConvGeneral run as GEMMs on internal/cpu/kernels (float32 1-D and 2-D
 // convolutions and their kernel gradients pack the GEMM operands straight from the channels-last

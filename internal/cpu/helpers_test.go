@@ -13,6 +13,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/ifa-toolkit/ifa/internal/cpu/kernels"
 )
 
 var (
@@ -174,3 +176,19 @@ func newRng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 42)) }
 func sprintf(f string, a ...any) string { return fmt.Sprintf(f, a...) }
 
 func sqrtF(x float64) float64 { return math.Sqrt(x) }
+
+// forEachISA runs f as a subtest on every kernel path this processor supports (kernels.SetISA),
+// restoring the path in use afterwards.
+func forEachISA(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	for _, isa := range kernels.SupportedISAs() {
+		t.Run(isa.String(), func(t *testing.T) {
+			prev, err := kernels.SetISA(isa)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kernels.SetISA(prev)
+			f(t)
+		})
+	}
+}

@@ -4,8 +4,9 @@ package cpu
 
 import "math"
 
-// The AVX2/FMA vector loops of vec_amd64.s (written by vec_amd64_gen.py). They need no
-// GOEXPERIMENT, and run only when the active kernel path has AVX2 and FMA (vec8). Lengths are in
+// The AVX2/FMA and AVX-512 vector loops of vec_amd64.s (written by vec_amd64_gen.py). They need
+// no GOEXPERIMENT, and run only when the active kernel path has AVX2 and FMA (vec8) or AVX-512
+// (vec16). Lengths are in
 // elements; the Go wrappers (math32_amd64.go, binary_amd64.go, reduce_amd64.go,
 // batchnorm_amd64.go, dot_amd64.go) check bounds and handle the tails.
 
@@ -159,3 +160,37 @@ func dotRows3x3AVX2(k int, a *float32, as, ap int, pb, t *float32)
 
 //go:noescape
 func dotRows1x3AVX2(k int, a *float32, as, ap int, pb, t *float32)
+
+// The AVX-512 reductions and batch-norm kernels (the avx512 path, vec16): 16 lanes, with the last
+// partial block read and written through the opmask tail (tailMask16), so they take any length.
+
+//go:noescape
+func sumBlocksAVX512(x *float32, n int, tail int) float64
+
+//go:noescape
+func maxBlocksAVX512(x *float32, n int, t *float32, tail int)
+
+//go:noescape
+func minBlocksAVX512(x *float32, n int, t *float32, tail int)
+
+//go:noescape
+func addRows4AVX512(acc *float64, x *float32, cols, tail int)
+
+//go:noescape
+func addRows1AVX512(acc *float64, x *float32, cols, tail int)
+
+//go:noescape
+func bnMomentsAVX512(s1, s2, x, k *float32, c, size, c16, tail int)
+
+//go:noescape
+func bnGradSumsAVX512(s1, s2, gr, x, k *float32, c, size, c16, tail int)
+
+//go:noescape
+func bnNormalizeAVX512(out, x, hi, lo, a, b *float32, c, rows, c16, tail int)
+
+//go:noescape
+func bnGradRowsAVX512(dx, gr, x, m, ka, kb, kd *float32, c, rows, c16, tail int)
+
+// tailMask16 is the opmask of the n mod w lanes of a last partial block of w (16, or 8 for the
+// float64 blocks) lanes.
+func tailMask16(n, w int) int { return 1<<(n%w) - 1 }

@@ -914,6 +914,574 @@ bng_done:
 	VZEROUPPER
 	RET
 
+// func sumBlocksAVX512(x *float32, n int, tail int) float64
+// Σ x over n (> 0) elements in float64: four 8-lane accumulators over 32 elements per step
+// (accumulator a, lane l takes the elements 32i + 8a + l), then blocks of 8 into the first, the
+// last partial block through the mask tail (K1); then ((a0 + a1) + (a2 + a3)) and a fixed
+// halving of the 8 lanes.
+TEXT ·sumBlocksAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ tail+16(FP), AX
+	KMOVW AX, K1
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	VXORPD Z2, Z2, Z2
+	VXORPD Z3, Z3, Z3
+	XORQ AX, AX
+sum16_loop:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JG   sum16_eight
+	VCVTPS2PD (SI)(AX*4), Z4
+	VADDPD Z4, Z0, Z0
+	VCVTPS2PD 32(SI)(AX*4), Z5
+	VADDPD Z5, Z1, Z1
+	VCVTPS2PD 64(SI)(AX*4), Z6
+	VADDPD Z6, Z2, Z2
+	VCVTPS2PD 96(SI)(AX*4), Z7
+	VADDPD Z7, Z3, Z3
+	MOVQ DX, AX
+	JMP  sum16_loop
+sum16_eight:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JG   sum16_tail
+	VCVTPS2PD (SI)(AX*4), Z4
+	VADDPD Z4, Z0, Z0
+	MOVQ DX, AX
+	JMP  sum16_eight
+sum16_tail:
+	CMPQ AX, CX
+	JGE  sum16_done
+	VCVTPS2PD.Z (SI)(AX*4), K1, Z4
+	VADDPD Z4, Z0, Z0
+sum16_done:
+	VADDPD Z1, Z0, Z0
+	VADDPD Z3, Z2, Z2
+	VADDPD Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	MOVSD X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func maxBlocksAVX512(x *float32, n int, t *float32, tail int)
+// t[0:16] = the lane-wise max (Go's max) of the n (> 0) elements of x: two accumulators over
+// 32 elements per step, both started at x[0], then blocks of 16 into the first, the last partial
+// block merged into a copy of the first through the mask tail (K1), then the two combined.
+TEXT ·maxBlocksAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ t+16(FP), DI
+	MOVQ tail+24(FP), AX
+	KMOVW AX, K1
+	VBROADCASTSS (SI), Z0
+	VMOVAPS Z0, Z1
+	XORQ AX, AX
+max16_loop:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JG   max16_sixteen
+	VMOVUPS (SI)(AX*4), Z4
+	VMOVUPS 64(SI)(AX*4), Z5
+	VMAXPS Z4, Z0, Z6
+	VCMPPS $0x00, Z4, Z0, K2
+	VANDPS Z4, Z0, K2, Z6
+	VCMPPS $0x03, Z4, Z0, K3
+	VADDPS Z4, Z0, K3, Z6
+	VMAXPS Z5, Z1, Z7
+	VCMPPS $0x00, Z5, Z1, K2
+	VANDPS Z5, Z1, K2, Z7
+	VCMPPS $0x03, Z5, Z1, K3
+	VADDPS Z5, Z1, K3, Z7
+	VMOVAPS Z6, Z0
+	VMOVAPS Z7, Z1
+	MOVQ DX, AX
+	JMP  max16_loop
+max16_sixteen:
+	LEAQ 16(AX), DX
+	CMPQ DX, CX
+	JG   max16_tail
+	VMOVUPS (SI)(AX*4), Z4
+	VMAXPS Z4, Z0, Z6
+	VCMPPS $0x00, Z4, Z0, K2
+	VANDPS Z4, Z0, K2, Z6
+	VCMPPS $0x03, Z4, Z0, K3
+	VADDPS Z4, Z0, K3, Z6
+	VMOVAPS Z6, Z0
+	MOVQ DX, AX
+	JMP  max16_sixteen
+max16_tail:
+	CMPQ AX, CX
+	JGE  max16_done
+	VMOVAPS Z0, Z4
+	VMOVUPS (SI)(AX*4), K1, Z4
+	VMAXPS Z4, Z0, Z6
+	VCMPPS $0x00, Z4, Z0, K2
+	VANDPS Z4, Z0, K2, Z6
+	VCMPPS $0x03, Z4, Z0, K3
+	VADDPS Z4, Z0, K3, Z6
+	VMOVAPS Z6, Z0
+max16_done:
+	VMAXPS Z1, Z0, Z6
+	VCMPPS $0x00, Z1, Z0, K2
+	VANDPS Z1, Z0, K2, Z6
+	VCMPPS $0x03, Z1, Z0, K3
+	VADDPS Z1, Z0, K3, Z6
+	VMOVUPS Z6, (DI)
+	VZEROUPPER
+	RET
+
+// func minBlocksAVX512(x *float32, n int, t *float32, tail int)
+// t[0:16] = the lane-wise min (Go's min) of the n (> 0) elements of x: two accumulators over
+// 32 elements per step, both started at x[0], then blocks of 16 into the first, the last partial
+// block merged into a copy of the first through the mask tail (K1), then the two combined.
+TEXT ·minBlocksAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ t+16(FP), DI
+	MOVQ tail+24(FP), AX
+	KMOVW AX, K1
+	VBROADCASTSS (SI), Z0
+	VMOVAPS Z0, Z1
+	XORQ AX, AX
+min16_loop:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JG   min16_sixteen
+	VMOVUPS (SI)(AX*4), Z4
+	VMOVUPS 64(SI)(AX*4), Z5
+	VMINPS Z4, Z0, Z6
+	VCMPPS $0x00, Z4, Z0, K2
+	VORPS Z4, Z0, K2, Z6
+	VCMPPS $0x03, Z4, Z0, K3
+	VADDPS Z4, Z0, K3, Z6
+	VMINPS Z5, Z1, Z7
+	VCMPPS $0x00, Z5, Z1, K2
+	VORPS Z5, Z1, K2, Z7
+	VCMPPS $0x03, Z5, Z1, K3
+	VADDPS Z5, Z1, K3, Z7
+	VMOVAPS Z6, Z0
+	VMOVAPS Z7, Z1
+	MOVQ DX, AX
+	JMP  min16_loop
+min16_sixteen:
+	LEAQ 16(AX), DX
+	CMPQ DX, CX
+	JG   min16_tail
+	VMOVUPS (SI)(AX*4), Z4
+	VMINPS Z4, Z0, Z6
+	VCMPPS $0x00, Z4, Z0, K2
+	VORPS Z4, Z0, K2, Z6
+	VCMPPS $0x03, Z4, Z0, K3
+	VADDPS Z4, Z0, K3, Z6
+	VMOVAPS Z6, Z0
+	MOVQ DX, AX
+	JMP  min16_sixteen
+min16_tail:
+	CMPQ AX, CX
+	JGE  min16_done
+	VMOVAPS Z0, Z4
+	VMOVUPS (SI)(AX*4), K1, Z4
+	VMINPS Z4, Z0, Z6
+	VCMPPS $0x00, Z4, Z0, K2
+	VORPS Z4, Z0, K2, Z6
+	VCMPPS $0x03, Z4, Z0, K3
+	VADDPS Z4, Z0, K3, Z6
+	VMOVAPS Z6, Z0
+min16_done:
+	VMINPS Z1, Z0, Z6
+	VCMPPS $0x00, Z1, Z0, K2
+	VORPS Z1, Z0, K2, Z6
+	VCMPPS $0x03, Z1, Z0, K3
+	VADDPS Z1, Z0, K3, Z6
+	VMOVUPS Z6, (DI)
+	VZEROUPPER
+	RET
+
+// func addRows4AVX512(acc *float64, x *float32, cols, tail int)
+// acc[j] += (x0[j] + x1[j]) + (x2[j] + x3[j]) in float64 for j < cols, 8 columns per step, the
+// last partial step through the mask tail (K1); x0…x3 are the rows x, x+cols, x+2·cols, x+3·cols.
+TEXT ·addRows4AVX512(SB), NOSPLIT, $0-32
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ cols+16(FP), CX
+	MOVQ tail+24(FP), AX
+	KMOVW AX, K1
+	LEAQ (SI)(CX*4), R9
+	LEAQ (SI)(CX*8), R10
+	LEAQ (R9)(CX*8), R11
+	XORQ AX, AX
+addrows4avx512_loop:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JG   addrows4avx512_tail
+	VCVTPS2PD (SI)(AX*4), Z0
+	VCVTPS2PD (R9)(AX*4), Z1
+	VCVTPS2PD (R10)(AX*4), Z2
+	VCVTPS2PD (R11)(AX*4), Z3
+	VADDPD Z1, Z0, Z0
+	VADDPD Z3, Z2, Z2
+	VADDPD Z2, Z0, Z0
+	VMOVUPD (DI)(AX*8), Z4
+	VADDPD Z4, Z0, Z0
+	VMOVUPD Z0, (DI)(AX*8)
+	MOVQ DX, AX
+	JMP  addrows4avx512_loop
+addrows4avx512_tail:
+	CMPQ AX, CX
+	JGE  addrows4avx512_done
+	VCVTPS2PD.Z (SI)(AX*4), K1, Z0
+	VCVTPS2PD.Z (R9)(AX*4), K1, Z1
+	VCVTPS2PD.Z (R10)(AX*4), K1, Z2
+	VCVTPS2PD.Z (R11)(AX*4), K1, Z3
+	VADDPD Z1, Z0, Z0
+	VADDPD Z3, Z2, Z2
+	VADDPD Z2, Z0, Z0
+	VMOVUPD.Z (DI)(AX*8), K1, Z4
+	VADDPD Z4, Z0, Z0
+	VMOVUPD Z0, K1, (DI)(AX*8)
+addrows4avx512_done:
+	VZEROUPPER
+	RET
+
+// func addRows1AVX512(acc *float64, x *float32, cols, tail int)
+// acc[j] += x[j] in float64 for j < cols, 8 columns per step, the last partial step through the
+// mask tail (K1).
+TEXT ·addRows1AVX512(SB), NOSPLIT, $0-32
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ cols+16(FP), CX
+	MOVQ tail+24(FP), AX
+	KMOVW AX, K1
+	XORQ AX, AX
+addrows1avx512_loop:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JG   addrows1avx512_tail
+	VCVTPS2PD (SI)(AX*4), Z0
+	VMOVUPD (DI)(AX*8), Z4
+	VADDPD Z4, Z0, Z0
+	VMOVUPD Z0, (DI)(AX*8)
+	MOVQ DX, AX
+	JMP  addrows1avx512_loop
+addrows1avx512_tail:
+	CMPQ AX, CX
+	JGE  addrows1avx512_done
+	VCVTPS2PD.Z (SI)(AX*4), K1, Z0
+	VMOVUPD.Z (DI)(AX*8), K1, Z4
+	VADDPD Z4, Z0, Z0
+	VMOVUPD Z0, K1, (DI)(AX*8)
+addrows1avx512_done:
+	VZEROUPPER
+	RET
+
+// func bnMomentsAVX512(s1, s2, x, k *float32, c, size, c16, tail int)
+// s1 = Σ(x−k), s2 = Σ(x−k)² over the rows (c apart, size elements in all) for every feature j < c, 16 at a time:
+// bnMomentsAVX2's two rows per step on 16 lanes, the features from c16 (a multiple of 16) to c
+// through the mask tail (K1).
+TEXT ·bnMomentsAVX512(SB), NOSPLIT, $0-64
+	MOVQ s1+0(FP), R11
+	MOVQ s2+8(FP), R12
+	MOVQ x+16(FP), SI
+	MOVQ k+24(FP), DX
+	MOVQ c+32(FP), R8
+	MOVQ size+40(FP), R9
+	MOVQ c16+48(FP), R10
+	MOVQ tail+56(FP), AX
+	KMOVW AX, K1
+	XORQ AX, AX
+bnmomentsavx512_feat:
+	CMPQ AX, R10
+	JGE  bnmomentsavx512_tail
+	VMOVUPS (DX)(AX*4), Z8
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ AX, BX
+bnmomentsavx512_frows:
+	LEAQ (BX)(R8*1), CX
+	CMPQ CX, R9
+	JGE  bnmomentsavx512_flast
+	VMOVUPS (SI)(BX*4), Z4
+	VSUBPS Z8, Z4, Z4
+	VMOVUPS (SI)(CX*4), Z5
+	VSUBPS Z8, Z5, Z5
+	VADDPS Z4, Z0, Z0
+	VFMADD231PS Z4, Z4, Z1
+	VADDPS Z5, Z2, Z2
+	VFMADD231PS Z5, Z5, Z3
+	LEAQ (CX)(R8*1), BX
+	JMP  bnmomentsavx512_frows
+bnmomentsavx512_flast:
+	CMPQ BX, R9
+	JGE  bnmomentsavx512_fstore
+	VMOVUPS (SI)(BX*4), Z4
+	VSUBPS Z8, Z4, Z4
+	VADDPS Z4, Z0, Z0
+	VFMADD231PS Z4, Z4, Z1
+bnmomentsavx512_fstore:
+	VADDPS Z2, Z0, Z0
+	VADDPS Z3, Z1, Z1
+	VMOVUPS Z0, (R11)(AX*4)
+	VMOVUPS Z1, (R12)(AX*4)
+	ADDQ $16, AX
+	JMP  bnmomentsavx512_feat
+bnmomentsavx512_tail:
+	CMPQ AX, R8
+	JGE  bnmomentsavx512_done
+	VMOVUPS.Z (DX)(AX*4), K1, Z8
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ AX, BX
+bnmomentsavx512_mrows:
+	LEAQ (BX)(R8*1), CX
+	CMPQ CX, R9
+	JGE  bnmomentsavx512_mlast
+	VMOVUPS.Z (SI)(BX*4), K1, Z4
+	VSUBPS Z8, Z4, Z4
+	VMOVUPS.Z (SI)(CX*4), K1, Z5
+	VSUBPS Z8, Z5, Z5
+	VADDPS Z4, Z0, Z0
+	VFMADD231PS Z4, Z4, Z1
+	VADDPS Z5, Z2, Z2
+	VFMADD231PS Z5, Z5, Z3
+	LEAQ (CX)(R8*1), BX
+	JMP  bnmomentsavx512_mrows
+bnmomentsavx512_mlast:
+	CMPQ BX, R9
+	JGE  bnmomentsavx512_mstore
+	VMOVUPS.Z (SI)(BX*4), K1, Z4
+	VSUBPS Z8, Z4, Z4
+	VADDPS Z4, Z0, Z0
+	VFMADD231PS Z4, Z4, Z1
+bnmomentsavx512_mstore:
+	VADDPS Z2, Z0, Z0
+	VADDPS Z3, Z1, Z1
+	VMOVUPS Z0, K1, (R11)(AX*4)
+	VMOVUPS Z1, K1, (R12)(AX*4)
+bnmomentsavx512_done:
+	VZEROUPPER
+	RET
+
+// func bnGradSumsAVX512(s1, s2, gr, x, k *float32, c, size, c16, tail int)
+// s1 = Σgr, s2 = Σgr·(x−k) over the rows (c apart, size elements in all) for every feature j < c, 16 at a time:
+// bnMomentsAVX2's two rows per step on 16 lanes, the features from c16 (a multiple of 16) to c
+// through the mask tail (K1).
+TEXT ·bnGradSumsAVX512(SB), NOSPLIT, $0-72
+	MOVQ s1+0(FP), R11
+	MOVQ s2+8(FP), R12
+	MOVQ gr+16(FP), R13
+	MOVQ x+24(FP), SI
+	MOVQ k+32(FP), DX
+	MOVQ c+40(FP), R8
+	MOVQ size+48(FP), R9
+	MOVQ c16+56(FP), R10
+	MOVQ tail+64(FP), AX
+	KMOVW AX, K1
+	XORQ AX, AX
+bngradsumsavx512_feat:
+	CMPQ AX, R10
+	JGE  bngradsumsavx512_tail
+	VMOVUPS (DX)(AX*4), Z8
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ AX, BX
+bngradsumsavx512_frows:
+	LEAQ (BX)(R8*1), CX
+	CMPQ CX, R9
+	JGE  bngradsumsavx512_flast
+	VMOVUPS (R13)(BX*4), Z4
+	VMOVUPS (R13)(CX*4), Z5
+	VMOVUPS (SI)(BX*4), Z6
+	VSUBPS Z8, Z6, Z6
+	VMOVUPS (SI)(CX*4), Z7
+	VSUBPS Z8, Z7, Z7
+	VADDPS Z4, Z0, Z0
+	VFMADD231PS Z6, Z4, Z1
+	VADDPS Z5, Z2, Z2
+	VFMADD231PS Z7, Z5, Z3
+	LEAQ (CX)(R8*1), BX
+	JMP  bngradsumsavx512_frows
+bngradsumsavx512_flast:
+	CMPQ BX, R9
+	JGE  bngradsumsavx512_fstore
+	VMOVUPS (R13)(BX*4), Z4
+	VMOVUPS (SI)(BX*4), Z6
+	VSUBPS Z8, Z6, Z6
+	VADDPS Z4, Z0, Z0
+	VFMADD231PS Z6, Z4, Z1
+bngradsumsavx512_fstore:
+	VADDPS Z2, Z0, Z0
+	VADDPS Z3, Z1, Z1
+	VMOVUPS Z0, (R11)(AX*4)
+	VMOVUPS Z1, (R12)(AX*4)
+	ADDQ $16, AX
+	JMP  bngradsumsavx512_feat
+bngradsumsavx512_tail:
+	CMPQ AX, R8
+	JGE  bngradsumsavx512_done
+	VMOVUPS.Z (DX)(AX*4), K1, Z8
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ AX, BX
+bngradsumsavx512_mrows:
+	LEAQ (BX)(R8*1), CX
+	CMPQ CX, R9
+	JGE  bngradsumsavx512_mlast
+	VMOVUPS.Z (R13)(BX*4), K1, Z4
+	VMOVUPS.Z (R13)(CX*4), K1, Z5
+	VMOVUPS.Z (SI)(BX*4), K1, Z6
+	VSUBPS Z8, Z6, Z6
+	VMOVUPS.Z (SI)(CX*4), K1, Z7
+	VSUBPS Z8, Z7, Z7
+	VADDPS Z4, Z0, Z0
+	VFMADD231PS Z6, Z4, Z1
+	VADDPS Z5, Z2, Z2
+	VFMADD231PS Z7, Z5, Z3
+	LEAQ (CX)(R8*1), BX
+	JMP  bngradsumsavx512_mrows
+bngradsumsavx512_mlast:
+	CMPQ BX, R9
+	JGE  bngradsumsavx512_mstore
+	VMOVUPS.Z (R13)(BX*4), K1, Z4
+	VMOVUPS.Z (SI)(BX*4), K1, Z6
+	VSUBPS Z8, Z6, Z6
+	VADDPS Z4, Z0, Z0
+	VFMADD231PS Z6, Z4, Z1
+bngradsumsavx512_mstore:
+	VADDPS Z2, Z0, Z0
+	VADDPS Z3, Z1, Z1
+	VMOVUPS Z0, K1, (R11)(AX*4)
+	VMOVUPS Z1, K1, (R12)(AX*4)
+bngradsumsavx512_done:
+	VZEROUPPER
+	RET
+
+// func bnNormalizeAVX512(out, x, hi, lo, a, b *float32, c, rows, c16, tail int)
+// out = ((x − hi) − lo)·a + b on rows of c features, 16 at a time, the features from c16 (a
+// multiple of 16) to c through the mask tail (K1).
+TEXT ·bnNormalizeAVX512(SB), NOSPLIT, $0-80
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ hi+16(FP), R11
+	MOVQ lo+24(FP), R12
+	MOVQ a+32(FP), R13
+	MOVQ b+40(FP), DX
+	MOVQ c+48(FP), R8
+	MOVQ rows+56(FP), R9
+	MOVQ c16+64(FP), R10
+	MOVQ tail+72(FP), AX
+	KMOVW AX, K1
+bnnormalizeavx512_row:
+	TESTQ R9, R9
+	JZ   bnnormalizeavx512_done
+	XORQ AX, AX
+bnnormalizeavx512_col:
+	CMPQ AX, R10
+	JGE  bnnormalizeavx512_tail
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS (R11)(AX*4), Z2
+	VSUBPS Z2, Z0, Z0
+	VMOVUPS (R12)(AX*4), Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS (R13)(AX*4), Z1
+	VMOVUPS (DX)(AX*4), Z4
+	VFMADD213PS Z4, Z1, Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  bnnormalizeavx512_col
+bnnormalizeavx512_tail:
+	CMPQ AX, R8
+	JGE  bnnormalizeavx512_next
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMOVUPS.Z (R11)(AX*4), K1, Z2
+	VSUBPS Z2, Z0, Z0
+	VMOVUPS.Z (R12)(AX*4), K1, Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS.Z (R13)(AX*4), K1, Z1
+	VMOVUPS.Z (DX)(AX*4), K1, Z4
+	VFMADD213PS Z4, Z1, Z0
+	VMOVUPS Z0, K1, (DI)(AX*4)
+bnnormalizeavx512_next:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (DI)(R8*4), DI
+	DECQ R9
+	JMP  bnnormalizeavx512_row
+bnnormalizeavx512_done:
+	VZEROUPPER
+	RET
+
+// func bnGradRowsAVX512(dx, gr, x, m, ka, kb, kd *float32, c, rows, c16, tail int)
+// dx = ka·gr + (kb·(x − m) + kd) on rows of c features, 16 at a time, the features from c16 (a
+// multiple of 16) to c through the mask tail (K1).
+TEXT ·bnGradRowsAVX512(SB), NOSPLIT, $0-88
+	MOVQ dx+0(FP), DI
+	MOVQ gr+8(FP), R13
+	MOVQ x+16(FP), SI
+	MOVQ m+24(FP), R11
+	MOVQ ka+32(FP), R12
+	MOVQ kb+40(FP), DX
+	MOVQ kd+48(FP), BX
+	MOVQ c+56(FP), R8
+	MOVQ rows+64(FP), R9
+	MOVQ c16+72(FP), R10
+	MOVQ tail+80(FP), AX
+	KMOVW AX, K1
+bngradrowsavx512_row:
+	TESTQ R9, R9
+	JZ   bngradrowsavx512_done
+	XORQ AX, AX
+bngradrowsavx512_col:
+	CMPQ AX, R10
+	JGE  bngradrowsavx512_tail
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS (R11)(AX*4), Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS (DX)(AX*4), Z1
+	VMOVUPS (BX)(AX*4), Z4
+	VFMADD213PS Z4, Z1, Z0
+	VMOVUPS (R12)(AX*4), Z2
+	VMOVUPS (R13)(AX*4), Z5
+	VFMADD231PS Z5, Z2, Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  bngradrowsavx512_col
+bngradrowsavx512_tail:
+	CMPQ AX, R8
+	JGE  bngradrowsavx512_next
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMOVUPS.Z (R11)(AX*4), K1, Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS.Z (DX)(AX*4), K1, Z1
+	VMOVUPS.Z (BX)(AX*4), K1, Z4
+	VFMADD213PS Z4, Z1, Z0
+	VMOVUPS.Z (R12)(AX*4), K1, Z2
+	VMOVUPS.Z (R13)(AX*4), K1, Z5
+	VFMADD231PS Z5, Z2, Z0
+	VMOVUPS Z0, K1, (DI)(AX*4)
+bngradrowsavx512_next:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (DI)(R8*4), DI
+	LEAQ (R13)(R8*4), R13
+	DECQ R9
+	JMP  bngradrowsavx512_row
+bngradrowsavx512_done:
+	VZEROUPPER
+	RET
+
 // func dotRows4x1AVX2(k int, a *float32, as, ap int, pb, t *float32)
 // t[r·24 + v·8 + l] = Σ_p a[r·as + p·ap]·pb[p·8 + v·8 + l] for r < 4, v < 1, l < 8 (k ≥ 1 steps).
 TEXT ·dotRows4x1AVX2(SB), NOSPLIT, $0-48

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Writes vec_amd64.s: the AVX2/FMA (and, for exp and erf, AVX-512) vector loops of package cpu (go generate; see vec_amd64.go).
+"""Writes vec_amd64.s: the AVX2/FMA (and, for exp, erf, the reductions and batch norm, AVX-512) vector loops of package cpu (go generate; see vec_amd64.go).
 
 Each loop computes the same IEEE operations, in the same order, as the portable Go loops and the
 tests check them bit for bit (binary ops, reductions, batch norm, small products) or against the
-float64 reference (exp, erf). Go's assembler takes operands in reverse Intel order:
+float64 reference (exp, erf). The AVX-512 sums (reductions, batch-norm statistics) add in their own
+order, fixed for the path (see each loop), and are checked against the float64 reference; on a
+16-lane batch-norm lane the operations are those of the 8-lane loop. Go's assembler takes operands in reverse Intel order:
 VFMADD231PS m, b, d is d = b·m + d; VFMADD213PS m, b, d is d = b·d + m; VSUBPS b, a, d is
 d = a − b; VCMPPS $p, b, a, d compares a with b; VBLENDVPS k, t, f, d is d = k ? t : f.
 """
@@ -438,6 +440,255 @@ bng_done:
 	VZEROUPPER
 	RET
 """)
+
+# ---------------------------------------------------------------- reductions and batch norm on AVX-512
+# 16 lanes; the last partial block of a row or of the features is read and written through the
+# opmask K1 (zeroing loads, masked stores), so no scalar tail is left to the Go wrappers.
+
+
+def ld(mem, z, masked):
+    """A load of 16 floats (masked: the lanes outside K1 read as 0 and do not fault)."""
+    return f"VMOVUPS.Z {mem}, K1, {z}" if masked else f"VMOVUPS {mem}, {z}"
+
+
+def st(z, mem, masked):
+    return f"VMOVUPS {z}, K1, {mem}" if masked else f"VMOVUPS {z}, {mem}"
+
+
+w("""// func sumBlocksAVX512(x *float32, n int, tail int) float64
+// Σ x over n (> 0) elements in float64: four 8-lane accumulators over 32 elements per step
+// (accumulator a, lane l takes the elements 32i + 8a + l), then blocks of 8 into the first, the
+// last partial block through the mask tail (K1); then ((a0 + a1) + (a2 + a3)) and a fixed
+// halving of the 8 lanes.
+TEXT ·sumBlocksAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ tail+16(FP), AX\n\tKMOVW AX, K1
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	VXORPD Z2, Z2, Z2
+	VXORPD Z3, Z3, Z3
+	XORQ AX, AX
+sum16_loop:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JG   sum16_eight
+	VCVTPS2PD (SI)(AX*4), Z4
+	VADDPD Z4, Z0, Z0
+	VCVTPS2PD 32(SI)(AX*4), Z5
+	VADDPD Z5, Z1, Z1
+	VCVTPS2PD 64(SI)(AX*4), Z6
+	VADDPD Z6, Z2, Z2
+	VCVTPS2PD 96(SI)(AX*4), Z7
+	VADDPD Z7, Z3, Z3
+	MOVQ DX, AX
+	JMP  sum16_loop
+sum16_eight:
+	LEAQ 8(AX), DX
+	CMPQ DX, CX
+	JG   sum16_tail
+	VCVTPS2PD (SI)(AX*4), Z4
+	VADDPD Z4, Z0, Z0
+	MOVQ DX, AX
+	JMP  sum16_eight
+sum16_tail:
+	CMPQ AX, CX
+	JGE  sum16_done
+	VCVTPS2PD.Z (SI)(AX*4), K1, Z4
+	VADDPD Z4, Z0, Z0
+sum16_done:
+	VADDPD Z1, Z0, Z0
+	VADDPD Z3, Z2, Z2
+	VADDPD Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	MOVSD X0, ret+24(FP)
+	VZEROUPPER
+	RET
+""")
+
+
+def maxmin16(ins, x, y, d):
+    # maxmin on 16 lanes: equal lanes (±0) take the AND (max) or OR (min) of the bits, and a NaN
+    # in either gives x + y (a NaN), both through opmasks.
+    bits = "VANDPS" if ins == "VMAXPS" else "VORPS"
+    return [f"{ins} {y}, {x}, {d}", f"VCMPPS $0x00, {y}, {x}, K2", f"{bits} {y}, {x}, K2, {d}",
+            f"VCMPPS $0x03, {y}, {x}, K3", f"VADDPS {y}, {x}, K3, {d}"]
+
+
+for name, ins in (("max", "VMAXPS"), ("min", "VMINPS")):
+    fn = f"{name}BlocksAVX512"
+    lbl = f"{name}16"
+    w(f"""// func {fn}(x *float32, n int, t *float32, tail int)
+// t[0:16] = the lane-wise {name} (Go's {name}) of the n (> 0) elements of x: two accumulators over
+// 32 elements per step, both started at x[0], then blocks of 16 into the first, the last partial
+// block merged into a copy of the first through the mask tail (K1), then the two combined.
+TEXT ·{fn}(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ t+16(FP), DI
+	MOVQ tail+24(FP), AX\n\tKMOVW AX, K1
+	VBROADCASTSS (SI), Z0
+	VMOVAPS Z0, Z1
+	XORQ AX, AX
+{lbl}_loop:
+	LEAQ 32(AX), DX
+	CMPQ DX, CX
+	JG   {lbl}_sixteen
+	VMOVUPS (SI)(AX*4), Z4
+	VMOVUPS 64(SI)(AX*4), Z5""")
+    for i in maxmin16(ins, "Z0", "Z4", "Z6") + maxmin16(ins, "Z1", "Z5", "Z7"):
+        w("\t" + i)
+    w(f"""	VMOVAPS Z6, Z0
+	VMOVAPS Z7, Z1
+	MOVQ DX, AX
+	JMP  {lbl}_loop
+{lbl}_sixteen:
+	LEAQ 16(AX), DX
+	CMPQ DX, CX
+	JG   {lbl}_tail
+	VMOVUPS (SI)(AX*4), Z4""")
+    for i in maxmin16(ins, "Z0", "Z4", "Z6"):
+        w("\t" + i)
+    w(f"""	VMOVAPS Z6, Z0
+	MOVQ DX, AX
+	JMP  {lbl}_sixteen
+{lbl}_tail:
+	CMPQ AX, CX
+	JGE  {lbl}_done
+	VMOVAPS Z0, Z4
+	VMOVUPS (SI)(AX*4), K1, Z4""")
+    for i in maxmin16(ins, "Z0", "Z4", "Z6"):
+        w("\t" + i)
+    w(f"\tVMOVAPS Z6, Z0\n{lbl}_done:")
+    for i in maxmin16(ins, "Z0", "Z1", "Z6"):
+        w("\t" + i)
+    w(f"\tVMOVUPS Z6, (DI)\n\tVZEROUPPER\n\tRET\n")
+
+
+def addrows16(rows):
+    fn = f"addRows{rows}AVX512"
+    lbl = fn.lower()
+    if rows == 4:
+        w(f"""// func {fn}(acc *float64, x *float32, cols, tail int)
+// acc[j] += (x0[j] + x1[j]) + (x2[j] + x3[j]) in float64 for j < cols, 8 columns per step, the
+// last partial step through the mask tail (K1); x0…x3 are the rows x, x+cols, x+2·cols, x+3·cols.
+TEXT ·{fn}(SB), NOSPLIT, $0-32
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ cols+16(FP), CX
+	MOVQ tail+24(FP), AX\n\tKMOVW AX, K1
+	LEAQ (SI)(CX*4), R9
+	LEAQ (SI)(CX*8), R10
+	LEAQ (R9)(CX*8), R11""")
+    else:
+        w(f"""// func {fn}(acc *float64, x *float32, cols, tail int)
+// acc[j] += x[j] in float64 for j < cols, 8 columns per step, the last partial step through the
+// mask tail (K1).
+TEXT ·{fn}(SB), NOSPLIT, $0-32
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ cols+16(FP), CX
+	MOVQ tail+24(FP), AX\n\tKMOVW AX, K1""")
+    w(f"\tXORQ AX, AX\n{lbl}_loop:\n\tLEAQ 8(AX), DX\n\tCMPQ DX, CX\n\tJG   {lbl}_tail")
+    for masked in (False, True):
+        z = ".Z" if masked else ""
+        k = "K1, " if masked else ""
+        if rows == 4:
+            w(f"\tVCVTPS2PD{z} (SI)(AX*4), {k}Z0\n\tVCVTPS2PD{z} (R9)(AX*4), {k}Z1\n\tVCVTPS2PD{z} (R10)(AX*4), {k}Z2\n\tVCVTPS2PD{z} (R11)(AX*4), {k}Z3")
+            w("\tVADDPD Z1, Z0, Z0\n\tVADDPD Z3, Z2, Z2\n\tVADDPD Z2, Z0, Z0")
+        else:
+            w(f"\tVCVTPS2PD{z} (SI)(AX*4), {k}Z0")
+        w(f"\tVMOVUPD{z} (DI)(AX*8), {k}Z4\n\tVADDPD Z4, Z0, Z0\n\tVMOVUPD Z0, {k}(DI)(AX*8)")
+        if not masked:
+            w(f"\tMOVQ DX, AX\n\tJMP  {lbl}_loop\n{lbl}_tail:\n\tCMPQ AX, CX\n\tJGE  {lbl}_done")
+    w(f"{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
+
+
+addrows16(4)
+addrows16(1)
+
+for name, doc in (("bnMomentsAVX512", "s1 = Σ(x−k), s2 = Σ(x−k)²"), ("bnGradSumsAVX512", "s1 = Σgr, s2 = Σgr·(x−k)")):
+    grad = name == "bnGradSumsAVX512"
+    args = "s1, s2, gr, x, k *float32, c, size, c16, tail int" if grad else "s1, s2, x, k *float32, c, size, c16, tail int"
+    frame = 72 if grad else 64
+    lbl = name.lower()
+    w(f"// func {name}({args})\n// {doc} over the rows (c apart, size elements in all) for every feature j < c, 16 at a time:")
+    w("// bnMomentsAVX2's two rows per step on 16 lanes, the features from c16 (a multiple of 16) to c")
+    w("// through the mask tail (K1).")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}")
+    w("\tMOVQ s1+0(FP), R11\n\tMOVQ s2+8(FP), R12")
+    if grad:
+        w("\tMOVQ gr+16(FP), R13\n\tMOVQ x+24(FP), SI\n\tMOVQ k+32(FP), DX\n\tMOVQ c+40(FP), R8\n\tMOVQ size+48(FP), R9\n\tMOVQ c16+56(FP), R10\n\tMOVQ tail+64(FP), AX\n\tKMOVW AX, K1")
+    else:
+        w("\tMOVQ x+16(FP), SI\n\tMOVQ k+24(FP), DX\n\tMOVQ c+32(FP), R8\n\tMOVQ size+40(FP), R9\n\tMOVQ c16+48(FP), R10\n\tMOVQ tail+56(FP), AX\n\tKMOVW AX, K1")
+    w(f"\tXORQ AX, AX\n{lbl}_feat:\n\tCMPQ AX, R10\n\tJGE  {lbl}_tail")
+    for masked in (False, True):
+        s = "m" if masked else "f"
+        w("\t" + ld("(DX)(AX*4)", "Z8", masked))
+        w("\tVXORPS Z0, Z0, Z0\n\tVXORPS Z1, Z1, Z1\n\tVXORPS Z2, Z2, Z2\n\tVXORPS Z3, Z3, Z3")
+        w(f"\tMOVQ AX, BX\n{lbl}_{s}rows:\n\tLEAQ (BX)(R8*1), CX\n\tCMPQ CX, R9\n\tJGE  {lbl}_{s}last")
+        if grad:
+            w("\t" + "\n\t".join([ld("(R13)(BX*4)", "Z4", masked), ld("(R13)(CX*4)", "Z5", masked),
+                                  ld("(SI)(BX*4)", "Z6", masked), "VSUBPS Z8, Z6, Z6", ld("(SI)(CX*4)", "Z7", masked), "VSUBPS Z8, Z7, Z7"]))
+            w("\tVADDPS Z4, Z0, Z0\n\tVFMADD231PS Z6, Z4, Z1\n\tVADDPS Z5, Z2, Z2\n\tVFMADD231PS Z7, Z5, Z3")
+        else:
+            w("\t" + "\n\t".join([ld("(SI)(BX*4)", "Z4", masked), "VSUBPS Z8, Z4, Z4", ld("(SI)(CX*4)", "Z5", masked), "VSUBPS Z8, Z5, Z5"]))
+            w("\tVADDPS Z4, Z0, Z0\n\tVFMADD231PS Z4, Z4, Z1\n\tVADDPS Z5, Z2, Z2\n\tVFMADD231PS Z5, Z5, Z3")
+        w(f"\tLEAQ (CX)(R8*1), BX\n\tJMP  {lbl}_{s}rows\n{lbl}_{s}last:\n\tCMPQ BX, R9\n\tJGE  {lbl}_{s}store")
+        if grad:
+            w("\t" + "\n\t".join([ld("(R13)(BX*4)", "Z4", masked), ld("(SI)(BX*4)", "Z6", masked), "VSUBPS Z8, Z6, Z6"]))
+            w("\tVADDPS Z4, Z0, Z0\n\tVFMADD231PS Z6, Z4, Z1")
+        else:
+            w("\t" + "\n\t".join([ld("(SI)(BX*4)", "Z4", masked), "VSUBPS Z8, Z4, Z4"]))
+            w("\tVADDPS Z4, Z0, Z0\n\tVFMADD231PS Z4, Z4, Z1")
+        w(f"{lbl}_{s}store:\n\tVADDPS Z2, Z0, Z0\n\tVADDPS Z3, Z1, Z1\n\t{st('Z0', '(R11)(AX*4)', masked)}\n\t{st('Z1', '(R12)(AX*4)', masked)}")
+        if not masked:
+            w(f"\tADDQ $16, AX\n\tJMP  {lbl}_feat\n{lbl}_tail:\n\tCMPQ AX, R8\n\tJGE  {lbl}_done")
+    w(f"{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
+
+
+def bnrows16(name, args, frame, setup, adv, body):
+    """A per-row kernel on 16 lanes: body(masked) computes Z0 for the features at AX of the row."""
+    lbl = name.lower()
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}")
+    w("\t" + "\n\t".join(setup))
+    w(f"{lbl}_row:\n\tTESTQ R9, R9\n\tJZ   {lbl}_done\n\tXORQ AX, AX\n{lbl}_col:\n\tCMPQ AX, R10\n\tJGE  {lbl}_tail")
+    for masked in (False, True):
+        w("\t" + "\n\t".join(body(masked)))
+        w("\t" + st("Z0", "(DI)(AX*4)", masked))
+        if not masked:
+            w(f"\tADDQ $16, AX\n\tJMP  {lbl}_col\n{lbl}_tail:\n\tCMPQ AX, R8\n\tJGE  {lbl}_next")
+    w(f"{lbl}_next:\n\tLEAQ (SI)(R8*4), SI\n\tLEAQ (DI)(R8*4), DI")
+    for r in adv:
+        w(f"\tLEAQ ({r})(R8*4), {r}")
+    w(f"\tDECQ R9\n\tJMP  {lbl}_row\n{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
+
+
+w("""// func bnNormalizeAVX512(out, x, hi, lo, a, b *float32, c, rows, c16, tail int)
+// out = ((x − hi) − lo)·a + b on rows of c features, 16 at a time, the features from c16 (a
+// multiple of 16) to c through the mask tail (K1).""")
+bnrows16("bnNormalizeAVX512", "", 80,
+         ["MOVQ out+0(FP), DI", "MOVQ x+8(FP), SI", "MOVQ hi+16(FP), R11", "MOVQ lo+24(FP), R12", "MOVQ a+32(FP), R13",
+          "MOVQ b+40(FP), DX", "MOVQ c+48(FP), R8", "MOVQ rows+56(FP), R9", "MOVQ c16+64(FP), R10", "MOVQ tail+72(FP), AX\n\tKMOVW AX, K1"],
+         [],
+         lambda m: [ld("(SI)(AX*4)", "Z0", m), ld("(R11)(AX*4)", "Z2", m), "VSUBPS Z2, Z0, Z0", ld("(R12)(AX*4)", "Z3", m),
+                    "VSUBPS Z3, Z0, Z0", ld("(R13)(AX*4)", "Z1", m), ld("(DX)(AX*4)", "Z4", m), "VFMADD213PS Z4, Z1, Z0"])
+w("""// func bnGradRowsAVX512(dx, gr, x, m, ka, kb, kd *float32, c, rows, c16, tail int)
+// dx = ka·gr + (kb·(x − m) + kd) on rows of c features, 16 at a time, the features from c16 (a
+// multiple of 16) to c through the mask tail (K1).""")
+bnrows16("bnGradRowsAVX512", "", 88,
+         ["MOVQ dx+0(FP), DI", "MOVQ gr+8(FP), R13", "MOVQ x+16(FP), SI", "MOVQ m+24(FP), R11", "MOVQ ka+32(FP), R12",
+          "MOVQ kb+40(FP), DX", "MOVQ kd+48(FP), BX", "MOVQ c+56(FP), R8", "MOVQ rows+64(FP), R9", "MOVQ c16+72(FP), R10",
+          "MOVQ tail+80(FP), AX\n\tKMOVW AX, K1"],
+         ["R13"],
+         lambda m: [ld("(SI)(AX*4)", "Z0", m), ld("(R11)(AX*4)", "Z3", m), "VSUBPS Z3, Z0, Z0", ld("(DX)(AX*4)", "Z1", m),
+                    ld("(BX)(AX*4)", "Z4", m), "VFMADD213PS Z4, Z1, Z0", ld("(R12)(AX*4)", "Z2", m),
+                    ld("(R13)(AX*4)", "Z5", m), "VFMADD231PS Z5, Z2, Z0"])
 
 # ---------------------------------------------------------------- small products
 AROW = ["(SI)", "(SI)(R9*1)", "(SI)(R9*2)", "(SI)(R10*1)"]
