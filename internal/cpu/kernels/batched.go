@@ -55,7 +55,9 @@ func gemmBatched[T float](kern *kernel[T], name string, transA, transB bool, bat
 		gemm(kern, src, transB, m, n, k, alpha, at(b, t*strideB), ldb, beta, at(c, t*strideC), ldc, threads)
 	}
 	flops := 2 * m * n * k
-	if threads <= 1 || batch == 1 || flops >= 4*minFlopsPerThread {
+	if threads <= 1 || batch == 1 || flops >= 2*minFlopsPerGemmThread {
+		// Products big enough to split (minFlopsPerGemmThread) one after the other.
+		threads = min(threads, max(1, flops/minFlopsPerGemmThread))
 		for t := 0; t < batch; t++ {
 			one(t, threads)
 		}

@@ -125,7 +125,7 @@ func SconvIm2col(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, 
 		return fmt.Errorf("kernels: SconvIm2col: %w", err)
 	}
 	cp := convPacker{g: g, x: x}
-	gemm(cur().sgemm(n), aSource[float32]{pack: cp.packRows, conv: &cp}, false, m, n, k, alpha, w, ldw, beta, out, ldo, Threads())
+	gemm(cur().sgemm(n), aSource[float32]{pack: cp.packRows, conv: &cp}, false, m, n, k, alpha, w, ldw, beta, out, ldo, gemmThreads(m, n, k))
 	return nil
 }
 
@@ -155,7 +155,7 @@ func SconvIm2colT(g ConvGeometry, n int, alpha float32, x, dy []float32, ldy int
 	defer putBuffers(buf)
 	dwT := buf.a
 	gemmSrc(cur().s, aSource[float32]{trans: true, a: dy, lda: ldy}, bSource[float32]{pack: cp.packRowsT},
-		n, m, k, alpha, 0, dwT, m, Threads())
+		n, m, k, alpha, 0, dwT, m, gemmThreads(m, n, k))
 	for i := 0; i < m; i++ {
 		row := dw[i*lddw : i*lddw+n]
 		for j := range row {

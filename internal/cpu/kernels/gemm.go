@@ -7,11 +7,25 @@ import (
 
 // Micro-kernels chosen once for this CPU.
 
-// minFlopsPerThread is the least work (2·m·n·k) worth handing to one more goroutine.
+// minFlopsPerThread is the least work (2·m·n·k) the drivers (gemmSrc) hand to one more goroutine.
 const minFlopsPerThread = 1 << 19
 
+// minFlopsPerGemmThread is the least work (2·m·n·k) per goroutine for which the entry points
+// (Sgemm, Dgemm, the batched products, the convolutions) split one product: waking a parked
+// goroutine on the other core costs more than it saves on a product of a few tens of µs (on 2 Zen
+// 5 cores under load, 128×64×64 and 128×128×64 took 1.3–2× longer on 2 goroutines than on 1).
+// The drivers take any number of goroutines and give the same bits for all.
+const minFlopsPerGemmThread = 1 << 22
+
+// gemmThreads is the number of goroutines an entry point gives an m×n×k product: Threads(),
+// fewer for small products (minFlopsPerGemmThread).
+func gemmThreads(m, n, k int) int {
+	return min(Threads(), max(1, 2*m*n*k/minFlopsPerGemmThread))
+}
+
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float32 matrices, op(X) = X or Xᵀ.
-// op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides. Uses up to Threads() goroutines.
+// op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides. Uses up to Threads()
+// goroutines (one for products under about 8 MFLOP: see minFlopsPerGemmThread).
 //
 // A is read as a[i·lda+p] (m rows of k) or, when transA, as a[p·lda+i] (k rows of m); B likewise
 // as b[p·ldb+j] (k rows of n) or, when transB, b[j·ldb+p] (n rows of k). When beta == 0, C is
@@ -20,14 +34,14 @@ const minFlopsPerThread = 1 << 19
 // for them, panic with a message naming the argument, as for an out-of-range index.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs("Sgemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	gemm(cur().sgemm(n), aSource[float32]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, Threads())
+	gemm(cur().sgemm(n), aSource[float32]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, gemmThreads(m, n, k))
 }
 
 // Dgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float64 matrices; the contract is
 // that of Sgemm.
 func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	checkArgs("Dgemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	gemm(cur().d, aSource[float64]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, Threads())
+	gemm(cur().d, aSource[float64]{trans: transA, a: a, lda: lda}, transB, m, n, k, alpha, b, ldb, beta, c, ldc, gemmThreads(m, n, k))
 }
 
 // checkArgs panics with a descriptive message if the GEMM arguments are inconsistent.
