@@ -117,7 +117,7 @@ func TestSplitKPartsDependOnSizeOnly(t *testing.T) {
 // product split), give identical bits on any number of goroutines.
 func TestBatchedSameBitsAnyThreads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(73, 74))
-	for _, tc := range []struct{ batch, m, n, k int }{{12, 9, 17, 33}, {3, 40, 30, 3000}, {2, 130, 90, 200}} {
+	for _, tc := range []struct{ batch, m, n, k int }{{12, 9, 17, 33}, {3, 40, 30, 3000}, {2, 130, 90, 200}, {2, 200, 150, 200}} {
 		a := toF32(randSlice(rng, tc.batch*tc.m*tc.k))
 		b := toF32(randSlice(rng, tc.batch*tc.k*tc.n))
 		c0 := toF32(randSlice(rng, tc.batch*tc.m*tc.n))
