@@ -40,8 +40,9 @@
 // B in place (sgemmKernel14x32BAVX512), and the panels that are packed are packed with AVX-512
 // loops (pack_avx512_amd64.s: 16×16 register transposes for transposed B and row-major A, zmm
 // copies for B), which give the same panels as the Go loops.
-// Products of more than about 2^19 flops run on several goroutines that first pack the shared
-// panels together, then take blocks of C in turn, so a core slowed by other load takes fewer;
+// Products of 2^23 flops or more (one goroutine per 2^22; smaller ones gain nothing from waking a
+// second goroutine) run on several goroutines that first pack the shared panels together, then
+// take blocks of C in turn, so a core slowed by other load takes fewer;
 // long sums into small outputs (weight gradients) are instead split along k into a fixed number
 // of parts, each summed into its own buffer, the buffers then added in order.
 //
