@@ -45,6 +45,10 @@ func GetRecipe(name string) (Recipe, error) {
 	return r, nil
 }
 
+// AdamWLR is the base learning rate of a recipe run with AdamW instead of its SGD (PyTorch's Adam
+// default): the recipes' SGD rates are far too large for Adam's normalised steps.
+const AdamWLR = 1e-3
+
 // BaseLR returns lr when it is > 0, else the recipe's rate (LightLR for a lightweight student).
 func (r Recipe) BaseLR(lr float64, light bool) float64 {
 	switch {
@@ -60,4 +64,10 @@ func (r Recipe) BaseLR(lr float64, light bool) float64 {
 func (r Recipe) Optimizer(momentum, weightDecay float64) fit.Optimizer {
 	return fit.Optimizer{Kind: fit.OptimizerSGD, Momentum: momentum, WeightDecay: weightDecay,
 		Nesterov: r.Nesterov, DecayBiasAndNorm: r.DecayBiasAndNorm}
+}
+
+// AdamW returns AdamW (decoupled weight decay) in place of the recipe's SGD, with the recipe's
+// weight-decay exclusions; momentum and Nesterov do not apply.
+func (r Recipe) AdamW(weightDecay float64) fit.Optimizer {
+	return fit.Optimizer{Kind: fit.OptimizerAdamW, WeightDecay: weightDecay, DecayBiasAndNorm: r.DecayBiasAndNorm}
 }

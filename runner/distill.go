@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -27,7 +28,9 @@ import (
 // with Nesterov momentum 0.9, lr 0.05 (0.01 for MobileNetV2 and ShuffleNet students), weight decay 5e-4 except
 // on biases and batch-norm parameters, batch 64 with the last incomplete batch dropped, 240
 // epochs, lr ×0.1 after epochs 150, 180 and 210. --recipe repdistiller gives RepDistiller's
-// (§4.3): plain momentum, weight decay on every parameter, the last batch kept.
+// (§4.3): plain momentum, weight decay on every parameter, the last batch kept. --optimizer adamw
+// replaces the recipe's SGD by AdamW (base lr distill.AdamWLR unless --lr is given), which ViT and
+// MLP-Mixer students need.
 //
 // The run directory holds config.json (every flag, and the student's model record so the
 // evaluation commands and a later distillation can load it), metrics.jsonl (per epoch: loss terms,
@@ -66,7 +69,8 @@ type Distill struct {
 
 	Recipe     string `help:"Optimiser recipe: ifard (Nesterov, no weight decay on biases and batch norm, last batch dropped) or repdistiller (plain momentum, weight decay on everything, last batch kept)." enum:"ifard,repdistiller" default:"ifard"`
 	EpochFlags `embed:""`
-	LR         float64 `name:"lr" help:"Base learning rate; 0 means the recipe's: ${recipe_lr}, or ${recipe_light_lr} for lightweight students (MobileNetV2, ShuffleNetV1/V2)." default:"0"`
+	Optimizer  string  `help:"Optimizer: sgd (the recipe's momentum SGD, for CNN students) or adamw (Adam with decoupled --weight-decay, PyTorch's β 0.9, 0.999, the recipe's weight-decay exclusions and last batch; --momentum does not apply). ViT and MLP-Mixer students learn little with SGD and need adamw, e.g. --optimizer adamw --weight-decay 0.05." enum:"sgd,adamw" default:"sgd"`
+	LR         float64 `name:"lr" help:"Base learning rate; 0 means the recipe's: ${recipe_lr}, or ${recipe_light_lr} for lightweight students (MobileNetV2, ShuffleNetV1/V2); with --optimizer adamw, ${adamw_lr} for every student." default:"0"`
 	Milestones []int   `help:"Epochs (1-based) after which the rate is multiplied by --lr-factor." default:"150,180,210"`
 	LRFactor   float64 `name:"lr-factor" help:"Learning-rate factor at each milestone." default:"0.1"`
 	Momentum   float64 `help:"SGD momentum." default:"0.9"`
@@ -129,7 +133,7 @@ func (c *Distill) loadData(teacher rundir.Model, seed int64, dropLast bool) (*di
 	}
 	train, test, spec, err := OpenTrainTestCrop(name, dir, c.LimitTrain, c.LimitTest, teacher.Data.Crop)
 	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 	if test.NumClasses() != train.NumClasses() {
 		return nil, fmt.Errorf("distill: %s: the test split has %d classes, the train split %d", name, test.NumClasses(), train.NumClasses())
@@ -171,7 +175,7 @@ func (c *Distill) MethodParams(method distill.Method) (map[string]any, error) {
 	out := paramFlags(c, distill.ParamsOf(method))
 	set, err := distill.Params().ParseAssignments(c.Params)
 	if err != nil {
-		return nil, fmt.Errorf("distill: --param %w", err)
+		return nil, distillErrorf("--param %w", err)
 	}
 	maps.Copy(out, set)
 	return out, nil
@@ -188,10 +192,10 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 	backend := env.Backend
 	method, err := distill.Get(c.Method)
 	if err != nil {
-		return nil, Usagef("distill: --method: %w", err)
+		return nil, UsageError{distillErrorf("--method: %w", err)}
 	}
 	if err := rundir.CheckModelName(c.Student); err != nil {
-		return nil, Usagef("distill: --student: %w", err)
+		return nil, UsageError{distillErrorf("--student: %w", err)}
 	}
 	studentTaps, err := parseTaps("--student-taps", c.StudentTaps)
 	if err != nil {
@@ -203,17 +207,17 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 	}
 	recipe, err := distill.GetRecipe(c.Recipe)
 	if err != nil {
-		return nil, Usagef("distill: --recipe: %w", err)
+		return nil, UsageError{distillErrorf("--recipe: %w", err)}
 	}
 	teacherPath, dropTeacher, err := c.torchTeacher(backend, c.Teacher, c.Dataset)
 	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 	defer dropTeacher()
 	teacher, err := rundir.Load(backend, teacherPath, rundir.Want{Flag: "--teacher", Classifier: true,
 		What: "a classifier (an 'ifa train' or 'ifa distill' run)"})
 	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 	warnAll(env, teacher.Warnings)
 	teacherFile, teacherRec := teacher.File, teacher.Model
@@ -239,9 +243,12 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 	}
 	studentRec, err := rundir.ModelNamed(c.Student, classes, dd.spec, distill.StudentScope)
 	if err != nil {
-		return nil, Usagef("distill: --student: %w", err)
+		return nil, UsageError{distillErrorf("--student: %w", err)}
 	}
 	lr := recipe.BaseLR(c.LR, studentRec.Lightweight())
+	if c.Optimizer == fit.OptimizerAdamW && c.LR == 0 {
+		lr = distill.AdamWLR
+	}
 
 	// The objective, checked against the encoders' shapes (as their views show them) before
 	// anything is written.
@@ -254,11 +261,11 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 	h, w, ch := dd.spec.Height, dd.spec.Width, dd.spec.Channels
 	sShapes, sParams, err := distill.DescribeEncoder(backend, obj.Student, h, w, ch)
 	if err != nil {
-		return nil, fmt.Errorf("distill: student %s: %w", c.Student, err)
+		return nil, distillErrorf("student %s: %w", c.Student, err)
 	}
 	tShapes, tParams, err := distill.DescribeEncoder(backend, obj.Teacher, h, w, ch)
 	if err != nil {
-		return nil, fmt.Errorf("distill: teacher %s: %w", teacherRec.Name(), err)
+		return nil, distillErrorf("teacher %s: %w", teacherRec.Name(), err)
 	}
 	if teacherTaps != nil && method.Name() == (distill.IFACD{}).Name() {
 		// IFACD contrasts every chosen teacher layer.
@@ -271,7 +278,7 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 	}
 	plan, err := obj.Check(ctx, sShapes, tShapes)
 	if err != nil {
-		return nil, fmt.Errorf("distill: %s → %s: %w", teacherRec.Name(), c.Student, err)
+		return nil, distillErrorf("%s → %s: %w", teacherRec.Name(), c.Student, err)
 	}
 	label := plan.Label
 	if c.Label != "" {
@@ -280,30 +287,33 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 
 	dp, err := env.DataParallel(c.Batch, dd.trainSet.Len(), recipe.DropLast)
 	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 	runDir := env.RunDir
 	if err := CheckRunDir(runDir, c.Resume); err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 	cfg := c.loopConfig(c.EvalEvery, runDir, seed)
 	cfg.Epochs = c.Epochs
 	cfg.Optimizer = recipe.Optimizer(c.Momentum, c.WD)
+	if c.Optimizer == fit.OptimizerAdamW {
+		cfg.Optimizer = recipe.AdamW(c.WD)
+	}
 	cfg.Schedule = fit.Schedule{Kind: fit.ScheduleMultiStep, BaseLR: lr, Milestones: slices.Clone(c.Milestones),
 		Factor: c.LRFactor}
 	cfg.Frozen = []string{distill.TeacherScope}
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 	teacherAt := teacherRec
 	teacherAt.Scope = distill.TeacherScope
 	if c.Resume {
 		if err := rundir.CheckResume(backend, runDir, studentRec, teacherAt); err != nil {
-			return nil, fmt.Errorf("distill: %w", err)
+			return nil, distillErrorf("%w", err)
 		}
 	}
 	if err := distill.ImportTeacher(ctx, teacherFile, teacherRec.Scope); err != nil {
-		return nil, fmt.Errorf("distill: --teacher: %w", err)
+		return nil, distillErrorf("--teacher: %w", err)
 	}
 	labels := make([]int, dd.trainSet.Len())
 	for i, l := range dd.trainSet.Labels {
@@ -311,16 +321,16 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 	}
 	train, err := obj.FeedHostInputs(ctx, dd.train, distill.TrainSet{Labels: labels, Seed: uint64(seed)}, c.Batch)
 	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 	// The first write: everything above only checked and read.
 	if err := rundir.WriteConfig(runDir, rundir.Params{Command: "distill", Model: studentRec, Flags: c, MethodParams: withDefaults(method, mparams)}, cfg, c.Resume); err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 
 	env.Log.Info().Str("method", label).Str("teacher", teacherRec.Name()).Str("teacher_checkpoint", teacherSource).
 		Str("student", c.Student).Str("dataset", dd.spec.Dataset).Int("classes", classes).
-		Float64("gamma", obj.Gamma).Float64("alpha", obj.Alpha).Float64("beta", obj.Beta).Str("recipe", c.Recipe).Float64("lr", lr).
+		Float64("gamma", obj.Gamma).Float64("alpha", obj.Alpha).Float64("beta", obj.Beta).Str("recipe", c.Recipe).Str("optimizer", cfg.Optimizer.Kind).Float64("lr", lr).
 		Int64("teacher_params", tParams).Int64("student_params", sParams).Int("head_params", plan.Heads.Params).
 		Int("train_images", dd.train.NumExamples()).Int("steps_per_epoch", train.StepsPerEpoch()).
 		Str("backend", backend.Name()).Str("run_dir", runDir).Msg("distill")
@@ -329,7 +339,7 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 	if !c.NoTeacherEv {
 		acc, err := fit.Evaluate(backend, ctx, dd.test, obj.TeacherLogits)
 		if err != nil {
-			return nil, fmt.Errorf("distill: evaluating the teacher: %w", err)
+			return nil, distillErrorf("evaluating the teacher: %w", err)
 		}
 		teacherAcc = &acc
 		env.Log.Info().Float64("teacher_top1", acc.Top1).Float64("teacher_top5", acc.Top5).Msg("teacher evaluated")
@@ -341,13 +351,13 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 		Parallel: dp, Models: []fit.ModelRecord{studentRec.Record("student"), teacherAt.Record("teacher")}, Abort: env.Abort,
 	}, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 
 	// The run's summary.
 	metrics, err := report.ReadMetrics(runDir)
 	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 	heads := plan.Heads
 	sum := report.Summary{
@@ -370,7 +380,7 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 			Msg("the trainable parameters differ from student + heads")
 	}
 	if err := report.WriteSummary(runDir, sum); err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+		return nil, distillErrorf("%w", err)
 	}
 	env.Log.Info().Str("method", label).Str("pair", sum.Pair()).Int("epochs", sum.Epochs).
 		Float64("final_top1", sum.FinalTop1).Float64("best_top1", sum.BestTop1).Int("best_epoch", sum.BestTop1Epoch).
@@ -387,7 +397,7 @@ func parseTaps(flag, text string) (*backbone.TapChoice, error) {
 	}
 	choice, err := backbone.ParseTapChoice(text)
 	if err != nil {
-		return nil, Usagef("distill: %s: %w", flag, err)
+		return nil, UsageError{distillErrorf("%s: %w", flag, err)}
 	}
 	return &choice, nil
 }
@@ -420,13 +430,13 @@ func (c *Distill) newLoaders(train, test *data.Dataset, spec rundir.DataSpec, tr
 		Seed: uint64(seed), Workers: c.Workers,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("distill: training set: %w", err)
+		return nil, distillErrorf("training set: %w", err)
 	}
 	testLoader, err := data.NewLoader(test, data.LoaderConfig{
 		BatchSize: c.EvalBatch, Transforms: []data.Pipeline{testPipe}, Workers: c.Workers,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("distill: test set: %w", err)
+		return nil, distillErrorf("test set: %w", err)
 	}
 	return &distillData{train: trainLoader, test: testLoader, trainSet: train, spec: spec, classes: train.NumClasses()}, nil
 }
@@ -441,3 +451,29 @@ func withDefaults(method distill.Method, set map[string]any) map[string]any {
 	maps.Copy(out, set)
 	return out
 }
+
+// distillErrorf is fmt.Errorf("distill: "+format, args...) for errors that wrap one (%w, last) of the
+// distill package, whose messages begin "distill: " too: the wrapped message loses that prefix,
+// so the line names it once ("distill: resnet32x4 → shufflev2: fsp: ..."). The result still
+// unwraps to the wrapped error.
+func distillErrorf(format string, args ...any) error {
+	err := fmt.Errorf("distill: "+format, args...)
+	inner := errors.Unwrap(err)
+	if inner == nil {
+		return err
+	}
+	msg, innerMsg := err.Error(), inner.Error()
+	if !strings.HasPrefix(innerMsg, "distill: ") || !strings.HasSuffix(msg, innerMsg) {
+		return err
+	}
+	return wrappedError{msg: strings.TrimSuffix(msg, innerMsg) + strings.TrimPrefix(innerMsg, "distill: "), err: inner}
+}
+
+// wrappedError is an error with its own message that unwraps to err.
+type wrappedError struct {
+	msg string
+	err error
+}
+
+func (e wrappedError) Error() string { return e.msg }
+func (e wrappedError) Unwrap() error { return e.err }

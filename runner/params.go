@@ -55,5 +55,6 @@ func HelpVars() map[string]string {
 	// The recipes' base rates (ifard's and repdistiller's are the same).
 	rd := distill.Recipes["repdistiller"]
 	vars["recipe_lr"], vars["recipe_light_lr"] = fmt.Sprint(rd.LR), fmt.Sprint(rd.LightLR)
+	vars["adamw_lr"] = fmt.Sprint(distill.AdamWLR)
 	return vars
 }
