@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ifa-toolkit/ifa/distill"
@@ -17,7 +18,8 @@ import (
 // config.json records the optimizer (the flag, and AdamW at distill.AdamWLR in the loop's
 // configuration), and a run interrupted after its first step and resumed ends with the same
 // checkpoint bits and metrics as the uninterrupted run (AdamW's moments come back from the
-// checkpoint). Then a refused pair: its message names the pair and the method once, in one line.
+// checkpoint); resuming it with SGD is refused. Then a refused pair: its message names the pair
+// and the method once, in one line.
 func TestDistillAdamWResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three training runs")
@@ -73,6 +75,10 @@ func TestDistillAdamWResume(t *testing.T) {
 	}
 	checkSame(t, "interrupted and resumed against uninterrupted", fingerprint(t, parts), fingerprint(t, whole))
 
+	// Resuming with the other optimizer is refused (its state is not in the checkpoint).
+	if err := run(stdctx.Background(), parts, "--epochs", "2", "--resume"); err == nil || !strings.Contains(err.Error(), "flags changed") {
+		t.Errorf("an AdamW run resumed with SGD: err = %v, want a refusal", err)
+	}
 	// A refused pair: one line, "distill: " once.
 	err = run(stdctx.Background(), filepath.Join(t.TempDir(), "refused"), "--method", "fsp")
 	const want = "distill: resnet8 → vit:nano: fsp: stage 0: the student has 64 channels, the teacher 16; FSP needs equal channel counts (choose the maps with --student-taps and --teacher-taps)"
