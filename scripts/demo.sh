@@ -28,9 +28,9 @@ MODE=${DEMO_MODE:-simlwclr}
 # / 85.66 / 87.67%. Without local crops the pretraining runs at about 1,900 image pairs/s on a quiet
 # 2-core machine (10 epochs: 481 s for the whole demo); the 6 local crops cost about 2.3x the CPU
 # time per epoch (2-epoch runs on the shared machine: 230 s against 101 s), so these 8 epochs take
-# about as long as 18 without: 907 s of CPU time, about 570 s on a quiet machine, the whole demo
-# about 12 minutes plus the build, about 14 with a cold one (an estimate from the CPU time; the run
-# itself was on a loaded shared machine).
+# about as long as 18 without. Measured: make demo with a warm build 13 min 28 s (754 s pretraining,
+# 48 s evaluations) on the shared machine with a load of about 2 from other jobs; a cold build adds
+# about 95 s. On a slower machine DEMO_EPOCHS=7 saves about 90 s.
 EPOCHS=${DEMO_EPOCHS:-8}
 BATCH=${DEMO_BATCH:-256}
 LR=${DEMO_LR:-0.005}
