@@ -350,8 +350,10 @@ func TestCRDMethod(t *testing.T) {
 			}
 			copy(want[j*dim:], refNormalize(u))
 		}
+		// The banks start from random initial values, so the bound leaves room for a few ulps of
+		// the normalisation's rounding (1e-15 failed about once in a hundred runs).
 		for i := range want {
-			if math.Abs(c.new[i]-want[i]) > 1e-15 {
+			if math.Abs(c.new[i]-want[i]) > 1e-13 {
 				t.Fatalf("%s value %d = %.17g, want %.17g", name, i, c.new[i], want[i])
 			}
 		}
