@@ -362,6 +362,19 @@ type aView[T float] struct {
 	pix0, p0          int
 }
 
+// tile returns where the micro-kernel reads the rows ir… (rows of them, mr in a full tile) and
+// their row and step strides.
+func (av *aView[T]) tile(ir, rows, mr int) (ap *T, rs, ps int) {
+	switch {
+	case av.tail == nil:
+		return &av.a[ir*av.panel], av.rs, av.ps
+	case rows < mr:
+		return &av.tail[0], 1, mr
+	default:
+		return &av.a[av.base+ir*av.next], av.rs, av.ps
+	}
+}
+
 // bView says where the micro-kernel finds the columns of a kb×nb block of B: packed panels (panel
 // at column jr starts at packed[jr·kb]), or, when b is set, op(B) read in place (column jr of step
 // p at b[base + p·ld + jr]), whose last partial panel, if any, is packed at packed[0].
@@ -429,16 +442,7 @@ func macroKernel[T float](kern *kernel[T], mb, nb, kb int, av aView[T], bv bView
 				mergeTile(tile, nr, rows, cols, beta, c[ir*ldc+jr:], ldc)
 				continue
 			}
-			var ap *T
-			rs, ps := av.rs, av.ps
-			switch {
-			case av.tail == nil:
-				ap = &av.a[ir*av.panel]
-			case rows < mr:
-				ap, rs, ps = &av.tail[0], 1, mr
-			default:
-				ap = &av.a[av.base+ir*av.next]
-			}
+			ap, rs, ps := av.tile(ir, rows, mr)
 			if rows == mr && cols == nr {
 				kern.fn(kb, ap, rs, ps, bp, &c[ir*ldc+jr], ldc, beta)
 				continue
@@ -455,16 +459,7 @@ func bInPlaceTiles[T float](kern *kernel[T], mb, kb int, av aView[T], bp *T, ldb
 	mr, nr := kern.mr, kern.nr
 	for ir := 0; ir < mb; ir += mr {
 		rows := min(mr, mb-ir)
-		var ap *T
-		rs, ps := av.rs, av.ps
-		switch {
-		case av.tail == nil:
-			ap = &av.a[ir*av.panel]
-		case rows < mr:
-			ap, rs, ps = &av.tail[0], 1, mr
-		default:
-			ap = &av.a[av.base+ir*av.next]
-		}
+		ap, rs, ps := av.tile(ir, rows, mr)
 		if rows == mr {
 			kern.fnB(kb, ap, rs, ps, bp, ldb, &c[ir*ldc], ldc, beta)
 			continue
