@@ -177,12 +177,7 @@ func runBinary[T, O any](p broadcastPlan, out []O, l, r []T, kernel func(out []O
 	lLast, rLast := p.lStrides[rank-1], p.rStrides[rank-1]
 	parallelFor(rows, max(1, elemGrain/max(p.rowLen, 1)), func(s, e int) {
 		idx := make([]int, rank-1)
-		// Decompose row s into the outer index.
-		rem := s
-		for a := rank - 2; a >= 0; a-- {
-			idx[a] = rem % p.outDims[a]
-			rem /= p.outDims[a]
-		}
+		unravelInto(idx, s, p.outDims[:rank-1]) // row s as the outer index
 		for row := s; row < e; row++ {
 			lo, ro := 0, 0
 			for a := 0; a < rank-1; a++ {

@@ -93,17 +93,9 @@ func (g convGeom) offsetTable() []int32 {
 	oIdx := make([]int, sd)
 	kIdx := make([]int, sd)
 	for os := 0; os < g.outSpN; os++ {
-		rem := os
-		for a := sd - 1; a >= 0; a-- {
-			oIdx[a] = rem % g.outSp[a]
-			rem /= g.outSp[a]
-		}
+		unravelInto(oIdx, os, g.outSp)
 		for w := 0; w < g.kSize; w++ {
-			rem := w
-			for a := sd - 1; a >= 0; a-- {
-				kIdx[a] = rem % g.kSp[a]
-				rem /= g.kSp[a]
-			}
+			unravelInto(kIdx, w, g.kSp)
 			off := 0
 			for a := 0; a < sd; a++ {
 				i := g.inputIndex(a, oIdx[a], kIdx[a])
@@ -593,17 +585,9 @@ func convTransposed[T floatT](ex *execState, g convGeom, out, in, kernel []T) {
 	kIdx := make([]int, sd)
 	outSpStr := stridesOf(g.outSp)
 	for i := 0; i < g.inSpSize; i++ {
-		rem := i
-		for a := sd - 1; a >= 0; a-- {
-			inIdx[a] = rem % g.inSp[a]
-			rem /= g.inSp[a]
-		}
+		unravelInto(inIdx, i, g.inSp)
 		for k := 0; k < g.kSize; k++ {
-			rem := k
-			for a := sd - 1; a >= 0; a-- {
-				kIdx[a] = rem % g.kSp[a]
-				rem /= g.kSp[a]
-			}
+			unravelInto(kIdx, k, g.kSp)
 			off := 0
 			for a := 0; a < sd && off >= 0; a++ {
 				o := inIdx[a]*g.p.inputDil[a] + g.p.paddings[a][0] - kIdx[a]*g.p.kernelDil[a]

@@ -13,10 +13,7 @@ import (
 // unravel returns the row-major multi-index of flat position i in dims.
 func unravel(i int, dims []int) []int {
 	idx := make([]int, len(dims))
-	for a := len(dims) - 1; a >= 0; a-- {
-		idx[a] = i % dims[a]
-		i /= dims[a]
-	}
+	unravelInto(idx, i, dims)
 	return idx
 }
 

@@ -95,6 +95,15 @@ func stridesOf(dims []int) []int {
 	return st
 }
 
+// unravelInto writes into idx the row-major multi-index of flat position i in dims (len(idx) =
+// len(dims)).
+func unravelInto(idx []int, i int, dims []int) {
+	for a := len(dims) - 1; a >= 0; a-- {
+		idx[a] = i % dims[a]
+		i /= dims[a]
+	}
+}
+
 // box is a strided copy: for every index i over dims, dst[dOff+Σ i·dStr] = src[sOff+Σ i·sStr].
 type box struct {
 	dims       []int

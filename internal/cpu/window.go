@@ -144,11 +144,7 @@ func (g windowGeom) numOut() int {
 func (g windowGeom) forEach(o0, o1 int, fn func(o int, inOffs []int)) {
 	r := len(g.outDims)
 	oIdx := make([]int, r)
-	rem := o0
-	for a := r - 1; a >= 0; a-- {
-		oIdx[a] = rem % g.outDims[a]
-		rem /= g.outDims[a]
-	}
+	unravelInto(oIdx, o0, g.outDims)
 	offs := make([]int, 0, g.wSize)
 	wIdx := make([]int, r)
 	for o := o0; o < o1; o++ {
