@@ -342,3 +342,34 @@ func TestPlotsReadRight(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryTableSaysWhatWasMeasured: device bytes (XLA runs) are preferred over the RSS, and the
+// title and notes name the measure; runs of the host backends keep the RSS table.
+func TestMemoryTableSaysWhatWasMeasured(t *testing.T) {
+	run := func(method string, rss, dev int64) Run {
+		s := Summary{Method: method, Teacher: "resnet32x4", Student: "resnet8x4", PeakRSSBytes: rss}
+		if dev > 0 {
+			s.DevicePeakBytes, s.DeviceMemoryMeasure = dev, "xla executable"
+		}
+		return Run{Summary: s}
+	}
+	const gib = 1 << 30
+	host := Build([]Run{run("kd", 3*gib, 0)}).Memory
+	if host.Title != "Peak memory (process resident set)" || rowOf(t, host, "kd").Cells["resnet32x4→resnet8x4"].Mean != 3 {
+		t.Errorf("host runs: %q %+v", host.Title, host.Rows)
+	}
+	dev := Build([]Run{run("kd", 3*gib, gib/2), run("ifacd", 3*gib, gib)}).Memory
+	if dev.Title != "Peak device memory of a training step" || !strings.Contains(strings.Join(dev.Notes, " "), "xla executable") {
+		t.Errorf("device runs: title %q, notes %q", dev.Title, dev.Notes)
+	}
+	if c := rowOf(t, dev, "kd").Cells["resnet32x4→resnet8x4"]; c.Mean != 0.5 {
+		t.Errorf("kd device cell %v GiB, want 0.5 (the device bytes, not the RSS)", c.Mean)
+	}
+	mixed := Build([]Run{run("kd", 3*gib, 0), run("ifacd", 3*gib, gib)}).Memory
+	if !strings.Contains(mixed.Title, "else process resident set") || !strings.Contains(strings.Join(mixed.Notes, " "), "1 of the 2 runs ran on a host backend") {
+		t.Errorf("mixed runs: title %q, notes %q", mixed.Title, mixed.Notes)
+	}
+	if c := rowOf(t, mixed, "kd").Cells["resnet32x4→resnet8x4"]; c.Mean != 3 {
+		t.Errorf("host run in a mixed table: %v GiB, want its RSS 3", c.Mean)
+	}
+}

@@ -75,6 +75,11 @@ type Summary struct {
 
 	// PeakRSSBytes is the process's peak resident memory (the CPU stand-in for peak GPU memory).
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// DevicePeakBytes (XLA backends) is the device memory the largest compiled executable (the
+	// training step) needs, and DeviceMemoryMeasure says how it was measured; both empty on the
+	// host backends.
+	DevicePeakBytes     int64  `json:"device_peak_bytes,omitempty"`
+	DeviceMemoryMeasure string `json:"device_memory_measure,omitempty"`
 	// Params are the parameter counts.
 	Params Params `json:"params"`
 	// SecondsPerEpoch is the mean wall time of an epoch (training and evaluation) over the

@@ -30,7 +30,11 @@ func NewBackend(spec string, deterministic bool) (backends.Backend, error) {
 		if deterministic {
 			_ = os.Setenv("XLA_FLAGS", setXLAFlag(os.Getenv("XLA_FLAGS"), xlaDeterministicOps, "true"))
 		}
-		return newXLABackend(config)
+		b, err := newXLABackend(config)
+		if err != nil {
+			return nil, err
+		}
+		return withDeviceMemory(b), nil
 	}
 	return nil, fmt.Errorf("--backend %q: unknown backend, want cpu, go, xla:cuda or xla:cpu", spec)
 }

@@ -109,9 +109,15 @@ type BenchResult struct {
 	// CompileSeconds is the first call: building and compiling the graph, plus one step.
 	CompileSeconds float64 `json:"compile_seconds"`
 	WarmupSeconds  float64 `json:"warmup_seconds"`
-	// PeakMemoryBytes is the process's peak resident set size (VmHWM).
-	PeakMemoryBytes int64   `json:"peak_memory_bytes"`
-	FinalLoss       float64 `json:"final_loss"`
+	// PeakMemoryBytes is the process's peak resident set size (VmHWM), PeakMemoryMeasure says so.
+	PeakMemoryBytes   int64  `json:"peak_memory_bytes"`
+	PeakMemoryMeasure string `json:"peak_memory_measure"`
+	// DevicePeakBytes (XLA backends only) is the device memory the training step needs, from the
+	// compiled executable's statistics; DeviceMemoryMeasure says what is counted
+	// (MeasureXLAExecutable). Compare with PyTorch's torch.cuda.max_memory_allocated.
+	DevicePeakBytes     int64   `json:"device_peak_bytes,omitempty"`
+	DeviceMemoryMeasure string  `json:"device_memory_measure,omitempty"`
+	FinalLoss           float64 `json:"final_loss"`
 	// CPUSecondsPerStep is the process's CPU time (user + system, all threads) over the timed
 	// steps divided by their number: unlike the wall time, it does not grow when other processes
 	// share the cores.
@@ -355,13 +361,18 @@ func (c *Bench) Run(env Env) (res *BenchResult, err error) {
 	for _, t := range times {
 		sum += t
 	}
+	var devPeak int64
+	var devMeasure string
+	if b, m := PeakMemory(backend); m == MeasureXLAExecutable {
+		devPeak, devMeasure = b, m
+	}
 	return &BenchResult{
 		Peer: "ifa", Model: c.Model, Method: s.method, Teacher: s.teacher, Batch: c.Batch,
 		Input: input.String(), Backend: backend.Name(), Kernels: kernelPath(backend), Steps: c.Steps, Warmup: c.Warmup,
 		TrainableParams: stepper.TrainableParams(), ImagesPerSec: float64(c.Batch) / med, StepSecondsMedian: med,
 		StepSecondsMin: slices.Min(times), StepSecondsMean: sum / float64(len(times)),
 		CompileSeconds: compile.Seconds(), WarmupSeconds: warm.Seconds(),
-		PeakMemoryBytes: fit.PeakRSS(), FinalLoss: loss, CPUSecondsPerStep: cpuPerStep,
+		PeakMemoryBytes: fit.PeakRSS(), PeakMemoryMeasure: MeasureRSS, DevicePeakBytes: devPeak, DeviceMemoryMeasure: devMeasure, FinalLoss: loss, CPUSecondsPerStep: cpuPerStep,
 	}, nil
 }
 

@@ -372,6 +372,9 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 		},
 	}
 	sum.AddMetrics(metrics)
+	if b, m := PeakMemory(backend); m == MeasureXLAExecutable {
+		sum.DevicePeakBytes, sum.DeviceMemoryMeasure = b, m
+	}
 	if teacherAcc != nil {
 		sum.TeacherTop1, sum.TeacherTop5 = &teacherAcc.Top1, &teacherAcc.Top5
 	}
@@ -384,7 +387,7 @@ func (c *Distill) Run(cancel stdctx.Context, env Env) (*DistillResult, error) {
 	}
 	env.Log.Info().Str("method", label).Str("pair", sum.Pair()).Int("epochs", sum.Epochs).
 		Float64("final_top1", sum.FinalTop1).Float64("best_top1", sum.BestTop1).Int("best_epoch", sum.BestTop1Epoch).
-		Float64("params_talk_m", float64(sum.Params.Talk)/1e6).Int64("peak_rss_bytes", sum.PeakRSSBytes).
+		Float64("params_talk_m", float64(sum.Params.Talk)/1e6).Int64("peak_rss_bytes", sum.PeakRSSBytes).Int64("device_peak_bytes", sum.DevicePeakBytes).
 		Float64("seconds_per_epoch", sum.SecondsPerEpoch).Float64("seconds", time.Since(start).Seconds()).
 		Str("run_dir", runDir).Msg("distillation done")
 	return &DistillResult{RunDir: runDir, Result: res, Summary: sum}, nil

@@ -3,10 +3,17 @@
 
 Usage: python3 bench/peers/train_step.py --model resnet8x4 [--method none|kd|ifacd] [--batch 64]
        [--steps 20] [--warmup 3] [--threads 2] [--device cpu|cuda] [--[no-]channels-last] [--format json|text]
+       [--compile none|default|reduce-overhead]
        python3 bench/peers/train_step.py --model vit:nano --method lwclr --size 28 --channels 1 --batch 128
 
-Prints images/s, the median seconds per step and the peak memory (process RSS on CPU, CUDA max allocated
-on GPU). The models follow METHODS.md §4.1 (CIFAR ResNets) and §1.2 (ViT); written for this benchmark.
+Prints images/s, the median seconds per step and the peak memory (process RSS on CPU; on GPU
+torch.cuda.max_memory_allocated over the timed steps, after torch.cuda.reset_peak_memory_stats(): the
+tensors a step needs, without the CUDA context or the allocator's cache).
+
+--compile default|reduce-overhead wraps the forward pass and loss in torch.compile with that mode
+(reduce-overhead: CUDA graphs); the optimizer step stays eager. The first call (tracing, compiling,
+one step) is reported as compile_seconds, apart from the warm-up and the timed steps. A torch without
+torch.compile (before 2.0) exits with status 3 and one line saying so. The models follow METHODS.md §4.1 (CIFAR ResNets) and §1.2 (ViT); written for this benchmark.
 
 For the strongest CPU peer, run it as bench/bench.sh does: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
 and, on an AVX-512 processor, ATEN_CPU_CAPABILITY=avx512 (PyTorch 1.13 otherwise runs its own elementwise,
@@ -205,7 +212,12 @@ def main():
                     help="CNN models and their input in channels-last memory format (the default: oneDNN's "
                          "convolutions then read and write them without a reorder per call)")
     ap.add_argument("--format", default="text", choices=["text", "json"])
+    ap.add_argument("--compile", default="none", choices=["none", "default", "reduce-overhead"],
+                    help="torch.compile the forward pass and loss with this mode (none: eager)")
     a = ap.parse_args()
+    if a.compile != "none" and not hasattr(torch, "compile"):
+        print(f"torch {torch.__version__} has no torch.compile: --compile {a.compile} skipped", file=sys.stderr)
+        sys.exit(3)
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
@@ -246,7 +258,7 @@ def main():
                 m.to(memory_format=torch.channels_last)
     y = torch.randint(0, a.classes, (a.batch,), device=dev)
 
-    def step():
+    def loss_fn():
         logits, feat, vecs = student(x)
         if proj is not None:
             # lwclr (METHODS.md §1.3): last layer, then the one before it (stop-gradient), shared projector.
@@ -260,17 +272,35 @@ def main():
             loss = loss + kd_loss(logits, t_logits)
             if heads is not None:
                 loss = loss + 0.8 * supcon_unlabelled(heads(feat, t_taps[-a.ifacd_layers:]), 0.07)
+        return loss
+
+    forward = loss_fn if a.compile == "none" else torch.compile(loss_fn, mode=a.compile)
+    # With CUDA graphs, each training iteration starts a new graph replay.
+    mark_step = getattr(getattr(torch, "compiler", None), "cudagraph_mark_step_begin", None)
+    if a.compile != "reduce-overhead":
+        mark_step = None
+
+    def step():
+        if mark_step is not None:
+            mark_step()
+        loss = forward()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return loss
+        return loss.detach()
 
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    step()  # the first call: compiles under --compile
+    sync()
+    compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(a.warmup):
         step()
     sync()
     warm = time.perf_counter() - t0
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(a.steps):
         t = time.perf_counter()
@@ -280,8 +310,10 @@ def main():
     med = statistics.median(times)
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated()
+        measure = "torch.cuda.max_memory_allocated over the timed steps (after reset_peak_memory_stats)"
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        measure = "process peak resident set (ru_maxrss)"
     out = {
         "peer": "pytorch", "torch": torch.__version__, "model": a.model, "method": a.method,
         "batch": a.batch, "input": f"{a.size}x{a.size}x{a.channels}", "device": a.device, "threads": a.threads,
@@ -290,7 +322,8 @@ def main():
         next((l.split(":", 1)[1].strip() for l in torch.__config__.show().splitlines() if "CPU capability" in l), ""),
         "trainable_params": sum(p.numel() for p in params),
         "images_per_sec": a.batch / med, "step_seconds_median": med, "warmup_seconds": warm,
-        "peak_memory_bytes": peak, "final_loss": float(loss),
+        "compile": a.compile, "compile_seconds": compile_s,
+        "peak_memory_bytes": peak, "peak_memory_measure": measure, "final_loss": float(loss),
     }
     if not math.isfinite(out["final_loss"]):
         print("non-finite loss", file=sys.stderr)
@@ -299,7 +332,7 @@ def main():
         print(json.dumps(out))
     else:
         print(f"pytorch {a.model} {a.method} batch {a.batch}: {out['images_per_sec']:.1f} images/s, "
-              f"{med*1000:.1f} ms/step, peak {peak/2**20:.0f} MiB")
+              f"{med*1000:.1f} ms/step, first call {compile_s:.1f} s ({a.compile}), peak {peak/2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

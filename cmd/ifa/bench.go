@@ -48,8 +48,12 @@ func (c *BenchCmd) write(w io.Writer, r *runner.BenchResult) error {
 	if r.Kernels != "" {
 		on += " (" + r.Kernels + " kernels)"
 	}
-	_, err := fmt.Fprintf(w, "ifa %s batch %d %s on %s: %.1f images/s, %.1f ms/step (median of %d), %.1f ms CPU/step, compile %.1f s, peak %.0f MiB, %d trainable params\n",
+	dev := ""
+	if r.DevicePeakBytes > 0 {
+		dev = fmt.Sprintf(" (step on the device: %.0f MiB, %s)", float64(r.DevicePeakBytes)/(1<<20), r.DeviceMemoryMeasure)
+	}
+	_, err := fmt.Fprintf(w, "ifa %s batch %d %s on %s: %.1f images/s, %.1f ms/step (median of %d), %.1f ms CPU/step, compile %.1f s, peak %.0f MiB RSS%s, %d trainable params\n",
 		name, r.Batch, r.Input, on, r.ImagesPerSec, 1000*r.StepSecondsMedian, r.Steps, 1000*r.CPUSecondsPerStep, r.CompileSeconds,
-		float64(r.PeakMemoryBytes)/(1<<20), r.TrainableParams)
+		float64(r.PeakMemoryBytes)/(1<<20), dev, r.TrainableParams)
 	return err
 }

@@ -1,0 +1,107 @@
+package runner
+
+import (
+	"reflect"
+	"sync"
+	"unsafe"
+
+	"github.com/gomlx/go-xla/pkg/pjrt"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/xla"
+
+	"github.com/ifa-toolkit/ifa/fit"
+)
+
+// Memory measures named in `ifa bench` JSON, summary.json and the report's memory table.
+const (
+	// MeasureXLAExecutable: the device bytes an XLA executable needs while it runs, from the
+	// compiled executable's own statistics (PJRT_Executable_GetCompiledMemoryStats): arguments +
+	// outputs − outputs aliased to (donated) arguments + temporaries + generated code, of the
+	// largest executable the process compiled (the training step). Like PyTorch's
+	// torch.cuda.max_memory_allocated it counts tensors only: no CUDA context, no allocator pool.
+	MeasureXLAExecutable = "xla executable: arguments + outputs - aliased + temporaries + code (largest executable compiled)"
+	// MeasureRSS: the process's peak resident set size (VmHWM of /proc/self/status), the measure on
+	// backends that run on the host (cpu, go).
+	MeasureRSS = "process peak resident set (VmHWM)"
+)
+
+// devMemBackend wraps an XLA backend to read the memory statistics of every executable it
+// compiles; everything else is delegated unchanged. GoMLX v0.26 keeps the PJRT executable in an
+// unexported field of xla.Executable (see xlaExecutableMemory).
+type devMemBackend struct {
+	backends.Backend
+	mu   sync.Mutex
+	peak int64 // largest Requirements() seen
+}
+
+func (b *devMemBackend) Builder(name string) backends.Builder {
+	return &devMemBuilder{Builder: b.Backend.Builder(name), rec: b}
+}
+
+type devMemBuilder struct {
+	backends.Builder
+	rec *devMemBackend
+}
+
+func (b *devMemBuilder) Compile(outputs []backends.Op, shardings []*backends.ShardingSpec) (backends.Executable, error) {
+	e, err := b.Builder.Compile(outputs, shardings)
+	if err == nil {
+		if s, ok := xlaExecutableMemory(e); ok {
+			b.rec.record(s.Requirements())
+		}
+	}
+	return e, err
+}
+
+func (b *devMemBackend) record(n int64) {
+	b.mu.Lock()
+	b.peak = max(b.peak, n)
+	b.mu.Unlock()
+}
+
+// withDeviceMemory wraps an XLA backend so that PeakMemory can report its executables' needs.
+func withDeviceMemory(b backends.Backend) backends.Backend {
+	if b == nil {
+		return nil
+	}
+	return &devMemBackend{Backend: b}
+}
+
+// PeakMemory returns the peak memory of a run on backend b and what it measures: on XLA
+// backends (NewBackend's "xla:...") the device bytes of the largest compiled executable
+// (MeasureXLAExecutable), once one has been compiled; otherwise the process's peak RSS (MeasureRSS).
+func PeakMemory(b backends.Backend) (bytes int64, measure string) {
+	if d, ok := b.(*devMemBackend); ok {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.peak > 0 {
+			return d.peak, MeasureXLAExecutable
+		}
+		return 0, ""
+	}
+	return fit.PeakRSS(), MeasureRSS
+}
+
+// xlaExecFieldType is the type of xla.Executable's unexported field "exec" that GoMLX v0.26 fills
+// with the loaded PJRT executable; xlaExecutableMemory checks it before reading the field.
+var xlaExecFieldType = reflect.TypeFor[*pjrt.LoadedExecutable]()
+
+// xlaExecutableMemory returns the on-device memory statistics that go-xla read from PJRT when it
+// loaded e, when e is a GoMLX XLA executable. GoMLX v0.26 has no accessor for them: the field is
+// read through reflection after checking its name and type, so a GoMLX version that changes the
+// layout makes ok false (and TestXLAExecutableMemoryField fail) instead of reading garbage.
+func xlaExecutableMemory(e backends.Executable) (pjrt.ExecutableMemoryUsageStats, bool) {
+	x, ok := e.(*xla.Executable)
+	if !ok || x == nil {
+		return pjrt.ExecutableMemoryUsageStats{}, false
+	}
+	f := reflect.ValueOf(x).Elem().FieldByName("exec")
+	if !f.IsValid() || f.Type() != xlaExecFieldType {
+		return pjrt.ExecutableMemoryUsageStats{}, false
+	}
+	le := *(**pjrt.LoadedExecutable)(unsafe.Pointer(f.UnsafeAddr()))
+	if le == nil {
+		return pjrt.ExecutableMemoryUsageStats{}, false
+	}
+	return le.OnDeviceMemoryUsageStats, true
+}
