@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -45,6 +46,9 @@ type Executable struct {
 	finalized  bool
 	outShapes  []shapes.Shape
 	paramNames []string
+	// liveOps counts the operations the outputs depend on, by kind (parameters left out): the
+	// size of the graph a compiler sees after dead-code elimination (see LiveOps).
+	liveOps map[backends.OpType]int
 	// fold holds the values that depend on no parameter, computed once (see constfold.go).
 	fold *constFold
 }
@@ -107,6 +111,12 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 	}
 	e := &Executable{backend: b.backend, name: b.name, params: b.params, outputs: outs, numNodes: len(b.nodes),
 		paramUsed: make([]bool, len(b.params))}
+	e.liveOps = map[backends.OpType]int{}
+	for _, n := range b.nodes {
+		if live[n.id] && n.op != backends.OpTypeParameter {
+			e.liveOps[n.op]++
+		}
+	}
 	e.fold = planConstFold(b.nodes, inputs, folded, kept)
 	var mainNodes []*node
 	for _, n := range b.nodes {
@@ -210,6 +220,11 @@ func foldBroadcasts(n *node) []*node {
 }
 
 // Finalize implements backends.Executable: it drops the folded values.
+// LiveOps returns how many operations of each kind the computation's outputs depend on, as the
+// graph was built (before constant folding and fusion; parameters left out): the op count that an
+// XLA backend would compile for the same graph, used to catch graph bloat in tests.
+func (e *Executable) LiveOps() map[backends.OpType]int { return maps.Clone(e.liveOps) }
+
 func (e *Executable) Finalize() {
 	e.finalized = true
 	e.fold.release(e.backend)
