@@ -48,6 +48,10 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		{"bottleneck_narrow/deep", bottleneck, MapShape{5, 5, 2}, "/stage_2/block_0/conv_2", true},
 		{"shufflev1_narrow/deep", shuffleV1, MapShape{5, 5, 2}, "/stage_1/block_1/conv_1", true},
 		{"shufflev2_narrow/deep", shuffleV2, MapShape{5, 5, 2}, "/stage_2/block_1/conv_1", true},
+		// The depthwise convolutions: the basic block's (stride 1) and the down-sampling block's
+		// (stride 2).
+		{"shufflev2_narrow/depthwise", shuffleV2, MapShape{5, 5, 2}, "/stage_2/block_1/conv_2", false},
+		{"shufflev2_narrow/depthwise_stride2", shuffleV2, MapShape{5, 5, 2}, "/stage_2/block_0/conv_4", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -117,8 +117,12 @@ func execConvGeneral(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, e
 	out := ex.b.newBuffer(n.shape)
 	switch x := ins[0].buf.flat.(type) {
 	case []float32:
-		if p.batchGroups > 1 {
+		if p.batchGroups > 1 && isFilterGradLayout(g) {
+			convFilterGradGrouped(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
+		} else if p.batchGroups > 1 {
 			convNaive(g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
+		} else if isDepthwiseForm(g) {
+			convDepthwise(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		} else if isFilterGradForm(g) {
 			convFilterGrad(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		} else if isDilatedConvForm(g) {
@@ -127,8 +131,12 @@ func execConvGeneral(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, e
 			convFast(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		}
 	case []float64:
-		if p.batchGroups > 1 {
+		if p.batchGroups > 1 && isFilterGradLayout(g) {
+			convFilterGradGrouped(ex, g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
+		} else if p.batchGroups > 1 {
 			convNaive(g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
+		} else if isDepthwiseForm(g) {
+			convDepthwise(ex, g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
 		} else if isFilterGradForm(g) {
 			convFilterGrad(ex, g, out.flat.([]float64), x, ins[1].buf.flat.([]float64))
 		} else if isDilatedConvForm(g) {
@@ -353,30 +361,19 @@ func convNaive[T floatT](g convGeom, out, in, kernel []T) {
 // convolution: input [C, spatial..., N] read as (channels=axis 0, batch=last), "kernel" (the output
 // gradient) [N, out spatial..., Cout] with its input channels first, no grouping or input dilation.
 func isFilterGradForm(g convGeom) bool {
-	ax := g.p.axes
-	sd := len(g.inSp)
-	if g.groups != 1 || g.p.batchGroups != 1 || ax.InputChannels != 0 || ax.InputBatch != sd+1 ||
-		ax.KernelInputChannels != 0 || ax.KernelOutputChannels != sd+1 {
-		return false
-	}
-	for a := 0; a < sd; a++ {
-		if ax.InputSpatial[a] != a+1 || ax.KernelSpatial[a] != a+1 || g.p.inputDil[a] != 1 {
-			return false
-		}
-	}
-	return true
+	return g.p.batchGroups == 1 && isFilterGradLayout(g)
 }
 
 // filterGradForward returns the forward convolution whose kernel gradient the filter-gradient form
 // g computes: channels-last input [N, spatial..., C] (g's input with its batch and channels read
-// the other way round), kernel [KS..., C, Cout] (g's output spatial sizes), output
-// [N, OS..., Cout] (g's kernel), stride g's kernel dilation, kernel dilation g's stride and g's
-// padding.
-func filterGradForward(g convGeom) convGeom {
+// the other way round), kernel [KS..., C/groups, Cout] (g's output spatial sizes), output
+// [N, OS..., Cout] (g's kernel), stride g's kernel dilation, kernel dilation g's stride, g's
+// padding and g's batch groups as channel groups.
+func filterGradForward(g convGeom, groups int) convGeom {
 	sd := len(g.inSp)
 	n, c, cOut := g.cIn, g.bIn, g.cOut
 	fwdIn := append(append([]int{n}, g.inSp...), c)
-	fwdKernel := append(append([]int{}, g.outSp...), c, cOut)
+	fwdKernel := append(append([]int{}, g.outSp...), c/groups, cOut)
 	fwdOut := append(append([]int{n}, g.kSp...), cOut)
 	nhwcAxes := backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: sd + 1, KernelInputChannels: sd,
 		KernelOutputChannels: sd + 1, OutputBatch: 0, OutputChannels: sd + 1}
@@ -386,7 +383,7 @@ func filterGradForward(g convGeom) convGeom {
 		nhwcAxes.OutputSpatial = append(nhwcAxes.OutputSpatial, a+1)
 	}
 	fp := convParams{axes: nhwcAxes, strides: g.p.kernelDil, inputDil: ones(sd), kernelDil: g.p.strides,
-		paddings: g.p.paddings, featureGroups: 1, batchGroups: 1}
+		paddings: g.p.paddings, featureGroups: groups, batchGroups: 1}
 	return newConvGeom(fp, fwdIn, fwdKernel, fwdOut)
 }
 
@@ -401,7 +398,7 @@ func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
 	ax := g.p.axes
 	sd := len(g.inSp)
 	c, cOut := g.bIn, g.cOut // this conv's channels are the batch N; its batch is C.
-	fg := filterGradForward(g)
+	fg := filterGradForward(g, 1)
 	n := fg.bIn
 	rows := n * fg.outSpN
 	width := fg.kSize * c

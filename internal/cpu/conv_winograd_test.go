@@ -37,7 +37,7 @@ func TestConvWinograd(t *testing.T) {
 		if !isFilterGradForm(kernelGradGeom(g)) {
 			t.Fatalf("case %d %+v: kernel gradient not in the filter-gradient form", ci, c)
 		}
-		if _, _, ok := winogradGeometry(filterGradForward(kernelGradGeom(g))); !ok {
+		if _, _, ok := winogradGeometry(filterGradForward(kernelGradGeom(g), 1)); !ok {
 			t.Fatalf("case %d %+v: kernel gradient not recognised as a Winograd convolution", ci, c)
 		}
 		// Forward and both gradients of sum(y·r) for a random r.

@@ -24,7 +24,9 @@
 // convolutions and their kernel gradients pack the GEMM operands straight from the channels-last
 // input; 3×3 stride-1 convolutions and their input gradients with 8 or more channels use Winograd
 // F(2×2,3×3); others go through im2col blocks; input-dilated ones, such as the input gradient of a
-// strided convolution, use a col2im path free of the dilation's zeros). BatchNormForTraining and
+// strided convolution, use a col2im path free of the dilation's zeros; depthwise convolutions
+// and the kernel gradients of grouped ones, which come as batch-grouped convolutions, have their own
+// loops in conv_grouped.go). BatchNormForTraining and
 // BatchNormGradient with the feature axis last take two passes each over float32 data, split over
 // the cores with deterministic sums (batchnorm.go).
 //
@@ -62,7 +64,8 @@
 //   - reduce.go (Reduce*, ArgMinMax), window.go (ReduceWindow, SelectAndScatter*), rng.go
 //     (RNGBitGenerator).
 //   - dot.go (DotGeneral, Dot), conv.go (ConvGeneral: im2col blocks, direct packing, Winograd,
-//     col2im for input-dilated convolutions, kernel gradients), batchnorm.go (BatchNormFor*,
+//     col2im for input-dilated convolutions, kernel gradients), conv_grouped.go (depthwise
+//     convolutions, kernel gradients of grouped ones), batchnorm.go (BatchNormFor*,
 //     BatchNormGradient, the channels-last fast passes).
 //   - math32.go: the float32 polynomial exp, log, tanh, erf, … used by unary.go and fused.go.
 //

@@ -22,9 +22,10 @@ import (
 //   - Max and Min (ReLU is Max(x, 0)): the gradient goes to one side through one comparison and a
 //     Where, with GoMLX's tie rule (Max: to the first operand when a ≥ b; Min: to the first operand
 //     when a < b), instead of GoMLX's chain of Sub, Sign, Add, Sign, Sub and Mul passes.
-//   - ConvGeneral (ungrouped): GoMLX v0.26's input gradient is off by one position for even kernel
-//     sizes (and asymmetric paddings); this one is derived for any size, stride, padding and kernel
-//     dilation.
+//   - ConvGeneral: GoMLX v0.26's input gradient is off by one position for even kernel sizes (and
+//     asymmetric paddings); this one is derived for any size, stride, padding and kernel dilation.
+//     With channel groups both gradients stay one convolution each (GoMLX's make one per group,
+//     with a Slice per operand and group and a Concatenate).
 //   - Rsqrt, Expm1, Clamp, Pad, Reverse, Floor, Ceil, Round: GoMLX v0.26 defines no gradient for them.
 
 // gomlxDotGeneralVJP is GoMLX's own DotGeneral gradient, kept as the fallback (and test oracle).
@@ -327,7 +328,16 @@ func sliceSpecs(starts, limits, strides []int) []graph.SliceAxisSpec {
 //   - ∂w is the convolution of x (its channels as batch, its batch as channels) with the output
 //     gradient as kernel, stride d, kernel dilation s and padding (p₀, (K−1)·d + (O−1)·s + 1 − I − p₀).
 //
-// Grouped convolutions and input-dilated ones fall back to GoMLX's gradient.
+// With G channel groups (kernel [.., Cin/G, Cout], group g mapping input channels
+// [g·Cin/G, (g+1)·Cin/G) to output channels [g·Cout/G, (g+1)·Cout/G)), both stay one convolution
+// whatever G, instead of GoMLX's one pair of convolutions per group:
+//   - ∂x is the same transposed convolution with G channel groups; its kernel
+//     w′[k, co, g·Cin/G + ci] = w[reversed k, ci, g·Cout/G + co] ([KS..., Cout/G, Cin]) is w with
+//     its output channels split into (G, Cout/G) and transposed;
+//   - ∂w is the same convolution with G batch groups: x's channels, read as batch, split into G
+//     groups, and output channel g·Cout/G + co of ∂w reads batch group g.
+//
+// Batch-grouped and input-dilated convolutions fall back to GoMLX's gradient.
 func convGeneralVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) []*graph.Node {
 	fallback := func() []*graph.Node { return gomlxConvGeneralVJP(node, vjpOutputs, outputShape) }
 	axesV, ok1 := nodeField(node, "axes")
@@ -337,9 +347,10 @@ func convGeneralVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shap
 	padsV, ok5 := nodeField(node, "paddings")
 	fg, ok6 := nodeField(node, "channelGroupCount")
 	bg, ok7 := nodeField(node, "batchGroupCount")
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || fg.Int() > 1 || bg.Int() > 1 {
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || bg.Int() > 1 {
 		return fallback()
 	}
+	groups := max(1, int(fg.Int()))
 	for _, d := range inDil {
 		if d != 1 {
 			return fallback()
@@ -385,13 +396,61 @@ func convGeneralVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shap
 		KernelSpatial: ax.KernelSpatial,
 		OutputBatch:   ax.InputBatch, OutputChannels: ax.InputChannels, OutputSpatial: ax.InputSpatial,
 	}
-	dx := graph.ConvGeneral(v, graph.Reverse(w, ax.KernelSpatial...), xAxes, ones(sd), xPads, strides, kDil, 1, 1)
+	var dx *graph.Node
+	if groups == 1 {
+		dx = graph.ConvGeneral(v, graph.Reverse(w, ax.KernelSpatial...), xAxes, ones(sd), xPads, strides, kDil, 1, 1)
+	} else {
+		xAxes.KernelSpatial = make([]int, sd)
+		for a := range sd {
+			xAxes.KernelSpatial[a] = a
+		}
+		xAxes.KernelInputChannels, xAxes.KernelOutputChannels = sd, sd+1
+		wg := groupedTransposedKernel(w, ax, groups)
+		dx = graph.ConvGeneral(v, graph.Reverse(wg, xAxes.KernelSpatial...), xAxes, ones(sd), xPads, strides, kDil, groups, 1)
+	}
 	// ∂w.
 	wAxes := backends.ConvolveAxesConfig{
 		InputBatch: ax.InputChannels, InputChannels: ax.InputBatch, InputSpatial: ax.InputSpatial,
 		KernelInputChannels: ax.OutputBatch, KernelOutputChannels: ax.OutputChannels, KernelSpatial: ax.OutputSpatial,
 		OutputBatch: ax.KernelInputChannels, OutputChannels: ax.KernelOutputChannels, OutputSpatial: ax.KernelSpatial,
 	}
-	dw := graph.ConvGeneral(x, v, wAxes, kDil, wPads, ones(sd), strides, 1, 1)
+	dw := graph.ConvGeneral(x, v, wAxes, kDil, wPads, ones(sd), strides, 1, groups)
 	return []*graph.Node{dx, dw}
+}
+
+// groupedTransposedKernel returns the kernel of the input gradient of a convolution with the given
+// channel groups and kernel w (axes as in ax, [.., Cin/G, Cout]): w′ [KS..., Cout/G, Cin] with
+// w′[k, co, g·Cin/G + ci] = w[k, ci, g·Cout/G + co] (not yet reversed).
+func groupedTransposedKernel(w *graph.Node, ax backends.ConvolveAxesConfig, groups int) *graph.Node {
+	dims := w.Shape().Dimensions
+	koc := ax.KernelOutputChannels
+	coutG := dims[koc] / groups
+	// Split the output channels axis into (G, Cout/G) in place.
+	split := make([]int, 0, len(dims)+1)
+	for a, d := range dims {
+		if a == koc {
+			split = append(split, groups, coutG)
+		} else {
+			split = append(split, d)
+		}
+	}
+	idx := func(a int) int {
+		if a > koc {
+			return a + 1
+		}
+		return a
+	}
+	perm := make([]int, 0, len(split))
+	outDims := make([]int, 0, len(dims))
+	for _, a := range ax.KernelSpatial {
+		perm = append(perm, idx(a))
+		outDims = append(outDims, dims[a])
+	}
+	perm = append(perm, koc+1, koc, idx(ax.KernelInputChannels))
+	outDims = append(outDims, coutG, groups*dims[ax.KernelInputChannels])
+	t := graph.Reshape(w, split...)
+	if !isIdentity(perm) {
+		t = graph.TransposeAllAxes(t, perm...)
+	}
+	return graph.Reshape(t, outDims...)
 }
