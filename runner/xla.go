@@ -41,6 +41,10 @@ func newXLABackend(config string) (backends.Backend, error) {
 	if strings.Contains(filepath.Base(path), "cuda") {
 		configureCUDAEnv(path)
 	}
+	// Compile-time options and the persistent compile cache, each only where the plugin knows it.
+	_ = os.Setenv("XLA_FLAGS", xlaCompileFlags(os.Getenv("XLA_FLAGS"), path, os.Getenv(CompileCacheEnv), func(msg string) {
+		fmt.Fprintln(os.Stderr, "ifa: warning: "+msg)
+	}))
 	spec, clientOpts, err := pjrtClientOptions(path, options)
 	if err != nil {
 		return nil, fmt.Errorf("--backend xla:%s: %v", config, err)

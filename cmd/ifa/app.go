@@ -25,6 +25,7 @@ type Globals struct {
 	LogLevel      string `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info" env:"IFA_LOG_LEVEL"`
 	Out           string `help:"Run directory for config.json, metrics.jsonl and checkpoints (default: runs/<command>-<time>)." type:"path" env:"IFA_OUT"`
 	Devices       int    `help:"Devices each training step is split over (data parallelism: every batch is divided evenly, so --batch must be a multiple; batch norms and contrastive losses still see the whole batch; --lr stays that of the global batch). 1 (the default) trains on one device; more need a backend with that many, e.g. --backend xla:cuda on a machine with several GPUs." default:"1" env:"IFA_DEVICES"`
+	CompileCache  string `name:"compile-cache" help:"Persistent compile cache of the XLA backends (XLA's GPU kernel and autotuning caches, kept per plugin file): auto (the default: <user cache folder>/ifa, e.g. ~/.cache/ifa), off, or a folder." default:"auto" env:"IFA_COMPILE_CACHE"`
 	Deterministic bool   `help:"Ask the backend for run-to-run identical results: on xla:cuda, sets XLA's --xla_gpu_deterministic_ops=true in XLA_FLAGS (deterministic reductions and scatters, slower); the cpu backend is always deterministic (the same bits on any core count), so it changes nothing there." env:"IFA_DETERMINISTIC"`
 }
 
@@ -62,6 +63,9 @@ func (a *App) RunDir(command string) string {
 
 // NewBackend creates the backend named by --backend (runner.NewBackend), with --deterministic.
 func (a *App) NewBackend() (backends.Backend, error) {
+	if a.Globals.CompileCache != "" {
+		_ = os.Setenv(runner.CompileCacheEnv, a.Globals.CompileCache)
+	}
 	return runner.NewBackend(a.Globals.Backend, a.Globals.Deterministic)
 }
 
