@@ -56,7 +56,7 @@ func TestGemmSameBitsAnyThreads(t *testing.T) {
 	for _, tc := range detGemmCases {
 		a, lda, b, ldb, c, ldc := tc.operands(rng)
 		a32, b32 := toF32(a), toF32(b)
-		for _, kern := range testKernelsF32() {
+		for _, kern := range append(testKernelsF32(), smallBlocks(cur().s)) {
 			var want []float32
 			for _, threads := range detThreads {
 				got := toF32(c)

@@ -41,8 +41,11 @@
 // loops (pack_avx512_amd64.s: 16×16 register transposes for transposed B and row-major A, zmm
 // copies for B), which give the same panels as the Go loops.
 // Products of 2^23 flops or more (one goroutine per 2^22; smaller ones gain nothing from waking a
-// second goroutine) run on several goroutines that first pack the shared panels together, then
-// take blocks of C in turn, so a core slowed by other load takes fewer;
+// second goroutine) run on several goroutines, woken once per call, that take in turn the panels
+// to pack and the blocks of C of one slice of k after the other, with no barrier between slices
+// (a block waits only for its slice's panels and for its own previous slice), so a core slowed by
+// other load takes fewer; tall products give each block of rows its own A panels, packed by the
+// goroutine that uses them;
 // long sums into small outputs (weight gradients) are instead split along k into a fixed number
 // of parts, each summed into its own buffer, the buffers then added in order.
 //

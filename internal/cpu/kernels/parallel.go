@@ -26,12 +26,16 @@ func Threads() int {
 	return n
 }
 
-// itemsPerThread is how many work items gemmParallel aims to give each goroutine, so that a
-// goroutine slowed by other load on its core simply takes fewer items.
+// itemsPerThread is how many work items gemmParallel aims to give each goroutine in each kc-deep
+// slice of k, so that a goroutine slowed by other load on its core simply takes fewer items.
 const itemsPerThread = 4
 
-// packGroup is the number of micro-panels packed per work item of the packing phase.
-const packGroup = 8
+// aGroupPanels and bGroupPanels are the micro-panels of A and of B packed as one unit by
+// gemmParallel: small enough that two goroutines starting on the same rows share their packing.
+const (
+	aGroupPanels = 4
+	bGroupPanels = 8
+)
 
 // parallelFor runs body(worker, item) for every item in [0, items) on up to threads goroutines
 // (the calling one included, as worker 0) that take items in turn.
@@ -61,14 +65,59 @@ func parallelFor(threads, items int, body func(worker, item int)) {
 	wg.Wait()
 }
 
-// gemmParallel is the multi-goroutine form of gemmSerial. For each nc-wide column block of B and
-// kc-deep slice of k, the goroutines first pack the B block and all rows of the A slice together
-// (shared buffers), then multiply blocks of C (rows × columns work items) taken in turn.
+// waitSpins is how many times a goroutine of gemmParallel yields while it waits for another
+// before it sleeps: long enough for a pack group or a block of C in progress, short enough not to
+// burn a core whose other goroutine has been descheduled by other load.
+const waitSpins = 100
+
+// gate lets the goroutines of one parallel region wait for each other's progress (counters they
+// increase): a short spin, then sleep until signalled.
+type gate struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	waiters atomic.Int32
+}
+
+// wait returns once ready() holds; ready must become true through state changed before a signal.
+func (g *gate) wait(ready func() bool) {
+	for range waitSpins {
+		if ready() {
+			return
+		}
+		runtime.Gosched()
+	}
+	g.mu.Lock()
+	g.waiters.Add(1)
+	for !ready() {
+		g.cond.Wait()
+	}
+	g.waiters.Add(-1)
+	g.mu.Unlock()
+}
+
+// signal wakes the waiters, if any, after a change of the state they wait on.
+func (g *gate) signal() {
+	if g.waiters.Load() > 0 {
+		g.mu.Lock()
+		g.cond.Broadcast()
+		g.mu.Unlock()
+	}
+}
+
+// gemmParallel is the multi-goroutine form of gemmSerial, on goroutines woken once per nc-wide
+// column block of B (so once per call for most products). In each kc-deep slice of k, the
+// goroutines take in turn the groups of A and B panels to pack, then the blocks of C (rows ×
+// columns) to multiply, with no barrier between slices: a block waits only until its slice's
+// panels are packed and the same block of C is done for the previous slice, so a goroutine goes
+// on to the next slice's packing while the other finishes its last block. Slices are packed into
+// two buffers in turn (packing slice q waits until the blocks of slice q-2 are done). Every
+// element of C gets gemmSerial's sums in gemmSerial's order.
 func gemmParallel[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n, k int, alpha T, beta T, c []T, ldc int, threads int) {
 	mr, nr := kern.mr, kern.nr
 	kc := blockSize(k, kern.kc, 1)
 	nc := blockSize(n, kern.nc, nr)
 	direct := src.readsInPlace(n, nr, mr)
+	inPlaceB := bInPlace(kern, src, bsrc, m, alpha)
 	mPanels := (m + mr - 1) / mr
 	full := m / mr * mr // rows in full tiles
 
@@ -85,77 +134,130 @@ func gemmParallel[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, 
 		rowItems = (m + rowChunk - 1) / rowChunk
 	}
 
-	aLen := mPanels * mr * kc
-	if direct {
-		aLen = mr * kc // only the last, partial row tile is packed
+	// With at least two row blocks per goroutine, a block spans the whole column block and packs
+	// its own rows of A into its goroutine's buffer, just before it uses them: no panel of A is
+	// packed twice or read from the other core's cache.
+	privateA := !direct && rowItems >= 2*threads
+
+	// Packed panels of one slice of k shared by the blocks: all of A's rows (only the partial row
+	// tile when A is read in place, none when the blocks pack their own) and all of the column
+	// block of B (only the partial panel when B is read in place).
+	aGroups := (mPanels + aGroupPanels - 1) / aGroupPanels
+	aSlice := mPanels * mr * kc
+	switch {
+	case privateA:
+		aGroups, aSlice = 0, 0
+	case direct:
+		aGroups, aSlice = 0, mr*kc
+		if full < m {
+			aGroups = 1
+		}
 	}
-	inPlaceB := bInPlace(kern, src, bsrc, m, alpha)
-	shared := getBuffers[T](aLen, nc*kc, 0)
+	ownA := 0
+	if privateA {
+		ownA = rowChunk * kc
+	}
+	bSlice := (min(nc, n) + nr - 1) / nr * nr * kc
+	if inPlaceB {
+		bSlice = nr * kc
+	}
+	slices := (k + kc - 1) / kc
+	nbuf := min(2, slices) // slice q packs into buffer q%2
+	shared := getBuffers[T](nbuf*aSlice, nbuf*bSlice, 0)
 	defer putBuffers(shared)
 	tiles := make([]*buffers[T], threads)
 	for t := range tiles {
-		tiles[t] = getBuffers[T](0, 0, mr*nr+mr*kc)
+		tiles[t] = getBuffers[T](ownA, 0, mr*nr+mr*kc)
 		defer putBuffers(tiles[t])
 	}
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		nPanels := (nb + nr - 1) / nr
+		bGroups := (nPanels + bGroupPanels - 1) / bGroupPanels
+		if inPlaceB {
+			bGroups = 0
+			if nb%nr != 0 {
+				bGroups = 1
+			}
+		}
 		colChunk := nb
-		if rowItems < target {
+		if rowItems < target && !privateA {
 			want := (target + rowItems - 1) / rowItems
 			colChunk = max(nr, (nPanels+want-1)/want*nr)
 		}
 		colItems := (nb + colChunk - 1) / colChunk
-		for pc := 0; pc < k; pc += kc {
+		blocks := rowItems * colItems
+		packs := aGroups + bGroups
+		perSlice := packs + blocks
+		packed := make([]atomic.Int32, slices)   // pack groups done, per slice
+		finished := make([]atomic.Int32, slices) // blocks of C done, per slice
+		done := make([]atomic.Bool, slices*blocks)
+		var g gate
+		g.cond.L = &g.mu
+		parallelFor(threads, slices*perSlice, func(w, item int) {
+			q, it := item/perSlice, item%perSlice
+			pc := q * kc
 			kb := min(kc, k-pc)
+			abuf := shared.a[q%nbuf*aSlice : (q%nbuf+1)*aSlice]
+			bbuf := shared.b[q%nbuf*bSlice : (q%nbuf+1)*bSlice]
+			if it < packs {
+				if q >= nbuf { // the buffer of slice q-2 is free once its blocks are done
+					g.wait(func() bool { return int(finished[q-nbuf].Load()) == blocks })
+				}
+				switch {
+				case it < bGroups && inPlaceB:
+					bsrc.inPlace(bbuf, pc, kb, jc, nb, nr) // packs the partial panel
+				case it < bGroups:
+					lo := it * bGroupPanels * nr
+					hi := min(nb, lo+bGroupPanels*nr)
+					bsrc.packCols(bbuf[lo*kb:], pc, kb, jc+lo, hi-lo, alpha, nr)
+				case direct:
+					src.packRows(abuf, full, m-full, pc, kb, mr) // the partial row tile
+				default:
+					lo := (it - bGroups) * aGroupPanels * mr
+					hi := min(m, lo+aGroupPanels*mr)
+					src.packRows(abuf[lo*kb:], lo, hi-lo, pc, kb, mr)
+				}
+				packed[q].Add(1)
+				g.signal()
+				return
+			}
+			blk := it - packs
+			ic := blk / colItems * rowChunk
+			jr := blk % colItems * colChunk
+			mb, cols := min(rowChunk, m-ic), min(colChunk, nb-jr)
+			bv := bView[T]{packed: bbuf}
+			if inPlaceB {
+				bv = bView[T]{packed: bbuf, b: bsrc.b, base: pc*bsrc.ldb + jc, ld: bsrc.ldb}
+			}
+			var av aView[T]
+			switch {
+			case privateA:
+				av = aView[T]{a: tiles[w].a, rs: 1, ps: mr, panel: kb}
+			case !direct:
+				av = aView[T]{a: abuf[ic*kb:], rs: 1, ps: mr, panel: kb}
+			case src.conv != nil:
+				av = aView[T]{conv: src.conv, pix0: ic, p0: src.step0 + pc, tail: abuf}
+			case src.trans:
+				av = aView[T]{a: src.a, base: pc*src.lda + ic, rs: 1, ps: src.lda, next: 1, tail: abuf}
+			default:
+				av = aView[T]{a: src.a, base: ic*src.lda + pc, rs: src.lda, ps: 1, next: src.lda, tail: abuf}
+			}
 			blockBeta := beta
 			if pc > 0 {
 				blockBeta = 1
 			}
-			// Phase 1: pack B's panels and A's panels (only the partial tail when reading A in place).
-			aGroups := (mPanels + packGroup - 1) / packGroup
-			if direct {
-				aGroups = 0
-				if full < m {
-					src.packRows(shared.a, full, m-full, pc, kb, mr)
-				}
-			}
-			bGroups := (nPanels + packGroup - 1) / packGroup
-			bv := bView[T]{packed: shared.b}
-			if inPlaceB {
-				bGroups = 0
-				bv = bsrc.inPlace(shared.b, pc, kb, jc, nb, nr)
-			}
-			parallelFor(threads, aGroups+bGroups, func(_, g int) {
-				if g < bGroups {
-					lo := g * packGroup * nr
-					hi := min(nb, lo+packGroup*nr)
-					bsrc.packCols(shared.b[lo*kb:], pc, kb, jc+lo, hi-lo, alpha, nr)
-					return
-				}
-				lo := (g - bGroups) * packGroup * mr
-				hi := min(m, lo+packGroup*mr)
-				src.packRows(shared.a[lo*kb:], lo, hi-lo, pc, kb, mr)
+			g.wait(func() bool {
+				return int(packed[q].Load()) == packs && (q == 0 || done[(q-1)*blocks+blk].Load())
 			})
-			// Phase 2: the blocks of C.
-			parallelFor(threads, rowItems*colItems, func(w, item int) {
-				ic := item / colItems * rowChunk
-				jr := item % colItems * colChunk
-				mb, cols := min(rowChunk, m-ic), min(colChunk, nb-jr)
-				var av aView[T]
-				switch {
-				case !direct:
-					av = aView[T]{a: shared.a[ic*kb:], rs: 1, ps: mr, panel: kb}
-				case src.conv != nil:
-					av = aView[T]{conv: src.conv, pix0: ic, p0: src.step0 + pc, tail: shared.a}
-				case src.trans:
-					av = aView[T]{a: src.a, base: pc*src.lda + ic, rs: 1, ps: src.lda, next: 1, tail: shared.a}
-				default:
-					av = aView[T]{a: src.a, base: ic*src.lda + pc, rs: src.lda, ps: 1, next: src.lda, tail: shared.a}
-				}
-				macroKernel(kern, mb, cols, kb, av, bv.at(jr, kb), tiles[w].tile, blockBeta, c[ic*ldc+jc+jr:], ldc)
-			})
-		}
+			if privateA {
+				src.packRows(tiles[w].a, ic, mb, pc, kb, mr)
+			}
+			macroKernel(kern, mb, cols, kb, av, bv.at(jr, kb), tiles[w].tile, blockBeta, c[ic*ldc+jc+jr:], ldc)
+			done[q*blocks+blk].Store(true)
+			finished[q].Add(1)
+			g.signal()
+		})
 	}
 }
 
