@@ -23,9 +23,17 @@ func NewBackend(spec string, deterministic bool) (backends.Backend, error) {
 	name, config, _ := strings.Cut(spec, ":")
 	switch name {
 	case "cpu":
-		return cpu.New(config)
+		b, err := cpu.New(config)
+		if err != nil {
+			return nil, err
+		}
+		return withCompileLog(b), nil
 	case "go":
-		return simplego.New(config)
+		b, err := simplego.New(config)
+		if err != nil {
+			return nil, err
+		}
+		return withCompileLog(b), nil
 	case "xla":
 		if deterministic {
 			_ = os.Setenv("XLA_FLAGS", setXLAFlag(os.Getenv("XLA_FLAGS"), xlaDeterministicOps, "true"))

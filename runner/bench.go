@@ -338,7 +338,7 @@ func (c *Bench) Run(env Env) (res *BenchResult, err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpuBackend, _ := backend.(*cpu.Backend)
+	cpuBackend, _ := unwrapBackend(backend).(*cpu.Backend)
 	if c.OpStats && cpuBackend != nil {
 		cpuBackend.EnableOpStats(true)
 		defer cpuBackend.EnableOpStats(false)

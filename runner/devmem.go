@@ -1,8 +1,12 @@
 package runner
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
 	"reflect"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/gomlx/go-xla/pkg/pjrt"
@@ -25,32 +29,73 @@ const (
 	MeasureRSS = "process peak resident set (VmHWM)"
 )
 
-// devMemBackend wraps an XLA backend to read the memory statistics of every executable it
-// compiles; everything else is delegated unchanged. GoMLX v0.26 keeps the PJRT executable in an
-// unexported field of xla.Executable (see xlaExecutableMemory).
+// CompileLogEnv names a file to which every backend compile appends one JSON line (CompileRecord):
+// the computation's name, the seconds its compile took and, on XLA backends, its device bytes.
+const CompileLogEnv = "IFA_COMPILE_LOG"
+
+// CompileRecord is one line of the CompileLogEnv file.
+type CompileRecord struct {
+	Name        string  `json:"name"`
+	Backend     string  `json:"backend"`
+	Seconds     float64 `json:"seconds"`
+	DeviceBytes int64   `json:"device_bytes,omitempty"`
+}
+
+// devMemBackend wraps a backend to read the memory statistics of every executable it compiles
+// (XLA backends) and to time the compiles (CompileLogEnv); everything else is delegated unchanged.
+// GoMLX v0.26 keeps the PJRT executable in an unexported field of xla.Executable (see
+// xlaExecutableMemory).
 type devMemBackend struct {
 	backends.Backend
-	mu   sync.Mutex
-	peak int64 // largest Requirements() seen
+	mu      sync.Mutex
+	peak    int64  // largest Requirements() seen
+	logPath string // CompileLogEnv's file, or ""
+	device  bool   // an XLA backend: PeakMemory reports the executables' device bytes
 }
 
 func (b *devMemBackend) Builder(name string) backends.Builder {
-	return &devMemBuilder{Builder: b.Backend.Builder(name), rec: b}
+	return &devMemBuilder{Builder: b.Backend.Builder(name), rec: b, name: name}
 }
 
 type devMemBuilder struct {
 	backends.Builder
-	rec *devMemBackend
+	rec  *devMemBackend
+	name string
 }
 
 func (b *devMemBuilder) Compile(outputs []backends.Op, shardings []*backends.ShardingSpec) (backends.Executable, error) {
+	start := time.Now()
 	e, err := b.Builder.Compile(outputs, shardings)
+	if err != nil {
+		return e, err
+	}
+	rec := CompileRecord{Name: b.name, Backend: b.rec.Name(), Seconds: time.Since(start).Seconds()}
+	if s, ok := xlaExecutableMemory(e); ok {
+		rec.DeviceBytes = s.Requirements()
+		b.rec.record(rec.DeviceBytes)
+	}
+	if b.rec.logPath != "" {
+		b.rec.logCompile(rec)
+	}
+	return e, nil
+}
+
+// logCompile appends rec to the compile log; a failure is reported once on stderr, never fatal.
+func (b *devMemBackend) logCompile(rec CompileRecord) {
+	line, _ := json.Marshal(rec)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f, err := os.OpenFile(b.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err == nil {
-		if s, ok := xlaExecutableMemory(e); ok {
-			b.rec.record(s.Requirements())
+		_, err = f.Write(append(line, '\n'))
+		if cerr := f.Close(); err == nil {
+			err = cerr
 		}
 	}
-	return e, err
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ifa: warning: %s: %v: compile times are not logged\n", CompileLogEnv, err)
+		b.logPath = ""
+	}
 }
 
 func (b *devMemBackend) record(n int64) {
@@ -59,19 +104,36 @@ func (b *devMemBackend) record(n int64) {
 	b.mu.Unlock()
 }
 
-// withDeviceMemory wraps an XLA backend so that PeakMemory can report its executables' needs.
+// withDeviceMemory wraps an XLA backend so that PeakMemory can report its executables' needs and
+// compiles are logged to CompileLogEnv's file when it is set.
 func withDeviceMemory(b backends.Backend) backends.Backend {
 	if b == nil {
 		return nil
 	}
-	return &devMemBackend{Backend: b}
+	return &devMemBackend{Backend: b, logPath: os.Getenv(CompileLogEnv), device: true}
+}
+
+// withCompileLog wraps a host backend only when CompileLogEnv is set (to time its compiles).
+func withCompileLog(b backends.Backend) backends.Backend {
+	if b == nil || os.Getenv(CompileLogEnv) == "" {
+		return b
+	}
+	return &devMemBackend{Backend: b, logPath: os.Getenv(CompileLogEnv)}
+}
+
+// unwrapBackend returns the backend a devMemBackend wraps, or b itself.
+func unwrapBackend(b backends.Backend) backends.Backend {
+	if d, ok := b.(*devMemBackend); ok {
+		return d.Backend
+	}
+	return b
 }
 
 // PeakMemory returns the peak memory of a run on backend b and what it measures: on XLA
 // backends (NewBackend's "xla:...") the device bytes of the largest compiled executable
 // (MeasureXLAExecutable), once one has been compiled; otherwise the process's peak RSS (MeasureRSS).
 func PeakMemory(b backends.Backend) (bytes int64, measure string) {
-	if d, ok := b.(*devMemBackend); ok {
+	if d, ok := b.(*devMemBackend); ok && d.device {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.peak > 0 {

@@ -1,7 +1,12 @@
 package runner
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -9,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/backends/xla"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 
+	"github.com/ifa-toolkit/ifa/internal/cpu"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 )
 
@@ -62,5 +68,54 @@ func TestDeviceMemoryBackendDelegates(t *testing.T) {
 	}
 	if withDeviceMemory(nil) != nil {
 		t.Error("wrapping no backend must give none")
+	}
+}
+
+// TestCompileLog: with IFA_COMPILE_LOG set, every compile appends a line naming the computation
+// and its seconds; the host backends are wrapped only then, and keep their RSS measure.
+func TestCompileLog(t *testing.T) {
+	t.Setenv(CompileLogEnv, "")
+	if b, _ := NewBackend("cpu", false); b == nil || b != unwrapBackend(b) {
+		t.Fatal("without IFA_COMPILE_LOG the cpu backend must not be wrapped")
+	}
+	log := filepath.Join(t.TempDir(), "compiles.jsonl")
+	t.Setenv(CompileLogEnv, log)
+	b, err := NewBackend("cpu", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := unwrapBackend(b).(*cpu.Backend); !ok {
+		t.Fatalf("unwrapBackend: %T", unwrapBackend(b))
+	}
+	for _, k := range []float64{2, 3} {
+		e := graph.MustNewExec(b, func(x *graph.Node) *graph.Node { return graph.MulScalar(x, k) }).WithName(fmt.Sprintf("times%g", k))
+		if got := e.MustExec([]float32{1})[0].Value().([]float32)[0]; got != float32(k) {
+			t.Fatalf("through the wrapper: %v", got)
+		}
+	}
+	raw, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("compile log %q: want 2 lines", raw)
+	}
+	for i, l := range lines {
+		var r CompileRecord
+		if err := json.Unmarshal([]byte(l), &r); err != nil || !strings.Contains(r.Name, fmt.Sprintf("times%d", i+2)) ||
+			r.Backend != cpu.Name || r.Seconds <= 0 || r.DeviceBytes != 0 {
+			t.Errorf("line %d %q: %+v %v", i, l, r, err)
+		}
+	}
+	if _, m := PeakMemory(b); m != MeasureRSS {
+		t.Errorf("a wrapped host backend measures %q, want the RSS", m)
+	}
+	// An unwritable log is reported and then left alone; the compile itself succeeds.
+	t.Setenv(CompileLogEnv, filepath.Join(t.TempDir(), "no", "such", "dir", "log"))
+	b2, _ := NewBackend("cpu", false)
+	graph.MustExecOnce(b2, func(x *graph.Node) *graph.Node { return graph.Neg(x) }, []float32{1})
+	if b2.(*devMemBackend).logPath != "" {
+		t.Error("an unwritable compile log is tried again at every compile")
 	}
 }
