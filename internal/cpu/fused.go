@@ -420,13 +420,13 @@ func fusedCompare(op backends.OpType, d, a []float32, aS bool, b []float32, bS b
 		a = a[:len(d)]
 		switch op {
 		case backends.OpTypeGreaterOrEqual: // ReLU's mask
-			for j, v := range a {
-				db[j] = maskOf(v >= t)
+			for j := compareVSBlocks(op, d, a, b); j < len(a); j++ {
+				db[j] = maskOf(a[j] >= t)
 			}
 			return
 		case backends.OpTypeGreaterThan:
-			for j, v := range a {
-				db[j] = maskOf(v > t)
+			for j := compareVSBlocks(op, d, a, b); j < len(a); j++ {
+				db[j] = maskOf(a[j] > t)
 			}
 			return
 		}
@@ -455,8 +455,8 @@ func fusedWhere(d, c []float32, cS bool, t []float32, tS bool, f []float32, fS b
 		switch {
 		case !tS && fS:
 			tb, z := tb[:len(db)], fb[0]
-			for j, m := range cb {
-				db[j] = z ^ ((tb[j] ^ z) & m)
+			for j := whereBlocks(d, c, t, f, true); j < len(db); j++ {
+				db[j] = z ^ ((tb[j] ^ z) & cb[j])
 			}
 			return
 		case tS && !fS:
@@ -467,8 +467,8 @@ func fusedWhere(d, c []float32, cS bool, t []float32, tS bool, f []float32, fS b
 			return
 		case !tS && !fS:
 			tb, fb := tb[:len(db)], fb[:len(db)]
-			for j, m := range cb {
-				db[j] = fb[j] ^ ((tb[j] ^ fb[j]) & m)
+			for j := whereBlocks(d, c, t, f, false); j < len(db); j++ {
+				db[j] = fb[j] ^ ((tb[j] ^ fb[j]) & cb[j])
 			}
 			return
 		}

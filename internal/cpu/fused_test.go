@@ -219,3 +219,59 @@ func BenchmarkFusedGELU(b *testing.B) {
 		})
 	}
 }
+
+// TestFusedCompareWhereVectorLoops: the comparison masks (a ≥ t, a > t against a scalar) and the
+// selections (c ? t : f with f a scalar or a vector) give, on every kernel path and for lengths
+// around the 8-lane blocks, the bits of the definition, with NaN, ±0 and ±Inf operands.
+func TestFusedCompareWhereVectorLoops(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		rng := newRng(95)
+		special := []float32{float32(math.NaN()), 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)),
+			float32(math.Inf(-1)), 1e-40, -1e-40}
+		for _, n := range []int{1, 7, 8, 9, 16, 31, 1024, 1029} {
+			a, g, f := make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range a {
+				a[i] = float32(rng.NormFloat64())
+				if rng.IntN(4) == 0 {
+					a[i] = special[rng.IntN(len(special))]
+				}
+				g[i], f[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			for _, th := range []float32{0, float32(math.Copysign(0, -1)), 0.5, float32(math.NaN())} {
+				for _, op := range []backends.OpType{backends.OpTypeGreaterOrEqual, backends.OpTypeGreaterThan} {
+					mask := make([]float32, n)
+					fusedCompare(op, mask, a, false, []float32{th}, true)
+					for i, v := range a {
+						want := v >= th
+						if op == backends.OpTypeGreaterThan {
+							want = v > th
+						}
+						if got := math.Float32bits(mask[i]); got != maskOf(want) {
+							t.Fatalf("n %d, %s(%v, %v): mask %#x, want %#x", n, op, v, th, got, maskOf(want))
+						}
+					}
+					for _, fS := range []bool{true, false} {
+						out := make([]float32, n)
+						fv := f
+						if fS {
+							fv = []float32{float32(math.Copysign(0, -1))}
+						}
+						fusedWhere(out, mask, false, g, false, fv, fS)
+						for i := range out {
+							want := fv[0]
+							if !fS {
+								want = fv[i]
+							}
+							if bitsOf(mask[i : i+1])[0] != 0 {
+								want = g[i]
+							}
+							if math.Float32bits(out[i]) != math.Float32bits(want) {
+								t.Fatalf("n %d, Where element %d (f scalar %v): %v, want %v", n, i, fS, out[i], want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}

@@ -161,6 +161,18 @@ func dotRows3x3AVX2(k int, a *float32, as, ap int, pb, t *float32)
 //go:noescape
 func dotRows1x3AVX2(k int, a *float32, as, ap int, pb, t *float32)
 
+//go:noescape
+func cmpGEVSAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func cmpGTVSAVX2(out, a, b *float32, n int)
+
+//go:noescape
+func whereVSAVX2(out, c, t, f *float32, n int)
+
+//go:noescape
+func whereVVAVX2(out, c, t, f *float32, n int)
+
 // The AVX-512 reductions and batch-norm kernels (the avx512 path, vec16): 16 lanes, with the last
 // partial block read and written through the opmask tail (tailMask16), so they take any length.
 

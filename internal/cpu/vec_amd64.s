@@ -595,6 +595,90 @@ binminsvavx2_done:
 	VZEROUPPER
 	RET
 
+// func cmpGEVSAVX2(out, a, b *float32, n int)
+TEXT ·cmpGEVSAVX2(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+	VBROADCASTSS (DX), Y1
+cmpgevsavx2_loop:
+	CMPQ AX, CX
+	JGE  cmpgevsavx2_done
+	VMOVUPS (SI)(AX*4), Y0
+	VCMPPS $0x1d, Y1, Y0, Y2
+	VMOVUPS Y2, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP  cmpgevsavx2_loop
+cmpgevsavx2_done:
+	VZEROUPPER
+	RET
+
+// func cmpGTVSAVX2(out, a, b *float32, n int)
+TEXT ·cmpGTVSAVX2(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+	VBROADCASTSS (DX), Y1
+cmpgtvsavx2_loop:
+	CMPQ AX, CX
+	JGE  cmpgtvsavx2_done
+	VMOVUPS (SI)(AX*4), Y0
+	VCMPPS $0x1e, Y1, Y0, Y2
+	VMOVUPS Y2, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP  cmpgtvsavx2_loop
+cmpgtvsavx2_done:
+	VZEROUPPER
+	RET
+
+// func whereVSAVX2(out, c, t, f *float32, n int)
+TEXT ·whereVSAVX2(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ c+8(FP), SI
+	MOVQ t+16(FP), DX
+	MOVQ f+24(FP), BX
+	MOVQ n+32(FP), CX
+	XORQ AX, AX
+	VBROADCASTSS (BX), Y2
+wherevsavx2_loop:
+	CMPQ AX, CX
+	JGE  wherevsavx2_done
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS (DX)(AX*4), Y1
+	VBLENDVPS Y0, Y1, Y2, Y3
+	VMOVUPS Y3, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP  wherevsavx2_loop
+wherevsavx2_done:
+	VZEROUPPER
+	RET
+
+// func whereVVAVX2(out, c, t, f *float32, n int)
+TEXT ·whereVVAVX2(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ c+8(FP), SI
+	MOVQ t+16(FP), DX
+	MOVQ f+24(FP), BX
+	MOVQ n+32(FP), CX
+	XORQ AX, AX
+wherevvavx2_loop:
+	CMPQ AX, CX
+	JGE  wherevvavx2_done
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS (DX)(AX*4), Y1
+	VMOVUPS (BX)(AX*4), Y2
+	VBLENDVPS Y0, Y1, Y2, Y3
+	VMOVUPS Y3, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP  wherevvavx2_loop
+wherevvavx2_done:
+	VZEROUPPER
+	RET
+
 // func sumBlocksAVX2(x *float32, n int) float64
 // Σ x over n (a multiple of 8, > 0) elements in float64: two 4-lane accumulators (elements 8i…8i+3
 // and 8i+4…8i+7), added, then (t0 + t1) + (t2 + t3).

@@ -243,6 +243,35 @@ for name, body in OPS.items():
             w("\t" + ins)
         w(f"\tVMOVUPS Y2, (DI)(AX*4)\n\tADDQ $8, AX\n\tJMP  {lbl}_loop\n{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
 
+# ---------------------------------------------------------------- fused comparisons and selections
+# cmp{GE,GT}VSAVX2: out = all ones where a ≥ b[0] (a > b[0]), else 0; ordered, so NaN lanes give 0
+# like Go's comparisons. where{VS,VV}AVX2: out = c ? t : f[0] (f), c holding those masks: the blend
+# takes t's bits where the mask's sign bit is set, the same bits as fusedWhere's.
+for name, pred in (("GE", "0x1d"), ("GT", "0x1e")):
+    fn = f"cmp{name}VSAVX2"
+    lbl = fn.lower()
+    w(f"// func {fn}(out, a, b *float32, n int)")
+    w(f"TEXT ·{fn}(SB), NOSPLIT, $0-32")
+    w("\tMOVQ out+0(FP), DI\n\tMOVQ a+8(FP), SI\n\tMOVQ b+16(FP), DX\n\tMOVQ n+24(FP), CX\n\tXORQ AX, AX")
+    w("\tVBROADCASTSS (DX), Y1")
+    w(f"{lbl}_loop:\n\tCMPQ AX, CX\n\tJGE  {lbl}_done")
+    w(f"\tVMOVUPS (SI)(AX*4), Y0\n\tVCMPPS ${pred}, Y1, Y0, Y2\n\tVMOVUPS Y2, (DI)(AX*4)")
+    w(f"\tADDQ $8, AX\n\tJMP  {lbl}_loop\n{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
+for lay in ("VS", "VV"):
+    fn = f"where{lay}AVX2"
+    lbl = fn.lower()
+    w(f"// func {fn}(out, c, t, f *float32, n int)")
+    w(f"TEXT ·{fn}(SB), NOSPLIT, $0-40")
+    w("\tMOVQ out+0(FP), DI\n\tMOVQ c+8(FP), SI\n\tMOVQ t+16(FP), DX\n\tMOVQ f+24(FP), BX\n\tMOVQ n+32(FP), CX\n\tXORQ AX, AX")
+    if lay == "VS":
+        w("\tVBROADCASTSS (BX), Y2")
+    w(f"{lbl}_loop:\n\tCMPQ AX, CX\n\tJGE  {lbl}_done")
+    w("\tVMOVUPS (SI)(AX*4), Y0\n\tVMOVUPS (DX)(AX*4), Y1")
+    if lay == "VV":
+        w("\tVMOVUPS (BX)(AX*4), Y2")
+    w(f"\tVBLENDVPS Y0, Y1, Y2, Y3\n\tVMOVUPS Y3, (DI)(AX*4)")
+    w(f"\tADDQ $8, AX\n\tJMP  {lbl}_loop\n{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
+
 # ---------------------------------------------------------------- reductions
 w("""// func sumBlocksAVX2(x *float32, n int) float64
 // Σ x over n (a multiple of 8, > 0) elements in float64: two 4-lane accumulators (elements 8i…8i+3

@@ -1,0 +1,11 @@
+//go:build !amd64 || purego
+
+package cpu
+
+import "github.com/gomlx/gomlx/backends"
+
+// compareVSBlocks returns 0: this build has no 8-lane loops (fusedCompare's loops are used).
+func compareVSBlocks(op backends.OpType, d, a, t []float32) int { return 0 }
+
+// whereBlocks returns 0: this build has no 8-lane loops (fusedWhere's loops are used).
+func whereBlocks(d, c, t, f []float32, fS bool) int { return 0 }
