@@ -55,6 +55,8 @@
 // cut by size and added in a fixed order), so a product gives the same bits on one core or many.
 //
 // The package must not import GoMLX or any other ifa package; it keeps no mutable package state
-// beyond its sync.Pool packing buffers and the active kernel path (SetISA), and is safe for
-// concurrent use.
+// beyond its sync.Pool packing buffers, the active kernel path (SetISA) and its helper goroutines
+// (workers.go: at most GOMAXPROCS-1, which poll for the next parallel loop for 50 µs after each
+// before they park, since waking a parked goroutine takes tens of µs), and is safe for concurrent
+// use.
 package kernels

@@ -37,34 +37,6 @@ const (
 	bGroupPanels = 8
 )
 
-// parallelFor runs body(worker, item) for every item in [0, items) on up to threads goroutines
-// (the calling one included, as worker 0) that take items in turn.
-func parallelFor(threads, items int, body func(worker, item int)) {
-	threads = min(threads, items)
-	if threads <= 1 {
-		for i := 0; i < items; i++ {
-			body(0, i)
-		}
-		return
-	}
-	var next atomic.Int64
-	work := func(worker int) {
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= items {
-				return
-			}
-			body(worker, i)
-		}
-	}
-	var wg sync.WaitGroup
-	for t := 1; t < threads; t++ {
-		wg.Go(func() { work(t) })
-	}
-	work(0)
-	wg.Wait()
-}
-
 // waitSpins is how many times a goroutine of gemmParallel yields while it waits for another
 // before it sleeps: long enough for a pack group or a block of C in progress, short enough not to
 // burn a core whose other goroutine has been descheduled by other load.
