@@ -11,7 +11,9 @@
 # machine without GPU: ifa --backend cpu and the peer on the CPU), BATCHES ("64 256"), CASES (regexp
 # on the step name), MODES ("eager default reduce-overhead"; modes need torch >= 2.0 and are skipped
 # with one line otherwise), RUN_TIMEOUT (seconds per run, 150), PYTHON (a python3 that imports torch),
-# IFA_ARGS (extra global ifa flags), OUT (/tmp/ifa-gpu-bench.md).
+# IFA_ARGS (extra global ifa flags), OUT (/tmp/ifa-gpu-bench.md), DEADLINE (epoch seconds: runs that
+# would end after it are cut off or skipped, saying so; bench/gpu-check.sh sets it from its budget).
+# The rows run batch by batch (every step at the first batch, then at the next).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-${STEPS:-30}}
@@ -66,20 +68,30 @@ cases=(
 record() {
 	local name=$1 batch=$2 side=$3; shift 3
 	echo "== $name batch $batch: $side"
-	local out rc
-	out=$(timeout "$RUN_TIMEOUT" "$@" 2>&1)
+	local out rc limit=$RUN_TIMEOUT
+	if [ -n "${DEADLINE:-}" ]; then
+		limit=$((DEADLINE - $(date +%s)))
+		if [ "$limit" -lt 20 ]; then
+			echo "   skipped: the time budget is spent"
+			"$PYTHON" -c 'import json, sys; print(json.dumps({"row": sys.argv[1], "row_batch": int(sys.argv[2]), "side": sys.argv[3], "failed": "budget"}))' \
+				"$name" "$batch" "$side" >>"$RAW"
+			return
+		fi
+		[ "$limit" -gt "$RUN_TIMEOUT" ] && limit=$RUN_TIMEOUT
+	fi
+	out=$(timeout "$limit" "$@" 2>&1)
 	rc=$?
 	echo "$out" | tail -2
 	local js; js=$(echo "$out" | grep '^{' | tail -1)
-	[ "$rc" = 124 ] && echo "   (cut off after ${RUN_TIMEOUT}s)"
+	[ "$rc" = 124 ] && echo "   (cut off after ${limit}s)"
 	"$PYTHON" -c 'import json, sys; j = json.loads(sys.argv[4]) if sys.argv[4] else {"failed": int(sys.argv[5])}
 j.update(row=sys.argv[1], row_batch=int(sys.argv[2]), side=sys.argv[3]); print(json.dumps(j))' \
 		"$name" "$batch" "$side" "$js" "$rc" >>"$RAW"
 }
-for c in "${cases[@]}"; do
-	IFS='|' read -r name ifa_args peer_args <<<"$c"
-	[[ $name =~ ${CASES:-.} ]] || continue # CASES=resnet: only the steps whose name matches
-	for b in $BATCHES; do
+for b in $BATCHES; do
+	for c in "${cases[@]}"; do
+		IFS='|' read -r name ifa_args peer_args <<<"$c"
+		[[ $name =~ ${CASES:-.} ]] || continue # CASES=resnet: only the steps whose name matches
 		# shellcheck disable=SC2086
 		record "$name" "$b" ifa "$IFA" ${IFA_ARGS:-} --backend "$IFA_BACKEND" bench $ifa_args --batch "$b" \
 			--steps "$STEPS" --warmup "$WARMUP" --format json
@@ -122,7 +134,8 @@ for (name, batch), sides in rows.items():
                  f"| {ratio} | {first} | {mib(ipeak)} | {mib(sides.get('eager', {}).get('peak_memory_bytes'))} |")
     for side, j in sides.items():
         if "failed" in j:
-            lines.append(f"|   ↳ {side} failed (exit {j['failed']}) | | | | | | | | | |")
+            why = "skipped: time budget spent" if j["failed"] == "budget" else f"failed (exit {j['failed']})"
+            lines.append(f"|   ↳ {side} {why} | | | | | | | | | |")
 text = "\n".join(lines) + "\n\nPeak memory: " + "; ".join(sorted(measures)) + ".\n"
 print(text)
 open(out, "w").write(text)
