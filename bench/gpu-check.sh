@@ -74,7 +74,7 @@ want() { [[ " ${CHECKS:-2 3 4 5} " == *" $1 "* ]]; }
 
 step "1. machine, plugin and smoke test ($IFA_BACKEND)"
 {
-	echo "# GPU check ($(date -u +%Y-%m-%d), BACKEND=$BACKEND)"
+	echo "## GPU check ($(date -u +%Y-%m-%d), BACKEND=$BACKEND)"
 	echo
 	echo '```'
 	if [ "$BACKEND" = cuda ]; then
@@ -142,7 +142,7 @@ out = sys.argv[1]
 def load(name, run):
     p = os.path.join(out, f"compile-{name}-{run}.jsonl")
     return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
-print("\n## Compile time per executable: first run (empty cache) and second run (cached)\n")
+print("\n### Compile time per executable: first run (empty cache) and second run (cached)\n")
 print("| command | executable | first run s | second run s | device MiB |")
 print("|---|---|---:|---:|---:|")
 for name, cmd in [("vit", "pretrain vit (nano, lwclr)"), ("distill", "distill resnet32x4→resnet8x4 ifacd")]:
@@ -166,7 +166,7 @@ step "4. speed and memory against PyTorch (bench/gpu.sh)"
 if want 4 && fits 60 "bench/gpu.sh"; then
 	IFA=$IFA BACKEND=$BACKEND BATCHES=$BATCHES RUN_TIMEOUT=${RUN_TIMEOUT:-120} DEADLINE=$((T0 + BUDGET - ${RESERVE:-0})) \
 		IFA_COMPILE_CACHE=$CACHE OUT="$OUT/gpu-bench.md" bench/gpu.sh "$STEPS"
-	{ echo; echo "## Training steps: ifa against PyTorch eager and torch.compile"; echo; cat "$OUT/gpu-bench.md"; } >>"$REPORT"
+	{ echo; echo "### Training steps: ifa against PyTorch eager and torch.compile"; echo; cat "$OUT/gpu-bench.md"; } >>"$REPORT"
 fi
 
 step "5. several GPUs"
@@ -177,9 +177,9 @@ if ! want 5; then
 	:
 elif [ "$NGPU" -lt 2 ]; then
 	echo "one GPU ($BACKEND): the 2-device test, the --devices 2 loss-curve match and the scaling row are skipped" | tee -a "$OUT/skipped.txt"
-	{ echo; echo "## Several GPUs"; echo; echo "Not run: the machine had $NGPU GPU."; } >>"$REPORT"
+	{ echo; echo "### Several GPUs"; echo; echo "Not run: the machine had $NGPU GPU."; } >>"$REPORT"
 else
-	{ echo; echo "## Several GPUs ($NGPU)"; echo; } >>"$REPORT"
+	{ echo; echo "### Several GPUs ($NGPU)"; echo; } >>"$REPORT"
 	if [ "$BACKEND" = cuda ] && command -v go >/dev/null && fits 120 "the 2-device test"; then
 		{ echo '```'; IFA_TEST_XLA=cuda timeout "$(cap 120)" go test ./cmd/ifa -run TestTrainTwoDevicesMatchesOneOnXLA -count=1 -v 2>&1 | tail -5; echo '```'; } | tee -a "$REPORT"
 	elif ! command -v go >/dev/null; then
