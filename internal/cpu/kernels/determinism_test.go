@@ -42,9 +42,10 @@ func withProcs(n int, fn func()) {
 var detGemmCases = []gemmCase{
 	{m: 97, n: 131, k: 300, alpha: 1, beta: 0},
 	{transA: true, transB: true, m: 130, n: 70, k: 257, alpha: -0.5, beta: 1.5, padA: 3, padB: 1, padC: 2},
-	{m: 300, n: 20, k: 150, alpha: 1, beta: 0.25},                                // narrow: A read in place
-	{m: 64, n: 1100, k: 80, alpha: 2, beta: 0},                                   // more than one column block
-	{transA: true, m: 40, n: 33, k: 2100, alpha: 1, beta: 0.5, padA: 3, padC: 2}, // split along k
+	{m: 300, n: 20, k: 150, alpha: 1, beta: 0.25},                                    // narrow: A read in place
+	{m: 64, n: 1100, k: 80, alpha: 2, beta: 0},                                       // more than one column block
+	{transB: true, m: 45, n: 2090, k: 70, alpha: 0.5, beta: -1.25, padB: 3, padC: 1}, // split by columns (2, 3 goroutines)
+	{transA: true, m: 40, n: 33, k: 2100, alpha: 1, beta: 0.5, padA: 3, padC: 2},     // split along k
 	{transB: true, m: 21, n: 50, k: 7000, alpha: -0.5, beta: 0, padB: 1},
 	{m: 3, n: 5, k: 1 << 16, alpha: 1, beta: 1},
 }

@@ -166,7 +166,8 @@ func gemm[T float](kern *kernel[T], src aSource[T], transB bool, m, n, k int, al
 
 // gemmSrc computes C = alpha·op(A)·op(B) + beta·C for any sources of A and B: it handles the
 // degenerate cases and picks the driver: direct dot products for tiny products, gemmSerial for
-// small ones, gemmSplitK for long sums into small outputs, gemmParallel otherwise.
+// small ones, gemmSplitK for long sums into small outputs, gemmColumns for wide products,
+// gemmParallel otherwise.
 func gemmSrc[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n, k int, alpha T, beta T, c []T, ldc int, threads int) {
 	if m == 0 || n == 0 {
 		return
@@ -188,6 +189,10 @@ func gemmSrc[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n, k 
 	}
 	if threads <= 1 {
 		gemmSerial(kern, src, bsrc, m, n, k, alpha, beta, c, ldc)
+		return
+	}
+	if bsrc.pack == nil && n >= colSplitMinCols*threads {
+		gemmColumns(kern, src, bsrc, m, n, k, alpha, beta, c, ldc, threads)
 		return
 	}
 	gemmParallel(kern, src, bsrc, m, n, k, alpha, beta, c, ldc, threads)

@@ -209,7 +209,8 @@ func TestDgemmAgainstReference(t *testing.T) {
 	}
 }
 
-// TestSgemmLarge crosses the production block sizes (k > kc, m > mc) with both goroutines.
+// TestSgemmLarge crosses the production block sizes (k > kc, m > mc) with both goroutines, and
+// products wide enough to be split by columns (gemmColumns).
 func TestSgemmLarge(t *testing.T) { forEachISA(t, testSgemmLarge) }
 
 func testSgemmLarge(t *testing.T) {
@@ -218,6 +219,8 @@ func testSgemmLarge(t *testing.T) {
 		{m: 301, n: 275, k: 530, alpha: 1, beta: 0.5, padA: 1, padB: 2, padC: 3},
 		{transA: true, transB: true, m: 150, n: 4100, k: 9, alpha: -1, beta: 0},
 		{transB: true, m: 64, n: 70, k: 777, alpha: 0.25, beta: 1},
+		{transB: true, m: 45, n: 2090, k: 300, alpha: -0.5, beta: 0.75, padB: 1, padC: 2}, // split by columns
+		{m: 200, n: 1070, k: 260, alpha: 1, beta: 0},                                      // split by columns, packed A
 	} {
 		if testing.Short() && tc.n > 1000 {
 			continue
