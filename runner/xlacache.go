@@ -63,14 +63,18 @@ func (p pluginIdentity) key() string {
 	return hex.EncodeToString(h[:8])
 }
 
-// scanFlagNames reports which of names (without their leading "--") occur as byte strings in the
-// file r, read once in chunks.
+// scanFlagNames reports which of names occur, without their leading "--", as C strings (followed
+// by a NUL byte) in the file r, read once in chunks. XLA registers each option under its name as a
+// string literal; the protocol-buffer descriptor of its options holds the field names too, not
+// NUL-terminated, and a field need not be a registered option, so those do not count.
 func scanFlagNames(r io.Reader, names []string) (map[string]bool, error) {
 	found := map[string]bool{}
 	longest := 0
+	needles := map[string][]byte{}
 	for _, n := range names {
 		found[n] = false
-		longest = max(longest, len(strings.TrimPrefix(n, "--")))
+		needles[n] = append([]byte(strings.TrimPrefix(n, "--")), 0)
+		longest = max(longest, len(needles[n]))
 	}
 	const chunk = 4 << 20
 	buf := make([]byte, 0, chunk+longest)
@@ -79,7 +83,7 @@ func scanFlagNames(r io.Reader, names []string) (map[string]bool, error) {
 		n, err := io.ReadFull(br, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		for _, name := range names {
-			if !found[name] && bytes.Contains(buf, []byte(strings.TrimPrefix(name, "--"))) {
+			if !found[name] && bytes.Contains(buf, needles[name]) {
 				found[name] = true
 			}
 		}

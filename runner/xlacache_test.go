@@ -10,17 +10,24 @@ import (
 )
 
 func TestScanFlagNamesAcrossChunks(t *testing.T) {
-	names := []string{"--xla_a_flag", "--xla_b_flag", "--xla_missing"}
+	names := []string{"--xla_a_flag", "--xla_b_flag", "--xla_missing", "--xla_in_descriptor"}
 	data := make([]byte, 4<<20+100)
 	copy(data[100:], "xla_a_flag")
-	copy(data[4<<20-4:], "xla_b_flag") // cut by the first chunk's end
+	copy(data[4<<20-4:], "xla_b_flag") // cut by the first chunk's end, NUL included
 	copy(data[len(data)-20:], "xla_missin")
+	copy(data[300:], "\x12\x11xla_in_descriptor\x18\x07") // a descriptor's field name: not NUL-terminated
 	found, err := scanFlagNames(bytes.NewReader(data), names)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !found["--xla_a_flag"] || !found["--xla_b_flag"] || found["--xla_missing"] {
-		t.Errorf("found %v: want a and b (b across the chunk boundary), not the truncated name", found)
+	if !found["--xla_a_flag"] || !found["--xla_b_flag"] || found["--xla_missing"] || found["--xla_in_descriptor"] {
+		t.Errorf("found %v: want a and b (b across the chunk boundary), not the truncated name nor the descriptor's", found)
+	}
+	// Exactly at the boundary: the name's last byte ends the first chunk, its NUL starts the second.
+	data = make([]byte, 4<<20+10)
+	copy(data[4<<20-len("xla_a_flag"):], "xla_a_flag")
+	if found, _ := scanFlagNames(bytes.NewReader(data), names[:1]); !found["--xla_a_flag"] {
+		t.Error("a name whose NUL starts the next chunk was missed")
 	}
 }
 
