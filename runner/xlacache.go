@@ -100,11 +100,15 @@ func scanFlagNames(r io.Reader, names []string) (map[string]bool, error) {
 	}
 }
 
-// flagScanFile is the cached answer of scanFlagNames for one plugin.
+// flagScanFile is the cached answer of scanFlagNames for one plugin; Scan is flagScanVersion.
 type flagScanFile struct {
+	Scan   int             `json:"scan"`
 	Plugin pluginIdentity  `json:"plugin"`
 	Found  map[string]bool `json:"found"`
 }
+
+// flagScanVersion changes whenever scanFlagNames's rule changes, so older answers are not reused.
+const flagScanVersion = 2
 
 var (
 	flagScanMu    sync.Mutex
@@ -130,8 +134,8 @@ func pluginFlags(p pluginIdentity, dir string, warn func(string)) (map[string]bo
 			switch err := json.Unmarshal(raw, &s); {
 			case err != nil:
 				warn(fmt.Sprintf("compile cache: %s is corrupt (%v): ignored, the plugin is scanned again", cache, err))
-			case s.Plugin != p || !hasAll(s.Found, xlaDefaultFlagNames):
-				warn(fmt.Sprintf("compile cache: %s describes another plugin or other options: ignored", cache))
+			case s.Scan != flagScanVersion || s.Plugin != p || !hasAll(s.Found, xlaDefaultFlagNames):
+				warn(fmt.Sprintf("compile cache: %s describes another plugin, other options or an older scan: ignored", cache))
 			default:
 				flagScanMemo[p] = s.Found
 				return s.Found, nil
@@ -150,7 +154,7 @@ func pluginFlags(p pluginIdentity, dir string, warn func(string)) (map[string]bo
 	flagScanCount++
 	flagScanMemo[p] = found
 	if cache != "" {
-		raw, _ := json.MarshalIndent(flagScanFile{Plugin: p, Found: found}, "", "  ")
+		raw, _ := json.MarshalIndent(flagScanFile{Scan: flagScanVersion, Plugin: p, Found: found}, "", "  ")
 		if err := writeFileAtomic(cache, append(raw, '\n')); err != nil {
 			warn(fmt.Sprintf("compile cache: %v", err))
 		}

@@ -82,6 +82,21 @@ func TestXLACompileFlagsGuardAndCache(t *testing.T) {
 	if len(warnings) != 0 {
 		t.Errorf("warnings %q", warnings)
 	}
+	// An answer of an older scanning rule is not reused.
+	resetFlagScanMemo()
+	raw, err := os.ReadFile(filepath.Join(dir, "flags.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "flags.json"), bytes.Replace(raw, []byte(`"scan": 2`), []byte(`"scan": 1`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	xlaCompileFlags("", plugin, cache, warn)
+	if flagScanCount != scans+2 || len(warnings) != 1 || !strings.Contains(warnings[0], "an older scan") {
+		t.Errorf("an older scan's answer: %d scans, warnings %q", flagScanCount-scans, warnings)
+	}
+	warnings = nil
+	scans++
 	// A corrupt flags.json is ignored with a warning and the plugin scanned again.
 	resetFlagScanMemo()
 	if err := os.WriteFile(filepath.Join(dir, "flags.json"), []byte(`{"plugin": {"path": 3`), 0o644); err != nil {
