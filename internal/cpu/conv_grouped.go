@@ -86,10 +86,15 @@ func convDepthwise[T floatT](ex *execState, g convGeom, out, in, kernel []T) {
 	})
 }
 
-// mulAddRow adds a ⊙ b to dst element by element.
+// mulAddRow adds a ⊙ b to dst element by element (float32 8 lanes at a time where the kernel path
+// has them, with the same bits).
 func mulAddRow[T floatT](dst, a, b []T) {
 	a, b = a[:len(dst)], b[:len(dst)]
-	for i := range dst {
+	i := 0
+	if d32, ok := any(dst).([]float32); ok {
+		i = mulAddBlocks(d32, any(a).([]float32), any(b).([]float32))
+	}
+	for ; i < len(dst); i++ {
 		dst[i] += a[i] * b[i]
 	}
 }

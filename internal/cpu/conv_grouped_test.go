@@ -261,3 +261,55 @@ func TestGroupedConvSameBitsAnyProcs(t *testing.T) {
 		exec.Finalize()
 	}
 }
+
+// TestDepthwiseSameBitsEveryPath: the depthwise forward and both gradients give the same float32
+// bits on every kernel path (the 8-lane rows add the same rounded products as the portable loop),
+// with channel counts that leave partial blocks of 8.
+func TestDepthwiseSameBitsEveryPath(t *testing.T) {
+	for _, c := range []groupedCase{
+		{n: 4, h: 9, w: 7, c: 58, cout: 58, groups: 58, kh: 3, kw: 3, stride: [2]int{2, 2}, dil: [2]int{1, 1}, pads: [2][2]int{{1, 1}, {1, 1}}},
+		{n: 3, h: 6, w: 6, c: 21, cout: 21, groups: 21, kh: 3, kw: 3, stride: [2]int{1, 1}, dil: [2]int{1, 1}, pads: [2][2]int{{1, 1}, {1, 1}}},
+	} {
+		rng := newRng(96)
+		oh, ow := c.outSize()
+		xt := randTensor(rng, dtypes.Float32, c.n, c.h, c.w, c.c)
+		wt := randTensor(rng, dtypes.Float32, c.kh, c.kw, 1, c.cout)
+		rt := randTensor(rng, dtypes.Float32, c.n, oh, ow, c.cout)
+		var want [][]float64
+		forEachISA(t, func(t *testing.T) {
+			got, _ := runGraph(t, testCPU(), groupedGraph(c), xt, wt, rt)
+			if want == nil {
+				want = got
+				return
+			}
+			for i := range want {
+				for j := range want[i] {
+					if math.Float64bits(got[i][j]) != math.Float64bits(want[i][j]) {
+						t.Fatalf("%s: output %d element %d: %v, the first path gives %v", c, i, j, got[i][j], want[i][j])
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDepthwise times ShuffleNetV2's depthwise 3×3 convolution on [64, 16, 16, 58] (stride 1,
+// padding 1): the forward, and the forward with both gradients, in GFLOP/s of the direct
+// products (2·outputs·9 flops each).
+func BenchmarkDepthwise(b *testing.B) {
+	c := groupedCase{n: 64, h: 16, w: 16, c: 58, cout: 58, groups: 58, kh: 3, kw: 3, stride: [2]int{1, 1},
+		dil: [2]int{1, 1}, pads: [2][2]int{{1, 1}, {1, 1}}}
+	rng := newRng(99)
+	x := randTensor(rng, dtypes.Float32, c.n, c.h, c.w, c.c)
+	w := randTensor(rng, dtypes.Float32, c.kh, c.kw, 1, c.cout)
+	r := randTensor(rng, dtypes.Float32, c.n, c.h, c.w, c.cout)
+	flops := 2 * 9 * float64(c.n*c.h*c.w*c.cout)
+	b.Run("forward", func(b *testing.B) {
+		benchExec(b, testCPU(), flops, "GFLOP/s", func(xs []*graph.Node) []*graph.Node {
+			return groupedGraph(c)(xs)[:1]
+		}, x, w, r)
+	})
+	b.Run("forward+gradients", func(b *testing.B) {
+		benchExec(b, testCPU(), 3*flops, "GFLOP/s", groupedGraph(c), x, w, r)
+	})
+}

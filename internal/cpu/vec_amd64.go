@@ -173,6 +173,9 @@ func whereVSAVX2(out, c, t, f *float32, n int)
 //go:noescape
 func whereVVAVX2(out, c, t, f *float32, n int)
 
+//go:noescape
+func mulAddVVAVX2(out, a, b *float32, n int)
+
 // The AVX-512 reductions and batch-norm kernels (the avx512 path, vec16): 16 lanes, with the last
 // partial block read and written through the opmask tail (tailMask16), so they take any length.
 

@@ -679,6 +679,26 @@ wherevvavx2_done:
 	VZEROUPPER
 	RET
 
+// func mulAddVVAVX2(out, a, b *float32, n int)
+TEXT ·mulAddVVAVX2(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+muladdvvavx2_loop:
+	CMPQ AX, CX
+	JGE  muladdvvavx2_done
+	VMOVUPS (SI)(AX*4), Y0
+	VMULPS (DX)(AX*4), Y0, Y0
+	VADDPS (DI)(AX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP  muladdvvavx2_loop
+muladdvvavx2_done:
+	VZEROUPPER
+	RET
+
 // func sumBlocksAVX2(x *float32, n int) float64
 // Σ x over n (a multiple of 8, > 0) elements in float64: two 4-lane accumulators (elements 8i…8i+3
 // and 8i+4…8i+7), added, then (t0 + t1) + (t2 + t3).

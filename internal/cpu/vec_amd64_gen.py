@@ -272,6 +272,16 @@ for lay in ("VS", "VV"):
     w(f"\tVBLENDVPS Y0, Y1, Y2, Y3\n\tVMOVUPS Y3, (DI)(AX*4)")
     w(f"\tADDQ $8, AX\n\tJMP  {lbl}_loop\n{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
 
+# ---------------------------------------------------------------- depthwise convolution rows
+# mulAddVVAVX2: out += a·b, one rounded multiply and one rounded add per lane (no FMA), as Go's
+# loop without fused multiply-adds.
+w("// func mulAddVVAVX2(out, a, b *float32, n int)")
+w("TEXT ·mulAddVVAVX2(SB), NOSPLIT, $0-32")
+w("\tMOVQ out+0(FP), DI\n\tMOVQ a+8(FP), SI\n\tMOVQ b+16(FP), DX\n\tMOVQ n+24(FP), CX\n\tXORQ AX, AX")
+w("muladdvvavx2_loop:\n\tCMPQ AX, CX\n\tJGE  muladdvvavx2_done")
+w("\tVMOVUPS (SI)(AX*4), Y0\n\tVMULPS (DX)(AX*4), Y0, Y0\n\tVADDPS (DI)(AX*4), Y0, Y0\n\tVMOVUPS Y0, (DI)(AX*4)")
+w("\tADDQ $8, AX\n\tJMP  muladdvvavx2_loop\nmuladdvvavx2_done:\n\tVZEROUPPER\n\tRET\n")
+
 # ---------------------------------------------------------------- reductions
 w("""// func sumBlocksAVX2(x *float32, n int) float64
 // Σ x over n (a multiple of 8, > 0) elements in float64: two 4-lane accumulators (elements 8i…8i+3
