@@ -48,9 +48,10 @@ type CompileRecord struct {
 type devMemBackend struct {
 	backends.Backend
 	mu      sync.Mutex
-	peak    int64  // largest Requirements() seen
-	logPath string // CompileLogEnv's file, or ""
-	device  bool   // an XLA backend: PeakMemory reports the executables' device bytes
+	peak    int64         // largest Requirements() seen
+	compile time.Duration // total time spent in the backend's Compile
+	logPath string        // CompileLogEnv's file, or ""
+	device  bool          // an XLA backend: PeakMemory reports the executables' device bytes
 }
 
 func (b *devMemBackend) Builder(name string) backends.Builder {
@@ -69,7 +70,11 @@ func (b *devMemBuilder) Compile(outputs []backends.Op, shardings []*backends.Sha
 	if err != nil {
 		return e, err
 	}
-	rec := CompileRecord{Name: b.name, Backend: b.rec.Name(), Seconds: time.Since(start).Seconds()}
+	took := time.Since(start)
+	b.rec.mu.Lock()
+	b.rec.compile += took
+	b.rec.mu.Unlock()
+	rec := CompileRecord{Name: b.name, Backend: b.rec.Name(), Seconds: took.Seconds()}
 	if s, ok := xlaExecutableMemory(e); ok {
 		rec.DeviceBytes = s.Requirements()
 		b.rec.record(rec.DeviceBytes)
@@ -142,6 +147,19 @@ func PeakMemory(b backends.Backend) (bytes int64, measure string) {
 		return 0, ""
 	}
 	return fit.PeakRSS(), MeasureRSS
+}
+
+// CompileSeconds returns the seconds backend b has spent compiling executables so far (XLA's
+// compile, without building the graphs), when b is one NewBackend wraps (XLA backends, and the host
+// backends while CompileLogEnv is set); ok is false otherwise.
+func CompileSeconds(b backends.Backend) (seconds float64, ok bool) {
+	d, ok := b.(*devMemBackend)
+	if !ok {
+		return 0, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.compile.Seconds(), true
 }
 
 // xlaExecFieldType is the type of xla.Executable's unexported field "exec" that GoMLX v0.26 fills

@@ -108,6 +108,12 @@ func TestCompileLog(t *testing.T) {
 			t.Errorf("line %d %q: %+v %v", i, l, r, err)
 		}
 	}
+	if secs, ok := CompileSeconds(b); !ok || secs <= 0 {
+		t.Errorf("compile seconds %v (ok %v), want the two compiles' time", secs, ok)
+	}
+	if _, ok := CompileSeconds(testutil.Backend()); ok {
+		t.Error("an unwrapped backend reported compile seconds")
+	}
 	if _, m := PeakMemory(b); m != MeasureRSS {
 		t.Errorf("a wrapped host backend measures %q, want the RSS", m)
 	}
