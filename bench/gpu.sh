@@ -128,7 +128,7 @@ for (name, batch), sides in rows.items():
     ratio = f"**{a / best:.2f}**" if a and best else "n/a"
     first = " / ".join(fs(s.get("compile_seconds")) for s in [i] + [sides.get(m, {}) for m in modes])
     if i.get("backend_compile_seconds"):
-        first += f" (ifa's XLA compile {i['backend_compile_seconds']:.1f})"
+        first += f" (ifa's backend compile {i['backend_compile_seconds']:.1f})"
     ipeak = i.get("device_peak_bytes") or i.get("peak_memory_bytes")
     measures.add("ifa: " + (i.get("device_memory_measure") or i.get("peak_memory_measure") or "n/a"))
     measures.add("PyTorch: " + sides.get("eager", {}).get("peak_memory_measure", "n/a"))
