@@ -90,6 +90,9 @@ if [ "$BACKEND" = cuda ]; then
 	site=$(python3 -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null)
 	ls -d "$site"/jax_plugins/* 2>/dev/null
 fi
+if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ] && [ ! -f "$DATA/train-images-idx3-ubyte" ]; then
+	echo "-- no Fashion-MNIST in DATA=$DATA: the teacher, compile and several-GPU steps will fail (set DATA)"
+fi
 timeout "$(cap 90)" "$IFA" --backend "$IFA_BACKEND" bench --model resnet8x4 --method none --steps 3 --warmup 1 ||
 	{ echo "$IFA_BACKEND smoke test failed: stopping"; exit 1; }
 
