@@ -194,6 +194,54 @@ func TestGroupedConvGradientsMatchReference(t *testing.T) {
 	}
 }
 
+// TestGroupedConvKernelGradPerGroup: the kernel gradient computed one group at a time (the form
+// other backends get for groups of several input channels) matches the definition, and the
+// graph then has one kernel-gradient convolution per group.
+func TestGroupedConvKernelGradPerGroup(t *testing.T) {
+	defer func(f func(*graph.Graph) bool) { kernelGradPerGroup = f }(kernelGradPerGroup)
+	kernelGradPerGroup = func(*graph.Graph) bool { return true }
+	for _, c := range groupedCases {
+		if c.c == c.groups {
+			continue // depthwise: batch groups on every backend
+		}
+		t.Run(c.String(), func(t *testing.T) {
+			rng := newRng(92)
+			oh, ow := c.outSize()
+			xt := randTensor(rng, dtypes.Float64, c.n, c.h, c.w, c.c)
+			wt := randTensor(rng, dtypes.Float64, c.kh, c.kw, c.c/c.groups, c.cout)
+			rt := randTensor(rng, dtypes.Float64, c.n, oh, ow, c.cout)
+			x, w, r := tensorFloats(t, xt), tensorFloats(t, wt), tensorFloats(t, rt)
+			_, _, wantDW := groupedRef(c, x, w, r)
+			in := []*tensors.Tensor{xt, wt, rt}
+			if c.channelsFirst {
+				in = []*tensors.Tensor{
+					floatTensor(dtypes.Float64, permute(x, [4]int{c.n, c.h, c.w, c.c}, [4]int{0, 3, 1, 2}), c.n, c.c, c.h, c.w),
+					floatTensor(dtypes.Float64, permute(w, [4]int{c.kh, c.kw, c.c / c.groups, c.cout}, [4]int{3, 2, 0, 1}),
+						c.cout, c.c/c.groups, c.kh, c.kw),
+					floatTensor(dtypes.Float64, permute(r, [4]int{c.n, oh, ow, c.cout}, [4]int{0, 3, 1, 2}), c.n, c.cout, oh, ow)}
+			}
+			convs := 0
+			got, _ := runGraph(t, testCPU(), func(xs []*graph.Node) []*graph.Node {
+				outs := groupedGraph(c)(xs)
+				for _, n := range xs[0].Graph().Nodes() {
+					if n.Type() == graph.NodeTypeConvGeneral {
+						convs++
+					}
+				}
+				return outs[2:]
+			}, in...)
+			dw := got[0]
+			if c.channelsFirst {
+				dw = permute(dw, [4]int{c.cout, c.c / c.groups, c.kh, c.kw}, [4]int{2, 3, 1, 0})
+			}
+			assertClose(t, dw, wantDW, 1e-12, "kernel gradient")
+			if convs != 2+c.groups {
+				t.Errorf("%d convolutions, want the forward, the input gradient and %d kernel gradients", convs, c.groups)
+			}
+		})
+	}
+}
+
 // floatTensor returns a tensor of dtype (float32 or float64) with the values v.
 func floatTensor(dt dtypes.DType, v []float64, dims ...int) *tensors.Tensor {
 	if dt == dtypes.Float64 {

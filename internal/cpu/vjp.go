@@ -335,7 +335,9 @@ func sliceSpecs(starts, limits, strides []int) []graph.SliceAxisSpec {
 //     w′[k, co, g·Cin/G + ci] = w[reversed k, ci, g·Cout/G + co] ([KS..., Cout/G, Cin]) is w with
 //     its output channels split into (G, Cout/G) and transposed;
 //   - ∂w is the same convolution with G batch groups: x's channels, read as batch, split into G
-//     groups, and output channel g·Cout/G + co of ∂w reads batch group g.
+//     groups, and output channel g·Cout/G + co of ∂w reads batch group g. On backends other than
+//     this one, groups of several input channels get one kernel gradient per group instead (XLA
+//     reads batch groups of more than one element in its own order); depthwise ones stay one.
 //
 // Batch-grouped and input-dilated convolutions fall back to GoMLX's gradient.
 func convGeneralVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) []*graph.Node {
@@ -414,8 +416,30 @@ func convGeneralVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shap
 		KernelInputChannels: ax.OutputBatch, KernelOutputChannels: ax.OutputChannels, KernelSpatial: ax.OutputSpatial,
 		OutputBatch: ax.KernelInputChannels, OutputChannels: ax.KernelOutputChannels, OutputSpatial: ax.KernelSpatial,
 	}
-	dw := graph.ConvGeneral(x, v, wAxes, kDil, wPads, ones(sd), strides, 1, groups)
+	var dw *graph.Node
+	if cinG := w.Shape().Dimensions[ax.KernelInputChannels]; groups == 1 || cinG == 1 || !kernelGradPerGroup(node.Graph()) {
+		dw = graph.ConvGeneral(x, v, wAxes, kDil, wPads, ones(sd), strides, 1, groups)
+	} else {
+		// Batch groups of several channels each: backends read the groups of the batch
+		// differently (XLA's reference evaluator interleaves them), so other backends get one
+		// kernel gradient per group.
+		xs := graph.Split(x, ax.InputChannels, groups)
+		vs := graph.Split(v, ax.OutputChannels, groups)
+		parts := make([]*graph.Node, groups)
+		for i := range parts {
+			parts[i] = graph.ConvGeneral(xs[i], vs[i], wAxes, kDil, wPads, ones(sd), strides, 1, 1)
+		}
+		dw = graph.Concatenate(parts, ax.KernelOutputChannels)
+	}
 	return []*graph.Node{dx, dw}
+}
+
+// kernelGradPerGroup reports whether the kernel gradient of a convolution with groups of several
+// input channels is computed one group at a time on g's backend: on every backend but this one
+// (a variable, so that the tests run that form here too).
+var kernelGradPerGroup = func(g *graph.Graph) bool {
+	_, onCPU := g.Backend().(*Backend)
+	return !onCPU
 }
 
 // groupedTransposedKernel returns the kernel of the input gradient of a convolution with the given
