@@ -45,9 +45,9 @@
 // to pack and the blocks of C of one slice of k after the other, with no barrier between slices
 // (a block waits only for its slice's panels and for its own previous slice), so a core slowed by
 // other load takes fewer; tall products give each block of rows its own A panels, packed by the
-// goroutine that uses them; products with at least 512 columns per goroutine are instead cut into
-// one run of column tiles per goroutine, each a serial product with its own panels (no panel
-// shared between cores);
+// goroutine that uses them. Products of dense matrices with at least 128 columns per goroutine
+// are instead cut into one run of column tiles per goroutine, each a serial product with its own
+// panels (none shared between cores, A packed once per goroutine); and
 // long sums into small outputs (weight gradients) are instead split along k into a fixed number
 // of parts, each summed into its own buffer, the buffers then added in order.
 //

@@ -191,7 +191,7 @@ func gemmSrc[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n, k 
 		gemmSerial(kern, src, bsrc, m, n, k, alpha, beta, c, ldc)
 		return
 	}
-	if bsrc.pack == nil && n >= colSplitMinCols*threads {
+	if src.pack == nil && bsrc.pack == nil && n >= colSplitMinCols*threads {
 		gemmColumns(kern, src, bsrc, m, n, k, alpha, beta, c, ldc, threads)
 		return
 	}
