@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -316,4 +317,21 @@ func BenchmarkBatchNormTrainStep(b *testing.B) {
 			return graph.Add(graph.Mul(c, graph.Mul(inv, graph.Reshape(s, 1, 1, 1, 64))), graph.Reshape(o, 1, 1, 1, 64))
 		}), x, w, scale, offset)
 	})
+}
+
+// TestOpStatsBatchNormShape: the op statistics list a batch norm under its operand's shape (its
+// first output's), not under the tuple's missing one.
+func TestOpStatsBatchNormShape(t *testing.T) {
+	stats := testCPUWith("opstats=on").(*Backend)
+	stats.EnableOpStats(true) // clears earlier runs
+	x := randTensor(newRng(33), dtypes.Float32, 6, 5, 8)
+	s := randTensor(newRng(34), dtypes.Float32, 8)
+	runGraph(t, stats, func(xs []*graph.Node) []*graph.Node {
+		y, _, _ := graph.InternalBatchNormForTraining(xs[0], xs[1], xs[1], 1e-5, -1)
+		return []*graph.Node{y}
+	}, x, s)
+	report := stats.OpStatsReport(10)
+	if !strings.Contains(report, "(Float32)[6 5 8]") || strings.Contains(report, "InvalidDType") {
+		t.Errorf("batch norm not listed under [6 5 8]:\n%s", report)
+	}
 }

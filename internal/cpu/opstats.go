@@ -44,7 +44,11 @@ func (t *opStatTable) record(st *step, d time.Duration) {
 	if st.fused != nil {
 		op = "Fused(" + op + ")"
 	}
-	k := opStatKey{op: op, shape: n.shape.String()}
+	shape := n.shape
+	if n.multiShapes != nil { // multi-output ops (batch norms): their first output's shape
+		shape = n.multiShapes[0]
+	}
+	k := opStatKey{op: op, shape: shape.String()}
 	t.mu.Lock()
 	if t.m == nil {
 		t.m = map[opStatKey]*opStat{}
