@@ -303,7 +303,11 @@ func (p *bufferPool) get(dtype dtypes.DType, n int) any {
 		}
 		p.mu.Unlock()
 	}
-	return makeFlat(dtype, n)
+	flat := makeFlat(dtype, n)
+	if n*dtype.Size() >= hugePageMinBytes {
+		adviseHugePages(flat)
+	}
+	return flat
 }
 
 func (p *bufferPool) put(dtype dtypes.DType, flat any) {
