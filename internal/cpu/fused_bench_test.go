@@ -74,3 +74,20 @@ func BenchmarkBiasGradSum(b *testing.B) {
 		return []*graph.Node{graph.ReduceSum(xs[0], 0)}
 	}, x)
 }
+
+// BenchmarkChannelShuffle times ShuffleNetV2's channel shuffle on [64, 16, 16, 116] (the two
+// halves of the channels interleaved: [.., 2, 58] → [.., 58, 2]) and its gradient (the other way
+// round), in GB/s of read and written bytes.
+func BenchmarkChannelShuffle(b *testing.B) {
+	for _, dir := range []struct {
+		name string
+		dims []int
+	}{{"forward", []int{64, 16, 16, 2, 58}}, {"backward", []int{64, 16, 16, 58, 2}}} {
+		b.Run(dir.name, func(b *testing.B) {
+			x := randTensor(newRng(50), dtypes.Float32, dir.dims...)
+			benchExec(b, testCPU(), 8*float64(x.Shape().Size()), "GB/s", func(xs []*graph.Node) []*graph.Node {
+				return []*graph.Node{graph.TransposeAllAxes(xs[0], 0, 1, 2, 4, 3)}
+			}, x)
+		})
+	}
+}

@@ -222,6 +222,29 @@ func copyBoxRec[T any](dst, src []T, dims []int, dOff int, dStr []int, sOff int,
 		transposeTile(dst, src, dims[0], dims[1], dOff, dStr[0], sOff, sStr[1])
 		return
 	}
+	if len(dims) == 2 && dStr[1] == 1 {
+		// Short rows of dst gathered from strided src (a transpose with a small axis, such as
+		// a channel shuffle's [C, 2] → [2, C]): one loop per row instead of a call per element run.
+		n, ss := dims[1], sStr[1]
+		if n < 8 && dims[0] > n {
+			// Rows too short for a loop each: walk the long axis innermost.
+			for j := 0; j < n; j++ {
+				d, s := dOff+j, sOff+j*ss
+				for i := 0; i < dims[0]; i++ {
+					dst[d+i*dStr[0]] = src[s+i*sStr[0]]
+				}
+			}
+			return
+		}
+		for i := 0; i < dims[0]; i++ {
+			d := dst[dOff+i*dStr[0] : dOff+i*dStr[0]+n]
+			s := sOff + i*sStr[0]
+			for j := range d {
+				d[j] = src[s+j*ss]
+			}
+		}
+		return
+	}
 	for i := 0; i < dims[0]; i++ {
 		copyBoxRec(dst, src, dims[1:], dOff+i*dStr[0], dStr[1:], sOff+i*sStr[0], sStr[1:])
 	}

@@ -298,3 +298,28 @@ func TestSumLeadingAxes(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposeSmallAxis: transposes that swap a small axis with the channels (ShuffleNet's
+// channel shuffle, [.., g, C] ↔ [.., C, g], g = 2 or 3) against the index definition.
+func TestTransposeSmallAxis(t *testing.T) {
+	for _, dims := range [][]int{{5, 3, 2, 7}, {4, 6, 3, 5}, {3, 4, 7, 2}, {2, 64, 2, 58}} {
+		x := randTensor(newRng(51), dtypes.Float32, dims...)
+		xf := tensorFloats(t, x)
+		got, _ := runGraph(t, testCPU(), func(xs []*graph.Node) []*graph.Node {
+			return []*graph.Node{graph.TransposeAllAxes(xs[0], 0, 1, 3, 2)}
+		}, x)
+		a, b, c, d := dims[0], dims[1], dims[2], dims[3]
+		for i := range a {
+			for j := range b {
+				for k := range c {
+					for l := range d {
+						want := xf[((i*b+j)*c+k)*d+l]
+						if g := got[0][((i*b+j)*d+l)*c+k]; g != want {
+							t.Fatalf("%v: out[%d %d %d %d] = %v, want %v", dims, i, j, l, k, g, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
