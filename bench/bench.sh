@@ -11,7 +11,8 @@
 # plain cross-entropy (the transformer step alone, without lwclr's 2048-wide projector).
 # Environment: IFA (the ifa binary, default bin/ifa), BACKEND (default cpu), STEPS (10), WARMUP (2),
 # ROUNDS (number of interleaved rounds, default 1; the best median of the rounds is kept),
-# PYTHON (default /usr/bin/python3), THREADS (PyTorch threads, default: the number of CPUs), OUT.
+# PYTHON (default /usr/bin/python3), THREADS (PyTorch threads, default: the number of CPUs), OUT,
+# PEER_MALLOC (the peer's glibc malloc tunables, below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,10 +49,18 @@ fi
 # PyTorch 1.13 runs its own CPU kernels (elementwise, batch norm, reductions) on AVX2 unless told that
 # AVX-512 may be used; only where the processor has AVX-512 F/BW/DQ/VL (forcing it elsewhere would
 # stop the peer with an illegal instruction).
+# glibc's malloc gives freed blocks above its mmap threshold (128 KiB at first) back to the system,
+# and trims the heap top, so PyTorch page-faults its activations in again on every step: on this
+# machine's resnet8x4 step that cost the peer 40% (about 150 against 250 images/s). PyTorch's
+# performance guide recommends jemalloc or tcmalloc for CPU training; the same effect without another
+# library: keep freed memory (mmap threshold 32 MiB, the largest glibc allows; no trimming). Set
+# PEER_MALLOC= (empty) to run the peer with glibc's defaults.
+PEER_MALLOC=${PEER_MALLOC-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296}
 PEER_ENV=()
+[[ -n $PEER_MALLOC ]] && PEER_ENV+=("GLIBC_TUNABLES=$PEER_MALLOC")
 if grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx512bw /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo &&
   grep -qw avx512vl /proc/cpuinfo; then
-  PEER_ENV=(ATEN_CPU_CAPABILITY=avx512)
+  PEER_ENV+=(ATEN_CPU_CAPABILITY=avx512)
 fi
 
 RAW=$(mktemp)
@@ -78,9 +87,9 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-"$PYTHON" - "$RAW" "$OUT" "$OUT_PEERS" "$PEERS" "$BACKEND" "$STEPS" "$WARMUP" "$ROUNDS" "$THREADS" <<'EOF'
+"$PYTHON" - "$RAW" "$OUT" "$OUT_PEERS" "$PEERS" "$BACKEND" "$STEPS" "$WARMUP" "$ROUNDS" "$THREADS" "$PEER_MALLOC" <<'EOF'
 import json, platform, subprocess, sys, time
-raw, out, out_peers, peers, backend, steps, warmup, rounds, threads = sys.argv[1:]
+raw, out, out_peers, peers, backend, steps, warmup, rounds, threads, peer_malloc = sys.argv[1:]
 best = {}
 for line in open(raw):
     r = json.loads(line)
@@ -118,7 +127,9 @@ if peers == "1":
             "OpenBLAS with its own kernel choice (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for PyTorch alone), "
             "convolutions on oneDNN with channels-last CNN tensors, ATen kernels "
             f"{next((r.get('cpu_capability') or '?' for r in best.values() if r.get('peer') == 'pytorch'), '?')}; "
-            "ifa and PyTorch run alternately.\n",
+            + (f"glibc malloc keeps freed memory (GLIBC_TUNABLES={peer_malloc}, instead of page-faulting "
+               "activations in again on every step); " if peer_malloc else "glibc malloc with its defaults; ")
+            + "ifa and PyTorch run alternately.\n",
             "| model | method | batch | input | ifa images/s | PyTorch images/s | ifa / PyTorch | ifa ms/step | PyTorch ms/step | ifa peak MiB | PyTorch peak MiB | params ifa / PyTorch |",
             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for key, r in best.items():

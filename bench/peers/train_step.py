@@ -287,7 +287,7 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return loss.detach()
+        return loss
 
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
