@@ -68,22 +68,26 @@ func convDepthwise[T floatT](ex *execState, g convGeom, out, in, kernel []T) {
 				if off < 0 {
 					continue
 				}
-				src := in[(base+int(off))*c:][:c]
-				wk := w[k*cOut:][:cOut]
-				if m == 1 {
-					mulAddRow(dst, src, wk)
-					continue
-				}
-				for ci, xv := range src {
-					d := dst[ci*m : (ci+1)*m]
-					wc := wk[ci*m : (ci+1)*m]
-					for j := range d {
-						d[j] += xv * wc[j]
-					}
-				}
+				mulAddDepthwise(dst, in[(base+int(off))*c:][:c], w[k*cOut:][:cOut], m)
 			}
 		}
 	})
+}
+
+// mulAddDepthwise adds to dst[ci·m+j] the product src[ci] · w[ci·m+j] for every channel ci of src and
+// each of its m outputs j (m = 1: element by element, 8 lanes at a time where the kernel path has them).
+func mulAddDepthwise[T floatT](dst, src, w []T, m int) {
+	if m == 1 {
+		mulAddRow(dst, src, w)
+		return
+	}
+	for ci, xv := range src {
+		d := dst[ci*m : (ci+1)*m]
+		wc := w[ci*m : (ci+1)*m]
+		for j := range d {
+			d[j] += xv * wc[j]
+		}
+	}
 }
 
 // mulAddRow adds a ⊙ b to dst element by element (float32 8 lanes at a time where the kernel path
@@ -161,18 +165,7 @@ func convFilterGradGrouped[T floatT](ex *execState, g convGeom, out, x, v []T) {
 							continue
 						}
 						src := x[(b*fg.inSpSize+int(off))*c+c0 : (b*fg.inSpSize+int(off))*c+c1]
-						vr := v[(b*fg.outSpN+os)*cOut+c0*m : (b*fg.outSpN+os)*cOut+c1*m]
-						if m == 1 {
-							mulAddRow(dst, src, vr)
-							continue
-						}
-						for ci, xv := range src {
-							d := dst[ci*m : (ci+1)*m]
-							vc := vr[ci*m : (ci+1)*m]
-							for j := range d {
-								d[j] += xv * vc[j]
-							}
-						}
+						mulAddDepthwise(dst, src, v[(b*fg.outSpN+os)*cOut+c0*m:(b*fg.outSpN+os)*cOut+c1*m], m)
 					}
 				}
 			}
