@@ -19,8 +19,8 @@
 # Environment (defaults in brackets): IFA [./bin/ifa], ROOT [runs/xarch-fmnist], SEEDS ["0 1"],
 # NICE [5] (niceness of the runs), METHODS [all, in this order: every seed-0 run comes before
 # the seed-1 runs, and of those vanilla, kd and ifacd first], ONLY [every pair], and the sizes
-# below. The defaults took 98 minutes in all on a 2-core machine shared with several training jobs
-# (teachers 38, the ViT pairs 23, resnet32x4 → shufflev2 37); results in docs/results/xarch-fmnist.
+# below. The defaults took about 105 minutes in all on a 2-core machine shared with other jobs
+# (teachers 36, the ViT pairs 24, resnet32x4 → shufflev2 45); results in docs/results/xarch-fmnist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,21 +40,20 @@ NICE=${NICE:-5}
 TEST_LIMIT=${TEST_LIMIT:-1000} # the teachers' evaluation: the first N test images
 METHODS=${METHODS:-"vanilla kd ifacd crd hint attention similarity correlation vid rkd pkt nst fsp"}
 # Teachers: training images and epochs (cosine schedule).
-T_R32X4_LIMIT=${T_R32X4_LIMIT:-4000} T_R32X4_EPOCHS=${T_R32X4_EPOCHS:-3}
-T_VIT_LIMIT=${T_VIT_LIMIT:-30000} T_VIT_EPOCHS=${T_VIT_EPOCHS:-4}
+T_R32X4_LIMIT=${T_R32X4_LIMIT:-10000} T_R32X4_EPOCHS=${T_R32X4_EPOCHS:-3}
+T_VIT_LIMIT=${T_VIT_LIMIT:-30000} T_VIT_EPOCHS=${T_VIT_EPOCHS:-5}
 # The ViT teacher trains with AdamW (with SGD, the CNN recipe, vit:nano stays near 30% after 8,000
 # images).
 T_VIT_FLAGS=${T_VIT_FLAGS:-"--optimizer=adamw --lr=2e-3 --weight-decay=0.05 --warmup-steps=100"}
 T_R20_LIMIT=${T_R20_LIMIT:-10000} T_R20_EPOCHS=${T_R20_EPOCHS:-4}
 # Students (training images, epochs, milestones, batch, evaluation period, test images, rate; 0:
-# the recipe's): a resnet32x4 → shufflev2 distillation step runs at ~22 images/s on two cores with
-# one other job, ~6-12 with several (shufflev2 alone trains at ~27, slower than its teacher's ~60),
-# so pair (a) gets 50 steps of 32 images at a constant rate of 0.05 (after 20 steps at the
-# recipe's 0.01, or at 0.05, shufflev2 still predicts one class) and one evaluation; the ViT pairs
-# run at ~350 images/s (~100 loaded).
-A_LIMIT=${A_LIMIT:-800} A_EPOCHS=${A_EPOCHS:-2} A_MILESTONES=${A_MILESTONES:-2} A_BATCH=${A_BATCH:-32}
+# the recipe's): a resnet32x4 → shufflev2 distillation step (teacher forward included) runs at
+# ~40-60 images/s on two cores with one other job, so pair (a) gets 94 steps of 64 images at a
+# constant rate of 0.05 (at the recipe's 0.01, or after a few dozen steps, shufflev2 still predicts
+# one class) and one evaluation; the ViT pairs run at ~250-450 images/s and get 94 steps too.
+A_LIMIT=${A_LIMIT:-3000} A_EPOCHS=${A_EPOCHS:-2} A_MILESTONES=${A_MILESTONES:-2} A_BATCH=${A_BATCH:-64}
 A_EVAL_EVERY=${A_EVAL_EVERY:-0} A_TEST=${A_TEST:-500} A_LR=${A_LR:-0.05}
-B_LIMIT=${B_LIMIT:-1000} B_EPOCHS=${B_EPOCHS:-2} B_MILESTONES=${B_MILESTONES:-2} B_BATCH=${B_BATCH:-64}
+B_LIMIT=${B_LIMIT:-3000} B_EPOCHS=${B_EPOCHS:-2} B_MILESTONES=${B_MILESTONES:-2} B_BATCH=${B_BATCH:-64}
 B_EVAL_EVERY=${B_EVAL_EVERY:-1} B_TEST=${B_TEST:-1000} B_LR=${B_LR:-0}
 
 # name model limit epochs [flags...]
@@ -102,7 +101,7 @@ for t in "${TEACHERS[@]}"; do
 	read -r name model limit epochs flags <<<"$t"
 	state=todo
 	if tdone "$name"; then state=done; else
-		case $model in resnet32x4) ips=20 ;; vit:nano) ips=160 ;; *) ips=300 ;; esac
+		case $model in resnet32x4) ips=20 ;; *) ips=400 ;; esac
 		est=$((est + limit * epochs / ips + 20))
 	fi
 	echo "  teacher $model: $limit images, $epochs epochs, cosine ${flags:-} ($state)"
@@ -110,9 +109,9 @@ done
 for p in "${PAIRS[@]}"; do
 	read -r pair teacher student size _ _ <<<"$p"
 	if [ "$size" = a ]; then
-		limit=$A_LIMIT epochs=$A_EPOCHS ms=$A_MILESTONES batch=$A_BATCH test=$A_TEST lr=$A_LR ips=10 evs=25
+		limit=$A_LIMIT epochs=$A_EPOCHS ms=$A_MILESTONES batch=$A_BATCH test=$A_TEST lr=$A_LR ips=50 evs=25
 	else
-		limit=$B_LIMIT epochs=$B_EPOCHS ms=$B_MILESTONES batch=$B_BATCH test=$B_TEST lr=$B_LR ips=100 evs=12
+		limit=$B_LIMIT epochs=$B_EPOCHS ms=$B_MILESTONES batch=$B_BATCH test=$B_TEST lr=$B_LR ips=250 evs=12
 	fi
 	todo=0
 	for s in $SEEDS; do for m in $METHODS; do sdone "$pair" "$m" "$s" || todo=$((todo + 1)); done; done
