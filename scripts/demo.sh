@@ -28,7 +28,8 @@ MODE=${DEMO_MODE:-simlwclr}
 # 10 epochs without local crops 83.38 / 86.31 / 85.66 / 87.67%. The 6 local crops cost about 2.3x the
 # CPU time per epoch (2-epoch runs: 230 s against 101 s). Measured on the quiet 2-core machine: 7
 # epochs, the demo itself 716 s (663 s pretraining), 11 min 56 s with a warm build; 8 epochs took
-# 13 min 58 s with a cold build (a fresh Go build cache), too close to the 15-minute budget.
+# 13 min 58 s with a cold build (a fresh Go build cache), too close to the 15-minute budget. On a
+# slower day for the machine, 7 epochs took 13 min 33 s with a warm build (same figures).
 EPOCHS=${DEMO_EPOCHS:-7}
 BATCH=${DEMO_BATCH:-256}
 LR=${DEMO_LR:-0.005}
