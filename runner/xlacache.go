@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ifa-toolkit/ifa/torchio"
 )
 
 // XLA options ifa sets by default on XLA backends (compile time and the persistent compile cache),
@@ -155,7 +158,7 @@ func pluginFlags(p pluginIdentity, dir string, warn func(string)) (map[string]bo
 	flagScanMemo[p] = found
 	if cache != "" {
 		raw, _ := json.MarshalIndent(flagScanFile{Scan: flagScanVersion, Plugin: p, Found: found}, "", "  ")
-		if err := writeFileAtomic(cache, append(raw, '\n')); err != nil {
+		if err := torchio.WriteFileAtomic(cache, append(raw, '\n')); err != nil {
 			warn(fmt.Sprintf("compile cache: %v", err))
 		}
 	}
@@ -169,26 +172,6 @@ func hasAll(m map[string]bool, names []string) bool {
 		}
 	}
 	return true
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same folder.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		_ = os.Remove(tmp.Name())
-	}
-	return werr
 }
 
 // xlaFlagSet reports whether the XLA_FLAGS value flags sets option name (with or without a value).
@@ -286,7 +269,7 @@ func checkKernelCache(path string) error {
 // within data.
 func checkProtoWire(data []byte) error {
 	for i := 0; i < len(data); {
-		tag, n := uvarint(data[i:])
+		tag, n := binary.Uvarint(data[i:])
 		if n <= 0 {
 			return fmt.Errorf("byte %d: truncated tag", i)
 		}
@@ -296,7 +279,7 @@ func checkProtoWire(data []byte) error {
 		}
 		switch tag & 7 {
 		case 0:
-			_, n := uvarint(data[i:])
+			_, n := binary.Uvarint(data[i:])
 			if n <= 0 {
 				return fmt.Errorf("byte %d: truncated varint", i)
 			}
@@ -311,7 +294,7 @@ func checkProtoWire(data []byte) error {
 			}
 			i += w
 		case 2:
-			l, n := uvarint(data[i:])
+			l, n := binary.Uvarint(data[i:])
 			if n <= 0 || l > uint64(len(data)-i-n) {
 				return fmt.Errorf("byte %d: length-delimited field runs past the end (%d bytes)", i, len(data))
 			}
@@ -321,18 +304,6 @@ func checkProtoWire(data []byte) error {
 		}
 	}
 	return nil
-}
-
-// uvarint decodes a protocol-buffer varint; n <= 0 when data ends first or it overflows.
-func uvarint(data []byte) (v uint64, n int) {
-	for i := 0; i < len(data) && i < 10; i++ {
-		b := data[i]
-		v |= uint64(b&0x7f) << (7 * i)
-		if b < 0x80 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
 }
 
 // checkAutotuneDir removes empty files and leftover temporaries from the per-fusion autotune
