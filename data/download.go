@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ifa-toolkit/ifa/internal/atomicfile"
 )
 
 // RemoteFile is one published file of a dataset and its published MD5 checksum (hex).
@@ -233,16 +235,11 @@ func download(ctx context.Context, client *http.Client, url, dst, wantMD5 string
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("%s: HTTP %s", url, resp.Status)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.part")
+	tmp, err := atomicfile.Create(dst)
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Abort()
 	h := md5.New()
 	pw := &progressWriter{total: resp.ContentLength, report: report}
 	report(0, resp.ContentLength)
@@ -259,21 +256,8 @@ func download(ctx context.Context, client *http.Client, url, dst, wantMD5 string
 	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, wantMD5) {
 		return n, fmt.Errorf("%s: MD5 %s, want %s (corrupt or changed file; nothing written)", url, got, wantMD5)
 	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return n, fmt.Errorf("file %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return n, fmt.Errorf("file %s: sync: %w", tmp.Name(), err)
-	}
-	if err = tmp.Close(); err != nil {
-		return n, fmt.Errorf("file %s: %w", tmp.Name(), err)
-	}
-	if err = os.Rename(tmp.Name(), dst); err != nil {
-		return n, err
-	}
-	if d, derr := os.Open(filepath.Dir(dst)); derr == nil { // make the rename durable
-		_ = d.Sync()
-		d.Close()
+	if err = tmp.Commit(0o644); err != nil {
+		return n, fmt.Errorf("file %w", err)
 	}
 	return n, nil
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/ifa-toolkit/ifa/internal/atomicfile"
 )
 
 // The decoded-image cache of an image folder: decoding JPEG/PNG files on every run (and resizing
@@ -134,26 +136,21 @@ func writeCache(path string, h cacheHeader, ds *Dataset) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*.u8")
+	tmp, err := atomicfile.Create(path)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	defer tmp.Abort()
 	var buf bytes.Buffer
 	buf.WriteString(cacheMagic)
 	_ = binary.Write(&buf, binary.LittleEndian, uint32(len(head)))
 	buf.Write(head)
 	_ = binary.Write(&buf, binary.LittleEndian, ds.Labels)
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
 		return err
 	}
 	if _, err := tmp.Write(ds.Images); err != nil {
-		tmp.Close()
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return tmp.Commit(0o644)
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ifa-toolkit/ifa/internal/atomicfile"
 )
 
 // Checkpoint file format (version 1), all integers little-endian:
@@ -181,7 +183,7 @@ type header struct {
 
 // tempPrefix starts the name of a checkpoint being written; such a file left behind by a killed
 // process is removed by RemoveTempCheckpoints.
-const tempPrefix = ".tmp-"
+const tempPrefix = atomicfile.TempPrefix
 
 // ErrCheckpointAborted is wrapped by the error of a checkpoint write abandoned because its abort
 // context was cancelled; the temporary file is removed and the previous checkpoints are intact.
@@ -236,17 +238,11 @@ func SaveCheckpointAbortable(abort stdctx.Context, path string, ctx *context.Con
 		return fmt.Errorf("fit: checkpoint %s: header: %w", path, err)
 	}
 
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, tempPrefix+filepath.Base(path)+"-*")
+	tmp, err := atomicfile.Create(path)
 	if err != nil {
-		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
+		return fmt.Errorf("fit: checkpoint %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Abort()
 	sum := sha256.New()
 	w := bufio.NewWriterSize(io.MultiWriter(tmp, sum), 1<<20)
 	var prefix [prefixSize]byte
@@ -279,29 +275,11 @@ func SaveCheckpointAbortable(abort stdctx.Context, path string, ctx *context.Con
 	if _, err = tmp.Write(sum.Sum(nil)); err != nil {
 		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("fit: checkpoint %s: sync: %w", path, err)
-	}
 	if err = aborted(); err != nil {
 		return err
 	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("fit: checkpoint %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("fit: sync directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fit: sync directory %s: %w", dir, err)
+	if err = tmp.Commit(0o644); err != nil {
+		return fmt.Errorf("fit: checkpoint %w", err)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ifa-toolkit/ifa/internal/atomicfile"
 )
 
 // File names inside a run directory.
@@ -36,30 +38,12 @@ func WriteConfig(runDir string, params any, cfg Config) error {
 	return writeFileAtomic(filepath.Join(runDir, ConfigFile), append(data, '\n'))
 }
 
-func writeFileAtomic(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("fit: %s: %w", path, err)
+// writeFileAtomic writes data to path atomically (internal/atomicfile).
+func writeFileAtomic(path string, data []byte) error {
+	if err := atomicfile.WriteFile(path, data); err != nil {
+		return fmt.Errorf("fit: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("fit: %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("fit: %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("fit: %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("fit: %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
+	return nil
 }
 
 // PeakRSS returns the process's peak resident set size in bytes (VmHWM of /proc/self/status),

@@ -17,6 +17,8 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+
+	"github.com/ifa-toolkit/ifa/internal/atomicfile"
 )
 
 // Pretraining runs (`ifa pretrain vit`) side by side: the evaluations saved in each run directory
@@ -327,22 +329,10 @@ func WritePretrain(dir string, runs []PretrainRun) ([]string, error) {
 	return files, nil
 }
 
-// writeAtomic writes data to path through a temporary file in the same folder.
+// writeAtomic writes data to path atomically (internal/atomicfile).
 func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("report: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("report: %s: %w", path, err)
 	}
 	return nil
 }

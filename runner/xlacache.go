@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ifa-toolkit/ifa/torchio"
+	"github.com/ifa-toolkit/ifa/internal/atomicfile"
 )
 
 // XLA options ifa sets by default on XLA backends (compile time and the persistent compile cache),
@@ -158,7 +158,7 @@ func pluginFlags(p pluginIdentity, dir string, warn func(string)) (map[string]bo
 	flagScanMemo[p] = found
 	if cache != "" {
 		raw, _ := json.MarshalIndent(flagScanFile{Scan: flagScanVersion, Plugin: p, Found: found}, "", "  ")
-		if err := torchio.WriteFileAtomic(cache, append(raw, '\n')); err != nil {
+		if err := atomicfile.WriteFile(cache, append(raw, '\n')); err != nil {
 			warn(fmt.Sprintf("compile cache: %v", err))
 		}
 	}

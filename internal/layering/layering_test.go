@@ -16,9 +16,10 @@ const module = "github.com/ifa-toolkit/ifa/"
 // (docs/ARCHITECTURE.md, "Packages"). cmd/... may import anything.
 var allowed = map[string][]string{
 	"backbone":             nil,
-	"data":                 {"internal/catch"},
-	"report":               nil,
-	"torchio":              nil,
+	"internal/atomicfile":  nil,
+	"data":                 {"internal/catch", "internal/atomicfile"},
+	"report":               {"internal/atomicfile"},
+	"torchio":              {"internal/atomicfile"},
 	"internal/param":       nil,
 	"internal/nn":          nil,
 	"internal/cpu/kernels": nil,
@@ -29,13 +30,13 @@ var allowed = map[string][]string{
 	"cnn":                  {"backbone", "internal/nn", "internal/catch"},
 	"vit":                  {"backbone", "internal/nn"},
 	"ssl":                  {"backbone", "internal/nn", "internal/param"},
-	"fit":                  {"data", "internal/nn", "internal/catch"},
+	"fit":                  {"data", "internal/nn", "internal/catch", "internal/atomicfile"},
 	"eval":                 {"data", "fit", "backbone", "internal/nn"},
 	"distill":              {"backbone", "data", "fit", "internal/nn", "internal/param", "ssl", "internal/catch"},
 	"rundir":               {"backbone", "cnn", "vit", "data", "fit", "internal/nn", "internal/catch"},
 	"interop":              {"backbone", "cnn", "vit", "fit", "torchio", "internal/catch"},
 	"runner": {"backbone", "cnn", "vit", "data", "fit", "eval", "ssl", "distill", "rundir", "interop",
-		"report", "torchio", "internal/nn", "internal/param", "internal/catch", "internal/cpu"},
+		"report", "torchio", "internal/nn", "internal/param", "internal/catch", "internal/cpu", "internal/atomicfile"},
 }
 
 type pkg struct {
