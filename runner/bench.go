@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -65,6 +66,7 @@ type Bench struct {
 	Format      string  `help:"Output: text, or json (one object with images_per_sec, step_seconds_median, peak_memory_bytes, ...)." enum:"text,json" default:"text"`
 	CPUProfile  string  `name:"cpuprofile" hidden:"" help:"Write a CPU profile of the timed steps to this file." type:"path"`
 	OpStats     bool    `name:"op-stats" hidden:"" help:"Print the cpu backend's time per op kind and shape over the timed steps (stderr)."`
+	MemProfile  string  `name:"memprofile" hidden:"" help:"Write an allocation profile of the timed steps to this file." type:"path"`
 }
 
 // Bench optimiser and loss constants, those of bench/peers/train_step.py.
@@ -341,11 +343,31 @@ func (c *Bench) Run(env Env) (res *BenchResult, err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if c.MemProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+		// The profile's allocations up to here, to subtract (go tool pprof -base FILE.base FILE).
+		runtime.GC()
+		if err := writeAllocs(c.MemProfile + ".base"); err != nil {
+			return nil, fmt.Errorf("bench: --memprofile: %w", err)
+		}
+		f, err := os.Create(c.MemProfile)
+		if err != nil {
+			return nil, fmt.Errorf("bench: --memprofile: %w", err)
+		}
+		defer f.Close()
+		defer func() {
+			runtime.GC()
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: --memprofile: %v\n", err)
+			}
+		}()
+	}
 	cpuBackend, _ := unwrapBackend(backend).(*cpu.Backend)
 	if c.OpStats && cpuBackend != nil {
 		cpuBackend.EnableOpStats(true)
 		defer cpuBackend.EnableOpStats(false)
 	}
+	faults0, gc0 := processFaults(), gcCount()
 	cpu0 := processCPUSeconds()
 	times := make([]float64, c.Steps)
 	for i := range times {
@@ -358,6 +380,8 @@ func (c *Bench) Run(env Env) (res *BenchResult, err error) {
 	cpuPerStep := (processCPUSeconds() - cpu0) / float64(c.Steps)
 	if c.OpStats && cpuBackend != nil {
 		fmt.Fprint(os.Stderr, cpuBackend.OpStatsReport(70))
+		fmt.Fprintf(os.Stderr, "%.0f page faults/step, %.2f GCs/step\n",
+			float64(processFaults()-faults0)/float64(c.Steps), float64(gcCount()-gc0)/float64(c.Steps))
 	}
 	med := median(times)
 	var sum float64
@@ -388,6 +412,36 @@ func processCPUSeconds() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// writeAllocs writes the allocation profile so far to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// processFaults is the number of page faults (minor and major) of the process so far, or 0 where
+// getrusage fails.
+func processFaults() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Minflt + ru.Majflt
+}
+
+// gcCount is the number of garbage collections the process has completed so far.
+func gcCount() uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC
 }
 
 // median of xs (not empty); xs is left unchanged.

@@ -274,8 +274,12 @@ type poolKey struct {
 	n     int
 }
 
+// A training step holds many buffers of one shape at once (a CNN's activations kept for the
+// backward pass): the pool keeps up to poolMaxPerKey of each, so that from the second step on they
+// all come back from it instead of being new, page-faulted memory that the garbage collector later
+// frees again (with 8, a resnet8x4 step allocated 40 MB afresh).
 const (
-	poolMaxPerKey = 8
+	poolMaxPerKey = 64
 	poolMaxBytes  = 2 << 30
 )
 

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -313,7 +314,13 @@ const bnShiftSamples = 32
 func bnChunkedSums(rows, c int, block func(r0, r1 int, b1, b2 []float32)) (s1, s2 []float64) {
 	chunkRows := max(bnBlockRows, bnChunkElems/max(c, 1)/bnBlockRows*bnBlockRows)
 	nChunks := (rows + chunkRows - 1) / chunkRows
-	part := make([]float64, nChunks*2*c)
+	partP := f64Scratch.Get().(*[]float64)
+	defer f64Scratch.Put(partP)
+	if cap(*partP) < nChunks*2*c {
+		*partP = make([]float64, nChunks*2*c)
+	}
+	part := (*partP)[:nChunks*2*c]
+	clear(part)
 	parallelFor(nChunks, 1, func(k0, k1 int) {
 		b1 := make([]float32, c)
 		b2 := make([]float32, c)
@@ -342,6 +349,10 @@ func bnChunkedSums(rows, c int, block func(r0, r1 int, b1, b2 []float32)) (s1, s
 	}
 	return s1, s2
 }
+
+// f64Scratch recycles the per-chunk partial sums of bnChunkedSums: a fresh slice of a few hundred
+// KiB per batch norm would be new memory, page-faulted in, on every call of a training step.
+var f64Scratch = sync.Pool{New: func() any { return new([]float64) }}
 
 // bnShift estimates the per-feature mean of x ([rows, c]) from up to bnShiftSamples rows spread
 // over it.
