@@ -252,6 +252,9 @@ func (cp *convPacker) packRows(dst []float32, i0, mb, p0, kb, mr int) {
 			}
 			// Step p (relative to p0) of this segment reads x[off[r]+p].
 			pLo, pHi := seg*g.InC+cLo-p0, seg*g.InC+cHi-p0
+			if pLo = cp.gatherSegment(panel, mr, pLo, pHi, &off, &valid); pLo == pHi {
+				continue
+			}
 			if allValid && mr == 6 {
 				x0, x1, x2 := cp.x[off[0]+pLo:off[0]+pHi], cp.x[off[1]+pLo:off[1]+pHi], cp.x[off[2]+pLo:off[2]+pHi]
 				x3, x4, x5 := cp.x[off[3]+pLo:off[3]+pHi], cp.x[off[4]+pLo:off[4]+pHi], cp.x[off[5]+pLo:off[5]+pHi]
@@ -287,6 +290,28 @@ func (cp *convPacker) packRows(dst []float32, i0, mb, p0, kb, mr int) {
 			}
 		}
 	}
+}
+
+// zeroSteps is read, never written, for the rows of a panel that read padding.
+var zeroSteps [256]float32
+
+// gatherSegment packs steps pLo… of one window segment of an mr-row panel (mr ≤ 16) with the
+// AVX-512 transposing loop, 16 steps at a time, row r reading x[off[r]+p] (zeros where !valid[r],
+// and for r ≥ mr), and returns the first step it left to the caller (pHi when all, pLo when the
+// active path has no vector loop).
+func (cp *convPacker) gatherSegment(panel []float32, mr, pLo, pHi int, off *[16]int, valid *[16]bool) int {
+	steps := min(pHi-pLo, len(zeroSteps))
+	if steps < 16 || mr > 16 || ActiveISA() < ISAAVX512 {
+		return pLo
+	}
+	var rows [16][]float32
+	for r := range rows {
+		rows[r] = zeroSteps[:steps]
+		if r < mr && valid[r] {
+			rows[r] = cp.x[off[r]+pLo:][:steps]
+		}
+	}
+	return pLo + gatherSteps(panel[pLo*mr:], mr, &rows, mr, steps)
 }
 
 // packRowsT packs rows i0… (mb window positions) and columns p0… (kb output pixels) of

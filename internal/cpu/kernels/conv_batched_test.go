@@ -74,6 +74,8 @@ func convGeometries() []ConvGeometry {
 		{1, 3, 20, 2, 3, 3, 1, 1, 4, 4, 4},   // tiles whose segments read only padding
 		{2, 4, 33, 3, 3, 3, 1, 1, 1, 1, 1},   // 3-channel first layer, rows of ≥ 2 row tiles of every kernel (in place)
 		{1, 5, 61, 3, 3, 3, 2, 1, 1, 1, 1},   // the same at stride 2
+		{2, 9, 11, 37, 3, 3, 2, 1, 1, 0, 1},  // stride 2, odd sizes, asymmetric padding, 37 channels (16-step vector blocks and a tail)
+		{2, 9, 7, 32, 1, 1, 2, 1, 0, 0, 0},   // 1×1 stride 2 on odd sizes
 	} {
 		gs = append(gs, ConvGeometry{
 			Batch: p.b, InH: p.h, InW: p.w, InC: p.c, KH: p.kh, KW: p.kw,

@@ -75,3 +75,29 @@ func transposeRows[T float](dst []T, ld int, src []T, base, lss, rows, steps int
 	transpose16AVX512(&d[0], ld, &s[base], lss, rows, blocks, uint16(1<<rows-1))
 	return blocks * 16
 }
+
+// transposePtrs16AVX512 transposes blocks consecutive 16×16 blocks whose rows start anywhere: for
+// block b it reads the 16 floats at rows[r] + 16·b for each r < 16 and writes column p of the
+// block to dst + (16·b + p)·lds, lanes not in mask left untouched (strides in elements).
+//
+//go:noescape
+func transposePtrs16AVX512(dst *float32, lds int, rows *[16]*float32, blocks int, mask uint16)
+
+// gatherSteps writes dst[p·ld + r] = rows[r][p] for r < lanes (≤ 16) and p below the largest
+// multiple of 16 not above steps, with the AVX-512 loop, and returns that multiple; it returns 0,
+// writing nothing, when the active path has no AVX-512. Every rows[r], r < 16, must hold that
+// many elements (rows past lanes are read and not written).
+func gatherSteps(dst []float32, ld int, rows *[16][]float32, lanes, steps int) int {
+	blocks := steps / 16
+	if blocks == 0 || lanes <= 0 || lanes > 16 || ActiveISA() < ISAAVX512 {
+		return 0
+	}
+	var ptrs [16]*float32
+	for r := range ptrs {
+		_ = rows[r][blocks*16-1]
+		ptrs[r] = &rows[r][0]
+	}
+	_ = dst[(blocks*16-1)*ld+lanes-1]
+	transposePtrs16AVX512(&dst[0], ld, &ptrs, blocks, uint16(1<<lanes-1))
+	return blocks * 16
+}

@@ -10,3 +10,6 @@ func copyRows[T float](dst []T, ldd int, src []T, base, lds, width, rows int) bo
 
 // transposeRows returns 0: this build has no vector packing loops (see pack_amd64.go).
 func transposeRows[T float](dst []T, ld int, src []T, base, lss, rows, steps int) int { return 0 }
+
+// gatherSteps returns 0: this build has no vector packing loops (see pack_amd64.go).
+func gatherSteps(dst []float32, ld int, rows *[16][]float32, lanes, steps int) int { return 0 }
