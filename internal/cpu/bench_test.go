@@ -155,3 +155,26 @@ func BenchmarkMatMulProjector(b *testing.B) {
 	y := randTensor(rng, dtypes.Float32, 2048, 2048)
 	benchExec(b, testCPU(), 2*128*2048*2048, "GFLOP/s", matmulFn, x, y)
 }
+
+// BenchmarkEltReLU is ReLU, Max(x, 0), on a resnet8x4 stage-1 activation; GB/s counts a read of x
+// and a write of the result.
+func BenchmarkEltReLU(b *testing.B) {
+	benchElementwise(b, 8, func(xs []*graph.Node) []*graph.Node {
+		return []*graph.Node{graph.Max(xs[0], graph.ScalarZero(xs[0].Graph(), dtypes.Float32))}
+	})
+}
+
+// BenchmarkEltScaleShiftReLU is an inference batch norm followed by ReLU, Max(x·a + b, 0) with a
+// and b per channel (a frozen teacher's layers), on a resnet8x4 stage-1 activation; GB/s counts a
+// read of x and a write of the result.
+func BenchmarkEltScaleShiftReLU(b *testing.B) {
+	rng := newRng(45)
+	x := randTensor(rng, dtypes.Float32, 64, 32, 32, 64)
+	a := randTensor(rng, dtypes.Float32, 64)
+	c := randTensor(rng, dtypes.Float32, 64)
+	benchExec(b, testCPU(), 8*float64(x.Shape().Size()), "GB/s", func(xs []*graph.Node) []*graph.Node {
+		g := xs[0].Graph()
+		y := graph.Add(graph.Mul(xs[0], graph.Reshape(xs[1], 1, 1, 1, 64)), graph.Reshape(xs[2], 1, 1, 1, 64))
+		return []*graph.Node{graph.Max(y, graph.ScalarZero(g, dtypes.Float32))}
+	}, x, a, c)
+}

@@ -50,6 +50,91 @@ type fusedProgram struct {
 	// costly is set when the program has a transcendental op: it is split over the cores from a
 	// smaller size.
 	costly bool
+	// affine is set when the program is an affineReLU: it then runs as one loop over the rows where
+	// the processor has one (affineReLURows).
+	affine *affineReLU
+}
+
+// affineReLU describes a fused program max(t, z) with t = x·a + b, (x·a + b) + s or
+// (x·a + b) + (x2·a2 + b2): x, x2 and s full leaves, a, b, a2 and b2 per-feature (last-axis) leaves
+// and z a scalar leaf. It is an inference batch norm (a frozen teacher's) and its ReLU, after a
+// residual sum or with a normalised shortcut. The fields are leaf indices, -1 where absent.
+type affineReLU struct {
+	x, a, b, s, x2, a2, b2, z int
+}
+
+// matchAffineReLU returns the program's affineReLU form, or nil. Operands may come in either
+// order: the operations are commutative, bit for bit.
+func (p *fusedProgram) matchAffineReLU() *affineReLU {
+	nl := len(p.leafKinds)
+	instr := func(r int) *fusedInstr {
+		if r < nl {
+			return nil
+		}
+		return &p.instrs[r-nl]
+	}
+	isLeaf := func(r, kind int) bool { return r >= 0 && r < nl && p.leafKinds[r] == kind }
+	// affine matches x·a + b.
+	affine := func(r int) (x, a, b int, ok bool) {
+		add := instr(r)
+		if add == nil || add.op != backends.OpTypeAdd {
+			return 0, 0, 0, false
+		}
+		for _, sum := range [2][2]int{{add.a, add.b}, {add.b, add.a}} {
+			mul := instr(sum[0])
+			if mul == nil || mul.op != backends.OpTypeMul || !isLeaf(sum[1], leafLastAxis) {
+				continue
+			}
+			for _, prod := range [2][2]int{{mul.a, mul.b}, {mul.b, mul.a}} {
+				if isLeaf(prod[0], leafFull) && isLeaf(prod[1], leafLastAxis) {
+					return prod[0], prod[1], sum[1], true
+				}
+			}
+		}
+		return 0, 0, 0, false
+	}
+	last := &p.instrs[len(p.instrs)-1]
+	if last.op != backends.OpTypeMax {
+		return nil
+	}
+	m := &affineReLU{s: -1, x2: -1, a2: -1, b2: -1}
+	var t int
+	switch {
+	case isLeaf(last.b, leafScalar):
+		t, m.z = last.a, last.b
+	case isLeaf(last.a, leafScalar):
+		t, m.z = last.b, last.a
+	default:
+		return nil
+	}
+	var ok bool
+	if m.x, m.a, m.b, ok = affine(t); ok {
+		if len(p.instrs) != 3 {
+			return nil
+		}
+		return m
+	}
+	sum := instr(t)
+	if sum == nil || sum.op != backends.OpTypeAdd {
+		return nil
+	}
+	other := sum.b
+	if m.x, m.a, m.b, ok = affine(sum.a); !ok {
+		other = sum.a
+		if m.x, m.a, m.b, ok = affine(sum.b); !ok {
+			return nil
+		}
+	}
+	switch {
+	case isLeaf(other, leafFull) && len(p.instrs) == 4:
+		m.s = other
+		return m
+	case len(p.instrs) == 6:
+		if m.x2, m.a2, m.b2, ok = affine(other); ok {
+			return m
+		}
+	}
+	return nil
 }
 
 // noReg marks an unused operand while a program is built (-1 once registers are numbered).
@@ -230,6 +315,7 @@ func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]
 		}
 		p.numRegs = nl + len(p.instrs)
 		p.assignSlots(nl)
+		p.affine = p.matchAffineReLU()
 		inputs[n.id] = leaves
 		progs[n.id] = p
 	}
@@ -300,6 +386,26 @@ func execFused(ex *execState, n *node, p *fusedProgram, ins []*value, lastUse []
 	c := 1
 	if r := n.shape.Rank(); r > 0 {
 		c = n.shape.Dimensions[r-1]
+	}
+	if m := p.affine; m != nil && c > 0 && affineReLUAvailable() {
+		leaf := func(i int) []float32 {
+			if i < 0 {
+				return nil
+			}
+			return leaves[i]
+		}
+		x, s, x2 := leaf(m.x), leaf(m.s), leaf(m.x2)
+		a, b, a2, b2, z := leaf(m.a), leaf(m.b), leaf(m.a2), leaf(m.b2), leaf(m.z)
+		parallelFor(total/c, max(1, elemGrain/c), func(r0, r1 int) {
+			rows := func(v []float32) []float32 {
+				if v == nil {
+					return nil
+				}
+				return v[r0*c : r1*c]
+			}
+			affineReLURows(rows(o), rows(x), a, b, rows(s), rows(x2), a2, b2, z)
+		})
+		return out, nil
 	}
 	if rowsBlocked {
 		blk = c * max(1, fuseBlock/c)

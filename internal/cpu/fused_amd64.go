@@ -40,3 +40,34 @@ func whereBlocks(d, c, t, f []float32, fS bool) int {
 	}
 	return n8
 }
+
+// affineReLURows writes out = max(t, z[0]) on rows of c = len(a) features, with t = x·a + b, then
+// + s (when s is set) or + (x2·a2 + b2) (when x2 is set), with the 16-lane loops; it reports false,
+// writing nothing, without AVX-512.
+func affineReLURows(out, x, a, b, s, x2, a2, b2, z []float32) bool {
+	c := len(a)
+	if !vec16() || c == 0 {
+		return false
+	}
+	rows := len(x) / c
+	if rows == 0 {
+		return true
+	}
+	n := rows * c
+	_, _, _ = out[n-1], b[c-1], z[0]
+	c16, tail := c&^15, tailMask16(c, 16)
+	switch {
+	case s != nil:
+		_ = s[n-1]
+		affineAddReLUAVX512(&out[0], &x[0], &a[0], &b[0], &s[0], &z[0], c, rows, c16, tail)
+	case x2 != nil:
+		_, _, _ = x2[n-1], a2[c-1], b2[c-1]
+		affine2ReLUAVX512(&out[0], &x[0], &a[0], &b[0], &x2[0], &a2[0], &b2[0], &z[0], c, rows, c16, tail)
+	default:
+		affineReLUAVX512(&out[0], &x[0], &a[0], &b[0], &z[0], c, rows, c16, tail)
+	}
+	return true
+}
+
+// affineReLUAvailable reports whether affineReLURows has a loop on the active kernel path.
+func affineReLUAvailable() bool { return vec16() }

@@ -9,3 +9,9 @@ func compareVSBlocks(op backends.OpType, d, a, t []float32) int { return 0 }
 
 // whereBlocks returns 0: this build has no 8-lane loops (fusedWhere's loops are used).
 func whereBlocks(d, c, t, f []float32, fS bool) int { return 0 }
+
+// affineReLURows reports false: this build has no 16-lane loops (the fused program runs).
+func affineReLURows(out, x, a, b, s, x2, a2, b2, z []float32) bool { return false }
+
+// affineReLUAvailable reports false: this build has no 16-lane loops.
+func affineReLUAvailable() bool { return false }

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // fusedChains builds elementwise chains of the kinds a training step has (batch-norm
@@ -274,4 +276,120 @@ func TestFusedCompareWhereVectorLoops(t *testing.T) {
 			}
 		}
 	})
+}
+
+// affineReLUChains builds the inference batch norm + ReLU programs of a frozen teacher (the
+// affineReLU forms, operands in various orders) on x, s, x2 [B, H, W, C] and a, b, a2, b2 [C].
+func affineReLUChains(xs []*graph.Node) []*graph.Node {
+	x, s, x2 := xs[0], xs[1], xs[2]
+	g, dt := x.Graph(), x.DType()
+	dims := x.Shape().Dimensions
+	c := dims[len(dims)-1]
+	per := func(v *graph.Node) *graph.Node { return graph.Reshape(v, 1, 1, 1, c) }
+	a, b, a2, b2 := per(xs[3]), per(xs[4]), per(xs[5]), per(xs[6])
+	zero := graph.ScalarZero(g, dt)
+	return []*graph.Node{
+		graph.Max(graph.Add(graph.Mul(x, a), b), zero),
+		graph.Max(graph.Scalar(g, dt, 0.25), graph.Add(b, graph.Mul(a, x))),
+		graph.Max(graph.Add(s, graph.Add(graph.Mul(x, a), b)), zero),
+		graph.Max(graph.Add(graph.Add(graph.Mul(x, a), b), graph.Add(b2, graph.Mul(a2, x2))), zero),
+	}
+}
+
+// TestFusedAffineReLU checks the affineReLU programs (a single loop over the rows where the
+// kernel path has one) bit for bit against op-by-op execution, on every kernel path, and against a
+// float64 reference from the formula, on odd feature counts with NaN, infinities and signed zeros
+// among the operands; and that the compiler finds the four programs.
+func TestFusedAffineReLU(t *testing.T) {
+	rng := newRng(72)
+	forEachISA(t, func(t *testing.T) {
+		for _, dims := range [][]int{{2, 5, 7, 13}, {3, 4, 4, 64}, {1, 3, 5, 91}, {2, 9, 3, 37}, {1, 1, 1, fuseMinSize}} {
+			c := dims[3]
+			in := make([]*tensors.Tensor, 7)
+			for i := range in {
+				d := dims
+				if i >= 3 {
+					d = []int{c}
+				}
+				in[i] = randTensor(rng, dtypes.Float32, d...)
+			}
+			// Zeros of either sign, with a products and sums that are exactly ±0, and non-finite values.
+			in[0].MutableFlatData(func(flat any) {
+				f := flat.([]float32)
+				f[0], f[1], f[2], f[len(f)-1] = float32(math.Copysign(0, -1)), 0, float32(math.NaN()), float32(math.Inf(1))
+				if len(f) > c+1 {
+					f[c], f[c+1] = float32(math.Inf(-1)), 1
+				}
+			})
+			in[4].MutableFlatData(func(flat any) {
+				f := flat.([]float32)
+				f[0] = float32(math.Copysign(0, -1))
+				if c > 1 {
+					f[1] = -in[3].Value().([]float32)[1]
+				}
+			})
+			fused, _ := runGraph(t, testCPUWith("fusion=on"), affineReLUChains, in...)
+			plain, _ := runGraph(t, testCPUWith("fusion=off"), affineReLUChains, in...)
+			f64 := make([]*tensors.Tensor, len(in))
+			for i := range in {
+				f64[i] = toF64Tensor(t, in[i])
+			}
+			want, _ := runGraph(t, testCPU(), affineReLUChains, f64...)
+			for i := range fused {
+				for j := range fused[i] {
+					if math.Float64bits(fused[i][j]) != math.Float64bits(plain[i][j]) &&
+						!(math.IsNaN(fused[i][j]) && math.IsNaN(plain[i][j])) {
+						t.Fatalf("dims %v output %d element %d: fused %v, op by op %v", dims, i, j, fused[i][j], plain[i][j])
+					}
+				}
+				assertClose(t, fused[i], want[i], 1e-5, "dims %v output %d: fused vs float64", dims, i)
+			}
+		}
+	})
+	b := testCPU().Builder("affine").(*Builder)
+	dims := []int{2, 4, 8, 32}
+	var params []backends.Op
+	for i := 0; i < 7; i++ {
+		d := dims
+		if i >= 3 {
+			d = []int{1, 1, 1, dims[3]}
+		}
+		p, err := b.Parameter(fmt.Sprintf("p%d", i), shapes.Make(dtypes.Float32, d...), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		params = append(params, p)
+	}
+	must := func(op backends.Op, err error) backends.Op {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	x, s, x2, a, bb, a2, b2 := params[0], params[1], params[2], params[3], params[4], params[5], params[6]
+	zero := must(b.Constant([]float32{0}))
+	affine := func(x, a, o backends.Op) backends.Op { return must(b.Add(must(b.Mul(x, a)), o)) }
+	outs := []backends.Op{
+		must(b.Max(affine(x, a, bb), zero)),
+		must(b.Max(zero, must(b.Add(s, affine(x, a, bb))))),
+		must(b.Max(must(b.Add(affine(x, a, bb), affine(x2, a2, b2))), zero)),
+		must(b.Max(must(b.Sub(affine(x, a, bb), s)), zero)), // not of the form
+	}
+	exe, err := b.Compile(outs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var matched, programs int
+	for _, st := range exe.(*Executable).steps {
+		if st.fused != nil {
+			programs++
+			if st.fused.affine != nil {
+				matched++
+			}
+		}
+	}
+	if programs != 4 || matched != 3 {
+		t.Errorf("%d fused programs, %d of the affineReLU form; want 4 and 3", programs, matched)
+	}
 }

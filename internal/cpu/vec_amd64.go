@@ -209,3 +209,15 @@ func bnGradRowsAVX512(dx, gr, x, m, ka, kb, kd *float32, c, rows, c16, tail int)
 // tailMask16 is the opmask of the n mod w lanes of a last partial block of w (16, or 8 for the
 // float64 blocks) lanes.
 func tailMask16(n, w int) int { return 1<<(n%w) - 1 }
+
+// affineReLUAVX512, affineAddReLUAVX512 and affine2ReLUAVX512 are the row loops of fused.go's
+// affineReLU programs on 16 lanes (vec16).
+
+//go:noescape
+func affineReLUAVX512(out, x, a, b, z *float32, c, rows, c16, tail int)
+
+//go:noescape
+func affineAddReLUAVX512(out, x, a, b, s, z *float32, c, rows, c16, tail int)
+
+//go:noescape
+func affine2ReLUAVX512(out, x, a, b, x2, a2, b2, z *float32, c, rows, c16, tail int)

@@ -1586,6 +1586,206 @@ bngradrowsavx512_done:
 	VZEROUPPER
 	RET
 
+// func affineReLUAVX512(out, x, a, b, z *float32, c, rows, c16, tail int)
+// out = max(x·a + b, z[0]) on rows of c features, 16 at a time, the features from c16 (a multiple
+// of 16) to c through the mask tail (K1).
+TEXT ·affineReLUAVX512(SB), NOSPLIT, $0-72
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ a+16(FP), R11
+	MOVQ b+24(FP), R12
+	MOVQ z+32(FP), CX
+	VBROADCASTSS (CX), Z9
+	MOVQ c+40(FP), R8
+	MOVQ rows+48(FP), R9
+	MOVQ c16+56(FP), R10
+	MOVQ tail+64(FP), AX
+	KMOVW AX, K1
+affinereluavx512_row:
+	TESTQ R9, R9
+	JZ   affinereluavx512_done
+	XORQ AX, AX
+affinereluavx512_col:
+	CMPQ AX, R10
+	JGE  affinereluavx512_tail
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS (R11)(AX*4), Z2
+	VMULPS Z2, Z0, Z0
+	VMOVUPS (R12)(AX*4), Z2
+	VADDPS Z2, Z0, Z0
+	VMAXPS Z9, Z0, Z1
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z1
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z1
+	VMOVAPS Z1, Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  affinereluavx512_col
+affinereluavx512_tail:
+	CMPQ AX, R8
+	JGE  affinereluavx512_next
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMOVUPS.Z (R11)(AX*4), K1, Z2
+	VMULPS Z2, Z0, Z0
+	VMOVUPS.Z (R12)(AX*4), K1, Z2
+	VADDPS Z2, Z0, Z0
+	VMAXPS Z9, Z0, Z1
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z1
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z1
+	VMOVAPS Z1, Z0
+	VMOVUPS Z0, K1, (DI)(AX*4)
+affinereluavx512_next:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (DI)(R8*4), DI
+	DECQ R9
+	JMP  affinereluavx512_row
+affinereluavx512_done:
+	VZEROUPPER
+	RET
+
+// func affineAddReLUAVX512(out, x, a, b, s, z *float32, c, rows, c16, tail int)
+// out = max((x·a + b) + s, z[0]) on rows of c features, as affineReLUAVX512.
+TEXT ·affineAddReLUAVX512(SB), NOSPLIT, $0-80
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ a+16(FP), R11
+	MOVQ b+24(FP), R12
+	MOVQ s+32(FP), R13
+	MOVQ z+40(FP), CX
+	VBROADCASTSS (CX), Z9
+	MOVQ c+48(FP), R8
+	MOVQ rows+56(FP), R9
+	MOVQ c16+64(FP), R10
+	MOVQ tail+72(FP), AX
+	KMOVW AX, K1
+affineaddreluavx512_row:
+	TESTQ R9, R9
+	JZ   affineaddreluavx512_done
+	XORQ AX, AX
+affineaddreluavx512_col:
+	CMPQ AX, R10
+	JGE  affineaddreluavx512_tail
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS (R11)(AX*4), Z2
+	VMULPS Z2, Z0, Z0
+	VMOVUPS (R12)(AX*4), Z2
+	VADDPS Z2, Z0, Z0
+	VMOVUPS (R13)(AX*4), Z3
+	VADDPS Z3, Z0, Z0
+	VMAXPS Z9, Z0, Z1
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z1
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z1
+	VMOVAPS Z1, Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  affineaddreluavx512_col
+affineaddreluavx512_tail:
+	CMPQ AX, R8
+	JGE  affineaddreluavx512_next
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMOVUPS.Z (R11)(AX*4), K1, Z2
+	VMULPS Z2, Z0, Z0
+	VMOVUPS.Z (R12)(AX*4), K1, Z2
+	VADDPS Z2, Z0, Z0
+	VMOVUPS.Z (R13)(AX*4), K1, Z3
+	VADDPS Z3, Z0, Z0
+	VMAXPS Z9, Z0, Z1
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z1
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z1
+	VMOVAPS Z1, Z0
+	VMOVUPS Z0, K1, (DI)(AX*4)
+affineaddreluavx512_next:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (DI)(R8*4), DI
+	LEAQ (R13)(R8*4), R13
+	DECQ R9
+	JMP  affineaddreluavx512_row
+affineaddreluavx512_done:
+	VZEROUPPER
+	RET
+
+// func affine2ReLUAVX512(out, x, a, b, x2, a2, b2, z *float32, c, rows, c16, tail int)
+// out = max((x·a + b) + (x2·a2 + b2), z[0]) on rows of c features, as affineReLUAVX512.
+TEXT ·affine2ReLUAVX512(SB), NOSPLIT, $0-96
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ a+16(FP), R11
+	MOVQ b+24(FP), R12
+	MOVQ x2+32(FP), R13
+	MOVQ a2+40(FP), DX
+	MOVQ b2+48(FP), BX
+	MOVQ z+56(FP), CX
+	VBROADCASTSS (CX), Z9
+	MOVQ c+64(FP), R8
+	MOVQ rows+72(FP), R9
+	MOVQ c16+80(FP), R10
+	MOVQ tail+88(FP), AX
+	KMOVW AX, K1
+affine2reluavx512_row:
+	TESTQ R9, R9
+	JZ   affine2reluavx512_done
+	XORQ AX, AX
+affine2reluavx512_col:
+	CMPQ AX, R10
+	JGE  affine2reluavx512_tail
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS (R11)(AX*4), Z2
+	VMULPS Z2, Z0, Z0
+	VMOVUPS (R12)(AX*4), Z2
+	VADDPS Z2, Z0, Z0
+	VMOVUPS (R13)(AX*4), Z3
+	VMOVUPS (DX)(AX*4), Z4
+	VMULPS Z4, Z3, Z3
+	VMOVUPS (BX)(AX*4), Z4
+	VADDPS Z4, Z3, Z3
+	VADDPS Z3, Z0, Z0
+	VMAXPS Z9, Z0, Z1
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z1
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z1
+	VMOVAPS Z1, Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  affine2reluavx512_col
+affine2reluavx512_tail:
+	CMPQ AX, R8
+	JGE  affine2reluavx512_next
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMOVUPS.Z (R11)(AX*4), K1, Z2
+	VMULPS Z2, Z0, Z0
+	VMOVUPS.Z (R12)(AX*4), K1, Z2
+	VADDPS Z2, Z0, Z0
+	VMOVUPS.Z (R13)(AX*4), K1, Z3
+	VMOVUPS.Z (DX)(AX*4), K1, Z4
+	VMULPS Z4, Z3, Z3
+	VMOVUPS.Z (BX)(AX*4), K1, Z4
+	VADDPS Z4, Z3, Z3
+	VADDPS Z3, Z0, Z0
+	VMAXPS Z9, Z0, Z1
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z1
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z1
+	VMOVAPS Z1, Z0
+	VMOVUPS Z0, K1, (DI)(AX*4)
+affine2reluavx512_next:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (DI)(R8*4), DI
+	LEAQ (R13)(R8*4), R13
+	DECQ R9
+	JMP  affine2reluavx512_row
+affine2reluavx512_done:
+	VZEROUPPER
+	RET
+
 // func dotRows4x1AVX2(k int, a *float32, as, ap int, pb, t *float32)
 // t[r·24 + v·8 + l] = Σ_p a[r·as + p·ap]·pb[p·8 + v·8 + l] for r < 4, v < 1, l < 8 (k ≥ 1 steps).
 TEXT ·dotRows4x1AVX2(SB), NOSPLIT, $0-48

@@ -729,6 +729,45 @@ bnrows16("bnGradRowsAVX512", "", 88,
                     ld("(BX)(AX*4)", "Z4", m), "VFMADD213PS Z4, Z1, Z0", ld("(R12)(AX*4)", "Z2", m),
                     ld("(R13)(AX*4)", "Z5", m), "VFMADD231PS Z5, Z2, Z0"])
 
+# ---------------------------------------------------------------- affine rows and ReLU on AVX-512
+# The fused programs of an inference batch norm and its ReLU (fused.go's affineReLU): per row of c
+# features, t = x·a + b (a rounded multiply, then a rounded add, as the op-by-op loops), in the
+# residual forms t + s or t + (x2·a2 + b2), and out = max(t, z[0]) with Go's max (maxmin16).
+
+
+def affrelu16(name, frame, args, adv, terms):
+    setup = [f"MOVQ {a}+{8 * i}(FP), {r}" for i, (a, r) in enumerate(args)]
+    n = len(args)
+    setup += [f"MOVQ z+{8 * n}(FP), CX\n\tVBROADCASTSS (CX), Z9", f"MOVQ c+{8 * n + 8}(FP), R8",
+              f"MOVQ rows+{8 * n + 16}(FP), R9", f"MOVQ c16+{8 * n + 24}(FP), R10",
+              f"MOVQ tail+{8 * n + 32}(FP), AX\n\tKMOVW AX, K1"]
+
+    def body(m):
+        return terms(m) + maxmin16("VMAXPS", "Z0", "Z9", "Z1") + ["VMOVAPS Z1, Z0"]
+    bnrows16(name, "", frame, setup, adv, body)
+
+
+def affine(m, x, a, b, d, t):
+    return [ld(x, d, m), ld(a, t, m), f"VMULPS {t}, {d}, {d}", ld(b, t, m), f"VADDPS {t}, {d}, {d}"]
+
+
+w("""// func affineReLUAVX512(out, x, a, b, z *float32, c, rows, c16, tail int)
+// out = max(x·a + b, z[0]) on rows of c features, 16 at a time, the features from c16 (a multiple
+// of 16) to c through the mask tail (K1).""")
+affrelu16("affineReLUAVX512", 72, [("out", "DI"), ("x", "SI"), ("a", "R11"), ("b", "R12")], [],
+          lambda m: affine(m, "(SI)(AX*4)", "(R11)(AX*4)", "(R12)(AX*4)", "Z0", "Z2"))
+w("""// func affineAddReLUAVX512(out, x, a, b, s, z *float32, c, rows, c16, tail int)
+// out = max((x·a + b) + s, z[0]) on rows of c features, as affineReLUAVX512.""")
+affrelu16("affineAddReLUAVX512", 80, [("out", "DI"), ("x", "SI"), ("a", "R11"), ("b", "R12"), ("s", "R13")], ["R13"],
+          lambda m: affine(m, "(SI)(AX*4)", "(R11)(AX*4)", "(R12)(AX*4)", "Z0", "Z2") +
+          [ld("(R13)(AX*4)", "Z3", m), "VADDPS Z3, Z0, Z0"])
+w("""// func affine2ReLUAVX512(out, x, a, b, x2, a2, b2, z *float32, c, rows, c16, tail int)
+// out = max((x·a + b) + (x2·a2 + b2), z[0]) on rows of c features, as affineReLUAVX512.""")
+affrelu16("affine2ReLUAVX512", 96, [("out", "DI"), ("x", "SI"), ("a", "R11"), ("b", "R12"), ("x2", "R13"),
+                                    ("a2", "DX"), ("b2", "BX")], ["R13"],
+          lambda m: affine(m, "(SI)(AX*4)", "(R11)(AX*4)", "(R12)(AX*4)", "Z0", "Z2") +
+          affine(m, "(R13)(AX*4)", "(DX)(AX*4)", "(BX)(AX*4)", "Z3", "Z4") + ["VADDPS Z3, Z0, Z0"])
+
 # ---------------------------------------------------------------- small products
 AROW = ["(SI)", "(SI)(R9*1)", "(SI)(R9*2)", "(SI)(R10*1)"]
 for rows, nv in ((4, 1), (1, 1), (4, 2), (1, 2), (3, 3), (1, 3)):
