@@ -126,7 +126,9 @@ func execConvGeneral(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, e
 		} else if isFilterGradForm(g) {
 			convFilterGrad(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		} else if isDilatedConvForm(g) {
-			convTransposed(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
+			if !ex.b.opts.directConv || !convInputDilated(g, out.flat.([]float32), x, ins[1].buf.flat.([]float32)) {
+				convTransposed(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
+			}
 		} else if !ex.b.opts.winograd || !convWinograd(g, out.flat.([]float32), x, ins[1].buf.flat.([]float32)) {
 			convFast(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		}
@@ -553,6 +555,26 @@ func isDilatedConvForm(g convGeom) bool {
 		dilated = dilated || g.p.inputDil[a] > 1
 	}
 	return dilated
+}
+
+// convInputDilated computes a float32 convolution of the isDilatedConvForm form (1-D or 2-D) with
+// kernels.SconvInputDilated, one phase product per output phase with no products by the zeros of
+// the dilation, and reports true; it reports false, computing nothing, without the AVX-512 kernels
+// (whose packing loops the phase products need to beat col2im) or when the kernel has neither
+// channel axis contiguous.
+func convInputDilated(g convGeom, out, in, kernel []float32) bool {
+	kg, ok := directGeometry(g)
+	if !ok || !vec16() {
+		return false
+	}
+	ax := g.p.axes
+	kStr := stridesOf(g.kDims)
+	sd := len(g.inSp)
+	wStr := [4]int{0, kStr[ax.KernelSpatial[sd-1]], kStr[ax.KernelInputChannels], kStr[ax.KernelOutputChannels]}
+	if sd == 2 {
+		wStr[0] = kStr[ax.KernelSpatial[0]]
+	}
+	return kernels.SconvInputDilated(kg, g.cOut, in, kernel, wStr, out) == nil
 }
 
 // convTransposed computes a convolution of the isDilatedConvForm form by col2im.

@@ -7,7 +7,7 @@ import (
 
 // BenchmarkConvStrided measures the convolutions of resnet8x4 that Winograd does not take, at batch
 // 64: the stride-2 3×3 (padding 1) and 1×1 downsampling layers and the 3-channel 3×3 stem —
-// forward (SconvIm2col) and weight gradient (SconvIm2colT). GFLOP/s counts the direct product's
+// forward (SconvIm2col), input gradient (SconvInputGradient) and weight gradient (SconvIm2colT). GFLOP/s counts the direct product's
 // 2·Pixels·PatchSize·OutC flops, per second of wall time and per CPU-second of the process (steadier
 // on a shared machine).
 func BenchmarkConvStrided(b *testing.B) {
@@ -46,6 +46,9 @@ func BenchmarkConvStrided(b *testing.B) {
 		}
 		b.Run(name+"/forward", func(b *testing.B) {
 			run(b, func() error { return SconvIm2col(g, l.cout, 1, x, w, l.cout, 0, y, l.cout) })
+		})
+		b.Run(name+"/input_grad", func(b *testing.B) {
+			run(b, func() error { return SconvInputGradient(g, l.cout, y, w, x) })
 		})
 		b.Run(name+"/kernel_grad", func(b *testing.B) {
 			run(b, func() error { return SconvIm2colT(g, l.cout, 1, x, y, l.cout, 0, w, l.cout) })
