@@ -20,6 +20,10 @@
 //     strides, so the reversed, channel-swapped kernel of an input gradient needs no copy.
 //   - ConvGeometry.InputGradient + FlipHWIO: the input gradient dx as a forward convolution of dy
 //     (input-dilated by the stride) with the flipped, channel-transposed weights.
+//   - SconvInputDilated / SconvInputGradient: that input-dilated convolution without its zeros
+//     (conv_taps.go): one product per output phase over the window positions that reach it (2×2,
+//     2×1, 1×2 and 1×1 of a 3×3 window at stride 2), the phases sharing their packed views of dy,
+//     each block of rows summed in a buffer and copied to its phase's pixels.
 //
 // Kernels: one path per process, chosen at start-up from the processor (isa.go: CPUID, and XCR0
 // for the register state the OS saves, through golang.org/x/sys/cpu), forced by IFA_CPU_ISA or
@@ -38,8 +42,9 @@
 // read A in place instead of packing it, since each element of A is then used only a few times;
 // on the avx512 path, short products (at most bInPlaceMaxRows rows) likewise read an untransposed
 // B in place (sgemmKernel14x32BAVX512), and the panels that are packed are packed with AVX-512
-// loops (pack_avx512_amd64.s: 16×16 register transposes for transposed B and row-major A, zmm
-// copies for B), which give the same panels as the Go loops.
+// loops (pack_avx512_amd64.s: 16×16 register transposes for transposed B and row-major A, and for
+// im2col panels whose rows are read through pointers; zmm copies for B), which give the same
+// panels as the Go loops.
 // Products of 2^23 flops or more (one goroutine per 2^22; smaller ones gain nothing from waking a
 // second goroutine) run on several goroutines, woken once per call, that take in turn the panels
 // to pack and the blocks of C of one slice of k after the other, with no barrier between slices
