@@ -39,7 +39,8 @@ var _ backends.Backend = (*Backend)(nil)
 //   - directconv=off makes float32 convolutions build im2col blocks instead of packing their GEMM
 //     operands straight from the input (default on).
 //   - winograd=off turns Winograd off for 3×3 stride-1 convolutions and their gradients (default
-//     on).
+//     on: forward convolutions and input gradients use F(4×4, 3×3) where it is the faster,
+//     F(2×2, 3×3) elsewhere); winograd=f2 or f4 forces one of the two for them.
 //   - fusion=off runs float32 elementwise chains op by op instead of fused (default on).
 //   - opstats=on times every op from the start (default off; see EnableOpStats).
 //

@@ -129,7 +129,7 @@ func execConvGeneral(ex *execState, n *node, ins []*value, _ []bool) (*Buffer, e
 			if !ex.b.opts.directConv || !convInputDilated(g, out.flat.([]float32), x, ins[1].buf.flat.([]float32)) {
 				convTransposed(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 			}
-		} else if !ex.b.opts.winograd || !convWinograd(g, out.flat.([]float32), x, ins[1].buf.flat.([]float32)) {
+		} else if ex.b.opts.winograd == winoOff || !convWinograd(g, ex.b.opts.winograd, out.flat.([]float32), x, ins[1].buf.flat.([]float32)) {
 			convFast(ex, g, out.flat.([]float32), x, ins[1].buf.flat.([]float32))
 		}
 	case []float64:
@@ -419,7 +419,7 @@ func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
 	done := false
 	if x32, ok := any(x).([]float32); ok {
 		v32, out32 := any(v).([]float32), any(outC).([]float32)
-		done = ex.b.opts.winograd && convWinogradFilter(fg, x32, v32, out32)
+		done = ex.b.opts.winograd != winoOff && convWinogradFilter(fg, x32, v32, out32)
 		if kg, ok := directGeometry(fg); ok && ex.b.opts.directConv && !done {
 			done = kernels.SconvIm2colT(kg, cOut, 1, x32, v32, cOut, 0, out32, cOut) == nil
 		}
@@ -508,12 +508,16 @@ func winogradGeometry(g convGeom) (kernels.ConvGeometry, [4]int, bool) {
 	return kg, wStr, kg.WinogradApplies()
 }
 
-// convWinograd computes g's float32 convolution with Winograd F(2×2, 3×3) and reports true, or
-// reports false, computing nothing, when winogradGeometry rejects g.
-func convWinograd(g convGeom, out, in, kernel []float32) bool {
+// convWinograd computes g's float32 convolution with Winograd and reports true, or reports false,
+// computing nothing, when winogradGeometry rejects g: F(4×4, 3×3) in mode winoF4, or in winoAuto
+// where kernels.WinogradF4Pays says it is the faster, else F(2×2, 3×3).
+func convWinograd(g convGeom, mode winoMode, out, in, kernel []float32) bool {
 	kg, wStr, ok := winogradGeometry(g)
 	if !ok {
 		return false
+	}
+	if mode == winoF4 || mode == winoAuto && kernels.WinogradF4Pays(kg, g.cOut) {
+		return kernels.SconvWinograd3x3F4(kg, g.cOut, in, kernel, wStr, out) == nil
 	}
 	return kernels.SconvWinograd3x3(kg, g.cOut, in, kernel, wStr, out) == nil
 }

@@ -18,8 +18,9 @@ type options struct {
 	// im2col blocks first (config directconv=on|off).
 	directConv bool
 	// winograd lets float32 3×3 stride-1 convolutions, their input gradients and their kernel
-	// gradients use Winograd (see winogradGeometry; config winograd=on|off).
-	winograd bool
+	// gradients use Winograd, and picks the forward algorithm (see winogradGeometry; config
+	// winograd=on|off|f2|f4).
+	winograd winoMode
 	// fusion fuses chains of float32 elementwise ops at compile time (see fuseChains; config
 	// fusion=on|off).
 	fusion bool
@@ -28,13 +29,24 @@ type options struct {
 	opStats bool
 }
 
+// winoMode is the Winograd setting of a backend. The kernel gradient uses F(3×3, 2×2) in every
+// mode but winoOff; the modes choose the algorithm of forward convolutions and input gradients.
+type winoMode int
+
+const (
+	winoOff  winoMode = iota // no Winograd (config winograd=off)
+	winoAuto                 // F(4×4, 3×3) where kernels.WinogradF4Pays says so, else F(2×2, 3×3) (on)
+	winoF2                   // F(2×2, 3×3) only (f2)
+	winoF4                   // F(4×4, 3×3) only (f4)
+)
+
 // defaultOptions are the options of New("").
 func defaultOptions() options {
-	return options{directConv: true, winograd: true, fusion: true}
+	return options{directConv: true, winograd: winoAuto, fusion: true}
 }
 
 // configHelp lists the options New accepts.
-const configHelp = "workers=N, isa=avx512|avx2|generic, directconv=on|off, winograd=on|off, fusion=on|off, opstats=on|off"
+const configHelp = "workers=N, isa=avx512|avx2|generic, directconv=on|off, winograd=on|off|f2|f4, fusion=on|off, opstats=on|off"
 
 // parseConfig returns the options of a backend config string (a comma-separated list of key=value
 // options, see New) and applies the process-wide ones (workers, isa).
@@ -66,7 +78,22 @@ func parseConfig(config string) (options, error) {
 		case "directconv":
 			flag = &o.directConv
 		case "winograd":
-			flag = &o.winograd
+			switch strings.ToLower(val) {
+			case "f2":
+				o.winograd = winoF2
+			case "f4":
+				o.winograd = winoF4
+			default:
+				on, ok := parseSwitch(val)
+				if !ok {
+					return o, fmt.Errorf("cpu: backend config %q: winograd=%q: want on, off, f2 or f4", config, val)
+				}
+				o.winograd = winoOff
+				if on {
+					o.winograd = winoAuto
+				}
+			}
+			continue
 		case "fusion":
 			flag = &o.fusion
 		case "opstats":

@@ -192,7 +192,7 @@ func TestWinogradSameBitsAnyThreads(t *testing.T) {
 			for _, threads := range detThreads {
 				out := make([]float32, g.Pixels()*tc.n)
 				dw := make([]float32, 9*tc.c*tc.n)
-				sconvWinograd(kern, g, tc.n, x, w, HWIOStrides(tc.c, tc.n), out, threads, 0)
+				sconvWinograd(kern, winoF2, g, tc.n, x, w, HWIOStrides(tc.c, tc.n), out, threads, 0)
 				sconvWinogradFilter(kern, g, tc.n, x, dy, dw, threads, 0)
 				if wantOut == nil {
 					wantOut, wantDW = out, dw

@@ -18,6 +18,12 @@
 //     the transformed filter (G·g·Gᵀ, packed once per call), output tiles transformed back
 //     (Aᵀ·m·A): 16 multiplies per 2×2 outputs instead of 36. The weights are read through
 //     strides, so the reversed, channel-swapped kernel of an input gradient needs no copy.
+//   - SconvWinograd3x3F4: the same by Winograd F(4×4,3×3) (winograd4.go: the matrices and their
+//     derivation): 6×6 input tiles, 36 GEMMs per block, 36 multiplies per 4×4 outputs (2.25 per
+//     output instead of 4), a few times F(2×2)'s rounding error; tile and filter transforms in
+//     AVX-512 assembly (winograd4_avx512_amd64.s) that give the bits of the portable Go ones.
+//     WinogradF4Pays says which of the two is the faster for a geometry on the active path.
+//   - SconvWinograd3x3Filter: the weight gradient by Winograd F(3×3,2×2) (winograd_grad.go).
 //   - ConvGeometry.InputGradient + FlipHWIO: the input gradient dx as a forward convolution of dy
 //     (input-dilated by the stride) with the flipped, channel-transposed weights.
 //   - SconvInputDilated / SconvInputGradient: that input-dilated convolution without its zeros

@@ -17,15 +17,6 @@ import (
 // channels and 2×2 tile instead of 36, 2.25× fewer flops than im2col. The transforms use only
 // 0, ±1 and ±½, so the result is as accurate as the direct sum up to a few roundings.
 
-// winoBlockBytes is the size aimed at for one block's transformed input and GEMM output
-// (16·tiles·(InC + OutC) floats), so that both stay in cache between the transforms and the
-// GEMMs. Measured on the resnet8x4 layers (64 to 256 channels, per CPU-second): flat from 6 to 36
-// tiles per block, slower from 48 (InC = OutC = 64) or 96 (256) tiles on.
-const winoBlockBytes = 192 << 10
-
-// winoMaxBlockTiles caps the tiles of one block.
-const winoMaxBlockTiles = 36
-
 // HWIOStrides returns the element strides (kh, kw, in, out) of dense HWIO weights
 // [3, 3, inC, outC], for SconvWinograd3x3.
 func HWIOStrides(inC, outC int) [4]int {
@@ -77,7 +68,12 @@ func checkWinogradArgs(fn string, g ConvGeometry, n int, x []float32, yName stri
 // blocks of 2×2 tiles, split over all cores: each block's input tiles are transformed, multiplied
 // by the transformed filter with the GEMM micro-kernel, and transformed back into out.
 func SconvWinograd3x3(g ConvGeometry, n int, x, w []float32, wStr [4]int, out []float32) error {
-	g, err := checkWinogradArgs("SconvWinograd3x3", g, n, x, "out", out)
+	return sconvWinogradEntry("SconvWinograd3x3", winoF2, g, n, x, w, wStr, out)
+}
+
+// sconvWinogradEntry validates the arguments of the forward entry point fn and runs form f.
+func sconvWinogradEntry(fn string, f *winoForm, g ConvGeometry, n int, x, w []float32, wStr [4]int, out []float32) error {
+	g, err := checkWinogradArgs(fn, g, n, x, "out", out)
 	if err != nil {
 		return err
 	}
@@ -90,23 +86,57 @@ func SconvWinograd3x3(g ConvGeometry, n int, x, w []float32, wStr [4]int, out []
 	}
 	for i, s := range wStr {
 		if s < 0 {
-			return fmt.Errorf("kernels: SconvWinograd3x3: negative weight stride %d on axis %d", s, i)
+			return fmt.Errorf("kernels: %s: negative weight stride %d on axis %d", fn, s, i)
 		}
 	}
 	if last := 2*wStr[0] + 2*wStr[1] + (g.InC-1)*wStr[2] + (n-1)*wStr[3]; len(w) <= last {
-		return fmt.Errorf("kernels: SconvWinograd3x3: w: %d elements, strides %v need %d for [3, 3, %d, %d]",
-			len(w), wStr, last+1, g.InC, n)
+		return fmt.Errorf("kernels: %s: w: %d elements, strides %v need %d for [3, 3, %d, %d]",
+			fn, len(w), wStr, last+1, g.InC, n)
 	}
-	sconvWinograd(cur().wino, g, n, x, w, wStr, out, Threads(), 0)
+	sconvWinograd(cur().wino, f, g, n, x, w, wStr, out, Threads(), 0)
 	return nil
 }
+
+// winoForm is one Winograd algorithm F(m×m, 3×3): m×m output tiles from a×a = (m+2)×(m+2)
+// input tiles, with a² products per tile and channel pair.
+type winoForm struct {
+	name string
+	m, a int
+	// input transforms channels [0, c) of the a×a tile d[i][j] = src[i·rs + j·cs + ch] into
+	// dst[(a·i+j)·ds + ch] = (Bᵀ·d·B)[i][j].
+	input func(src []float32, rs, cs int, dst []float32, ds, c int)
+	// output transforms channels [0, c) of the a×a tile m[i][j] = src[(a·i+j)·ss + ch] into the
+	// m×m block dst[r·rs + s·cs + ch] = (Aᵀ·m·A)[r][s].
+	output func(src []float32, ss int, dst []float32, rs, cs, c int)
+	// filter writes u[(a·i+j)·us + ci·nj + l] = (G·g·Gᵀ)[i][j] for the 3×3 filters
+	// g[3·kh+kw][ci][l] of the channel pairs ci < nc, l < nj (a block staged by transformFilter).
+	filter func(g *winoFilterIn, nc, nj int, u []float32, us int)
+	// blockBytes is the size aimed at for one block's transformed input and GEMM output
+	// (a²·tiles·(InC + OutC) floats), so that both stay in cache between the transforms and the
+	// GEMMs; maxBlockTiles caps the tiles of one block.
+	blockBytes, maxBlockTiles int
+}
+
+// winoMaxXi is the most transformed positions ξ of a tile (F(4×4, 3×3): 6×6).
+const winoMaxXi = 36
+
+// winoFilterIn is a block of filters staged by transformFilter: [kh·3+kw][input channel][output
+// channel].
+type winoFilterIn [9][winoFilterBlock][winoFilterBlock]float32
+
+// winoF2 is F(2×2, 3×3). Block size measured on the resnet8x4 layers (64 to 256 channels, per
+// CPU-second): flat from 6 to 36 tiles per block, slower from 48 (InC = OutC = 64) or 96 (256)
+// tiles on.
+var winoF2 = &winoForm{name: "F(2×2,3×3)", m: 2, a: 4, input: winoInput, output: winoOutput, filter: winoFilterF2,
+	blockBytes: 192 << 10, maxBlockTiles: 36}
 
 // winoPlan holds the sizes of one Winograd convolution and its transformed, packed filter.
 type winoPlan struct {
 	g              ConvGeometry
+	f              *winoForm
 	kern           *kernel[float32]
 	n, nPad        int // output channels, and rounded up to the micro-kernel width (the row stride of M)
-	tilesH, tilesW int // 2×2 output tiles per image row and column
+	tilesH, tilesW int // m×m output tiles per image row and column
 	tiles          int // all tiles: Batch·tilesH·tilesW
 	tb             int // tiles per block, a multiple of the micro-kernel height
 	kc             int // input channels per micro-kernel call
@@ -114,22 +144,25 @@ type winoPlan struct {
 	uStride        int // elements between the packed U_ξ
 }
 
-// sconvWinograd runs the convolution on validated arguments with up to threads goroutines;
-// blockTiles > 0 overrides the tiles per block (for tuning).
-func sconvWinograd(kern *kernel[float32], g ConvGeometry, n int, x, w []float32, wStr [4]int, out []float32, threads, blockTiles int) {
+// sconvWinograd runs the convolution on validated arguments with form f and up to threads
+// goroutines; blockTiles > 0 overrides the tiles per block (for tuning).
+func sconvWinograd(kern *kernel[float32], f *winoForm, g ConvGeometry, n int, x, w []float32, wStr [4]int, out []float32, threads, blockTiles int) {
 	mr, nr := kern.mr, kern.nr
 	if nr > winoFilterBlock {
 		panic(fmt.Errorf("kernels: micro-kernel width %d > %d", nr, winoFilterBlock))
 	}
 	c := g.InC
-	p := winoPlan{g: g, kern: kern, n: n, nPad: (n + nr - 1) / nr * nr,
-		tilesH: (g.OutH + 1) / 2, tilesW: (g.OutW + 1) / 2, kc: blockSize(c, kern.kc, 1)}
+	xis := f.a * f.a
+	p := winoPlan{g: g, f: f, kern: kern, n: n, nPad: (n + nr - 1) / nr * nr,
+		tilesH: (g.OutH + f.m - 1) / f.m, tilesW: (g.OutW + f.m - 1) / f.m, kc: blockSize(c, kern.kc, 1)}
 	p.tiles = g.Batch * p.tilesH * p.tilesW
-	p.uStride = p.nPad * c
+	// The U_ξ are 64 bytes more than a multiple of a large power of two apart, so that the
+	// filter transform's rows (one per ξ) do not all fall into the same cache sets.
+	p.uStride = p.nPad*c + 16
 
 	tb := blockTiles
 	if tb <= 0 {
-		tb = min(winoMaxBlockTiles, winoBlockBytes/(16*4*(c+p.nPad)))
+		tb = min(f.maxBlockTiles, f.blockBytes/(xis*4*(c+p.nPad)))
 		// At least two blocks per goroutine, so that a core slowed by other work takes fewer.
 		tb = min(tb, (p.tiles+2*threads-1)/(2*threads))
 	}
@@ -137,7 +170,7 @@ func sconvWinograd(kern *kernel[float32], g ConvGeometry, n int, x, w []float32,
 	blocks := (p.tiles + p.tb - 1) / p.tb
 	threads = max(1, min(threads, blocks))
 
-	ubuf := getBuffers[float32](16*p.uStride, 0, 0)
+	ubuf := getBuffers[float32](xis*p.uStride, 0, 0)
 	defer putBuffers(ubuf)
 	p.u = ubuf.a
 	parallelFor(threads, (c+winoFilterBlock-1)/winoFilterBlock, func(_, item int) {
@@ -146,7 +179,7 @@ func sconvWinograd(kern *kernel[float32], g ConvGeometry, n int, x, w []float32,
 
 	work := make([]*buffers[float32], threads)
 	for t := range work {
-		work[t] = getBuffers[float32](16*p.tb*c, 16*p.tb*p.nPad, max(16*c, 4*n))
+		work[t] = getBuffers[float32](xis*p.tb*c, xis*p.tb*p.nPad, max(xis*c, f.m*f.m*n))
 		defer putBuffers(work[t])
 	}
 	parallelFor(threads, blocks, func(wk, blk int) {
@@ -159,23 +192,25 @@ func sconvWinograd(kern *kernel[float32], g ConvGeometry, n int, x, w []float32,
 // columns, nr ≤ 16), that transformFilter handles at a time.
 const winoFilterBlock = 16
 
-// transformFilter writes U_ξ = (G·g·Gᵀ)[ξ/4][ξ%4] for input channels [c0, c1) and all output
+// transformFilter writes U_ξ = (G·g·Gᵀ)[ξ/a][ξ%a] for input channels [c0, c1) and all output
 // channels into p.u, packed as the micro-kernel's B panels (panel q holds output channels
 // q·nr … q·nr+nr−1, step-major by input channel), zero past the last output channel.
 //
-// It works on blocks of 16 input × nr output channels staged in local arrays: the nine window
-// positions of w and the sixteen U_ξ lie a multiple of a large power of two apart and share cache
-// sets, so they are read and written in whole contiguous runs, one array at a time.
+// It works on blocks of 16 input × nr output channels staged in a local array: the nine window
+// positions of w lie a multiple of a large power of two apart and share cache sets, so they are
+// read in whole contiguous runs, one position at a time.
 func (p *winoPlan) transformFilter(w []float32, wStr [4]int, c0, c1 int) {
 	c, nr := p.g.InC, p.kern.nr
-	var g [9][winoFilterBlock][winoFilterBlock]float32  // [kh·3+kw][input channel][output channel]
-	var u [16][winoFilterBlock][winoFilterBlock]float32 // [ξ][input channel][output channel]
+	g := new(winoFilterIn)
 	for cb := c0; cb < c1; cb += winoFilterBlock {
 		nc := min(winoFilterBlock, c1-cb)
 		for o0 := 0; o0 < p.nPad; o0 += nr {
 			cols := max(0, min(nr, p.n-o0))
 			for k := 0; k < 9; k++ {
 				base := k/3*wStr[0] + k%3*wStr[1] + cb*wStr[2] + o0*wStr[3]
+				for ci := 0; ci < nc; ci++ {
+					clear(g[k][ci][cols:]) // zero filters past the last output channel
+				}
 				if wStr[3] == 1 {
 					for ci := 0; ci < nc; ci++ {
 						copy(g[k][ci][:cols], w[base+ci*wStr[2]:][:cols])
@@ -188,50 +223,45 @@ func (p *winoPlan) transformFilter(w []float32, wStr [4]int, c0, c1 int) {
 					}
 				}
 			}
-			for ci := 0; ci < nc; ci++ {
-				for j := 0; j < nr; j++ {
-					if j >= cols {
-						for xi := range u {
-							u[xi][ci][j] = 0
-						}
-						continue
-					}
-					g00, g01, g02 := g[0][ci][j], g[1][ci][j], g[2][ci][j]
-					g10, g11, g12 := g[3][ci][j], g[4][ci][j], g[5][ci][j]
-					g20, g21, g22 := g[6][ci][j], g[7][ci][j], g[8][ci][j]
-					// Rows a_i of a = G·g (4×3); row i of U = a·Gᵀ is
-					// [a_i0, ½(a_i0+a_i1+a_i2), ½(a_i0−a_i1+a_i2), a_i2].
-					a := [4][3]float32{
-						{g00, g01, g02},
-						{0.5 * (g00 + g10 + g20), 0.5 * (g01 + g11 + g21), 0.5 * (g02 + g12 + g22)},
-						{0.5 * (g00 - g10 + g20), 0.5 * (g01 - g11 + g21), 0.5 * (g02 - g12 + g22)},
-						{g20, g21, g22},
-					}
-					for i := 0; i < 4; i++ {
-						u[4*i][ci][j] = a[i][0]
-						u[4*i+1][ci][j] = 0.5 * (a[i][0] + a[i][1] + a[i][2])
-						u[4*i+2][ci][j] = 0.5 * (a[i][0] - a[i][1] + a[i][2])
-						u[4*i+3][ci][j] = a[i][2]
-					}
-				}
+			p.f.filter(g, nc, nr, p.u[o0*c+cb*nr:], p.uStride)
+		}
+	}
+}
+
+// winoFilterF2 is the F(2×2, 3×3) filter transform U = G·g·Gᵀ of a staged block.
+func winoFilterF2(gb *winoFilterIn, nc, nj int, u []float32, us int) {
+	for ci := 0; ci < nc; ci++ {
+		for j := 0; j < nj; j++ {
+			g00, g01, g02 := gb[0][ci][j], gb[1][ci][j], gb[2][ci][j]
+			g10, g11, g12 := gb[3][ci][j], gb[4][ci][j], gb[5][ci][j]
+			g20, g21, g22 := gb[6][ci][j], gb[7][ci][j], gb[8][ci][j]
+			// Rows a_i of a = G·g (4×3); row i of U = a·Gᵀ is
+			// [a_i0, ½(a_i0+a_i1+a_i2), ½(a_i0−a_i1+a_i2), a_i2].
+			a := [4][3]float32{
+				{g00, g01, g02},
+				{0.5 * (g00 + g10 + g20), 0.5 * (g01 + g11 + g21), 0.5 * (g02 + g12 + g22)},
+				{0.5 * (g00 - g10 + g20), 0.5 * (g01 - g11 + g21), 0.5 * (g02 - g12 + g22)},
+				{g20, g21, g22},
 			}
-			for xi := range u {
-				dst := p.u[xi*p.uStride+o0*c+cb*nr:][:nc*nr]
-				for ci := 0; ci < nc; ci++ {
-					copy(dst[ci*nr:(ci+1)*nr], u[xi][ci][:nr])
-				}
+			at := ci*nj + j
+			for i := 0; i < 4; i++ {
+				u[4*i*us+at] = a[i][0]
+				u[(4*i+1)*us+at] = 0.5 * (a[i][0] + a[i][1] + a[i][2])
+				u[(4*i+2)*us+at] = 0.5 * (a[i][0] - a[i][1] + a[i][2])
+				u[(4*i+3)*us+at] = a[i][2]
 			}
 		}
 	}
 }
 
-// block computes the output tiles [t0, t0+tb) (fewer for the last block): v (16·tb·InC) receives
-// the transformed input V_ξ [tb, InC], m (16·tb·nPad) the products M_ξ [tb, nPad], and scratch
-// (16·InC and 4·n) the zero-padded input tiles and the clipped output tiles at the borders.
+// block computes the output tiles [t0, t0+tb) (fewer for the last block): v (a²·tb·InC) receives
+// the transformed input V_ξ [tb, InC], m (a²·tb·nPad) the products M_ξ [tb, nPad], and scratch
+// (a²·InC and m²·n) the zero-padded input tiles and the clipped output tiles at the borders.
 func (p *winoPlan) block(t0 int, x, out, v, m, scratch []float32) {
-	g := p.g
+	g, f := p.g, p.f
 	c, n := g.InC, p.n
 	mr, nr := p.kern.mr, p.kern.nr
+	xis, tm := f.a*f.a, f.m
 	cnt := min(p.tb, p.tiles-t0)
 	rows := (cnt + mr - 1) / mr * mr
 	vs, ms := p.tb*c, p.tb*p.nPad // strides between the ξ of v and of m
@@ -241,17 +271,17 @@ func (p *winoPlan) block(t0 int, x, out, v, m, scratch []float32) {
 	for t := 0; t < cnt; t++ {
 		tile := t0 + t
 		b, th, tw := tile/perImage, tile%perImage/p.tilesW, tile%p.tilesW
-		winoInputTile(g, x, b, 2*th-g.PadTop, 2*tw-g.PadLeft, c, scratch[:16*c], v[t*c:], vs)
+		winoInputTile(f, g, x, b, tm*th-g.PadTop, tm*tw-g.PadLeft, c, scratch[:xis*c], v[t*c:], vs)
 	}
 	if rows > cnt {
-		for xi := 0; xi < 16; xi++ {
+		for xi := 0; xi < xis; xi++ {
 			clear(v[xi*vs+cnt*c : xi*vs+rows*c])
 		}
 	}
 
 	// M_ξ = V_ξ·U_ξ: V_ξ is read in place (row stride InC) by the micro-kernel; each packed panel
 	// of U_ξ (kc×nr) stays in L1 while it meets every row tile of the block.
-	for xi := 0; xi < 16; xi++ {
+	for xi := 0; xi < xis; xi++ {
 		a, bu, cm := v[xi*vs:], p.u[xi*p.uStride:], m[xi*ms:]
 		for pc := 0; pc < c; pc += p.kc {
 			kb := min(p.kc, c-pc)
@@ -272,34 +302,34 @@ func (p *winoPlan) block(t0 int, x, out, v, m, scratch []float32) {
 	for t := 0; t < cnt; t++ {
 		tile := t0 + t
 		b, th, tw := tile/perImage, tile%perImage/p.tilesW, tile%p.tilesW
-		oh0, ow0 := 2*th, 2*tw
-		if oh0+2 <= g.OutH && ow0+2 <= g.OutW {
-			winoOutput(m[t*p.nPad:], ms, out[((b*g.OutH+oh0)*g.OutW+ow0)*n:], g.OutW*n, n, n)
+		oh0, ow0 := tm*th, tm*tw
+		if oh0+tm <= g.OutH && ow0+tm <= g.OutW {
+			f.output(m[t*p.nPad:], ms, out[((b*g.OutH+oh0)*g.OutW+ow0)*n:], g.OutW*n, n, n)
 			continue
 		}
-		y := scratch[:4*n]
-		winoOutput(m[t*p.nPad:], ms, y, 2*n, n, n)
-		for a := 0; a < 2 && oh0+a < g.OutH; a++ {
-			for e := 0; e < 2 && ow0+e < g.OutW; e++ {
-				copy(out[((b*g.OutH+oh0+a)*g.OutW+ow0+e)*n:][:n], y[(2*a+e)*n:])
+		y := scratch[:tm*tm*n]
+		f.output(m[t*p.nPad:], ms, y, tm*n, n, n)
+		for r := 0; r < tm && oh0+r < g.OutH; r++ {
+			for s := 0; s < tm && ow0+s < g.OutW; s++ {
+				copy(out[((b*g.OutH+oh0+r)*g.OutW+ow0+s)*n:][:n], y[(tm*r+s)*n:])
 			}
 		}
 	}
 }
 
-// winoInputGo is the portable input transform of channels [c0, c1): d[i][j] = src[i·rs + j·cs + ch],
-// dst[(4i+j)·ds + ch] = (Bᵀ·d·B)[i][j], with the operations in the order of winoInputAVX.
-// winoInputTile transforms the 4×4 input tile of image b whose top-left pixel is (ih0, iw0) into
-// dst (stride ds between the 16 transformed rows): straight from x when the tile lies inside the
-// image, else through patch (16·c values), zero-filled where the tile leaves the image.
-func winoInputTile(g ConvGeometry, x []float32, b, ih0, iw0, c int, patch, dst []float32, ds int) {
-	if ih0 >= 0 && iw0 >= 0 && ih0+4 <= g.InH && iw0+4 <= g.InW {
-		winoInput(x[((b*g.InH+ih0)*g.InW+iw0)*c:], g.InW*c, c, dst, ds, c)
+// winoInputTile transforms the a×a input tile of form f of image b whose top-left pixel is
+// (ih0, iw0) into dst (stride ds between the a² transformed rows): straight from x when the tile
+// lies inside the image, else through patch (a²·c values), zero-filled where the tile leaves the
+// image.
+func winoInputTile(f *winoForm, g ConvGeometry, x []float32, b, ih0, iw0, c int, patch, dst []float32, ds int) {
+	ta := f.a
+	if ih0 >= 0 && iw0 >= 0 && ih0+ta <= g.InH && iw0+ta <= g.InW {
+		f.input(x[((b*g.InH+ih0)*g.InW+iw0)*c:], g.InW*c, c, dst, ds, c)
 		return
 	}
-	for i := 0; i < 4; i++ {
-		for j := 0; j < 4; j++ {
-			px := patch[(4*i+j)*c : (4*i+j+1)*c]
+	for i := 0; i < ta; i++ {
+		for j := 0; j < ta; j++ {
+			px := patch[(ta*i+j)*c : (ta*i+j+1)*c]
 			ih, iw := ih0+i, iw0+j
 			if ih < 0 || iw < 0 || ih >= g.InH || iw >= g.InW {
 				clear(px)
@@ -308,9 +338,11 @@ func winoInputTile(g ConvGeometry, x []float32, b, ih0, iw0, c int, patch, dst [
 			copy(px, x[((b*g.InH+ih)*g.InW+iw)*c:])
 		}
 	}
-	winoInput(patch, 4*c, c, dst, ds, c)
+	f.input(patch, ta*c, c, dst, ds, c)
 }
 
+// winoInputGo is the portable input transform of channels [c0, c1): d[i][j] = src[i·rs + j·cs + ch],
+// dst[(4i+j)·ds + ch] = (Bᵀ·d·B)[i][j], with the operations in the order of winoInputAVX.
 func winoInputGo(src []float32, rs, cs int, dst []float32, ds, c0, c1 int) {
 	for ch := c0; ch < c1; ch++ {
 		var d [4][4]float32

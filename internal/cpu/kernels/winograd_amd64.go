@@ -134,3 +134,71 @@ func winoDy(src []float32, rs, cs int, dst []float32, ds, c int) {
 		winoDyGo(src, rs, cs, dst, ds, c8, c)
 	}
 }
+
+// wino4InputAVX512 computes the Winograd F(4×4, 3×3) input transform of n16 groups of 16
+// channels: d[i][j] = src[i·rs + j·cs + c], dst[(6i+j)·ds + c] = (Bᵀ·d·B)[i][j] (strides in
+// elements; winograd4_avx512_amd64.s), with the operations of wino4InputGo.
+//
+//go:noescape
+func wino4InputAVX512(src *float32, rs, cs int, dst *float32, ds int, n16 int)
+
+// wino4OutputAVX512 computes the Winograd F(4×4, 3×3) output transform of n16 groups of 16
+// channels: m[i][j] = src[(6i+j)·ss + c], dst[r·rs + s·cs + c] = (Aᵀ·m·A)[r][s] for r, s < 4,
+// with the operations of wino4OutputGo.
+//
+//go:noescape
+func wino4OutputAVX512(src *float32, ss int, dst *float32, rs, cs int, n16 int)
+
+// wino4Vec returns the groups of 16 of c channels that the F(4×4, 3×3) vector transforms handle
+// (the rest go to the Go loops).
+func wino4Vec(c int) int {
+	if cur().isa >= ISAAVX512 {
+		return c / 16
+	}
+	return 0
+}
+
+// wino4Input transforms channels [0, c) of the 6×6 tile d[i][j] = src[i·rs + j·cs + ch] into
+// dst[(6i+j)·ds + ch]; the slices must hold those elements.
+func wino4Input(src []float32, rs, cs int, dst []float32, ds, c int) {
+	n16 := wino4Vec(c)
+	if n16 > 0 {
+		_ = src[5*rs+5*cs+16*n16-1]
+		_ = dst[35*ds+16*n16-1]
+		wino4InputAVX512(&src[0], rs, cs, &dst[0], ds, n16)
+	}
+	if 16*n16 < c {
+		wino4InputGo(src, rs, cs, dst, ds, 16*n16, c)
+	}
+}
+
+// wino4Output transforms channels [0, c) of the 6×6 tile m[i][j] = src[(6i+j)·ss + ch] into the
+// 4×4 block dst[r·rs + s·cs + ch]; the slices must hold those elements.
+func wino4Output(src []float32, ss int, dst []float32, rs, cs, c int) {
+	n16 := wino4Vec(c)
+	if n16 > 0 {
+		_ = src[35*ss+16*n16-1]
+		_ = dst[3*rs+3*cs+16*n16-1]
+		wino4OutputAVX512(&src[0], ss, &dst[0], rs, cs, n16)
+	}
+	if 16*n16 < c {
+		wino4OutputGo(src, ss, dst, rs, cs, 16*n16, c)
+	}
+}
+
+// wino4FilterAVX512 computes the F(4×4, 3×3) filter transform of nc rows of 16 channel pairs:
+// filter k of pair (row r, lane l) at gf[k·256 + 16r + l] (the layout of winoFilterIn), ξ at
+// u[ξ·us + 16r + l], with the operations of winoFilterF4Go; scale is wino4Scale.
+//
+//go:noescape
+func wino4FilterAVX512(gf, u, scale *float32, us, nc int)
+
+// wino4Filter is the F(4×4, 3×3) filter transform of a staged block (see winoForm.filter).
+func wino4Filter(g *winoFilterIn, nc, nj int, u []float32, us int) {
+	if cur().isa >= ISAAVX512 && nj == winoFilterBlock && nc > 0 {
+		_ = u[35*us+nc*nj-1]
+		wino4FilterAVX512(&g[0][0][0], &u[0], &wino4Scale[0], us, nc)
+		return
+	}
+	winoFilterF4Go(g, nc, nj, u, us)
+}

@@ -27,3 +27,21 @@ func winoDyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) {
 		winoDyGo(src[q:], rs, cs, dst[q/nr*ps:], ds, 0, min(nr, c-q))
 	}
 }
+
+// wino4Input transforms channels [0, c) of the 6×6 tile d[i][j] = src[i·rs + j·cs + ch] into
+// dst[(6i+j)·ds + ch] with portable Go.
+func wino4Input(src []float32, rs, cs int, dst []float32, ds, c int) {
+	wino4InputGo(src, rs, cs, dst, ds, 0, c)
+}
+
+// wino4Output transforms channels [0, c) of the 6×6 tile m[i][j] = src[(6i+j)·ss + ch] into the
+// 4×4 block dst[r·rs + s·cs + ch] with portable Go.
+func wino4Output(src []float32, ss int, dst []float32, rs, cs, c int) {
+	wino4OutputGo(src, ss, dst, rs, cs, 0, c)
+}
+
+// wino4Filter is the F(4×4, 3×3) filter transform of a staged block (see winoForm.filter) in
+// portable Go.
+func wino4Filter(g *winoFilterIn, nc, nj int, u []float32, us int) {
+	winoFilterF4Go(g, nc, nj, u, us)
+}

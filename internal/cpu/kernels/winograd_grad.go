@@ -171,7 +171,7 @@ func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32, first bo
 		b, th, tw := tile/perImage, tile%perImage/p.tilesW, tile%p.tilesW
 
 		// Input tile: V_ξ[t, :] = (Bᵀ·d_t·B)[ξ].
-		winoInputTile(g, x, b, 2*th-g.PadTop, 2*tw-g.PadLeft, c, patch, v[t*p.cPad:], vs)
+		winoInputTile(winoF2, g, x, b, 2*th-g.PadTop, 2*tw-g.PadLeft, c, patch, v[t*p.cPad:], vs)
 
 		// Gradient tile: E_ξ[t, :] = (A·e_t·Aᵀ)[ξ], zero past the last output row or column.
 		oh0, ow0 := 2*th, 2*tw

@@ -72,6 +72,17 @@ var winoCases = []winoCase{
 // output scale max|want|; it fails where an error exceeds the rounding bound of the magnitude.
 func checkWinograd(t *testing.T, label string, got []float32, want, mag []float64) float64 {
 	t.Helper()
+	// Winograd's transforms add up to 4×4 input and 4×4 output values (and the filter's 3×3)
+	// around the GEMM: a few more roundings of sums no larger than a few times the magnitude.
+	rel, _ := checkWinogradBound(t, label, got, want, mag, 64)
+	return rel
+}
+
+// checkWinogradBound compares got with want (float64): it fails where an error exceeds
+// k·2⁻²⁴·(mag + max|want|) (k roundings of the magnitude of the sum and of the output scale) and
+// returns the largest error relative to max|want| and the largest in units of 2⁻²⁴·(mag + max|want|).
+func checkWinogradBound(t *testing.T, label string, got []float32, want, mag []float64, k float64) (rel, units float64) {
+	t.Helper()
 	scale := 0.0
 	for _, v := range want {
 		scale = max(scale, math.Abs(v))
@@ -81,9 +92,11 @@ func checkWinograd(t *testing.T, label string, got []float32, want, mag []float6
 	for i, v := range got {
 		d := math.Abs(float64(v) - want[i])
 		worst = max(worst, d)
-		// Winograd's transforms add up to 4×4 input and 4×4 output values (and the filter's 3×3)
-		// around the GEMM: a few more roundings of sums no larger than a few times the magnitude.
-		if d > 64*0x1p-24*(mag[i]+scale) || math.IsNaN(float64(v)) {
+		unit := 0x1p-24 * (mag[i] + scale)
+		if unit > 0 {
+			units = max(units, d/unit)
+		}
+		if d > k*unit || math.IsNaN(float64(v)) {
 			if bad < 5 {
 				t.Errorf("%s: element %d = %g, want %g (magnitude %g)", label, i, v, want[i], mag[i])
 			}
@@ -94,9 +107,9 @@ func checkWinograd(t *testing.T, label string, got []float32, want, mag []float6
 		t.Errorf("%s: %d of %d elements wrong", label, bad, len(got))
 	}
 	if scale == 0 {
-		return worst
+		return worst, units
 	}
-	return worst / scale
+	return worst / scale, units
 }
 
 func TestSconvWinograd3x3AgainstReference(t *testing.T) {
@@ -174,10 +187,10 @@ func TestSconvWinogradBlocking(t *testing.T) {
 	w := toF32(randSlice(rng, 9*tc.c*tc.n))
 	s := HWIOStrides(tc.c, tc.n)
 	ref := make([]float32, g.Pixels()*tc.n)
-	sconvWinograd(cur().wino, g, tc.n, x, w, s, ref, 1, 1000)
+	sconvWinograd(cur().wino, winoF2, g, tc.n, x, w, s, ref, 1, 1000)
 	for _, run := range []struct{ threads, tiles int }{{1, 6}, {2, 6}, {3, 12}, {4, 0}, {2, 30}} {
 		out := make([]float32, len(ref))
-		sconvWinograd(cur().wino, g, tc.n, x, w, s, out, run.threads, run.tiles)
+		sconvWinograd(cur().wino, winoF2, g, tc.n, x, w, s, out, run.threads, run.tiles)
 		for i := range out {
 			if math.Float32bits(out[i]) != math.Float32bits(ref[i]) {
 				t.Fatalf("threads %d, block %d tiles: element %d = %g, one block gives %g", run.threads, run.tiles, i, out[i], ref[i])
@@ -186,7 +199,7 @@ func TestSconvWinogradBlocking(t *testing.T) {
 	}
 	want, mag := naiveConv3x3(g, tc.n, fromF32(x), fromF32(w), s)
 	out := make([]float32, len(ref))
-	sconvWinograd(genericKernelF32(), g, tc.n, x, w, s, out, 2, 8)
+	sconvWinograd(genericKernelF32(), winoF2, g, tc.n, x, w, s, out, 2, 8)
 	checkWinograd(t, "portable micro-kernel", out, want, mag)
 }
 
@@ -283,7 +296,7 @@ func TestWinogradFilterTransform(t *testing.T) {
 		w[i] = float32(rng.IntN(41) - 20)
 	}
 	s := HWIOStrides(c, n)
-	p := winoPlan{g: ConvGeometry{InC: c}, kern: kern, n: n, nPad: (n + kern.nr - 1) / kern.nr * kern.nr}
+	p := winoPlan{g: ConvGeometry{InC: c}, f: winoF2, kern: kern, n: n, nPad: (n + kern.nr - 1) / kern.nr * kern.nr}
 	p.uStride = p.nPad * c
 	p.u = make([]float32, 16*p.uStride)
 	for i := range p.u {
@@ -359,7 +372,7 @@ func TestSconvWinograd3x3Errors(t *testing.T) {
 	}
 }
 
-// BenchmarkWinograd compares Winograd F(2×2, 3×3) with the im2col GEMM (SconvIm2col) on the
+// BenchmarkWinograd compares Winograd F(2×2, 3×3) and F(4×4, 3×3) with the im2col GEMM (SconvIm2col) on the
 // resnet8x4 3×3 layers (batch 64, "same" padding); GFLOP/s counts the direct convolution's
 // 2·pixels·9·InC·OutC flops for both, so the ratio is the speed-up.
 func BenchmarkWinograd(b *testing.B) {
@@ -379,10 +392,13 @@ func BenchmarkWinograd(b *testing.B) {
 		w := toF32(randSlice(rng, 9*l.c*l.n))
 		y := make([]float32, g.Pixels()*l.n)
 		flops := 2 * float64(g.Pixels()) * float64(g.PatchSize()) * float64(l.n)
+		var cpu0 float64
 		report := func(b *testing.B) {
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(1000*(processCPUSeconds()-cpu0)/float64(b.N), "cpu-ms/op")
 		}
 		b.Run(l.name+"/winograd", func(b *testing.B) {
+			cpu0 = processCPUSeconds()
 			for b.Loop() {
 				if err := SconvWinograd3x3(g, l.n, x, w, HWIOStrides(l.c, l.n), y); err != nil {
 					b.Fatal(err)
@@ -390,7 +406,17 @@ func BenchmarkWinograd(b *testing.B) {
 			}
 			report(b)
 		})
+		b.Run(l.name+"/winograd-f4", func(b *testing.B) {
+			cpu0 = processCPUSeconds()
+			for b.Loop() {
+				if err := SconvWinograd3x3F4(g, l.n, x, w, HWIOStrides(l.c, l.n), y); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b)
+		})
 		b.Run(l.name+"/im2col", func(b *testing.B) {
+			cpu0 = processCPUSeconds()
 			for b.Loop() {
 				if err := SconvIm2col(g, l.n, 1, x, w, l.n, 0, y, l.n); err != nil {
 					b.Fatal(err)

@@ -1,0 +1,169 @@
+package kernels
+
+// Winograd F(4×4, 3×3) (Lavin and Gray 2016, section 4): a 4×4 output tile of a 3×3 correlation
+// of the 6×6 input tile d with the filter g is
+//
+//	Y = Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A
+//
+// with the matrices of the one-dimensional F(4, 3), y_k = Σ_r g_r·d_{k+r} (k < 4, r < 3):
+//
+//	     ⎡4  0 −5  0  1  0⎤        ⎡ 1/4    0     0 ⎤
+//	     ⎢0 −4 −4  1  1  0⎥        ⎢−1/6  −1/6  −1/6⎥        ⎡1  1  1  1  1  0⎤
+//	Bᵀ = ⎢0  4 −4 −1  1  0⎥,  G =  ⎢−1/6   1/6  −1/6⎥,  Aᵀ =  ⎢0  1 −1  2 −2  0⎥
+//	     ⎢0 −2 −1  2  1  0⎥        ⎢1/24  1/12   1/6⎥        ⎢0  1  1  4  4  0⎥
+//	     ⎢0  2 −1 −2  1  0⎥        ⎢1/24 −1/12   1/6⎥        ⎣0  1 −1  8 −8  1⎦
+//	     ⎣0  4  0 −5  0  1⎦        ⎣  0     0     1 ⎦
+//
+// They come from the Toom–Cook construction on the points p_k = 0, 1, −1, 2, −2 and ∞, with
+// M(x) = Π_k (x − p_k) = x·(x² − 1)·(x² − 4) over the finite points: row k of Bᵀ holds the
+// coefficients (ascending powers) of M(x)/(x − p_k) (x⁴ − 5x² + 4 for p = 0), and the ∞ row those
+// of M(x); row k of G evaluates g(p) = g0 + g1·p + g2·p² at p_k divided by
+// N_k = Π_{l≠k} (p_k − p_l) (4, −6, −6, 24, 24), and the ∞ row takes the leading coefficient g2;
+// column k of Aᵀ holds the powers p_k⁰ … p_k³, and the ∞ column the leading term (0, 0, 0, 1).
+// TestWinograd4Matrices checks y = Aᵀ·[(G·g) ⊙ (Bᵀ·d)] exactly on every unit g and d.
+//
+// Summed over the input channels, position ξ of the 6×6 transformed tiles is the matrix product
+// M_ξ = V_ξ·U_ξ, as for F(2×2, 3×3): 36 products per 4×4 output tile (2.25 per output instead of
+// 4 for F(2×2) and 9 for the direct sum). The larger transform entries (up to 5 in Bᵀ, 8 in Aᵀ,
+// 1/6 and 1/24 in G) cost accuracy: the rounding errors of the input and output transforms grow
+// with the sums of the absolute entries (|Bᵀ|·|d|·|B| up to 100·max|d|), a few times those of
+// F(2×2); see the tests for the measured errors. The input and output transforms multiply only by
+// powers of two (4·(d0 − d2) + (d4 − d2) for 4·d0 − 5·d2 + d4), so every product is exact and a
+// fused multiply-add rounds as the separate multiply and add would: the vector transforms give
+// the bits of the portable ones. The filter transform is likewise G·g·Gᵀ = (s·sᵀ) ⊙ (H·g·Hᵀ) with
+// G = diag(s)·H, s = (1/4, −1/6, −1/6, 1/24, 1/24, 1) and the integer H (rows 1 0 0, 1 1 1,
+// 1 −1 1, 1 2 4, 1 −2 4, 0 0 1): additions and exact doublings, then one rounded multiplication
+// by s_i·s_j.
+
+// winoF4 is F(4×4, 3×3).
+var winoF4 = &winoForm{name: "F(4×4,3×3)", m: 4, a: 6, input: wino4Input, output: wino4Output, filter: wino4Filter,
+	blockBytes: 192 << 10, maxBlockTiles: 28}
+
+// SconvWinograd3x3F4 is SconvWinograd3x3 computed with Winograd F(4×4, 3×3): 4×4 output tiles from
+// 6×6 input tiles, 36 products per tile (2.25 multiplies per output instead of 4), slightly less
+// accurate (see winograd4.go).
+func SconvWinograd3x3F4(g ConvGeometry, n int, x, w []float32, wStr [4]int, out []float32) error {
+	return sconvWinogradEntry("SconvWinograd3x3F4", winoF4, g, n, x, w, wStr, out)
+}
+
+// wino4Scale[6i+j] = s_i·s_j, rounded to float32, with s = (1/4, −1/6, −1/6, 1/24, 1/24, 1) the
+// row scales of G = diag(s)·H, H = [1 0 0; 1 1 1; 1 −1 1; 1 2 4; 1 −2 4; 0 0 1].
+var wino4Scale = func() (sc [winoMaxXi]float32) {
+	s := [6]float64{1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 1}
+	for i := range s {
+		for j := range s {
+			sc[6*i+j] = float32(s[i] * s[j])
+		}
+	}
+	return sc
+}()
+
+// wino4Filter1 is the one-dimensional integer filter transform h = H·g, in the operation order of
+// the vector transform (all multiplications by powers of two, exact).
+func wino4Filter1(g0, g1, g2 float32) (h0, h1, h2, h3, h4, h5 float32) {
+	s := g0 + g2
+	t := g0 + 4*g2
+	return g0, s + g1, s - g1, t + 2*g1, t - 2*g1, g2
+}
+
+// winoFilterF4Go is the portable F(4×4, 3×3) filter transform of a staged block:
+// U = G·g·Gᵀ = (s·sᵀ) ⊙ (H·g·Hᵀ), the integer transform H·g·Hᵀ (columns first) then one rounded
+// multiplication by s_i·s_j, as wino4FilterAVX512 computes it.
+func winoFilterF4Go(gb *winoFilterIn, nc, nj int, u []float32, us int) {
+	for ci := 0; ci < nc; ci++ {
+		for j := 0; j < nj; j++ {
+			var a [6][3]float32 // H·g
+			for l := 0; l < 3; l++ {
+				a[0][l], a[1][l], a[2][l], a[3][l], a[4][l], a[5][l] = wino4Filter1(gb[l][ci][j], gb[3+l][ci][j], gb[6+l][ci][j])
+			}
+			at := ci*nj + j
+			for i := 0; i < 6; i++ {
+				h := [6]float32{}
+				h[0], h[1], h[2], h[3], h[4], h[5] = wino4Filter1(a[i][0], a[i][1], a[i][2])
+				for q, v := range h {
+					u[(6*i+q)*us+at] = v * wino4Scale[6*i+q]
+				}
+			}
+		}
+	}
+}
+
+// wino4In1 is the one-dimensional input transform r = Bᵀ·d, in the operation order of the vector
+// transform (winograd4_avx512_amd64.s).
+func wino4In1(d0, d1, d2, d3, d4, d5 float32) (r0, r1, r2, r3, r4, r5 float32) {
+	p, q := d4-d2, d3-d1
+	r0 = 4*(d0-d2) + p
+	r1 = (d4 + d3) - 4*(d1+d2)
+	r2 = (d4 - d3) + 4*(d1-d2)
+	r3 = p + 2*q
+	r4 = p - 2*q
+	r5 = (d5 - d3) - 4*q
+	return
+}
+
+// wino4Out1 is the one-dimensional output transform y = Aᵀ·m, in the operation order of the
+// vector transform.
+func wino4Out1(m0, m1, m2, m3, m4, m5 float32) (y0, y1, y2, y3 float32) {
+	a, b := m1+m2, m1-m2
+	c, d := m3+m4, m3-m4
+	y0 = (a + m0) + c
+	y1 = b + 2*d
+	y2 = a + 4*c
+	y3 = (b + 8*d) + m5
+	return
+}
+
+// wino4InputGo is the portable F(4×4, 3×3) input transform of channels [c0, c1):
+// d[i][j] = src[i·rs + j·cs + ch], dst[(6i+j)·ds + ch] = (Bᵀ·d·B)[i][j], rows (d·B) first, then
+// columns, as wino4InputAVX512 does.
+func wino4InputGo(src []float32, rs, cs int, dst []float32, ds, c0, c1 int) {
+	for ch := c0; ch < c1; ch++ {
+		var t [6][6]float32 // d·B
+		for i := 0; i < 6; i++ {
+			s := src[i*rs+ch:]
+			t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5] = wino4In1(s[0], s[cs], s[2*cs], s[3*cs], s[4*cs], s[5*cs])
+		}
+		for j := 0; j < 6; j++ {
+			r0, r1, r2, r3, r4, r5 := wino4In1(t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j])
+			dst[j*ds+ch] = r0
+			dst[(6+j)*ds+ch] = r1
+			dst[(12+j)*ds+ch] = r2
+			dst[(18+j)*ds+ch] = r3
+			dst[(24+j)*ds+ch] = r4
+			dst[(30+j)*ds+ch] = r5
+		}
+	}
+}
+
+// wino4OutputGo is the portable F(4×4, 3×3) output transform of channels [c0, c1):
+// m[i][j] = src[(6i+j)·ss + ch], dst[r·rs + s·cs + ch] = (Aᵀ·m·A)[r][s], columns (Aᵀ·m) first,
+// then rows, as wino4OutputAVX512 does.
+func wino4OutputGo(src []float32, ss int, dst []float32, rs, cs, c0, c1 int) {
+	for ch := c0; ch < c1; ch++ {
+		var s [4][6]float32 // Aᵀ·m
+		for j := 0; j < 6; j++ {
+			m := src[j*ss+ch:]
+			s[0][j], s[1][j], s[2][j], s[3][j] = wino4Out1(m[0], m[6*ss], m[12*ss], m[18*ss], m[24*ss], m[30*ss])
+		}
+		for r := 0; r < 4; r++ {
+			y0, y1, y2, y3 := wino4Out1(s[r][0], s[r][1], s[r][2], s[r][3], s[r][4], s[r][5])
+			d := dst[r*rs+ch:]
+			d[0], d[cs], d[2*cs], d[3*cs] = y0, y1, y2, y3
+		}
+	}
+}
+
+// winoF4MinOut is the smallest output height and width for which WinogradF4Pays picks
+// F(4×4, 3×3).
+const winoF4MinOut = 8
+
+// WinogradF4Pays reports whether SconvWinograd3x3F4 is expected to be faster than
+// SconvWinograd3x3 for geometry g with n output channels on the active kernel path: on the avx512
+// path (whose tile transforms are vector code) and the generic one (where the products dominate)
+// for outputs at least winoF4MinOut pixels high and wide; the avx2 path keeps F(2×2, 3×3).
+func WinogradF4Pays(g ConvGeometry, n int) bool {
+	if cur().isa == ISAAVX2 {
+		return false
+	}
+	return g.OutH >= winoF4MinOut && g.OutW >= winoF4MinOut
+}
