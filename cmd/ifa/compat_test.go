@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ifa-toolkit/ifa/internal/cpu"
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 	"github.com/ifa-toolkit/ifa/runner"
 )
@@ -44,7 +45,9 @@ func copyRun(t *testing.T, src string) string {
 
 // TestOldCheckpointLoadsAndResumes: a checkpoint written before the change loads (ifa test
 // measures the accuracy its run logged), holds the very bits today's code writes for the same
-// run, and resumes to the bits of an uninterrupted run of today's code.
+// run, and resumes to the bits of an uninterrupted run of today's code. The old run's 3×3
+// convolutions ran with Winograd F(2×2, 3×3), so today's runs here force it (cpu:winograd=f2;
+// the default picks F(4×4, 3×3) for the larger images, a different rounding).
 func TestOldCheckpointLoadsAndResumes(t *testing.T) {
 	if !backendTrainsCNNs(t) {
 		return
@@ -55,10 +58,14 @@ func TestOldCheckpointLoadsAndResumes(t *testing.T) {
 			"--data-dir", dataDir, "--epochs", epochs, "--batch", "4", "--eval-batch", "6", "--padding", "1",
 			"--momentum", "0", "--workers", "1"}, extra...)
 	}
+	f2, err := cpu.New("winograd=f2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	train := func(args []string) *runner.TrainResult {
 		t.Helper()
 		cli, app := parseCLI(t, args...)
-		res, err := cli.Train.run(stdctx.Background(), app, testutil.Backend())
+		res, err := cli.Train.run(stdctx.Background(), app, f2)
 		if err != nil {
 			t.Fatal(err)
 		}
