@@ -53,6 +53,42 @@ type fusedProgram struct {
 	// affine is set when the program is an affineReLU: it then runs as one loop over the rows where
 	// the processor has one (affineReLURows).
 	affine *affineReLU
+	// reluGrad is set when the program is a reluGrad (see affine).
+	reluGrad *reluGrad
+}
+
+// reluGrad describes a fused program y ≥ z ? t : f with t = g or g + g2: y, g and g2 full leaves,
+// z and f scalar leaves. It is the gradient of a ReLU, max(y, 0), whose output gradient is g (or
+// the sum g + g2 of two branches). The fields are leaf indices, -1 where absent.
+type reluGrad struct {
+	y, g, g2, z, f int
+}
+
+// matchReLUGrad returns the program's reluGrad form, or nil.
+func (p *fusedProgram) matchReLUGrad() *reluGrad {
+	nl := len(p.leafKinds)
+	isLeaf := func(r, kind int) bool { return r >= 0 && r < nl && p.leafKinds[r] == kind }
+	last := &p.instrs[len(p.instrs)-1]
+	if last.op != backends.OpTypeWhere || last.c < nl || !isLeaf(last.b, leafScalar) {
+		return nil
+	}
+	cmp := &p.instrs[last.c-nl]
+	if cmp.op != backends.OpTypeGreaterOrEqual || !isLeaf(cmp.a, leafFull) || !isLeaf(cmp.b, leafScalar) {
+		return nil
+	}
+	m := &reluGrad{y: cmp.a, z: cmp.b, f: last.b, g2: -1}
+	switch {
+	case isLeaf(last.a, leafFull) && len(p.instrs) == 2:
+		m.g = last.a
+		return m
+	case last.a >= nl && len(p.instrs) == 3:
+		add := &p.instrs[last.a-nl]
+		if add.op == backends.OpTypeAdd && isLeaf(add.a, leafFull) && isLeaf(add.b, leafFull) {
+			m.g, m.g2 = add.a, add.b
+			return m
+		}
+	}
+	return nil
 }
 
 // affineReLU describes a fused program max(t, z) with t = x·a + b, (x·a + b) + s or
@@ -316,6 +352,7 @@ func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]
 		p.numRegs = nl + len(p.instrs)
 		p.assignSlots(nl)
 		p.affine = p.matchAffineReLU()
+		p.reluGrad = p.matchReLUGrad()
 		inputs[n.id] = leaves
 		progs[n.id] = p
 	}
@@ -387,7 +424,21 @@ func execFused(ex *execState, n *node, p *fusedProgram, ins []*value, lastUse []
 	if r := n.shape.Rank(); r > 0 {
 		c = n.shape.Dimensions[r-1]
 	}
-	if m := p.affine; m != nil && c > 0 && affineReLUAvailable() {
+	if m := p.reluGrad; m != nil && fusedLoopsAvailable() {
+		y, g, g2, z, f := leaves[m.y], leaves[m.g], []float32(nil), leaves[m.z], leaves[m.f]
+		if m.g2 >= 0 {
+			g2 = leaves[m.g2]
+		}
+		parallelFor(total, elemGrain, func(s, e int) {
+			if g2 != nil {
+				reluGradElems(o[s:e], y[s:e], g[s:e], g2[s:e], z, f)
+			} else {
+				reluGradElems(o[s:e], y[s:e], g[s:e], nil, z, f)
+			}
+		})
+		return out, nil
+	}
+	if m := p.affine; m != nil && c > 0 && fusedLoopsAvailable() {
 		leaf := func(i int) []float32 {
 			if i < 0 {
 				return nil

@@ -69,5 +69,26 @@ func affineReLURows(out, x, a, b, s, x2, a2, b2, z []float32) bool {
 	return true
 }
 
-// affineReLUAvailable reports whether affineReLURows has a loop on the active kernel path.
-func affineReLUAvailable() bool { return vec16() }
+// fusedLoopsAvailable reports whether affineReLURows and reluGradElems have loops on the active
+// kernel path.
+func fusedLoopsAvailable() bool { return vec16() }
+
+// reluGradElems writes out = y ≥ z[0] ? t : f[0], with t = g, or g + g2 when g2 is set, with the
+// 16-lane loops; it reports false, writing nothing, without AVX-512.
+func reluGradElems(out, y, g, g2, z, f []float32) bool {
+	if !vec16() {
+		return false
+	}
+	n := len(out)
+	if n == 0 {
+		return true
+	}
+	_, _, _, _ = y[n-1], g[n-1], z[0], f[0]
+	if g2 != nil {
+		_ = g2[n-1]
+		reluGradAddAVX512(&out[0], &y[0], &g[0], &g2[0], &z[0], &f[0], n, tailMask16(n, 16))
+	} else {
+		reluGradAVX512(&out[0], &y[0], &g[0], &z[0], &f[0], n, tailMask16(n, 16))
+	}
+	return true
+}

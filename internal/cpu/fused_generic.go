@@ -13,5 +13,8 @@ func whereBlocks(d, c, t, f []float32, fS bool) int { return 0 }
 // affineReLURows reports false: this build has no 16-lane loops (the fused program runs).
 func affineReLURows(out, x, a, b, s, x2, a2, b2, z []float32) bool { return false }
 
-// affineReLUAvailable reports false: this build has no 16-lane loops.
-func affineReLUAvailable() bool { return false }
+// fusedLoopsAvailable reports false: this build has no 16-lane loops.
+func fusedLoopsAvailable() bool { return false }
+
+// reluGradElems reports false: this build has no 16-lane loops (the fused program runs).
+func reluGradElems(out, y, g, g2, z, f []float32) bool { return false }

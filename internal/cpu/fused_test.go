@@ -393,3 +393,90 @@ func TestFusedAffineReLU(t *testing.T) {
 		t.Errorf("%d fused programs, %d of the affineReLU form; want 4 and 3", programs, matched)
 	}
 }
+
+// reluGradChains builds the ReLU gradient programs of a training step (the reluGrad forms) on y, g,
+// g2 [B, H, W, C], and one that is not of the form.
+func reluGradChains(xs []*graph.Node) []*graph.Node {
+	y, g, g2 := xs[0], xs[1], xs[2]
+	gr, dt := y.Graph(), y.DType()
+	zero := graph.ScalarZero(gr, dt)
+	half := graph.Scalar(gr, dt, 0.5)
+	return []*graph.Node{
+		graph.Where(graph.GreaterOrEqual(y, zero), g, zero),
+		graph.Where(graph.GreaterOrEqual(y, zero), graph.Add(g, g2), zero),
+		graph.Where(graph.GreaterOrEqual(y, half), g2, graph.Scalar(gr, dt, -1.5)),
+		graph.Where(graph.GreaterThan(y, zero), g, zero),
+	}
+}
+
+// TestFusedReLUGrad checks the reluGrad programs (one loop where the kernel path has one) bit for
+// bit against op-by-op execution on every kernel path, and against float64, on odd sizes with NaN,
+// infinities, signed zeros and values equal to the threshold; and that the compiler finds them.
+func TestFusedReLUGrad(t *testing.T) {
+	rng := newRng(73)
+	forEachISA(t, func(t *testing.T) {
+		for _, dims := range [][]int{{3, 4, 4, 64}, {1, 3, 5, 91}, {2, 9, 3, 37}, {1, 1, 1, fuseMinSize}, {1, 1, 1, fuseMinSize + 17}} {
+			in := make([]*tensors.Tensor, 3)
+			for i := range in {
+				in[i] = randTensor(rng, dtypes.Float32, dims...)
+			}
+			in[0].MutableFlatData(func(flat any) {
+				f := flat.([]float32)
+				copy(f, []float32{float32(math.Copysign(0, -1)), 0, float32(math.NaN()), float32(math.Inf(1)),
+					float32(math.Inf(-1)), 0.5, -1e-30})
+				f[len(f)-1] = 0
+			})
+			in[1].MutableFlatData(func(flat any) {
+				f := flat.([]float32)
+				f[1], f[3], f[len(f)-1] = float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(-1))
+			})
+			fused, _ := runGraph(t, testCPUWith("fusion=on"), reluGradChains, in...)
+			plain, _ := runGraph(t, testCPUWith("fusion=off"), reluGradChains, in...)
+			want, _ := runGraph(t, testCPU(), reluGradChains, toF64Tensor(t, in[0]), toF64Tensor(t, in[1]), toF64Tensor(t, in[2]))
+			for i := range fused {
+				for j := range fused[i] {
+					if math.Float64bits(fused[i][j]) != math.Float64bits(plain[i][j]) &&
+						!(math.IsNaN(fused[i][j]) && math.IsNaN(plain[i][j])) {
+						t.Fatalf("dims %v output %d element %d: fused %v, op by op %v", dims, i, j, fused[i][j], plain[i][j])
+					}
+				}
+				assertClose(t, fused[i], want[i], 1e-6, "dims %v output %d: fused vs float64", dims, i)
+			}
+		}
+	})
+	b := testCPU().Builder("relugrad").(*Builder)
+	must := func(op backends.Op, err error) backends.Op {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	sh := shapes.Make(dtypes.Float32, 2, 4, 8, 32)
+	y := must(b.Parameter("y", sh, nil))
+	g := must(b.Parameter("g", sh, nil))
+	g2 := must(b.Parameter("g2", sh, nil))
+	zero := must(b.Constant([]float32{0}))
+	outs := []backends.Op{
+		must(b.Where(must(b.GreaterOrEqual(y, zero)), g, zero)),
+		must(b.Where(must(b.GreaterOrEqual(y, zero)), must(b.Add(g, g2)), zero)),
+		must(b.Where(must(b.GreaterOrEqual(y, zero)), must(b.Sub(g, g2)), zero)), // not of the form
+		must(b.Where(must(b.LessThan(y, zero)), g, zero)),                        // not of the form
+	}
+	exe, err := b.Compile(outs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var matched, programs int
+	for _, st := range exe.(*Executable).steps {
+		if st.fused != nil {
+			programs++
+			if st.fused.reluGrad != nil {
+				matched++
+			}
+		}
+	}
+	if programs != 4 || matched != 2 {
+		t.Errorf("%d fused programs, %d of the reluGrad form; want 4 and 2", programs, matched)
+	}
+}

@@ -221,3 +221,12 @@ func affineAddReLUAVX512(out, x, a, b, s, z *float32, c, rows, c16, tail int)
 
 //go:noescape
 func affine2ReLUAVX512(out, x, a, b, x2, a2, b2, z *float32, c, rows, c16, tail int)
+
+// reluGradAVX512 and reluGradAddAVX512 are the loops of fused.go's reluGrad programs on 16 lanes
+// (vec16).
+
+//go:noescape
+func reluGradAVX512(out, y, gr, z, f *float32, n, tail int)
+
+//go:noescape
+func reluGradAddAVX512(out, y, gr, g2, z, f *float32, n, tail int)

@@ -1786,6 +1786,85 @@ affine2reluavx512_done:
 	VZEROUPPER
 	RET
 
+// func reluGradAVX512(out, y, gr, z, f *float32, n, tail int)
+// out = y ≥ z[0] ? gr : f[0].
+TEXT ·reluGradAVX512(SB), NOSPLIT, $0-56
+	MOVQ out+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ gr+16(FP), DX
+	MOVQ z+24(FP), CX
+	VBROADCASTSS (CX), Z9
+	MOVQ f+32(FP), CX
+	VBROADCASTSS (CX), Z8
+	MOVQ n+40(FP), R8
+	MOVQ tail+48(FP), AX
+	KMOVW AX, K1
+	XORQ AX, AX
+relugradavx512_loop:
+	LEAQ 16(AX), R9
+	CMPQ R9, R8
+	JG   relugradavx512_tail
+	VMOVUPS (SI)(AX*4), Z0
+	VCMPPS $0x1d, Z9, Z0, K2
+	VMOVUPS (DX)(AX*4), Z1
+	VBLENDMPS Z1, Z8, K2, Z3
+	VMOVUPS Z3, (DI)(AX*4)
+	MOVQ R9, AX
+	JMP  relugradavx512_loop
+relugradavx512_tail:
+	CMPQ AX, R8
+	JGE  relugradavx512_done
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VCMPPS $0x1d, Z9, Z0, K2
+	VMOVUPS.Z (DX)(AX*4), K1, Z1
+	VBLENDMPS Z1, Z8, K2, Z3
+	VMOVUPS Z3, K1, (DI)(AX*4)
+relugradavx512_done:
+	VZEROUPPER
+	RET
+
+// func reluGradAddAVX512(out, y, gr, g2, z, f *float32, n, tail int)
+// out = y ≥ z[0] ? gr + g2 : f[0].
+TEXT ·reluGradAddAVX512(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ gr+16(FP), DX
+	MOVQ g2+24(FP), BX
+	MOVQ z+32(FP), CX
+	VBROADCASTSS (CX), Z9
+	MOVQ f+40(FP), CX
+	VBROADCASTSS (CX), Z8
+	MOVQ n+48(FP), R8
+	MOVQ tail+56(FP), AX
+	KMOVW AX, K1
+	XORQ AX, AX
+relugradaddavx512_loop:
+	LEAQ 16(AX), R9
+	CMPQ R9, R8
+	JG   relugradaddavx512_tail
+	VMOVUPS (SI)(AX*4), Z0
+	VCMPPS $0x1d, Z9, Z0, K2
+	VMOVUPS (DX)(AX*4), Z1
+	VMOVUPS (BX)(AX*4), Z2
+	VADDPS Z2, Z1, Z1
+	VBLENDMPS Z1, Z8, K2, Z3
+	VMOVUPS Z3, (DI)(AX*4)
+	MOVQ R9, AX
+	JMP  relugradaddavx512_loop
+relugradaddavx512_tail:
+	CMPQ AX, R8
+	JGE  relugradaddavx512_done
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VCMPPS $0x1d, Z9, Z0, K2
+	VMOVUPS.Z (DX)(AX*4), K1, Z1
+	VMOVUPS.Z (BX)(AX*4), K1, Z2
+	VADDPS Z2, Z1, Z1
+	VBLENDMPS Z1, Z8, K2, Z3
+	VMOVUPS Z3, K1, (DI)(AX*4)
+relugradaddavx512_done:
+	VZEROUPPER
+	RET
+
 // func dotRows4x1AVX2(k int, a *float32, as, ap int, pb, t *float32)
 // t[r·24 + v·8 + l] = Σ_p a[r·as + p·ap]·pb[p·8 + v·8 + l] for r < 4, v < 1, l < 8 (k ≥ 1 steps).
 TEXT ·dotRows4x1AVX2(SB), NOSPLIT, $0-48

@@ -768,6 +768,38 @@ affrelu16("affine2ReLUAVX512", 96, [("out", "DI"), ("x", "SI"), ("a", "R11"), ("
           lambda m: affine(m, "(SI)(AX*4)", "(R11)(AX*4)", "(R12)(AX*4)", "Z0", "Z2") +
           affine(m, "(R13)(AX*4)", "(DX)(AX*4)", "(BX)(AX*4)", "Z3", "Z4") + ["VADDPS Z3, Z0, Z0"])
 
+# ---------------------------------------------------------------- ReLU gradient on AVX-512
+# The fused programs of a ReLU's gradient (fused.go's reluGrad): out = y ≥ z[0] ? t : f[0] with
+# t = g or g + g2, over n elements, 16 at a time, the last partial block through the mask tail
+# (K1). The comparison is ordered (a NaN in y selects f), and the selection moves bits, as
+# fusedCompare and fusedWhere.
+
+
+def relugrad16(name, frame, args, body):
+    lbl = name.lower()
+    n = len(args)
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}")
+    for i, (a, r) in enumerate(args):
+        w(f"\tMOVQ {a}+{8 * i}(FP), {r}")
+    w(f"\tMOVQ z+{8 * n}(FP), CX\n\tVBROADCASTSS (CX), Z9\n\tMOVQ f+{8 * n + 8}(FP), CX\n\tVBROADCASTSS (CX), Z8")
+    w(f"\tMOVQ n+{8 * n + 16}(FP), R8\n\tMOVQ tail+{8 * n + 24}(FP), AX\n\tKMOVW AX, K1\n\tXORQ AX, AX")
+    w(f"{lbl}_loop:\n\tLEAQ 16(AX), R9\n\tCMPQ R9, R8\n\tJG   {lbl}_tail")
+    for masked in (False, True):
+        w("\t" + "\n\t".join([ld("(SI)(AX*4)", "Z0", masked), "VCMPPS $0x1d, Z9, Z0, K2"] + body(masked) +
+                               ["VBLENDMPS Z1, Z8, K2, Z3", st("Z3", "(DI)(AX*4)", masked)]))
+        if not masked:
+            w(f"\tMOVQ R9, AX\n\tJMP  {lbl}_loop\n{lbl}_tail:\n\tCMPQ AX, R8\n\tJGE  {lbl}_done")
+    w(f"{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
+
+
+w("""// func reluGradAVX512(out, y, gr, z, f *float32, n, tail int)
+// out = y ≥ z[0] ? gr : f[0].""")
+relugrad16("reluGradAVX512", 56, [("out", "DI"), ("y", "SI"), ("gr", "DX")], lambda m: [ld("(DX)(AX*4)", "Z1", m)])
+w("""// func reluGradAddAVX512(out, y, gr, g2, z, f *float32, n, tail int)
+// out = y ≥ z[0] ? gr + g2 : f[0].""")
+relugrad16("reluGradAddAVX512", 64, [("out", "DI"), ("y", "SI"), ("gr", "DX"), ("g2", "BX")],
+           lambda m: [ld("(DX)(AX*4)", "Z1", m), ld("(BX)(AX*4)", "Z2", m), "VADDPS Z2, Z1, Z1"])
+
 # ---------------------------------------------------------------- small products
 AROW = ["(SI)", "(SI)(R9*1)", "(SI)(R9*2)", "(SI)(R10*1)"]
 for rows, nv in ((4, 1), (1, 1), (4, 2), (1, 2), (3, 3), (1, 3)):
