@@ -148,3 +148,11 @@ func parallelFor(threads, items int, body func(worker, item int)) {
 	}
 	wg.Wait()
 }
+
+// ParallelFor runs body(item) for every item in [0, items) on up to Threads() goroutines, the
+// calling one included, that take items in turn: parallelFor's helpers, so that the short loops
+// of a training step (batch norms, elementwise ops) start on the other core at once instead of
+// after a goroutine's wake-up.
+func ParallelFor(items int, body func(item int)) {
+	parallelFor(Threads(), items, func(_, item int) { body(item) })
+}
