@@ -21,7 +21,8 @@
 //   - SconvWinograd3x3F4: the same by Winograd F(4×4,3×3) (winograd4.go: the matrices and their
 //     derivation): 6×6 input tiles, 36 GEMMs per block, 36 multiplies per 4×4 outputs (2.25 per
 //     output instead of 4), a few times F(2×2)'s rounding error; tile and filter transforms in
-//     AVX-512 assembly (winograd4_avx512_amd64.s) that give the bits of the portable Go ones.
+//     AVX-512 and AVX2 assembly (winograd4_avx512_amd64.s, winograd4_amd64.s) that give the bits
+//     of the portable Go ones.
 //     WinogradF4Pays says which of the two is the faster for a geometry on the active path.
 //   - SconvWinograd3x3Filter: the weight gradient by Winograd F(3×3,2×2) (winograd_grad.go).
 //   - ConvGeometry.InputGradient + FlipHWIO: the input gradient dx as a forward convolution of dy

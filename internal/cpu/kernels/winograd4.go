@@ -156,16 +156,11 @@ func wino4OutputGo(src []float32, ss int, dst []float32, rs, cs, c0, c1 int) {
 // WinogradF4Pays reports whether SconvWinograd3x3F4 is expected to be faster than
 // SconvWinograd3x3 for geometry g with n output channels on the active kernel path: for outputs at
 // least 8 pixels high and wide (the smallest maps of resnet8x4 and resnet32x4; smaller ones were
-// not measured and keep F(2×2)) on the avx512 and generic paths. Measured per CPU-second on one
-// core (fastest of 5 interleaved runs on a shared machine) on the resnet8x4 layers at batch 64,
-// forward convolution and input gradient together, avx512: 1.47× faster at 32×32×64, 1.3–1.45×
-// at 16×16×128, 1.36× at 8×8×256 (1.38× for the forward convolution alone; F(4×4)'s times there
-// vary more under load, its transformed filter being 9.4 MB); generic: 1.3× at 32×32×64, 1.4× at
-// 8×8×256 (forward). The avx2 path keeps F(2×2): with the portable tile transforms (there are no
-// 8-lane assembly forms) F(4×4) was no faster at 32×32×64 and slower at 8×8×256.
+// not measured and keep F(2×2)). Measured per CPU-second on one core (fastest of 3 to 5
+// interleaved runs on a shared machine) on the resnet8x4 layers at batch 64, forward convolution
+// and input gradient together: avx512 1.47× faster at 32×32×64, 1.3–1.45× at 16×16×128, 1.36× at
+// 8×8×256 (F(4×4)'s times there vary more under load, its transformed filter being 9.4 MB); avx2
+// 1.13×, 1.5× and 1.2×; generic (forward only) 1.3× at 32×32×64 and 1.4× at 8×8×256.
 func WinogradF4Pays(g ConvGeometry, n int) bool {
-	if cur().isa == ISAAVX2 {
-		return false
-	}
 	return g.OutH >= 8 && g.OutW >= 8
 }

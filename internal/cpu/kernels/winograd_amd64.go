@@ -149,40 +149,54 @@ func wino4InputAVX512(src *float32, rs, cs int, dst *float32, ds int, n16 int)
 //go:noescape
 func wino4OutputAVX512(src *float32, ss int, dst *float32, rs, cs int, n16 int)
 
-// wino4Vec returns the groups of 16 of c channels that the F(4×4, 3×3) vector transforms handle
-// (the rest go to the Go loops).
-func wino4Vec(c int) int {
-	if cur().isa >= ISAAVX512 {
-		return c / 16
-	}
-	return 0
-}
+// wino4InputAVX and wino4OutputAVX are the 8-lane forms of wino4InputAVX512 and
+// wino4OutputAVX512 (winograd4_amd64.s); wino4OutputAVX keeps its intermediate 4×6 values in
+// scratch (192 floats).
+//
+//go:noescape
+func wino4InputAVX(src *float32, rs, cs int, dst *float32, ds int, n8 int)
+
+//go:noescape
+func wino4OutputAVX(src *float32, ss int, dst *float32, rs, cs int, n8 int, scratch *float32)
 
 // wino4Input transforms channels [0, c) of the 6×6 tile d[i][j] = src[i·rs + j·cs + ch] into
 // dst[(6i+j)·ds + ch]; the slices must hold those elements.
 func wino4Input(src []float32, rs, cs int, dst []float32, ds, c int) {
-	n16 := wino4Vec(c)
+	n16, n8 := vecChannels(c)
+	c8 := 16*n16 + 8*n8
+	if c8 > 0 {
+		_ = src[5*rs+5*cs+c8-1]
+		_ = dst[35*ds+c8-1]
+	}
 	if n16 > 0 {
-		_ = src[5*rs+5*cs+16*n16-1]
-		_ = dst[35*ds+16*n16-1]
 		wino4InputAVX512(&src[0], rs, cs, &dst[0], ds, n16)
 	}
-	if 16*n16 < c {
-		wino4InputGo(src, rs, cs, dst, ds, 16*n16, c)
+	if n8 > 0 {
+		wino4InputAVX(&src[16*n16], rs, cs, &dst[16*n16], ds, n8)
+	}
+	if c8 < c {
+		wino4InputGo(src, rs, cs, dst, ds, c8, c)
 	}
 }
 
 // wino4Output transforms channels [0, c) of the 6×6 tile m[i][j] = src[(6i+j)·ss + ch] into the
 // 4×4 block dst[r·rs + s·cs + ch]; the slices must hold those elements.
 func wino4Output(src []float32, ss int, dst []float32, rs, cs, c int) {
-	n16 := wino4Vec(c)
+	n16, n8 := vecChannels(c)
+	c8 := 16*n16 + 8*n8
+	if c8 > 0 {
+		_ = src[35*ss+c8-1]
+		_ = dst[3*rs+3*cs+c8-1]
+	}
 	if n16 > 0 {
-		_ = src[35*ss+16*n16-1]
-		_ = dst[3*rs+3*cs+16*n16-1]
 		wino4OutputAVX512(&src[0], ss, &dst[0], rs, cs, n16)
 	}
-	if 16*n16 < c {
-		wino4OutputGo(src, ss, dst, rs, cs, 16*n16, c)
+	if n8 > 0 {
+		var scratch [24 * 8]float32
+		wino4OutputAVX(&src[16*n16], ss, &dst[16*n16], rs, cs, n8, &scratch[0])
+	}
+	if c8 < c {
+		wino4OutputGo(src, ss, dst, rs, cs, c8, c)
 	}
 }
 
@@ -193,12 +207,23 @@ func wino4Output(src []float32, ss int, dst []float32, rs, cs, c int) {
 //go:noescape
 func wino4FilterAVX512(gf, u, scale *float32, us, nc int)
 
+// wino4FilterAVX is wino4FilterAVX512 on 8-lane halves of the rows, through scratch (144 floats).
+//
+//go:noescape
+func wino4FilterAVX(gf, u, scale *float32, us, nc int, scratch *float32)
+
 // wino4Filter is the F(4×4, 3×3) filter transform of a staged block (see winoForm.filter).
 func wino4Filter(g *winoFilterIn, nc, nj int, u []float32, us int) {
-	if cur().isa >= ISAAVX512 && nj == winoFilterBlock && nc > 0 {
-		_ = u[35*us+nc*nj-1]
+	isa := cur().isa
+	if isa < ISAAVX2 || nj != winoFilterBlock || nc == 0 {
+		winoFilterF4Go(g, nc, nj, u, us)
+		return
+	}
+	_ = u[35*us+nc*nj-1]
+	if isa >= ISAAVX512 {
 		wino4FilterAVX512(&g[0][0][0], &u[0], &wino4Scale[0], us, nc)
 		return
 	}
-	winoFilterF4Go(g, nc, nj, u, us)
+	var scratch [18 * 8]float32
+	wino4FilterAVX(&g[0][0][0], &u[0], &wino4Scale[0], us, nc, &scratch[0])
 }
