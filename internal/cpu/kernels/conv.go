@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 )
 
@@ -130,8 +131,14 @@ func SconvIm2col(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, 
 }
 
 // SconvIm2colT computes dw = alpha·im2col(x)ᵀ·dy + beta·dw: the weight gradient of the
-// convolution. It runs as dwᵀ = dyᵀ·im2col(x) into a PatchSize·n scratch buffer, then adds the
-// transpose into dw.
+// convolution.
+//
+// With few channels (a window row, KW·InC, narrower than a 32-column tile, as in the RGB first
+// layer) and the AVX-512 kernels, it is that product itself, its A panels packed pixel by pixel
+// (packPanels14: a pixel's window is a few runs of x). Otherwise it runs transposed,
+// dwᵀ = dyᵀ·im2col(x), into a PatchSize·n scratch buffer whose transpose is then added into dw:
+// im2col(x) is the B operand, whose packed panels are whole channel runs of x, and dyᵀ the A
+// operand, read in place on the AVX-512 path (rows of 14 output channels, one pixel per step).
 //
 // x: [Batch, InH, InW, InC]; dy: [Pixels, n] with row stride ldy (the output gradient, n = OutC);
 // dw: [PatchSize, n] with row stride lddw (HWIO layout when lddw = n). beta == 0 overwrites dw
@@ -149,12 +156,16 @@ func SconvIm2colT(g ConvGeometry, n int, alpha float32, x, dy []float32, ldy int
 	if m == 0 || n == 0 {
 		return nil
 	}
-	// Computed transposed, dwᵀ = dyᵀ·im2col(x): im2col(x) is then the B operand, whose packed
-	// panels are whole channel runs of x (cheap to pack) and are reused by every row tile of dyᵀ.
+	vec := ActiveISA() >= ISAAVX512
+	if vec && g.KW*g.InC < 32 {
+		gemmSrc(cur().sgemm(n), aSource[float32]{pack: cp.packRowsT}, bSource[float32]{b: dy, ldb: ldy},
+			m, n, k, alpha, beta, dw, lddw, gemmThreads(m, n, k))
+		return nil
+	}
 	buf := getBuffers[float32](m*n, 0, 0)
 	defer putBuffers(buf)
 	dwT := buf.a
-	gemmSrc(cur().s, aSource[float32]{trans: true, a: dy, lda: ldy}, bSource[float32]{pack: cp.packRowsT},
+	gemmSrc(cur().s, aSource[float32]{trans: true, a: dy, lda: ldy, inPlace: vec}, bSource[float32]{pack: cp.packRowsT},
 		n, m, k, alpha, 0, dwT, m, gemmThreads(m, n, k))
 	for i := 0; i < m; i++ {
 		row := dw[i*lddw : i*lddw+n]
@@ -315,16 +326,24 @@ func (cp *convPacker) gatherSegment(panel []float32, mr, pLo, pHi int, off *[16]
 }
 
 // packRowsT packs rows i0… (mb window positions) and columns p0… (kb output pixels) of
-// im2col(x)ᵀ into mr-row panels; with mr = nr this is also the packB layout of columns i0… and
-// steps p0… of im2col(x), which is how SconvIm2colT uses it. The mr rows of a panel are split into runs within one window segment (kh, kw),
-// whose channels are contiguous in x, so each pixel step copies a few short runs.
+// im2col(x)ᵀ into mr-row panels: the A panels of the weight gradient dw = im2col(x)ᵀ·dy, and, with
+// mr = nr, the packB layout of columns i0… and steps p0… of im2col(x) (its transposed form
+// dwᵀ = dyᵀ·im2col(x)). The mr rows of a panel are split into runs within one window segment
+// (kh, kw), whose channels are contiguous in x; along one output row, the pixels whose window
+// column is inside the image read each run at a fixed stride (StrideW·InC), so on the AVX-512 path
+// a run is copied for all of them by one vector loop (and a 14-row panel of one or two runs by
+// packRuns14AVX512, which stores whole vectors), the pixels over the padding cleared.
 func (cp *convPacker) packRowsT(dst []float32, i0, mb, p0, kb, mr int) {
+	if mr == 14 && cp.packPanels14(dst, i0, mb, p0, kb) {
+		return
+	}
 	g := cp.g
-	type run struct{ r0, n, dh, dw, c0 int }
-	var runs [32]run
+	var runs [32]packRun
 	if mr > len(runs) {
 		panic(fmt.Errorf("kernels: micro-kernel height %d > %d", mr, len(runs)))
 	}
+	vec := ActiveISA() >= ISAAVX512 && g.InDilationW == 1
+	var rowOff [32]int
 	for q := 0; q < mb; q += mr {
 		panel := dst[q*kb : q*kb+mr*kb]
 		rows := min(mr, mb-q)
@@ -333,11 +352,12 @@ func (cp *convPacker) packRowsT(dst []float32, i0, mb, p0, kb, mr int) {
 			pos := i0 + q + r
 			seg, c0 := pos/g.InC, pos%g.InC
 			n := min(rows-r, g.InC-c0)
-			runs[nRuns] = run{r0: r, n: n, dh: seg / g.KW * g.DilationH, dw: seg % g.KW * g.DilationW, c0: c0}
+			runs[nRuns] = packRun{r0: r, n: n, dh: seg / g.KW * g.DilationH, dw: seg % g.KW * g.DilationW, c0: c0}
 			nRuns++
 			r += n
 		}
 		clearTail := rows < mr
+		pair := vec && mr == 14 && rows == 14 && nRuns <= 2
 		// Walk the pixels p0… one output row segment at a time.
 		for p := 0; p < kb; {
 			pix := p0 + p
@@ -346,15 +366,62 @@ func (cp *convPacker) packRowsT(dst []float32, i0, mb, p0, kb, mr int) {
 			bi := pix / (g.OutW * g.OutH)
 			cnt := min(g.OutW-ow, kb-p)
 			ih0 := oh*g.StrideH - g.PadTop
-			for _, rn := range runs[:nRuns] {
-				ih := inputAt(ih0+rn.dh, g.InDilationH, g.InH)
-				if ih < 0 {
+			// rowOff[i]: where run i's input row starts in x (at its first channel), or -1 where
+			// the run reads padding rows.
+			for i, rn := range runs[:nRuns] {
+				rowOff[i] = -1
+				if ih := inputAt(ih0+rn.dh, g.InDilationH, g.InH); ih >= 0 {
+					rowOff[i] = ((bi*g.InH+ih)*g.InW)*g.InC + rn.c0
+				}
+			}
+			if pair && rowOff[0] >= 0 && rowOff[nRuns-1] >= 0 {
+				lo, hi := cp.inside(ow, cnt, runs[0].dw)
+				iw0 := (ow+lo)*g.StrideW - g.PadLeft
+				b1 := rowOff[0] + (iw0+runs[0].dw)*g.InC
+				b2 := b1
+				if nRuns == 2 {
+					lo2, hi2 := cp.inside(ow, cnt, runs[1].dw)
+					lo, hi = max(lo, lo2), min(hi, hi2)
+					iw0 = (ow+lo)*g.StrideW - g.PadLeft
+					b1 = rowOff[0] + (iw0+runs[0].dw)*g.InC
+					b2 = rowOff[1] + (iw0+runs[1].dw)*g.InC
+				}
+				if hi > lo && copyRuns14(panel[(p+lo)*14:], cp.x, b1, b2, g.StrideW*g.InC, runs[0].n, hi-lo) {
+					for j := 0; j < cnt; j++ {
+						if j == lo {
+							j = hi - 1
+							continue
+						}
+						cp.packPixel(panel[(p+j)*mr:], runs[:nRuns], rowOff[:nRuns], ow+j)
+					}
+					p += cnt
+					continue
+				}
+			}
+			for i, rn := range runs[:nRuns] {
+				if rowOff[i] < 0 {
 					for j := 0; j < cnt; j++ {
 						clear(panel[(p+j)*mr+rn.r0:][:rn.n])
 					}
 					continue
 				}
-				row := cp.x[((bi*g.InH+ih)*g.InW)*g.InC+rn.c0:]
+				if vec {
+					// The pixels whose column is inside the image are one strided run of x:
+					// copied by the vector loop, the padding on either side cleared.
+					lo, hi := cp.inside(ow, cnt, rn.dw)
+					for j := 0; j < lo; j++ {
+						clear(panel[(p+j)*mr+rn.r0:][:rn.n])
+					}
+					for j := hi; j < cnt; j++ {
+						clear(panel[(p+j)*mr+rn.r0:][:rn.n])
+					}
+					if hi > lo {
+						iw := (ow+lo)*g.StrideW - g.PadLeft + rn.dw
+						copyRunRows(panel[(p+lo)*mr+rn.r0:], mr, cp.x, rowOff[i]+iw*g.InC, g.StrideW*g.InC, rn.n, hi-lo)
+					}
+					continue
+				}
+				row := cp.x[rowOff[i]:]
 				for j := 0; j < cnt; j++ {
 					d := panel[(p+j)*mr+rn.r0:][:rn.n]
 					iw := inputAt((ow+j)*g.StrideW-g.PadLeft+rn.dw, g.InDilationW, g.InW)
@@ -381,6 +448,176 @@ func (cp *convPacker) packRowsT(dst []float32, i0, mb, p0, kb, mr int) {
 				}
 			}
 			p += cnt
+		}
+	}
+}
+
+// maxPixelRuns is the most runs (after merging) that packPanels14 gives packPixelsAVX512 for one
+// block of panels; blocks that need more (very few channels and a tall block) are packed by
+// packRowsT.
+const maxPixelRuns = 96
+
+// packPanels14 packs rows i0… (mb window positions) and columns p0… (kb output pixels) of
+// im2col(x)ᵀ into 14-row panels, as packRowsT does, pixel by pixel: for each output row segment it
+// lists the runs of all the block's panels (merged where consecutive rows are consecutive in x, as
+// the window columns of a row of the window are with few channels; padding, and the rows of a last
+// partial panel, read from zeroSteps) and packPixelsAVX512 copies them for every pixel of the
+// segment, so that the window of a pixel is read once while its lines are in L1. It reports false,
+// writing nothing, where packRowsT must do it (no AVX-512, input dilation along W, too many runs).
+func (cp *convPacker) packPanels14(dst []float32, i0, mb, p0, kb int) bool {
+	const mr = 14
+	g := cp.g
+	if g.InDilationW != 1 || ActiveISA() < ISAAVX512 {
+		return false
+	}
+	type baseRun struct {
+		packRun
+		q    int
+		zero bool
+	}
+	var runs [maxPixelRuns]baseRun
+	nRuns := 0
+	for q := 0; q*mr < mb; q++ {
+		rows := min(mr, mb-q*mr)
+		for r := 0; r < rows; {
+			if nRuns == len(runs) {
+				return false
+			}
+			pos := i0 + q*mr + r
+			seg, c0 := pos/g.InC, pos%g.InC
+			n := min(rows-r, g.InC-c0)
+			runs[nRuns] = baseRun{packRun: packRun{r0: r, n: n, dh: seg / g.KW * g.DilationH, dw: seg % g.KW * g.DilationW, c0: c0}, q: q}
+			nRuns++
+			r += n
+		}
+		if rows < mr {
+			if nRuns == len(runs) {
+				return false
+			}
+			runs[nRuns] = baseRun{packRun: packRun{r0: rows, n: mr - rows}, q: q, zero: true}
+			nRuns++
+		}
+	}
+	var rowOff, lo, hi [maxPixelRuns]int
+	var desc [maxPixelRuns]pixelRun
+	var descOff [maxPixelRuns]int // x offset of a data run's first pixel, −1 for zeros
+	var descN [maxPixelRuns]int
+	lds := g.StrideW * g.InC
+	for p := 0; p < kb; {
+		pix := p0 + p
+		ow := pix % g.OutW
+		oh := pix / g.OutW % g.OutH
+		bi := pix / (g.OutW * g.OutH)
+		cnt := min(g.OutW-ow, kb-p)
+		ih0 := oh*g.StrideH - g.PadTop
+		// The pixels [lo, hi) of the segment read run i from x (row at rowOff); breakpoints
+		// collects the ends of those ranges: between two, every run reads x or zeros throughout.
+		var cuts [2*maxPixelRuns + 2]int
+		nCuts := 0
+		cuts[nCuts], cuts[nCuts+1] = 0, cnt
+		nCuts += 2
+		for i, rn := range runs[:nRuns] {
+			lo[i], hi[i] = 0, 0
+			if rn.zero {
+				continue
+			}
+			ih := inputAt(ih0+rn.dh, g.InDilationH, g.InH)
+			if ih < 0 {
+				continue
+			}
+			rowOff[i] = ((bi*g.InH+ih)*g.InW)*g.InC + rn.c0
+			lo[i], hi[i] = cp.inside(ow, cnt, rn.dw)
+			if hi[i] > lo[i] {
+				cuts[nCuts], cuts[nCuts+1] = lo[i], hi[i]
+				nCuts += 2
+			}
+		}
+		slices.Sort(cuts[:nCuts])
+		for c := 0; c+1 < nCuts; c++ {
+			s, e := cuts[c], cuts[c+1]
+			if s == e {
+				continue
+			}
+			nd := 0
+			for i, rn := range runs[:nRuns] {
+				off := -1
+				if lo[i] <= s && e <= hi[i] {
+					off = rowOff[i] + ((ow+s)*g.StrideW-g.PadLeft+rn.dw)*g.InC
+				}
+				dOff := ((rn.q*kb+p+s)*mr + rn.r0) * 4
+				if nd > 0 && desc[nd-1].dstOff+4*descN[nd-1] == dOff && descN[nd-1]+rn.n <= mr &&
+					((off < 0 && descOff[nd-1] < 0) || (off >= 0 && descOff[nd-1] >= 0 && descOff[nd-1]+descN[nd-1] == off)) {
+					descN[nd-1] += rn.n
+					desc[nd-1].mask = 1<<descN[nd-1] - 1
+					continue
+				}
+				descOff[nd], descN[nd] = off, rn.n
+				desc[nd] = pixelRun{src: &zeroSteps[0], dstOff: dOff, mask: 1<<rn.n - 1}
+				if off >= 0 {
+					_ = cp.x[off+(e-s-1)*lds+rn.n-1]
+					desc[nd].src, desc[nd].stepMask = &cp.x[off], -1
+				}
+				nd++
+			}
+			last := desc[nd-1]
+			_ = dst[last.dstOff/4+(e-s-1)*mr+descN[nd-1]-1]
+			if !packPixels(dst, desc[:nd], e-s, lds) {
+				panic("kernels: packPanels14 without AVX-512")
+			}
+		}
+		p += cnt
+	}
+	return true
+}
+
+// packRun is a run of panel rows r0… (n of them) of im2col(x)ᵀ within one window segment: window
+// offsets dh, dw (dilated) and channels c0….
+type packRun struct{ r0, n, dh, dw, c0 int }
+
+// inside returns the range [lo, hi) of the pixels ow+j, j < cnt, of one output row whose window
+// column at offset dw (no input dilation) is inside the image.
+func (cp *convPacker) inside(ow, cnt, dw int) (lo, hi int) {
+	g := cp.g
+	iwAt := func(j int) int { return (ow+j)*g.StrideW - g.PadLeft + dw }
+	lo, hi = 0, cnt
+	for lo < hi && iwAt(lo) < 0 {
+		lo++
+	}
+	for hi > lo && iwAt(hi-1) >= g.InW {
+		hi--
+	}
+	return lo, hi
+}
+
+// packPixel writes the runs of one pixel (output column ow, runs' input rows at rowOff, -1 for
+// padding) into d, the pixel's step of a panel.
+func (cp *convPacker) packPixel(d []float32, runs []packRun, rowOff []int, ow int) {
+	g := cp.g
+	for i, rn := range runs {
+		dst := d[rn.r0:][:rn.n]
+		iw := inputAt(ow*g.StrideW-g.PadLeft+rn.dw, g.InDilationW, g.InW)
+		if rowOff[i] < 0 || iw < 0 {
+			clear(dst)
+			continue
+		}
+		copy(dst, cp.x[rowOff[i]+iw*g.InC:])
+	}
+}
+
+// copyRunRows copies rows runs of width (≤ 32) floats from src[base + r·lds] to dst[r·ldd] with
+// the AVX-512 loops (packCopy32AVX512, packCopy16AVX512), or, where those are not available, with
+// Go copies.
+func copyRunRows(dst []float32, ldd int, src []float32, base, lds, width, rows int) {
+	if width == 32 && ldd == 32 && copyRows32(dst, src, base, lds, rows) {
+		return
+	}
+	for c := 0; c < width; c += 16 {
+		w := min(16, width-c)
+		if copyRows(dst[c:], ldd, src, base+c, lds, w, rows) {
+			continue
+		}
+		for r := 0; r < rows; r++ {
+			copy(dst[r*ldd+c:][:w], src[base+r*lds+c:][:w])
 		}
 	}
 }

@@ -62,20 +62,22 @@ func convGeometries() []ConvGeometry {
 	out := func(in, k, s, d, pad, padEnd int) int { return (in+pad+padEnd-(k-1)*d-1)/s + 1 }
 	var gs []ConvGeometry
 	for _, p := range []struct{ b, h, w, c, kh, kw, s, d, pt, pl, pe int }{
-		{2, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1},    // "same" 3×3
-		{1, 9, 7, 5, 3, 3, 2, 1, 1, 1, 1},    // stride 2, odd sizes
-		{3, 6, 6, 16, 1, 1, 1, 1, 0, 0, 0},   // 1×1
-		{1, 10, 9, 2, 3, 2, 1, 2, 2, 1, 2},   // dilation 2, asymmetric window
-		{2, 4, 4, 7, 5, 5, 1, 1, 2, 2, 2},    // window larger than the valid area
-		{1, 12, 12, 1, 4, 4, 4, 1, 0, 0, 0},  // patchify (ViT-style)
-		{4, 16, 16, 19, 3, 3, 1, 1, 1, 1, 1}, // several blocks
-		{2, 7, 7, 3, 3, 3, 2, 1, -1, -1, 0},  // negative padding (cropping)
-		{2, 6, 29, 4, 3, 3, 2, 1, 1, 1, 1},   // stride 2, output rows wider than a tile
-		{1, 3, 20, 2, 3, 3, 1, 1, 4, 4, 4},   // tiles whose segments read only padding
-		{2, 4, 33, 3, 3, 3, 1, 1, 1, 1, 1},   // 3-channel first layer, rows of ≥ 2 row tiles of every kernel (in place)
-		{1, 5, 61, 3, 3, 3, 2, 1, 1, 1, 1},   // the same at stride 2
-		{2, 9, 11, 37, 3, 3, 2, 1, 1, 0, 1},  // stride 2, odd sizes, asymmetric padding, 37 channels (16-step vector blocks and a tail)
-		{2, 9, 7, 32, 1, 1, 2, 1, 0, 0, 0},   // 1×1 stride 2 on odd sizes
+		{2, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1},     // "same" 3×3
+		{1, 9, 7, 5, 3, 3, 2, 1, 1, 1, 1},     // stride 2, odd sizes
+		{3, 6, 6, 16, 1, 1, 1, 1, 0, 0, 0},    // 1×1
+		{1, 10, 9, 2, 3, 2, 1, 2, 2, 1, 2},    // dilation 2, asymmetric window
+		{2, 4, 4, 7, 5, 5, 1, 1, 2, 2, 2},     // window larger than the valid area
+		{1, 12, 12, 1, 4, 4, 4, 1, 0, 0, 0},   // patchify (ViT-style)
+		{4, 16, 16, 19, 3, 3, 1, 1, 1, 1, 1},  // several blocks
+		{2, 7, 7, 3, 3, 3, 2, 1, -1, -1, 0},   // negative padding (cropping)
+		{2, 6, 29, 4, 3, 3, 2, 1, 1, 1, 1},    // stride 2, output rows wider than a tile
+		{1, 3, 20, 2, 3, 3, 1, 1, 4, 4, 4},    // tiles whose segments read only padding
+		{2, 4, 33, 3, 3, 3, 1, 1, 1, 1, 1},    // 3-channel first layer, rows of ≥ 2 row tiles of every kernel (in place)
+		{1, 5, 61, 3, 3, 3, 2, 1, 1, 1, 1},    // the same at stride 2
+		{2, 9, 11, 37, 3, 3, 2, 1, 1, 0, 1},   // stride 2, odd sizes, asymmetric padding, 37 channels (16-step vector blocks and a tail)
+		{2, 9, 7, 32, 1, 1, 2, 1, 0, 0, 0},    // 1×1 stride 2 on odd sizes
+		{2, 13, 12, 7, 7, 4, 2, 1, 3, 1, 2},   // few channels, a window of 196 values (several blocks of 14-row panels), stride 2
+		{1, 23, 23, 1, 10, 10, 1, 2, 1, 1, 1}, // one channel, dilated 10×10 window: 100 runs of one value per pixel
 	} {
 		gs = append(gs, ConvGeometry{
 			Batch: p.b, InH: p.h, InW: p.w, InC: p.c, KH: p.kh, KW: p.kw,

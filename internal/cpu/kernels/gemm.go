@@ -78,26 +78,27 @@ func checkArgs[T float](name string, transA, transB bool, m, n, k int, a []T, ld
 // aSource is where op(A) (m×k) comes from: a dense matrix (a, lda, trans), or, when pack is set,
 // an implicit matrix whose panels pack writes in the layout of packA.
 type aSource[T float] struct {
-	trans bool
-	a     []T
-	lda   int
-	row0  int                                   // first row of op(A) this source covers (implicit matrices)
-	pack  func(dst []T, i0, mb, p0, kb, mr int) // packs rows i0… and steps p0… of an implicit op(A)
-	step0 int                                   // first step (column of op(A)) this source starts at
-	conv  *convPacker                           // forward convolution: im2col(x) can be read in place
+	trans   bool
+	a       []T
+	lda     int
+	row0    int                                   // first row of op(A) this source covers (implicit matrices)
+	pack    func(dst []T, i0, mb, p0, kb, mr int) // packs rows i0… and steps p0… of an implicit op(A)
+	step0   int                                   // first step (column of op(A)) this source starts at
+	conv    *convPacker                           // forward convolution: im2col(x) can be read in place
+	inPlace bool                                  // a dense A read in place whatever the width of C
 }
 
 // readsInPlace reports whether a product with n columns (nr-wide tiles, mr-tall) reads this
 // source in place rather than packing it: dense A when C has at most directAMaxTiles column
-// tiles; im2col(x) when C has at most convInPlaceMaxTiles column tiles and output rows hold at
-// least two row tiles (convTile re-reads its segments for every column tile, and a tile that
-// wraps to the next output row has to be packed).
+// tiles or inPlace is set; im2col(x) when C has at most convInPlaceMaxTiles column tiles and
+// output rows hold at least two row tiles (convTile re-reads its segments for every column tile,
+// and a tile that wraps to the next output row has to be packed).
 func (s aSource[T]) readsInPlace(n, nr, mr int) bool {
 	tiles := (n + nr - 1) / nr
 	if s.conv != nil {
 		return tiles <= convInPlaceMaxTiles && s.conv.g.OutW >= 2*mr
 	}
-	return s.pack == nil && tiles <= directAMaxTiles
+	return s.pack == nil && (tiles <= directAMaxTiles || s.inPlace)
 }
 
 // fromStep returns the source of op(A)'s steps (columns) p0….

@@ -13,7 +13,8 @@ func packA[T float](dst []T, transA bool, a []T, lda, i0, mb, p0, kb int, mr int
 				*(*[6]T)(panel[p*6:]) = *(*[6]T)(a[(p0+p)*lda+i0+q:])
 			}
 		case transA && rows == 14 && mr == 14:
-			if copyRows(panel, 14, a, p0*lda+i0+q, lda, 14, kb) {
+			a32, ok := any(a).([]float32)
+			if base := p0*lda + i0 + q; ok && copyRuns14(any(panel).([]float32), a32, base, base, lda, 14, kb) {
 				continue
 			}
 			for p := 0; p < kb; p++ {

@@ -101,3 +101,58 @@ func gatherSteps(dst []float32, ld int, rows *[16][]float32, lanes, steps int) i
 	transposePtrs16AVX512(&dst[0], ld, &ptrs, blocks, uint16(1<<lanes-1))
 	return blocks * 16
 }
+
+// packRuns14AVX512 writes rows rows of 14 floats to dst (row stride 14): row r is the n1 floats at
+// src1 + r·lds followed by the 14 − n1 floats at src2 + r·lds (1 ≤ n1 ≤ 14; src2 unread when
+// n1 = 14); mask1 = 2^n1 − 1, mask2 = 2^(14−n1) − 1. Unmasked stores whose surplus lanes are overwritten by the next run or row, the last
+// row masked: it writes nothing past dst + 14·rows.
+//
+//go:noescape
+func packRuns14AVX512(dst, src1, src2 *float32, lds, rows, n1 int, mask1, mask2 uint16)
+
+// copyRuns14 writes dst[14·r + i] = src[base1 + r·lds + i] for i < n1 and
+// src[base2 + r·lds + i − n1] for n1 ≤ i < 14, r < rows, with the AVX-512 loop, and reports true;
+// it reports false, writing nothing, when the active path has no AVX-512.
+func copyRuns14(dst, src []float32, base1, base2, lds, n1, rows int) bool {
+	if rows <= 0 || n1 < 1 || n1 > 14 || ActiveISA() < ISAAVX512 {
+		return false
+	}
+	_ = dst[14*rows-1]
+	_ = src[base1+(rows-1)*lds+n1-1]
+	p2 := &src[base1]
+	if n1 < 14 {
+		_ = src[base2+(rows-1)*lds+13-n1]
+		p2 = &src[base2]
+	}
+	packRuns14AVX512(&dst[0], &src[base1], p2, lds, rows, n1, uint16(1<<n1-1), uint16(1<<(14-n1)-1))
+	return true
+}
+
+// pixelRun is one run of packPixelsAVX512: the lanes in mask of the vector at src, src + lds,
+// src + 2·lds … (or at src for every pixel when stepMask is 0: a run of zeros read from
+// zeroSteps), stored at byte dstOff of the pixel's 14-float step.
+type pixelRun struct {
+	src      *float32
+	stepMask int // −1, or 0 for a run that reads the same floats for every pixel
+	dstOff   int // bytes, from dst
+	mask     uint64
+}
+
+// packPixelsAVX512 stores, for each pixel j < pixels, the runs in order (see pixelRun), the step
+// of pixel j at dst + 56·j bytes; whole vectors except for the last two pixels (masked).
+//
+//go:noescape
+func packPixelsAVX512(dst *float32, runs *pixelRun, nRuns, pixels, lds int)
+
+// packPixels runs packPixelsAVX512 and reports true, or reports false, writing nothing, when the
+// active path has no AVX-512. The caller checks that the runs lie inside their slices.
+func packPixels(dst []float32, runs []pixelRun, pixels, lds int) bool {
+	if ActiveISA() < ISAAVX512 {
+		return false
+	}
+	if pixels <= 0 || len(runs) == 0 {
+		return true
+	}
+	packPixelsAVX512(&dst[0], &runs[0], len(runs), pixels, lds)
+	return true
+}

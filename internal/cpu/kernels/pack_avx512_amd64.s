@@ -448,3 +448,126 @@ trp_block:
 trp_done:
 	VZEROUPPER
 	RET
+
+// func packRuns14AVX512(dst, src1, src2 *float32, lds, rows, n1 int, mask1, mask2 uint16)
+// Writes rows rows of 14 floats to dst (row stride 14): row r is the n1 floats at src1 + r·lds
+// followed by the 14 − n1 floats at src2 + r·lds (strides in elements, 1 ≤ n1 ≤ 14; src2 is not
+// read when n1 = 14); mask1 = 2^n1 − 1 and mask2 = 2^(14−n1) − 1. Each run is stored as a whole vector whose surplus lanes fall on the next
+// run or row, written after it; the last row is stored through masks, so nothing past
+// dst + 14·rows is written and nothing past the runs is read.
+TEXT ·packRuns14AVX512(SB), NOSPLIT, $0-52
+	MOVQ dst+0(FP), DI
+	MOVQ src1+8(FP), SI
+	MOVQ src2+16(FP), R10
+	MOVQ lds+24(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+32(FP), CX
+	MOVQ n1+40(FP), R11
+	TESTQ CX, CX
+	JZ   runs14_done
+	MOVWLZX mask1+48(FP), AX
+	KMOVW AX, K1             // lanes of run 1
+	MOVWLZX mask2+50(FP), AX
+	KMOVW AX, K2             // lanes of run 2 (counted from its start)
+	SHLQ $2, R11             // byte offset of run 2
+	DECQ CX                  // rows before the last
+	CMPQ R11, $56
+	JEQ  runs14_one
+	TESTQ CX, CX
+	JZ   runs14_two_last
+runs14_two:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (R10), K2, Z1
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, (DI)(R11*1)
+	ADDQ R8, SI
+	ADDQ R8, R10
+	ADDQ $56, DI
+	DECQ CX
+	JNZ  runs14_two
+runs14_two_last:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (R10), K2, Z1
+	VMOVUPS Z0, K1, (DI)
+	VMOVUPS Z1, K2, (DI)(R11*1)
+	JMP  runs14_done
+runs14_one:
+	TESTQ CX, CX
+	JZ   runs14_one_last
+runs14_one_loop:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ R8, SI
+	ADDQ $56, DI
+	DECQ CX
+	JNZ  runs14_one_loop
+runs14_one_last:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS Z0, K1, (DI)
+runs14_done:
+	VZEROUPPER
+	RET
+
+// func packPixelsAVX512(dst *float32, runs *pixelRun, nRuns, pixels, lds int)
+// For each pixel j < pixels and each of the nRuns runs d (32-byte records {src, stepMask, dstOff,
+// mask}): loads the lanes in mask (zeroing the others) at src + (j·lds·4 AND stepMask) bytes and
+// stores the whole vector at dst + dstOff + 56·j bytes, except for the last two pixels, whose
+// stores are masked. The runs of one pixel must be in increasing dstOff order within each 14-float
+// step and cover it, so that the surplus lanes of a store fall on a run or a pixel written after
+// it.
+TEXT ·packPixelsAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ runs+8(FP), R9
+	MOVQ nRuns+16(FP), R10
+	MOVQ pixels+24(FP), CX
+	MOVQ lds+32(FP), R11
+	SHLQ $2, R11
+	XORQ R12, R12            // j·lds·4
+	TESTQ R10, R10
+	JZ   pix_done
+	MOVQ CX, R13
+	SUBQ $2, CX              // pixels stored whole
+	JLE  pix_tail
+	SUBQ CX, R13             // pixels stored through masks (2)
+pix_loop:
+	MOVQ R9, SI
+	MOVQ R10, DX
+pix_run:
+	MOVQ 0(SI), AX
+	MOVQ 8(SI), BX
+	ANDQ R12, BX
+	KMOVW 24(SI), K1
+	VMOVUPS.Z (AX)(BX*1), K1, Z0
+	MOVQ 16(SI), BX
+	VMOVUPS Z0, (DI)(BX*1)
+	ADDQ $32, SI
+	DECQ DX
+	JNZ  pix_run
+	ADDQ R11, R12
+	ADDQ $56, DI
+	DECQ CX
+	JNZ  pix_loop
+pix_tail:
+	TESTQ R13, R13
+	JLE  pix_done
+pix_last:
+	MOVQ R9, SI
+	MOVQ R10, DX
+pix_last_run:
+	MOVQ 0(SI), AX
+	MOVQ 8(SI), BX
+	ANDQ R12, BX
+	KMOVW 24(SI), K1
+	VMOVUPS.Z (AX)(BX*1), K1, Z0
+	MOVQ 16(SI), BX
+	VMOVUPS Z0, K1, (DI)(BX*1)
+	ADDQ $32, SI
+	DECQ DX
+	JNZ  pix_last_run
+	ADDQ R11, R12
+	ADDQ $56, DI
+	DECQ R13
+	JNZ  pix_last
+pix_done:
+	VZEROUPPER
+	RET
