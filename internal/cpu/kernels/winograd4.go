@@ -156,14 +156,23 @@ func wino4OutputGo(src []float32, ss int, dst []float32, rs, cs, c0, c1 int) {
 	}
 }
 
+// winoF4MaxFilterBytes caps the transformed filter of an F(4×4, 3×3) convolution (36·InC·OutC
+// floats), which every block of tiles streams once: the resnet8x4 layers with 128 → 128 channels
+// (2.4 MB) run faster with F(4×4), those with 256 → 256 (9.4 MB) not reliably (see
+// WinogradF4Pays); F(2×2)'s filter at 256 → 256 channels is 4.2 MB.
+const winoF4MaxFilterBytes = 4 << 20
+
 // WinogradF4Pays reports whether SconvWinograd3x3F4 is expected to be faster than
-// SconvWinograd3x3 for geometry g with n output channels on the active kernel path: for outputs at
-// least 8 pixels high and wide (the smallest maps of resnet8x4 and resnet32x4; smaller ones were
-// not measured and keep F(2×2)). Measured per CPU-second on one core (fastest of 3 to 5
-// interleaved runs on a shared machine) on the resnet8x4 layers at batch 64, forward convolution
-// and input gradient together: avx512 1.47× faster at 32×32×64, 1.3–1.45× at 16×16×128, 1.36× at
-// 8×8×256 (F(4×4)'s times there vary more under load, its transformed filter being 9.4 MB); avx2
-// 1.13×, 1.5× and 1.2×; generic (forward only) 1.3× at 32×32×64 and 1.4× at 8×8×256.
+// SconvWinograd3x3 for geometry g with n output channels: for outputs at least 8 pixels high and
+// wide (smaller ones were not measured and keep F(2×2)) whose transformed filter takes at most
+// winoF4MaxFilterBytes. Measured per CPU-second on the resnet8x4 layers at batch 64, forward
+// convolution and input gradient together (fastest of 2 to 5 interleaved runs on a shared
+// machine), with two goroutines on the avx512 path: 1.40× faster at 32×32×64, 1.49× at
+// 16×16×128, 1.39× at 32×32×32→64, but 0.86× at 8×8×256 (1.06× for the forward convolution
+// alone), though 1.36× there on one core: its 9.4 MB filter, streamed once per block, makes it
+// the layer most sensitive to the memory traffic of the other core and of other work. On one core,
+// avx2 (8-lane transforms): 1.13× at 32×32×64, 1.5× at 16×16×128, 1.2× at 8×8×256; generic
+// (forward only): 1.3× at 32×32×64.
 func WinogradF4Pays(g ConvGeometry, n int) bool {
-	return g.OutH >= 8 && g.OutW >= 8
+	return g.OutH >= 8 && g.OutW >= 8 && 36*4*g.InC*n <= winoF4MaxFilterBytes
 }

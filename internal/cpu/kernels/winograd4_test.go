@@ -379,12 +379,16 @@ func BenchmarkWinograd4Blocks(b *testing.B) {
 	}
 }
 
-// TestWinogradF4Pays checks the choice between F(4×4) and F(2×2).
+// TestWinogradF4Pays checks the choice between F(4×4) and F(2×2) on the resnet8x4 layers and
+// smaller images.
 func TestWinogradF4Pays(t *testing.T) {
-	for hw, want := range map[int]bool{32: true, 16: true, 8: true, 7: false, 4: false} {
-		g := ConvGeometry{Batch: 64, InH: hw, InW: hw, InC: 64, KH: 3, KW: 3, OutH: hw, OutW: hw, PadTop: 1, PadLeft: 1}
-		if got := WinogradF4Pays(g, 64); got != want {
-			t.Errorf("%d×%d outputs: WinogradF4Pays = %v, want %v", hw, hw, got, want)
+	for _, c := range []struct {
+		hw, c, n int
+		want     bool
+	}{{32, 64, 64, true}, {32, 32, 64, true}, {16, 128, 128, true}, {8, 256, 256, false}, {8, 64, 64, true}, {7, 64, 64, false}, {4, 16, 16, false}} {
+		g := ConvGeometry{Batch: 64, InH: c.hw, InW: c.hw, InC: c.c, KH: 3, KW: 3, OutH: c.hw, OutW: c.hw, PadTop: 1, PadLeft: 1}
+		if got := WinogradF4Pays(g, c.n); got != c.want {
+			t.Errorf("%d×%d outputs, %d → %d channels: WinogradF4Pays = %v, want %v", c.hw, c.hw, c.c, c.n, got, c.want)
 		}
 	}
 }
