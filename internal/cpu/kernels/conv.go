@@ -133,8 +133,9 @@ func SconvIm2col(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, 
 // SconvIm2colT computes dw = alpha·im2col(x)ᵀ·dy + beta·dw: the weight gradient of the
 // convolution.
 //
-// With few channels (a window row, KW·InC, narrower than a 32-column tile, as in the RGB first
-// layer) and the AVX-512 kernels, it is that product itself, its A panels packed pixel by pixel
+// On the AVX-512 path with channels in whole 32-column tiles it runs with both operands read in
+// place (sconvWeightGradInPlace, conv_wgrad.go). With few channels (a window row, KW·InC,
+// narrower than a 32-column tile, as in the RGB first layer) and the AVX-512 kernels, it is that product itself, its A panels packed pixel by pixel
 // (packPanels14: a pixel's window is a few runs of x). Otherwise it runs transposed,
 // dwᵀ = dyᵀ·im2col(x), into a PatchSize·n scratch buffer whose transpose is then added into dw:
 // im2col(x) is the B operand, whose packed panels are whole channel runs of x, and dyᵀ the A
@@ -157,6 +158,10 @@ func SconvIm2colT(g ConvGeometry, n int, alpha float32, x, dy []float32, ldy int
 		return nil
 	}
 	vec := ActiveISA() >= ISAAVX512
+	if wgradInPlace(g, n) {
+		sconvWeightGradInPlace(g, n, alpha, x, dy, ldy, beta, dw, lddw)
+		return nil
+	}
 	if vec && g.KW*g.InC < 32 {
 		gemmSrc(cur().sgemm(n), aSource[float32]{pack: cp.packRowsT}, bSource[float32]{b: dy, ldb: ldy},
 			m, n, k, alpha, beta, dw, lddw, gemmThreads(m, n, k))
@@ -576,8 +581,11 @@ type packRun struct{ r0, n, dh, dw, c0 int }
 
 // inside returns the range [lo, hi) of the pixels ow+j, j < cnt, of one output row whose window
 // column at offset dw (no input dilation) is inside the image.
-func (cp *convPacker) inside(ow, cnt, dw int) (lo, hi int) {
-	g := cp.g
+func (cp *convPacker) inside(ow, cnt, dw int) (lo, hi int) { return cp.g.insideCols(ow, cnt, dw) }
+
+// insideCols returns the range [lo, hi) of the pixels ow+j, j < cnt, of one output row whose
+// window column at offset dw (no input dilation) is inside the image.
+func (g ConvGeometry) insideCols(ow, cnt, dw int) (lo, hi int) {
 	iwAt := func(j int) int { return (ow+j)*g.StrideW - g.PadLeft + dw }
 	lo, hi = 0, cnt
 	for lo < hi && iwAt(lo) < 0 {

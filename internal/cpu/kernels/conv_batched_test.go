@@ -78,6 +78,10 @@ func convGeometries() []ConvGeometry {
 		{2, 9, 7, 32, 1, 1, 2, 1, 0, 0, 0},    // 1×1 stride 2 on odd sizes
 		{2, 13, 12, 7, 7, 4, 2, 1, 3, 1, 2},   // few channels, a window of 196 values (several blocks of 14-row panels), stride 2
 		{1, 23, 23, 1, 10, 10, 1, 2, 1, 1, 1}, // one channel, dilated 10×10 window: 100 runs of one value per pixel
+		{2, 9, 11, 64, 3, 3, 2, 1, 1, 0, 1},   // stride 2, odd sizes, asymmetric padding, channels in whole 32-column tiles (in place)
+		{1, 6, 7, 32, 3, 3, 1, 2, 2, 2, 1},    // dilation 2, 32 channels
+		{2, 5, 7, 32, 1, 1, 1, 1, 0, 0, 0},    // 1×1, 32 channels: one run of steps over rows and images
+		{4, 31, 33, 32, 3, 3, 2, 1, 1, 1, 1},  // 1088 pixels: several parts and blocks of the weight gradient's sum
 	} {
 		gs = append(gs, ConvGeometry{
 			Batch: p.b, InH: p.h, InW: p.w, InC: p.c, KH: p.kh, KW: p.kw,
@@ -166,7 +170,7 @@ func TestSconvIm2colAgainstReference(t *testing.T) { forEachISA(t, testSconvIm2c
 func testSconvIm2colAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, g := range convGeometries() {
-		for _, n := range []int{1, 16, 21, 70} {
+		for _, n := range []int{1, 16, 21, 74} {
 			x := toF32(randSlice(rng, g.InputSize()))
 			col := naiveIm2col(g, fromF32(x))
 			m, k := g.Pixels(), g.PatchSize()

@@ -144,6 +144,7 @@ func TestConvSameBitsAnyProcs(t *testing.T) {
 	for _, g := range []ConvGeometry{
 		{Batch: 8, InH: 16, InW: 16, InC: 16, KH: 3, KW: 3, OutH: 16, OutW: 16, PadTop: 1, PadLeft: 1},
 		{Batch: 4, InH: 15, InW: 15, InC: 5, KH: 3, KW: 3, OutH: 7, OutW: 7, StrideH: 2, StrideW: 2},
+		{Batch: 16, InH: 17, InW: 16, InC: 32, KH: 3, KW: 3, OutH: 9, OutW: 8, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1},
 	} {
 		n := 24
 		x := toF32(randSlice(rng, g.InputSize()))

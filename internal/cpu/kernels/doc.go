@@ -14,7 +14,9 @@
 //   - SconvIm2colT: weight gradient dw = im2col(x)ᵀ·dy, computed as dwᵀ = dyᵀ·im2col(x) so that
 //     the im2col panels are whole channel runs of x (dyᵀ read in place on the AVX-512 path); with
 //     few channels (the RGB first layer), untransposed, its 14-row im2col panels packed pixel by
-//     pixel (packPixelsAVX512).
+//     pixel (packPixelsAVX512). On the AVX-512 path with channels in multiples of 32 nothing is
+//     packed (conv_wgrad.go): a segmented micro-kernel runs each 14×32 tile of dwᵀ over the row
+//     segments of pixels whose window position is inside the image, reading dy and x in place.
 //   - SconvWinograd3x3: 3×3 stride-1 convolutions by Winograd F(2×2,3×3): 4×4 input tiles
 //     transformed (Bᵀ·d·B, AVX), 16 GEMMs per block of tiles on the packed micro-kernel against
 //     the transformed filter (G·g·Gᵀ, packed once per call), output tiles transformed back

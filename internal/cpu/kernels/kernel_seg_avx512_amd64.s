@@ -1,0 +1,255 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// One k-step of the segmented 14×32 float32 micro-kernel: A column at SI (14 consecutive floats,
+// broadcast into Z30/Z31), B row at DI (32 floats, in Z28/Z29), accumulators Z0..Z27 (row r in
+// Z(2r), Z(2r+1)); SI advances by R12 bytes, DI by R13.
+#define SEG_STEP \
+	VMOVUPS (DI), Z28 \
+	VMOVUPS 64(DI), Z29 \
+	VBROADCASTSS 0(SI), Z30 \
+	VFMADD231PS Z28, Z30, Z0 \
+	VFMADD231PS Z29, Z30, Z1 \
+	VBROADCASTSS 4(SI), Z31 \
+	VFMADD231PS Z28, Z31, Z2 \
+	VFMADD231PS Z29, Z31, Z3 \
+	VBROADCASTSS 8(SI), Z30 \
+	VFMADD231PS Z28, Z30, Z4 \
+	VFMADD231PS Z29, Z30, Z5 \
+	VBROADCASTSS 12(SI), Z31 \
+	VFMADD231PS Z28, Z31, Z6 \
+	VFMADD231PS Z29, Z31, Z7 \
+	VBROADCASTSS 16(SI), Z30 \
+	VFMADD231PS Z28, Z30, Z8 \
+	VFMADD231PS Z29, Z30, Z9 \
+	VBROADCASTSS 20(SI), Z31 \
+	VFMADD231PS Z28, Z31, Z10 \
+	VFMADD231PS Z29, Z31, Z11 \
+	VBROADCASTSS 24(SI), Z30 \
+	VFMADD231PS Z28, Z30, Z12 \
+	VFMADD231PS Z29, Z30, Z13 \
+	VBROADCASTSS 28(SI), Z31 \
+	VFMADD231PS Z28, Z31, Z14 \
+	VFMADD231PS Z29, Z31, Z15 \
+	VBROADCASTSS 32(SI), Z30 \
+	VFMADD231PS Z28, Z30, Z16 \
+	VFMADD231PS Z29, Z30, Z17 \
+	VBROADCASTSS 36(SI), Z31 \
+	VFMADD231PS Z28, Z31, Z18 \
+	VFMADD231PS Z29, Z31, Z19 \
+	VBROADCASTSS 40(SI), Z30 \
+	VFMADD231PS Z28, Z30, Z20 \
+	VFMADD231PS Z29, Z30, Z21 \
+	VBROADCASTSS 44(SI), Z31 \
+	VFMADD231PS Z28, Z31, Z22 \
+	VFMADD231PS Z29, Z31, Z23 \
+	VBROADCASTSS 48(SI), Z30 \
+	VFMADD231PS Z28, Z30, Z24 \
+	VFMADD231PS Z29, Z30, Z25 \
+	VBROADCASTSS 52(SI), Z31 \
+	VFMADD231PS Z28, Z31, Z26 \
+	VFMADD231PS Z29, Z31, Z27 \
+	ADDQ R12, SI \
+	ADDQ R13, DI
+
+// Stores one row of C (two Z registers) with C = acc + beta·C; beta broadcast in Z28.
+#define SEG_ROW_BETA(r0, r1) \
+	VFMADD231PS (DX), Z28, r0 \
+	VFMADD231PS 64(DX), Z28, r1 \
+	VMOVUPS r0, (DX) \
+	VMOVUPS r1, 64(DX) \
+	ADDQ R8, DX
+
+#define SEG_ROW(r0, r1) \
+	VMOVUPS r0, (DX) \
+	VMOVUPS r1, 64(DX) \
+	ADDQ R8, DX
+
+// func sgemmKernel14x32SegAVX512(segs *stepSeg, nSegs int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+// C[0:14, 0:32] = Σ_segments Σ_{p < steps} a[aOff + p·lda + i]·b[bOff + p·ldb + j] + beta·C, the
+// segments being 24-byte records {aOff, bOff, steps} (C not read when beta == 0; strides and
+// offsets in elements).
+TEXT ·sgemmKernel14x32SegAVX512(SB), NOSPLIT, $0-68
+	MOVQ segs+0(FP), R10
+	MOVQ nSegs+8(FP), R11
+	MOVQ lda+24(FP), R12
+	SHLQ $2, R12
+	MOVQ ldb+40(FP), R13
+	SHLQ $2, R13
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R8
+	SHLQ $2, R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	TESTQ R11, R11
+	JZ   seg_store
+seg_next:
+	MOVQ 0(R10), SI
+	SHLQ $2, SI
+	ADDQ a+16(FP), SI
+	MOVQ 8(R10), DI
+	SHLQ $2, DI
+	ADDQ b+32(FP), DI
+	MOVQ 16(R10), CX
+	MOVQ CX, AX
+	SHRQ $1, AX
+	JZ   seg_tail
+seg_loop2:
+	PREFETCHT0 (SI)(R12*8)
+	PREFETCHT0 (DI)(R13*8)
+	PREFETCHT0 64(DI)(R13*8)
+	SEG_STEP
+	SEG_STEP
+	DECQ AX
+	JNZ  seg_loop2
+seg_tail:
+	ANDQ $1, CX
+	JZ   seg_done
+	SEG_STEP
+seg_done:
+	ADDQ $24, R10
+	DECQ R11
+	JNZ  seg_next
+seg_store:
+	MOVL beta+64(FP), AX
+	TESTL $0x7fffffff, AX
+	JZ   seg_nobeta
+	VBROADCASTSS beta+64(FP), Z28
+	SEG_ROW_BETA(Z0, Z1)
+	SEG_ROW_BETA(Z2, Z3)
+	SEG_ROW_BETA(Z4, Z5)
+	SEG_ROW_BETA(Z6, Z7)
+	SEG_ROW_BETA(Z8, Z9)
+	SEG_ROW_BETA(Z10, Z11)
+	SEG_ROW_BETA(Z12, Z13)
+	SEG_ROW_BETA(Z14, Z15)
+	SEG_ROW_BETA(Z16, Z17)
+	SEG_ROW_BETA(Z18, Z19)
+	SEG_ROW_BETA(Z20, Z21)
+	SEG_ROW_BETA(Z22, Z23)
+	SEG_ROW_BETA(Z24, Z25)
+	SEG_ROW_BETA(Z26, Z27)
+	VZEROUPPER
+	RET
+seg_nobeta:
+	SEG_ROW(Z0, Z1)
+	SEG_ROW(Z2, Z3)
+	SEG_ROW(Z4, Z5)
+	SEG_ROW(Z6, Z7)
+	SEG_ROW(Z8, Z9)
+	SEG_ROW(Z10, Z11)
+	SEG_ROW(Z12, Z13)
+	SEG_ROW(Z14, Z15)
+	SEG_ROW(Z16, Z17)
+	SEG_ROW(Z18, Z19)
+	SEG_ROW(Z20, Z21)
+	SEG_ROW(Z22, Z23)
+	SEG_ROW(Z24, Z25)
+	SEG_ROW(Z26, Z27)
+	VZEROUPPER
+	RET
+
+// One k-step of the segmented 4×32 micro-kernel (accumulators Z0..Z7).
+#define SEG4_STEP \
+	VMOVUPS (DI), Z28 \
+	VMOVUPS 64(DI), Z29 \
+	VBROADCASTSS 0(SI), Z30 \
+	VFMADD231PS Z28, Z30, Z0 \
+	VFMADD231PS Z29, Z30, Z1 \
+	VBROADCASTSS 4(SI), Z31 \
+	VFMADD231PS Z28, Z31, Z2 \
+	VFMADD231PS Z29, Z31, Z3 \
+	VBROADCASTSS 8(SI), Z30 \
+	VFMADD231PS Z28, Z30, Z4 \
+	VFMADD231PS Z29, Z30, Z5 \
+	VBROADCASTSS 12(SI), Z31 \
+	VFMADD231PS Z28, Z31, Z6 \
+	VFMADD231PS Z29, Z31, Z7 \
+	ADDQ R12, SI \
+	ADDQ R13, DI
+
+// func sgemmKernel4x32SegAVX512(segs *stepSeg, nSegs int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+// The 4-row form of sgemmKernel14x32SegAVX512: C[0:4, 0:32].
+TEXT ·sgemmKernel4x32SegAVX512(SB), NOSPLIT, $0-68
+	MOVQ segs+0(FP), R10
+	MOVQ nSegs+8(FP), R11
+	MOVQ lda+24(FP), R12
+	SHLQ $2, R12
+	MOVQ ldb+40(FP), R13
+	SHLQ $2, R13
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R8
+	SHLQ $2, R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	TESTQ R11, R11
+	JZ   seg4_store
+seg4_next:
+	MOVQ 0(R10), SI
+	SHLQ $2, SI
+	ADDQ a+16(FP), SI
+	MOVQ 8(R10), DI
+	SHLQ $2, DI
+	ADDQ b+32(FP), DI
+	MOVQ 16(R10), CX
+	TESTQ CX, CX
+	JZ   seg4_done
+seg4_loop:
+	SEG4_STEP
+	DECQ CX
+	JNZ  seg4_loop
+seg4_done:
+	ADDQ $24, R10
+	DECQ R11
+	JNZ  seg4_next
+seg4_store:
+	MOVL beta+64(FP), AX
+	TESTL $0x7fffffff, AX
+	JZ   seg4_nobeta
+	VBROADCASTSS beta+64(FP), Z28
+	SEG_ROW_BETA(Z0, Z1)
+	SEG_ROW_BETA(Z2, Z3)
+	SEG_ROW_BETA(Z4, Z5)
+	SEG_ROW_BETA(Z6, Z7)
+	VZEROUPPER
+	RET
+seg4_nobeta:
+	SEG_ROW(Z0, Z1)
+	SEG_ROW(Z2, Z3)
+	SEG_ROW(Z4, Z5)
+	SEG_ROW(Z6, Z7)
+	VZEROUPPER
+	RET
