@@ -24,7 +24,7 @@
 //     strides, so the reversed, channel-swapped kernel of an input gradient needs no copy.
 //   - SconvWinograd3x3F4: the same by Winograd F(4×4,3×3) (winograd4.go: the matrices and their
 //     derivation): 6×6 input tiles, 36 GEMMs per block, 36 multiplies per 4×4 outputs (2.25 per
-//     output instead of 4), a few times F(2×2)'s rounding error; tile and filter transforms in
+//     output instead of 4), about 15 times F(2×2)'s rounding error; tile and filter transforms in
 //     AVX-512 and AVX2 assembly (winograd4_avx512_amd64.s, winograd4_amd64.s) that give the bits
 //     of the portable Go ones.
 //     WinogradF4Pays says which of the two is the faster for a geometry on the active path.
