@@ -3,7 +3,6 @@ package cpu
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -309,21 +308,19 @@ const bnShiftSamples = 32
 // spread over goroutines. The batch statistics are sums of x − k, with k a per-feature estimate of
 // the mean from a few sampled rows, so the variance stays accurate when |μ| ≫ σ.
 
-// bnChunkedSums returns per-feature float64 sums s1, s2 ([c]) over rows [0, rows): block(r0, r1,
+// bnChunkedSums writes per-feature float64 sums s1, s2 ([c]) over rows [0, rows): block(r0, r1,
 // b1, b2) must write into b1, b2 ([c]) the float32 sums of rows [r0, r1) (at most bnBlockRows).
-func bnChunkedSums(rows, c int, block func(r0, r1 int, b1, b2 []float32)) (s1, s2 []float64) {
+func bnChunkedSums(s1, s2 []float64, rows, c int, block func(r0, r1 int, b1, b2 []float32)) {
 	chunkRows := max(bnBlockRows, bnChunkElems/max(c, 1)/bnBlockRows*bnBlockRows)
 	nChunks := (rows + chunkRows - 1) / chunkRows
-	partP := f64Scratch.Get().(*[]float64)
-	defer f64Scratch.Put(partP)
-	if cap(*partP) < nChunks*2*c {
-		*partP = make([]float64, nChunks*2*c)
-	}
-	part := (*partP)[:nChunks*2*c]
+	partP := getScratch[float64](nChunks * 2 * c)
+	defer putScratch(partP)
+	part := *partP
 	clear(part)
 	parallelFor(nChunks, 1, func(k0, k1 int) {
-		b1 := make([]float32, c)
-		b2 := make([]float32, c)
+		bp := getScratch[float32](2 * c)
+		defer putScratch(bp)
+		b1, b2 := (*bp)[:c], (*bp)[c:]
 		for k := k0; k < k1; k++ {
 			p1 := part[k*2*c : k*2*c+c]
 			p2 := part[k*2*c+c : (k+1)*2*c]
@@ -337,8 +334,9 @@ func bnChunkedSums(rows, c int, block func(r0, r1 int, b1, b2 []float32)) (s1, s
 			}
 		}
 	})
-	s1 = make([]float64, c)
-	s2 = make([]float64, c)
+	s1, s2 = s1[:c], s2[:c]
+	clear(s1)
+	clear(s2)
 	for k := 0; k < nChunks; k++ {
 		p1 := part[k*2*c : k*2*c+c]
 		p2 := part[k*2*c+c : (k+1)*2*c]
@@ -347,44 +345,40 @@ func bnChunkedSums(rows, c int, block func(r0, r1 int, b1, b2 []float32)) (s1, s
 			s2[j] += p2[j]
 		}
 	}
-	return s1, s2
 }
 
-// f64Scratch recycles the per-chunk partial sums of bnChunkedSums: a fresh slice of a few hundred
-// KiB per batch norm would be new memory, page-faulted in, on every call of a training step.
-var f64Scratch = sync.Pool{New: func() any { return new([]float64) }}
-
-// bnShift estimates the per-feature mean of x ([rows, c]) from up to bnShiftSamples rows spread
-// over it.
-func bnShift(x []float32, rows, c int) []float32 {
+// bnShift writes to k ([c]) an estimate of the per-feature mean of x ([rows, c]) from up to
+// bnShiftSamples rows spread over it, summed in acc ([c]).
+func bnShift(k []float32, acc []float64, x []float32, rows, c int) {
 	n := min(rows, bnShiftSamples)
-	acc := make([]float64, c)
+	acc = acc[:c]
+	clear(acc)
 	for i := 0; i < n; i++ {
 		r := i * rows / n
 		for j, v := range x[r*c : (r+1)*c] {
 			acc[j] += float64(v)
 		}
 	}
-	k := make([]float32, c)
-	for j := range k {
+	for j := range k[:c] {
 		k[j] = float32(acc[j] / float64(max(n, 1)))
 	}
-	return k
 }
 
 // bnTrainLastAxis is BatchNormForTraining of x ([rows, c], float32): out = (x−μ)·γ/√(σ²+ε) + β
 // with μ, σ² the per-feature mean and biased variance, written to meanOut and varOut ([c]).
 func bnTrainLastAxis(out, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
-	shift := bnShift(x, rows, c)
-	s1, s2 := bnChunkedSums(rows, c, func(r0, r1 int, b1, b2 []float32) {
+	f32, f64 := getScratch[float32](4*c), getScratch[float64](3*c)
+	defer putScratch(f32)
+	defer putScratch(f64)
+	shift, hi, lo, a := (*f32)[:c], (*f32)[c:2*c], (*f32)[2*c:3*c], (*f32)[3*c:]
+	s1, s2 := (*f64)[:c], (*f64)[c:2*c]
+	bnShift(shift, (*f64)[2*c:], x, rows, c)
+	bnChunkedSums(s1, s2, rows, c, func(r0, r1 int, b1, b2 []float32) {
 		bnMomentsBlock(b1, b2, x[r0*c:r1*c], shift)
 	})
 	n := float64(rows)
 	// The normalisation is ((x − μhi) − μlo)·a + β, with μ = μhi + μlo split in two float32s: x − μhi
 	// is exact when x is near μ, so the deviation keeps its precision when |μ| ≫ σ.
-	hi := make([]float32, c)
-	lo := make([]float32, c)
-	a := make([]float32, c)
 	for j := range c {
 		d := s1[j] / n
 		mean := float64(shift[j]) + d
@@ -403,11 +397,13 @@ func bnTrainLastAxis(out, meanOut, varOut, x, scale, offset []float32, eps float
 // bnInferLastAxis is BatchNormForInference of x ([rows, c], float32): out = (x−μ)·γ/√(σ²+ε) + β
 // with the given per-feature μ and σ².
 func bnInferLastAxis(out, x, scale, offset, mean, variance []float32, eps float64, rows, c int) {
-	a := make([]float32, c)
+	f32 := getScratch[float32](2 * c)
+	defer putScratch(f32)
+	a, zero := (*f32)[:c], (*f32)[c:]
 	for j := range c {
 		a[j] = float32(float64(scale[j]) / math.Sqrt(float64(variance[j])+eps))
 	}
-	zero := make([]float32, c)
+	clear(zero)
 	parallelFor(rows, max(1, elemGrain/max(c, 1)), func(r0, r1 int) {
 		bnNormalizeRows(out[r0*c:r1*c], x[r0*c:r1*c], mean, zero, a, offset)
 	})
@@ -417,13 +413,15 @@ func bnInferLastAxis(out, x, scale, offset, mean, variance []float32, eps float6
 // and ∂y: with x̂ = (x−μ)·r, r = 1/√(σ²+ε) and N = rows, ∂β = Σ∂y, ∂γ = Σ∂y·x̂ and
 // ∂x = γ·r·(∂y − ∂β/N − x̂·∂γ/N).
 func bnGradLastAxis(gx, gScale, gOffset, x, scale, mean, variance, g []float32, eps float64, rows, c int) {
-	sg, sgx := bnChunkedSums(rows, c, func(r0, r1 int, b1, b2 []float32) {
+	f32, f64 := getScratch[float32](3*c), getScratch[float64](2*c)
+	defer putScratch(f32)
+	defer putScratch(f64)
+	ka, kb, kd := (*f32)[:c], (*f32)[c:2*c], (*f32)[2*c:]
+	sg, sgx := (*f64)[:c], (*f64)[c:]
+	bnChunkedSums(sg, sgx, rows, c, func(r0, r1 int, b1, b2 []float32) {
 		bnGradSumsBlock(b1, b2, g[r0*c:r1*c], x[r0*c:r1*c], mean)
 	})
 	n := float64(rows)
-	ka := make([]float32, c)
-	kb := make([]float32, c)
-	kd := make([]float32, c)
 	for j := range c {
 		r := 1 / math.Sqrt(float64(variance[j])+eps)
 		s := float64(scale[j])

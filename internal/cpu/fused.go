@@ -470,26 +470,33 @@ func execFused(ex *execState, n *node, p *fusedProgram, ins []*value, lastUse []
 		// Slots a cache line more than a block apart: at a multiple of 4 KiB, loads of one slot
 		// would falsely depend on stores to another (4K aliasing).
 		stride := blk + 16
-		temps := make([]float32, p.numSlots*stride)
+		// One scratch slice: the temporaries, then a block per last-axis or row leaf (the leaf
+		// repeated, or expanded, over a block).
+		expanded := 0
+		for _, k := range p.leafKinds {
+			if k == leafLastAxis || k == leafRow {
+				expanded++
+			}
+		}
+		sp := getScratch[float32](p.numSlots*stride + expanded*blk)
+		defer putScratch(sp)
+		temps, rest := (*sp)[:p.numSlots*stride], (*sp)[p.numSlots*stride:]
 		regs := make([][]float32, p.numRegs)
 		scalar := make([]bool, p.numRegs)
-		var rowBuf []float32 // the row leaves expanded over a block, one after the other
 		for i, k := range p.leafKinds {
 			switch k {
 			case leafScalar:
 				regs[i], scalar[i] = leaves[i][:1], true
 			case leafLastAxis:
-				t := make([]float32, blk)
+				t := rest[:blk:blk]
+				rest = rest[blk:]
 				for j := 0; j < blk; j += c {
 					copy(t[j:], leaves[i])
 				}
 				regs[i] = t
 			case leafRow:
-				if rowBuf == nil {
-					rowBuf = make([]float32, 0, blk*len(p.leafKinds))
-				}
-				rowBuf = rowBuf[:len(rowBuf)+blk]
-				regs[i] = rowBuf[len(rowBuf)-blk:]
+				regs[i] = rest[:blk:blk]
+				rest = rest[blk:]
 			}
 		}
 		for b := b0; b < b1; b++ {
