@@ -273,33 +273,6 @@ func testSconvWinograd3x3F4AgainstReference(t *testing.T) {
 	t.Logf("largest error: F(4×4) %.3g of max|y|, %.3g units; F(2×2) %.3g, %.3g units", worstRel, worstUnits, f2Rel, f2Units)
 }
 
-// TestSconvWinograd3x3F4Long checks long sums (more input channels than one micro-kernel call
-// takes) and a padded weight layout.
-func TestSconvWinograd3x3F4Long(t *testing.T) {
-	rng := rand.New(rand.NewPCG(47, 48))
-	for _, lc := range []struct {
-		name string
-		tc   winoCase
-		s    func(c, n int) [4]int
-	}{
-		{"padded OIHW-like", winoCase{1, 9, 7, 6, 9, 1, 1}, func(c, n int) [4]int { return [4]int{4, 1, 13, 13 * c} }},
-		{"long sum", winoCase{1, 9, 6, 300, 18, 1, 1}, HWIOStrides},
-		{"wide", winoCase{2, 8, 8, 64, 80, 1, 1}, HWIOStrides},
-	} {
-		g := lc.tc.geometry()
-		s := lc.s(lc.tc.c, lc.tc.n)
-		size := 2*s[0] + 2*s[1] + (lc.tc.c-1)*s[2] + (lc.tc.n-1)*s[3] + 1
-		x := toF32(randSlice(rng, g.InputSize()))
-		w := toF32(randSlice(rng, size))
-		want, mag := naiveConv3x3(g, lc.tc.n, fromF32(x), fromF32(w), s)
-		out := make([]float32, g.Pixels()*lc.tc.n)
-		if err := SconvWinograd3x3F4(g, lc.tc.n, x, w, s, out); err != nil {
-			t.Fatal(err)
-		}
-		checkWinogradBound(t, lc.name, out, want, mag, wino4Bound)
-	}
-}
-
 // TestWinograd4SameBits checks that F(4×4) gives the same bits whatever the number of goroutines
 // and the block size, on every path.
 func TestWinograd4SameBits(t *testing.T) { forEachISA(t, testWinograd4SameBits) }

@@ -148,7 +148,7 @@ func testSconvWinograd3x3AgainstReference(t *testing.T) {
 
 // TestSconvWinograd3x3Layouts reads the weights through other strides (the transposed HWOI
 // layout of the input-gradient convolution, and a padded one) and computes with more input
-// channels than one micro-kernel call takes (the kc blocking).
+// channels than one micro-kernel call takes (the kc blocking), with F(2×2) and F(4×4).
 func TestSconvWinograd3x3Layouts(t *testing.T) { forEachISA(t, testSconvWinograd3x3Layouts) }
 
 func testSconvWinograd3x3Layouts(t *testing.T) {
@@ -159,8 +159,9 @@ func testSconvWinograd3x3Layouts(t *testing.T) {
 		s    func(c, n int) [4]int
 	}{
 		{"HWOI", winoCase{2, 6, 5, 12, 20, 1, 1}, func(c, n int) [4]int { return [4]int{3 * c * n, c * n, 1, c} }},
-		{"padded OIHW-like", winoCase{1, 5, 7, 6, 9, 1, 1}, func(c, n int) [4]int { return [4]int{4, 1, 13, 13 * c} }},
-		{"long sum", winoCase{1, 5, 4, 300, 18, 1, 1}, HWIOStrides},
+		{"padded OIHW-like", winoCase{1, 9, 7, 6, 9, 1, 1}, func(c, n int) [4]int { return [4]int{4, 1, 13, 13 * c} }},
+		{"long sum", winoCase{1, 9, 6, 300, 18, 1, 1}, HWIOStrides},
+		{"wide", winoCase{2, 8, 8, 64, 80, 1, 1}, HWIOStrides},
 	} {
 		g := lc.tc.geometry()
 		s := lc.s(lc.tc.c, lc.tc.n)
@@ -168,11 +169,17 @@ func testSconvWinograd3x3Layouts(t *testing.T) {
 		x := toF32(randSlice(rng, g.InputSize()))
 		w := toF32(randSlice(rng, size))
 		want, mag := naiveConv3x3(g, lc.tc.n, fromF32(x), fromF32(w), s)
-		out := make([]float32, g.Pixels()*lc.tc.n)
-		if err := SconvWinograd3x3(g, lc.tc.n, x, w, s, out); err != nil {
-			t.Fatal(err)
+		for _, form := range []struct {
+			name  string
+			conv  func(ConvGeometry, int, []float32, []float32, [4]int, []float32) error
+			bound float64
+		}{{"F2", SconvWinograd3x3, 64}, {"F4", SconvWinograd3x3F4, wino4Bound}} {
+			out := make([]float32, g.Pixels()*lc.tc.n)
+			if err := form.conv(g, lc.tc.n, x, w, s, out); err != nil {
+				t.Fatal(err)
+			}
+			checkWinogradBound(t, lc.name+" "+form.name, out, want, mag, form.bound)
 		}
-		checkWinograd(t, lc.name, out, want, mag)
 	}
 }
 
