@@ -3,14 +3,19 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
 type batchNormParams struct {
 	epsilon float32
 	axis    int
+	// relu makes a training batch norm also output max(y, 0), as a fourth output: set when the
+	// executable is compiled, for a ReLU of y that then takes it (see fuseBatchNormReLU).
+	relu bool
 }
 
 func (b *Builder) checkBatchNorm(ctx string, operand *node, axis int, perFeature ...*node) error {
@@ -37,7 +42,7 @@ func (b *Builder) BatchNormForInference(operand, scale, offset, mean, variance b
 	if err := b.checkBatchNorm("BatchNormForInference", ns[0], featureAxis, ns[1:]...); err != nil {
 		return nil, err
 	}
-	return b.add(backends.OpTypeBatchNormForInference, ns[0].shape, batchNormParams{epsilon, featureAxis}, ns...), nil
+	return b.add(backends.OpTypeBatchNormForInference, ns[0].shape, batchNormParams{epsilon: epsilon, axis: featureAxis}, ns...), nil
 }
 
 // BatchNormForTraining implements backends.Builder: it returns the normalised operand, the batch
@@ -53,7 +58,7 @@ func (b *Builder) BatchNormForTraining(operand, scale, offset backends.Op, epsil
 	}
 	fs := ns[1].shape
 	outs := b.addMulti(backends.OpTypeBatchNormForTraining, []shapes.Shape{ns[0].shape, fs, fs},
-		batchNormParams{epsilon, featureAxis}, ns...)
+		batchNormParams{epsilon: epsilon, axis: featureAxis}, ns...)
 	return outs[0], outs[1], outs[2], nil
 }
 
@@ -73,7 +78,7 @@ func (b *Builder) BatchNormGradient(operand, scale, mean, variance, gradOutput b
 	}
 	fs := ns[1].shape
 	outs := b.addMulti(backends.OpTypeBatchNormGradient, []shapes.Shape{ns[0].shape, fs, fs},
-		batchNormParams{epsilon, featureAxis}, ns...)
+		batchNormParams{epsilon: epsilon, axis: featureAxis}, ns...)
 	return outs[0], outs[1], outs[2], nil
 }
 
@@ -200,12 +205,23 @@ func execBatchNormTraining(ex *execState, n *node, ins []*value, lastUse []bool)
 	out := outputLike(ex, n.multiShapes[0], ins, lastUse, 0)
 	meanB := ex.b.newBuffer(n.multiShapes[1])
 	varB := ex.b.newBuffer(n.multiShapes[2])
+	var reluB *Buffer
+	if p.relu {
+		reluB = ex.b.newBuffer(n.multiShapes[3])
+	}
 	switch x := xFlat.(type) {
 	case []float32:
 		if inner == 1 {
-			bnTrainLastAxis(out.flat.([]float32), meanB.flat.([]float32), varB.flat.([]float32), x,
+			var relu []float32
+			if reluB != nil {
+				relu = reluB.flat.([]float32)
+			}
+			bnTrainLastAxis(out.flat.([]float32), relu, meanB.flat.([]float32), varB.flat.([]float32), x,
 				ins[1].buf.flat.([]float32), ins[2].buf.flat.([]float32), float64(p.epsilon), outer, c)
-			break
+			if reluB == nil {
+				return []*Buffer{out, meanB, varB}, nil
+			}
+			return []*Buffer{out, meanB, varB, reluB}, nil
 		}
 		bnTrain(out.flat.([]float32), meanB.flat.([]float32), varB.flat.([]float32), x, ins[1].buf.flat.([]float32),
 			ins[2].buf.flat.([]float32), float64(p.epsilon), outer, c, inner)
@@ -215,7 +231,76 @@ func execBatchNormTraining(ex *execState, n *node, ins []*value, lastUse []bool)
 	default:
 		return nil, fmt.Errorf("BatchNormForTraining of %T not supported", x)
 	}
-	return []*Buffer{out, meanB, varB}, nil
+	if reluB == nil {
+		return []*Buffer{out, meanB, varB}, nil
+	}
+	switch y := out.flat.(type) {
+	case []float32:
+		reluRows(reluB.flat.([]float32), y, len(y))
+	case []float64:
+		r := reluB.flat.([]float64)
+		for i, v := range y {
+			r[i] = max(v, 0)
+		}
+	}
+	return []*Buffer{out, meanB, varB, reluB}, nil
+}
+
+// reluRows writes relu = max(y, 0) (Go's max: NaN stays NaN, ±0 gives +0) over the first n
+// elements.
+func reluRows(relu, y []float32, n int) {
+	y, relu = y[:n], relu[:n]
+	for i, v := range y {
+		relu[i] = max(v, 0)
+	}
+}
+
+// fuseBatchNormReLU finds the ReLUs, Max(y, 0), of the normalised output y of a float32 training
+// batch norm over the last axis (a CNN's batch norm and activation), among the live nodes not in
+// a fused program: each such batch norm is set to write max(y, 0) too, in its normalisation pass
+// (saving a pass over y), and the ReLU then takes that output. It returns the batch norm of each
+// such ReLU by the ReLU's id.
+func fuseBatchNormReLU(nodes []*node, inputs [][]*node, live []bool, fused map[int]*fusedProgram) map[int]*node {
+	reluOf := map[int]*node{}
+	for _, m := range nodes {
+		if !live[m.id] || m.op != backends.OpTypeMax || fused[m.id] != nil || m.shape.DType != dtypes.Float32 ||
+			len(inputs[m.id]) != 2 {
+			continue
+		}
+		for j := range 2 {
+			t, z := inputs[m.id][j], inputs[m.id][1-j]
+			if t.op != opTupleElement || t.index != 0 || !t.shape.Equal(m.shape) || !isPositiveZero32(z) {
+				continue
+			}
+			bn := t.inputs[0]
+			if bn.op != backends.OpTypeBatchNormForTraining || !live[bn.id] {
+				continue
+			}
+			p := bn.params.(batchNormParams)
+			if p.relu || p.axis != m.shape.Rank()-1 {
+				continue
+			}
+			p.relu = true
+			bn.params = p
+			bn.multiShapes = append(slices.Clone(bn.multiShapes), m.shape)
+			reluOf[m.id] = bn
+			break
+		}
+	}
+	return reluOf
+}
+
+// isPositiveZero32 reports whether n is a float32 constant holding one +0.
+func isPositiveZero32(n *node) bool {
+	if n.op != backends.OpTypeConstant || n.shape.DType != dtypes.Float32 || n.shape.Size() != 1 {
+		return false
+	}
+	buf, ok := n.params.(*Buffer)
+	if !ok {
+		return false
+	}
+	v, ok := buf.flat.([]float32)
+	return ok && len(v) == 1 && math.Float32bits(v[0]) == 0
 }
 
 func bnTrain[T floatT](out, meanOut, varOut, x, scale, offset []T, eps float64, outer, c, inner int) {
@@ -366,7 +451,8 @@ func bnShift(k []float32, acc []float64, x []float32, rows, c int) {
 
 // bnTrainLastAxis is BatchNormForTraining of x ([rows, c], float32): out = (x−μ)·γ/√(σ²+ε) + β
 // with μ, σ² the per-feature mean and biased variance, written to meanOut and varOut ([c]).
-func bnTrainLastAxis(out, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
+// When relu is set, it gets max(out, 0) too.
+func bnTrainLastAxis(out, relu, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
 	f32, f64 := getScratch[float32](4*c), getScratch[float64](3*c)
 	defer putScratch(f32)
 	defer putScratch(f64)
@@ -390,6 +476,10 @@ func bnTrainLastAxis(out, meanOut, varOut, x, scale, offset []float32, eps float
 		a[j] = float32(float64(scale[j]) / math.Sqrt(variance+eps))
 	}
 	parallelFor(rows, max(1, elemGrain/max(c, 1)), func(r0, r1 int) {
+		if relu != nil {
+			bnNormalizeReLURows(out[r0*c:r1*c], relu[r0*c:r1*c], x[r0*c:r1*c], hi, lo, a, offset)
+			return
+		}
 		bnNormalizeRows(out[r0*c:r1*c], x[r0*c:r1*c], hi, lo, a, offset)
 	})
 }

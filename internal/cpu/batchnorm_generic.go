@@ -9,3 +9,8 @@ func bnMomentsBlock(s1, s2, x, k []float32)          { bnMomentsBlockGo(s1, s2, 
 func bnNormalizeRows(out, x, hi, lo, a, b []float32) { bnNormalizeRowsGo(out, x, hi, lo, a, b) }
 func bnGradSumsBlock(s1, s2, g, x, m []float32)      { bnGradSumsBlockGo(s1, s2, g, x, m) }
 func bnGradRows(dx, g, x, m, ka, kb, kd []float32)   { bnGradRowsGo(dx, g, x, m, ka, kb, kd) }
+
+func bnNormalizeReLURows(out, relu, x, hi, lo, a, b []float32) {
+	bnNormalizeRows(out, x, hi, lo, a, b)
+	reluRows(relu, out, len(x)/max(len(a), 1)*len(a))
+}

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -222,7 +224,7 @@ func TestBatchNormLastAxisDeterministic(t *testing.T) {
 			old := runtime.GOMAXPROCS(procs)
 			defer runtime.GOMAXPROCS(old)
 			y, m, v := make([]float32, rows*c), make([]float32, c), make([]float32, c)
-			bnTrainLastAxis(y, m, v, x, scale, bias, 1e-5, rows, c)
+			bnTrainLastAxis(y, nil, m, v, x, scale, bias, 1e-5, rows, c)
 			gx, gs, gb := make([]float32, rows*c), make([]float32, c), make([]float32, c)
 			bnGradLastAxis(gx, gs, gb, x, scale, m, v, g, 1e-5, rows, c)
 			return [][]float32{y, m, v, gx, gs, gb}
@@ -333,5 +335,90 @@ func TestOpStatsBatchNormShape(t *testing.T) {
 	report := stats.OpStatsReport(10)
 	if !strings.Contains(report, "(Float32)[6 5 8]") || strings.Contains(report, "InvalidDType") {
 		t.Errorf("batch norm not listed under [6 5 8]:\n%s", report)
+	}
+}
+
+// bnReLUStep is a training batch norm over the last axis and its ReLU, with the gradient of a
+// weighted sum of the ReLU's output: the ReLU is computed by the batch norm when fusion is on.
+func bnReLUStep(xs []*graph.Node) []*graph.Node {
+	x, w, scale, offset := xs[0], xs[1], xs[2], xs[3]
+	y, mean, variance := graph.InternalBatchNormForTraining(x, scale, offset, 1e-5, -1)
+	r := graph.Max(y, graph.ScalarZero(x.Graph(), x.DType()))
+	loss := graph.ReduceAllSum(graph.Mul(r, w))
+	return append([]*graph.Node{r, y, mean, variance}, graph.Gradient(loss, x, scale, offset)...)
+}
+
+// TestBatchNormReLUFused checks a training batch norm that also writes its ReLU (fuseBatchNormReLU)
+// bit for bit against op-by-op execution on every kernel path, and its ReLU against max(y, 0) of
+// the float64 batch norm, on feature counts that are and are not multiples of 16, with a feature
+// whose values are all equal (y = offset exactly, 0 or -0 there) and a NaN in another.
+func TestBatchNormReLUFused(t *testing.T) {
+	rng := newRng(47)
+	forEachISA(t, func(t *testing.T) {
+		for _, dims := range [][]int{{2, 3, 5, 16}, {4, 4, 4, 37}, {3, 5, 2, 64}, {64, 3}} {
+			c := dims[len(dims)-1]
+			x := randTensor(rng, dtypes.Float32, dims...)
+			w := randTensor(rng, dtypes.Float32, dims...)
+			scale := randTensor(rng, dtypes.Float32, c)
+			offset := randTensor(rng, dtypes.Float32, c)
+			x.MutableFlatData(func(flat any) {
+				f := flat.([]float32)
+				for i := 0; i < len(f); i += c {
+					f[i] = 0.5 // feature 0 constant: y = offset
+				}
+				if c > 2 {
+					f[len(f)-1] = float32(math.NaN())
+				}
+			})
+			offset.MutableFlatData(func(flat any) { flat.([]float32)[0] = float32(math.Copysign(0, -1)) })
+			fused, _ := runGraph(t, testCPUWith("fusion=on"), bnReLUStep, x, w, scale, offset)
+			plain, _ := runGraph(t, testCPUWith("fusion=off"), bnReLUStep, x, w, scale, offset)
+			for i := range fused {
+				for j := range fused[i] {
+					if math.Float64bits(fused[i][j]) != math.Float64bits(plain[i][j]) &&
+						!(math.IsNaN(fused[i][j]) && math.IsNaN(plain[i][j])) {
+						t.Fatalf("dims %v output %d element %d: fused %v, op by op %v", dims, i, j, fused[i][j], plain[i][j])
+					}
+				}
+			}
+			want, _ := runGraph(t, testCPU(), bnReLUStep, toF64Tensor(t, x), toF64Tensor(t, w), toF64Tensor(t, scale),
+				toF64Tensor(t, offset))
+			for j, v := range want[1] {
+				if !math.IsNaN(v) {
+					want[1][j] = max(v, 0)
+				}
+			}
+			assertClose(t, fused[0], want[1], 1e-4, "dims %v: ReLU of the batch norm vs max(y, 0) in float64", dims)
+		}
+	})
+	// The compiled step: the ReLU takes the batch norm's output.
+	b := testCPU().Builder("bnrelu").(*Builder)
+	must := func(op backends.Op, err error) backends.Op {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	x := must(b.Parameter("x", shapes.Make(dtypes.Float32, 8, 4, 4, 16), nil))
+	s := must(b.Parameter("s", shapes.Make(dtypes.Float32, 16), nil))
+	y, _, _, err := b.BatchNormForTraining(x, s, s, 1e-5, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relu := must(b.Max(y, must(b.Constant([]float32{0}))))
+	notRelu := must(b.Max(y, must(b.Constant([]float32{0.5}))))
+	exe, err := b.Compile([]backends.Op{relu, notRelu, y}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := 0
+	for _, st := range exe.(*Executable).steps {
+		if st.reluOf != nil {
+			taken++
+		}
+	}
+	if taken != 1 {
+		t.Errorf("%d ReLUs taken from the batch norm, want 1", taken)
 	}
 }

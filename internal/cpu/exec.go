@@ -32,6 +32,9 @@ type step struct {
 	// fused, when set, evaluates n together with the elementwise ops it absorbed (see fuseChains);
 	// inputs are then the program's leaves.
 	fused *fusedProgram
+	// reluOf, when set, is the batch norm that already computed this ReLU as its fourth output
+	// (see fuseBatchNormReLU): the step takes it.
+	reluOf *node
 }
 
 // Executable implements backends.Executable for the cpu backend.
@@ -91,8 +94,10 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 		liveMain[i] = live[i] && !folded[i]
 	}
 	var fused map[int]*fusedProgram
+	var reluOf map[int]*node
 	if b.backend.opts.fusion {
 		fused = fuseChains(b.nodes, inputs, liveMain, isOutput)
+		reluOf = fuseBatchNormReLU(b.nodes, inputs, liveMain, fused)
 	}
 	// Folded values read by the per-Execute steps (or returned) are the ones kept.
 	kept := make([]bool, len(b.nodes))
@@ -126,6 +131,9 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 	}
 	var lastUser []int
 	e.steps, lastUser = buildSteps(len(b.nodes), mainNodes, inputs, fused, isOutput)
+	for i := range e.steps {
+		e.steps[i].reluOf = reluOf[e.steps[i].n.id]
+	}
 	for _, p := range b.params {
 		e.paramNames = append(e.paramNames, p.params.(paramInfo).name)
 		e.paramUsed[p.params.(paramInfo).index] = live[p.id] && (lastUser[p.id] >= 0 || isOutput[p.id])
@@ -341,6 +349,10 @@ func (e *Executable) run(ex *execState, steps []step, statsOn bool) (err error) 
 			ex.vals[n.id] = m[n.index]
 			m[n.index] = value{}
 			continue
+		case st.reluOf != nil:
+			m := ex.multi[st.reluOf.id]
+			ex.vals[n.id] = m[3]
+			m[3] = value{}
 		case n.multiShapes != nil:
 			outs, err := execMulti(ex, n, ins, st.lastUse)
 			if err != nil {

@@ -230,3 +230,6 @@ func reluGradAVX512(out, y, gr, z, f *float32, n, tail int)
 
 //go:noescape
 func reluGradAddAVX512(out, y, gr, g2, z, f *float32, n, tail int)
+
+//go:noescape
+func bnNormalizeReLUAVX512(out, relu, x, hi, lo, a, b *float32, c, rows, c16, tail int)

@@ -1586,6 +1586,75 @@ bngradrowsavx512_done:
 	VZEROUPPER
 	RET
 
+// func bnNormalizeReLUAVX512(out, relu, x, hi, lo, a, b *float32, c, rows, c16, tail int)
+// bnNormalizeAVX512's out = ((x − hi) − lo)·a + b, and relu = max(out, 0) with Go's max (maxmin16),
+// on rows of c features.
+TEXT ·bnNormalizeReLUAVX512(SB), NOSPLIT, $0-88
+	MOVQ out+0(FP), DI
+	MOVQ relu+8(FP), BX
+	MOVQ x+16(FP), SI
+	MOVQ hi+24(FP), R11
+	MOVQ lo+32(FP), R12
+	MOVQ a+40(FP), R13
+	MOVQ b+48(FP), DX
+	MOVQ c+56(FP), R8
+	MOVQ rows+64(FP), R9
+	MOVQ c16+72(FP), R10
+	MOVQ tail+80(FP), AX
+	KMOVW AX, K1
+	VXORPS Z9, Z9, Z9
+bnnormalizereluavx512_row:
+	TESTQ R9, R9
+	JZ   bnnormalizereluavx512_done
+	XORQ AX, AX
+bnnormalizereluavx512_col:
+	CMPQ AX, R10
+	JGE  bnnormalizereluavx512_tail
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS (R11)(AX*4), Z2
+	VSUBPS Z2, Z0, Z0
+	VMOVUPS (R12)(AX*4), Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS (R13)(AX*4), Z1
+	VMOVUPS (DX)(AX*4), Z4
+	VFMADD213PS Z4, Z1, Z0
+	VMAXPS Z9, Z0, Z5
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z5
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z5
+	VMOVUPS Z5, (BX)(AX*4)
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  bnnormalizereluavx512_col
+bnnormalizereluavx512_tail:
+	CMPQ AX, R8
+	JGE  bnnormalizereluavx512_next
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMOVUPS.Z (R11)(AX*4), K1, Z2
+	VSUBPS Z2, Z0, Z0
+	VMOVUPS.Z (R12)(AX*4), K1, Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS.Z (R13)(AX*4), K1, Z1
+	VMOVUPS.Z (DX)(AX*4), K1, Z4
+	VFMADD213PS Z4, Z1, Z0
+	VMAXPS Z9, Z0, Z5
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z5
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z5
+	VMOVUPS Z5, K1, (BX)(AX*4)
+	VMOVUPS Z0, K1, (DI)(AX*4)
+bnnormalizereluavx512_next:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (DI)(R8*4), DI
+	LEAQ (BX)(R8*4), BX
+	DECQ R9
+	JMP  bnnormalizereluavx512_row
+bnnormalizereluavx512_done:
+	VZEROUPPER
+	RET
+
 // func affineReLUAVX512(out, x, a, b, z *float32, c, rows, c16, tail int)
 // out = max(x·a + b, z[0]) on rows of c features, 16 at a time, the features from c16 (a multiple
 // of 16) to c through the mask tail (K1).

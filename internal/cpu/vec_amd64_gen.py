@@ -729,6 +729,18 @@ bnrows16("bnGradRowsAVX512", "", 88,
                     ld("(BX)(AX*4)", "Z4", m), "VFMADD213PS Z4, Z1, Z0", ld("(R12)(AX*4)", "Z2", m),
                     ld("(R13)(AX*4)", "Z5", m), "VFMADD231PS Z5, Z2, Z0"])
 
+w("""// func bnNormalizeReLUAVX512(out, relu, x, hi, lo, a, b *float32, c, rows, c16, tail int)
+// bnNormalizeAVX512's out = ((x − hi) − lo)·a + b, and relu = max(out, 0) with Go's max (maxmin16),
+// on rows of c features.""")
+bnrows16("bnNormalizeReLUAVX512", "", 88,
+         ["MOVQ out+0(FP), DI", "MOVQ relu+8(FP), BX", "MOVQ x+16(FP), SI", "MOVQ hi+24(FP), R11", "MOVQ lo+32(FP), R12",
+          "MOVQ a+40(FP), R13", "MOVQ b+48(FP), DX", "MOVQ c+56(FP), R8", "MOVQ rows+64(FP), R9", "MOVQ c16+72(FP), R10",
+          "MOVQ tail+80(FP), AX\n\tKMOVW AX, K1", "VXORPS Z9, Z9, Z9"],
+         ["BX"],
+         lambda m: [ld("(SI)(AX*4)", "Z0", m), ld("(R11)(AX*4)", "Z2", m), "VSUBPS Z2, Z0, Z0", ld("(R12)(AX*4)", "Z3", m),
+                    "VSUBPS Z3, Z0, Z0", ld("(R13)(AX*4)", "Z1", m), ld("(DX)(AX*4)", "Z4", m), "VFMADD213PS Z4, Z1, Z0"] +
+         maxmin16("VMAXPS", "Z0", "Z9", "Z5") + [st("Z5", "(BX)(AX*4)", m)])
+
 # ---------------------------------------------------------------- affine rows and ReLU on AVX-512
 # The fused programs of an inference batch norm and its ReLU (fused.go's affineReLU): per row of c
 # features, t = x·a + b (a rounded multiply, then a rounded add, as the op-by-op loops), in the
