@@ -218,10 +218,7 @@ func convFast[T floatT](ex *execState, g convGeom, out, in, kernel []T) {
 		pointwise = g.outSp[a] == g.inSp[a] && g.inputIndex(a, 0, 0) == 0 && g.inputIndex(a, 1%g.outSp[a], 0) == 1%g.outSp[a]
 	}
 
-	var tab []int32
-	if !pointwise {
-		tab = g.offsetTable()
-	}
+	var tab []int32 // im2col offsets, built on first use
 	// Blocking: rows of im2col × kernel positions per block.
 	ksPer := g.kSize
 	if 256*kDim > patchBudget {
@@ -256,7 +253,20 @@ func convFast[T floatT](ex *execState, g convGeom, out, in, kernel []T) {
 				}
 			}
 		}
+		// With few channels, the im2col rows of one image at a time, read in place by the GEMM
+		// (kernels.SconvFewChannels: the blocks path's product and bits, its rows kept in L2).
+		if kg, ok := directGeometry(g); ok && ex.b.opts.directConv && g.cIn < directMinChannels {
+			if x32, ok := any(inC).([]float32); ok {
+				err := kernels.SconvFewChannels(kg, g.cOut, 1, x32, any(w).([]float32), g.cOut, 0, any(outC).([]float32), g.cOut)
+				if err == nil {
+					continue
+				}
+			}
+		}
 		getPatches()
+		if tab == nil {
+			tab = g.offsetTable()
+		}
 		for m0 := 0; m0 < M; m0 += rowsPer {
 			m1 := min(M, m0+rowsPer)
 			for k0 := 0; k0 < g.kSize; k0 += ksPer {

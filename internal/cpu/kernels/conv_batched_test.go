@@ -327,3 +327,58 @@ func TestSgemmBatchedOverlapPanics(t *testing.T) {
 	c := make([]float32, 100)
 	SgemmBatched(false, false, 2, 3, 3, 3, 1, make([]float32, 9), 3, 0, make([]float32, 9), 3, 0, 0, c, 3, 4)
 }
+
+// TestSconvFewChannelsAgainstReference: the image-by-image forward convolution against the
+// float64 definition, with alpha, beta, a row stride beyond n and n from 1 to several column
+// tiles, on every kernel path; and with the very bits of Sgemm on the materialised im2col matrix
+// (the product it replaces).
+func TestSconvFewChannelsAgainstReference(t *testing.T) {
+	forEachISA(t, testSconvFewChannelsAgainstReference)
+}
+
+func testSconvFewChannelsAgainstReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	gs := append(convGeometries(),
+		// Stride 2 and dilation 2 along H only, asymmetric padding.
+		ConvGeometry{Batch: 2, InH: 9, InW: 10, InC: 3, KH: 3, KW: 3, OutH: 4, OutW: 9, StrideH: 2, DilationH: 2, PadTop: 2, PadLeft: 0},
+		// Cropping along W (negative padding), a 2×5 window.
+		ConvGeometry{Batch: 3, InH: 6, InW: 11, InC: 2, KH: 2, KW: 5, OutH: 6, OutW: 5, PadTop: 1, PadLeft: -1},
+		// The stem of resnet8x4 on 3 images.
+		ConvGeometry{Batch: 3, InH: 32, InW: 32, InC: 3, KH: 3, KW: 3, OutH: 32, OutW: 32, PadTop: 1, PadLeft: 1},
+	)
+	for _, g := range gs {
+		x := toF32(randSlice(rng, g.InputSize()))
+		col := naiveIm2col(g, fromF32(x))
+		m, k := g.Pixels(), g.PatchSize()
+		for _, n := range []int{1, 16, 21, 74} {
+			for _, beta := range []float64{0, 0.5} {
+				tc := gemmCase{m: m, n: n, k: k, alpha: 1.5, beta: beta, padC: 1}
+				w := toF32(randSlice(rng, k*n))
+				outInit := randSlice(rng, m*(n+1))
+				want, mag := refGemm(false, false, m, n, k, tc.alpha, col, k, fromF32(w), n, tc.beta, fromF32(toF32(outInit)), n+1)
+				out := maskPad32(toF32(outInit), n, n+1)
+				if beta == 0 {
+					for i := range out {
+						if i%(n+1) < n {
+							out[i] = float32(nan64())
+						}
+					}
+				}
+				if err := SconvFewChannels(g, n, float32(tc.alpha), x, w, n, float32(tc.beta), out, n+1); err != nil {
+					t.Fatal(err)
+				}
+				label := fmt.Sprintf("few channels %+v n=%d beta=%g", g, n, beta)
+				checkResult(t, label, tc, fromF32(out), n+1, want, mag, 0x1p-24)
+				if beta == 0 && m*n*k > smallProduct {
+					gemmOut := make([]float32, m*(n+1))
+					Sgemm(false, false, m, n, k, 1.5, toF32(col), k, w, n, 0, gemmOut, n+1)
+					for i := range gemmOut {
+						if i%(n+1) < n && math.Float32bits(gemmOut[i]) != math.Float32bits(out[i]) {
+							t.Fatalf("%s: out[%d] = %g, Sgemm on im2col gives %g", label, i, out[i], gemmOut[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -137,8 +137,9 @@ func TestBatchedSameBitsAnyThreads(t *testing.T) {
 	}
 }
 
-// TestConvSameBitsAnyProcs: the im2col convolution and its weight gradient (a split sum over the
-// pixels) give identical bits for GOMAXPROCS 1, 2, 3 and 5.
+// TestConvSameBitsAnyProcs: the im2col convolution, the image-by-image one (SconvFewChannels) and
+// the weight gradient (a split sum over the pixels) give identical bits for GOMAXPROCS 1, 2, 3
+// and 5.
 func TestConvSameBitsAnyProcs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(75, 76))
 	for _, g := range []ConvGeometry{
@@ -150,9 +151,10 @@ func TestConvSameBitsAnyProcs(t *testing.T) {
 		x := toF32(randSlice(rng, g.InputSize()))
 		w := toF32(randSlice(rng, g.PatchSize()*n))
 		dy := toF32(randSlice(rng, g.Pixels()*n))
-		var wantOut, wantDW []float32
+		var wantOut, wantDW, wantRows []float32
 		for _, procs := range detThreads {
 			out := make([]float32, g.Pixels()*n)
+			rows := make([]float32, g.Pixels()*n) // SconvFewChannels
 			dw := make([]float32, g.PatchSize()*n)
 			withProcs(procs, func() {
 				if err := SconvIm2col(g, n, 1, x, w, n, 0, out, n); err != nil {
@@ -161,10 +163,16 @@ func TestConvSameBitsAnyProcs(t *testing.T) {
 				if err := SconvIm2colT(g, n, 1, x, dy, n, 0, dw, n); err != nil {
 					t.Fatal(err)
 				}
+				if err := SconvFewChannels(g, n, 1, x, w, n, 0, rows, n); err != nil {
+					t.Fatal(err)
+				}
 			})
 			if wantOut == nil {
-				wantOut, wantDW = out, dw
+				wantOut, wantDW, wantRows = out, dw, rows
 				continue
+			}
+			if i := sameBits(rows, wantRows); i >= 0 {
+				t.Errorf("%+v, GOMAXPROCS %d: SconvFewChannels out[%d] = %g, one goroutine gives %g", g, procs, i, rows[i], wantRows[i])
 			}
 			if i := sameBits(out, wantOut); i >= 0 {
 				t.Errorf("%+v, GOMAXPROCS %d: out[%d] = %g, one goroutine gives %g", g, procs, i, out[i], wantOut[i])

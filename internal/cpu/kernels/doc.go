@@ -11,6 +11,9 @@
 //     such as per-head attention run in parallel across the batch.
 //   - SconvIm2col: forward convolution y = im2col(x)·w, packing im2col panels straight from x,
 //     or, for few output channels, reading each window segment of x in place (convTile).
+//   - SconvFewChannels: the forward convolution for few input channels (the RGB first layer):
+//     the im2col rows of one image at a time, in a buffer that stays in L2, read in place by the
+//     GEMM (the bits of the GEMM of the materialised im2col matrix).
 //   - SconvIm2colT: weight gradient dw = im2col(x)ᵀ·dy, computed as dwᵀ = dyᵀ·im2col(x) so that
 //     the im2col panels are whole channel runs of x (dyᵀ read in place on the AVX-512 path); with
 //     few channels (the RGB first layer), untransposed, its 14-row im2col panels packed pixel by

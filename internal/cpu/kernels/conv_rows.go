@@ -1,0 +1,76 @@
+package kernels
+
+import "fmt"
+
+// SconvFewChannels computes out = alpha·im2col(x)·w + beta·out, the forward convolution of
+// SconvIm2col, for convolutions with few input channels (the RGB first layer), where a window
+// segment is only a few values and packing im2col panels from x costs more than the product.
+//
+// Image by image, one goroutine each, it writes the image's im2col rows into a buffer that stays
+// in L2 (a window row at a time where the window lies inside the image) and multiplies them, read
+// in place, by w: the same GEMM as that of the materialised im2col matrix, with the same bits,
+// whatever the number of goroutines.
+//
+// x: [Batch, InH, InW, InC]; w: [PatchSize, n] with row stride ldw (HWIO weights); out:
+// [Pixels, n] with row stride ldo. beta == 0 overwrites out without reading it.
+func SconvFewChannels(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, beta float32, out []float32, ldo int) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	g = g.norm()
+	m, k := g.Pixels(), g.PatchSize()
+	if err := checkConvArgs(g, x, "w", k, n, w, ldw, "out", m, n, out, ldo); err != nil {
+		return fmt.Errorf("kernels: SconvFewChannels: %w", err)
+	}
+	if m == 0 || n == 0 {
+		return nil
+	}
+	pixels := g.OutH * g.OutW
+	threads := min(gemmThreads(m, n, k), g.Batch)
+	work := getAcc[float32](threads * pixels * k)
+	defer putAcc(work)
+	kern := cur().sgemm(n)
+	parallelFor(threads, g.Batch, func(worker, b int) {
+		cols := (*work)[worker*pixels*k:][:pixels*k]
+		g.im2colImage(cols, x, b)
+		gemmSrc(kern, aSource[float32]{a: cols, lda: k}, bSource[float32]{b: w, ldb: ldw}, pixels, n, k, alpha, beta, out[b*pixels*ldo:], ldo, 1)
+	})
+	return nil
+}
+
+// im2colImage writes the rows of im2col(x) of image b ([OutH·OutW, PatchSize]) into dst.
+func (g ConvGeometry) im2colImage(dst, x []float32, b int) {
+	k := g.PatchSize()
+	kwc := g.KW * g.InC
+	whole := g.DilationW == 1 && g.InDilationW == 1 // a window row inside the image is one run of x
+	for oh := 0; oh < g.OutH; oh++ {
+		for ow := 0; ow < g.OutW; ow++ {
+			row := dst[(oh*g.OutW+ow)*k:][:k]
+			iw0 := ow*g.StrideW - g.PadLeft
+			for kh := 0; kh < g.KH; kh++ {
+				seg := row[kh*kwc:][:kwc]
+				ih := inputAt(oh*g.StrideH-g.PadTop+kh*g.DilationH, g.InDilationH, g.InH)
+				if ih < 0 {
+					clear(seg)
+					continue
+				}
+				xr := x[(b*g.InH+ih)*g.InW*g.InC:][:g.InW*g.InC]
+				if whole && iw0 >= 0 && iw0+g.KW <= g.InW {
+					for i, v := range xr[iw0*g.InC:][:kwc] {
+						seg[i] = v
+					}
+					continue
+				}
+				for kw := 0; kw < g.KW; kw++ {
+					d := seg[kw*g.InC:][:g.InC]
+					iw := inputAt(iw0+kw*g.DilationW, g.InDilationW, g.InW)
+					if iw < 0 {
+						clear(d)
+						continue
+					}
+					copy(d, xr[iw*g.InC:])
+				}
+			}
+		}
+	}
+}
