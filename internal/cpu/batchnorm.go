@@ -16,6 +16,9 @@ type batchNormParams struct {
 	// relu makes a training batch norm also output max(y, 0), as a fourth output: set when the
 	// executable is compiled, for a ReLU of y that then takes it (see fuseBatchNormReLU).
 	relu bool
+	// residual (with relu) makes a training batch norm's first output y + s, s its fourth input: set
+	// when the executable is compiled, for a ReLU of a residual sum y + s that is y's only use.
+	residual bool
 }
 
 func (b *Builder) checkBatchNorm(ctx string, operand *node, axis int, perFeature ...*node) error {
@@ -212,11 +215,14 @@ func execBatchNormTraining(ex *execState, n *node, ins []*value, lastUse []bool)
 	switch x := xFlat.(type) {
 	case []float32:
 		if inner == 1 {
-			var relu []float32
+			var relu, res []float32
 			if reluB != nil {
 				relu = reluB.flat.([]float32)
 			}
-			bnTrainLastAxis(out.flat.([]float32), relu, meanB.flat.([]float32), varB.flat.([]float32), x,
+			if p.residual {
+				res = ins[3].buf.flat.([]float32)
+			}
+			bnTrainLastAxis(out.flat.([]float32), relu, res, meanB.flat.([]float32), varB.flat.([]float32), x,
 				ins[1].buf.flat.([]float32), ins[2].buf.flat.([]float32), float64(p.epsilon), outer, c)
 			if reluB == nil {
 				return []*Buffer{out, meanB, varB}, nil
@@ -236,14 +242,29 @@ func execBatchNormTraining(ex *execState, n *node, ins []*value, lastUse []bool)
 	}
 	switch y := out.flat.(type) {
 	case []float32:
+		if p.residual {
+			addRowsTo(y, ins[3].buf.flat.([]float32), len(y))
+		}
 		reluRows(reluB.flat.([]float32), y, len(y))
 	case []float64:
 		r := reluB.flat.([]float64)
 		for i, v := range y {
+			if p.residual {
+				v += ins[3].buf.flat.([]float64)[i]
+				y[i] = v
+			}
 			r[i] = max(v, 0)
 		}
 	}
 	return []*Buffer{out, meanB, varB, reluB}, nil
+}
+
+// addRowsTo adds s to y over the first n elements (one rounded float32 add each, as Add).
+func addRowsTo(y, s []float32, n int) {
+	y, s = y[:n], s[:n]
+	for i, v := range s {
+		y[i] += v
+	}
 }
 
 // reluRows writes relu = max(y, 0) (Go's max: NaN stays NaN, ±0 gives +0) over the first n
@@ -256,12 +277,38 @@ func reluRows(relu, y []float32, n int) {
 }
 
 // fuseBatchNormReLU finds the ReLUs, Max(y, 0), of the normalised output y of a float32 training
-// batch norm over the last axis (a CNN's batch norm and activation), among the live nodes not in
-// a fused program: each such batch norm is set to write max(y, 0) too, in its normalisation pass
-// (saving a pass over y), and the ReLU then takes that output. It returns the batch norm of each
-// such ReLU by the ReLU's id.
-func fuseBatchNormReLU(nodes []*node, inputs [][]*node, live []bool, fused map[int]*fusedProgram) map[int]*node {
-	reluOf := map[int]*node{}
+// batch norm over the last axis (a CNN's batch norm and activation), and those, Max(y + s, 0), of
+// a residual sum that is y's only use, among the live nodes not in a fused program: each such batch
+// norm is set to write max(y, 0), or y + s and max(y + s, 0), in its normalisation pass (saving one
+// or three passes over the tensor), the ReLU then takes that output, and the sum takes the batch
+// norm's first output, which is then y + s. It returns the batch norm of each such ReLU by the
+// ReLU's id, and the sums by their id (with the batch norm's first output, the sum's input they
+// take). inputs and the batch norms' parameters are changed accordingly.
+func fuseBatchNormReLU(nodes []*node, inputs [][]*node, live, isOutput []bool, fused map[int]*fusedProgram) (
+	reluOf, sumOf map[int]*node) {
+	reluOf, sumOf = map[int]*node{}, map[int]*node{}
+	uses := make([]int, len(nodes))
+	for _, n := range nodes {
+		if live[n.id] {
+			for _, in := range inputs[n.id] {
+				uses[in.id]++
+			}
+		}
+	}
+	// normalised returns the batch norm whose first output t is, or nil.
+	normalised := func(t *node, shape shapes.Shape) *node {
+		if t.op != opTupleElement || t.index != 0 || !t.shape.Equal(shape) {
+			return nil
+		}
+		bn := t.inputs[0]
+		if bn.op != backends.OpTypeBatchNormForTraining || !live[bn.id] {
+			return nil
+		}
+		if p := bn.params.(batchNormParams); p.relu || p.axis != shape.Rank()-1 {
+			return nil
+		}
+		return bn
+	}
 	for _, m := range nodes {
 		if !live[m.id] || m.op != backends.OpTypeMax || fused[m.id] != nil || m.shape.DType != dtypes.Float32 ||
 			len(inputs[m.id]) != 2 {
@@ -269,25 +316,40 @@ func fuseBatchNormReLU(nodes []*node, inputs [][]*node, live []bool, fused map[i
 		}
 		for j := range 2 {
 			t, z := inputs[m.id][j], inputs[m.id][1-j]
-			if t.op != opTupleElement || t.index != 0 || !t.shape.Equal(m.shape) || !isPositiveZero32(z) {
+			if !isPositiveZero32(z) {
 				continue
 			}
-			bn := t.inputs[0]
-			if bn.op != backends.OpTypeBatchNormForTraining || !live[bn.id] {
+			bn := normalised(t, m.shape)
+			var res *node
+			if bn == nil && t.op == backends.OpTypeAdd && live[t.id] && fused[t.id] == nil && t.shape.Equal(m.shape) &&
+				len(inputs[t.id]) == 2 {
+				// A residual sum y + s: y used only here, s computed before the batch norm.
+				for k := range 2 {
+					y, s := inputs[t.id][k], inputs[t.id][1-k]
+					b := normalised(y, m.shape)
+					if b != nil && uses[y.id] == 1 && !isOutput[y.id] && s != y && s.shape.Equal(m.shape) && s.id < b.id {
+						bn, res = b, s
+						sumOf[t.id] = y
+						break
+					}
+				}
+			}
+			if bn == nil {
 				continue
 			}
 			p := bn.params.(batchNormParams)
-			if p.relu || p.axis != m.shape.Rank()-1 {
-				continue
-			}
 			p.relu = true
+			if res != nil {
+				p.residual = true
+				inputs[bn.id] = append(slices.Clone(inputs[bn.id]), res)
+			}
 			bn.params = p
 			bn.multiShapes = append(slices.Clone(bn.multiShapes), m.shape)
 			reluOf[m.id] = bn
 			break
 		}
 	}
-	return reluOf
+	return reluOf, sumOf
 }
 
 // isPositiveZero32 reports whether n is a float32 constant holding one +0.
@@ -451,8 +513,9 @@ func bnShift(k []float32, acc []float64, x []float32, rows, c int) {
 
 // bnTrainLastAxis is BatchNormForTraining of x ([rows, c], float32): out = (x−μ)·γ/√(σ²+ε) + β
 // with μ, σ² the per-feature mean and biased variance, written to meanOut and varOut ([c]).
-// When relu is set, it gets max(out, 0) too.
-func bnTrainLastAxis(out, relu, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
+// When relu is set, it gets max(out, 0) too; when res is set too, out gets the normalised value
+// plus res.
+func bnTrainLastAxis(out, relu, res, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
 	f32, f64 := getScratch[float32](4*c), getScratch[float64](3*c)
 	defer putScratch(f32)
 	defer putScratch(f64)
@@ -476,7 +539,11 @@ func bnTrainLastAxis(out, relu, meanOut, varOut, x, scale, offset []float32, eps
 		a[j] = float32(float64(scale[j]) / math.Sqrt(variance+eps))
 	}
 	parallelFor(rows, max(1, elemGrain/max(c, 1)), func(r0, r1 int) {
-		if relu != nil {
+		switch {
+		case res != nil:
+			bnNormalizeAddReLURows(out[r0*c:r1*c], relu[r0*c:r1*c], x[r0*c:r1*c], res[r0*c:r1*c], hi, lo, a, offset)
+			return
+		case relu != nil:
 			bnNormalizeReLURows(out[r0*c:r1*c], relu[r0*c:r1*c], x[r0*c:r1*c], hi, lo, a, offset)
 			return
 		}

@@ -165,3 +165,23 @@ func bnNormalizeReLURows(out, relu, x, hi, lo, a, b []float32) {
 	bnNormalizeRows(out, x, hi, lo, a, b)
 	reluRows(relu, out, len(x)/max(c, 1)*c)
 }
+
+// bnNormalizeAddReLURows writes out = (((x − hi) − lo)·a + b) + s (bnNormalizeRows's value plus
+// the residual s) and relu = max(out, 0).
+func bnNormalizeAddReLURows(out, relu, x, s, hi, lo, a, b []float32) {
+	c := len(a)
+	if vec16() && c > 0 {
+		rows := len(x) / c
+		if rows == 0 {
+			return
+		}
+		_, _, _, _, _, _ = out[rows*c-1], relu[rows*c-1], s[rows*c-1], hi[c-1], lo[c-1], b[c-1]
+		bnNormalizeAddReLUAVX512(&out[0], &relu[0], &x[0], &s[0], &hi[0], &lo[0], &a[0], &b[0], c, rows, c&^15,
+			tailMask16(c, 16))
+		return
+	}
+	bnNormalizeRows(out, x, hi, lo, a, b)
+	n := len(x) / max(c, 1) * c
+	addRowsTo(out, s, n)
+	reluRows(relu, out, n)
+}

@@ -14,3 +14,10 @@ func bnNormalizeReLURows(out, relu, x, hi, lo, a, b []float32) {
 	bnNormalizeRows(out, x, hi, lo, a, b)
 	reluRows(relu, out, len(x)/max(len(a), 1)*len(a))
 }
+
+func bnNormalizeAddReLURows(out, relu, x, s, hi, lo, a, b []float32) {
+	bnNormalizeRows(out, x, hi, lo, a, b)
+	n := len(x) / max(len(a), 1) * len(a)
+	addRowsTo(out, s, n)
+	reluRows(relu, out, n)
+}

@@ -224,7 +224,7 @@ func TestBatchNormLastAxisDeterministic(t *testing.T) {
 			old := runtime.GOMAXPROCS(procs)
 			defer runtime.GOMAXPROCS(old)
 			y, m, v := make([]float32, rows*c), make([]float32, c), make([]float32, c)
-			bnTrainLastAxis(y, nil, m, v, x, scale, bias, 1e-5, rows, c)
+			bnTrainLastAxis(y, nil, nil, m, v, x, scale, bias, 1e-5, rows, c)
 			gx, gs, gb := make([]float32, rows*c), make([]float32, c), make([]float32, c)
 			bnGradLastAxis(gx, gs, gb, x, scale, m, v, g, 1e-5, rows, c)
 			return [][]float32{y, m, v, gx, gs, gb}
@@ -348,6 +348,17 @@ func bnReLUStep(xs []*graph.Node) []*graph.Node {
 	return append([]*graph.Node{r, y, mean, variance}, graph.Gradient(loss, x, scale, offset)...)
 }
 
+// bnResidualReLUStep is a residual block's end, ReLU(batch norm of x + s), with the gradient of a
+// weighted sum of its output: the batch norm computes the sum and the ReLU when fusion is on.
+func bnResidualReLUStep(xs []*graph.Node) []*graph.Node {
+	x, w, scale, offset, s := xs[0], xs[1], xs[2], xs[3], xs[4]
+	y, mean, variance := graph.InternalBatchNormForTraining(x, scale, offset, 1e-5, -1)
+	sum := graph.Add(y, s)
+	r := graph.Max(sum, graph.ScalarZero(x.Graph(), x.DType()))
+	loss := graph.ReduceAllSum(graph.Mul(r, w))
+	return append([]*graph.Node{r, sum, mean, variance}, graph.Gradient(loss, x, scale, offset, s)...)
+}
+
 // TestBatchNormReLUFused checks a training batch norm that also writes its ReLU (fuseBatchNormReLU)
 // bit for bit against op-by-op execution on every kernel path, and its ReLU against max(y, 0) of
 // the float64 batch norm, on feature counts that are and are not multiples of 16, with a feature
@@ -371,24 +382,31 @@ func TestBatchNormReLUFused(t *testing.T) {
 				}
 			})
 			offset.MutableFlatData(func(flat any) { flat.([]float32)[0] = float32(math.Copysign(0, -1)) })
-			fused, _ := runGraph(t, testCPUWith("fusion=on"), bnReLUStep, x, w, scale, offset)
-			plain, _ := runGraph(t, testCPUWith("fusion=off"), bnReLUStep, x, w, scale, offset)
-			for i := range fused {
-				for j := range fused[i] {
-					if math.Float64bits(fused[i][j]) != math.Float64bits(plain[i][j]) &&
-						!(math.IsNaN(fused[i][j]) && math.IsNaN(plain[i][j])) {
-						t.Fatalf("dims %v output %d element %d: fused %v, op by op %v", dims, i, j, fused[i][j], plain[i][j])
+			res := randTensor(rng, dtypes.Float32, dims...)
+			res.MutableFlatData(func(flat any) {
+				f := flat.([]float32)
+				f[0], f[c] = float32(math.Copysign(0, -1)), 0
+			})
+			for _, step := range []graphFn{bnReLUStep, bnResidualReLUStep} {
+				fused, _ := runGraph(t, testCPUWith("fusion=on"), step, x, w, scale, offset, res)
+				plain, _ := runGraph(t, testCPUWith("fusion=off"), step, x, w, scale, offset, res)
+				for i := range fused {
+					for j := range fused[i] {
+						if math.Float64bits(fused[i][j]) != math.Float64bits(plain[i][j]) &&
+							!(math.IsNaN(fused[i][j]) && math.IsNaN(plain[i][j])) {
+							t.Fatalf("dims %v output %d element %d: fused %v, op by op %v", dims, i, j, fused[i][j], plain[i][j])
+						}
 					}
 				}
-			}
-			want, _ := runGraph(t, testCPU(), bnReLUStep, toF64Tensor(t, x), toF64Tensor(t, w), toF64Tensor(t, scale),
-				toF64Tensor(t, offset))
-			for j, v := range want[1] {
-				if !math.IsNaN(v) {
-					want[1][j] = max(v, 0)
+				want, _ := runGraph(t, testCPU(), step, toF64Tensor(t, x), toF64Tensor(t, w), toF64Tensor(t, scale),
+					toF64Tensor(t, offset), toF64Tensor(t, res))
+				for j, v := range want[1] {
+					if !math.IsNaN(v) {
+						want[1][j] = max(v, 0)
+					}
 				}
+				assertClose(t, fused[0], want[1], 1e-4, "dims %v: ReLU vs max(y (+ s), 0) in float64", dims)
 			}
-			assertClose(t, fused[0], want[1], 1e-4, "dims %v: ReLU of the batch norm vs max(y, 0) in float64", dims)
 		}
 	})
 	// The compiled step: the ReLU takes the batch norm's output.
@@ -408,17 +426,27 @@ func TestBatchNormReLUFused(t *testing.T) {
 	}
 	relu := must(b.Max(y, must(b.Constant([]float32{0}))))
 	notRelu := must(b.Max(y, must(b.Constant([]float32{0.5}))))
-	exe, err := b.Compile([]backends.Op{relu, notRelu, y}, nil)
+	// A residual block's end: the sum and its ReLU come from the second batch norm.
+	y2, _, _, err := b.BatchNormForTraining(x, s, s, 1e-5, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	taken := 0
+	sum := must(b.Add(y2, x))
+	relu2 := must(b.Max(sum, must(b.Constant([]float32{0}))))
+	exe, err := b.Compile([]backends.Op{relu, notRelu, y, relu2, sum}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, sums := 0, 0
 	for _, st := range exe.(*Executable).steps {
 		if st.reluOf != nil {
 			taken++
 		}
+		if st.sumOf != nil {
+			sums++
+		}
 	}
-	if taken != 1 {
-		t.Errorf("%d ReLUs taken from the batch norm, want 1", taken)
+	if taken != 2 || sums != 1 {
+		t.Errorf("%d ReLUs and %d sums taken from the batch norms, want 2 and 1", taken, sums)
 	}
 }

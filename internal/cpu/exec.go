@@ -35,6 +35,9 @@ type step struct {
 	// reluOf, when set, is the batch norm that already computed this ReLU as its fourth output
 	// (see fuseBatchNormReLU): the step takes it.
 	reluOf *node
+	// sumOf, when set, is the input whose value the step takes as its own: a residual sum that a
+	// batch norm already computed as its first output (see fuseBatchNormReLU).
+	sumOf *node
 }
 
 // Executable implements backends.Executable for the cpu backend.
@@ -94,10 +97,10 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 		liveMain[i] = live[i] && !folded[i]
 	}
 	var fused map[int]*fusedProgram
-	var reluOf map[int]*node
+	var reluOf, sumOf map[int]*node
 	if b.backend.opts.fusion {
 		fused = fuseChains(b.nodes, inputs, liveMain, isOutput)
-		reluOf = fuseBatchNormReLU(b.nodes, inputs, liveMain, fused)
+		reluOf, sumOf = fuseBatchNormReLU(b.nodes, inputs, liveMain, isOutput, fused)
 	}
 	// Folded values read by the per-Execute steps (or returned) are the ones kept.
 	kept := make([]bool, len(b.nodes))
@@ -133,6 +136,7 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 	e.steps, lastUser = buildSteps(len(b.nodes), mainNodes, inputs, fused, isOutput)
 	for i := range e.steps {
 		e.steps[i].reluOf = reluOf[e.steps[i].n.id]
+		e.steps[i].sumOf = sumOf[e.steps[i].n.id]
 	}
 	for _, p := range b.params {
 		e.paramNames = append(e.paramNames, p.params.(paramInfo).name)
@@ -353,6 +357,10 @@ func (e *Executable) run(ex *execState, steps []step, statsOn bool) (err error) 
 			m := ex.multi[st.reluOf.id]
 			ex.vals[n.id] = m[3]
 			m[3] = value{}
+		case st.sumOf != nil:
+			k := slices.Index(st.inputs, st.sumOf)
+			ex.vals[n.id] = *ins[k]
+			*ins[k] = value{}
 		case n.multiShapes != nil:
 			outs, err := execMulti(ex, n, ins, st.lastUse)
 			if err != nil {

@@ -233,3 +233,6 @@ func reluGradAddAVX512(out, y, gr, g2, z, f *float32, n, tail int)
 
 //go:noescape
 func bnNormalizeReLUAVX512(out, relu, x, hi, lo, a, b *float32, c, rows, c16, tail int)
+
+//go:noescape
+func bnNormalizeAddReLUAVX512(out, relu, x, s, hi, lo, a, b *float32, c, rows, c16, tail int)

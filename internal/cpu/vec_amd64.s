@@ -1655,6 +1655,81 @@ bnnormalizereluavx512_done:
 	VZEROUPPER
 	RET
 
+// func bnNormalizeAddReLUAVX512(out, relu, x, s, hi, lo, a, b *float32, c, rows, c16, tail int)
+// out = (((x − hi) − lo)·a + b) + s (bnNormalizeAVX512's value, then a rounded add of the residual
+// s), and relu = max(out, 0) with Go's max (maxmin16), on rows of c features.
+TEXT ·bnNormalizeAddReLUAVX512(SB), NOSPLIT, $0-96
+	MOVQ out+0(FP), DI
+	MOVQ relu+8(FP), BX
+	MOVQ x+16(FP), SI
+	MOVQ s+24(FP), CX
+	MOVQ hi+32(FP), R11
+	MOVQ lo+40(FP), R12
+	MOVQ a+48(FP), R13
+	MOVQ b+56(FP), DX
+	MOVQ c+64(FP), R8
+	MOVQ rows+72(FP), R9
+	MOVQ c16+80(FP), R10
+	MOVQ tail+88(FP), AX
+	KMOVW AX, K1
+	VXORPS Z9, Z9, Z9
+bnnormalizeaddreluavx512_row:
+	TESTQ R9, R9
+	JZ   bnnormalizeaddreluavx512_done
+	XORQ AX, AX
+bnnormalizeaddreluavx512_col:
+	CMPQ AX, R10
+	JGE  bnnormalizeaddreluavx512_tail
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS (R11)(AX*4), Z2
+	VSUBPS Z2, Z0, Z0
+	VMOVUPS (R12)(AX*4), Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS (R13)(AX*4), Z1
+	VMOVUPS (DX)(AX*4), Z4
+	VFMADD213PS Z4, Z1, Z0
+	VMOVUPS (CX)(AX*4), Z6
+	VADDPS Z6, Z0, Z0
+	VMAXPS Z9, Z0, Z5
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z5
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z5
+	VMOVUPS Z5, (BX)(AX*4)
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  bnnormalizeaddreluavx512_col
+bnnormalizeaddreluavx512_tail:
+	CMPQ AX, R8
+	JGE  bnnormalizeaddreluavx512_next
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMOVUPS.Z (R11)(AX*4), K1, Z2
+	VSUBPS Z2, Z0, Z0
+	VMOVUPS.Z (R12)(AX*4), K1, Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS.Z (R13)(AX*4), K1, Z1
+	VMOVUPS.Z (DX)(AX*4), K1, Z4
+	VFMADD213PS Z4, Z1, Z0
+	VMOVUPS.Z (CX)(AX*4), K1, Z6
+	VADDPS Z6, Z0, Z0
+	VMAXPS Z9, Z0, Z5
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z5
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z5
+	VMOVUPS Z5, K1, (BX)(AX*4)
+	VMOVUPS Z0, K1, (DI)(AX*4)
+bnnormalizeaddreluavx512_next:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (DI)(R8*4), DI
+	LEAQ (BX)(R8*4), BX
+	LEAQ (CX)(R8*4), CX
+	DECQ R9
+	JMP  bnnormalizeaddreluavx512_row
+bnnormalizeaddreluavx512_done:
+	VZEROUPPER
+	RET
+
 // func affineReLUAVX512(out, x, a, b, z *float32, c, rows, c16, tail int)
 // out = max(x·a + b, z[0]) on rows of c features, 16 at a time, the features from c16 (a multiple
 // of 16) to c through the mask tail (K1).

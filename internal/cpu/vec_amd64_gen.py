@@ -741,6 +741,19 @@ bnrows16("bnNormalizeReLUAVX512", "", 88,
                     "VSUBPS Z3, Z0, Z0", ld("(R13)(AX*4)", "Z1", m), ld("(DX)(AX*4)", "Z4", m), "VFMADD213PS Z4, Z1, Z0"] +
          maxmin16("VMAXPS", "Z0", "Z9", "Z5") + [st("Z5", "(BX)(AX*4)", m)])
 
+w("""// func bnNormalizeAddReLUAVX512(out, relu, x, s, hi, lo, a, b *float32, c, rows, c16, tail int)
+// out = (((x − hi) − lo)·a + b) + s (bnNormalizeAVX512's value, then a rounded add of the residual
+// s), and relu = max(out, 0) with Go's max (maxmin16), on rows of c features.""")
+bnrows16("bnNormalizeAddReLUAVX512", "", 96,
+         ["MOVQ out+0(FP), DI", "MOVQ relu+8(FP), BX", "MOVQ x+16(FP), SI", "MOVQ s+24(FP), CX", "MOVQ hi+32(FP), R11",
+          "MOVQ lo+40(FP), R12", "MOVQ a+48(FP), R13", "MOVQ b+56(FP), DX", "MOVQ c+64(FP), R8", "MOVQ rows+72(FP), R9",
+          "MOVQ c16+80(FP), R10", "MOVQ tail+88(FP), AX\n\tKMOVW AX, K1", "VXORPS Z9, Z9, Z9"],
+         ["BX", "CX"],
+         lambda m: [ld("(SI)(AX*4)", "Z0", m), ld("(R11)(AX*4)", "Z2", m), "VSUBPS Z2, Z0, Z0", ld("(R12)(AX*4)", "Z3", m),
+                    "VSUBPS Z3, Z0, Z0", ld("(R13)(AX*4)", "Z1", m), ld("(DX)(AX*4)", "Z4", m), "VFMADD213PS Z4, Z1, Z0",
+                    ld("(CX)(AX*4)", "Z6", m), "VADDPS Z6, Z0, Z0"] +
+         maxmin16("VMAXPS", "Z0", "Z9", "Z5") + [st("Z5", "(BX)(AX*4)", m)])
+
 # ---------------------------------------------------------------- affine rows and ReLU on AVX-512
 # The fused programs of an inference batch norm and its ReLU (fused.go's affineReLU): per row of c
 # features, t = x·a + b (a rounded multiply, then a rounded add, as the op-by-op loops), in the
