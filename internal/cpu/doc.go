@@ -13,13 +13,18 @@
 // comparisons feeding a Where, and the unary Exp, Expm1, Log, Log1p, Logistic, Tanh, Erf, Sqrt,
 // Rsqrt, Abs, Sign) over one shape, whose intermediate values have a single use, are fused at
 // compile time into one step that evaluates the expression tree block by block (operands may be
-// scalars, per-channel vectors along the last axis, or per-row values [..., 1]). Float32
+// scalars, per-channel vectors along the last axis, or per-row values [..., 1]); two program forms
+// have their own AVX-512 loops: an inference batch norm and its ReLU, max(x·a + b, 0), also after
+// a residual sum (a frozen teacher's layers), and a ReLU's gradient, y ≥ 0 ? g : 0. A ReLU of a
+// training batch norm's output, and the residual sum before it when that is the normalised value's
+// only use, are written by the batch norm's normalisation pass (fuseBatchNormReLU). Float32
 // transcendental functions use float32 polynomial kernels (math32.go, ≤ 2e-7 relative error).
 // The 8-lane AVX2/FMA loops of exp, erf, the binary ops, row reductions, batch norm and small
 // products, and the 16-lane AVX-512 loops of exp, erf, row reductions and batch norm (whose last
 // partial blocks go through opmasks), are Go assembly (vec_amd64.s), chosen at run time with the
 // kernel path (kernels.ActiveISA, isa.go); no build needs a GOEXPERIMENT. Steps run one after the other;
-// heavy ops split their work over all cores.
+// heavy ops split their work over all cores, on the kernels' helper goroutines
+// (kernels.ParallelFor), and take their scratch from pools (scratch.go), not new memory.
 // DotGeneral and ConvGeneral run as GEMMs on internal/cpu/kernels (float32 1-D and 2-D
 // convolutions and their kernel gradients pack the GEMM operands straight from the channels-last
 // input; 3×3 stride-1 convolutions and their input gradients with 8 or more channels use Winograd
@@ -53,8 +58,8 @@
 //   - constfold.go: values that depend on no parameter, computed once; fused.go: compile-time
 //     fusion of float32 elementwise chains and their block-wise evaluation.
 //   - vjp.go: RegisterGradients and ifa's gradients; opstats.go: per-op timings.
-//   - dtypes.go: dtype sets and flat-slice helpers; parallel.go: parallelFor; isa.go: the kernel
-//     path (kernels.ActiveISA).
+//   - dtypes.go: dtype sets and flat-slice helpers; parallel.go: parallelFor; scratch.go: pooled
+//     scratch slices; isa.go: the kernel path (kernels.ActiveISA).
 //
 // One file per op family, holding its builder methods (with their shape checks) and execution:
 //   - unary.go (Abs … Clz, IsFinite, IsNaN), binary.go (Add … ShiftRightLogical, broadcasting),
