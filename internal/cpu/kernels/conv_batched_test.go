@@ -369,6 +369,18 @@ func testSconvFewChannelsAgainstReference(t *testing.T) {
 				}
 				label := fmt.Sprintf("few channels %+v n=%d beta=%g", g, n, beta)
 				checkResult(t, label, tc, fromF32(out), n+1, want, mag, 0x1p-24)
+				if beta != 0 && n == 16 {
+					// alpha == 0: out = beta·out, x and w not read.
+					got := toF32(outInit)
+					if err := SconvFewChannels(g, n, 0, x, w, n, float32(beta), got, n+1); err != nil {
+						t.Fatal(err)
+					}
+					for i, v := range toF32(outInit) {
+						if i%(n+1) < n && got[i] != float32(beta)*v {
+							t.Fatalf("%s alpha 0: out[%d] = %g, want %g", label, i, got[i], float32(beta)*v)
+						}
+					}
+				}
 				if beta == 0 && m*n*k > smallProduct {
 					gemmOut := make([]float32, m*(n+1))
 					Sgemm(false, false, m, n, k, 1.5, toF32(col), k, w, n, 0, gemmOut, n+1)

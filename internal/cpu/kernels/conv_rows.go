@@ -8,8 +8,9 @@ import "fmt"
 //
 // Image by image, one goroutine each, it writes the image's im2col rows into a buffer that stays
 // in L2 (a window row at a time where the window lies inside the image) and multiplies them, read
-// in place, by w: the same GEMM as that of the materialised im2col matrix, with the same bits,
-// whatever the number of goroutines.
+// in place, by w with gemmSerial: each output row is the sum of the GEMM of the materialised
+// im2col matrix, in its order (the same bits unless that product is split along k), whatever the
+// number of goroutines.
 //
 // x: [Batch, InH, InW, InC]; w: [PatchSize, n] with row stride ldw (HWIO weights); out:
 // [Pixels, n] with row stride ldo. beta == 0 overwrites out without reading it.
@@ -25,6 +26,10 @@ func SconvFewChannels(g ConvGeometry, n int, alpha float32, x, w []float32, ldw 
 	if m == 0 || n == 0 {
 		return nil
 	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, out, ldo)
+		return nil
+	}
 	pixels := g.OutH * g.OutW
 	threads := min(gemmThreads(m, n, k), g.Batch)
 	work := getAcc[float32](threads * pixels * k)
@@ -33,7 +38,7 @@ func SconvFewChannels(g ConvGeometry, n int, alpha float32, x, w []float32, ldw 
 	parallelFor(threads, g.Batch, func(worker, b int) {
 		cols := (*work)[worker*pixels*k:][:pixels*k]
 		g.im2colImage(cols, x, b)
-		gemmSrc(kern, aSource[float32]{a: cols, lda: k}, bSource[float32]{b: w, ldb: ldw}, pixels, n, k, alpha, beta, out[b*pixels*ldo:], ldo, 1)
+		gemmSerial(kern, aSource[float32]{a: cols, lda: k}, bSource[float32]{b: w, ldb: ldw}, pixels, n, k, alpha, beta, out[b*pixels*ldo:], ldo)
 	})
 	return nil
 }
