@@ -40,7 +40,8 @@ var _ backends.Backend = (*Backend)(nil)
 //     operands straight from the input (default on).
 //   - winograd=off turns Winograd off for 3×3 stride-1 convolutions and their gradients (default
 //     on: forward convolutions and input gradients use F(4×4, 3×3) where it is the faster,
-//     F(2×2, 3×3) elsewhere); winograd=f2 or f4 forces one of the two for them.
+//     F(2×2, 3×3) elsewhere, kernel gradients F(3×3, 4×4) or F(3×3, 2×2) likewise); winograd=f2 or
+//     f4 forces the 2×2 or the 4×4 tiles for all three.
 //   - fusion=off runs float32 elementwise chains op by op instead of fused (default on).
 //   - opstats=on times every op from the start (default off; see EnableOpStats).
 //

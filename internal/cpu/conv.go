@@ -404,7 +404,7 @@ func filterGradForward(g convGeom, groups int) convGeom {
 // is Pᵀ·v, where P is the im2col matrix of the forward convolution whose stride is this one's
 // kernel dilation, whose kernel dilation is this one's stride and whose kernel positions are this
 // one's output positions: rows (n, os), columns (ks, c). In float32, a 3×3 stride-1 forward
-// convolution runs with Winograd F(3×3, 2×2) (convWinogradFilter), other 1-D and 2-D ones pack
+// convolution runs with Winograd F(3×3, 2×2) or F(3×3, 4×4) (convWinogradFilter), other 1-D and 2-D ones pack
 // Pᵀ straight from x (kernels.SconvIm2colT).
 func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
 	ax := g.p.axes
@@ -429,7 +429,7 @@ func convFilterGrad[T floatT](ex *execState, g convGeom, out, x, v []T) {
 	done := false
 	if x32, ok := any(x).([]float32); ok {
 		v32, out32 := any(v).([]float32), any(outC).([]float32)
-		done = ex.b.opts.winograd != winoOff && convWinogradFilter(fg, x32, v32, out32)
+		done = ex.b.opts.winograd != winoOff && convWinogradFilter(fg, ex.b.opts.winograd, x32, v32, out32)
 		if kg, ok := directGeometry(fg); ok && ex.b.opts.directConv && !done {
 			done = kernels.SconvIm2colT(kg, cOut, 1, x32, v32, cOut, 0, out32, cOut) == nil
 		}
@@ -534,12 +534,16 @@ func convWinograd(g convGeom, mode winoMode, out, in, kernel []float32) bool {
 
 // convWinogradFilter computes the float32 kernel gradient dw [3, 3, InC, OutC] of the forward
 // convolution fg (see filterGradForward) from its input x [N, H, W, InC] and output gradient
-// dy [N, OH, OW, OutC] with Winograd F(3×3, 2×2) and reports true, or reports false, computing
-// nothing, when winogradGeometry rejects fg.
-func convWinogradFilter(fg convGeom, x, dy, dw []float32) bool {
+// dy [N, OH, OW, OutC] with Winograd and reports true, or reports false, computing nothing, when
+// winogradGeometry rejects fg: F(3×3, 4×4) in mode winoF4, or in winoAuto where
+// kernels.WinogradF4FilterPays says it is the faster, else F(3×3, 2×2).
+func convWinogradFilter(fg convGeom, mode winoMode, x, dy, dw []float32) bool {
 	kg, _, ok := winogradGeometry(fg)
 	if !ok {
 		return false
+	}
+	if mode == winoF4 || mode == winoAuto && kernels.WinogradF4FilterPays(kg, fg.cOut) {
+		return kernels.SconvWinograd3x3FilterF4(kg, fg.cOut, x, dy, dw) == nil
 	}
 	return kernels.SconvWinograd3x3Filter(kg, fg.cOut, x, dy, dw) == nil
 }

@@ -29,15 +29,15 @@ type options struct {
 	opStats bool
 }
 
-// winoMode is the Winograd setting of a backend. The kernel gradient uses F(3×3, 2×2) in every
-// mode but winoOff; the modes choose the algorithm of forward convolutions and input gradients.
+// winoMode is the Winograd setting of a backend: the algorithm of forward convolutions and input
+// gradients (F(2×2, 3×3) or F(4×4, 3×3)) and of kernel gradients (F(3×3, 2×2) or F(3×3, 4×4)).
 type winoMode int
 
 const (
 	winoOff  winoMode = iota // no Winograd (config winograd=off)
-	winoAuto                 // F(4×4, 3×3) where kernels.WinogradF4Pays says so, else F(2×2, 3×3) (on)
-	winoF2                   // F(2×2, 3×3) only (f2)
-	winoF4                   // F(4×4, 3×3) only (f4)
+	winoAuto                 // F(4×4, 3×3) and F(3×3, 4×4) where kernels.WinogradF4Pays and WinogradF4FilterPays say so, else F(2×2, 3×3) and F(3×3, 2×2) (on)
+	winoF2                   // F(2×2, 3×3) and F(3×3, 2×2) only (f2)
+	winoF4                   // F(4×4, 3×3) and F(3×3, 4×4) only (f4)
 )
 
 // defaultOptions are the options of New("").

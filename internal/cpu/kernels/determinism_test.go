@@ -184,27 +184,30 @@ func TestConvSameBitsAnyProcs(t *testing.T) {
 	}
 }
 
-// TestWinogradSameBitsAnyThreads: the Winograd convolution and weight gradient give identical bits
-// on 1, 2, 3 and 5 goroutines (with the default blocking, which must not depend on them).
+// TestWinogradSameBitsAnyThreads: the Winograd convolution and weight gradient (F(3×3, 2×2) and
+// F(3×3, 4×4)) give identical bits on 1, 2, 3 and 5 goroutines (with the default blocking, which
+// must not depend on them).
 func TestWinogradSameBitsAnyThreads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(77, 78))
-	for i, tc := range []winoCase{{16, 16, 16, 8, 12, 1, 1}, {4, 16, 16, 16, 24, 1, 1}, {2, 9, 11, 19, 37, 1, 1}, {1, 5, 5, 3, 2, 1, 1}} {
+	for i, tc := range []winoCase{{48, 16, 16, 8, 12, 1, 1}, {4, 16, 16, 16, 24, 1, 1}, {2, 9, 11, 19, 37, 1, 1}, {1, 5, 5, 3, 2, 1, 1}} {
 		g := tc.geometry()
-		if _, parts := winoGradSplit(tc.b*((g.OutH+1)/2)*((g.OutW+1)/2), 16, 16, 0); i == 0 && parts < 3 {
-			t.Fatalf("%+v: %d parts; the test wants several", tc, parts)
+		if _, parts := winoGradSplit(tc.b*((g.OutH+3)/4)*((g.OutW+3)/4), 36, 16, 16, 0); i == 0 && parts < 3 {
+			t.Fatalf("%+v: %d F(4×4) parts; the test wants several", tc, parts)
 		}
 		x := toF32(randSlice(rng, g.InputSize()))
 		w := toF32(randSlice(rng, 9*tc.c*tc.n))
 		dy := toF32(randSlice(rng, g.Pixels()*tc.n))
 		for _, kern := range testWinoKernels() {
-			var wantOut, wantDW []float32
+			var wantOut, wantDW, wantDW4 []float32
 			for _, threads := range detThreads {
 				out := make([]float32, g.Pixels()*tc.n)
 				dw := make([]float32, 9*tc.c*tc.n)
+				dw4 := make([]float32, 9*tc.c*tc.n)
 				sconvWinograd(kern, winoF2, g, tc.n, x, w, HWIOStrides(tc.c, tc.n), out, threads, 0)
-				sconvWinogradFilter(kern, g, tc.n, x, dy, dw, threads, 0)
+				sconvWinogradFilter(kern, winoGradF2, g, tc.n, x, dy, dw, threads, 0)
+				sconvWinogradFilter(kern, winoGradF4, g, tc.n, x, dy, dw4, threads, 0)
 				if wantOut == nil {
-					wantOut, wantDW = out, dw
+					wantOut, wantDW, wantDW4 = out, dw, dw4
 					continue
 				}
 				label := fmt.Sprintf("%s %+v, %d goroutines", kern.name, tc, threads)
@@ -213,6 +216,9 @@ func TestWinogradSameBitsAnyThreads(t *testing.T) {
 				}
 				if i := sameBits(dw, wantDW); i >= 0 {
 					t.Errorf("%s: dw[%d] = %g, one goroutine gives %g", label, i, dw[i], wantDW[i])
+				}
+				if i := sameBits(dw4, wantDW4); i >= 0 {
+					t.Errorf("%s: F(3×3, 4×4) dw[%d] = %g, one goroutine gives %g", label, i, dw4[i], wantDW4[i])
 				}
 			}
 		}

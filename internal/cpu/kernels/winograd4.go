@@ -177,3 +177,97 @@ const winoF4MaxFilterBytes = 4 << 20
 func WinogradF4Pays(g ConvGeometry, n int) bool {
 	return g.OutH >= 8 && g.OutW >= 8 && 36*4*g.InC*n <= winoF4MaxFilterBytes
 }
+
+// Winograd F(3×3, 4×4) for the weight gradient (see winograd_grad.go): the transpose of F(4×4, 3×3).
+// In one dimension, y = Aᵀ·[(G·g) ⊙ (Bᵀ·d)] gives for every g and e
+// Σ_a e_a·y_a = Σ_k g_k·[Gᵀ·((A·e) ⊙ (Bᵀ·d))]_k, hence
+//
+//	Σ_{a<4} e_a·d_{a+k} = [Gᵀ·((A·e) ⊙ (Bᵀ·d))]_k  (k < 3, d of length 6),
+//
+// and in two dimensions the 3×3 correlation of the 6×6 input tile d (stride 4) with the 4×4
+// gradient tile e is Gᵀ·[(A·e·Aᵀ) ⊙ (Bᵀ·d·B)]·G: the input transform is F(4×4)'s, the 4×4
+// gradient tile takes the 6×4 matrix A (rows 1 0 0 0, 1 1 1 1, 1 −1 1 −1, 1 2 4 8, 1 −2 4 −8,
+// 0 0 0 1: e evaluated at 0, 1, −1, 2, −2 and ∞) and the sums M of the 36 products return to the
+// 3×3 window with the 3×6 matrix Gᵀ = Hᵀ·diag(s): Gᵀ·M·G = Hᵀ·[(s·sᵀ) ⊙ M]·H, one rounded
+// multiplication by s_i·s_j (wino4Scale) and then the integer Hᵀ (rows 1 1 1 1 1 0, 0 1 −1 2 −2 0,
+// 0 1 1 4 4 1). TestWinograd4GradMatrices checks the identity exactly. 36 products per 4×4 tile
+// of outputs, 2.25 per output instead of F(3×3, 2×2)'s 4, and a larger error (A·e·Aᵀ reaches
+// 225·max|e|; see TestSconvWinograd3x3FilterF4AgainstReference).
+
+// winoGradF4 is F(3×3, 4×4).
+var winoGradF4 = &winoGradForm{in: winoF4, dyPanels: wino4DyPanels, output: wino4FilterOutput}
+
+// SconvWinograd3x3FilterF4 is SconvWinograd3x3Filter computed with Winograd F(3×3, 4×4): 6×6 input
+// tiles, 4×4 gradient tiles, 36 products per tile (2.25 multiplies per output position instead of
+// 4), less accurate.
+func SconvWinograd3x3FilterF4(g ConvGeometry, n int, x, dy, dw []float32) error {
+	return sconvWinogradFilterEntry("SconvWinograd3x3FilterF4", winoGradF4, g, n, x, dy, dw)
+}
+
+// wino4Dy1 is the one-dimensional gradient transform r = A·e: e evaluated at 0, 1, −1, 2, −2 and
+// the leading coefficient (multiplications by powers of two only, exact).
+func wino4Dy1(e0, e1, e2, e3 float32) (r0, r1, r2, r3, r4, r5 float32) {
+	p, q := e0+e2, e1+e3
+	u, v := e0+4*e2, 2*(e1+4*e3)
+	return e0, p + q, p - q, u + v, u - v, e3
+}
+
+// wino4DyGo is the portable F(3×3, 4×4) gradient-tile transform of channels [c0, c1):
+// e[i][j] = src[i·rs + j·cs + ch], dst[(6i+j)·ds + ch] = (A·e·Aᵀ)[i][j], rows (e·Aᵀ) first.
+func wino4DyGo(src []float32, rs, cs int, dst []float32, ds, c0, c1 int) {
+	for ch := c0; ch < c1; ch++ {
+		var t [4][6]float32 // e·Aᵀ
+		for i := 0; i < 4; i++ {
+			s := src[i*rs+ch:]
+			t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5] = wino4Dy1(s[0], s[cs], s[2*cs], s[3*cs])
+		}
+		for j := 0; j < 6; j++ {
+			r0, r1, r2, r3, r4, r5 := wino4Dy1(t[0][j], t[1][j], t[2][j], t[3][j])
+			dst[j*ds+ch] = r0
+			dst[(6+j)*ds+ch] = r1
+			dst[(12+j)*ds+ch] = r2
+			dst[(18+j)*ds+ch] = r3
+			dst[(24+j)*ds+ch] = r4
+			dst[(30+j)*ds+ch] = r5
+		}
+	}
+}
+
+// wino4DyPanelsGo is the portable form of wino4DyPanels on channels [c0, c1), c0 a multiple of nr.
+func wino4DyPanelsGo(src []float32, rs, cs int, dst []float32, ds, ps, nr, c0, c1 int) {
+	for q := c0; q < c1; q += nr {
+		wino4DyGo(src[q:], rs, cs, dst[q/nr*ps:], ds, 0, min(nr, c1-q))
+	}
+}
+
+// wino4FilterOutput writes out[3k+l][j] = (Gᵀ·m·G)[k][l] = (Hᵀ·[(s·sᵀ) ⊙ m]·H)[k][l] for the 6×6
+// tiles m[i][i'] = s[6i+i'][j] of channels j < n: the scaling, then the integer Hᵀ on the columns
+// and rows (y0 = m0 + (m1+m2) + (m3+m4), y1 = (m1−m2) + 2(m3−m4), y2 = (m1+m2) + 4(m3+m4) + m5).
+func wino4FilterOutput(s *[winoMaxXi][]float32, out *[9][]float32, n int) {
+	h1 := func(m0, m1, m2, m3, m4, m5 float32) (y0, y1, y2 float32) {
+		a, b := m1+m2, m1-m2
+		c, d := m3+m4, m3-m4
+		return (m0 + a) + c, b + 2*d, (a + 4*c) + m5
+	}
+	for j := 0; j < n; j++ {
+		var m [36]float32
+		for xi := range m {
+			m[xi] = s[xi][j] * wino4Scale[xi]
+		}
+		var t [3][6]float32 // Hᵀ·m'
+		for l := 0; l < 6; l++ {
+			t[0][l], t[1][l], t[2][l] = h1(m[l], m[6+l], m[12+l], m[18+l], m[24+l], m[30+l])
+		}
+		for k := 0; k < 3; k++ {
+			out[3*k][j], out[3*k+1][j], out[3*k+2][j] = h1(t[k][0], t[k][1], t[k][2], t[k][3], t[k][4], t[k][5])
+		}
+	}
+}
+
+// WinogradF4FilterPays reports whether SconvWinograd3x3FilterF4 is expected to be faster than
+// SconvWinograd3x3Filter for geometry g with n output channels: on the avx512 path (the only one
+// with a vector gradient-tile transform; in Go it takes more time than the products) for outputs
+// at least 8 pixels high and wide (smaller ones were not measured).
+func WinogradF4FilterPays(g ConvGeometry, n int) bool {
+	return cur().isa >= ISAAVX512 && g.OutH >= 8 && g.OutW >= 8
+}

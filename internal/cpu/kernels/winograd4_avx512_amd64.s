@@ -297,3 +297,86 @@ wino4_filter_loop:
 wino4_filter_done:
 	VZEROUPPER
 	RET
+
+// The one-dimensional gradient transform r = A·e (wino4Dy1) of e0..e3 (registers) without its
+// copies r0 = e0 and r5 = e3: r1..r4 into the given registers, Z31 = 4, Z28 and Z29 scratch.
+#define WINO4_DY1(e0, e1, e2, e3, r1, r2, r3, r4) \
+	VADDPS      e2, e0, Z28 \  // p = e0 + e2
+	VADDPS      e3, e1, Z29 \  // q = e1 + e3
+	VADDPS      Z29, Z28, r1 \ // r1 = p + q
+	VSUBPS      Z29, Z28, r2 \ // r2 = p − q
+	VMOVAPS     e0, Z28 \
+	VFMADD231PS e2, Z31, Z28 \ // u = e0 + 4·e2
+	VMOVAPS     e1, Z29 \
+	VFMADD231PS e3, Z31, Z29 \
+	VADDPS      Z29, Z29, Z29 \ // v = 2·(e1 + 4·e3)
+	VADDPS      Z29, Z28, r3 \ // r3 = u + v
+	VSUBPS      Z29, Z28, r4   // r4 = u − v
+
+// Row i of stage 1: e_i0..e_i3 at BX + j·cs (R9 = cs, R11 = 3·cs bytes) into t_i0..t_i5 in
+// registers t0..t5 (t0 = e_i0 and t5 = e_i3 loaded in place), then BX advances one row (AX = rs).
+#define WINO4_DY_ROW(t0, t1, t2, t3, t4, t5) \
+	VMOVUPS (BX), t0 \
+	VMOVUPS (BX)(R9*1), Z24 \
+	VMOVUPS (BX)(R9*2), Z25 \
+	VMOVUPS (BX)(R11*1), t5 \
+	WINO4_DY1(t0, Z24, Z25, t5, t1, t2, t3, t4) \
+	ADDQ AX, BX
+
+// Column j of stage 2: t_0j..t_3j in registers, the six results stored at DX + r·6·ds
+// (R14 = 6·ds, R15 = 18·ds, R12 = 30·ds bytes), then DX advances one column (R10 = ds).
+#define WINO4_DY_COL(t0, t1, t2, t3) \
+	WINO4_DY1(t0, t1, t2, t3, Z24, Z25, Z26, Z27) \
+	VMOVUPS t0, (DX) \
+	VMOVUPS Z24, (DX)(R14*1) \
+	VMOVUPS Z25, (DX)(R14*2) \
+	VMOVUPS Z26, (DX)(R15*1) \
+	VMOVUPS Z27, (DX)(R14*4) \
+	VMOVUPS t3, (DX)(R12*1) \
+	ADDQ R10, DX
+
+// func wino4DyPanelsAVX512(src *float32, rs, cs int, dst *float32, ds, ps int, n16 int)
+// For each of n16 groups of 16 channels: e[i][j] = src[i·rs + j·cs + c] (4×4 tile),
+// dst[g·ps + (6i+j)·ds + c%16] = (A·e·Aᵀ)[i][j] for group g = c/16 (strides in elements), rows
+// (e·Aᵀ) first, as wino4DyGo: the 24 values of e·Aᵀ stay in Z0..Z23.
+TEXT ·wino4DyPanelsAVX512(SB), NOSPLIT, $0-56
+	MOVQ src+0(FP), SI
+	MOVQ rs+8(FP), AX
+	SHLQ $2, AX
+	MOVQ cs+16(FP), R9
+	SHLQ $2, R9
+	LEAQ (R9)(R9*2), R11
+	MOVQ dst+24(FP), DI
+	MOVQ ds+32(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R14
+	ADDQ R14, R14
+	LEAQ (R14)(R14*2), R15
+	LEAQ (R14)(R14*4), R12
+	MOVQ ps+40(FP), R13
+	SHLQ $2, R13
+	MOVQ n16+48(FP), CX
+	MOVL $0x40800000, BX
+	VPBROADCASTD BX, Z31
+	TESTQ CX, CX
+	JZ   wino4_dy_done
+wino4_dy_loop:
+	MOVQ SI, BX
+	WINO4_DY_ROW(Z0, Z1, Z2, Z3, Z4, Z5)
+	WINO4_DY_ROW(Z6, Z7, Z8, Z9, Z10, Z11)
+	WINO4_DY_ROW(Z12, Z13, Z14, Z15, Z16, Z17)
+	WINO4_DY_ROW(Z18, Z19, Z20, Z21, Z22, Z23)
+	MOVQ DI, DX
+	WINO4_DY_COL(Z0, Z6, Z12, Z18)
+	WINO4_DY_COL(Z1, Z7, Z13, Z19)
+	WINO4_DY_COL(Z2, Z8, Z14, Z20)
+	WINO4_DY_COL(Z3, Z9, Z15, Z21)
+	WINO4_DY_COL(Z4, Z10, Z16, Z22)
+	WINO4_DY_COL(Z5, Z11, Z17, Z23)
+	ADDQ $64, SI
+	ADDQ R13, DI
+	DECQ CX
+	JNZ  wino4_dy_loop
+wino4_dy_done:
+	VZEROUPPER
+	RET

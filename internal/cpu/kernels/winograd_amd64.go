@@ -227,3 +227,25 @@ func wino4Filter(g *winoFilterIn, nc, nj int, u []float32, us int) {
 	var scratch [18 * 8]float32
 	wino4FilterAVX(&g[0][0][0], &u[0], &wino4Scale[0], us, nc, &scratch[0])
 }
+
+// wino4DyPanelsAVX512 computes the F(3×3, 4×4) gradient-tile transform of n16 groups of 16
+// channels whose outputs lie ps elements apart: e[i][j] = src[i·rs + j·cs + c],
+// dst[(c/16)·ps + (6i+j)·ds + c%16] = (A·e·Aᵀ)[i][j] (winograd4_avx512_amd64.s), with the
+// operations of wino4DyGo.
+//
+//go:noescape
+func wino4DyPanelsAVX512(src *float32, rs, cs int, dst *float32, ds, ps int, n16 int)
+
+// wino4DyPanels transforms channels [0, c) of the 4×4 gradient tile e[i][j] = src[i·rs + j·cs + ch]
+// into panels of nr channels ps elements apart: dst[(ch/nr)·ps + (6i+j)·ds + ch%nr] = (A·e·Aᵀ)[i][j].
+func wino4DyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) {
+	q := 0
+	if cur().isa >= ISAAVX512 && nr == 16 && c >= 16 {
+		n16 := c / 16
+		_ = src[3*rs+3*cs+16*n16-1]
+		_ = dst[(n16-1)*ps+35*ds+15]
+		wino4DyPanelsAVX512(&src[0], rs, cs, &dst[0], ds, ps, n16)
+		q = n16 * 16
+	}
+	wino4DyPanelsGo(src, rs, cs, dst, ds, ps, nr, q, c)
+}

@@ -45,3 +45,10 @@ func wino4Output(src []float32, ss int, dst []float32, rs, cs, c int) {
 func wino4Filter(g *winoFilterIn, nc, nj int, u []float32, us int) {
 	winoFilterF4Go(g, nc, nj, u, us)
 }
+
+// wino4DyPanels transforms channels [0, c) of the 4×4 gradient tile e[i][j] = src[i·rs + j·cs + ch]
+// into panels of nr channels ps elements apart: dst[(ch/nr)·ps + (6i+j)·ds + ch%nr] = (A·e·Aᵀ)[i][j],
+// with portable Go.
+func wino4DyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) {
+	wino4DyPanelsGo(src, rs, cs, dst, ds, ps, nr, 0, c)
+}

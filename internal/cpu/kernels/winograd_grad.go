@@ -44,13 +44,19 @@ const winoGradMinBlockTiles = 16
 // part (a fixed run of blocks), which are summed in part order and transformed back into dw at the
 // end. The result does not depend on the number of cores.
 func SconvWinograd3x3Filter(g ConvGeometry, n int, x, dy, dw []float32) error {
-	g, err := checkWinogradArgs("SconvWinograd3x3Filter", g, n, x, "dy", dy)
+	return sconvWinogradFilterEntry("SconvWinograd3x3Filter", winoGradF2, g, n, x, dy, dw)
+}
+
+// sconvWinogradFilterEntry validates the arguments of the weight-gradient entry point fn and runs
+// form f.
+func sconvWinogradFilterEntry(fn string, f *winoGradForm, g ConvGeometry, n int, x, dy, dw []float32) error {
+	g, err := checkWinogradArgs(fn, g, n, x, "dy", dy)
 	if err != nil {
 		return err
 	}
 	if len(dw) < 9*g.InC*n {
-		return fmt.Errorf("kernels: SconvWinograd3x3Filter: dw: %d elements, needs %d for [3, 3, %d, %d]",
-			len(dw), 9*g.InC*n, g.InC, n)
+		return fmt.Errorf("kernels: %s: dw: %d elements, needs %d for [3, 3, %d, %d]",
+			fn, len(dw), 9*g.InC*n, g.InC, n)
 	}
 	if g.InC == 0 || n == 0 {
 		return nil
@@ -59,73 +65,93 @@ func SconvWinograd3x3Filter(g ConvGeometry, n int, x, dy, dw []float32) error {
 		clear(dw[:9*g.InC*n])
 		return nil
 	}
-	sconvWinogradFilter(cur().wino, g, n, x, dy, dw, Threads(), 0)
+	sconvWinogradFilter(cur().wino, f, g, n, x, dy, dw, Threads(), 0)
 	return nil
 }
+
+// winoGradForm is one Winograd algorithm F(3×3, m×m) for the weight gradient: the a×a input tiles
+// (a = m + 2, stride m) and their transform Bᵀ·d·B are those of the forward form in; the m×m
+// gradient tiles e take E = A·e·Aᵀ (A = the forward form's Aᵀ transposed) and the sums M of the
+// a² products return to the 3×3 window as Gᵀ·M·G (see the top of this file).
+type winoGradForm struct {
+	in *winoForm
+	// dyPanels transforms channels [0, c) of the m×m gradient tile e[i][j] = src[i·rs + j·cs + ch]
+	// into panels of nr channels ps elements apart: dst[(ch/nr)·ps + (a·i+j)·ds + ch%nr] = (A·e·Aᵀ)[i][j].
+	dyPanels func(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int)
+	// output writes out[3k+l][j] = (Gᵀ·M·G)[k][l] for the a×a tiles M[i][i'][j] = s[a·i+i'][j] of
+	// channels j < n.
+	output func(s *[winoMaxXi][]float32, out *[9][]float32, n int)
+}
+
+// winoGradF2 is F(3×3, 2×2).
+var winoGradF2 = &winoGradForm{in: winoF2, dyPanels: winoDyPanels, output: winoFilterOutput}
 
 // winoGradPlan holds the sizes of one Winograd weight gradient.
 type winoGradPlan struct {
 	g              ConvGeometry
+	f              *winoGradForm
 	kern           *kernel[float32]
 	n, nPad        int // output channels, and rounded up to the micro-kernel width (the row stride of M)
 	cPad           int // input channels rounded up to the micro-kernel height (the rows of M, the row stride of V)
-	tilesH, tilesW int // 2×2 output tiles per image row and column
+	tilesH, tilesW int // m×m output tiles per image row and column
 	tiles          int // all tiles: Batch·tilesH·tilesW
 	tb             int // tiles per block
 }
 
 // winoGradMaxParts is the most parts the tiles are split into, each part's products summed into its
-// own 16 matrices M_ξ: 12 spreads evenly over 1, 2, 3, 4 and 6 goroutines.
+// own a² matrices M_ξ: 12 spreads evenly over 1, 2, 3, 4 and 6 goroutines.
 const winoGradMaxParts = 12
 
 // winoGradPartsElems caps the elements of all the parts' M_ξ together (at least two parts are kept).
 const winoGradPartsElems = 1 << 20
 
-// winoGradPartTiles is the fewest tiles of a part, so that clearing and adding up the parts' M_ξ
-// stays small beside the products (2·tiles flops per element of M).
+// winoGradPartTiles is the fewest tiles of a part of F(3×3, 2×2) (of F(3×3, 4×4): 16/36 of it, the
+// same products), so that clearing and adding up the parts' M_ξ stays small beside the products
+// (2·tiles flops per element of M).
 const winoGradPartTiles = 256
 
 // winoGradSplit returns the tiles per block and the number of parts of a weight gradient with the
-// given number of tiles and padded channel counts: functions of the sizes only, never of the
+// given number of tiles, a² transformed positions and padded channel counts: functions of the sizes only, never of the
 // number of goroutines, so that the sums, and therefore dw, are the same bits on any core count.
 // blockTiles > 0 overrides the tiles per block.
-func winoGradSplit(tiles, cPad, nPad, blockTiles int) (tb, parts int) {
-	parts = max(1, min(winoGradMaxParts, tiles/winoGradPartTiles, max(2, winoGradPartsElems/(16*cPad*nPad))))
+func winoGradSplit(tiles, xis, cPad, nPad, blockTiles int) (tb, parts int) {
+	parts = max(1, min(winoGradMaxParts, tiles*xis/(16*winoGradPartTiles), max(2, winoGradPartsElems/(xis*cPad*nPad))))
 	tb = blockTiles
 	if tb <= 0 {
-		tb = max(winoGradMinBlockTiles, min(winoGradMaxBlockTiles, winoGradBlockBytes/(16*4*(cPad+nPad))))
+		tb = max(winoGradMinBlockTiles, min(winoGradMaxBlockTiles, winoGradBlockBytes/(xis*4*(cPad+nPad))))
 		tb = min(tb, (tiles+parts-1)/parts) // at least one block per part
 	}
 	tb = max(1, tb)
 	return tb, min(parts, (tiles+tb-1)/tb)
 }
 
-// sconvWinogradFilter runs the weight gradient on validated, non-empty arguments with up to
+// sconvWinogradFilter runs the weight gradient on validated, non-empty arguments with form f and up to
 // threads goroutines; blockTiles > 0 overrides the tiles per block (for tuning and tests).
 //
 // The blocks of tiles are cut into a fixed number of contiguous parts (winoGradSplit); the
 // goroutines take the parts in turn, each part's blocks are summed in order into the part's own
 // M_ξ, and the parts are added in order at the end.
-func sconvWinogradFilter(kern *kernel[float32], g ConvGeometry, n int, x, dy, dw []float32, threads, blockTiles int) {
+func sconvWinogradFilter(kern *kernel[float32], f *winoGradForm, g ConvGeometry, n int, x, dy, dw []float32, threads, blockTiles int) {
 	mr, nr := kern.mr, kern.nr
 	c := g.InC
-	p := winoGradPlan{g: g, kern: kern, n: n, nPad: (n + nr - 1) / nr * nr, cPad: (c + mr - 1) / mr * mr,
-		tilesH: (g.OutH + 1) / 2, tilesW: (g.OutW + 1) / 2}
+	tm, xis := f.in.m, f.in.a*f.in.a
+	p := winoGradPlan{g: g, f: f, kern: kern, n: n, nPad: (n + nr - 1) / nr * nr, cPad: (c + mr - 1) / mr * mr,
+		tilesH: (g.OutH + tm - 1) / tm, tilesW: (g.OutW + tm - 1) / tm}
 	p.tiles = g.Batch * p.tilesH * p.tilesW
 
-	tb, parts := winoGradSplit(p.tiles, p.cPad, p.nPad, blockTiles)
+	tb, parts := winoGradSplit(p.tiles, xis, p.cPad, p.nPad, blockTiles)
 	p.tb = tb
 	blocks := (p.tiles + p.tb - 1) / p.tb
 	threads = max(1, min(threads, parts))
 
-	mSize := 16 * p.cPad * p.nPad
+	mSize := xis * p.cPad * p.nPad
 	work := make([]*buffers[float32], threads)
 	for t := range work {
 		// V's row stride is cPad, not InC rounded to 8 for aligned stores: a power-of-two stride
 		// (InC = 32, 64) puts the micro-kernel's strided reads of V in the same cache sets, and the
 		// gradient ran 15–30% slower per CPU-second than with the stride 66 (a stride of 72
 		// measured the same as 66).
-		work[t] = getBuffers[float32](16*p.tb*p.cPad, 16*p.tb*p.nPad, 16*c+4*n)
+		work[t] = getBuffers[float32](xis*p.tb*p.cPad, xis*p.tb*p.nPad, xis*c+tm*tm*n)
 		defer putBuffers(work[t])
 		// The padding channels of V and E are never written by the transforms: zero them once, so
 		// the unused rows and columns of M stay finite.
@@ -152,34 +178,35 @@ func sconvWinogradFilter(kern *kernel[float32], g ConvGeometry, n int, x, dy, dw
 }
 
 // block accumulates the products of tiles [t0, t0+tb) (fewer for the last block) into m
-// (16·cPad·nPad, M_ξ [cPad, nPad] at ξ·cPad·nPad), or writes them there without reading m when
-// first (the first block of a part): v (16·tb·cPad) receives the transformed
-// inputs V_ξ [tb, cPad], e (16·tb·nPad) the transformed gradients E_ξ packed as the micro-kernel's B
-// panels (panel q holds channels q·nr … q·nr+nr−1, tile-major), and scratch (16·InC + 4·n) the
+// (a²·cPad·nPad, M_ξ [cPad, nPad] at ξ·cPad·nPad), or writes them there without reading m when
+// first (the first block of a part): v (a²·tb·cPad) receives the transformed
+// inputs V_ξ [tb, cPad], e (a²·tb·nPad) the transformed gradients E_ξ packed as the micro-kernel's B
+// panels (panel q holds channels q·nr … q·nr+nr−1, tile-major), and scratch (a²·InC + m²·n) the
 // zero-padded tiles at the borders.
 func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32, first bool) {
-	g := p.g
+	g, f := p.g, p.f
 	c, n := g.InC, p.n
 	nr := p.kern.nr
+	tm, xis := f.in.m, f.in.a*f.in.a
 	cnt := min(p.tb, p.tiles-t0)
 	vs, es, mStr := p.tb*p.cPad, p.tb*p.nPad, p.cPad*p.nPad // strides between the ξ of v, e and m
 	perImage := p.tilesH * p.tilesW
-	patch, dyPatch := scratch[:16*c], scratch[16*c:16*c+4*n]
+	patch, dyPatch := scratch[:xis*c], scratch[xis*c:xis*c+tm*tm*n]
 
 	for t := 0; t < cnt; t++ {
 		tile := t0 + t
 		b, th, tw := tile/perImage, tile%perImage/p.tilesW, tile%p.tilesW
 
 		// Input tile: V_ξ[t, :] = (Bᵀ·d_t·B)[ξ].
-		winoInputTile(winoF2, g, x, b, 2*th-g.PadTop, 2*tw-g.PadLeft, c, patch, v[t*p.cPad:], vs)
+		winoInputTile(f.in, g, x, b, tm*th-g.PadTop, tm*tw-g.PadLeft, c, patch, v[t*p.cPad:], vs)
 
 		// Gradient tile: E_ξ[t, :] = (A·e_t·Aᵀ)[ξ], zero past the last output row or column.
-		oh0, ow0 := 2*th, 2*tw
+		oh0, ow0 := tm*th, tm*tw
 		src, rs := dy[((b*g.OutH+oh0)*g.OutW+ow0)*n:], g.OutW*n
-		if oh0+2 > g.OutH || ow0+2 > g.OutW {
-			for a := 0; a < 2; a++ {
-				for d := 0; d < 2; d++ {
-					dst := dyPatch[(2*a+d)*n : (2*a+d+1)*n]
+		if oh0+tm > g.OutH || ow0+tm > g.OutW {
+			for a := 0; a < tm; a++ {
+				for d := 0; d < tm; d++ {
+					dst := dyPatch[(tm*a+d)*n : (tm*a+d+1)*n]
 					if oh0+a >= g.OutH || ow0+d >= g.OutW {
 						clear(dst)
 						continue
@@ -187,9 +214,9 @@ func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32, first bo
 					copy(dst, dy[((b*g.OutH+oh0+a)*g.OutW+ow0+d)*n:])
 				}
 			}
-			src, rs = dyPatch, 2*n
+			src, rs = dyPatch, tm*n
 		}
-		winoDyPanels(src, rs, n, e[t*nr:], es, p.tb*nr, nr, n)
+		f.dyPanels(src, rs, n, e[t*nr:], es, p.tb*nr, nr, n)
 	}
 
 	// M_ξ += V_ξᵀ·E_ξ (M_ξ = V_ξᵀ·E_ξ for the first block): V_ξ is read in place as the transposed A operand (rows = input channels,
@@ -200,7 +227,7 @@ func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32, first bo
 	if first {
 		beta = 0
 	}
-	for xi := 0; xi < 16; xi++ {
+	for xi := 0; xi < xis; xi++ {
 		a, bp, cm := v[xi*vs:], e[xi*es:], m[xi*mStr:]
 		for jr := 0; jr < p.nPad; jr += nr {
 			panel := &bp[jr*p.tb]
@@ -212,17 +239,18 @@ func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32, first bo
 }
 
 // filterOutput sums the parts' M_ξ, in order, for input channels [c0, c1) and writes
-// dw[kh, kw, c, :] = (Gᵀ·M·G)[kh][kw] for them.
+// dw[kh, kw, c, :] = (Gᵀ·M·G)[kh][kw] for them (the form's output transform).
 func (p *winoGradPlan) filterOutput(ms [][]float32, dw []float32, c0, c1 int) {
 	c, n, nPad := p.g.InC, p.n, p.nPad
 	mStr := p.cPad * nPad
-	var sum [16][]float32
-	buf := make([]float32, 16*n)
-	for xi := range sum {
+	xis := p.f.in.a * p.f.in.a
+	var sum [winoMaxXi][]float32
+	buf := make([]float32, xis*n)
+	for xi := range xis {
 		sum[xi] = buf[xi*n : (xi+1)*n]
 	}
 	for ci := c0; ci < c1; ci++ {
-		for xi := range sum {
+		for xi := range xis {
 			copy(sum[xi], ms[0][xi*mStr+ci*nPad:][:n])
 			for _, m := range ms[1:] {
 				src := m[xi*mStr+ci*nPad:][:n]
@@ -236,14 +264,14 @@ func (p *winoGradPlan) filterOutput(ms [][]float32, dw []float32, c0, c1 int) {
 		for k := range out {
 			out[k] = dw[(k*c+ci)*n:][:n]
 		}
-		winoFilterOutput(&sum, &out, n)
+		p.f.output(&sum, &out, n)
 	}
 }
 
 // winoFilterOutput writes out[3k+l][j] = (Gᵀ·m·G)[k][l] for the 4×4 tiles m[i][j'] = s[4i+j'][j]
 // of channels j < n, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]: with the rows t_k of Gᵀ·m,
 // t₀ = m₀ + ½(m₁+m₂), t₁ = ½(m₁−m₂), t₂ = ½(m₁+m₂) + m₃, and the same on the columns.
-func winoFilterOutput(s *[16][]float32, out *[9][]float32, n int) {
+func winoFilterOutput(s *[winoMaxXi][]float32, out *[9][]float32, n int) {
 	for j := 0; j < n; j++ {
 		var t [3][4]float32
 		for l := 0; l < 4; l++ {

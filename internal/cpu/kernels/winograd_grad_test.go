@@ -135,7 +135,7 @@ func testSconvWinograd3x3FilterClosedForm(t *testing.T) {
 	}
 }
 
-// TestSconvWinogradFilterBlocking runs the weight gradient with other block sizes, goroutine
+// TestSconvWinogradFilterBlocking runs the weight gradient (both forms) with other block sizes, goroutine
 // counts and the portable micro-kernel; all must agree with the reference, and the result must
 // not depend on the block size beyond rounding.
 func TestSconvWinogradFilterBlocking(t *testing.T) {
@@ -154,8 +154,11 @@ func TestSconvWinogradFilterBlocking(t *testing.T) {
 			kern = genericKernelF32()
 		}
 		dw := make([]float32, len(want))
-		sconvWinogradFilter(kern, g, tc.n, x, dy, dw, run.threads, run.tiles)
-		checkWinograd(t, fmt.Sprintf("threads %d, block %d tiles, kernel %s", run.threads, run.tiles, kern.name), dw, want, mag)
+		label := fmt.Sprintf("threads %d, block %d tiles, kernel %s", run.threads, run.tiles, kern.name)
+		sconvWinogradFilter(kern, winoGradF2, g, tc.n, x, dy, dw, run.threads, run.tiles)
+		checkWinograd(t, label, dw, want, mag)
+		sconvWinogradFilter(kern, winoGradF4, g, tc.n, x, dy, dw, run.threads, run.tiles)
+		checkWinogradBound(t, label+" F(3×3, 4×4)", dw, want, mag, wino4GradBound)
 	}
 }
 
@@ -218,9 +221,9 @@ func testWinogradGradTransforms(t *testing.T) {
 			}
 		}
 
-		var s [16][]float32
+		var s [winoMaxXi][]float32
 		var out [9][]float32
-		for i := range s {
+		for i := range 16 {
 			s[i] = make([]float32, c)
 			for j := range s[i] {
 				s[i][j] = float32(rng.IntN(201) - 100)
@@ -289,10 +292,11 @@ func TestSconvWinograd3x3FilterErrors(t *testing.T) {
 	}
 }
 
-// BenchmarkWinogradFilter compares the Winograd weight gradient with the im2col one
-// (SconvIm2colT) on the resnet8x4 3×3 stride-1 layers (batch 64, "same" padding). GFLOP/s counts
-// the direct product's 2·pixels·9·InC·OutC flops for both, per second of wall time and per
-// second of the process's CPU time (steadier on a shared machine).
+// BenchmarkWinogradFilter compares the Winograd weight gradients F(3×3, 2×2) ("winograd") and
+// F(3×3, 4×4) ("winograd4") with the im2col one (SconvIm2colT) on the resnet8x4 3×3 stride-1
+// layers (batch 64, "same" padding). GFLOP/s counts the direct product's 2·pixels·9·InC·OutC
+// flops for all, per second of wall time and per second of the process's CPU time (steadier on
+// a shared machine); cpu-ms/op is the process's CPU time per call.
 func BenchmarkWinogradFilter(b *testing.B) {
 	for _, l := range []struct {
 		name     string
@@ -321,9 +325,13 @@ func BenchmarkWinogradFilter(b *testing.B) {
 			cpu := processCPUSeconds() - cpu0
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			b.ReportMetric(flops*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
+			b.ReportMetric(1000*cpu/float64(b.N), "cpu-ms/op")
 		}
 		b.Run(l.name+"/winograd", func(b *testing.B) {
 			run(b, func() error { return SconvWinograd3x3Filter(g, l.n, x, dy, dw) })
+		})
+		b.Run(l.name+"/winograd4", func(b *testing.B) {
+			run(b, func() error { return SconvWinograd3x3FilterF4(g, l.n, x, dy, dw) })
 		})
 		b.Run(l.name+"/im2col", func(b *testing.B) {
 			run(b, func() error { return SconvIm2colT(g, l.n, 1, x, dy, l.n, 0, dw, l.n) })
