@@ -19,7 +19,7 @@ import (
 
 // Globals are the flags every subcommand accepts. Each has an IFA_* environment variable.
 type Globals struct {
-	Backend       string `help:"Compute backend: \"cpu\" (pure Go, the default; \"cpu:isa=avx2\" or \"cpu:isa=generic\" forces a kernel path, \"cpu:workers=N\" caps its goroutines, \"cpu:winograd=off\", \"cpu:directconv=off\", \"cpu:fusion=off\" turn kernel choices off, \"cpu:winograd=f2\" or \"f4\" forces Winograd F(2x2,3x3) or F(4x4,3x3)), \"go\" (GoMLX simplego), \"xla:cuda\" or \"xla:cpu\" (needs an installed PJRT plugin)." default:"cpu" env:"IFA_BACKEND"`
+	Backend       string `help:"Compute backend: \"cpu\" (pure Go, the default; \"cpu:isa=avx2\" or \"cpu:isa=generic\" forces a kernel path, \"cpu:workers=N\" caps its goroutines, \"cpu:winograd=off\", \"cpu:directconv=off\", \"cpu:fusion=off\" turn kernel choices off, \"cpu:winograd=f2\" or \"f4\" forces Winograd with 2x2 or 4x4 tiles: F(2x2,3x3) or F(4x4,3x3) and F(3x3,2x2) or F(3x3,4x4) for weight gradients), \"go\" (GoMLX simplego), \"xla:cuda\" or \"xla:cpu\" (needs an installed PJRT plugin)." default:"cpu" env:"IFA_BACKEND"`
 	Seed          int64  `help:"Random seed for initialisation, data order and augmentation." default:"0" env:"IFA_SEED"`
 	LogFormat     string `help:"Log format: auto (console on a terminal, JSON otherwise), console or json." enum:"auto,console,json" default:"auto" env:"IFA_LOG_FORMAT"`
 	LogLevel      string `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info" env:"IFA_LOG_LEVEL"`

@@ -29,7 +29,7 @@
 // convolutions and their kernel gradients pack the GEMM operands straight from the channels-last
 // input; 3×3 stride-1 convolutions and their input gradients with 8 or more channels use Winograd
 // F(4×4,3×3) where kernels.WinogradF4Pays, else F(2×2,3×3), and their kernel gradients
-// F(3×3,2×2); others go through im2col blocks; input-dilated ones, such as the input gradient of a
+// F(3×3,4×4) where kernels.WinogradF4FilterPays, else F(3×3,2×2); others go through im2col blocks; input-dilated ones, such as the input gradient of a
 // strided convolution, use a col2im path free of the dilation's zeros; depthwise convolutions
 // and the kernel gradients of grouped ones, which come as batch-grouped convolutions, have their own
 // loops in conv_grouped.go). BatchNormForTraining and

@@ -31,7 +31,8 @@
 //     AVX-512 and AVX2 assembly (winograd4_avx512_amd64.s, winograd4_amd64.s) that give the bits
 //     of the portable Go ones.
 //     WinogradF4Pays says which of the two is the faster for a geometry on the active path.
-//   - SconvWinograd3x3Filter: the weight gradient by Winograd F(3×3,2×2) (winograd_grad.go).
+//   - SconvWinograd3x3Filter, SconvWinograd3x3FilterF4: the weight gradient by Winograd F(3×3,2×2)
+//     or F(3×3,4×4) (winograd_grad.go, winograd4.go; WinogradF4FilterPays chooses).
 //   - ConvGeometry.InputGradient + FlipHWIO: the input gradient dx as a forward convolution of dy
 //     (input-dilated by the stride) with the flipped, channel-transposed weights.
 //   - SconvInputDilated / SconvInputGradient: that input-dilated convolution without its zeros

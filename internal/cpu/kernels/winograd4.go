@@ -264,10 +264,18 @@ func wino4FilterOutput(s *[winoMaxXi][]float32, out *[9][]float32, n int) {
 	}
 }
 
+// winoF4FilterMinOut is the smallest output height and width for which the weight gradient runs
+// with F(3×3, 4×4) by default (see WinogradF4FilterPays).
+const winoF4FilterMinOut = 16
+
 // WinogradF4FilterPays reports whether SconvWinograd3x3FilterF4 is expected to be faster than
 // SconvWinograd3x3Filter for geometry g with n output channels: on the avx512 path (the only one
-// with a vector gradient-tile transform; in Go it takes more time than the products) for outputs
-// at least 8 pixels high and wide (smaller ones were not measured).
+// with a vector gradient-tile transform; in Go the transform took more time than the products),
+// for outputs at least 16 pixels high and wide. Measured per CPU-second on the resnet8x4 layers at
+// batch 64 with two goroutines on the shared machine (BenchmarkWinogradFilter, interleaved runs):
+// 1.2–1.3× faster at 32×32×64 and 32×32×32→64, 1.3–1.5× at 16×16×128, but no faster at
+// 8×8×256 (0.9–1.1×: its 36 accumulated matrices M_ξ, 9.8 MB, are read and written by every
+// block of tiles).
 func WinogradF4FilterPays(g ConvGeometry, n int) bool {
-	return cur().isa >= ISAAVX512 && g.OutH >= 8 && g.OutW >= 8
+	return cur().isa >= ISAAVX512 && g.OutH >= winoF4FilterMinOut && g.OutW >= winoF4FilterMinOut
 }

@@ -43,7 +43,8 @@ func TestWinograd4GradMatrices(t *testing.T) {
 // TestWinograd4GradTransforms checks the gradient-tile transform (in B panels of 4, 16 and the
 // micro-kernel's width) against A·e·Aᵀ written out with the matrices on integers (exact in
 // float32), and the filter output transform against Gᵀ·m·G in float64 within a few roundings of
-// Σ|Gᵀ|·|m|·|G|, on every path.
+// Σ|Gᵀ|·|m|·|G|, and the vector gradient transform against the portable one bit for bit, on
+// every path.
 func TestWinograd4GradTransforms(t *testing.T) { forEachISA(t, testWinograd4GradTransforms) }
 
 func testWinograd4GradTransforms(t *testing.T) {
@@ -73,6 +74,18 @@ func testWinograd4GradTransforms(t *testing.T) {
 					}
 				}
 			}
+		}
+
+		// The vector transform gives the bits of the portable one on random data.
+		for i := range src {
+			src[i] = float32(rng.NormFloat64())
+		}
+		ps := 36*ds + 5
+		got, want := make([]float32, (c+15)/16*ps), make([]float32, (c+15)/16*ps)
+		wino4DyPanels(src, rs, cs, got, ds, ps, 16, c)
+		wino4DyPanelsGo(src, rs, cs, want, ds, ps, 16, 0, c)
+		if i := sameBits(got, want); i >= 0 {
+			t.Fatalf("gradient transform c=%d: element %d = %g, portable %g", c, i, got[i], want[i])
 		}
 
 		var s [winoMaxXi][]float32
@@ -169,4 +182,21 @@ func TestSconvWinograd3x3FilterF4Errors(t *testing.T) {
 			t.Errorf("error %v, want one containing %q", e.err, e.want)
 		}
 	}
+}
+
+// TestWinogradF4FilterPays checks the choice between F(3×3, 4×4) and F(3×3, 2×2) on the resnet8x4
+// layers and smaller images, on every path.
+func TestWinogradF4FilterPays(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		avx512 := cur().isa >= ISAAVX512
+		for _, c := range []struct {
+			hw, c, n int
+			want     bool
+		}{{32, 64, 64, avx512}, {32, 32, 64, avx512}, {16, 128, 128, avx512}, {8, 256, 256, false}, {15, 64, 64, false}, {4, 16, 16, false}} {
+			g := ConvGeometry{Batch: 64, InH: c.hw, InW: c.hw, InC: c.c, KH: 3, KW: 3, OutH: c.hw, OutW: c.hw, PadTop: 1, PadLeft: 1}
+			if got := WinogradF4FilterPays(g, c.n); got != c.want {
+				t.Errorf("%d×%d outputs, %d → %d channels: WinogradF4FilterPays = %v, want %v", c.hw, c.hw, c.c, c.n, got, c.want)
+			}
+		}
+	})
 }
