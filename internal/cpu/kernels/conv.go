@@ -111,7 +111,10 @@ func checkMatrix(what string, rows, cols int, s []float32, ld int) error {
 	return nil
 }
 
-// SconvIm2col computes out = alpha·im2col(x)·w + beta·out: the forward convolution.
+// SconvIm2col computes out = alpha·im2col(x)·w + beta·out: the forward convolution. On the
+// AVX-512 path, with output channels in multiples of 32, at least 16 input channels and windows of
+// at least 256 values, x is read in place (sconvForwardInPlace, conv_fwd.go); otherwise im2col
+// panels are packed from x, or read in place for few output channels (convTile).
 //
 // x: [Batch, InH, InW, InC]; w: [PatchSize, n] with row stride ldw (HWIO weights with n = OutC);
 // out: [Pixels, n] with row stride ldo (the NHWC output [Batch, OutH, OutW, n] when ldo = n).
@@ -124,6 +127,10 @@ func SconvIm2col(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, 
 	m, k := g.Pixels(), g.PatchSize()
 	if err := checkConvArgs(g, x, "w", k, n, w, ldw, "out", m, n, out, ldo); err != nil {
 		return fmt.Errorf("kernels: SconvIm2col: %w", err)
+	}
+	if m > 0 && n > 0 && alpha != 0 && fwdInPlace(g, n) {
+		sconvForwardInPlace(g, n, alpha, x, w, ldw, beta, out, ldo)
+		return nil
 	}
 	cp := convPacker{g: g, x: x}
 	gemm(cur().sgemm(n), aSource[float32]{pack: cp.packRows, conv: &cp}, false, m, n, k, alpha, w, ldw, beta, out, ldo, gemmThreads(m, n, k))

@@ -82,6 +82,8 @@ func convGeometries() []ConvGeometry {
 		{1, 6, 7, 32, 3, 3, 1, 2, 2, 2, 1},    // dilation 2, 32 channels
 		{2, 5, 7, 32, 1, 1, 1, 1, 0, 0, 0},    // 1×1, 32 channels: one run of steps over rows and images
 		{4, 31, 33, 32, 3, 3, 2, 1, 1, 1, 1},  // 1088 pixels: several parts and blocks of the weight gradient's sum
+		{2, 12, 23, 48, 3, 3, 2, 1, 1, 0, 1},  // stride 2, asymmetric padding, 11-pixel output rows (tiles of 8 overlap)
+		{1, 14, 20, 32, 3, 3, 1, 2, 2, 2, 1},  // dilation 2, 19-pixel output rows
 	} {
 		gs = append(gs, ConvGeometry{
 			Batch: p.b, InH: p.h, InW: p.w, InC: p.c, KH: p.kh, KW: p.kw,
@@ -170,7 +172,7 @@ func TestSconvIm2colAgainstReference(t *testing.T) { forEachISA(t, testSconvIm2c
 func testSconvIm2colAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, g := range convGeometries() {
-		for _, n := range []int{1, 16, 21, 74} {
+		for _, n := range []int{1, 16, 21, 64, 74} {
 			x := toF32(randSlice(rng, g.InputSize()))
 			col := naiveIm2col(g, fromF32(x))
 			m, k := g.Pixels(), g.PatchSize()
@@ -188,6 +190,19 @@ func testSconvIm2colAgainstReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkResult(t, fmt.Sprintf("forward %+v", g), tc, fromF32(out), n+1, want, mag, 0x1p-24)
+			// beta == 0 over NaNs.
+			tc0 := gemmCase{m: m, n: n, k: k, alpha: 1.5, padC: 1}
+			want0, mag0 := refGemm(false, false, m, n, k, tc0.alpha, col, k, fromF32(w), n, 0, nil, n+1)
+			out0 := maskPad32(make([]float32, m*(n+1)), n, n+1)
+			for i := range out0 {
+				if i%(n+1) < n {
+					out0[i] = float32(nan64())
+				}
+			}
+			if err := SconvIm2col(g, n, float32(tc0.alpha), x, w, n, 0, out0, n+1); err != nil {
+				t.Fatal(err)
+			}
+			checkResult(t, fmt.Sprintf("forward beta 0 %+v", g), tc0, fromF32(out0), n+1, want0, mag0, 0x1p-24)
 
 			// Weight gradient: dw = alpha·im2col(x)ᵀ·dy + beta·dw, with beta = 0 over NaNs, and
 			// beta ≠ 0 with a row stride beyond n.

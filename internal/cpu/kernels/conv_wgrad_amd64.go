@@ -17,3 +17,9 @@ func sgemmKernel14x32SegAVX512(segs *stepSeg, nSegs int, a *float32, lda int, b 
 //
 //go:noescape
 func sgemmKernel4x32SegAVX512(segs *stepSeg, nSegs int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+
+// sgemmKernel8x32FwdAVX512 computes the 8×32 tile C = Σ_s Σ_{p < steps} a_s[r·rs + p]·
+// b[bOff + 32·p + j] + beta·C over the nSegs segments at segs (rowSeg; C not read when beta == 0).
+//
+//go:noescape
+func sgemmKernel8x32FwdAVX512(segs *rowSeg, nSegs int, b *float32, c *float32, ldc int, beta float32)

@@ -10,7 +10,10 @@
 //   - SgemmBatched / DgemmBatched: strided batches (stride 0 shares an operand); small products
 //     such as per-head attention run in parallel across the batch.
 //   - SconvIm2col: forward convolution y = im2col(x)·w, packing im2col panels straight from x,
-//     or, for few output channels, reading each window segment of x in place (convTile).
+//     or, for few output channels, reading each window segment of x in place (convTile); on the
+//     AVX-512 path with 32-column tiles of output channels and windows of at least 256 values,
+//     tiles of 8 pixels of an output row read x in place window row by window row
+//     (conv_fwd.go, sgemmKernel8x32FwdAVX512), nothing packed but the weights.
 //   - SconvFewChannels: the forward convolution for few input channels (the RGB first layer):
 //     the im2col rows of one image at a time, in a buffer that stays in L2, read in place by the
 //     GEMM (the bits of the GEMM of the materialised im2col matrix).

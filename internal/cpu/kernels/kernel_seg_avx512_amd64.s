@@ -253,3 +253,119 @@ seg4_nobeta:
 	SEG_ROW(Z6, Z7)
 	VZEROUPPER
 	RET
+
+// One k-step of the segmented 8×32 forward micro-kernel: A rows r at SI + r·R9 (r < 4) and
+// BX + (r−4)·R9 (R10 = 3·R9), broadcast into Z18/Z19; B row at DI (Z16, Z17); accumulators
+// Z0..Z15 (row r in Z(2r), Z(2r+1)). SI and BX advance by 4 bytes, DI by 128.
+#define FSEG_STEP \
+	VMOVUPS (DI), Z16 \
+	VMOVUPS 64(DI), Z17 \
+	VBROADCASTSS (SI), Z18 \
+	VFMADD231PS Z16, Z18, Z0 \
+	VFMADD231PS Z17, Z18, Z1 \
+	VBROADCASTSS (SI)(R9*1), Z19 \
+	VFMADD231PS Z16, Z19, Z2 \
+	VFMADD231PS Z17, Z19, Z3 \
+	VBROADCASTSS (SI)(R9*2), Z18 \
+	VFMADD231PS Z16, Z18, Z4 \
+	VFMADD231PS Z17, Z18, Z5 \
+	VBROADCASTSS (SI)(R10*1), Z19 \
+	VFMADD231PS Z16, Z19, Z6 \
+	VFMADD231PS Z17, Z19, Z7 \
+	VBROADCASTSS (BX), Z18 \
+	VFMADD231PS Z16, Z18, Z8 \
+	VFMADD231PS Z17, Z18, Z9 \
+	VBROADCASTSS (BX)(R9*1), Z19 \
+	VFMADD231PS Z16, Z19, Z10 \
+	VFMADD231PS Z17, Z19, Z11 \
+	VBROADCASTSS (BX)(R9*2), Z18 \
+	VFMADD231PS Z16, Z18, Z12 \
+	VFMADD231PS Z17, Z18, Z13 \
+	VBROADCASTSS (BX)(R10*1), Z19 \
+	VFMADD231PS Z16, Z19, Z14 \
+	VFMADD231PS Z17, Z19, Z15 \
+	ADDQ $4, SI \
+	ADDQ $4, BX \
+	ADDQ $128, DI
+
+#define FSEG_ROW_BETA(r0, r1) \
+	VFMADD231PS (DX), Z16, r0 \
+	VFMADD231PS 64(DX), Z16, r1 \
+	VMOVUPS r0, (DX) \
+	VMOVUPS r1, 64(DX) \
+	ADDQ R8, DX
+
+// func sgemmKernel8x32FwdAVX512(segs *rowSeg, nSegs int, b *float32, c *float32, ldc int, beta float32)
+// C[0:8, 0:32] = Σ_segments Σ_{p < steps} a[r·rs + p]·b[bOff + 32·p + j] + beta·C for the
+// segments, 32-byte records {a pointer, rs (elements), steps, bOff (elements)}: A rows at a fixed
+// stride, steps contiguous; B a packed 32-column panel (C not read when beta == 0).
+TEXT ·sgemmKernel8x32FwdAVX512(SB), NOSPLIT, $0-44
+	MOVQ segs+0(FP), R12
+	MOVQ nSegs+8(FP), R11
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	TESTQ R11, R11
+	JZ   fseg_store
+fseg_next:
+	MOVQ 0(R12), SI
+	MOVQ 8(R12), R9
+	SHLQ $2, R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (SI)(R9*4), BX
+	MOVQ 16(R12), CX
+	MOVQ 24(R12), DI
+	SHLQ $2, DI
+	ADDQ b+16(FP), DI
+	TESTQ CX, CX
+	JZ   fseg_done
+fseg_loop:
+	FSEG_STEP
+	DECQ CX
+	JNZ  fseg_loop
+fseg_done:
+	ADDQ $32, R12
+	DECQ R11
+	JNZ  fseg_next
+fseg_store:
+	MOVL beta+40(FP), AX
+	TESTL $0x7fffffff, AX
+	JZ   fseg_nobeta
+	VBROADCASTSS beta+40(FP), Z16
+	FSEG_ROW_BETA(Z0, Z1)
+	FSEG_ROW_BETA(Z2, Z3)
+	FSEG_ROW_BETA(Z4, Z5)
+	FSEG_ROW_BETA(Z6, Z7)
+	FSEG_ROW_BETA(Z8, Z9)
+	FSEG_ROW_BETA(Z10, Z11)
+	FSEG_ROW_BETA(Z12, Z13)
+	FSEG_ROW_BETA(Z14, Z15)
+	VZEROUPPER
+	RET
+fseg_nobeta:
+	SEG_ROW(Z0, Z1)
+	SEG_ROW(Z2, Z3)
+	SEG_ROW(Z4, Z5)
+	SEG_ROW(Z6, Z7)
+	SEG_ROW(Z8, Z9)
+	SEG_ROW(Z10, Z11)
+	SEG_ROW(Z12, Z13)
+	SEG_ROW(Z14, Z15)
+	VZEROUPPER
+	RET
