@@ -67,7 +67,8 @@ func kernelsFor(isa ISA) *kernelSet {
 	case ISAAVX512:
 		_, d := avx2Kernels()
 		wino := &kernel[float32]{name: "avx512-14x16", mr: 14, nr: 16, kc: 256, mc: 168, nc: 4096, fn: sgemmKernel14x16AVX512}
-		return &kernelSet{isa: isa, s: avx512KernelF32(), d: d, wino: wino}
+		s := avx512KernelF32()
+		return &kernelSet{isa: isa, s: s, d: d, wino: wino, winoWide: s}
 	case ISAAVX2:
 		s, d := avx2Kernels()
 		return &kernelSet{isa: isa, s: s, d: d, wino: s}

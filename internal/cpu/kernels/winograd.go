@@ -93,7 +93,7 @@ func sconvWinogradEntry(fn string, f *winoForm, g ConvGeometry, n int, x, w []fl
 		return fmt.Errorf("kernels: %s: w: %d elements, strides %v need %d for [3, 3, %d, %d]",
 			fn, len(w), wStr, last+1, g.InC, n)
 	}
-	sconvWinograd(cur().wino, f, g, n, x, w, wStr, out, Threads(), 0)
+	sconvWinograd(cur().winoFor(n), f, g, n, x, w, wStr, out, Threads(), 0)
 	return nil
 }
 
@@ -148,8 +148,8 @@ type winoPlan struct {
 // goroutines; blockTiles > 0 overrides the tiles per block (for tuning).
 func sconvWinograd(kern *kernel[float32], f *winoForm, g ConvGeometry, n int, x, w []float32, wStr [4]int, out []float32, threads, blockTiles int) {
 	mr, nr := kern.mr, kern.nr
-	if nr > winoFilterBlock {
-		panic(fmt.Errorf("kernels: micro-kernel width %d > %d", nr, winoFilterBlock))
+	if nr%winoFilterBlock != 0 && nr > winoFilterBlock {
+		panic(fmt.Errorf("kernels: micro-kernel width %d: not a multiple of %d", nr, winoFilterBlock))
 	}
 	c := g.InC
 	xis := f.a * f.a
@@ -188,8 +188,9 @@ func sconvWinograd(kern *kernel[float32], f *winoForm, g ConvGeometry, n int, x,
 	})
 }
 
-// winoFilterBlock is the number of input channels, and the most output channels (micro-kernel
-// columns, nr ≤ 16), that transformFilter handles at a time.
+// winoFilterBlock is the number of input channels, and the most output channels, that
+// transformFilter handles at a time: a micro-kernel's panel of nr ≤ 16 columns, or 16 columns of
+// a wider one (nr a multiple of 16).
 const winoFilterBlock = 16
 
 // transformFilter writes U_ξ = (G·g·Gᵀ)[ξ/a][ξ%a] for input channels [c0, c1) and all output
@@ -202,14 +203,27 @@ const winoFilterBlock = 16
 func (p *winoPlan) transformFilter(w []float32, wStr [4]int, c0, c1 int) {
 	c, nr := p.g.InC, p.kern.nr
 	g := new(winoFilterIn)
+	// Panels wider than winoFilterBlock are transformed winoFilterBlock columns at a time into
+	// half, then copied into place.
+	var half []float32
+	sub := nr
+	if nr > winoFilterBlock {
+		sub = winoFilterBlock
+		half = make([]float32, winoMaxXi*winoFilterBlock*winoFilterBlock)
+	}
+	hs := winoFilterBlock * winoFilterBlock // stride between the ξ of half
+	xis := p.f.a * p.f.a
 	for cb := c0; cb < c1; cb += winoFilterBlock {
 		nc := min(winoFilterBlock, c1-cb)
-		for o0 := 0; o0 < p.nPad; o0 += nr {
-			cols := max(0, min(nr, p.n-o0))
+		for o0 := 0; o0 < p.nPad; o0 += sub {
+			cols := max(0, min(sub, p.n-o0))
 			for k := 0; k < 9; k++ {
 				base := k/3*wStr[0] + k%3*wStr[1] + cb*wStr[2] + o0*wStr[3]
 				for ci := 0; ci < nc; ci++ {
 					clear(g[k][ci][cols:]) // zero filters past the last output channel
+				}
+				if cols == 0 { // a wide panel's half wholly past the last output channel
+					continue
 				}
 				if wStr[3] == 1 {
 					for ci := 0; ci < nc; ci++ {
@@ -223,7 +237,17 @@ func (p *winoPlan) transformFilter(w []float32, wStr [4]int, c0, c1 int) {
 					}
 				}
 			}
-			p.f.filter(g, nc, nr, p.u[o0*c+cb*nr:], p.uStride)
+			if half == nil {
+				p.f.filter(g, nc, nr, p.u[o0*c+cb*nr:], p.uStride)
+				continue
+			}
+			p.f.filter(g, nc, sub, half, hs)
+			dst := o0/nr*nr*c + cb*nr + o0%nr // panel o0/nr, row cb, column o0%nr
+			for xi := 0; xi < xis; xi++ {
+				for ci := 0; ci < nc; ci++ {
+					copy(p.u[xi*p.uStride+dst+ci*nr:][:sub], half[xi*hs+ci*sub:][:sub])
+				}
+			}
 		}
 	}
 }

@@ -279,7 +279,7 @@ func TestWinograd4SameBits(t *testing.T) { forEachISA(t, testWinograd4SameBits) 
 
 func testWinograd4SameBits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(49, 50))
-	for _, tc := range []winoCase{{3, 11, 13, 19, 37, 1, 1}, {8, 16, 16, 32, 16, 1, 1}, {2, 6, 5, 17, 3, 2, 0}} {
+	for _, tc := range []winoCase{{3, 11, 13, 19, 37, 1, 1}, {8, 16, 16, 32, 16, 1, 1}, {2, 6, 5, 17, 3, 2, 0}, {2, 10, 9, 18, 70, 1, 1}} {
 		g := tc.geometry()
 		x := toF32(randSlice(rng, g.InputSize()))
 		w := toF32(randSlice(rng, 9*tc.c*tc.n))
@@ -291,11 +291,13 @@ func testWinograd4SameBits(t *testing.T) {
 			runs = append(runs, struct{ threads, tiles int }{th, 0})
 		}
 		for _, run := range runs {
-			out := make([]float32, len(ref))
-			sconvWinograd(cur().wino, winoF4, g, tc.n, x, w, s, out, run.threads, run.tiles)
-			if i := sameBits(out, ref); i >= 0 {
-				t.Fatalf("%+v: %d goroutines, block %d tiles: element %d = %g, one block gives %g",
-					tc, run.threads, run.tiles, i, out[i], ref[i])
+			for _, kern := range []*kernel[float32]{cur().wino, cur().winoFor(tc.n)} {
+				out := make([]float32, len(ref))
+				sconvWinograd(kern, winoF4, g, tc.n, x, w, s, out, run.threads, run.tiles)
+				if i := sameBits(out, ref); i >= 0 {
+					t.Fatalf("%+v, kernel %s: %d goroutines, block %d tiles: element %d = %g, one block gives %g",
+						tc, kern.name, run.threads, run.tiles, i, out[i], ref[i])
+				}
 			}
 		}
 		want, mag := naiveConv3x3(g, tc.n, fromF32(x), fromF32(w), s)
@@ -362,6 +364,33 @@ func TestWinogradF4Pays(t *testing.T) {
 		g := ConvGeometry{Batch: 64, InH: c.hw, InW: c.hw, InC: c.c, KH: 3, KW: 3, OutH: c.hw, OutW: c.hw, PadTop: 1, PadLeft: 1}
 		if got := WinogradF4Pays(g, c.n); got != c.want {
 			t.Errorf("%d×%d outputs, %d → %d channels: WinogradF4Pays = %v, want %v", c.hw, c.hw, c.c, c.n, got, c.want)
+		}
+	}
+}
+
+// BenchmarkWinogradWide compares the Winograd micro-kernel of the narrow products (nr = 16 on the
+// avx512 path) with the wide one that the forward convolution uses from winoWideCols output
+// channels, on the resnet8x4 layers (batch 64), F(2×2) and F(4×4) at the default block sizes.
+func BenchmarkWinogradWide(b *testing.B) {
+	for _, l := range []struct {
+		name     string
+		hw, c, n int
+	}{{"32x32x64to64", 32, 64, 64}, {"16x16x128to128", 16, 128, 128}, {"8x8x256to256", 8, 256, 256}} {
+		g := ConvGeometry{Batch: 64, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
+		rng := rand.New(rand.NewPCG(1, 2))
+		x := toF32(randSlice(rng, g.InputSize()))
+		w := toF32(randSlice(rng, 9*l.c*l.n))
+		y := make([]float32, g.Pixels()*l.n)
+		for _, f := range []*winoForm{winoF2, winoF4} {
+			for _, kern := range []*kernel[float32]{cur().wino, cur().winoFor(l.n)} {
+				b.Run(fmt.Sprintf("%s/%s/%s", l.name, f.name, kern.name), func(b *testing.B) {
+					cpu0 := processCPUSeconds()
+					for b.Loop() {
+						sconvWinograd(kern, f, g, l.n, x, w, HWIOStrides(l.c, l.n), y, Threads(), 0)
+					}
+					b.ReportMetric(1000*(processCPUSeconds()-cpu0)/float64(b.N), "cpu-ms/op")
+				})
+			}
 		}
 	}
 }

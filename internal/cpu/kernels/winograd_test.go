@@ -66,6 +66,7 @@ var winoCases = []winoCase{
 	{1, 4, 5, 1, 1, 1, 0},
 	{2, 5, 8, 13, 21, 0, 1},
 	{1, 13, 3, 7, 64, 1, 2},
+	{2, 6, 6, 20, 70, 1, 1}, // winoWide, with a partly and a wholly padded half panel
 }
 
 // checkWinograd compares got with want (float64) and returns the largest error relative to the
@@ -188,26 +189,33 @@ func testSconvWinograd3x3Layouts(t *testing.T) {
 // (bit-identical), and the portable 4×4 micro-kernel agrees with the reference.
 func TestSconvWinogradBlocking(t *testing.T) {
 	rng := rand.New(rand.NewPCG(35, 36))
-	tc := winoCase{3, 9, 11, 19, 37, 1, 1}
-	g := tc.geometry()
-	x := toF32(randSlice(rng, g.InputSize()))
-	w := toF32(randSlice(rng, 9*tc.c*tc.n))
-	s := HWIOStrides(tc.c, tc.n)
-	ref := make([]float32, g.Pixels()*tc.n)
-	sconvWinograd(cur().wino, winoF2, g, tc.n, x, w, s, ref, 1, 1000)
-	for _, run := range []struct{ threads, tiles int }{{1, 6}, {2, 6}, {3, 12}, {4, 0}, {2, 30}} {
-		out := make([]float32, len(ref))
-		sconvWinograd(cur().wino, winoF2, g, tc.n, x, w, s, out, run.threads, run.tiles)
-		for i := range out {
-			if math.Float32bits(out[i]) != math.Float32bits(ref[i]) {
-				t.Fatalf("threads %d, block %d tiles: element %d = %g, one block gives %g", run.threads, run.tiles, i, out[i], ref[i])
+	for _, tc := range []winoCase{{3, 9, 11, 19, 37, 1, 1}, {2, 9, 7, 21, 70, 1, 1}} {
+		g := tc.geometry()
+		x := toF32(randSlice(rng, g.InputSize()))
+		w := toF32(randSlice(rng, 9*tc.c*tc.n))
+		s := HWIOStrides(tc.c, tc.n)
+		ref := make([]float32, g.Pixels()*tc.n)
+		sconvWinograd(cur().wino, winoF2, g, tc.n, x, w, s, ref, 1, 1000)
+		runs := []struct{ threads, tiles int }{{1, 6}, {2, 6}, {3, 12}, {4, 0}, {2, 30}}
+		for _, th := range detThreads {
+			runs = append(runs, struct{ threads, tiles int }{th, 0})
+		}
+		for _, run := range runs {
+			// The wide kernel (where the path has one) sums in the narrow one's order.
+			for _, kern := range []*kernel[float32]{cur().wino, cur().winoFor(tc.n)} {
+				out := make([]float32, len(ref))
+				sconvWinograd(kern, winoF2, g, tc.n, x, w, s, out, run.threads, run.tiles)
+				if i := sameBits(out, ref); i >= 0 {
+					t.Fatalf("%+v, kernel %s, threads %d, block %d tiles: element %d = %g, one block gives %g",
+						tc, kern.name, run.threads, run.tiles, i, out[i], ref[i])
+				}
 			}
 		}
+		want, mag := naiveConv3x3(g, tc.n, fromF32(x), fromF32(w), s)
+		out := make([]float32, len(ref))
+		sconvWinograd(genericKernelF32(), winoF2, g, tc.n, x, w, s, out, 2, 8)
+		checkWinograd(t, "portable micro-kernel", out, want, mag)
 	}
-	want, mag := naiveConv3x3(g, tc.n, fromF32(x), fromF32(w), s)
-	out := make([]float32, len(ref))
-	sconvWinograd(genericKernelF32(), winoF2, g, tc.n, x, w, s, out, 2, 8)
-	checkWinograd(t, "portable micro-kernel", out, want, mag)
 }
 
 // TestWinogradTransforms checks the tile transforms against the matrix products Bᵀ·d·B and
@@ -294,10 +302,14 @@ func testWinogradTransforms(t *testing.T) {
 // TestWinogradFilterTransform checks the packed U_ξ = G·g·Gᵀ against the matrix product on
 // integer filters (exact: G has entries 0, ±½, ±1) and the zero columns past the last channel.
 func TestWinogradFilterTransform(t *testing.T) {
+	for _, n := range []int{19, winoWideCols + 6} {
+		testWinogradFilterTransform(t, cur().winoFor(n), 5, n)
+	}
+}
+
+func testWinogradFilterTransform(t *testing.T, kern *kernel[float32], c, n int) {
 	gm := [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
 	rng := rand.New(rand.NewPCG(39, 40))
-	c, n := 5, 19
-	kern := cur().wino
 	w := make([]float32, 9*c*n)
 	for i := range w {
 		w[i] = float32(rng.IntN(41) - 20)
@@ -325,7 +337,7 @@ func TestWinogradFilterTransform(t *testing.T) {
 						}
 					}
 					if v := p.u[(4*i+j)*p.uStride+at]; float64(v) != want {
-						t.Fatalf("U[%d][%d] channel %d→%d = %g, want %g", i, j, ci, o, v, want)
+						t.Fatalf("kernel %s: U[%d][%d] channel %d→%d = %g, want %g", kern.name, i, j, ci, o, v, want)
 					}
 				}
 			}
