@@ -108,9 +108,9 @@ type winoForm struct {
 	// output transforms channels [0, c) of the a×a tile m[i][j] = src[(a·i+j)·ss + ch] into the
 	// m×m block dst[r·rs + s·cs + ch] = (Aᵀ·m·A)[r][s].
 	output func(src []float32, ss int, dst []float32, rs, cs, c int)
-	// filter writes u[(a·i+j)·us + ci·nj + l] = (G·g·Gᵀ)[i][j] for the 3×3 filters
+	// filter writes u[(a·i+j)·us + ci·rs + l] = (G·g·Gᵀ)[i][j] for the 3×3 filters
 	// g[3·kh+kw][ci][l] of the channel pairs ci < nc, l < nj (a block staged by transformFilter).
-	filter func(g *winoFilterIn, nc, nj int, u []float32, us int)
+	filter func(g *winoFilterIn, nc, nj int, u []float32, us, rs int)
 	// blockBytes is the size aimed at for one block's transformed input and GEMM output
 	// (a²·tiles·(InC + OutC) floats), so that both stay in cache between the transforms and the
 	// GEMMs; maxBlockTiles caps the tiles of one block.
@@ -203,16 +203,7 @@ const winoFilterBlock = 16
 func (p *winoPlan) transformFilter(w []float32, wStr [4]int, c0, c1 int) {
 	c, nr := p.g.InC, p.kern.nr
 	g := new(winoFilterIn)
-	// Panels wider than winoFilterBlock are transformed winoFilterBlock columns at a time into
-	// half, then copied into place.
-	var half []float32
-	sub := nr
-	if nr > winoFilterBlock {
-		sub = winoFilterBlock
-		half = make([]float32, winoMaxXi*winoFilterBlock*winoFilterBlock)
-	}
-	hs := winoFilterBlock * winoFilterBlock // stride between the ξ of half
-	xis := p.f.a * p.f.a
+	sub := min(nr, winoFilterBlock) // panels wider than winoFilterBlock are done 16 columns at a time
 	for cb := c0; cb < c1; cb += winoFilterBlock {
 		nc := min(winoFilterBlock, c1-cb)
 		for o0 := 0; o0 < p.nPad; o0 += sub {
@@ -237,23 +228,14 @@ func (p *winoPlan) transformFilter(w []float32, wStr [4]int, c0, c1 int) {
 					}
 				}
 			}
-			if half == nil {
-				p.f.filter(g, nc, nr, p.u[o0*c+cb*nr:], p.uStride)
-				continue
-			}
-			p.f.filter(g, nc, sub, half, hs)
-			dst := o0/nr*nr*c + cb*nr + o0%nr // panel o0/nr, row cb, column o0%nr
-			for xi := 0; xi < xis; xi++ {
-				for ci := 0; ci < nc; ci++ {
-					copy(p.u[xi*p.uStride+dst+ci*nr:][:sub], half[xi*hs+ci*sub:][:sub])
-				}
-			}
+			// Panel o0/nr, row cb, column o0%nr.
+			p.f.filter(g, nc, sub, p.u[o0/nr*nr*c+cb*nr+o0%nr:], p.uStride, nr)
 		}
 	}
 }
 
 // winoFilterF2 is the F(2×2, 3×3) filter transform U = G·g·Gᵀ of a staged block.
-func winoFilterF2(gb *winoFilterIn, nc, nj int, u []float32, us int) {
+func winoFilterF2(gb *winoFilterIn, nc, nj int, u []float32, us, rs int) {
 	for ci := 0; ci < nc; ci++ {
 		for j := 0; j < nj; j++ {
 			g00, g01, g02 := gb[0][ci][j], gb[1][ci][j], gb[2][ci][j]
@@ -267,7 +249,7 @@ func winoFilterF2(gb *winoFilterIn, nc, nj int, u []float32, us int) {
 				{0.5 * (g00 - g10 + g20), 0.5 * (g01 - g11 + g21), 0.5 * (g02 - g12 + g22)},
 				{g20, g21, g22},
 			}
-			at := ci*nj + j
+			at := ci*rs + j
 			for i := 0; i < 4; i++ {
 				u[4*i*us+at] = a[i][0]
 				u[(4*i+1)*us+at] = 0.5 * (a[i][0] + a[i][1] + a[i][2])

@@ -73,14 +73,14 @@ func wino4Filter1(g0, g1, g2 float32) (h0, h1, h2, h3, h4, h5 float32) {
 // winoFilterF4Go is the portable F(4×4, 3×3) filter transform of a staged block:
 // U = G·g·Gᵀ = (s·sᵀ) ⊙ (H·g·Hᵀ), the integer transform H·g·Hᵀ (columns first) then one rounded
 // multiplication by s_i·s_j, as wino4FilterAVX512 computes it.
-func winoFilterF4Go(gb *winoFilterIn, nc, nj int, u []float32, us int) {
+func winoFilterF4Go(gb *winoFilterIn, nc, nj int, u []float32, us, rs int) {
 	for ci := 0; ci < nc; ci++ {
 		for j := 0; j < nj; j++ {
 			var a [6][3]float32 // H·g
 			for l := 0; l < 3; l++ {
 				a[0][l], a[1][l], a[2][l], a[3][l], a[4][l], a[5][l] = wino4Filter1(gb[l][ci][j], gb[3+l][ci][j], gb[6+l][ci][j])
 			}
-			at := ci*nj + j
+			at := ci*rs + j
 			for i := 0; i < 6; i++ {
 				h := [6]float32{}
 				h[0], h[1], h[2], h[3], h[4], h[5] = wino4Filter1(a[i][0], a[i][1], a[i][2])

@@ -217,17 +217,20 @@ wino4_out_done:
 	VMOVUPS      Z26, (DX) \
 	ADDQ         R9, DX
 
-// func wino4FilterAVX512(gf, u, scale *float32, us, nc int)
+// func wino4FilterAVX512(gf, u, scale *float32, us, nc, rs int)
 // For each of nc rows of 16 channel pairs: the filters gf[k·256 + lane] (k = 3·kh + kw) into
-// u[ξ·us + lane] = (G·g·Gᵀ)[ξ/6][ξ%6] = scale[ξ]·(H·g·Hᵀ)[ξ/6][ξ%6]; rows 16 floats apart. H·g
+// u[ξ·us + lane] = (G·g·Gᵀ)[ξ/6][ξ%6] = scale[ξ]·(H·g·Hᵀ)[ξ/6][ξ%6]; rows 16 floats apart in gf
+// and rs floats apart in u (R10 = rs bytes). H·g
 // (columns first) is kept in Z0..Z17, (H·g)[i][l] in Z(3i+l).
-TEXT ·wino4FilterAVX512(SB), NOSPLIT, $0-40
+TEXT ·wino4FilterAVX512(SB), NOSPLIT, $0-48
 	MOVQ gf+0(FP), SI
 	MOVQ u+8(FP), DI
 	MOVQ scale+16(FP), R8
 	MOVQ us+24(FP), R9
 	SHLQ $2, R9
 	MOVQ nc+32(FP), CX
+	MOVQ rs+40(FP), R10
+	SHLQ $2, R10
 	MOVL $0x40800000, BX
 	VPBROADCASTD BX, Z30
 	MOVL $0x40000000, BX
@@ -291,7 +294,7 @@ wino4_filter_loop:
 	WINO4_FSTORE(Z24, 136)
 	WINO4_FSTORE(Z17, 140)
 	ADDQ $64, SI
-	ADDQ $64, DI
+	ADDQ R10, DI
 	DECQ CX
 	JNZ  wino4_filter_loop
 wino4_filter_done:

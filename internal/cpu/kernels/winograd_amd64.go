@@ -202,10 +202,10 @@ func wino4Output(src []float32, ss int, dst []float32, rs, cs, c int) {
 
 // wino4FilterAVX512 computes the F(4×4, 3×3) filter transform of nc rows of 16 channel pairs:
 // filter k of pair (row r, lane l) at gf[k·256 + 16r + l] (the layout of winoFilterIn), ξ at
-// u[ξ·us + 16r + l], with the operations of winoFilterF4Go; scale is wino4Scale.
+// u[ξ·us + rs·r + l], with the operations of winoFilterF4Go; scale is wino4Scale.
 //
 //go:noescape
-func wino4FilterAVX512(gf, u, scale *float32, us, nc int)
+func wino4FilterAVX512(gf, u, scale *float32, us, nc, rs int)
 
 // wino4FilterAVX is wino4FilterAVX512 on 8-lane halves of the rows, through scratch (144 floats).
 //
@@ -213,15 +213,15 @@ func wino4FilterAVX512(gf, u, scale *float32, us, nc int)
 func wino4FilterAVX(gf, u, scale *float32, us, nc int, scratch *float32)
 
 // wino4Filter is the F(4×4, 3×3) filter transform of a staged block (see winoForm.filter).
-func wino4Filter(g *winoFilterIn, nc, nj int, u []float32, us int) {
+func wino4Filter(g *winoFilterIn, nc, nj int, u []float32, us, rs int) {
 	isa := cur().isa
-	if isa < ISAAVX2 || nj != winoFilterBlock || nc == 0 {
-		winoFilterF4Go(g, nc, nj, u, us)
+	if isa < ISAAVX2 || nj != winoFilterBlock || nc == 0 || (isa < ISAAVX512 && rs != winoFilterBlock) {
+		winoFilterF4Go(g, nc, nj, u, us, rs)
 		return
 	}
-	_ = u[35*us+nc*nj-1]
+	_ = u[35*us+(nc-1)*rs+nj-1]
 	if isa >= ISAAVX512 {
-		wino4FilterAVX512(&g[0][0][0], &u[0], &wino4Scale[0], us, nc)
+		wino4FilterAVX512(&g[0][0][0], &u[0], &wino4Scale[0], us, nc, rs)
 		return
 	}
 	var scratch [18 * 8]float32

@@ -42,8 +42,8 @@ func wino4Output(src []float32, ss int, dst []float32, rs, cs, c int) {
 
 // wino4Filter is the F(4×4, 3×3) filter transform of a staged block (see winoForm.filter) in
 // portable Go.
-func wino4Filter(g *winoFilterIn, nc, nj int, u []float32, us int) {
-	winoFilterF4Go(g, nc, nj, u, us)
+func wino4Filter(g *winoFilterIn, nc, nj int, u []float32, us, rs int) {
+	winoFilterF4Go(g, nc, nj, u, us, rs)
 }
 
 // wino4DyPanels transforms channels [0, c) of the 4×4 gradient tile e[i][j] = src[i·rs + j·cs + ch]
