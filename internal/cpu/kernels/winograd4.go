@@ -173,9 +173,15 @@ const winoF4MaxFilterBytes = 4 << 20
 // alone), though 1.36× there on one core: its 9.4 MB filter, streamed once per block, makes it
 // the layer most sensitive to the memory traffic of the other core and of other work. On one core,
 // avx2 (8-lane transforms): 1.13× at 32×32×64, 1.5× at 16×16×128, 1.2× at 8×8×256; generic
-// (forward only): 1.3× at 32×32×64.
+// (forward only): 1.3× at 32×32×64. The filter cap does not apply where the products run on the
+// wide micro-kernel (winoWide, the avx512 path from winoWideCols output channels), which reads
+// each element of U once per 14 rows and 32 columns: there F(4×4) at 8×8×256 took 5.5–5.7 ms
+// against F(2×2)'s 6.6–7.8 (BenchmarkWinogradWide, three interleaved runs, two goroutines).
 func WinogradF4Pays(g ConvGeometry, n int) bool {
-	return g.OutH >= 8 && g.OutW >= 8 && 36*4*g.InC*n <= winoF4MaxFilterBytes
+	if g.OutH < 8 || g.OutW < 8 {
+		return false
+	}
+	return 36*4*g.InC*n <= winoF4MaxFilterBytes || cur().winoFor(n) != cur().wino
 }
 
 // Winograd F(3×3, 4×4) for the weight gradient (see winograd_grad.go): the transpose of F(4×4, 3×3).

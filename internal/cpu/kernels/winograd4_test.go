@@ -356,12 +356,15 @@ func BenchmarkWinograd4Blocks(b *testing.B) {
 }
 
 // TestWinogradF4Pays checks the choice between F(4×4) and F(2×2) on the resnet8x4 layers and
-// smaller images.
-func TestWinogradF4Pays(t *testing.T) {
+// smaller images: 8×8×256 → 256 takes F(4×4) only with the wide micro-kernel.
+func TestWinogradF4Pays(t *testing.T) { forEachISA(t, testWinogradF4Pays) }
+
+func testWinogradF4Pays(t *testing.T) {
+	wide := cur().winoWide != nil
 	for _, c := range []struct {
 		hw, c, n int
 		want     bool
-	}{{32, 64, 64, true}, {32, 32, 64, true}, {16, 128, 128, true}, {8, 256, 256, false}, {8, 64, 64, true}, {7, 64, 64, false}, {4, 16, 16, false}} {
+	}{{32, 64, 64, true}, {32, 32, 64, true}, {16, 128, 128, true}, {8, 256, 256, wide}, {8, 64, 64, true}, {7, 64, 64, false}, {4, 16, 16, false}} {
 		g := ConvGeometry{Batch: 64, InH: c.hw, InW: c.hw, InC: c.c, KH: 3, KW: 3, OutH: c.hw, OutW: c.hw, PadTop: 1, PadLeft: 1}
 		if got := WinogradF4Pays(g, c.n); got != c.want {
 			t.Errorf("%d×%d outputs, %d → %d channels: WinogradF4Pays = %v, want %v", c.hw, c.hw, c.c, c.n, got, c.want)
