@@ -60,9 +60,10 @@ type kernelSet struct {
 // winoWideCols is the fewest output channels for which the forward Winograd products use
 // winoWide. On the avx512 path the 14×32 kernel keeps its A elements in registers for 32 columns
 // (one load per two multiply-adds) where the 14×16 one broadcasts each from memory (one load per
-// multiply-add); with two goroutines on the shared machine (BenchmarkWinogradWide, three
-// interleaved runs), resnet8x4's layers at batch 64 ran 3–17% faster: F(4×4) 12.1 → 10.9 ms at
-// 32×32×64, 11.2–11.9 → 9.7–11.9 ms at 8×8×256; F(2×2) 14.1–17.9 → 13.0–13.8 ms at 8×8×256.
+// multiply-add); with two goroutines (BenchmarkWinogradWide, three interleaved runs on a quiet
+// machine), resnet8x4's layers at batch 64 took, 14×16 → 14×32: F(2×2) 8.9–9.2 → 7.5–7.8 ms at
+// 32×32×64, 7.5–7.9 → 6.4–6.9 at 16×16×128, 8.0–8.5 → 6.6–7.8 at 8×8×256; F(4×4) 5.5–5.7 →
+// 5.1–5.4, 4.8–5.3 → 4.2–4.5 and 7.0–9.0 → 5.5–5.7.
 const winoWideCols = 64
 
 // winoFor returns the micro-kernel of the forward Winograd products with n output channels.
