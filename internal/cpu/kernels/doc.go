@@ -47,8 +47,9 @@
 // for the register state the OS saves, through golang.org/x/sys/cpu), forced by IFA_CPU_ISA or
 // SetISA. On amd64 with AVX-512 F/BW/DQ/VL ("avx512") a 14×32 float32 micro-kernel on 28 zmm
 // accumulators, and a 14×16 one (A broadcast from memory by the multiply-adds) for the Winograd
-// products (the forward ones with at least 64 output channels use the 14×32 one, their
-// transformed filter packed in 32-column panels) and for products at most 16 columns wide; with AVX2 and FMA ("avx2") a 6×16 float32
+// products (those with at least 64 output channels use the 14×32 one: the forward ones with their
+// transformed filter, the weight-gradient ones with their transformed gradient tiles packed in
+// 32-column panels) and for products at most 16 columns wide; with AVX2 and FMA ("avx2") a 6×16 float32
 // and a 6×8 float64 micro-kernel (the float64 products use the latter on the avx512 path too); all
 // in Go assembly (kernel_amd64.s, kernel_avx512_amd64.s). Elsewhere, or with the purego build tag, portable 4×4 Go
 // kernels ("generic"). simd/archsimd (GOEXPERIMENT=simd) was measured first: with its

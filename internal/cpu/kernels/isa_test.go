@@ -35,9 +35,11 @@ func testKernelsF64() []*kernel[float64] {
 func testWinoKernels() []*kernel[float32] {
 	var out []*kernel[float32]
 	for _, isa := range SupportedISAs() {
-		k := kernelsFor(isa).wino
-		if !slices.ContainsFunc(out, func(o *kernel[float32]) bool { return o.name == k.name }) {
-			out = append(out, k)
+		ks := kernelsFor(isa)
+		for _, k := range []*kernel[float32]{ks.wino, ks.winoWide} {
+			if k != nil && !slices.ContainsFunc(out, func(o *kernel[float32]) bool { return o.name == k.name }) {
+				out = append(out, k)
+			}
 		}
 	}
 	return out

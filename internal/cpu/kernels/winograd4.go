@@ -239,10 +239,13 @@ func wino4DyGo(src []float32, rs, cs int, dst []float32, ds, c0, c1 int) {
 	}
 }
 
-// wino4DyPanelsGo is the portable form of wino4DyPanels on channels [c0, c1), c0 a multiple of nr.
+// wino4DyPanelsGo is the portable form of wino4DyPanels on channels [c0, c1) (c0 need not be a
+// multiple of nr: the first run ends at its panel's last channel).
 func wino4DyPanelsGo(src []float32, rs, cs int, dst []float32, ds, ps, nr, c0, c1 int) {
-	for q := c0; q < c1; q += nr {
-		wino4DyGo(src[q:], rs, cs, dst[q/nr*ps:], ds, 0, min(nr, c1-q))
+	for q := c0; q < c1; {
+		w := min(nr-q%nr, c1-q)
+		wino4DyGo(src[q:], rs, cs, dst[q/nr*ps+q%nr:], ds, 0, w)
+		q += w
 	}
 }
 

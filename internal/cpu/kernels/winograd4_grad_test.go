@@ -55,7 +55,7 @@ func testWinograd4GradTransforms(t *testing.T) {
 		for i := range src {
 			src[i] = float32(rng.IntN(201) - 100)
 		}
-		for _, nr := range []int{4, 16, cur().wino.nr} {
+		for _, nr := range []int{4, 16, 32, cur().wino.nr} {
 			ps := 36*ds + 5
 			got := make([]float32, (c+nr-1)/nr*ps)
 			wino4DyPanels(src, rs, cs, got, ds, ps, nr, c)
@@ -81,11 +81,13 @@ func testWinograd4GradTransforms(t *testing.T) {
 			src[i] = float32(rng.NormFloat64())
 		}
 		ps := 36*ds + 5
-		got, want := make([]float32, (c+15)/16*ps), make([]float32, (c+15)/16*ps)
-		wino4DyPanels(src, rs, cs, got, ds, ps, 16, c)
-		wino4DyPanelsGo(src, rs, cs, want, ds, ps, 16, 0, c)
-		if i := sameBits(got, want); i >= 0 {
-			t.Fatalf("gradient transform c=%d: element %d = %g, portable %g", c, i, got[i], want[i])
+		for _, nr := range []int{16, 32} {
+			got, want := make([]float32, (c+nr-1)/nr*ps), make([]float32, (c+nr-1)/nr*ps)
+			wino4DyPanels(src, rs, cs, got, ds, ps, nr, c)
+			wino4DyPanelsGo(src, rs, cs, want, ds, ps, nr, 0, c)
+			if i := sameBits(got, want); i >= 0 {
+				t.Fatalf("gradient transform c=%d nr=%d: element %d = %g, portable %g", c, nr, i, got[i], want[i])
+			}
 		}
 
 		var s [winoMaxXi][]float32

@@ -240,11 +240,20 @@ func wino4DyPanelsAVX512(src *float32, rs, cs int, dst *float32, ds, ps int, n16
 // into panels of nr channels ps elements apart: dst[(ch/nr)·ps + (6i+j)·ds + ch%nr] = (A·e·Aᵀ)[i][j].
 func wino4DyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) {
 	q := 0
-	if cur().isa >= ISAAVX512 && nr == 16 && c >= 16 {
+	if cur().isa >= ISAAVX512 && nr%16 == 0 && c >= 16 {
 		n16 := c / 16
-		_ = src[3*rs+3*cs+16*n16-1]
-		_ = dst[(n16-1)*ps+35*ds+15]
-		wino4DyPanelsAVX512(&src[0], rs, cs, &dst[0], ds, ps, n16)
+		last := 16 * (n16 - 1) // the first channel of the last 16-channel group
+		_ = src[3*rs+3*cs+last+15]
+		_ = dst[last/nr*ps+35*ds+last%nr+15]
+		if nr == 16 {
+			wino4DyPanelsAVX512(&src[0], rs, cs, &dst[0], ds, ps, n16)
+		} else {
+			// Panels wider than 16 channels (the wide micro-kernel's): one group at a time, at
+			// its offset inside its panel.
+			for q := 0; q <= last; q += 16 {
+				wino4DyPanelsAVX512(&src[q], rs, cs, &dst[q/nr*ps+q%nr], ds, ps, 1)
+			}
+		}
 		q = n16 * 16
 	}
 	wino4DyPanelsGo(src, rs, cs, dst, ds, ps, nr, q, c)

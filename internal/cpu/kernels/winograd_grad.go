@@ -65,7 +65,7 @@ func sconvWinogradFilterEntry(fn string, f *winoGradForm, g ConvGeometry, n int,
 		clear(dw[:9*g.InC*n])
 		return nil
 	}
-	sconvWinogradFilter(cur().wino, f, g, n, x, dy, dw, Threads(), 0)
+	sconvWinogradFilter(cur().winoFor(n), f, g, n, x, dy, dw, Threads(), 0)
 	return nil
 }
 

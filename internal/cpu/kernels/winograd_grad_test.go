@@ -147,11 +147,15 @@ func TestSconvWinogradFilterBlocking(t *testing.T) {
 	want, mag := naiveFilterGrad3x3(g, tc.n, fromF32(x), fromF32(dy))
 	for _, run := range []struct {
 		threads, tiles int
-		generic        bool
-	}{{1, 1, false}, {1, 1000, false}, {2, 5, false}, {3, 12, false}, {4, 0, false}, {2, 7, true}, {1, 0, true}} {
+		generic, wide  bool
+	}{{1, 1, false, false}, {1, 1000, false, false}, {2, 5, false, false}, {3, 12, false, false}, {4, 0, false, false},
+		{2, 7, true, false}, {1, 0, true, false}, {2, 5, false, true}, {1, 0, false, true}} {
 		kern := cur().wino
-		if run.generic {
+		switch {
+		case run.generic:
 			kern = genericKernelF32()
+		case run.wide:
+			kern = cur().winoFor(winoWideCols) // the 14×32 kernel on the avx512 path
 		}
 		dw := make([]float32, len(want))
 		label := fmt.Sprintf("threads %d, block %d tiles, kernel %s", run.threads, run.tiles, kern.name)
@@ -208,7 +212,7 @@ func testWinogradGradTransforms(t *testing.T) {
 		}
 
 		// Panels of nr channels ps apart, as the GEMM's B operand.
-		for _, nr := range []int{4, 16} {
+		for _, nr := range []int{4, 16, 32} {
 			ps := 16*ds + 3
 			panels := make([]float32, (c+nr-1)/nr*ps)
 			winoDyPanels(src, rs, cs, panels, ds, ps, nr, c)
