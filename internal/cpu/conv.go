@@ -513,9 +513,21 @@ func winogradGeometry(g convGeom) (kernels.ConvGeometry, [4]int, bool) {
 	kg := kernels.ConvGeometry{Batch: g.bIn, InH: g.inSp[0], InW: g.inSp[1], InC: g.cIn, KH: 3, KW: 3,
 		OutH: g.outSp[0], OutW: g.outSp[1], StrideH: 1, StrideW: 1, DilationH: 1, DilationW: 1,
 		InDilationH: 1, InDilationW: 1, PadTop: g.p.paddings[0][0], PadLeft: g.p.paddings[1][0]}
+	return kg, kernelStrides(g), kg.WinogradApplies()
+}
+
+// kernelStrides returns the element strides (kh, kw, input channel, output channel) of the kernel
+// of g's 1-D or 2-D convolution, in whatever axis order it has (kh is 0 for a 1-D kernel), for the
+// kernels that read it in place.
+func kernelStrides(g convGeom) [4]int {
+	ax := g.p.axes
 	kStr := stridesOf(g.kDims)
-	wStr := [4]int{kStr[ax.KernelSpatial[0]], kStr[ax.KernelSpatial[1]], kStr[ax.KernelInputChannels], kStr[ax.KernelOutputChannels]}
-	return kg, wStr, kg.WinogradApplies()
+	sd := len(ax.KernelSpatial)
+	wStr := [4]int{0, kStr[ax.KernelSpatial[sd-1]], kStr[ax.KernelInputChannels], kStr[ax.KernelOutputChannels]}
+	if sd == 2 {
+		wStr[0] = kStr[ax.KernelSpatial[0]]
+	}
+	return wStr
 }
 
 // convWinograd computes g's float32 convolution with Winograd and reports true, or reports false,
@@ -585,14 +597,7 @@ func convInputDilated(g convGeom, out, in, kernel []float32) bool {
 	if !ok || !vec16() {
 		return false
 	}
-	ax := g.p.axes
-	kStr := stridesOf(g.kDims)
-	sd := len(g.inSp)
-	wStr := [4]int{0, kStr[ax.KernelSpatial[sd-1]], kStr[ax.KernelInputChannels], kStr[ax.KernelOutputChannels]}
-	if sd == 2 {
-		wStr[0] = kStr[ax.KernelSpatial[0]]
-	}
-	return kernels.SconvInputDilated(kg, g.cOut, in, kernel, wStr, out) == nil
+	return kernels.SconvInputDilated(kg, g.cOut, in, kernel, kernelStrides(g), out) == nil
 }
 
 // convTransposed computes a convolution of the isDilatedConvForm form by col2im.
