@@ -64,26 +64,38 @@ type reluGrad struct {
 	y, g, g2, z, f int
 }
 
+// isLeaf reports whether operand r of p's instructions is a leaf of the given kind.
+func (p *fusedProgram) isLeaf(r, kind int) bool {
+	return r >= 0 && r < len(p.leafKinds) && p.leafKinds[r] == kind
+}
+
+// instr returns the instruction that computes operand r, or nil when r is a leaf.
+func (p *fusedProgram) instr(r int) *fusedInstr {
+	if r < len(p.leafKinds) {
+		return nil
+	}
+	return &p.instrs[r-len(p.leafKinds)]
+}
+
 // matchReLUGrad returns the program's reluGrad form, or nil.
 func (p *fusedProgram) matchReLUGrad() *reluGrad {
 	nl := len(p.leafKinds)
-	isLeaf := func(r, kind int) bool { return r >= 0 && r < nl && p.leafKinds[r] == kind }
 	last := &p.instrs[len(p.instrs)-1]
-	if last.op != backends.OpTypeWhere || last.c < nl || !isLeaf(last.b, leafScalar) {
+	if last.op != backends.OpTypeWhere || last.c < nl || !p.isLeaf(last.b, leafScalar) {
 		return nil
 	}
 	cmp := &p.instrs[last.c-nl]
-	if cmp.op != backends.OpTypeGreaterOrEqual || !isLeaf(cmp.a, leafFull) || !isLeaf(cmp.b, leafScalar) {
+	if cmp.op != backends.OpTypeGreaterOrEqual || !p.isLeaf(cmp.a, leafFull) || !p.isLeaf(cmp.b, leafScalar) {
 		return nil
 	}
 	m := &reluGrad{y: cmp.a, z: cmp.b, f: last.b, g2: -1}
 	switch {
-	case isLeaf(last.a, leafFull) && len(p.instrs) == 2:
+	case p.isLeaf(last.a, leafFull) && len(p.instrs) == 2:
 		m.g = last.a
 		return m
 	case last.a >= nl && len(p.instrs) == 3:
 		add := &p.instrs[last.a-nl]
-		if add.op == backends.OpTypeAdd && isLeaf(add.a, leafFull) && isLeaf(add.b, leafFull) {
+		if add.op == backends.OpTypeAdd && p.isLeaf(add.a, leafFull) && p.isLeaf(add.b, leafFull) {
 			m.g, m.g2 = add.a, add.b
 			return m
 		}
@@ -102,27 +114,19 @@ type affineReLU struct {
 // matchAffineReLU returns the program's affineReLU form, or nil. Operands may come in either
 // order: the operations are commutative, bit for bit.
 func (p *fusedProgram) matchAffineReLU() *affineReLU {
-	nl := len(p.leafKinds)
-	instr := func(r int) *fusedInstr {
-		if r < nl {
-			return nil
-		}
-		return &p.instrs[r-nl]
-	}
-	isLeaf := func(r, kind int) bool { return r >= 0 && r < nl && p.leafKinds[r] == kind }
 	// affine matches x·a + b.
 	affine := func(r int) (x, a, b int, ok bool) {
-		add := instr(r)
+		add := p.instr(r)
 		if add == nil || add.op != backends.OpTypeAdd {
 			return 0, 0, 0, false
 		}
 		for _, sum := range [2][2]int{{add.a, add.b}, {add.b, add.a}} {
-			mul := instr(sum[0])
-			if mul == nil || mul.op != backends.OpTypeMul || !isLeaf(sum[1], leafLastAxis) {
+			mul := p.instr(sum[0])
+			if mul == nil || mul.op != backends.OpTypeMul || !p.isLeaf(sum[1], leafLastAxis) {
 				continue
 			}
 			for _, prod := range [2][2]int{{mul.a, mul.b}, {mul.b, mul.a}} {
-				if isLeaf(prod[0], leafFull) && isLeaf(prod[1], leafLastAxis) {
+				if p.isLeaf(prod[0], leafFull) && p.isLeaf(prod[1], leafLastAxis) {
 					return prod[0], prod[1], sum[1], true
 				}
 			}
@@ -136,9 +140,9 @@ func (p *fusedProgram) matchAffineReLU() *affineReLU {
 	m := &affineReLU{s: -1, x2: -1, a2: -1, b2: -1}
 	var t int
 	switch {
-	case isLeaf(last.b, leafScalar):
+	case p.isLeaf(last.b, leafScalar):
 		t, m.z = last.a, last.b
-	case isLeaf(last.a, leafScalar):
+	case p.isLeaf(last.a, leafScalar):
 		t, m.z = last.b, last.a
 	default:
 		return nil
@@ -150,7 +154,7 @@ func (p *fusedProgram) matchAffineReLU() *affineReLU {
 		}
 		return m
 	}
-	sum := instr(t)
+	sum := p.instr(t)
 	if sum == nil || sum.op != backends.OpTypeAdd {
 		return nil
 	}
@@ -162,7 +166,7 @@ func (p *fusedProgram) matchAffineReLU() *affineReLU {
 		}
 	}
 	switch {
-	case isLeaf(other, leafFull) && len(p.instrs) == 4:
+	case p.isLeaf(other, leafFull) && len(p.instrs) == 4:
 		m.s = other
 		return m
 	case len(p.instrs) == 6:
