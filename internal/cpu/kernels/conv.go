@@ -192,6 +192,26 @@ func SconvIm2colT(g ConvGeometry, n int, alpha float32, x, dy []float32, ldy int
 	return nil
 }
 
+// checkWeightStrides checks the weights w of a convolution of geometry g with n output channels
+// (validated) read in place through the element strides wStr (kh, kw, input channel, output
+// channel): the strides are not negative and w holds the last element (nothing is read when InC or
+// n is 0).
+func checkWeightStrides(g ConvGeometry, n int, w []float32, wStr [4]int) error {
+	for i, s := range wStr {
+		if s < 0 {
+			return fmt.Errorf("negative weight stride %d on axis %d of %v", s, i, wStr)
+		}
+	}
+	if g.InC <= 0 || n <= 0 {
+		return nil
+	}
+	if last := (g.KH-1)*wStr[0] + (g.KW-1)*wStr[1] + (g.InC-1)*wStr[2] + (n-1)*wStr[3]; len(w) <= last {
+		return fmt.Errorf("w: %d elements, strides %v need %d for [%d, %d, %d, %d]",
+			len(w), wStr, last+1, g.KH, g.KW, g.InC, n)
+	}
+	return nil
+}
+
 // checkConvArgs checks the lengths of x and of the B and C matrices of a convolution product.
 func checkConvArgs(g ConvGeometry, x []float32, bName string, bRows, bCols int, b []float32, ldb int, cName string, cRows, cCols int, c []float32, ldc int) error {
 	if cCols < 0 {

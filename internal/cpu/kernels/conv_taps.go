@@ -277,15 +277,8 @@ func SconvInputDilated(g ConvGeometry, n int, x, w []float32, wStr [4]int, out [
 	if err := g.Validate(); err != nil {
 		return err
 	}
-	for _, s := range wStr {
-		if s < 0 {
-			return fmt.Errorf("kernels: SconvInputDilated: negative weight stride in %v", wStr)
-		}
-	}
-	if g.InC > 0 && n > 0 {
-		if last := (g.KH-1)*wStr[0] + (g.KW-1)*wStr[1] + (g.InC-1)*wStr[2] + (n-1)*wStr[3]; len(w) <= last {
-			return fmt.Errorf("kernels: SconvInputDilated: w: %d elements, strides %v need %d", len(w), wStr, last+1)
-		}
+	if err := checkWeightStrides(g, n, w, wStr); err != nil {
+		return fmt.Errorf("kernels: SconvInputDilated: %w", err)
 	}
 	if err := sconvInputDilated(g, n, x, w, 0, wStr, out); err != nil {
 		return fmt.Errorf("kernels: SconvInputDilated: %w", err)

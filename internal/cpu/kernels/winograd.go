@@ -84,14 +84,8 @@ func sconvWinogradEntry(fn string, f *winoForm, g ConvGeometry, n int, x, w []fl
 		clear(out[:g.Pixels()*n])
 		return nil
 	}
-	for i, s := range wStr {
-		if s < 0 {
-			return fmt.Errorf("kernels: %s: negative weight stride %d on axis %d", fn, s, i)
-		}
-	}
-	if last := 2*wStr[0] + 2*wStr[1] + (g.InC-1)*wStr[2] + (n-1)*wStr[3]; len(w) <= last {
-		return fmt.Errorf("kernels: %s: w: %d elements, strides %v need %d for [3, 3, %d, %d]",
-			fn, len(w), wStr, last+1, g.InC, n)
+	if err := checkWeightStrides(g, n, w, wStr); err != nil {
+		return fmt.Errorf("kernels: %s: %w", fn, err)
 	}
 	sconvWinograd(cur().winoFor(n), f, g, n, x, w, wStr, out, Threads(), 0)
 	return nil
