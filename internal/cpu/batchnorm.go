@@ -287,14 +287,7 @@ func reluRows(relu, y []float32, n int) {
 func fuseBatchNormReLU(nodes []*node, inputs [][]*node, live, isOutput []bool, fused map[int]*fusedProgram) (
 	reluOf, sumOf map[int]*node) {
 	reluOf, sumOf = map[int]*node{}, map[int]*node{}
-	uses := make([]int, len(nodes))
-	for _, n := range nodes {
-		if live[n.id] {
-			for _, in := range inputs[n.id] {
-				uses[in.id]++
-			}
-		}
-	}
+	uses := liveUses(nodes, inputs, live)
 	// normalised returns the batch norm whose first output t is, or nil.
 	normalised := func(t *node, shape shapes.Shape) *node {
 		if t.op != opTupleElement || t.index != 0 || !t.shape.Equal(shape) {

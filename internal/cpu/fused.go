@@ -258,11 +258,8 @@ func fusable(n *node, ins []*node) bool {
 	return true
 }
 
-// fuseChains rewrites the live graph: every float32 elementwise node (a root) whose operands
-// include fusable nodes of the same shape used only by it absorbs them, recursively, into one
-// fusedProgram; absorbed nodes are marked not live, and inputs[root] becomes the program's
-// leaves. It returns the programs by root id.
-func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]*fusedProgram {
+// liveUses returns, by node id, how many times the live nodes take each node as an input.
+func liveUses(nodes []*node, inputs [][]*node, live []bool) []int {
 	uses := make([]int, len(nodes))
 	for _, n := range nodes {
 		if !live[n.id] {
@@ -272,6 +269,15 @@ func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]
 			uses[in.id]++
 		}
 	}
+	return uses
+}
+
+// fuseChains rewrites the live graph: every float32 elementwise node (a root) whose operands
+// include fusable nodes of the same shape used only by it absorbs them, recursively, into one
+// fusedProgram; absorbed nodes are marked not live, and inputs[root] becomes the program's
+// leaves. It returns the programs by root id.
+func fuseChains(nodes []*node, inputs [][]*node, live, isOutput []bool) map[int]*fusedProgram {
+	uses := liveUses(nodes, inputs, live)
 	var absorbable func(parent, m *node, asCond bool) bool
 	absorbable = func(parent, m *node, asCond bool) bool {
 		if !live[m.id] || uses[m.id] != 1 || isOutput[m.id] || !m.shape.Equal(parentShape(parent, asCond)) {
