@@ -367,8 +367,8 @@ func (c *Bench) Run(env Env) (res *BenchResult, err error) {
 		cpuBackend.EnableOpStats(true)
 		defer cpuBackend.EnableOpStats(false)
 	}
-	faults0, gc0 := processFaults(), gcCount()
-	cpu0 := processCPUSeconds()
+	cpu0, faults0 := processUsage()
+	gc0 := gcCount()
 	times := make([]float64, c.Steps)
 	for i := range times {
 		d, err := step()
@@ -377,11 +377,12 @@ func (c *Bench) Run(env Env) (res *BenchResult, err error) {
 		}
 		times[i] = d.Seconds()
 	}
-	cpuPerStep := (processCPUSeconds() - cpu0) / float64(c.Steps)
+	cpu1, faults1 := processUsage()
+	cpuPerStep := (cpu1 - cpu0) / float64(c.Steps)
 	if c.OpStats && cpuBackend != nil {
 		fmt.Fprint(os.Stderr, cpuBackend.OpStatsReport(70))
 		fmt.Fprintf(os.Stderr, "%.0f page faults/step, %.2f GCs/step\n",
-			float64(processFaults()-faults0)/float64(c.Steps), float64(gcCount()-gc0)/float64(c.Steps))
+			float64(faults1-faults0)/float64(c.Steps), float64(gcCount()-gc0)/float64(c.Steps))
 	}
 	med := median(times)
 	var sum float64
@@ -404,14 +405,14 @@ func (c *Bench) Run(env Env) (res *BenchResult, err error) {
 	}, nil
 }
 
-// processCPUSeconds is the CPU time (user + system) the process has used so far, or 0 where
-// getrusage fails.
-func processCPUSeconds() float64 {
+// processUsage returns the CPU time (user + system, seconds) the process has used so far and its
+// page faults (minor and major), or zeros where getrusage fails.
+func processUsage() (cpuSeconds float64, faults int64) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(), ru.Minflt + ru.Majflt
 }
 
 // writeAllocs writes the allocation profile so far to path.
@@ -425,16 +426,6 @@ func writeAllocs(path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// processFaults is the number of page faults (minor and major) of the process so far, or 0 where
-// getrusage fails.
-func processFaults() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Minflt + ru.Majflt
 }
 
 // gcCount is the number of garbage collections the process has completed so far.
