@@ -140,8 +140,9 @@ type reduceKernel[T, A any] struct {
 	combine func(a, b A) A       // merges partial results
 }
 
-// reduceRun reduces in (dims given as groups) into a new accumulator slice of the output size.
-func reduceRun[T, A any](in []T, gs []reduceGroup, k reduceKernel[T, A]) []A {
+// reduceRun reduces in (dims given as groups) into an accumulator slice of the output size and
+// hands it to emit; the accumulators are pooled scratch, not to be kept after emit returns.
+func reduceRun[T, A any](in []T, gs []reduceGroup, k reduceKernel[T, A], emit func(acc []A)) {
 	outN := 1
 	for _, g := range gs {
 		if !g.reduced {
@@ -189,44 +190,50 @@ func reduceRun[T, A any](in []T, gs []reduceGroup, k reduceKernel[T, A]) []A {
 			}
 		}
 	}
-	newAcc := func() []A {
-		acc := make([]A, outN)
-		for i := range acc {
-			acc[i] = k.init
+	newAcc := func() *[]A {
+		acc := getScratch[A](outN)
+		for i := range *acc {
+			(*acc)[i] = k.init
 		}
 		return acc
 	}
-	acc := newAcc()
+	accp := newAcc()
+	defer putScratch(accp)
+	acc := *accp
 	if total < 4*elemGrain {
 		runRows(acc, 0, rows)
-		return acc
+		emit(acc)
+		return
 	}
 	if !gs[0].reduced && nG > 0 {
 		// Disjoint outputs: split over the first (kept) group. Each output is reduced whole by one
 		// goroutine in the serial order, so the split does not change the result.
 		per := rows / gs[0].size
 		parallelFor(gs[0].size, 1, func(s, e int) { runRows(acc, s*per, e*per) })
-		return acc
+		emit(acc)
+		return
 	}
 	parts := reduceParts(rows, total, outN)
 	if parts <= 1 {
 		runRows(acc, 0, rows)
-		return acc
+		emit(acc)
+		return
 	}
 	// Private partial outputs for fixed runs of rows, merged in order at the end.
-	partial := make([][]A, parts)
+	partial := make([]*[]A, parts)
 	parallelFor(parts, 1, func(s, e int) {
 		for c := s; c < e; c++ {
 			partial[c] = newAcc()
-			runRows(partial[c], c*rows/parts, (c+1)*rows/parts)
+			runRows(*partial[c], c*rows/parts, (c+1)*rows/parts)
 		}
 	})
 	for _, p := range partial {
 		for i := range acc {
-			acc[i] = k.combine(acc[i], p[i])
+			acc[i] = k.combine(acc[i], (*p)[i])
 		}
+		putScratch(p)
 	}
-	return acc
+	emit(acc)
 }
 
 // reduceMaxParts is the most runs of rows a reduction is split into for private partial results.
@@ -351,7 +358,7 @@ func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) er
 			sumLeadingRows(out, in, gs[0].size, gs[1].size)
 			return nil
 		}
-		acc := reduceRun(in, gs, reduceKernel[T, float64]{
+		reduceRun(in, gs, reduceKernel[T, float64]{
 			init: 0,
 			vec: func(acc []float64, x []T) {
 				acc = acc[:len(x)]
@@ -361,10 +368,11 @@ func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) er
 			},
 			scal:    func(acc float64, x []T) float64 { return acc + sumFloat64(x) },
 			combine: func(a, b float64) float64 { return a + b },
+		}, func(acc []float64) {
+			for i, v := range acc {
+				out[i] = T(v)
+			}
 		})
-		for i, v := range acc {
-			out[i] = T(v)
-		}
 		return nil
 	case backends.OpTypeReduceMax, backends.OpTypeReduceMin:
 		isMax := op == backends.OpTypeReduceMax
@@ -378,7 +386,7 @@ func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) er
 		if !isMax {
 			init = T(math.Inf(1))
 		}
-		acc := reduceRun(in, gs, reduceKernel[T, T]{
+		reduceRun(in, gs, reduceKernel[T, T]{
 			init: init,
 			vec: func(acc []T, x []T) {
 				acc = acc[:len(x)]
@@ -399,11 +407,10 @@ func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) er
 				return acc
 			},
 			combine: pick,
-		})
-		copy(out, acc)
+		}, func(acc []T) { copy(out, acc) })
 		return nil
 	case backends.OpTypeReduceProduct:
-		acc := reduceRun(in, gs, reduceKernel[T, float64]{
+		reduceRun(in, gs, reduceKernel[T, float64]{
 			init: 1,
 			vec: func(acc []float64, x []T) {
 				for j, v := range x {
@@ -417,17 +424,18 @@ func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) er
 				return acc
 			},
 			combine: func(a, b float64) float64 { return a * b },
+		}, func(acc []float64) {
+			for i, v := range acc {
+				out[i] = T(v)
+			}
 		})
-		for i, v := range acc {
-			out[i] = T(v)
-		}
 		return nil
 	}
 	return fmt.Errorf("reduction %s not defined for floats", op)
 }
 
 func reduceWith[T any](out, in []T, gs []reduceGroup, init T, fn func(a, b T) T) {
-	acc := reduceRun(in, gs, reduceKernel[T, T]{
+	reduceRun(in, gs, reduceKernel[T, T]{
 		init: init,
 		vec: func(acc []T, x []T) {
 			for j, v := range x {
@@ -441,8 +449,7 @@ func reduceWith[T any](out, in []T, gs []reduceGroup, init T, fn func(a, b T) T)
 			return acc
 		},
 		combine: fn,
-	})
-	copy(out, acc)
+	}, func(acc []T) { copy(out, acc) })
 }
 
 func reduceInt[T intT](op backends.OpType, out, in []T, gs []reduceGroup) error {

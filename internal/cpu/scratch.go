@@ -15,7 +15,7 @@ type scratchKey struct {
 
 var scratchPools sync.Map // scratchKey → *sync.Pool of *[]T
 
-func scratchPool[T float32 | float64](n int) *sync.Pool {
+func scratchPool[T any](n int) *sync.Pool {
 	var zero T
 	key := scratchKey{zero, n}
 	if p, ok := scratchPools.Load(key); ok {
@@ -27,7 +27,7 @@ func scratchPool[T float32 | float64](n int) *sync.Pool {
 
 // getScratch returns a slice of n elements from the pool (or a new one); its contents are
 // unspecified. putScratch gives it back.
-func getScratch[T float32 | float64](n int) *[]T {
+func getScratch[T any](n int) *[]T {
 	if s, _ := scratchPool[T](n).Get().(*[]T); s != nil {
 		return s
 	}
@@ -36,6 +36,6 @@ func getScratch[T float32 | float64](n int) *[]T {
 }
 
 // putScratch returns a slice of getScratch to its pool.
-func putScratch[T float32 | float64](s *[]T) {
+func putScratch[T any](s *[]T) {
 	scratchPool[T](len(*s)).Put(s)
 }

@@ -1,5 +1,7 @@
 package kernels
 
+import "sync"
+
 // The weight gradient of a convolution with both operands read in place (AVX-512): computed as
 // dwᵀ = dyᵀ·im2col(x), a 14×32 tile of dwᵀ (14 output channels, 32 channels of one window
 // position) is the sum over the pixels whose window position (kh, kw) lies inside the image of
@@ -76,7 +78,9 @@ func sconvWeightGradInPlace(g ConvGeometry, n int, alpha float32, x, dy []float3
 func wgradPart(g ConvGeometry, n int, x, dy []float32, ldy int, k0, k1 int, acc []float32) {
 	cols := g.PatchSize()
 	win := g.KH * g.KW
-	segs := make([][]stepSeg, win)
+	segsp := getStepSegs(win)
+	defer stepSegPool.Put(segsp)
+	segs := (*segsp)[:win]
 	var tile [4 * 32]float32
 	ldb := g.StrideW * g.InC
 	for pb := k0; pb < k1; pb += wgradBlockSteps {
@@ -123,6 +127,22 @@ func wgradPart(g ConvGeometry, n int, x, dy []float32, ldy int, k0, k1 int, acc 
 			}
 		}
 	}
+}
+
+// stepSegPool holds the per-window-position segment lists of wgradPart (*[][]stepSeg), kept with
+// their capacity so that a step's weight gradients allocate nothing.
+var stepSegPool sync.Pool
+
+// getStepSegs returns win empty segment lists from the pool.
+func getStepSegs(win int) *[][]stepSeg {
+	p, _ := stepSegPool.Get().(*[][]stepSeg)
+	if p == nil {
+		p = new([][]stepSeg)
+	}
+	for len(*p) < win {
+		*p = append(*p, nil)
+	}
+	return p
 }
 
 // stepSegs appends to segs the row segments of the pixels [pb, pe) whose window position w

@@ -244,48 +244,44 @@ func gemmSmall[T float](transA, transB bool, m, n, k int, alpha T, a []T, lda in
 	}
 }
 
-// buffers is the packing workspace of one gemmSerial call.
+// buffers is the packing workspace of one gemmSerial call (and of the convolutions' blocks).
 type buffers[T float] struct {
 	a, b, tile []T
+	key        bufKey
 }
 
-var (
-	poolF32 sync.Pool // *buffers[float32]
-	poolF64 sync.Pool // *buffers[float64]
-)
+// bufKey identifies a pool of workspace: the element type and the three sizes. A training step asks
+// for the same few sizes every step, and each size has its own pool, so that a request is served by
+// a buffer of its own size: one pool for all sizes handed small buffers to large requests, which
+// then allocated anew every step, and a page of memory the process has not touched yet costs
+// 10–20 µs to fault in on the machines the kernels run on.
+type bufKey struct {
+	f64           bool
+	na, nb, ntile int
+}
 
-// getBuffers returns workspace with room for the given panel sizes, from the pool of T.
+var bufPools sync.Map // bufKey → *sync.Pool of *buffers[T]
+
+// getBuffers returns workspace with room for the given panel sizes (contents unspecified), from the
+// pool of its type and sizes; putBuffers gives it back.
 func getBuffers[T float](na, nb, ntile int) *buffers[T] {
 	var zero T
-	var pool *sync.Pool
-	switch any(zero).(type) {
-	case float32:
-		pool = &poolF32
-	default:
-		pool = &poolF64
+	_, f64 := any(zero).(float64)
+	key := bufKey{f64, na, nb, ntile}
+	pool, ok := bufPools.Load(key)
+	if !ok {
+		pool, _ = bufPools.LoadOrStore(key, new(sync.Pool))
 	}
-	buf, _ := pool.Get().(*buffers[T])
-	if buf == nil {
-		buf = new(buffers[T])
+	if buf, _ := pool.(*sync.Pool).Get().(*buffers[T]); buf != nil {
+		return buf
 	}
-	grow := func(s []T, n int) []T {
-		if cap(s) < n {
-			return make([]T, n)
-		}
-		return s[:n]
-	}
-	buf.a, buf.b, buf.tile = grow(buf.a, na), grow(buf.b, nb), grow(buf.tile, ntile)
-	return buf
+	return &buffers[T]{a: make([]T, na), b: make([]T, nb), tile: make([]T, ntile), key: key}
 }
 
 // putBuffers returns workspace to its pool.
 func putBuffers[T float](buf *buffers[T]) {
-	var zero T
-	switch any(zero).(type) {
-	case float32:
-		poolF32.Put(buf)
-	default:
-		poolF64.Put(buf)
+	if pool, ok := bufPools.Load(buf.key); ok {
+		pool.(*sync.Pool).Put(buf)
 	}
 }
 

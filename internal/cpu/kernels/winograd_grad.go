@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"sync"
 )
 
 // Winograd F(3×3, 2×2) for the weight gradient of a stride-1 3×3 convolution,
@@ -238,16 +239,36 @@ func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32, first bo
 	}
 }
 
+// filterOutputState is filterOutput's workspace, pooled: the form's output transform is called
+// through a function value, so arrays passed to it by pointer would be allocated on every call.
+type filterOutputState struct {
+	sum [winoMaxXi][]float32
+	out [9][]float32
+	buf []float32
+}
+
+var filterOutputPool sync.Pool // *filterOutputState
+
 // filterOutput sums the parts' M_ξ, in order, for input channels [c0, c1) and writes
 // dw[kh, kw, c, :] = (Gᵀ·M·G)[kh][kw] for them (the form's output transform).
 func (p *winoGradPlan) filterOutput(ms [][]float32, dw []float32, c0, c1 int) {
 	c, n, nPad := p.g.InC, p.n, p.nPad
 	mStr := p.cPad * nPad
 	xis := p.f.in.a * p.f.in.a
-	var sum [winoMaxXi][]float32
-	buf := make([]float32, xis*n)
+	st, _ := filterOutputPool.Get().(*filterOutputState)
+	if st == nil {
+		st = new(filterOutputState)
+	}
+	defer func() {
+		st.out = [9][]float32{} // do not keep dw reachable from the pool
+		filterOutputPool.Put(st)
+	}()
+	if cap(st.buf) < xis*n {
+		st.buf = make([]float32, xis*n)
+	}
+	sum, out := &st.sum, &st.out
 	for xi := range xis {
-		sum[xi] = buf[xi*n : (xi+1)*n]
+		sum[xi] = st.buf[xi*n : (xi+1)*n]
 	}
 	for ci := c0; ci < c1; ci++ {
 		for xi := range xis {
@@ -260,11 +281,10 @@ func (p *winoGradPlan) filterOutput(ms [][]float32, dw []float32, c0, c1 int) {
 				}
 			}
 		}
-		var out [9][]float32
 		for k := range out {
 			out[k] = dw[(k*c+ci)*n:][:n]
 		}
-		p.f.output(&sum, &out, n)
+		p.f.output(sum, out, n)
 	}
 }
 
