@@ -26,11 +26,42 @@ const (
 	helperBusy           // claimed by a caller, running its job or about to
 )
 
-// job is a loop handed to a helper; the helper runs f, then decrements pending and calls wg.Done.
+// loop is one parallelFor call's shared state, pooled so that a call allocates nothing of its own:
+// a training step makes a few hundred of them.
+type loop struct {
+	next    atomic.Int64 // the next item to take
+	items   int
+	body    func(worker, item int)
+	pending atomic.Int32 // workers other than the caller still running
+	wg      sync.WaitGroup
+	jobs    []job
+}
+
+var loopPool = sync.Pool{New: func() any { return new(loop) }}
+
+// work takes items in turn until none is left.
+func (l *loop) work(worker int) {
+	for {
+		i := int(l.next.Add(1) - 1)
+		if i >= l.items {
+			return
+		}
+		l.body(worker, i)
+	}
+}
+
+// job is a worker's share of a loop, handed to a helper or a new goroutine: run works, then marks
+// the worker done; it is the last access to the loop, which the caller may reuse at once after.
 type job struct {
-	f       func()
-	pending *atomic.Int32
-	wg      *sync.WaitGroup
+	l      *loop
+	worker int
+}
+
+func (j *job) run() {
+	l := j.l
+	l.work(j.worker)
+	l.pending.Add(-1)
+	l.wg.Done()
 }
 
 // helper is a goroutine that runs parallelFor's extra worker loops.
@@ -78,10 +109,11 @@ func (h *helper) loop() {
 		start, base := time.Now(), runtime.NumGoroutine()
 		for i := 0; ; i++ {
 			if j := h.job.Swap(nil); j != nil {
-				j.f()
+				l := j.l
+				l.work(j.worker)
 				h.state.Store(helperPolling)
-				j.pending.Add(-1)
-				j.wg.Done()
+				l.pending.Add(-1)
+				l.wg.Done()
 				runtime.Gosched() // let a caller woken by Done run here rather than wait for another core
 				break
 			}
@@ -110,35 +142,27 @@ func parallelFor(threads, items int, body func(worker, item int)) {
 		}
 		return
 	}
-	var next atomic.Int64
-	work := func(worker int) {
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= items {
-				return
-			}
-			body(worker, i)
-		}
+	l := loopPool.Get().(*loop)
+	l.next.Store(0)
+	l.items, l.body = items, body
+	l.pending.Store(int32(threads - 1))
+	l.wg.Add(threads - 1)
+	if cap(l.jobs) < threads {
+		l.jobs = make([]job, threads)
 	}
-	var pending atomic.Int32
-	var wg sync.WaitGroup
-	pending.Store(int32(threads - 1))
-	wg.Add(threads - 1)
+	l.jobs = l.jobs[:threads]
 	for t := 1; t < threads; t++ {
-		j := &job{f: func() { work(t) }, pending: &pending, wg: &wg}
+		j := &l.jobs[t]
+		*j = job{l: l, worker: t}
 		if h := claimHelper(); h != nil {
 			h.job.Store(j)
 			continue
 		}
-		go func() {
-			j.f()
-			j.pending.Add(-1)
-			j.wg.Done()
-		}()
+		go j.run()
 	}
-	work(0)
+	l.work(0)
 	start := time.Now()
-	for i := 0; pending.Load() > 0; i++ {
+	for i := 0; l.pending.Load() > 0; i++ {
 		if i%32 == 31 {
 			if time.Since(start) > joinSpin {
 				break
@@ -146,7 +170,9 @@ func parallelFor(threads, items int, body func(worker, item int)) {
 			runtime.Gosched() // a helper just started may be queued on this core
 		}
 	}
-	wg.Wait()
+	l.wg.Wait()
+	l.body = nil // do not keep the caller's data reachable from the pool
+	loopPool.Put(l)
 }
 
 // ParallelFor runs body(item) for every item in [0, items) on up to Threads() goroutines, the
