@@ -600,8 +600,29 @@ func reduceFast32(op backends.OpType, out, in []float32, gs []reduceGroup) bool 
 	case len(gs) == 1 && gs[0].reduced && op == backends.OpTypeReduceSum:
 		sumLeadingRows32(out, in, gs[0].size, 1)
 		return true
+	case len(gs) == 3 && !gs[0].reduced && gs[1].reduced && !gs[2].reduced && op == backends.OpTypeReduceSum:
+		sumMiddleRows32(out, in, gs[0].size, gs[1].size, gs[2].size)
+		return true
 	}
 	return false
+}
+
+// sumMiddleRows32 sums in [outer, rows, cols] over its middle axis into out [outer, cols] (as a
+// global average pool over the pixels of channels-last images does), each output row summed in
+// float64 by one goroutine with addRows32, so the result does not depend on the number of cores.
+func sumMiddleRows32(out, in []float32, outer, rows, cols int) {
+	parallelFor(outer, max(1, elemGrain/max(rows*cols, 1)), func(s, e int) {
+		accp := getScratch[float64](cols)
+		defer putScratch(accp)
+		acc := *accp
+		for b := s; b < e; b++ {
+			clear(acc)
+			addRows32(acc, in[b*rows*cols:(b+1)*rows*cols], cols)
+			for j, v := range acc {
+				out[b*cols+j] = float32(v)
+			}
+		}
+	})
 }
 
 // sumLeadingRows32 sums the rows of in [rows, cols] into out [cols] in float64: the rows are split

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
+
+	"github.com/ifa-toolkit/ifa/internal/cpu/kernels"
 )
 
 // TestReduceFast32 checks the float32 row reductions (Sum, Max, Min over the last axis) and the
@@ -100,6 +102,60 @@ func TestReduceFast32(t *testing.T) {
 			reduceFast32(backends.OpTypeReduceMin, mn, z[:n], []reduceGroup{{1, false}, {n, true}})
 			if math.Signbit(float64(mx[0])) || !math.Signbit(float64(mn[0])) {
 				t.Errorf("n=%d: max %g (sign %v), min %g (sign %v)", n, mx[0], math.Signbit(float64(mx[0])), mn[0], math.Signbit(float64(mn[0])))
+			}
+		}
+	})
+}
+
+// TestSumMiddleRows32 checks the sums over the middle axis of [outer, rows, cols] (a global
+// average pool's sum over channels-last pixels) against a float64 loop, and that the result is the
+// same bits for 1, 2 and 3 goroutines.
+func TestSumMiddleRows32(t *testing.T) {
+	defer kernels.SetMaxThreads(kernels.SetMaxThreads(0))
+	forEachISA(t, func(t *testing.T) {
+		rng := newRng(17)
+		for _, sz := range [][3]int{{1, 1, 1}, {2, 3, 7}, {3, 5, 9}, {64, 64, 256}, {5, 17, 33}, {7, 1, 100}} {
+			outer, rows, cols := sz[0], sz[1], sz[2]
+			x := make([]float32, outer*rows*cols)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * 10)
+			}
+			gs := reduceGroups([]int{outer, rows, cols}, []bool{false, true, false})
+			if want := rows > 1 && outer > 1; want != (len(gs) == 3) {
+				t.Fatalf("%v: groups %v", sz, gs)
+			}
+			var first []float32
+			for _, threads := range []int{1, 2, 3} {
+				kernels.SetMaxThreads(threads)
+				got := make([]float32, outer*cols)
+				if !reduceFast32(backends.OpTypeReduceSum, got, x, gs) {
+					if len(gs) == 3 {
+						t.Fatalf("%v: middle-axis sum not handled", sz)
+					}
+					if err := reduceFloat(backends.OpTypeReduceSum, got, x, gs); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for b := 0; b < outer; b++ {
+					for j := 0; j < cols; j++ {
+						var want float64
+						for r := 0; r < rows; r++ {
+							want += float64(x[(b*rows+r)*cols+j])
+						}
+						if g := float64(got[b*cols+j]); math.Abs(g-want) > 1e-6*math.Max(1, math.Abs(want)) {
+							t.Fatalf("%v threads %d: out[%d,%d] = %g, want %g", sz, threads, b, j, g, want)
+						}
+					}
+				}
+				if first == nil {
+					first = got
+				} else {
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(first[i]) {
+							t.Fatalf("%v: %d goroutines give other bits than 1 at %d", sz, threads, i)
+						}
+					}
+				}
 			}
 		}
 	})
