@@ -201,7 +201,7 @@ func WinogradF4Pays(g ConvGeometry, n int) bool {
 // 225·max|e|; see TestSconvWinograd3x3FilterF4AgainstReference).
 
 // winoGradF4 is F(3×3, 4×4).
-var winoGradF4 = &winoGradForm{in: winoF4, dyPanels: wino4DyPanels, output: wino4FilterOutput}
+var winoGradF4 = &winoGradForm{in: winoF4, dyPanels: wino4DyPanels, output: wino4FilterOutput, outputVec: wino4GradOutputVec}
 
 // SconvWinograd3x3FilterF4 is SconvWinograd3x3Filter computed with Winograd F(3×3, 4×4): 6×6 input
 // tiles, 4×4 gradient tiles, 36 products per tile (2.25 multiplies per output position instead of
@@ -275,16 +275,17 @@ func wino4FilterOutput(s *[winoMaxXi][]float32, out *[9][]float32, n int) {
 
 // winoF4FilterMinOut is the smallest output height and width for which the weight gradient runs
 // with F(3×3, 4×4) by default (see WinogradF4FilterPays).
-const winoF4FilterMinOut = 16
+const winoF4FilterMinOut = 8
 
 // WinogradF4FilterPays reports whether SconvWinograd3x3FilterF4 is expected to be faster than
 // SconvWinograd3x3Filter for geometry g with n output channels: on the avx512 path (the only one
 // with a vector gradient-tile transform; in Go the transform took more time than the products),
-// for outputs at least 16 pixels high and wide. Measured per CPU-second on the resnet8x4 layers at
+// for outputs at least 8 pixels high and wide. Measured per CPU-second on the resnet8x4 layers at
 // batch 64 with two goroutines on the shared machine (BenchmarkWinogradFilter, interleaved runs):
-// 1.2–1.3× faster at 32×32×64 and 32×32×32→64, 1.3–1.5× at 16×16×128, but no faster at
-// 8×8×256 (0.9–1.1×: its 36 accumulated matrices M_ξ, 9.8 MB, are read and written by every
-// block of tiles).
+// 1.2–1.3× faster at 32×32×64 and 32×32×32→64, 1.3–1.5× at 16×16×128; at 8×8×256 1.2–1.5×
+// since its 36 matrices M_ξ (9.8 MB) are summed by ξ (sconvWinogradFilterByXi) and the output
+// transform is vectorised (before, by blocks of tiles, each of which read and wrote all of M,
+// 0.9–1.1×).
 func WinogradF4FilterPays(g ConvGeometry, n int) bool {
 	return cur().isa >= ISAAVX512 && g.OutH >= winoF4FilterMinOut && g.OutW >= winoF4FilterMinOut
 }

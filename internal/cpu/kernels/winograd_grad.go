@@ -82,6 +82,10 @@ type winoGradForm struct {
 	// output writes out[3k+l][j] = (Gᵀ·M·G)[k][l] for the a×a tiles M[i][i'][j] = s[a·i+i'][j] of
 	// channels j < n.
 	output func(s *[winoMaxXi][]float32, out *[9][]float32, n int)
+	// outputVec, when set, is output on a vector path with the parts' sums done in it (see
+	// wino4GradOutputVec): channels [0, done) of one input channel; done = 0 where the path has no
+	// such form.
+	outputVec func(m []float32, xs, parts, ps int, dw []float32, ks, n int, scratch *[winoMaxXi * 16]float32) (done int)
 }
 
 // winoGradF2 is F(3×3, 2×2).
@@ -133,12 +137,13 @@ func winoGradSplit(tiles, xis, cPad, nPad, blockTiles int) (tb, parts int) {
 // goroutines take the parts in turn, each part's blocks are summed in order into the part's own
 // M_ξ, and the parts are added in order at the end.
 func sconvWinogradFilter(kern *kernel[float32], f *winoGradForm, g ConvGeometry, n int, x, dy, dw []float32, threads, blockTiles int) {
-	mr, nr := kern.mr, kern.nr
+	p := newWinoGradPlan(kern, f, g, n)
 	c := g.InC
 	tm, xis := f.in.m, f.in.a*f.in.a
-	p := winoGradPlan{g: g, f: f, kern: kern, n: n, nPad: (n + nr - 1) / nr * nr, cPad: (c + mr - 1) / mr * mr,
-		tilesH: (g.OutH + tm - 1) / tm, tilesW: (g.OutW + tm - 1) / tm}
-	p.tiles = g.Batch * p.tilesH * p.tilesW
+	if blockTiles <= 0 && 4*xis*p.cPad*p.nPad > winoGradByXiMinBytes {
+		sconvWinogradFilterByXi(kern, f, g, n, x, dy, dw, threads, 0)
+		return
+	}
 
 	tb, parts := winoGradSplit(p.tiles, xis, p.cPad, p.nPad, blockTiles)
 	p.tb = tb
@@ -161,21 +166,103 @@ func sconvWinogradFilter(kern *kernel[float32], f *winoGradForm, g ConvGeometry,
 	}
 	acc := getAcc[float32](parts * mSize)
 	defer putAcc(acc)
-	ms := make([][]float32, parts)
-	for q := range ms {
-		ms[q] = (*acc)[q*mSize : (q+1)*mSize]
-	}
+	ms := *acc
 	parallelFor(threads, parts, func(wk, q int) {
 		buf := work[wk]
 		b0 := q * blocks / parts
 		for blk := b0; blk < (q+1)*blocks/parts; blk++ {
-			p.block(blk*p.tb, x, dy, buf.a, buf.b, buf.tile, ms[q], blk == b0)
+			p.block(blk*p.tb, x, dy, buf.a, buf.b, buf.tile, ms[q*mSize:(q+1)*mSize], blk == b0)
 		}
 	})
+	p.output(ms, parts, dw, threads)
+}
+
+// output sums the parts' M_ξ (part q at m[q·a²·cPad·nPad:]) and transforms them into dw, split
+// over up to threads goroutines by runs of input channels.
+func (p *winoGradPlan) output(m []float32, parts int, dw []float32, threads int) {
+	c, n := p.g.InC, p.n
 	rowsPer := max(1, 4096/max(1, n))
 	parallelFor(threads, (c+rowsPer-1)/rowsPer, func(_, item int) {
-		p.filterOutput(ms, dw, item*rowsPer, min(c, (item+1)*rowsPer))
+		p.filterOutput(m, parts, dw, item*rowsPer, min(c, (item+1)*rowsPer))
 	})
+}
+
+// newWinoGradPlan returns the plan of the weight gradient of g with n output channels, form f and
+// micro-kernel kern, its tiles per block not set.
+func newWinoGradPlan(kern *kernel[float32], f *winoGradForm, g ConvGeometry, n int) winoGradPlan {
+	mr, nr, tm := kern.mr, kern.nr, f.in.m
+	p := winoGradPlan{g: g, f: f, kern: kern, n: n, nPad: (n + nr - 1) / nr * nr, cPad: (g.InC + mr - 1) / mr * mr,
+		tilesH: (g.OutH + tm - 1) / tm, tilesW: (g.OutW + tm - 1) / tm}
+	p.tiles = g.Batch * p.tilesH * p.tilesW
+	return p
+}
+
+// winoGradByXiMinBytes is the size of the a² matrices M_ξ (4·a²·cPad·nPad bytes) above which
+// sconvWinogradFilter runs by ξ (sconvWinogradFilterByXi) instead of by blocks of tiles: blocks of
+// a few dozen tiles, whose transformed tiles stay in the second-level cache, read and write all of
+// M once per block, which costs more than the products once M no longer fits that cache (the
+// 8×8×256 → 256 layers of resnet8x4: 9.8 MB with F(3×3, 4×4), 4.4 MB with F(3×3, 2×2)).
+const winoGradByXiMinBytes = 4 << 20
+
+// winoGradChunkBytes is the most bytes of the transformed tiles (V and E, 4·a²·tiles·(cPad + nPad))
+// of one chunk of sconvWinogradFilterByXi: each chunk reads and writes M once.
+const winoGradChunkBytes = 20 << 20
+
+// sconvWinogradFilterByXi is sconvWinogradFilter with the loops turned around, for gradients whose
+// M_ξ are large and whose tiles are few: the tiles are cut into chunks of chunkTiles
+// (winoGradChunkBytes when chunkTiles ≤ 0; a function of the sizes only); all the tiles of a chunk
+// are transformed first (split over the goroutines by runs of tiles), then each product
+// M_ξ[:, panel] += V_ξᵀ·E_ξ[:, panel] runs over the whole chunk at once (split over the goroutines
+// by ξ and panel of nr output channels). There is one set of M_ξ, each element of which is
+// summed by the same micro-kernel calls in the same order on any number of goroutines.
+func sconvWinogradFilterByXi(kern *kernel[float32], f *winoGradForm, g ConvGeometry, n int, x, dy, dw []float32, threads, chunkTiles int) {
+	p := newWinoGradPlan(kern, f, g, n)
+	c, nr := g.InC, kern.nr
+	tm, xis := f.in.m, f.in.a*f.in.a
+	if chunkTiles <= 0 {
+		chunkTiles = winoGradChunkBytes / (4 * xis * (p.cPad + p.nPad))
+	}
+	p.tb = max(1, min(chunkTiles, p.tiles))
+	threads = max(1, threads)
+	vs, es, mStr := p.tb*p.cPad, p.tb*p.nPad, p.cPad*p.nPad // strides between the ξ of v, e and m
+	scratchSize := xis*c + tm*tm*n
+	buf := getBuffers[float32](xis*vs, xis*es, threads*scratchSize)
+	defer putBuffers(buf)
+	v, e := buf.a, buf.b
+	acc := getAcc[float32](xis * mStr)
+	defer putAcc(acc)
+	m := *acc
+
+	const tilesPerItem = 4
+	panels := p.nPad / nr
+	padE := n % nr // the padding columns of E's last panel start here (none when 0)
+	for t0 := 0; t0 < p.tiles; t0 += p.tb {
+		cnt := min(p.tb, p.tiles-t0)
+		parallelFor(threads, (cnt+tilesPerItem-1)/tilesPerItem, func(wk, item int) {
+			sc := buf.tile[wk*scratchSize : (wk+1)*scratchSize]
+			for t := item * tilesPerItem; t < min(cnt, (item+1)*tilesPerItem); t++ {
+				p.transformTile(t0+t, t, x, dy, v, e, sc[:xis*c], sc[xis*c:])
+				// The padding channels are never written by the transforms: zero them, so that the
+				// unused rows and columns of M stay finite.
+				for xi := 0; xi < xis; xi++ {
+					clear(v[xi*vs+t*p.cPad+c : xi*vs+(t+1)*p.cPad])
+					if padE != 0 {
+						row := xi*es + (panels-1)*p.tb*nr + t*nr
+						clear(e[row+padE : row+nr])
+					}
+				}
+			}
+		})
+		beta := float32(1)
+		if t0 == 0 {
+			beta = 0
+		}
+		parallelFor(threads, xis*panels, func(_, item int) {
+			xi, jr := item/panels, item%panels*nr
+			p.panelProduct(cnt, v[xi*vs:], e[xi*es+jr*p.tb:], m[xi*mStr+jr:], beta)
+		})
+	}
+	p.output(m, 1, dw, threads)
 }
 
 // block accumulates the products of tiles [t0, t0+tb) (fewer for the last block) into m
@@ -185,76 +272,94 @@ func sconvWinogradFilter(kern *kernel[float32], f *winoGradForm, g ConvGeometry,
 // panels (panel q holds channels q·nr … q·nr+nr−1, tile-major), and scratch (a²·InC + m²·n) the
 // zero-padded tiles at the borders.
 func (p *winoGradPlan) block(t0 int, x, dy, v, e, scratch, m []float32, first bool) {
-	g, f := p.g, p.f
-	c, n := g.InC, p.n
+	c, n := p.g.InC, p.n
 	nr := p.kern.nr
-	tm, xis := f.in.m, f.in.a*f.in.a
+	tm, xis := p.f.in.m, p.f.in.a*p.f.in.a
 	cnt := min(p.tb, p.tiles-t0)
 	vs, es, mStr := p.tb*p.cPad, p.tb*p.nPad, p.cPad*p.nPad // strides between the ξ of v, e and m
-	perImage := p.tilesH * p.tilesW
 	patch, dyPatch := scratch[:xis*c], scratch[xis*c:xis*c+tm*tm*n]
 
 	for t := 0; t < cnt; t++ {
-		tile := t0 + t
-		b, th, tw := tile/perImage, tile%perImage/p.tilesW, tile%p.tilesW
-
-		// Input tile: V_ξ[t, :] = (Bᵀ·d_t·B)[ξ].
-		winoInputTile(f.in, g, x, b, tm*th-g.PadTop, tm*tw-g.PadLeft, c, patch, v[t*p.cPad:], vs)
-
-		// Gradient tile: E_ξ[t, :] = (A·e_t·Aᵀ)[ξ], zero past the last output row or column.
-		oh0, ow0 := tm*th, tm*tw
-		src, rs := dy[((b*g.OutH+oh0)*g.OutW+ow0)*n:], g.OutW*n
-		if oh0+tm > g.OutH || ow0+tm > g.OutW {
-			for a := 0; a < tm; a++ {
-				for d := 0; d < tm; d++ {
-					dst := dyPatch[(tm*a+d)*n : (tm*a+d+1)*n]
-					if oh0+a >= g.OutH || ow0+d >= g.OutW {
-						clear(dst)
-						continue
-					}
-					copy(dst, dy[((b*g.OutH+oh0+a)*g.OutW+ow0+d)*n:])
-				}
-			}
-			src, rs = dyPatch, tm*n
-		}
-		f.dyPanels(src, rs, n, e[t*nr:], es, p.tb*nr, nr, n)
+		p.transformTile(t0+t, t, x, dy, v, e, patch, dyPatch)
 	}
 
 	// M_ξ += V_ξᵀ·E_ξ (M_ξ = V_ξᵀ·E_ξ for the first block): V_ξ is read in place as the transposed A operand (rows = input channels,
 	// contiguous; steps = tiles, cPad apart); each packed panel of E_ξ (cnt×nr) stays in L1 while
 	// it meets every row tile of V_ξ.
-	mr := p.kern.mr
 	beta := float32(1)
 	if first {
 		beta = 0
 	}
 	for xi := 0; xi < xis; xi++ {
-		a, bp, cm := v[xi*vs:], e[xi*es:], m[xi*mStr:]
 		for jr := 0; jr < p.nPad; jr += nr {
-			panel := &bp[jr*p.tb]
-			for ir := 0; ir < p.cPad; ir += mr {
-				p.kern.fn(cnt, &a[ir], 1, p.cPad, panel, &cm[ir*p.nPad+jr], p.nPad, beta)
+			p.panelProduct(cnt, v[xi*vs:], e[xi*es+jr*p.tb:], m[xi*mStr+jr:], beta)
+		}
+	}
+}
+
+// transformTile writes the transformed input and gradient tiles of tile into row t of the block
+// buffers v and e (layout of block): V_ξ[t, :] = (Bᵀ·d·B)[ξ] and E_ξ[t, :] = (A·e·Aᵀ)[ξ], the
+// tiles over the image borders zero-padded through patch (a²·InC) and dyPatch (m²·n).
+func (p *winoGradPlan) transformTile(tile, t int, x, dy, v, e, patch, dyPatch []float32) {
+	g, f := p.g, p.f
+	c, n := g.InC, p.n
+	nr := p.kern.nr
+	tm := f.in.m
+	perImage := p.tilesH * p.tilesW
+	b, th, tw := tile/perImage, tile%perImage/p.tilesW, tile%p.tilesW
+
+	// Input tile: V_ξ[t, :] = (Bᵀ·d_t·B)[ξ].
+	winoInputTile(f.in, g, x, b, tm*th-g.PadTop, tm*tw-g.PadLeft, c, patch, v[t*p.cPad:], p.tb*p.cPad)
+
+	// Gradient tile: E_ξ[t, :] = (A·e_t·Aᵀ)[ξ], zero past the last output row or column.
+	oh0, ow0 := tm*th, tm*tw
+	src, rs := dy[((b*g.OutH+oh0)*g.OutW+ow0)*n:], g.OutW*n
+	if oh0+tm > g.OutH || ow0+tm > g.OutW {
+		for a := 0; a < tm; a++ {
+			for d := 0; d < tm; d++ {
+				dst := dyPatch[(tm*a+d)*n : (tm*a+d+1)*n]
+				if oh0+a >= g.OutH || ow0+d >= g.OutW {
+					clear(dst)
+					continue
+				}
+				copy(dst, dy[((b*g.OutH+oh0+a)*g.OutW+ow0+d)*n:])
 			}
 		}
+		src, rs = dyPatch, tm*n
+	}
+	f.dyPanels(src, rs, n, e[t*nr:], p.tb*p.nPad, p.tb*nr, nr, n)
+}
+
+// panelProduct computes M_ξ[:, panel] = V_ξᵀ·E_ξ[:, panel] + beta·M_ξ[:, panel] over cnt tiles: a
+// is V_ξ (read in place as the transposed A operand: rows = input channels, contiguous; steps =
+// tiles, cPad apart), panel the packed panel of E_ξ (cnt×nr; it stays in L1 while it meets every
+// row tile of V_ξ), cm the panel's first column of M_ξ (row stride nPad).
+func (p *winoGradPlan) panelProduct(cnt int, a, panel, cm []float32, beta float32) {
+	mr := p.kern.mr
+	for ir := 0; ir < p.cPad; ir += mr {
+		p.kern.fn(cnt, &a[ir], 1, p.cPad, &panel[0], &cm[ir*p.nPad], p.nPad, beta)
 	}
 }
 
 // filterOutputState is filterOutput's workspace, pooled: the form's output transform is called
 // through a function value, so arrays passed to it by pointer would be allocated on every call.
 type filterOutputState struct {
-	sum [winoMaxXi][]float32
-	out [9][]float32
-	buf []float32
+	sum     [winoMaxXi][]float32
+	out     [9][]float32
+	buf     []float32
+	scratch [winoMaxXi * 16]float32 // for outputVec
 }
 
 var filterOutputPool sync.Pool // *filterOutputState
 
-// filterOutput sums the parts' M_ξ, in order, for input channels [c0, c1) and writes
-// dw[kh, kw, c, :] = (Gᵀ·M·G)[kh][kw] for them (the form's output transform).
-func (p *winoGradPlan) filterOutput(ms [][]float32, dw []float32, c0, c1 int) {
+// filterOutput sums the parts' M_ξ (part q at m[q·a²·cPad·nPad:]), in order, for input channels
+// [c0, c1) and writes dw[kh, kw, c, :] = (Gᵀ·M·G)[kh][kw] for them (the form's output transform;
+// its vector form, where there is one, for the channels it takes).
+func (p *winoGradPlan) filterOutput(m []float32, parts int, dw []float32, c0, c1 int) {
 	c, n, nPad := p.g.InC, p.n, p.nPad
 	mStr := p.cPad * nPad
 	xis := p.f.in.a * p.f.in.a
+	mSize := xis * mStr
 	st, _ := filterOutputPool.Get().(*filterOutputState)
 	if st == nil {
 		st = new(filterOutputState)
@@ -271,20 +376,27 @@ func (p *winoGradPlan) filterOutput(ms [][]float32, dw []float32, c0, c1 int) {
 		sum[xi] = st.buf[xi*n : (xi+1)*n]
 	}
 	for ci := c0; ci < c1; ci++ {
+		j0 := 0
+		if p.f.outputVec != nil {
+			j0 = p.f.outputVec(m[ci*nPad:], mStr, parts, mSize, dw[ci*n:], c*n, n, &st.scratch)
+		}
+		if j0 == n {
+			continue
+		}
 		for xi := range xis {
-			copy(sum[xi], ms[0][xi*mStr+ci*nPad:][:n])
-			for _, m := range ms[1:] {
-				src := m[xi*mStr+ci*nPad:][:n]
-				dst := sum[xi]
+			dst := sum[xi][:n-j0]
+			copy(dst, m[xi*mStr+ci*nPad+j0:])
+			for q := 1; q < parts; q++ {
+				src := m[q*mSize+xi*mStr+ci*nPad+j0:][:len(dst)]
 				for j := range dst {
 					dst[j] += src[j]
 				}
 			}
 		}
 		for k := range out {
-			out[k] = dw[(k*c+ci)*n:][:n]
+			out[k] = dw[(k*c+ci)*n+j0:][:n-j0]
 		}
-		p.f.output(sum, out, n)
+		p.f.output(sum, out, n-j0)
 	}
 }
 

@@ -342,3 +342,139 @@ func BenchmarkWinogradFilter(b *testing.B) {
 		})
 	}
 }
+
+// TestSconvWinogradFilterByXi checks the weight gradient computed by ξ (sconvWinogradFilterByXi,
+// both forms) against the float64 definition with every micro-kernel, chunks of 1 tile, a few
+// tiles that leave a short last chunk, the default and more than all the tiles, and checks that
+// 1, 2, 3 and 5 goroutines give the same bits for each chunk size. The shapes have channel
+// counts off the micro-kernels' tiles (padding rows of V and columns of E) and borders on all
+// sides.
+func TestSconvWinogradFilterByXi(t *testing.T) { forEachISA(t, testSconvWinogradFilterByXi) }
+
+func testSconvWinogradFilterByXi(t *testing.T) {
+	rng := rand.New(rand.NewPCG(57, 58))
+	for _, tc := range []winoCase{{3, 9, 11, 19, 37, 1, 1}, {2, 6, 6, 20, 70, 1, 1}, {1, 5, 5, 3, 2, 1, 1}, {2, 8, 8, 33, 48, 1, 1}} {
+		g := tc.geometry()
+		x := toF32(randSlice(rng, g.InputSize()))
+		dy := toF32(randSlice(rng, g.Pixels()*tc.n))
+		want, mag := naiveFilterGrad3x3(g, tc.n, fromF32(x), fromF32(dy))
+		for _, kern := range append(testWinoKernels(), genericKernelF32()) {
+			for _, f := range []*winoGradForm{winoGradF2, winoGradF4} {
+				for _, chunk := range []int{1, 5, 0, 1000} {
+					var first []float32
+					for _, threads := range detThreads {
+						dw := make([]float32, len(want))
+						for i := range dw {
+							dw[i] = float32(math.NaN()) // overwritten, never read
+						}
+						sconvWinogradFilterByXi(kern, f, g, tc.n, x, dy, dw, threads, chunk)
+						label := fmt.Sprintf("%+v F(3×3, %d×%d) %s, chunk %d, %d goroutines", tc, f.in.m, f.in.m, kern.name, chunk, threads)
+						if first == nil {
+							first = dw
+							if f == winoGradF2 {
+								checkWinograd(t, label, dw, want, mag)
+							} else {
+								checkWinogradBound(t, label, dw, want, mag, wino4GradBound)
+							}
+							continue
+						}
+						if i := sameBits(dw, first); i >= 0 {
+							t.Errorf("%s: dw[%d] = %g, one goroutine gives %g", label, i, dw[i], first[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSconvWinogradFilterLargeM runs the entry points on a layer whose M_ξ exceed
+// winoGradByXiMinBytes (8×8 outputs, 264 → 264 channels: about resnet8x4's last layer, with part
+// of a panel and of a vector group left over), which therefore run by ξ: against the float64
+// definition, and the same bits as sconvWinogradFilterByXi called directly.
+func TestSconvWinogradFilterLargeM(t *testing.T) { forEachISA(t, testSconvWinogradFilterLargeM) }
+
+func testSconvWinogradFilterLargeM(t *testing.T) {
+	rng := rand.New(rand.NewPCG(59, 60))
+	tc := winoCase{2, 8, 8, 264, 264, 1, 1}
+	g := tc.geometry()
+	x := toF32(randSlice(rng, g.InputSize()))
+	dy := toF32(randSlice(rng, g.Pixels()*tc.n))
+	want, mag := naiveFilterGrad3x3(g, tc.n, fromF32(x), fromF32(dy))
+	for _, f := range []*winoGradForm{winoGradF2, winoGradF4} {
+		kern := cur().winoFor(tc.n)
+		p := newWinoGradPlan(kern, f, g, tc.n)
+		if xis := f.in.a * f.in.a; 4*xis*p.cPad*p.nPad <= winoGradByXiMinBytes {
+			t.Fatalf("F(3×3, %d×%d): M_ξ take %d bytes, the test wants more than %d", f.in.m, f.in.m, 4*xis*p.cPad*p.nPad, winoGradByXiMinBytes)
+		}
+		dw := make([]float32, len(want))
+		entry := SconvWinograd3x3Filter
+		if f == winoGradF4 {
+			entry = SconvWinograd3x3FilterF4
+		}
+		if err := entry(g, tc.n, x, dy, dw); err != nil {
+			t.Fatal(err)
+		}
+		label := fmt.Sprintf("%+v F(3×3, %d×%d)", tc, f.in.m, f.in.m)
+		if f == winoGradF2 {
+			checkWinograd(t, label, dw, want, mag)
+		} else {
+			checkWinogradBound(t, label, dw, want, mag, wino4GradBound)
+		}
+		direct := make([]float32, len(want))
+		sconvWinogradFilterByXi(kern, f, g, tc.n, x, dy, direct, 1, 0)
+		if i := sameBits(dw, direct); i >= 0 {
+			t.Errorf("%s: dw[%d] = %g, by ξ %g", label, i, dw[i], direct[i])
+		}
+	}
+}
+
+// TestWino4GradOutputVec checks the vector F(3×3, 4×4) output transform with the parts' sums
+// (wino4GradOutputVec, where the path has it) bit for bit against the sums in order and
+// wino4FilterOutput, for 1 to 3 parts, channel counts below, at and past multiples of 16 and
+// strides with gaps.
+func TestWino4GradOutputVec(t *testing.T) { forEachISA(t, testWino4GradOutputVec) }
+
+func testWino4GradOutputVec(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	var scratch [winoMaxXi * 16]float32
+	for _, n := range []int{5, 16, 35, 64} {
+		for parts := 1; parts <= 3; parts++ {
+			xs := n + 3
+			ps := 36*xs + 7
+			ks := n + 5
+			m := make([]float32, parts*ps)
+			for i := range m {
+				m[i] = float32(rng.NormFloat64())
+			}
+			dw := make([]float32, 8*ks+n)
+			done := wino4GradOutputVec(m, xs, parts, ps, dw, ks, n, &scratch)
+			if want := 16 * (n / 16); cur().isa >= ISAAVX512 && done != want || cur().isa < ISAAVX512 && done != 0 {
+				t.Fatalf("n=%d: %d channels done on path %s", n, done, cur().isa)
+			}
+			var s [winoMaxXi][]float32
+			var out [9][]float32
+			for xi := range 36 {
+				s[xi] = make([]float32, n)
+				for j := range n {
+					v := m[xi*xs+j]
+					for q := 1; q < parts; q++ {
+						v += m[q*ps+xi*xs+j]
+					}
+					s[xi][j] = v
+				}
+			}
+			for k := range out {
+				out[k] = make([]float32, n)
+			}
+			wino4FilterOutput(&s, &out, n)
+			for k := range out {
+				for j := range done {
+					if got, want := dw[k*ks+j], out[k][j]; math.Float32bits(got) != math.Float32bits(want) {
+						t.Fatalf("n=%d, %d parts: dw[%d][%d] = %g, portable %g", n, parts, k, j, got, want)
+					}
+				}
+			}
+		}
+	}
+}
