@@ -19,7 +19,15 @@ type batchNormParams struct {
 	// residual (with relu) makes a training batch norm's first output y + s, s its fourth input: set
 	// when the executable is compiled, for a ReLU of a residual sum y + s that is y's only use.
 	residual bool
+	// mask (with relu) makes a training batch norm's first output, instead of y (or y + s), the
+	// bits of y ≥ 0 (or y + s ≥ 0; bnMaskShape): set when the executable is compiled, for a y read
+	// by nothing but its ReLU and ReLU gradients (see fuseReLUMask).
+	mask bool
 }
+
+// bnMaskShape is the shape of the buffer holding the bits of y ≥ 0 for n elements: element i at
+// bit i mod 32 of word i/32 (a float32 buffer viewed as uint32 words, see bitsOf).
+func bnMaskShape(n int) shapes.Shape { return shapes.Make(dtypes.Float32, (n+31)/32) }
 
 func (b *Builder) checkBatchNorm(ctx string, operand *node, axis int, perFeature ...*node) error {
 	s := operand.shape
@@ -205,7 +213,12 @@ func execBatchNormTraining(ex *execState, n *node, ins []*value, lastUse []bool)
 	outer, c, inner := bnLayout(n.multiShapes[0].Dimensions, p.axis)
 	xFlat := ins[0].buf.flat
 	// x is read fully (statistics) before the normalisation writes out elementwise.
-	out := outputLike(ex, n.multiShapes[0], ins, lastUse, 0)
+	var out *Buffer
+	if p.mask {
+		out = ex.b.newBuffer(bnMaskShape(n.multiShapes[0].Size()))
+	} else {
+		out = outputLike(ex, n.multiShapes[0], ins, lastUse, 0)
+	}
 	meanB := ex.b.newBuffer(n.multiShapes[1])
 	varB := ex.b.newBuffer(n.multiShapes[2])
 	var reluB *Buffer
@@ -222,7 +235,11 @@ func execBatchNormTraining(ex *execState, n *node, ins []*value, lastUse []bool)
 			if p.residual {
 				res = ins[3].buf.flat.([]float32)
 			}
-			bnTrainLastAxis(out.flat.([]float32), relu, res, meanB.flat.([]float32), varB.flat.([]float32), x,
+			y, mask := out.flat.([]float32), []uint32(nil)
+			if p.mask {
+				y, mask = nil, bitsOf(y)
+			}
+			bnTrainLastAxisTo(y, mask, relu, res, meanB.flat.([]float32), varB.flat.([]float32), x,
 				ins[1].buf.flat.([]float32), ins[2].buf.flat.([]float32), float64(p.epsilon), outer, c)
 			if reluB == nil {
 				return []*Buffer{out, meanB, varB}, nil
@@ -343,6 +360,77 @@ func fuseBatchNormReLU(nodes []*node, inputs [][]*node, live, isOutput []bool, f
 		}
 	}
 	return reluOf, sumOf
+}
+
+// fuseReLUMask finds the batch norms that compute their ReLU (see fuseBatchNormReLU) whose ReLU
+// input y (the normalised output, or the residual sum) is read by nothing but that ReLU and
+// ReLU-gradient programs y ≥ +0 ? t : f (fused.go's reluGrad): such a batch norm then writes, as
+// its first output, the bits of y ≥ 0 (bnMaskShape, 1/32 of y's bytes) instead of y, and the
+// programs read those bits. y is then neither written by the forward pass nor read back by the
+// backward pass.
+func fuseReLUMask(nodes []*node, inputs [][]*node, live, isOutput []bool, fused map[int]*fusedProgram,
+	reluOf, sumOf map[int]*node) {
+	users := make([][]*node, len(nodes))
+	for _, n := range nodes {
+		if !live[n.id] {
+			continue
+		}
+		for _, in := range inputs[n.id] {
+			users[in.id] = append(users[in.id], n)
+		}
+	}
+	sumOfTuple := map[int]*node{} // the residual sum that takes a batch norm's first output
+	for id, t := range sumOf {
+		sumOfTuple[t.id] = nodes[id]
+	}
+	for _, t := range nodes {
+		if !live[t.id] || t.op != opTupleElement || t.index != 0 {
+			continue
+		}
+		bn := t.inputs[0]
+		if bn.op != backends.OpTypeBatchNormForTraining {
+			continue
+		}
+		p := bn.params.(batchNormParams)
+		if !p.relu || p.mask {
+			continue
+		}
+		y := t
+		if p.residual {
+			if y = sumOfTuple[t.id]; y == nil {
+				continue
+			}
+		}
+		if isOutput[y.id] {
+			continue
+		}
+		var progs []*reluGrad
+		ok := true
+		for _, u := range users[y.id] {
+			if reluOf[u.id] == bn {
+				continue
+			}
+			prog := fused[u.id]
+			if prog == nil || prog.reluGrad == nil {
+				ok = false
+				break
+			}
+			m, ls := prog.reluGrad, inputs[u.id]
+			if ls[m.y] != y || ls[m.g] == y || (m.g2 >= 0 && ls[m.g2] == y) || !isPositiveZero32(ls[m.z]) {
+				ok = false
+				break
+			}
+			progs = append(progs, m)
+		}
+		if !ok || len(progs) == 0 {
+			continue
+		}
+		p.mask = true
+		bn.params = p
+		for _, m := range progs {
+			m.mask = true
+		}
+	}
 }
 
 // isPositiveZero32 reports whether n is a float32 constant holding one +0.
@@ -509,6 +597,13 @@ func bnShift(k []float32, acc []float64, x []float32, rows, c int) {
 // When relu is set, it gets max(out, 0) too; when res is set too, out gets the normalised value
 // plus res.
 func bnTrainLastAxis(out, relu, res, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
+	bnTrainLastAxisTo(out, nil, relu, res, meanOut, varOut, x, scale, offset, eps, rows, c)
+}
+
+// bnTrainLastAxisTo is bnTrainLastAxis, except that with mask set (and relu), out is not written
+// and mask gets the bits of out ≥ 0 instead (see bnMaskShape).
+func bnTrainLastAxisTo(out []float32, mask []uint32, relu, res, meanOut, varOut, x, scale, offset []float32,
+	eps float64, rows, c int) {
 	f32, f64 := getScratch[float32](4*c), getScratch[float64](3*c)
 	defer putScratch(f32)
 	defer putScratch(f64)
@@ -530,6 +625,19 @@ func bnTrainLastAxis(out, relu, res, meanOut, varOut, x, scale, offset []float32
 		hi[j] = float32(mean)
 		lo[j] = float32(mean - float64(hi[j]))
 		a[j] = float32(float64(scale[j]) / math.Sqrt(variance+eps))
+	}
+	if mask != nil {
+		// Chunks of whole rows that start on a mask word: unit rows hold a multiple of 32 elements.
+		unit := 32 / gcd(c, 32)
+		parallelFor((rows+unit-1)/unit, max(1, elemGrain/max(c*unit, 1)), func(u0, u1 int) {
+			r0, r1 := u0*unit, min(rows, u1*unit)
+			var s []float32
+			if res != nil {
+				s = res[r0*c : r1*c]
+			}
+			bnNormalizeReLUMaskRows(mask[r0*c/32:], relu[r0*c:r1*c], x[r0*c:r1*c], s, hi, lo, a, offset)
+		})
+		return
 	}
 	parallelFor(rows, max(1, elemGrain/max(c, 1)), func(r0, r1 int) {
 		switch {
@@ -647,6 +755,45 @@ func bnGradRowsGo(dx, g, x, m, ka, kb, kd []float32) {
 		o := dx[off : off+c]
 		for j, mv := range m {
 			o[j] = ka[j]*gr[j] + kb[j]*(row[j]-mv) + kd[j]
+		}
+	}
+}
+
+// gcd returns the greatest common divisor of a and b (> 0).
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// bnNormalizeReLUMaskRowsGo writes relu = max(v, 0) and the bits of v ≥ 0 to mask (element i at
+// bit i mod 32 of mask[i/32]), v = bnNormalizeRows's value (the kernel path's), plus s when s is
+// set, a block of rows at a time.
+func bnNormalizeReLUMaskRowsGo(mask []uint32, relu, x, s, hi, lo, a, b []float32) {
+	c := len(a)
+	if c == 0 {
+		return
+	}
+	n := len(x) / c * c
+	clear(mask[:(n+31)/32])
+	blockRows := max(1, fuseBlock/c)
+	tp := getScratch[float32](blockRows * c)
+	defer putScratch(tp)
+	for off := 0; off < n; off += blockRows * c {
+		end := min(n, off+blockRows*c)
+		v := (*tp)[:end-off]
+		bnNormalizeRows(v, x[off:end], hi, lo, a, b)
+		if s != nil {
+			addRowsTo(v, s[off:end], len(v))
+		}
+		r := relu[off:end]
+		for j, t := range v {
+			r[j] = max(t, 0)
+			if t >= 0 {
+				i := off + j
+				mask[i>>5] |= 1 << (i & 31)
+			}
 		}
 	}
 }

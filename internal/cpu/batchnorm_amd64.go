@@ -185,3 +185,25 @@ func bnNormalizeAddReLURows(out, relu, x, s, hi, lo, a, b []float32) {
 	addRowsTo(out, s, n)
 	reluRows(relu, out, n)
 }
+
+// bnNormalizeReLUMaskRows writes relu = max(v, 0) and the bits of v ≥ 0 to mask (element i of
+// the rows at bit i mod 32 of mask[i/32]), v = bnNormalizeRows's value, plus s when s is set.
+func bnNormalizeReLUMaskRows(mask []uint32, relu, x, s, hi, lo, a, b []float32) {
+	c := len(a)
+	if !vec16() || c == 0 || c%16 != 0 {
+		bnNormalizeReLUMaskRowsGo(mask, relu, x, s, hi, lo, a, b)
+		return
+	}
+	rows := len(x) / c
+	if rows == 0 {
+		return
+	}
+	n := rows * c
+	_, _, _, _, _ = relu[n-1], mask[(n-1)/32], hi[c-1], lo[c-1], b[c-1]
+	if s != nil {
+		_ = s[n-1]
+		bnNormalizeAddReLUMaskAVX512(&relu[0], &mask[0], &x[0], &s[0], &hi[0], &lo[0], &a[0], &b[0], c, rows)
+		return
+	}
+	bnNormalizeReLUMaskAVX512(&relu[0], &mask[0], &x[0], &hi[0], &lo[0], &a[0], &b[0], c, rows)
+}

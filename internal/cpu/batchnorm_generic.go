@@ -21,3 +21,7 @@ func bnNormalizeAddReLURows(out, relu, x, s, hi, lo, a, b []float32) {
 	addRowsTo(out, s, n)
 	reluRows(relu, out, n)
 }
+
+func bnNormalizeReLUMaskRows(mask []uint32, relu, x, s, hi, lo, a, b []float32) {
+	bnNormalizeReLUMaskRowsGo(mask, relu, x, s, hi, lo, a, b)
+}

@@ -13,6 +13,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/ifa-toolkit/ifa/internal/cpu/kernels"
 )
 
 // bnRef is batch norm over the last axis written from the formulas, in float64: x ([rows, c]) has
@@ -449,4 +451,243 @@ func TestBatchNormReLUFused(t *testing.T) {
 	if taken != 2 || sums != 1 {
 		t.Errorf("%d ReLUs and %d sums taken from the batch norms, want 2 and 1", taken, sums)
 	}
+}
+
+// bnReLUGradStep is a training batch norm and its ReLU r, with the gradient of a weighted sum of
+// r reversed along the first axis (so that r's gradient arrives as one tensor, as from a
+// convolution), without y among the outputs: with fusion on, the batch norm writes the mask of
+// y ≥ 0 instead of y (see fuseReLUMask).
+func bnReLUGradStep(xs []*graph.Node) []*graph.Node {
+	x, w, scale, offset := xs[0], xs[1], xs[2], xs[3]
+	y, _, _ := graph.InternalBatchNormForTraining(x, scale, offset, 1e-5, -1)
+	r := graph.Max(y, graph.ScalarZero(x.Graph(), x.DType()))
+	loss := graph.ReduceAllSum(graph.Mul(graph.Reverse(r, 0), w))
+	return append([]*graph.Node{r}, graph.Gradient(loss, x, scale, offset)...)
+}
+
+// bnResidualReLUGradStep is bnReLUGradStep after a residual sum, ReLU(y + s), whose output goes
+// two ways (reversed along the first and the last axis), so that its gradient is a sum of two.
+func bnResidualReLUGradStep(xs []*graph.Node) []*graph.Node {
+	x, w, scale, offset, s := xs[0], xs[1], xs[2], xs[3], xs[4]
+	y, _, _ := graph.InternalBatchNormForTraining(x, scale, offset, 1e-5, -1)
+	r := graph.Max(graph.Add(y, s), graph.ScalarZero(x.Graph(), x.DType()))
+	last := x.Rank() - 1
+	loss := graph.Add(graph.ReduceAllSum(graph.Mul(graph.Reverse(r, 0), w)),
+		graph.ReduceAllSum(graph.Mul(graph.Reverse(r, last), s)))
+	return append([]*graph.Node{r}, graph.Gradient(loss, x, scale, offset, s)...)
+}
+
+// BenchmarkBatchNormReLUTrainStep times a training batch norm and its ReLU (plain, and after a
+// residual sum), forward and backward, on a resnet8x4 stage-1 activation ([64, 32, 32, 64]
+// float32), as the fused program runs them. GB/s counts one read of x.
+func BenchmarkBatchNormReLUTrainStep(b *testing.B) {
+	rng := newRng(48)
+	in := make([]*tensors.Tensor, 5)
+	for i := range in {
+		in[i] = randTensor(rng, dtypes.Float32, 64, 32, 32, 64)
+	}
+	in[2], in[3] = randTensor(rng, dtypes.Float32, 64), randTensor(rng, dtypes.Float32, 64)
+	n := 4 * float64(in[0].Shape().Size())
+	b.Run("plain", func(b *testing.B) { benchExec(b, testCPU(), n, "GB/s", bnReLUGradStep, in[:4]...) })
+	b.Run("residual", func(b *testing.B) { benchExec(b, testCPU(), n, "GB/s", bnResidualReLUGradStep, in...) })
+}
+
+// TestBatchNormReLUMaskFused checks the training steps whose batch norm writes the mask of y ≥ 0
+// instead of y (fuseReLUMask), plain and after a residual sum, bit for bit against op-by-op
+// execution on every kernel path and with 1 to 3 goroutines, on feature counts that are and are not
+// multiples of 16 (and rows that do not fill a mask word), with y exactly ±0 on a feature, NaN
+// and infinities; and that the compiler applies it only where y has no other use.
+func TestBatchNormReLUMaskFused(t *testing.T) {
+	defer kernels.SetMaxThreads(kernels.SetMaxThreads(0))
+	rng := newRng(49)
+	forEachISA(t, func(t *testing.T) {
+		for _, dims := range [][]int{{2, 8, 8, 16}, {4, 4, 4, 37}, {3, 5, 2, 64}, {1, 7, 7, 48}, {1100, 1}, {5, 3, 3, 25},
+			{2, 1000, 37}} { // the last one split over the workers
+			c := dims[len(dims)-1]
+			in := make([]*tensors.Tensor, 5)
+			for i := range in {
+				in[i] = randTensor(rng, dtypes.Float32, dims...)
+			}
+			in[2], in[3] = randTensor(rng, dtypes.Float32, c), randTensor(rng, dtypes.Float32, c)
+			in[0].MutableFlatData(func(flat any) {
+				f := flat.([]float32)
+				if c > 2 {
+					for i := 0; i < len(f); i += c {
+						f[i] = 0.5 // feature 0 constant: y = offset
+					}
+					f[len(f)-1] = float32(math.NaN())
+				}
+			})
+			in[3].MutableFlatData(func(flat any) { flat.([]float32)[0] = float32(math.Copysign(0, -1)) })
+			in[1].MutableFlatData(func(flat any) {
+				f := flat.([]float32)
+				f[1], f[2], f[len(f)-2] = float32(math.Inf(1)), float32(math.NaN()), float32(math.Copysign(0, -1))
+			})
+			in[4].MutableFlatData(func(flat any) {
+				f := flat.([]float32)
+				f[0], f[len(f)/2] = float32(math.Copysign(0, -1)), float32(math.Inf(-1))
+			})
+			for si, step := range []graphFn{bnReLUGradStep, bnResidualReLUGradStep} {
+				ins := in[:4+si]
+				plain, _ := runGraph(t, testCPUWith("fusion=off"), step, ins...)
+				for _, procs := range []int{1, 2, 3} {
+					old := runtime.GOMAXPROCS(procs)
+					fused, _ := runGraph(t, testCPUWith("fusion=on"), step, ins...)
+					runtime.GOMAXPROCS(old)
+					for i := range fused {
+						for j := range fused[i] {
+							if math.Float64bits(fused[i][j]) != math.Float64bits(plain[i][j]) &&
+								!(math.IsNaN(fused[i][j]) && math.IsNaN(plain[i][j])) {
+								t.Fatalf("GOMAXPROCS %d, dims %v, step %d, output %d element %d: fused %v, op by op %v", procs, dims, si,
+									i, j, fused[i][j], plain[i][j])
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+	// The compiled steps: the mask replaces y only where y has no other use.
+	must := func(op backends.Op, err error) backends.Op {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	sh := shapes.Make(dtypes.Float32, 8, 4, 4, 16)
+	for _, tc := range []struct {
+		name     string
+		residual bool
+		other    func(b *Builder, y, g, zero backends.Op) []backends.Op // further outputs reading y
+		want     bool
+	}{
+		{"plain", false, nil, true},
+		{"residual", true, nil, true},
+		{"y is an output", false, func(b *Builder, y, g, zero backends.Op) []backends.Op { return []backends.Op{y} }, false},
+		{"another threshold", false, func(b *Builder, y, g, zero backends.Op) []backends.Op {
+			half := must(b.Constant([]float32{0.5}))
+			return []backends.Op{must(b.Where(must(b.GreaterOrEqual(y, half)), g, zero))}
+		}, false},
+		{"another use", true, func(b *Builder, y, g, zero backends.Op) []backends.Op {
+			return []backends.Op{must(b.Mul(y, y))}
+		}, false},
+	} {
+		b := testCPU().Builder("bnmask").(*Builder)
+		x := must(b.Parameter("x", sh, nil))
+		g := must(b.Parameter("g", sh, nil))
+		s := must(b.Parameter("s", shapes.Make(dtypes.Float32, 16), nil))
+		zero := must(b.Constant([]float32{0}))
+		y, _, _, err := b.BatchNormForTraining(x, s, s, 1e-5, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.residual {
+			y = must(b.Add(y, g))
+		}
+		outs := []backends.Op{must(b.Max(y, zero)), must(b.Where(must(b.GreaterOrEqual(y, zero)), g, zero))}
+		if tc.other != nil {
+			outs = append(outs, tc.other(b, y, g, zero)...)
+		}
+		exe, err := b.Compile(outs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bnMask, progMask bool
+		for _, st := range exe.(*Executable).steps {
+			if p, ok := st.n.params.(batchNormParams); ok && st.n.op == backends.OpTypeBatchNormForTraining {
+				bnMask = p.mask
+			}
+			if st.fused != nil && st.fused.reluGrad != nil {
+				progMask = progMask || st.fused.reluGrad.mask
+			}
+		}
+		if bnMask != tc.want || progMask != tc.want {
+			t.Errorf("%s: batch norm writes the mask %v, ReLU gradient reads it %v; want %v", tc.name, bnMask, progMask,
+				tc.want)
+		}
+	}
+}
+
+// TestBatchNormReLUMaskRows checks the normalisation loops that write the ReLU and the mask of
+// v ≥ 0 against bnNormalizeRows on the same kernel path (bit for bit) and the float64 formula, and
+// the ReLU-gradient loops that read the mask against a plain selection, on every kernel path.
+func TestBatchNormReLUMaskRows(t *testing.T) {
+	forEachISA(t, func(t *testing.T) {
+		rng := newRng(50)
+		rnd := func(n int, lo, hi float64) []float32 {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(lo + (hi-lo)*rng.Float64())
+			}
+			return v
+		}
+		for _, c := range []int{1, 7, 16, 17, 32, 48, 100} {
+			for _, rows := range []int{1, 2, 5, 33} {
+				n := rows * c
+				x, s := rnd(n, -2, 2), rnd(n, -1, 1)
+				hi, lo, a, b := rnd(c, -0.5, 0.5), rnd(c, -1e-6, 1e-6), rnd(c, -2, 2), rnd(c, -1, 1)
+				x[0], lo[0], b[0] = hi[0], 0, float32(math.Copysign(0, -1)) // v = ±0
+				x[n-1] = float32(math.NaN())
+				if n > 2 {
+					x[1] = float32(math.Inf(-1))
+				}
+				for _, res := range [][]float32{nil, s} {
+					name := sprintf("c=%d rows=%d residual=%v", c, rows, res != nil)
+					mask := make([]uint32, (n+31)/32+1)
+					for i := range mask {
+						mask[i] = 0xdeadbeef
+					}
+					relu := make([]float32, n)
+					bnNormalizeReLUMaskRows(mask, relu, x, res, hi, lo, a, b)
+					v := make([]float32, n)
+					bnNormalizeRows(v, x, hi, lo, a, b)
+					if res != nil {
+						addRowsTo(v, res, n)
+					}
+					for i := range n {
+						j := i % c
+						want := ((float64(x[i])-float64(hi[j]))-float64(lo[j]))*float64(a[j]) + float64(b[j])
+						if res != nil {
+							want += float64(res[i])
+						}
+						bit := mask[i/32]>>(i%32)&1 == 1
+						if math.Float32bits(relu[i]) != math.Float32bits(max(v[i], 0)) || bit != (v[i] >= 0) {
+							t.Fatalf("%s [%d]: relu %v mask %v, want %v and %v (v = %v)", name, i, relu[i], bit,
+								max(v[i], 0), v[i] >= 0, v[i])
+						}
+						if !math.IsNaN(want) && math.Abs(float64(v[i])-want) > 1e-5*(1+math.Abs(want)) {
+							t.Fatalf("%s [%d]: v %v, float64 %v", name, i, v[i], want)
+						}
+					}
+					if mask[len(mask)-1] != 0xdeadbeef {
+						t.Fatalf("%s: wrote past the mask", name)
+					}
+					// The gradient from the mask, then g + g2.
+					g, g2, f := rnd(n, -1, 1), rnd(n, -1, 1), []float32{float32(math.Copysign(0, -1))}
+					g[0] = float32(math.NaN())
+					out := make([]float32, n+1)
+					out[n] = 7
+					for _, h := range [][]float32{nil, g2} {
+						reluGradMaskElems(out[:n], mask, g, h, f)
+						for i := range n {
+							want := f[0]
+							if v[i] >= 0 {
+								want = g[i]
+								if h != nil {
+									want += h[i]
+								}
+							}
+							if math.Float32bits(out[i]) != math.Float32bits(want) {
+								t.Fatalf("%s gradient (g2 %v) [%d] = %v, want %v", name, h != nil, i, out[i], want)
+							}
+						}
+						if out[n] != 7 {
+							t.Fatalf("%s: gradient wrote past the output", name)
+						}
+					}
+				}
+			}
+		}
+	})
 }

@@ -17,7 +17,9 @@
 // have their own AVX-512 loops: an inference batch norm and its ReLU, max(x·a + b, 0), also after
 // a residual sum (a frozen teacher's layers), and a ReLU's gradient, y ≥ 0 ? g : 0. A ReLU of a
 // training batch norm's output, and the residual sum before it when that is the normalised value's
-// only use, are written by the batch norm's normalisation pass (fuseBatchNormReLU). Float32
+// only use, are written by the batch norm's normalisation pass (fuseBatchNormReLU); when that
+// ReLU's input is otherwise read only by ReLU gradients, the batch norm writes the bits of y ≥ 0
+// instead of y, and the gradients read those (fuseReLUMask). Float32
 // transcendental functions use float32 polynomial kernels (math32.go, ≤ 2e-7 relative error).
 // The 8-lane AVX2/FMA loops of exp, erf, the binary ops, row reductions, batch norm and small
 // products, and the 16-lane AVX-512 loops of exp, erf, row reductions and batch norm (whose last

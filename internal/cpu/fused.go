@@ -62,6 +62,9 @@ type fusedProgram struct {
 // the sum g + g2 of two branches). The fields are leaf indices, -1 where absent.
 type reluGrad struct {
 	y, g, g2, z, f int
+	// mask is set when y is the bits of y ≥ 0 that a batch norm wrote instead of y (see
+	// fuseReLUMask, bnMaskShape); z is then +0.
+	mask bool
 }
 
 // isLeaf reports whether operand r of p's instructions is a leaf of the given kind.
@@ -413,7 +416,7 @@ func parentShape(parent *node, asCond bool) shapes.Shape {
 func execFused(ex *execState, n *node, p *fusedProgram, ins []*value, lastUse []bool) (*Buffer, error) {
 	var cands []int
 	for i, k := range p.leafKinds {
-		if k == leafFull {
+		if k == leafFull && (p.reluGrad == nil || !p.reluGrad.mask || i != p.reluGrad.y) {
 			cands = append(cands, i)
 		}
 	}
@@ -433,6 +436,23 @@ func execFused(ex *execState, n *node, p *fusedProgram, ins []*value, lastUse []
 	c := 1
 	if r := n.shape.Rank(); r > 0 {
 		c = n.shape.Dimensions[r-1]
+	}
+	if m := p.reluGrad; m != nil && m.mask {
+		words := bitsOf(leaves[m.y])
+		g, g2, f := leaves[m.g], []float32(nil), leaves[m.f]
+		if m.g2 >= 0 {
+			g2 = leaves[m.g2]
+		}
+		// Ranges of whole mask words.
+		parallelFor((total+31)/32, max(1, elemGrain/32), func(w0, w1 int) {
+			s, e := w0*32, min(total, w1*32)
+			if g2 != nil {
+				reluGradMaskElems(o[s:e], words[w0:w1], g[s:e], g2[s:e], f)
+			} else {
+				reluGradMaskElems(o[s:e], words[w0:w1], g[s:e], nil, f)
+			}
+		})
+		return out, nil
 	}
 	if m := p.reluGrad; m != nil && fusedLoopsAvailable() {
 		y, g, g2, z, f := leaves[m.y], leaves[m.g], []float32(nil), leaves[m.z], leaves[m.f]
@@ -660,5 +680,22 @@ func fusedWhere(d, c []float32, cS bool, t []float32, tS bool, f []float32, fS b
 			fv = fb[j]
 		}
 		db[j] = fv ^ ((tv ^ fv) & m)
+	}
+}
+
+// reluGradMaskElemsGo writes out = bit i of mask ? t : f[0] (bit i mod 32 of mask[i/32]), with
+// t = g, or g + g2 when g2 is set, selecting bits as fusedWhere.
+func reluGradMaskElemsGo(out []float32, mask []uint32, g, g2, f []float32) {
+	ob, fb := bitsOf(out), math.Float32bits(f[0])
+	g = g[:len(out)]
+	if g2 != nil {
+		g2 = g2[:len(out)]
+	}
+	for i, t := range g {
+		if g2 != nil {
+			t += g2[i]
+		}
+		m := -(mask[i>>5] >> (i & 31) & 1)
+		ob[i] = fb ^ ((math.Float32bits(t) ^ fb) & m)
 	}
 }

@@ -92,3 +92,20 @@ func reluGradElems(out, y, g, g2, z, f []float32) bool {
 	}
 	return true
 }
+
+// reluGradMaskElems writes out = bit i of mask ? t : f[0] (bit i mod 32 of mask[i/32]), with
+// t = g, or g + g2 when g2 is set: with the 16-lane loops where the kernel path has them.
+func reluGradMaskElems(out []float32, mask []uint32, g, g2, f []float32) {
+	n := len(out)
+	if !vec16() || n == 0 {
+		reluGradMaskElemsGo(out, mask, g, g2, f)
+		return
+	}
+	_, _, _ = mask[(n-1)/32], g[n-1], f[0]
+	if g2 != nil {
+		_ = g2[n-1]
+		reluGradAddMaskAVX512(&out[0], &mask[0], &g[0], &g2[0], &f[0], n, tailMask16(n, 16))
+		return
+	}
+	reluGradMaskAVX512(&out[0], &mask[0], &g[0], &f[0], n, tailMask16(n, 16))
+}

@@ -18,3 +18,8 @@ func fusedLoopsAvailable() bool { return false }
 
 // reluGradElems reports false: this build has no 16-lane loops (the fused program runs).
 func reluGradElems(out, y, g, g2, z, f []float32) bool { return false }
+
+// reluGradMaskElems is reluGradMaskElemsGo: this build has no 16-lane loops.
+func reluGradMaskElems(out []float32, mask []uint32, g, g2, f []float32) {
+	reluGradMaskElemsGo(out, mask, g, g2, f)
+}

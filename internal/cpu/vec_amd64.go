@@ -236,3 +236,20 @@ func bnNormalizeReLUAVX512(out, relu, x, hi, lo, a, b *float32, c, rows, c16, ta
 
 //go:noescape
 func bnNormalizeAddReLUAVX512(out, relu, x, s, hi, lo, a, b *float32, c, rows, c16, tail int)
+
+// bnNormalizeReLUMaskAVX512 and bnNormalizeAddReLUMaskAVX512 are the normalisation loops of a
+// training batch norm that writes its ReLU and the mask of y ≥ 0 instead of y (see
+// fuseReLUMask), on rows of a multiple of 16 features (vec16); reluGradMaskAVX512 and
+// reluGradAddMaskAVX512 are the ReLU-gradient loops that read that mask.
+
+//go:noescape
+func bnNormalizeReLUMaskAVX512(relu *float32, mask *uint32, x, hi, lo, a, b *float32, c, rows int)
+
+//go:noescape
+func bnNormalizeAddReLUMaskAVX512(relu *float32, mask *uint32, x, s, hi, lo, a, b *float32, c, rows int)
+
+//go:noescape
+func reluGradMaskAVX512(out *float32, mask *uint32, gr, f *float32, n, tail int)
+
+//go:noescape
+func reluGradAddMaskAVX512(out *float32, mask *uint32, gr, g2, f *float32, n, tail int)

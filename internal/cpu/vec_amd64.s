@@ -1730,6 +1730,112 @@ bnnormalizeaddreluavx512_done:
 	VZEROUPPER
 	RET
 
+// func bnNormalizeReLUMaskAVX512(relu *float32, mask *uint32, x, hi, lo, a, b *float32, c, rows int)
+// relu = max(v, 0) and mask = the bits of v ≥ 0, v = ((x − hi) − lo)·a + b, on rows of c (a
+// multiple of 16) features.
+TEXT ·bnNormalizeReLUMaskAVX512(SB), NOSPLIT, $0-72
+	MOVQ relu+0(FP), BX
+	MOVQ mask+8(FP), DI
+	MOVQ x+16(FP), SI
+	MOVQ hi+24(FP), R11
+	MOVQ lo+32(FP), R12
+	MOVQ a+40(FP), R13
+	MOVQ b+48(FP), DX
+	MOVQ c+56(FP), R8
+	MOVQ rows+64(FP), R9
+	VXORPS Z9, Z9, Z9
+bnnormalizerelumaskavx512_row:
+	TESTQ R9, R9
+	JZ   bnnormalizerelumaskavx512_done
+	XORQ AX, AX
+	XORQ R10, R10
+bnnormalizerelumaskavx512_col:
+	CMPQ AX, R8
+	JGE  bnnormalizerelumaskavx512_next
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS (R11)(AX*4), Z2
+	VSUBPS Z2, Z0, Z0
+	VMOVUPS (R12)(AX*4), Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS (R13)(AX*4), Z1
+	VMOVUPS (DX)(AX*4), Z4
+	VFMADD213PS Z4, Z1, Z0
+	VCMPPS $0x1d, Z9, Z0, K4
+	KMOVW K4, (DI)(R10*1)
+	VMAXPS Z9, Z0, Z5
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z5
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z5
+	VMOVUPS Z5, (BX)(AX*4)
+	ADDQ $16, AX
+	ADDQ $2, R10
+	JMP  bnnormalizerelumaskavx512_col
+bnnormalizerelumaskavx512_next:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (BX)(R8*4), BX
+	ADDQ R10, DI
+	DECQ R9
+	JMP  bnnormalizerelumaskavx512_row
+bnnormalizerelumaskavx512_done:
+	VZEROUPPER
+	RET
+
+// func bnNormalizeAddReLUMaskAVX512(relu *float32, mask *uint32, x, s, hi, lo, a, b *float32, c, rows int)
+// relu = max(v, 0) and mask = the bits of v ≥ 0, v = (((x − hi) − lo)·a + b) + s, on rows of c (a
+// multiple of 16) features.
+TEXT ·bnNormalizeAddReLUMaskAVX512(SB), NOSPLIT, $0-80
+	MOVQ relu+0(FP), BX
+	MOVQ mask+8(FP), DI
+	MOVQ x+16(FP), SI
+	MOVQ s+24(FP), CX
+	MOVQ hi+32(FP), R11
+	MOVQ lo+40(FP), R12
+	MOVQ a+48(FP), R13
+	MOVQ b+56(FP), DX
+	MOVQ c+64(FP), R8
+	MOVQ rows+72(FP), R9
+	VXORPS Z9, Z9, Z9
+bnnormalizeaddrelumaskavx512_row:
+	TESTQ R9, R9
+	JZ   bnnormalizeaddrelumaskavx512_done
+	XORQ AX, AX
+	XORQ R10, R10
+bnnormalizeaddrelumaskavx512_col:
+	CMPQ AX, R8
+	JGE  bnnormalizeaddrelumaskavx512_next
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS (R11)(AX*4), Z2
+	VSUBPS Z2, Z0, Z0
+	VMOVUPS (R12)(AX*4), Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS (R13)(AX*4), Z1
+	VMOVUPS (DX)(AX*4), Z4
+	VFMADD213PS Z4, Z1, Z0
+	VMOVUPS (CX)(AX*4), Z6
+	VADDPS Z6, Z0, Z0
+	VCMPPS $0x1d, Z9, Z0, K4
+	KMOVW K4, (DI)(R10*1)
+	VMAXPS Z9, Z0, Z5
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z5
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z5
+	VMOVUPS Z5, (BX)(AX*4)
+	ADDQ $16, AX
+	ADDQ $2, R10
+	JMP  bnnormalizeaddrelumaskavx512_col
+bnnormalizeaddrelumaskavx512_next:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (BX)(R8*4), BX
+	LEAQ (CX)(R8*4), CX
+	ADDQ R10, DI
+	DECQ R9
+	JMP  bnnormalizeaddrelumaskavx512_row
+bnnormalizeaddrelumaskavx512_done:
+	VZEROUPPER
+	RET
+
 // func affineReLUAVX512(out, x, a, b, z *float32, c, rows, c16, tail int)
 // out = max(x·a + b, z[0]) on rows of c features, 16 at a time, the features from c16 (a multiple
 // of 16) to c through the mask tail (K1).
@@ -2006,6 +2112,81 @@ relugradaddavx512_tail:
 	VBLENDMPS Z1, Z8, K2, Z3
 	VMOVUPS Z3, K1, (DI)(AX*4)
 relugradaddavx512_done:
+	VZEROUPPER
+	RET
+
+// func reluGradMaskAVX512(out *float32, mask *uint32, gr, f *float32, n, tail int)
+// out = bit i of mask ? gr : f[0].
+TEXT ·reluGradMaskAVX512(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ mask+8(FP), SI
+	MOVQ gr+16(FP), DX
+	MOVQ f+24(FP), CX
+	VBROADCASTSS (CX), Z8
+	MOVQ n+32(FP), R8
+	MOVQ tail+40(FP), AX
+	KMOVW AX, K1
+	XORQ AX, AX
+	XORQ R10, R10
+relugradmaskavx512_loop:
+	LEAQ 16(AX), R9
+	CMPQ R9, R8
+	JG   relugradmaskavx512_tail
+	KMOVW (SI)(R10*1), K2
+	VMOVUPS (DX)(AX*4), Z1
+	VBLENDMPS Z1, Z8, K2, Z3
+	VMOVUPS Z3, (DI)(AX*4)
+	MOVQ R9, AX
+	ADDQ $2, R10
+	JMP  relugradmaskavx512_loop
+relugradmaskavx512_tail:
+	CMPQ AX, R8
+	JGE  relugradmaskavx512_done
+	KMOVW (SI)(R10*1), K2
+	VMOVUPS.Z (DX)(AX*4), K1, Z1
+	VBLENDMPS Z1, Z8, K2, Z3
+	VMOVUPS Z3, K1, (DI)(AX*4)
+relugradmaskavx512_done:
+	VZEROUPPER
+	RET
+
+// func reluGradAddMaskAVX512(out *float32, mask *uint32, gr, g2, f *float32, n, tail int)
+// out = bit i of mask ? gr + g2 : f[0].
+TEXT ·reluGradAddMaskAVX512(SB), NOSPLIT, $0-56
+	MOVQ out+0(FP), DI
+	MOVQ mask+8(FP), SI
+	MOVQ gr+16(FP), DX
+	MOVQ g2+24(FP), BX
+	MOVQ f+32(FP), CX
+	VBROADCASTSS (CX), Z8
+	MOVQ n+40(FP), R8
+	MOVQ tail+48(FP), AX
+	KMOVW AX, K1
+	XORQ AX, AX
+	XORQ R10, R10
+relugradaddmaskavx512_loop:
+	LEAQ 16(AX), R9
+	CMPQ R9, R8
+	JG   relugradaddmaskavx512_tail
+	KMOVW (SI)(R10*1), K2
+	VMOVUPS (DX)(AX*4), Z1
+	VMOVUPS (BX)(AX*4), Z2
+	VADDPS Z2, Z1, Z1
+	VBLENDMPS Z1, Z8, K2, Z3
+	VMOVUPS Z3, (DI)(AX*4)
+	MOVQ R9, AX
+	ADDQ $2, R10
+	JMP  relugradaddmaskavx512_loop
+relugradaddmaskavx512_tail:
+	CMPQ AX, R8
+	JGE  relugradaddmaskavx512_done
+	KMOVW (SI)(R10*1), K2
+	VMOVUPS.Z (DX)(AX*4), K1, Z1
+	VMOVUPS.Z (BX)(AX*4), K1, Z2
+	VADDPS Z2, Z1, Z1
+	VBLENDMPS Z1, Z8, K2, Z3
+	VMOVUPS Z3, K1, (DI)(AX*4)
+relugradaddmaskavx512_done:
 	VZEROUPPER
 	RET
 

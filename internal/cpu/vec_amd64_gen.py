@@ -754,6 +754,44 @@ bnrows16("bnNormalizeAddReLUAVX512", "", 96,
                     ld("(CX)(AX*4)", "Z6", m), "VADDPS Z6, Z0, Z0"] +
          maxmin16("VMAXPS", "Z0", "Z9", "Z5") + [st("Z5", "(BX)(AX*4)", m)])
 
+# ---------------------------------------------------------------- batch norm, ReLU and its mask
+# A training batch norm whose output y is read only by its ReLU and by ReLU gradients (batchnorm.go's
+# fuseReLUMask): on rows of c features (a multiple of 16), v = ((x − hi) − lo)·a + b as
+# bnNormalizeAVX512 (then + s, a rounded add, in the residual form), relu = max(v, 0) with Go's max
+# (maxmin16), and the bits of v ≥ 0 (ordered: a NaN gives 0) in mask, 16 per block (bit i of the
+# half-word at byte i/8 for element i of the rows); v itself is not written.
+
+
+def bnmask16(name, frame, args, adv, extra):
+    lbl = name.lower()
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}")
+    for i, (a, r) in enumerate(args):
+        w(f"\tMOVQ {a}+{8 * i}(FP), {r}")
+    n = len(args)
+    w(f"\tMOVQ c+{8 * n}(FP), R8\n\tMOVQ rows+{8 * n + 8}(FP), R9\n\tVXORPS Z9, Z9, Z9")
+    w(f"{lbl}_row:\n\tTESTQ R9, R9\n\tJZ   {lbl}_done\n\tXORQ AX, AX\n\tXORQ R10, R10\n{lbl}_col:\n\tCMPQ AX, R8\n\tJGE  {lbl}_next")
+    body = [ld("(SI)(AX*4)", "Z0", False), ld("(R11)(AX*4)", "Z2", False), "VSUBPS Z2, Z0, Z0", ld("(R12)(AX*4)", "Z3", False),
+            "VSUBPS Z3, Z0, Z0", ld("(R13)(AX*4)", "Z1", False), ld("(DX)(AX*4)", "Z4", False), "VFMADD213PS Z4, Z1, Z0"] + extra
+    body += ["VCMPPS $0x1d, Z9, Z0, K4", "KMOVW K4, (DI)(R10*1)"] + maxmin16("VMAXPS", "Z0", "Z9", "Z5") + [st("Z5", "(BX)(AX*4)", False)]
+    w("\t" + "\n\t".join(body))
+    w(f"\tADDQ $16, AX\n\tADDQ $2, R10\n\tJMP  {lbl}_col\n{lbl}_next:\n\tLEAQ (SI)(R8*4), SI\n\tLEAQ (BX)(R8*4), BX")
+    for r in adv:
+        w(f"\tLEAQ ({r})(R8*4), {r}")
+    w(f"\tADDQ R10, DI\n\tDECQ R9\n\tJMP  {lbl}_row\n{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
+
+
+w("""// func bnNormalizeReLUMaskAVX512(relu *float32, mask *uint32, x, hi, lo, a, b *float32, c, rows int)
+// relu = max(v, 0) and mask = the bits of v ≥ 0, v = ((x − hi) − lo)·a + b, on rows of c (a
+// multiple of 16) features.""")
+bnmask16("bnNormalizeReLUMaskAVX512", 72, [("relu", "BX"), ("mask", "DI"), ("x", "SI"), ("hi", "R11"), ("lo", "R12"),
+                                           ("a", "R13"), ("b", "DX")], [], [])
+w("""// func bnNormalizeAddReLUMaskAVX512(relu *float32, mask *uint32, x, s, hi, lo, a, b *float32, c, rows int)
+// relu = max(v, 0) and mask = the bits of v ≥ 0, v = (((x − hi) − lo)·a + b) + s, on rows of c (a
+// multiple of 16) features.""")
+bnmask16("bnNormalizeAddReLUMaskAVX512", 80, [("relu", "BX"), ("mask", "DI"), ("x", "SI"), ("s", "CX"), ("hi", "R11"),
+                                              ("lo", "R12"), ("a", "R13"), ("b", "DX")], ["CX"],
+         [ld("(CX)(AX*4)", "Z6", False), "VADDPS Z6, Z0, Z0"])
+
 # ---------------------------------------------------------------- affine rows and ReLU on AVX-512
 # The fused programs of an inference batch norm and its ReLU (fused.go's affineReLU): per row of c
 # features, t = x·a + b (a rounded multiply, then a rounded add, as the op-by-op loops), in the
@@ -824,6 +862,36 @@ w("""// func reluGradAddAVX512(out, y, gr, g2, z, f *float32, n, tail int)
 // out = y ≥ z[0] ? gr + g2 : f[0].""")
 relugrad16("reluGradAddAVX512", 64, [("out", "DI"), ("y", "SI"), ("gr", "DX"), ("g2", "BX")],
            lambda m: [ld("(DX)(AX*4)", "Z1", m), ld("(BX)(AX*4)", "Z2", m), "VADDPS Z2, Z1, Z1"])
+
+# The ReLU gradient from the mask of a batch norm (see bnmask16): out = bit i of mask ? t : f[0],
+# t = g or g + g2, over n elements, 16 at a time (the bits of a block are the half-word at byte
+# i/8), the last partial block through the mask tail (K1).
+
+
+def relugradmask16(name, frame, args, body):
+    lbl = name.lower()
+    n = len(args)
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}")
+    for i, (a, r) in enumerate(args):
+        w(f"\tMOVQ {a}+{8 * i}(FP), {r}")
+    w(f"\tMOVQ f+{8 * n}(FP), CX\n\tVBROADCASTSS (CX), Z8")
+    w(f"\tMOVQ n+{8 * n + 8}(FP), R8\n\tMOVQ tail+{8 * n + 16}(FP), AX\n\tKMOVW AX, K1\n\tXORQ AX, AX\n\tXORQ R10, R10")
+    w(f"{lbl}_loop:\n\tLEAQ 16(AX), R9\n\tCMPQ R9, R8\n\tJG   {lbl}_tail")
+    for masked in (False, True):
+        w("\t" + "\n\t".join(["KMOVW (SI)(R10*1), K2"] + body(masked) +
+                               ["VBLENDMPS Z1, Z8, K2, Z3", st("Z3", "(DI)(AX*4)", masked)]))
+        if not masked:
+            w(f"\tMOVQ R9, AX\n\tADDQ $2, R10\n\tJMP  {lbl}_loop\n{lbl}_tail:\n\tCMPQ AX, R8\n\tJGE  {lbl}_done")
+    w(f"{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
+
+
+w("""// func reluGradMaskAVX512(out *float32, mask *uint32, gr, f *float32, n, tail int)
+// out = bit i of mask ? gr : f[0].""")
+relugradmask16("reluGradMaskAVX512", 48, [("out", "DI"), ("mask", "SI"), ("gr", "DX")], lambda m: [ld("(DX)(AX*4)", "Z1", m)])
+w("""// func reluGradAddMaskAVX512(out *float32, mask *uint32, gr, g2, f *float32, n, tail int)
+// out = bit i of mask ? gr + g2 : f[0].""")
+relugradmask16("reluGradAddMaskAVX512", 56, [("out", "DI"), ("mask", "SI"), ("gr", "DX"), ("g2", "BX")],
+               lambda m: [ld("(DX)(AX*4)", "Z1", m), ld("(BX)(AX*4)", "Z2", m), "VADDPS Z2, Z1, Z1"])
 
 # ---------------------------------------------------------------- small products
 AROW = ["(SI)", "(SI)(R9*1)", "(SI)(R9*2)", "(SI)(R10*1)"]
