@@ -100,6 +100,11 @@ type winoForm struct {
 	// input transforms channels [0, c) of the a×a tile d[i][j] = src[i·rs + j·cs + ch] into
 	// dst[(a·i+j)·ds + ch] = (Bᵀ·d·B)[i][j].
 	input func(src []float32, rs, cs int, dst []float32, ds, c int)
+	// inputEdge, where not nil, computes input on a tile that leaves the image, straight from it:
+	// d[i][j] = x[off + i·rs + j·cs + ch] where bit i of rows and bit j of cols are set, 0
+	// elsewhere, with the bits of input on a zero-padded copy; it reports false, computing
+	// nothing, where the active path has no such transform (the tile is then copied).
+	inputEdge func(x []float32, off, rs, cs int, rows, cols uint8, dst []float32, ds, c int) bool
 	// output transforms channels [0, c) of the a×a tile m[i][j] = src[(a·i+j)·ss + ch] into the
 	// m×m block dst[r·rs + s·cs + ch] = (Aᵀ·m·A)[r][s].
 	output func(src []float32, ss int, dst []float32, rs, cs, c int)
@@ -334,6 +339,20 @@ func winoInputTile(f *winoForm, g ConvGeometry, x []float32, b, ih0, iw0, c int,
 	if ih0 >= 0 && iw0 >= 0 && ih0+ta <= g.InH && iw0+ta <= g.InW {
 		f.input(x[((b*g.InH+ih0)*g.InW+iw0)*c:], g.InW*c, c, dst, ds, c)
 		return
+	}
+	if f.inputEdge != nil {
+		var rows, cols uint8
+		for i := 0; i < ta; i++ {
+			if ih := ih0 + i; ih >= 0 && ih < g.InH {
+				rows |= 1 << i
+			}
+			if iw := iw0 + i; iw >= 0 && iw < g.InW {
+				cols |= 1 << i
+			}
+		}
+		if f.inputEdge(x, ((b*g.InH+ih0)*g.InW+iw0)*c, g.InW*c, c, rows, cols, dst, ds, c) {
+			return
+		}
 	}
 	for i := 0; i < ta; i++ {
 		for j := 0; j < ta; j++ {

@@ -40,8 +40,8 @@ package kernels
 // micro-kernel row tile (V and M of a block: 36·14·(InC + OutC) floats, 258 KB at 64 → 64
 // channels), measured the fastest on one core at 32×32×64 and 16×16×128 against 28, 42, 56 and
 // 84 tiles (at 32×32×64: 10.7 ms against 11.5, 11.6, 13.7 and 12.2).
-var winoF4 = &winoForm{name: "F(4×4,3×3)", m: 4, a: 6, input: wino4Input, output: wino4Output, filter: wino4Filter,
-	blockBytes: 192 << 10, maxBlockTiles: 28}
+var winoF4 = &winoForm{name: "F(4×4,3×3)", m: 4, a: 6, input: wino4Input, inputEdge: wino4InputEdge, output: wino4Output,
+	filter: wino4Filter, blockBytes: 192 << 10, maxBlockTiles: 28}
 
 // SconvWinograd3x3F4 is SconvWinograd3x3 computed with Winograd F(4×4, 3×3): 4×4 output tiles from
 // 6×6 input tiles, 36 products per tile (2.25 multiplies per output instead of 4), less accurate
@@ -127,15 +127,43 @@ func wino4InputGo(src []float32, rs, cs int, dst []float32, ds, c0, c1 int) {
 			s := src[i*rs+ch:]
 			t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5] = wino4In1(s[0], s[cs], s[2*cs], s[3*cs], s[4*cs], s[5*cs])
 		}
-		for j := 0; j < 6; j++ {
-			r0, r1, r2, r3, r4, r5 := wino4In1(t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j])
-			dst[j*ds+ch] = r0
-			dst[(6+j)*ds+ch] = r1
-			dst[(12+j)*ds+ch] = r2
-			dst[(18+j)*ds+ch] = r3
-			dst[(24+j)*ds+ch] = r4
-			dst[(30+j)*ds+ch] = r5
+		wino4InputCols(&t, dst, ds, ch)
+	}
+}
+
+// wino4InputCols is the second stage of the input transform of channel ch: the columns of
+// t = d·B, dst[(6i+j)·ds + ch] = (Bᵀ·t)[i][j].
+func wino4InputCols(t *[6][6]float32, dst []float32, ds, ch int) {
+	for j := 0; j < 6; j++ {
+		r0, r1, r2, r3, r4, r5 := wino4In1(t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j])
+		dst[j*ds+ch] = r0
+		dst[(6+j)*ds+ch] = r1
+		dst[(12+j)*ds+ch] = r2
+		dst[(18+j)*ds+ch] = r3
+		dst[(24+j)*ds+ch] = r4
+		dst[(30+j)*ds+ch] = r5
+	}
+}
+
+// wino4InputEdgeGo is wino4InputGo on channels [c0, c1) of a border tile:
+// d[i][j] = x[off + i·rs + j·cs + ch] where bit i of rows and bit j of cols are set, 0 elsewhere
+// (those positions are not read; off may be negative). It gives the bits of wino4InputGo on a
+// zero-padded copy of the tile.
+func wino4InputEdgeGo(x []float32, off, rs, cs int, rows, cols uint8, dst []float32, ds, c0, c1 int) {
+	for ch := c0; ch < c1; ch++ {
+		var t [6][6]float32 // d·B
+		for i := 0; i < 6; i++ {
+			var d [6]float32
+			if rows>>i&1 != 0 {
+				for j := range d {
+					if cols>>j&1 != 0 {
+						d[j] = x[off+i*rs+j*cs+ch]
+					}
+				}
+			}
+			t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5] = wino4In1(d[0], d[1], d[2], d[3], d[4], d[5])
 		}
+		wino4InputCols(&t, dst, ds, ch)
 	}
 }
 

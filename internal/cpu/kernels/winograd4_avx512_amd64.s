@@ -112,6 +112,92 @@ wino4_in_done:
 	VZEROUPPER
 	RET
 
+// func wino4InputMaskedAVX512(x *float32, off, rs, cs int, masks *[36]uint16, dst *float32, ds int, n16 int)
+// wino4InputAVX512 on the tile d[i][j] = x[off + i·rs + j·cs + c] where masks[6i+j] is 0xFFFF
+// and 0 where it is 0 (a border tile: positions in the padding are neither read nor need to lie
+// in x; off may be negative). The zeroing masked loads give the transform exactly the zeros that
+// a zero-padded copy of the tile would hold, so the bits are those of wino4InputAVX512 on it.
+// Stage 1 runs row by row, every group of 16 channels of a row before the next row, so that
+// the tile's six rows are read as six runs of contiguous memory; stage 2 then transforms dst's
+// columns in place, group by group.
+TEXT ·wino4InputMaskedAVX512(SB), NOSPLIT, $0-64
+	MOVQ x+0(FP), SI
+	MOVQ off+8(FP), AX
+	LEAQ (SI)(AX*4), SI
+	MOVQ rs+16(FP), DX
+	SHLQ $2, DX
+	MOVQ cs+24(FP), R9
+	SHLQ $2, R9
+	LEAQ (R9)(R9*2), R11
+	LEAQ (R9)(R9*4), R12
+	MOVQ dst+40(FP), R8
+	MOVQ ds+48(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R13
+	LEAQ (R13)(R13*1), R14
+	MOVQ masks+32(FP), AX
+	MOVL $0x40800000, BX
+	VPBROADCASTD BX, Z30
+	MOVL $0x40000000, BX
+	VPBROADCASTD BX, Z31
+	CMPQ n16+56(FP), $0
+	JLE  wino4_inm_done
+	MOVQ $6, R15
+wino4_inm_row:
+	// Row i: d_j at BX + j·cs under the mask at AX + 2j; r_j to DI + j·ds.
+	KMOVW 0(AX), K1
+	KMOVW 2(AX), K2
+	KMOVW 4(AX), K3
+	KMOVW 6(AX), K4
+	KMOVW 8(AX), K5
+	KMOVW 10(AX), K6
+	MOVQ SI, BX
+	MOVQ R8, DI
+	MOVQ n16+56(FP), CX
+wino4_inm_group:
+	VMOVUPS.Z (BX), K1, Z0
+	VMOVUPS.Z (BX)(R9*1), K2, Z1
+	VMOVUPS.Z (BX)(R9*2), K3, Z2
+	VMOVUPS.Z (BX)(R11*1), K4, Z3
+	VMOVUPS.Z (BX)(R9*4), K5, Z4
+	VMOVUPS.Z (BX)(R12*1), K6, Z5
+	WINO4_IN1
+	VMOVUPS Z8, (DI)
+	VMOVUPS Z9, (DI)(R10*1)
+	VMOVUPS Z11, (DI)(R10*2)
+	VMOVUPS Z13, (DI)(R13*1)
+	VMOVUPS Z6, (DI)(R10*4)
+	ADDQ R10, DI
+	VMOVUPS Z14, (DI)(R10*4)
+	SUBQ R10, DI
+	ADDQ $64, BX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  wino4_inm_group
+	ADDQ DX, SI
+	ADDQ R14, R8
+	ADDQ $12, AX
+	DECQ R15
+	JNZ  wino4_inm_row
+	// Stage 2: the columns of each group, in place (R14 = 6·ds, R15 = 18·ds bytes).
+	MOVQ dst+40(FP), R8
+	LEAQ (R14)(R14*2), R15
+	MOVQ n16+56(FP), CX
+wino4_inm_cols:
+	MOVQ R8, DI
+	WINO4_IN_COL
+	WINO4_IN_COL
+	WINO4_IN_COL
+	WINO4_IN_COL
+	WINO4_IN_COL
+	WINO4_IN_COL
+	ADDQ $64, R8
+	DECQ CX
+	JNZ  wino4_inm_cols
+wino4_inm_done:
+	VZEROUPPER
+	RET
+
 // The one-dimensional output transform y = Aᵀ·m (wino4Out1) of m0..m5 (registers or memory
 // operands) into y0..y3, Z28 = 2, Z29 = 4, Z30 = 8, Z24..Z27 scratch. y1..y3 may be the
 // registers of m1..m3, and y0 that of m0.

@@ -398,3 +398,94 @@ func BenchmarkWinogradWide(b *testing.B) {
 		}
 	}
 }
+
+// TestWinograd4InputEdge checks the transform of border tiles (winoInputTile on tiles that leave
+// the image, straight from it through wino4InputEdge where the path has one) against the portable
+// transform of a zero-padded copy of the tile, bit for bit, for tiles at every offset around two
+// small images, channel counts around multiples of 16, and an image lying between NaNs, which
+// must not be read.
+func TestWinograd4InputEdge(t *testing.T) { forEachISA(t, testWinograd4InputEdge) }
+
+func testWinograd4InputEdge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	for _, c := range []int{1, 15, 16, 17, 32, 33, 48} {
+		g := ConvGeometry{Batch: 2, InH: 4, InW: 7, InC: c}
+		n := g.Batch * g.InH * g.InW * c
+		const margin = 6 * 16 * 64
+		buf := make([]float32, n+2*margin)
+		for i := range buf {
+			buf[i] = float32(math.NaN())
+		}
+		x := buf[margin : margin+n]
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		// The avx512 path transforms border tiles in place from 16 channels on.
+		wantEdge := cur().isa >= ISAAVX512 && c >= 16
+		if got := wino4InputEdge(x, 0, g.InW*c, c, 1, 1, make([]float32, 36*c), c, c); got != wantEdge {
+			t.Fatalf("c=%d: wino4InputEdge applies: %v, want %v", c, got, wantEdge)
+		}
+		patch := make([]float32, 36*c)
+		for b := 0; b < g.Batch; b++ {
+			for ih0 := -5; ih0 < g.InH; ih0++ {
+				for iw0 := -5; iw0 < g.InW; iw0++ {
+					ds := c + 3
+					got, want := make([]float32, 35*ds+c), make([]float32, 35*ds+c)
+					for i := 0; i < 6; i++ {
+						for j := 0; j < 6; j++ {
+							ih, iw := ih0+i, iw0+j
+							px := patch[(6*i+j)*c : (6*i+j+1)*c]
+							if ih < 0 || iw < 0 || ih >= g.InH || iw >= g.InW {
+								clear(px)
+								continue
+							}
+							copy(px, x[((b*g.InH+ih)*g.InW+iw)*c:])
+						}
+					}
+					wino4InputGo(patch, 6*c, c, want, ds, 0, c)
+					winoInputTile(winoF4, g, x, b, ih0, iw0, c, make([]float32, 36*c), got, ds)
+					if i := sameBits(got, want); i >= 0 {
+						t.Fatalf("c=%d, image %d, tile at (%d, %d): element %d = %g, zero-padded copy gives %g",
+							c, b, ih0, iw0, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkWinograd4InputTiles times the F(4×4) input transform of every tile of the resnet8x4
+// layers at batch 64 (blocks of 14 tiles, one goroutine), border tiles transformed straight from
+// the image (edge) or from a zero-padded copy (copy), in CPU-ms per layer.
+func BenchmarkWinograd4InputTiles(b *testing.B) {
+	for _, l := range []struct{ hw, c int }{{32, 64}, {16, 128}, {8, 256}} {
+		g := ConvGeometry{Batch: 64, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
+		x := toF32(randSlice(rand.New(rand.NewPCG(1, 2)), g.InputSize()))
+		const tb = 14
+		v := make([]float32, 36*tb*l.c)
+		patch := make([]float32, 36*l.c)
+		tilesW := l.hw / 4
+		perImage := tilesW * tilesW
+		tiles := g.Batch * perImage
+		for _, edge := range []bool{true, false} {
+			name := map[bool]string{true: "edge", false: "copy"}[edge]
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", l.hw, l.hw, l.c, name), func(b *testing.B) {
+				f := *winoF4
+				if !edge {
+					f.inputEdge = nil
+				}
+				cpu0 := processCPUSeconds()
+				for b.Loop() {
+					for t0 := 0; t0 < tiles; t0 += tb {
+						for t := 0; t < min(tb, tiles-t0); t++ {
+							tile := t0 + t
+							bi, th, tw := tile/perImage, tile%perImage/tilesW, tile%tilesW
+							winoInputTile(&f, g, x, bi, 4*th-1, 4*tw-1, l.c, patch, v[t*l.c:], tb*l.c)
+						}
+					}
+				}
+				b.ReportMetric(1000*(processCPUSeconds()-cpu0)/float64(b.N), "cpu-ms/op")
+			})
+		}
+	}
+}

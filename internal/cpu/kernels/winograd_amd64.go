@@ -179,6 +179,42 @@ func wino4Input(src []float32, rs, cs int, dst []float32, ds, c int) {
 	}
 }
 
+// wino4InputMaskedAVX512 is wino4InputAVX512 on the tile d[i][j] = x[off + i·rs + j·cs + c]
+// with the positions whose mask masks[6i+j] is 0 read as zero (not read; off may be negative).
+//
+//go:noescape
+func wino4InputMaskedAVX512(x *float32, off, rs, cs int, masks *[36]uint16, dst *float32, ds, n16 int)
+
+// wino4InputEdge transforms channels [0, c) of the border tile d[i][j] = x[off + i·rs + j·cs + ch]
+// (0 where bit i of rows or bit j of cols is clear) into dst[(6i+j)·ds + ch] on the avx512 path
+// and reports true; elsewhere, or with fewer than 16 channels, it reports false.
+func wino4InputEdge(x []float32, off, rs, cs int, rows, cols uint8, dst []float32, ds, c int) bool {
+	if cur().isa < ISAAVX512 || c < 16 || rows&0x3f == 0 || cols&0x3f == 0 {
+		return false
+	}
+	var masks [36]uint16
+	lo, hi := len(x), -1 // the first and last element of the first channel read
+	for i := 0; i < 6; i++ {
+		for j := 0; j < 6; j++ {
+			if rows>>i&1 != 0 && cols>>j&1 != 0 {
+				masks[6*i+j] = 0xFFFF
+				e := off + i*rs + j*cs
+				lo, hi = min(lo, e), max(hi, e)
+			}
+		}
+	}
+	n16 := c / 16
+	// Every element the masked loads read lies in x, and every one written in dst.
+	_ = x[lo]
+	_ = x[hi+16*n16-1]
+	_ = dst[35*ds+16*n16-1]
+	wino4InputMaskedAVX512(&x[0], off, rs, cs, &masks, &dst[0], ds, n16)
+	if 16*n16 < c {
+		wino4InputEdgeGo(x, off, rs, cs, rows, cols, dst, ds, 16*n16, c)
+	}
+	return true
+}
+
 // wino4Output transforms channels [0, c) of the 6×6 tile m[i][j] = src[(6i+j)·ss + ch] into the
 // 4×4 block dst[r·rs + s·cs + ch]; the slices must hold those elements.
 func wino4Output(src []float32, ss int, dst []float32, rs, cs, c int) {

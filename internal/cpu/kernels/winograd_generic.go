@@ -52,3 +52,8 @@ func wino4Filter(g *winoFilterIn, nc, nj int, u []float32, us, rs int) {
 func wino4DyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) {
 	wino4DyPanelsGo(src, rs, cs, dst, ds, ps, nr, 0, c)
 }
+
+// wino4InputEdge reports false: the portable path transforms border tiles from a zero-padded copy.
+func wino4InputEdge(x []float32, off, rs, cs int, rows, cols uint8, dst []float32, ds, c int) bool {
+	return false
+}
