@@ -229,8 +229,12 @@ func (p *winoPlan) transformFilter(w []float32, wStr [4]int, c0, c1 int) {
 					}
 					continue
 				}
+				done := 0
+				if wStr[2] == 1 { // the input gradient's transposed weights: 16×16 transposes
+					done = stageTransposed(&g[k], w, base, wStr[3], cols, nc)
+				}
 				for j := 0; j < cols; j++ {
-					for ci := 0; ci < nc; ci++ {
+					for ci := done; ci < nc; ci++ {
 						g[k][ci][j] = w[base+ci*wStr[2]+j*wStr[3]]
 					}
 				}

@@ -294,3 +294,16 @@ func wino4DyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) 
 	}
 	wino4DyPanelsGo(src, rs, cs, dst, ds, ps, nr, q, c)
 }
+
+// stageTransposed writes g[ci][j] = w[base + j·ls + ci] for j < cols and ci below the largest
+// multiple of 16 not above nc with the AVX-512 transposes, and returns that multiple; it returns
+// 0, writing nothing, without AVX-512.
+func stageTransposed(g *[winoFilterBlock][winoFilterBlock]float32, w []float32, base, ls, cols, nc int) int {
+	blocks := nc / 16
+	if blocks == 0 || cols <= 0 || cur().isa < ISAAVX512 {
+		return 0
+	}
+	_ = w[base+(cols-1)*ls+16*blocks-1]
+	transpose16AVX512(&g[0][0], winoFilterBlock, &w[base], ls, cols, blocks, uint16(1<<cols-1))
+	return 16 * blocks
+}

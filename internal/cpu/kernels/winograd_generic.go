@@ -57,3 +57,8 @@ func wino4DyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) 
 func wino4InputEdge(x []float32, off, rs, cs int, rows, cols uint8, dst []float32, ds, c int) bool {
 	return false
 }
+
+// stageTransposed returns 0: the portable path stages transposed weights element by element.
+func stageTransposed(g *[winoFilterBlock][winoFilterBlock]float32, w []float32, base, ls, cols, nc int) int {
+	return 0
+}

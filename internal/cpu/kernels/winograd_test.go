@@ -392,7 +392,8 @@ func TestSconvWinograd3x3Errors(t *testing.T) {
 }
 
 // BenchmarkWinograd compares Winograd F(2×2, 3×3) and F(4×4, 3×3) with the im2col GEMM (SconvIm2col) on the
-// resnet8x4 3×3 layers (batch 64, "same" padding); GFLOP/s counts the direct convolution's
+// resnet8x4 3×3 layers (batch 64, "same" padding), F(4×4) also with the input gradient's
+// transposed weight strides (winograd-f4-dgrad); GFLOP/s counts the direct convolution's
 // 2·pixels·9·InC·OutC flops for both, so the ratio is the speed-up.
 func BenchmarkWinograd(b *testing.B) {
 	for _, l := range []struct {
@@ -429,6 +430,17 @@ func BenchmarkWinograd(b *testing.B) {
 			cpu0 = processCPUSeconds()
 			for b.Loop() {
 				if err := SconvWinograd3x3F4(g, l.n, x, w, HWIOStrides(l.c, l.n), y); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b)
+		})
+		b.Run(l.name+"/winograd-f4-dgrad", func(b *testing.B) {
+			// The input gradient's layout: the weights read through transposed strides.
+			s := [4]int{3 * l.c * l.n, l.c * l.n, 1, l.c}
+			cpu0 = processCPUSeconds()
+			for b.Loop() {
+				if err := SconvWinograd3x3F4(g, l.n, x, w, s, y); err != nil {
 					b.Fatal(err)
 				}
 			}
