@@ -29,33 +29,32 @@ func wgradInPlace(g ConvGeometry, n int) bool {
 }
 
 // sconvWeightGradInPlace computes dw = alpha·im2col(x)ᵀ·dy + beta·dw (see SconvIm2colT) for a
-// geometry wgradInPlace accepts, on validated arguments. The pixels are cut into the parts of a
-// split product (splitKParts: a function of the sizes only), each summed into its own buffer of
-// dwᵀ by one goroutine, block after block of wgradBlockSteps pixels; the buffers are then added in
-// part order, so the bits do not depend on the number of goroutines.
+// geometry wgradInPlace accepts, on validated arguments. dwᵀ is cut into tasks by its columns (the
+// 32-channel slabs of x and groups of window positions) and, where that leaves fewer tasks than
+// goroutines, by runs of 14-row tiles; each task sums its part of dwᵀ over all the pixels, block
+// after block of wgradBlockSteps pixels (wgradTask). Every element is therefore summed by the same
+// micro-kernel calls in the same order whatever the split, so the bits do not depend on the
+// number of goroutines, and nothing is left to add up: the tasks' accumulators (at most
+// n·9·32 floats each for a 3×3 window) stay in the second-level cache, where a split over the
+// pixels read and wrote one n × PatchSize buffer per part for every block and then added the
+// parts.
 func sconvWeightGradInPlace(g ConvGeometry, n int, alpha float32, x, dy []float32, ldy int, beta float32, dw []float32, lddw int) {
 	m, cols, k := n, g.PatchSize(), g.Pixels()
-	parts := splitKParts(m, cols, k)
-	threads := min(gemmThreads(m, cols, k), parts)
-	size := m * cols
-	buf := getAcc[float32](parts * size)
+	win, slabs := g.KH*g.KW, g.InC/32
+	threads := gemmThreads(m, cols, k)
+	winGroups := min(win, (threads+slabs-1)/slabs)
+	rowGroups := min(m/14, (threads+slabs*winGroups-1)/(slabs*winGroups))
+	tasks := slabs * winGroups * rowGroups
+	buf := getAcc[float32](m * cols)
 	defer putAcc(buf)
 	acc := *buf
-	parallelFor(threads, parts, func(_, p int) {
-		wgradPart(g, n, x, dy, ldy, p*k/parts, (p+1)*k/parts, acc[p*size:(p+1)*size])
+	parallelFor(min(threads, tasks), tasks, func(_, t int) {
+		slab, wgi, rgi := t%slabs, t/slabs%winGroups, t/(slabs*winGroups)
+		wgradTask(g, n, x, dy, ldy, 32*slab, wgi*win/winGroups, (wgi+1)*win/winGroups,
+			rgi*(m/14)/rowGroups, (rgi+1)*(m/14)/rowGroups, rgi == rowGroups-1, acc)
 	})
-	// dwᵀ = Σ_p acc_p, by blocks of rows of dwᵀ, then dw = beta·dw + alpha·(dwᵀ)ᵀ by blocks of rows
-	// of dw.
+	// dw = beta·dw + alpha·(dwᵀ)ᵀ by blocks of rows of dw.
 	const rowsPerItem = 8
-	parallelFor(threads, (m+rowsPerItem-1)/rowsPerItem, func(_, item int) {
-		lo, hi := item*rowsPerItem*cols, min(m, (item+1)*rowsPerItem)*cols
-		sum := acc[lo:hi]
-		for p := 1; p < parts; p++ {
-			for j, v := range acc[p*size+lo : p*size+hi] {
-				sum[j] += v
-			}
-		}
-	})
 	parallelFor(threads, (cols+rowsPerItem-1)/rowsPerItem, func(_, item int) {
 		for i := item * rowsPerItem; i < min(cols, (item+1)*rowsPerItem); i++ {
 			row := dw[i*lddw : i*lddw+n]
@@ -70,57 +69,54 @@ func sconvWeightGradInPlace(g ConvGeometry, n int, alpha float32, x, dy []float3
 	})
 }
 
-// wgradPart computes the sum over the pixels [k0, k1) of dwᵀ (n × PatchSize, row stride
-// PatchSize) into acc, block by block of pixels; within a block, for each 32-column tile (one
-// window position and 32 channels) and each 14-row tile (output channels; the last one moved up
-// to end at row n, its new rows only kept), one segmented micro-kernel call over the block's row
-// segments of that window position (the last rows, below a multiple of 14, by 4-row tiles).
-func wgradPart(g ConvGeometry, n int, x, dy []float32, ldy int, k0, k1 int, acc []float32) {
+// wgradTask computes, summed over all the pixels, the 32 columns of dwᵀ (n × PatchSize, row
+// stride PatchSize, into acc) of channels [c0, c0+32) at window positions [w0, w1), rows of the
+// 14-row tiles [r0, r1) and, when tail, the rows below the last whole 14-row tile: block by block
+// of wgradBlockSteps pixels, one segmented micro-kernel call per window position and 14-row tile
+// over the block's row segments of that position (the tail rows by 4-row tiles, the last one
+// moved up to end at row n, its new rows only kept; n ≥ 14).
+func wgradTask(g ConvGeometry, n int, x, dy []float32, ldy int, c0, w0, w1, r0, r1 int, tail bool, acc []float32) {
 	cols := g.PatchSize()
-	win := g.KH * g.KW
-	segsp := getStepSegs(win)
+	k := g.Pixels()
+	segsp := getStepSegs(1)
 	defer stepSegPool.Put(segsp)
-	segs := (*segsp)[:win]
 	var tile [4 * 32]float32
 	ldb := g.StrideW * g.InC
-	for pb := k0; pb < k1; pb += wgradBlockSteps {
-		pe := min(k1, pb+wgradBlockSteps)
-		for w := range segs {
-			segs[w] = g.stepSegs(segs[w][:0], w, pb, pe, ldy)
-		}
+	for pb := 0; pb < k; pb += wgradBlockSteps {
+		pe := min(k, pb+wgradBlockSteps)
 		beta := float32(1)
-		if pb == k0 {
+		if pb == 0 {
 			beta = 0
 		}
-		for w, ws := range segs {
+		for w := w0; w < w1; w++ {
+			ws := g.stepSegs((*segsp)[0][:0], w, pb, pe, ldy)
+			(*segsp)[0] = ws
 			var sp *stepSeg
 			if len(ws) > 0 {
 				sp = &ws[0]
 			}
-			for c0 := 0; c0 < g.InC; c0 += 32 {
-				j0 := w*g.InC + c0
-				i0 := 0
-				for ; i0+14 <= n; i0 += 14 {
-					sgemmKernel14x32SegAVX512(sp, len(ws), &dy[i0], ldy, &x[c0], ldb, &acc[i0*cols+j0], cols, beta)
+			j0 := w*g.InC + c0
+			for i0 := 14 * r0; i0 < 14*r1; i0 += 14 {
+				sgemmKernel14x32SegAVX512(sp, len(ws), &dy[i0], ldy, &x[c0], ldb, &acc[i0*cols+j0], cols, beta)
+			}
+			if !tail {
+				continue
+			}
+			for i0 := n / 14 * 14; i0 < n; i0 += 4 {
+				if i0+4 <= n {
+					sgemmKernel4x32SegAVX512(sp, len(ws), &dy[i0], ldy, &x[c0], ldb, &acc[i0*cols+j0], cols, beta)
+					continue
 				}
-				// The last rows by 4-row tiles, the last one moved up to end at row n (n ≥ 14), of
-				// which only the rows not computed yet are kept.
-				for ; i0 < n; i0 += 4 {
-					if i0+4 <= n {
-						sgemmKernel4x32SegAVX512(sp, len(ws), &dy[i0], ldy, &x[c0], ldb, &acc[i0*cols+j0], cols, beta)
-						continue
-					}
-					t0 := n - 4
-					sgemmKernel4x32SegAVX512(sp, len(ws), &dy[t0], ldy, &x[c0], ldb, &tile[0], 32, 0)
-					for r := i0; r < n; r++ {
-						dst := acc[r*cols+j0:][:32]
-						src := tile[(r-t0)*32:][:32]
-						for j, v := range src {
-							if beta == 0 {
-								dst[j] = v
-							} else {
-								dst[j] += v
-							}
+				t0 := n - 4
+				sgemmKernel4x32SegAVX512(sp, len(ws), &dy[t0], ldy, &x[c0], ldb, &tile[0], 32, 0)
+				for r := i0; r < n; r++ {
+					dst := acc[r*cols+j0:][:32]
+					src := tile[(r-t0)*32:][:32]
+					for j, v := range src {
+						if beta == 0 {
+							dst[j] = v
+						} else {
+							dst[j] += v
 						}
 					}
 				}
