@@ -125,8 +125,8 @@ func wgradTask(g ConvGeometry, n int, x, dy []float32, ldy int, c0, w0, w1, r0, 
 	}
 }
 
-// stepSegPool holds the per-window-position segment lists of wgradPart (*[][]stepSeg), kept with
-// their capacity so that a step's weight gradients allocate nothing.
+// stepSegPool holds the segment lists of wgradTask (*[][]stepSeg), kept with their capacity so
+// that a step's weight gradients allocate nothing.
 var stepSegPool sync.Pool
 
 // getStepSegs returns win empty segment lists from the pool.

@@ -138,7 +138,7 @@ func TestBatchedSameBitsAnyThreads(t *testing.T) {
 }
 
 // TestConvSameBitsAnyProcs: the im2col convolution, the image-by-image one (SconvFewChannels) and
-// the weight gradient (a split sum over the pixels) give identical bits for GOMAXPROCS 1, 2, 3
+// the weight gradient (split by columns of dwᵀ) give identical bits for GOMAXPROCS 1, 2, 3
 // and 5.
 func TestConvSameBitsAnyProcs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(75, 76))

@@ -22,7 +22,9 @@
 //     few channels (the RGB first layer), untransposed, its 14-row im2col panels packed pixel by
 //     pixel (packPixelsAVX512). On the AVX-512 path with channels in multiples of 32 nothing is
 //     packed (conv_wgrad.go): a segmented micro-kernel runs each 14×32 tile of dwᵀ over the row
-//     segments of pixels whose window position is inside the image, reading dy and x in place.
+//     segments of pixels whose window position is inside the image, reading dy and x in place;
+//     the goroutines share dwᵀ by columns (channel slabs, window positions) and 14-row tiles,
+//     each summing its part over all the pixels.
 //   - SconvWinograd3x3: 3×3 stride-1 convolutions by Winograd F(2×2,3×3): 4×4 input tiles
 //     transformed (Bᵀ·d·B, AVX), 16 GEMMs per block of tiles on the packed micro-kernel against
 //     the transformed filter (G·g·Gᵀ, packed once per call), output tiles transformed back
@@ -35,7 +37,11 @@
 //     of the portable Go ones.
 //     WinogradF4Pays says which of the two is the faster for a geometry on the active path.
 //   - SconvWinograd3x3Filter, SconvWinograd3x3FilterF4: the weight gradient by Winograd F(3×3,2×2)
-//     or F(3×3,4×4) (winograd_grad.go, winograd4.go; WinogradF4FilterPays chooses).
+//     or F(3×3,4×4) (winograd_grad.go, winograd4.go; WinogradF4FilterPays chooses): blocks of
+//     tiles whose products are summed into the a² matrices M_ξ of their part, or, where M_ξ
+//     outgrow the second-level cache (8×8×256), whole chunks of tiles transformed first and one
+//     product per ξ and panel over the chunk (sconvWinogradFilterByXi); the F(3×3,4×4) output
+//     transform, with the parts' sums, in AVX-512 (winograd_grad_avx512_amd64.s).
 //   - ConvGeometry.InputGradient + FlipHWIO: the input gradient dx as a forward convolution of dy
 //     (input-dilated by the stride) with the flipped, channel-transposed weights.
 //   - SconvInputDilated / SconvInputGradient: that input-dilated convolution without its zeros

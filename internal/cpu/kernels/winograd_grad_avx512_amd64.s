@@ -23,6 +23,28 @@
 	VFMADD231PS Z26, Z30, y2 \
 	VADDPS      m5, y2, y2
 
+// Column l of stage 2: the scaled sums m'_ξ at DI + 64·ξ for ξ = l, 6 + l, …, 30 + l (byte
+// offsets o0..o5) into Z0..Z5, and Hᵀ of them into y0, y1, y2.
+#define WINO4_GO_COL(o0, o1, o2, o3, o4, o5, y0, y1, y2) \
+	VMOVUPS o0(DI), Z0 \
+	VMOVUPS o1(DI), Z1 \
+	VMOVUPS o2(DI), Z2 \
+	VMOVUPS o3(DI), Z3 \
+	VMOVUPS o4(DI), Z4 \
+	VMOVUPS o5(DI), Z5 \
+	WINO4_HT(Z0, Z1, Z2, Z3, Z4, Z5, y0, y1, y2)
+
+// Row k of stage 2: H of t_k0..t_k5 stored at AX, AX + ks and AX + 2·ks (R9 = ks bytes), AX
+// advanced by 3·ks.
+#define WINO4_GO_ROW(t0, t1, t2, t3, t4, t5) \
+	WINO4_HT(t0, t1, t2, t3, t4, t5, Z0, Z1, Z2) \
+	VMOVUPS Z0, (AX) \
+	ADDQ    R9, AX \
+	VMOVUPS Z1, (AX) \
+	ADDQ    R9, AX \
+	VMOVUPS Z2, (AX) \
+	ADDQ    R9, AX
+
 // func wino4GradOutputAVX512(m *float32, xs, parts, ps int, scale, dw *float32, ks, n16 int, scratch *float32)
 // For each of n16 groups of 16 channels c: s_ξ = Σ_{q < parts} m[q·ps + ξ·xs + c] (in order of q),
 // m'_ξ = s_ξ·scale[ξ] (staged in scratch, 36·16 floats), and dw[(3k + l)·ks + c] =
@@ -72,70 +94,17 @@ w4go_scale:
 	INCQ BX
 	CMPQ BX, $36
 	JNE  w4go_xi
-	VMOVUPS 0(DI), Z0
-	VMOVUPS 384(DI), Z1
-	VMOVUPS 768(DI), Z2
-	VMOVUPS 1152(DI), Z3
-	VMOVUPS 1536(DI), Z4
-	VMOVUPS 1920(DI), Z5
-	WINO4_HT(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z12, Z18)
-	VMOVUPS 64(DI), Z0
-	VMOVUPS 448(DI), Z1
-	VMOVUPS 832(DI), Z2
-	VMOVUPS 1216(DI), Z3
-	VMOVUPS 1600(DI), Z4
-	VMOVUPS 1984(DI), Z5
-	WINO4_HT(Z0, Z1, Z2, Z3, Z4, Z5, Z7, Z13, Z19)
-	VMOVUPS 128(DI), Z0
-	VMOVUPS 512(DI), Z1
-	VMOVUPS 896(DI), Z2
-	VMOVUPS 1280(DI), Z3
-	VMOVUPS 1664(DI), Z4
-	VMOVUPS 2048(DI), Z5
-	WINO4_HT(Z0, Z1, Z2, Z3, Z4, Z5, Z8, Z14, Z20)
-	VMOVUPS 192(DI), Z0
-	VMOVUPS 576(DI), Z1
-	VMOVUPS 960(DI), Z2
-	VMOVUPS 1344(DI), Z3
-	VMOVUPS 1728(DI), Z4
-	VMOVUPS 2112(DI), Z5
-	WINO4_HT(Z0, Z1, Z2, Z3, Z4, Z5, Z9, Z15, Z21)
-	VMOVUPS 256(DI), Z0
-	VMOVUPS 640(DI), Z1
-	VMOVUPS 1024(DI), Z2
-	VMOVUPS 1408(DI), Z3
-	VMOVUPS 1792(DI), Z4
-	VMOVUPS 2176(DI), Z5
-	WINO4_HT(Z0, Z1, Z2, Z3, Z4, Z5, Z10, Z16, Z22)
-	VMOVUPS 320(DI), Z0
-	VMOVUPS 704(DI), Z1
-	VMOVUPS 1088(DI), Z2
-	VMOVUPS 1472(DI), Z3
-	VMOVUPS 1856(DI), Z4
-	VMOVUPS 2240(DI), Z5
-	WINO4_HT(Z0, Z1, Z2, Z3, Z4, Z5, Z11, Z17, Z23)
+	// Stage 2: Hᵀ on the columns (t_kl in Z(6 + 6k + l)), then H on the rows into dw.
+	WINO4_GO_COL(0, 384, 768, 1152, 1536, 1920, Z6, Z12, Z18)
+	WINO4_GO_COL(64, 448, 832, 1216, 1600, 1984, Z7, Z13, Z19)
+	WINO4_GO_COL(128, 512, 896, 1280, 1664, 2048, Z8, Z14, Z20)
+	WINO4_GO_COL(192, 576, 960, 1344, 1728, 2112, Z9, Z15, Z21)
+	WINO4_GO_COL(256, 640, 1024, 1408, 1792, 2176, Z10, Z16, Z22)
+	WINO4_GO_COL(320, 704, 1088, 1472, 1856, 2240, Z11, Z17, Z23)
 	MOVQ DX, AX
-	WINO4_HT(Z6, Z7, Z8, Z9, Z10, Z11, Z0, Z1, Z2)
-	VMOVUPS Z0, (AX)
-	ADDQ R9, AX
-	VMOVUPS Z1, (AX)
-	ADDQ R9, AX
-	VMOVUPS Z2, (AX)
-	ADDQ R9, AX
-	WINO4_HT(Z12, Z13, Z14, Z15, Z16, Z17, Z0, Z1, Z2)
-	VMOVUPS Z0, (AX)
-	ADDQ R9, AX
-	VMOVUPS Z1, (AX)
-	ADDQ R9, AX
-	VMOVUPS Z2, (AX)
-	ADDQ R9, AX
-	WINO4_HT(Z18, Z19, Z20, Z21, Z22, Z23, Z0, Z1, Z2)
-	VMOVUPS Z0, (AX)
-	ADDQ R9, AX
-	VMOVUPS Z1, (AX)
-	ADDQ R9, AX
-	VMOVUPS Z2, (AX)
-	ADDQ R9, AX
+	WINO4_GO_ROW(Z6, Z7, Z8, Z9, Z10, Z11)
+	WINO4_GO_ROW(Z12, Z13, Z14, Z15, Z16, Z17)
+	WINO4_GO_ROW(Z18, Z19, Z20, Z21, Z22, Z23)
 	ADDQ $64, R8
 	ADDQ $64, DX
 	DECQ CX

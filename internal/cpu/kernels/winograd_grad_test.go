@@ -343,6 +343,17 @@ func BenchmarkWinogradFilter(b *testing.B) {
 	}
 }
 
+// checkGradForm checks the weight gradient dw of form f against the float64 want with the error
+// bound of that form (F(3×3, 4×4): wino4GradBound units).
+func checkGradForm(t *testing.T, f *winoGradForm, label string, dw []float32, want, mag []float64) {
+	t.Helper()
+	if f == winoGradF4 {
+		checkWinogradBound(t, label, dw, want, mag, wino4GradBound)
+		return
+	}
+	checkWinograd(t, label, dw, want, mag)
+}
+
 // TestSconvWinogradFilterByXi checks the weight gradient computed by ξ (sconvWinogradFilterByXi,
 // both forms) against the float64 definition with every micro-kernel, chunks of 1 tile, a few
 // tiles that leave a short last chunk, the default and more than all the tiles, and checks that
@@ -371,11 +382,7 @@ func testSconvWinogradFilterByXi(t *testing.T) {
 						label := fmt.Sprintf("%+v F(3×3, %d×%d) %s, chunk %d, %d goroutines", tc, f.in.m, f.in.m, kern.name, chunk, threads)
 						if first == nil {
 							first = dw
-							if f == winoGradF2 {
-								checkWinograd(t, label, dw, want, mag)
-							} else {
-								checkWinogradBound(t, label, dw, want, mag, wino4GradBound)
-							}
+							checkGradForm(t, f, label, dw, want, mag)
 							continue
 						}
 						if i := sameBits(dw, first); i >= 0 {
@@ -416,11 +423,7 @@ func testSconvWinogradFilterLargeM(t *testing.T) {
 			t.Fatal(err)
 		}
 		label := fmt.Sprintf("%+v F(3×3, %d×%d)", tc, f.in.m, f.in.m)
-		if f == winoGradF2 {
-			checkWinograd(t, label, dw, want, mag)
-		} else {
-			checkWinogradBound(t, label, dw, want, mag, wino4GradBound)
-		}
+		checkGradForm(t, f, label, dw, want, mag)
 		direct := make([]float32, len(want))
 		sconvWinogradFilterByXi(kern, f, g, tc.n, x, dy, direct, 1, 0)
 		if i := sameBits(dw, direct); i >= 0 {
