@@ -47,6 +47,11 @@ func BenchmarkConvStrided(b *testing.B) {
 		b.Run(name+"/forward", func(b *testing.B) {
 			run(b, func() error { return SconvIm2col(g, l.cout, 1, x, w, l.cout, 0, y, l.cout) })
 		})
+		if l.cin < 16 { // the path the CPU backend takes for few input channels
+			b.Run(name+"/forward_few_channels", func(b *testing.B) {
+				run(b, func() error { return SconvFewChannels(g, l.cout, 1, x, w, l.cout, 0, y, l.cout) })
+			})
+		}
 		b.Run(name+"/input_grad", func(b *testing.B) {
 			run(b, func() error { return SconvInputGradient(g, l.cout, y, w, x) })
 		})

@@ -43,37 +43,48 @@ func SconvFewChannels(g ConvGeometry, n int, alpha float32, x, w []float32, ldw 
 	return nil
 }
 
-// im2colImage writes the rows of im2col(x) of image b ([OutH·OutW, PatchSize]) into dst.
+// im2colImage writes the rows of im2col(x) of image b ([OutH·OutW, PatchSize]) into dst, one
+// window row (kh) of one output row (oh) at a time, so that the input row and the output columns
+// whose window row lies inside the image are found once for the whole output row.
 func (g ConvGeometry) im2colImage(dst, x []float32, b int) {
 	k := g.PatchSize()
-	kwc := g.KW * g.InC
-	whole := g.DilationW == 1 && g.InDilationW == 1 // a window row inside the image is one run of x
+	c := g.InC
+	kwc := g.KW * c
+	// Output columns [owLo, owHi) read their window row as one run of x inside the image.
+	owLo, owHi := 0, 0
+	if g.DilationW == 1 && g.InDilationW == 1 && g.InW-g.KW+g.PadLeft >= 0 {
+		owLo = min(g.OutW, (max(0, g.PadLeft)+g.StrideW-1)/g.StrideW)
+		owHi = max(owLo, min(g.OutW, (g.InW-g.KW+g.PadLeft)/g.StrideW+1))
+	}
 	for oh := 0; oh < g.OutH; oh++ {
-		for ow := 0; ow < g.OutW; ow++ {
-			row := dst[(oh*g.OutW+ow)*k:][:k]
-			iw0 := ow*g.StrideW - g.PadLeft
-			for kh := 0; kh < g.KH; kh++ {
-				seg := row[kh*kwc:][:kwc]
-				ih := inputAt(oh*g.StrideH-g.PadTop+kh*g.DilationH, g.InDilationH, g.InH)
-				if ih < 0 {
-					clear(seg)
-					continue
+		rows := dst[oh*g.OutW*k:][:g.OutW*k]
+		for kh := 0; kh < g.KH; kh++ {
+			ih := inputAt(oh*g.StrideH-g.PadTop+kh*g.DilationH, g.InDilationH, g.InH)
+			if ih < 0 {
+				for ow := 0; ow < g.OutW; ow++ {
+					clear(rows[ow*k+kh*kwc:][:kwc])
 				}
-				xr := x[(b*g.InH+ih)*g.InW*g.InC:][:g.InW*g.InC]
-				if whole && iw0 >= 0 && iw0+g.KW <= g.InW {
-					for i, v := range xr[iw0*g.InC:][:kwc] {
-						seg[i] = v
+				continue
+			}
+			xr := x[(b*g.InH+ih)*g.InW*c:][:g.InW*c]
+			for ow := 0; ow < g.OutW; ow++ {
+				seg := rows[ow*k+kh*kwc:][:kwc]
+				iw0 := ow*g.StrideW - g.PadLeft
+				if ow >= owLo && ow < owHi {
+					src := xr[iw0*c:][:len(seg)]
+					for i := range seg {
+						seg[i] = src[i]
 					}
 					continue
 				}
 				for kw := 0; kw < g.KW; kw++ {
-					d := seg[kw*g.InC:][:g.InC]
+					d := seg[kw*c:][:c]
 					iw := inputAt(iw0+kw*g.DilationW, g.InDilationW, g.InW)
 					if iw < 0 {
 						clear(d)
 						continue
 					}
-					copy(d, xr[iw*g.InC:])
+					copy(d, xr[iw*c:])
 				}
 			}
 		}
