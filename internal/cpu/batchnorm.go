@@ -23,7 +23,20 @@ type batchNormParams struct {
 	// bits of y ≥ 0 (or y + s ≥ 0; bnMaskShape): set when the executable is compiled, for a y read
 	// by nothing but its ReLU and ReLU gradients (see fuseReLUMask).
 	mask bool
+	// coefs makes a training batch norm write, as its first output, its normalisation's
+	// per-feature coefficients [hi, lo, a, b] (bnCoefsShape) instead of y, and skip that pass: set
+	// when the executable is compiled, for a y whose only use is as the residual s of a batch norm
+	// with mask (a shortcut's), which then normalises this one's operand itself (resNorm; see
+	// fuseShortcutNorm).
+	coefs bool
+	// resNorm (with residual) makes a training batch norm take s as the normalisation of a fifth
+	// input x_s with the coefficients in its fourth (another batch norm's, with coefs).
+	resNorm bool
 }
+
+// bnCoefsShape is the shape of the per-feature coefficients [hi, lo, a, b] of a batch norm's
+// normalisation ((x − hi) − lo)·a + b over c features.
+func bnCoefsShape(c int) shapes.Shape { return shapes.Make(dtypes.Float32, 4*c) }
 
 // bnMaskShape is the shape of the buffer holding the bits of y ≥ 0 for n elements: element i at
 // bit i mod 32 of word i/32 (a float32 buffer viewed as uint32 words, see bitsOf).
@@ -214,9 +227,12 @@ func execBatchNormTraining(ex *execState, n *node, ins []*value, lastUse []bool)
 	xFlat := ins[0].buf.flat
 	// x is read fully (statistics) before the normalisation writes out elementwise.
 	var out *Buffer
-	if p.mask {
+	switch {
+	case p.mask:
 		out = ex.b.newBuffer(bnMaskShape(n.multiShapes[0].Size()))
-	} else {
+	case p.coefs:
+		out = ex.b.newBuffer(bnCoefsShape(c))
+	default:
 		out = outputLike(ex, n.multiShapes[0], ins, lastUse, 0)
 	}
 	meanB := ex.b.newBuffer(n.multiShapes[1])
@@ -228,19 +244,26 @@ func execBatchNormTraining(ex *execState, n *node, ins []*value, lastUse []bool)
 	switch x := xFlat.(type) {
 	case []float32:
 		if inner == 1 {
-			var relu, res []float32
+			var o bnTrainOut
 			if reluB != nil {
-				relu = reluB.flat.([]float32)
+				o.relu = reluB.flat.([]float32)
 			}
 			if p.residual {
-				res = ins[3].buf.flat.([]float32)
+				o.res = ins[3].buf.flat.([]float32)
 			}
-			y, mask := out.flat.([]float32), []uint32(nil)
-			if p.mask {
-				y, mask = nil, bitsOf(y)
+			if p.resNorm {
+				o.resX, o.resCoefs, o.res = ins[4].buf.flat.([]float32), o.res, nil
 			}
-			bnTrainLastAxisTo(y, mask, relu, res, meanB.flat.([]float32), varB.flat.([]float32), x,
-				ins[1].buf.flat.([]float32), ins[2].buf.flat.([]float32), float64(p.epsilon), outer, c)
+			switch y := out.flat.([]float32); {
+			case p.mask:
+				o.mask = bitsOf(y)
+			case p.coefs:
+				o.coefs = y
+			default:
+				o.y = y
+			}
+			bnTrainLastAxisTo(o, meanB.flat.([]float32), varB.flat.([]float32), x, ins[1].buf.flat.([]float32),
+				ins[2].buf.flat.([]float32), float64(p.epsilon), outer, c)
 			if reluB == nil {
 				return []*Buffer{out, meanB, varB}, nil
 			}
@@ -433,6 +456,59 @@ func fuseReLUMask(nodes []*node, inputs [][]*node, live, isOutput []bool, fused 
 	}
 }
 
+// fuseShortcutNorm finds the batch norms with mask and a residual (see fuseReLUMask) whose
+// residual s is the normalised output of another float32 training batch norm over the last axis (a
+// shortcut's) that nothing else reads but the residual sum: that batch norm then writes only its
+// statistics and its normalisation's coefficients (batchNormParams.coefs), and the first one
+// normalises the shortcut's operand itself where it adds s (resNorm), so s is never written nor
+// read back.
+func fuseShortcutNorm(nodes []*node, inputs [][]*node, live, isOutput []bool, sumOf map[int]*node) {
+	users := make([][]*node, len(nodes))
+	for _, n := range nodes {
+		if !live[n.id] {
+			continue
+		}
+		for _, in := range inputs[n.id] {
+			users[in.id] = append(users[in.id], n)
+		}
+	}
+	for _, b := range nodes {
+		if !live[b.id] || b.op != backends.OpTypeBatchNormForTraining {
+			continue
+		}
+		p := b.params.(batchNormParams)
+		if !p.residual || !p.mask || p.resNorm || len(inputs[b.id]) != 4 {
+			continue
+		}
+		res := inputs[b.id][3]
+		if res.op != opTupleElement || res.index != 0 || isOutput[res.id] || !res.shape.Equal(inputs[b.id][0].shape) {
+			continue
+		}
+		bs := res.inputs[0]
+		if bs.op != backends.OpTypeBatchNormForTraining || !live[bs.id] || len(inputs[bs.id]) != 3 {
+			continue
+		}
+		ps := bs.params.(batchNormParams)
+		if ps.relu || ps.coefs || ps.axis != res.shape.Rank()-1 || res.shape.DType != dtypes.Float32 {
+			continue
+		}
+		ok := true
+		for _, u := range users[res.id] {
+			if t := sumOf[u.id]; u != b && (t == nil || t.inputs[0] != b) {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		ps.coefs = true
+		bs.params = ps
+		p.resNorm = true
+		b.params = p
+		inputs[b.id] = append(slices.Clone(inputs[b.id]), inputs[bs.id][0])
+	}
+}
+
 // isPositiveZero32 reports whether n is a float32 constant holding one +0.
 func isPositiveZero32(n *node) bool {
 	if n.op != backends.OpTypeConstant || n.shape.DType != dtypes.Float32 || n.shape.Size() != 1 {
@@ -597,13 +673,24 @@ func bnShift(k []float32, acc []float64, x []float32, rows, c int) {
 // When relu is set, it gets max(out, 0) too; when res is set too, out gets the normalised value
 // plus res.
 func bnTrainLastAxis(out, relu, res, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
-	bnTrainLastAxisTo(out, nil, relu, res, meanOut, varOut, x, scale, offset, eps, rows, c)
+	bnTrainLastAxisTo(bnTrainOut{y: out, relu: relu, res: res}, meanOut, varOut, x, scale, offset, eps, rows, c)
 }
 
-// bnTrainLastAxisTo is bnTrainLastAxis, except that with mask set (and relu), out is not written
-// and mask gets the bits of out ≥ 0 instead (see bnMaskShape).
-func bnTrainLastAxisTo(out []float32, mask []uint32, relu, res, meanOut, varOut, x, scale, offset []float32,
-	eps float64, rows, c int) {
+// bnTrainOut is what bnTrainLastAxisTo writes besides the statistics, and the residual it adds.
+type bnTrainOut struct {
+	y    []float32 // the normalised value (plus s with a residual)
+	mask []uint32  // with relu, instead of y: the bits of y ≥ 0 (see bnMaskShape)
+	relu []float32 // max(y, 0)
+	res  []float32 // the residual s
+	// resX and resCoefs, instead of res: s = ((resX − hi) − lo)·a + b with resCoefs = [hi, lo, a, b].
+	resX, resCoefs []float32
+	// coefs, instead of y: the coefficients [hi, lo, a, b] of the normalisation, which is skipped.
+	coefs []float32
+}
+
+// bnTrainLastAxisTo is bnTrainLastAxis writing o.
+func bnTrainLastAxisTo(o bnTrainOut, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
+	out, mask, relu, res := o.y, o.mask, o.relu, o.res
 	f32, f64 := getScratch[float32](4*c), getScratch[float64](3*c)
 	defer putScratch(f32)
 	defer putScratch(f64)
@@ -626,13 +713,26 @@ func bnTrainLastAxisTo(out []float32, mask []uint32, relu, res, meanOut, varOut,
 		lo[j] = float32(mean - float64(hi[j]))
 		a[j] = float32(float64(scale[j]) / math.Sqrt(variance+eps))
 	}
+	if o.coefs != nil {
+		copy(o.coefs, hi)
+		copy(o.coefs[c:], lo)
+		copy(o.coefs[2*c:], a)
+		copy(o.coefs[3*c:4*c], offset)
+		return
+	}
 	if mask != nil {
 		// Chunks of whole rows that start on a mask word: unit rows hold a multiple of 32 elements.
 		unit := 32 / gcd(c, 32)
 		parallelFor((rows+unit-1)/unit, max(1, elemGrain/max(c*unit, 1)), func(u0, u1 int) {
 			r0, r1 := u0*unit, min(rows, u1*unit)
 			var s []float32
-			if res != nil {
+			switch {
+			case o.resX != nil:
+				k := o.resCoefs
+				bnNormalize2AddReLUMaskRows(mask[r0*c/32:], relu[r0*c:r1*c], x[r0*c:r1*c], o.resX[r0*c:r1*c], hi, lo, a,
+					offset, k[:c], k[c:2*c], k[2*c:3*c], k[3*c:4*c])
+				return
+			case res != nil:
 				s = res[r0*c : r1*c]
 			}
 			bnNormalizeReLUMaskRows(mask[r0*c/32:], relu[r0*c:r1*c], x[r0*c:r1*c], s, hi, lo, a, offset)
@@ -765,6 +865,28 @@ func gcd(a, b int) int {
 		a, b = b, a%b
 	}
 	return a
+}
+
+// bnNormalize2AddReLUMaskRowsGo is bnNormalizeReLUMaskRowsGo with s = ((xs − hs) − ls)·as + bs
+// (bnNormalizeRows's value, the kernel path's), computed a block of rows at a time.
+func bnNormalize2AddReLUMaskRowsGo(mask []uint32, relu, x, xs, hi, lo, a, b, hs, ls, as, bs []float32) {
+	c := len(a)
+	if c == 0 {
+		return
+	}
+	n := len(x) / c * c
+	blockRows := max(1, fuseBlock/c) &^ 31
+	if blockRows == 0 {
+		blockRows = 32 // whole mask words
+	}
+	tp := getScratch[float32](blockRows * c)
+	defer putScratch(tp)
+	for off := 0; off < n; off += blockRows * c {
+		end := min(n, off+blockRows*c)
+		s := (*tp)[:end-off]
+		bnNormalizeRows(s, xs[off:end], hs, ls, as, bs)
+		bnNormalizeReLUMaskRowsGo(mask[off/32:], relu[off:end], x[off:end], s, hi, lo, a, b)
+	}
 }
 
 // bnNormalizeReLUMaskRowsGo writes relu = max(v, 0) and the bits of v ≥ 0 to mask (element i at

@@ -207,3 +207,29 @@ func bnNormalizeReLUMaskRows(mask []uint32, relu, x, s, hi, lo, a, b []float32) 
 	}
 	bnNormalizeReLUMaskAVX512(&relu[0], &mask[0], &x[0], &hi[0], &lo[0], &a[0], &b[0], c, rows)
 }
+
+// bnNormalize2AddReLUMaskRows is bnNormalizeReLUMaskRows with s = ((xs − hs) − ls)·as + bs (as
+// bnNormalizeRows).
+func bnNormalize2AddReLUMaskRows(mask []uint32, relu, x, xs, hi, lo, a, b, hs, ls, as, bs []float32) {
+	c := len(a)
+	if !vec16() || c == 0 || c%16 != 0 {
+		bnNormalize2AddReLUMaskRowsGo(mask, relu, x, xs, hi, lo, a, b, hs, ls, as, bs)
+		return
+	}
+	rows := len(x) / c
+	if rows == 0 {
+		return
+	}
+	n := rows * c
+	_, _, _ = relu[n-1], mask[(n-1)/32], xs[n-1]
+	// The coefficients, 16 of each per block of 16 features.
+	kp := getScratch[float32](8 * c)
+	defer putScratch(kp)
+	k := *kp
+	for j := 0; j < c; j += 16 {
+		for i, v := range [][]float32{hi, lo, a, b, hs, ls, as, bs} {
+			copy(k[8*j+16*i:8*j+16*(i+1)], v[j:j+16])
+		}
+	}
+	bnNormalize2AddReLUMaskAVX512(&relu[0], &mask[0], &x[0], &xs[0], &k[0], c, rows)
+}

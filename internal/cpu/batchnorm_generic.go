@@ -25,3 +25,7 @@ func bnNormalizeAddReLURows(out, relu, x, s, hi, lo, a, b []float32) {
 func bnNormalizeReLUMaskRows(mask []uint32, relu, x, s, hi, lo, a, b []float32) {
 	bnNormalizeReLUMaskRowsGo(mask, relu, x, s, hi, lo, a, b)
 }
+
+func bnNormalize2AddReLUMaskRows(mask []uint32, relu, x, xs, hi, lo, a, b, hs, ls, as, bs []float32) {
+	bnNormalize2AddReLUMaskRowsGo(mask, relu, x, xs, hi, lo, a, b, hs, ls, as, bs)
+}

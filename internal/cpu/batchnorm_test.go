@@ -465,6 +465,31 @@ func bnReLUGradStep(xs []*graph.Node) []*graph.Node {
 	return append([]*graph.Node{r}, graph.Gradient(loss, x, scale, offset)...)
 }
 
+// bnReLUTwoWayGradStep is bnReLUGradStep with the ReLU's output going two ways (reversed along
+// the first and the last axis), so that its gradient is a sum of two.
+func bnReLUTwoWayGradStep(xs []*graph.Node) []*graph.Node {
+	x, w, scale, offset := xs[0], xs[1], xs[2], xs[3]
+	y, _, _ := graph.InternalBatchNormForTraining(x, scale, offset, 1e-5, -1)
+	r := graph.Max(y, graph.ScalarZero(x.Graph(), x.DType()))
+	loss := graph.Add(graph.ReduceAllSum(graph.Mul(graph.Reverse(r, 0), w)),
+		graph.ReduceAllSum(graph.Mul(graph.Reverse(r, x.Rank()-1), x)))
+	return append([]*graph.Node{r}, graph.Gradient(loss, x, scale, offset)...)
+}
+
+// bnShortcutReLUGradStep is bnResidualReLUGradStep with the residual normalised by a batch norm of
+// its own (a projection shortcut's), which, with fusion on, the first batch norm computes from
+// that one's operand (see fuseShortcutNorm).
+func bnShortcutReLUGradStep(xs []*graph.Node) []*graph.Node {
+	x, w, scale, offset, s := xs[0], xs[1], xs[2], xs[3], xs[4]
+	y, _, _ := graph.InternalBatchNormForTraining(x, scale, offset, 1e-5, -1)
+	ys, _, _ := graph.InternalBatchNormForTraining(s, offset, scale, 1e-3, -1)
+	r := graph.Max(graph.Add(y, ys), graph.ScalarZero(x.Graph(), x.DType()))
+	last := x.Rank() - 1
+	loss := graph.Add(graph.ReduceAllSum(graph.Mul(graph.Reverse(r, 0), w)),
+		graph.ReduceAllSum(graph.Mul(graph.Reverse(r, last), s)))
+	return append([]*graph.Node{r}, graph.Gradient(loss, x, scale, offset, s)...)
+}
+
 // bnResidualReLUGradStep is bnReLUGradStep after a residual sum, ReLU(y + s), whose output goes
 // two ways (reversed along the first and the last axis), so that its gradient is a sum of two.
 func bnResidualReLUGradStep(xs []*graph.Node) []*graph.Node {
@@ -493,7 +518,8 @@ func BenchmarkBatchNormReLUTrainStep(b *testing.B) {
 }
 
 // TestBatchNormReLUMaskFused checks the training steps whose batch norm writes the mask of y ≥ 0
-// instead of y (fuseReLUMask), plain and after a residual sum, bit for bit against op-by-op
+// instead of y (fuseReLUMask), plain, going two ways and after a residual sum (also one normalised
+// by a shortcut's batch norm, see fuseShortcutNorm), bit for bit against op-by-op
 // execution on every kernel path and with 1 to 3 goroutines, on feature counts that are and are not
 // multiples of 16 (and rows that do not fill a mask word), with y exactly ±0 on a feature, NaN
 // and infinities; and that the compiler applies it only where y has no other use.
@@ -527,8 +553,9 @@ func TestBatchNormReLUMaskFused(t *testing.T) {
 				f := flat.([]float32)
 				f[0], f[len(f)/2] = float32(math.Copysign(0, -1)), float32(math.Inf(-1))
 			})
-			for si, step := range []graphFn{bnReLUGradStep, bnResidualReLUGradStep} {
-				ins := in[:4+si]
+			for si, step := range []graphFn{bnReLUGradStep, bnResidualReLUGradStep, bnReLUTwoWayGradStep,
+				bnShortcutReLUGradStep} {
+				ins := in[:4+si%2]
 				plain, _ := runGraph(t, testCPUWith("fusion=off"), step, ins...)
 				for _, procs := range []int{1, 2, 3} {
 					old := runtime.GOMAXPROCS(procs)
@@ -572,31 +599,50 @@ func TestBatchNormReLUMaskFused(t *testing.T) {
 		{"another use", true, func(b *Builder, y, g, zero backends.Op) []backends.Op {
 			return []backends.Op{must(b.Mul(y, y))}
 		}, false},
+		{"shortcut", true, nil, true},
+		{"shortcut is an output", true, nil, true},
+		{"shortcut used twice", true, nil, true},
 	} {
 		b := testCPU().Builder("bnmask").(*Builder)
 		x := must(b.Parameter("x", sh, nil))
 		g := must(b.Parameter("g", sh, nil))
 		s := must(b.Parameter("s", shapes.Make(dtypes.Float32, 16), nil))
 		zero := must(b.Constant([]float32{0}))
+		var ys backends.Op
+		var err error
+		if strings.HasPrefix(tc.name, "shortcut") { // the shortcut's batch norm first, as in a ResNet
+			if ys, _, _, err = b.BatchNormForTraining(g, s, s, 1e-3, 3); err != nil {
+				t.Fatal(err)
+			}
+		}
 		y, _, _, err := b.BatchNormForTraining(x, s, s, 1e-5, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tc.residual {
+		if ys != nil {
+			y = must(b.Add(y, ys))
+		} else if tc.residual {
 			y = must(b.Add(y, g))
 		}
 		outs := []backends.Op{must(b.Max(y, zero)), must(b.Where(must(b.GreaterOrEqual(y, zero)), g, zero))}
 		if tc.other != nil {
 			outs = append(outs, tc.other(b, y, g, zero)...)
 		}
+		switch tc.name {
+		case "shortcut is an output":
+			outs = append(outs, ys)
+		case "shortcut used twice":
+			outs = append(outs, must(b.Mul(ys, x)))
+		}
 		exe, err := b.Compile(outs, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var bnMask, progMask bool
+		var bnMask, progMask, coefs, resNorm bool
 		for _, st := range exe.(*Executable).steps {
 			if p, ok := st.n.params.(batchNormParams); ok && st.n.op == backends.OpTypeBatchNormForTraining {
-				bnMask = p.mask
+				bnMask = bnMask || p.mask
+				coefs, resNorm = coefs || p.coefs, resNorm || p.resNorm
 			}
 			if st.fused != nil && st.fused.reluGrad != nil {
 				progMask = progMask || st.fused.reluGrad.mask
@@ -605,6 +651,10 @@ func TestBatchNormReLUMaskFused(t *testing.T) {
 		if bnMask != tc.want || progMask != tc.want {
 			t.Errorf("%s: batch norm writes the mask %v, ReLU gradient reads it %v; want %v", tc.name, bnMask, progMask,
 				tc.want)
+		}
+		if want := tc.name == "shortcut"; coefs != want || resNorm != want {
+			t.Errorf("%s: shortcut writes its coefficients %v, residual normalised in the sum %v; want %v", tc.name,
+				coefs, resNorm, want)
 		}
 	}
 }

@@ -19,8 +19,11 @@
 // training batch norm's output, and the residual sum before it when that is the normalised value's
 // only use, are written by the batch norm's normalisation pass (fuseBatchNormReLU); when that
 // ReLU's input is otherwise read only by ReLU gradients, the batch norm writes the bits of y ≥ 0
-// instead of y, and the gradients read those (fuseReLUMask). Float32
-// transcendental functions use float32 polynomial kernels (math32.go, ≤ 2e-7 relative error).
+// instead of y, and the gradients read those (fuseReLUMask); a residual that is another batch
+// norm's output with no other use (a projection shortcut's) is normalised in that same pass from
+// the shortcut's operand, the shortcut's batch norm writing only its statistics (fuseShortcutNorm).
+// Float32 transcendental functions use float32 polynomial kernels (math32.go, ≤ 2e-7 relative
+// error).
 // The 8-lane AVX2/FMA loops of exp, erf, the binary ops, row reductions, batch norm and small
 // products, and the 16-lane AVX-512 loops of exp, erf, row reductions and batch norm (whose last
 // partial blocks go through opmasks), are Go assembly (vec_amd64.s), chosen at run time with the

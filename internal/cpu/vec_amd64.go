@@ -253,3 +253,9 @@ func reluGradMaskAVX512(out *float32, mask *uint32, gr, f *float32, n, tail int)
 
 //go:noescape
 func reluGradAddMaskAVX512(out *float32, mask *uint32, gr, g2, f *float32, n, tail int)
+
+// bnNormalize2AddReLUMaskAVX512 is bnNormalizeAddReLUMaskAVX512 with the residual normalised in
+// the loop from another batch norm's operand (see fuseShortcutNorm).
+//
+//go:noescape
+func bnNormalize2AddReLUMaskAVX512(relu *float32, mask *uint32, x, xs, k *float32, c, rows int)

@@ -1836,6 +1836,69 @@ bnnormalizeaddrelumaskavx512_done:
 	VZEROUPPER
 	RET
 
+// func bnNormalize2AddReLUMaskAVX512(relu *float32, mask *uint32, x, xs, k *float32, c, rows int)
+// relu = max(v, 0) and mask = the bits of v ≥ 0 (as bnNormalizeReLUMaskAVX512) with v = y + s,
+// y = ((x − hi) − lo)·a + b and s = ((xs − hs) − ls)·as + bs (each as bnNormalizeAVX512), on rows of
+// c (a multiple of 16) features; k holds, per block of 16 features, hi, lo, a, b, hs, ls, as, bs (16
+// each).
+TEXT ·bnNormalize2AddReLUMaskAVX512(SB), NOSPLIT, $0-56
+	MOVQ relu+0(FP), BX
+	MOVQ mask+8(FP), DI
+	MOVQ x+16(FP), SI
+	MOVQ xs+24(FP), CX
+	MOVQ k+32(FP), R11
+	MOVQ c+40(FP), R8
+	MOVQ rows+48(FP), R9
+	VXORPS Z9, Z9, Z9
+bnn2_row:
+	TESTQ R9, R9
+	JZ   bnn2_done
+	XORQ AX, AX
+	XORQ R10, R10
+	MOVQ R11, R12
+bnn2_col:
+	CMPQ AX, R8
+	JGE  bnn2_next
+	VMOVUPS (SI)(AX*4), Z0
+	VMOVUPS (R12), Z2
+	VSUBPS Z2, Z0, Z0
+	VMOVUPS 64(R12), Z3
+	VSUBPS Z3, Z0, Z0
+	VMOVUPS 128(R12), Z1
+	VMOVUPS 192(R12), Z4
+	VFMADD213PS Z4, Z1, Z0
+	VMOVUPS (CX)(AX*4), Z6
+	VMOVUPS 256(R12), Z2
+	VSUBPS Z2, Z6, Z6
+	VMOVUPS 320(R12), Z3
+	VSUBPS Z3, Z6, Z6
+	VMOVUPS 384(R12), Z1
+	VMOVUPS 448(R12), Z4
+	VFMADD213PS Z4, Z1, Z6
+	VADDPS Z6, Z0, Z0
+	VCMPPS $0x1d, Z9, Z0, K4
+	KMOVW K4, (DI)(R10*1)
+	VMAXPS Z9, Z0, Z5
+	VCMPPS $0x00, Z9, Z0, K2
+	VANDPS Z9, Z0, K2, Z5
+	VCMPPS $0x03, Z9, Z0, K3
+	VADDPS Z9, Z0, K3, Z5
+	VMOVUPS Z5, (BX)(AX*4)
+	ADDQ $16, AX
+	ADDQ $2, R10
+	ADDQ $512, R12
+	JMP  bnn2_col
+bnn2_next:
+	LEAQ (SI)(R8*4), SI
+	LEAQ (CX)(R8*4), CX
+	LEAQ (BX)(R8*4), BX
+	ADDQ R10, DI
+	DECQ R9
+	JMP  bnn2_row
+bnn2_done:
+	VZEROUPPER
+	RET
+
 // func affineReLUAVX512(out, x, a, b, z *float32, c, rows, c16, tail int)
 // out = max(x·a + b, z[0]) on rows of c features, 16 at a time, the features from c16 (a multiple
 // of 16) to c through the mask tail (K1).
