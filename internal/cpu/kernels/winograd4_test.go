@@ -462,7 +462,8 @@ func BenchmarkWinograd4InputTiles(b *testing.B) {
 		g := ConvGeometry{Batch: 64, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
 		x := toF32(randSlice(rand.New(rand.NewPCG(1, 2)), g.InputSize()))
 		const tb = 14
-		v := make([]float32, 36*tb*l.c)
+		vs := tb*l.c + 16 // the padded stride of winoPlan.vStride
+		v := make([]float32, 36*vs)
 		patch := make([]float32, 36*l.c)
 		tilesW := l.hw / 4
 		perImage := tilesW * tilesW
@@ -480,7 +481,7 @@ func BenchmarkWinograd4InputTiles(b *testing.B) {
 						for t := 0; t < min(tb, tiles-t0); t++ {
 							tile := t0 + t
 							bi, th, tw := tile/perImage, tile%perImage/tilesW, tile%tilesW
-							winoInputTile(&f, g, x, bi, 4*th-1, 4*tw-1, l.c, patch, v[t*l.c:], tb*l.c)
+							winoInputTile(&f, g, x, bi, 4*th-1, 4*tw-1, l.c, patch, v[t*l.c:], vs)
 						}
 					}
 				}

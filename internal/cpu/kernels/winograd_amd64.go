@@ -189,7 +189,12 @@ func wino4InputMaskedAVX512(x *float32, off, rs, cs int, masks *[36]uint16, dst 
 // (0 where bit i of rows or bit j of cols is clear) into dst[(6i+j)·ds + ch] on the avx512 path
 // and reports true; elsewhere, or with fewer than 16 channels, it reports false.
 func wino4InputEdge(x []float32, off, rs, cs int, rows, cols uint8, dst []float32, ds, c int) bool {
-	if cur().isa < ISAAVX512 || c < 16 || rows&0x3f == 0 || cols&0x3f == 0 {
+	// The masked loads compute the addresses of all 36 positions: where some lie outside x (the
+	// first image's top tiles, the last one's bottom tiles), the tile is copied instead, since a
+	// masked load whose address falls in a page not mapped yet takes a slow assist (measured 10
+	// times the time of the tile's transform).
+	n16 := c / 16
+	if cur().isa < ISAAVX512 || c < 16 || rows&0x3f == 0 || cols&0x3f == 0 || off < 0 || off+5*rs+5*cs+16*n16 > len(x) {
 		return false
 	}
 	var masks [36]uint16
@@ -203,7 +208,6 @@ func wino4InputEdge(x []float32, off, rs, cs int, rows, cols uint8, dst []float3
 			}
 		}
 	}
-	n16 := c / 16
 	// Every element the masked loads read lies in x, and every one written in dst.
 	_ = x[lo]
 	_ = x[hi+16*n16-1]
