@@ -631,10 +631,8 @@ func bnChunkedSums(s1, s2 []float64, rows, c int, block func(r0, r1 int, b1, b2 
 			end := min(rows, (k+1)*chunkRows)
 			for r := k * chunkRows; r < end; r += bnBlockRows {
 				block(r, min(end, r+bnBlockRows), b1, b2)
-				for j := range p1 {
-					p1[j] += float64(b1[j])
-					p2[j] += float64(b2[j])
-				}
+				addRows32(p1, b1, c) // p1[j] += float64(b1[j]), with the vector loops
+				addRows32(p2, b2, c)
 			}
 		}
 	})
