@@ -194,7 +194,7 @@ func TestWinogradSameBitsAnyThreads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(77, 78))
 	for i, tc := range []winoCase{{48, 16, 16, 8, 12, 1, 1}, {4, 16, 16, 16, 24, 1, 1}, {2, 9, 11, 19, 37, 1, 1}, {1, 5, 5, 3, 2, 1, 1}} {
 		g := tc.geometry()
-		if _, parts := winoGradSplit(tc.b*((g.OutH+3)/4)*((g.OutW+3)/4), 36, 16, 16, 0); i == 0 && parts < 3 {
+		if _, parts := winoGradSplit(tc.b*((g.OutH+3)/4)*((g.OutW+3)/4), 36, 16, 16, 0, false); i == 0 && parts < 3 {
 			t.Fatalf("%+v: %d F(4×4) parts; the test wants several", tc, parts)
 		}
 		x := toF32(randSlice(rng, g.InputSize()))

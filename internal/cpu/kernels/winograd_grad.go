@@ -115,15 +115,29 @@ const winoGradPartsElems = 1 << 20
 // (2·tiles flops per element of M).
 const winoGradPartTiles = 256
 
+// winoGradLargeMBytes is the size of a part's M_ξ (4·a²·cPad·nPad bytes) above which, on the wide
+// micro-kernel, the blocks of tiles are made larger (see winoGradSplit).
+const winoGradLargeMBytes = 2 << 20
+
 // winoGradSplit returns the tiles per block and the number of parts of a weight gradient with the
-// given number of tiles, a² transformed positions and padded channel counts: functions of the sizes only, never of the
-// number of goroutines, so that the sums, and therefore dw, are the same bits on any core count.
-// blockTiles > 0 overrides the tiles per block.
-func winoGradSplit(tiles, xis, cPad, nPad, blockTiles int) (tb, parts int) {
+// given number of tiles, a² transformed positions and padded channel counts: functions of the
+// sizes only, never of the number of goroutines, so that the sums, and therefore dw, are the same
+// bits on any core count. blockTiles > 0 overrides the tiles per block. wide: the products run on
+// the wide micro-kernel (14×32, the avx512 path); where a part's M_ξ exceed winoGradLargeMBytes
+// they are read and written from the third-level cache once per block, as the block's transformed
+// tiles (4·a²·(cPad + nPad) bytes per tile) are once per tile, and blocks of at least
+// cPad·nPad/(cPad + nPad) tiles, with which M costs no more than the tiles, took less time: at
+// 16×16×128 → 128 with F(3×3, 4×4) (M 2.6 MB), 64 tiles instead of 19 took 10.2–11.0 CPU-ms
+// against 10.9–12.1, 48 tiles 9.5–11.1 against 11.6–13.7 (interleaved runs on the shared
+// machine). On the avx2 path larger blocks were slower (F(3×3, 2×2) at 8×8×256).
+func winoGradSplit(tiles, xis, cPad, nPad, blockTiles int, wide bool) (tb, parts int) {
 	parts = max(1, min(winoGradMaxParts, tiles*xis/(16*winoGradPartTiles), max(2, winoGradPartsElems/(xis*cPad*nPad))))
 	tb = blockTiles
 	if tb <= 0 {
 		tb = max(winoGradMinBlockTiles, min(winoGradMaxBlockTiles, winoGradBlockBytes/(xis*4*(cPad+nPad))))
+		if wide && 4*xis*cPad*nPad > winoGradLargeMBytes {
+			tb = max(tb, min(winoGradMaxBlockTiles, cPad*nPad/(cPad+nPad)))
+		}
 		tb = min(tb, (tiles+parts-1)/parts) // at least one block per part
 	}
 	tb = max(1, tb)
@@ -145,7 +159,7 @@ func sconvWinogradFilter(kern *kernel[float32], f *winoGradForm, g ConvGeometry,
 		return
 	}
 
-	tb, parts := winoGradSplit(p.tiles, xis, p.cPad, p.nPad, blockTiles)
+	tb, parts := winoGradSplit(p.tiles, xis, p.cPad, p.nPad, blockTiles, kern.nr >= 32)
 	p.tb = tb
 	blocks := (p.tiles + p.tb - 1) / p.tb
 	threads = max(1, min(threads, parts))
@@ -201,8 +215,9 @@ func newWinoGradPlan(kern *kernel[float32], f *winoGradForm, g ConvGeometry, n i
 // sconvWinogradFilter runs by ξ (sconvWinogradFilterByXi) instead of by blocks of tiles: blocks of
 // a few dozen tiles, whose transformed tiles stay in the second-level cache, read and write all of
 // M once per block, which costs more than the products once M no longer fits that cache (the
-// 8×8×256 → 256 layers of resnet8x4: 9.8 MB with F(3×3, 4×4), 4.4 MB with F(3×3, 2×2)).
-const winoGradByXiMinBytes = 4 << 20
+// 8×8×256 → 256 layer of resnet8x4 with F(3×3, 4×4): 9.8 MB). F(3×3, 2×2) there (4.4 MB on the
+// avx512 path, 4.2 MB on avx2) stays on the blocks: on avx2 it ran 3–5% slower by ξ.
+const winoGradByXiMinBytes = 8 << 20
 
 // winoGradChunkBytes is the most bytes of the transformed tiles (V and E, 4·a²·tiles·(cPad + nPad))
 // of one chunk of sconvWinogradFilterByXi: each chunk reads and writes M once. At 8×8×256 → 256
