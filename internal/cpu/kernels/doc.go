@@ -34,7 +34,9 @@
 //     derivation): 6×6 input tiles, 36 GEMMs per block, 36 multiplies per 4×4 outputs (2.25 per
 //     output instead of 4), about 15 times F(2×2)'s rounding error; tile and filter transforms in
 //     AVX-512 and AVX2 assembly (winograd4_avx512_amd64.s, winograd4_amd64.s) that give the bits
-//     of the portable Go ones.
+//     of the portable Go ones; on the avx512 path border tiles of at least 128 channels are
+//     transformed straight from the image with zeroing masked loads, not through a zero-padded
+//     copy (wino4InputEdge).
 //     WinogradF4Pays says which of the two is the faster for a geometry on the active path.
 //   - SconvWinograd3x3Filter, SconvWinograd3x3FilterF4: the weight gradient by Winograd F(3×3,2×2)
 //     or F(3×3,4×4) (winograd_grad.go, winograd4.go; WinogradF4FilterPays chooses): blocks of

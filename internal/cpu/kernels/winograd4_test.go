@@ -408,7 +408,7 @@ func TestWinograd4InputEdge(t *testing.T) { forEachISA(t, testWinograd4InputEdge
 
 func testWinograd4InputEdge(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
-	for _, c := range []int{1, 15, 16, 17, 32, 33, 48} {
+	for _, c := range []int{1, 15, 16, 17, 33, 127, 128, 129, 144} {
 		g := ConvGeometry{Batch: 2, InH: 4, InW: 7, InC: c}
 		n := g.Batch * g.InH * g.InW * c
 		const margin = 6 * 16 * 64
@@ -420,8 +420,8 @@ func testWinograd4InputEdge(t *testing.T) {
 		for i := range x {
 			x[i] = float32(rng.NormFloat64())
 		}
-		// The avx512 path transforms border tiles in place from 16 channels on.
-		wantEdge := cur().isa >= ISAAVX512 && c >= 16
+		// The avx512 path transforms border tiles in place from wino4EdgeMinChannels on.
+		wantEdge := cur().isa >= ISAAVX512 && c >= 128
 		if got := wino4InputEdge(x, 0, g.InW*c, c, 1, 1, make([]float32, 36*c), c, c); got != wantEdge {
 			t.Fatalf("c=%d: wino4InputEdge applies: %v, want %v", c, got, wantEdge)
 		}
@@ -455,32 +455,39 @@ func testWinograd4InputEdge(t *testing.T) {
 }
 
 // BenchmarkWinograd4InputTiles times the F(4×4) input transform of every tile of the resnet8x4
-// layers at batch 64 (blocks of 14 tiles, one goroutine), border tiles transformed straight from
-// the image (edge) or from a zero-padded copy (copy), in CPU-ms per layer.
+// layers at batch 64 (blocks of 14 tiles, one goroutine), in CPU-ms per layer: border tiles
+// transformed straight from the image (edge) or from a zero-padded copy (copy), and with the
+// block's ξ rows tb·InC apart instead of a cache line more (unpadded); "cached" transforms the
+// tiles of images 1 and 2 32 times over (the input in cache, the transform alone).
 func BenchmarkWinograd4InputTiles(b *testing.B) {
 	for _, l := range []struct{ hw, c int }{{32, 64}, {16, 128}, {8, 256}} {
 		g := ConvGeometry{Batch: 64, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
 		x := toF32(randSlice(rand.New(rand.NewPCG(1, 2)), g.InputSize()))
 		const tb = 14
-		vs := tb*l.c + 16 // the padded stride of winoPlan.vStride
-		v := make([]float32, 36*vs)
 		patch := make([]float32, 36*l.c)
 		tilesW := l.hw / 4
 		perImage := tilesW * tilesW
 		tiles := g.Batch * perImage
-		for _, edge := range []bool{true, false} {
-			name := map[bool]string{true: "edge", false: "copy"}[edge]
-			b.Run(fmt.Sprintf("%dx%dx%d/%s", l.hw, l.hw, l.c, name), func(b *testing.B) {
+		for _, mode := range []string{"edge", "copy", "edge-unpadded", "cached", "cached-unpadded"} {
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", l.hw, l.hw, l.c, mode), func(b *testing.B) {
 				f := *winoF4
-				if !edge {
+				if mode == "copy" {
 					f.inputEdge = nil
 				}
+				vs := tb*l.c + 16 // winoPlan.vStride
+				if strings.HasSuffix(mode, "unpadded") {
+					vs = tb * l.c
+				}
+				v := make([]float32, 36*vs)
 				cpu0 := processCPUSeconds()
 				for b.Loop() {
 					for t0 := 0; t0 < tiles; t0 += tb {
 						for t := 0; t < min(tb, tiles-t0); t++ {
 							tile := t0 + t
 							bi, th, tw := tile/perImage, tile%perImage/tilesW, tile%tilesW
+							if strings.HasPrefix(mode, "cached") {
+								bi = 1 + bi%2
+							}
 							winoInputTile(&f, g, x, bi, 4*th-1, 4*tw-1, l.c, patch, v[t*l.c:], vs)
 						}
 					}

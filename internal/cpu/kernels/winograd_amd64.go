@@ -185,16 +185,22 @@ func wino4Input(src []float32, rs, cs int, dst []float32, ds, c int) {
 //go:noescape
 func wino4InputMaskedAVX512(x *float32, off, rs, cs int, masks *[36]uint16, dst *float32, ds, n16 int)
 
+// wino4EdgeMinChannels is the fewest channels for which wino4InputEdge transforms border tiles
+// in place: with 64 channels the copy was the faster (BenchmarkWinograd4InputTiles, one core,
+// 32×32×64 from memory: 2.2–2.4 CPU-ms against 2.2–3.0), from 128 on not (8×8×256: 0.29–0.32
+// against 0.35–0.37).
+const wino4EdgeMinChannels = 128
+
 // wino4InputEdge transforms channels [0, c) of the border tile d[i][j] = x[off + i·rs + j·cs + ch]
 // (0 where bit i of rows or bit j of cols is clear) into dst[(6i+j)·ds + ch] on the avx512 path
-// and reports true; elsewhere, or with fewer than 16 channels, it reports false.
+// and reports true; elsewhere, or with fewer than wino4EdgeMinChannels channels, it reports false.
 func wino4InputEdge(x []float32, off, rs, cs int, rows, cols uint8, dst []float32, ds, c int) bool {
 	// The masked loads compute the addresses of all 36 positions: where some lie outside x (the
 	// first image's top tiles, the last one's bottom tiles), the tile is copied instead, since a
 	// masked load whose address falls in a page not mapped yet takes a slow assist (measured 10
 	// times the time of the tile's transform).
 	n16 := c / 16
-	if cur().isa < ISAAVX512 || c < 16 || rows&0x3f == 0 || cols&0x3f == 0 || off < 0 || off+5*rs+5*cs+16*n16 > len(x) {
+	if cur().isa < ISAAVX512 || c < wino4EdgeMinChannels || rows&0x3f == 0 || cols&0x3f == 0 || off < 0 || off+5*rs+5*cs+16*n16 > len(x) {
 		return false
 	}
 	var masks [36]uint16
