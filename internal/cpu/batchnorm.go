@@ -393,15 +393,7 @@ func fuseBatchNormReLU(nodes []*node, inputs [][]*node, live, isOutput []bool, f
 // backward pass.
 func fuseReLUMask(nodes []*node, inputs [][]*node, live, isOutput []bool, fused map[int]*fusedProgram,
 	reluOf, sumOf map[int]*node) {
-	users := make([][]*node, len(nodes))
-	for _, n := range nodes {
-		if !live[n.id] {
-			continue
-		}
-		for _, in := range inputs[n.id] {
-			users[in.id] = append(users[in.id], n)
-		}
-	}
+	users := liveUsers(nodes, inputs, live)
 	sumOfTuple := map[int]*node{} // the residual sum that takes a batch norm's first output
 	for id, t := range sumOf {
 		sumOfTuple[t.id] = nodes[id]
@@ -463,15 +455,7 @@ func fuseReLUMask(nodes []*node, inputs [][]*node, live, isOutput []bool, fused 
 // normalises the shortcut's operand itself where it adds s (resNorm), so s is never written nor
 // read back.
 func fuseShortcutNorm(nodes []*node, inputs [][]*node, live, isOutput []bool, sumOf map[int]*node) {
-	users := make([][]*node, len(nodes))
-	for _, n := range nodes {
-		if !live[n.id] {
-			continue
-		}
-		for _, in := range inputs[n.id] {
-			users[in.id] = append(users[in.id], n)
-		}
-	}
+	users := liveUsers(nodes, inputs, live)
 	for _, b := range nodes {
 		if !live[b.id] || b.op != backends.OpTypeBatchNormForTraining {
 			continue

@@ -502,9 +502,10 @@ func bnResidualReLUGradStep(xs []*graph.Node) []*graph.Node {
 	return append([]*graph.Node{r}, graph.Gradient(loss, x, scale, offset, s)...)
 }
 
-// BenchmarkBatchNormReLUTrainStep times a training batch norm and its ReLU (plain, and after a
-// residual sum), forward and backward, on a resnet8x4 stage-1 activation ([64, 32, 32, 64]
-// float32), as the fused program runs them. GB/s counts one read of x.
+// BenchmarkBatchNormReLUTrainStep times a training batch norm and its ReLU (plain, after a
+// residual sum, and after a sum with a shortcut's batch norm), forward and backward, on a resnet8x4
+// stage-1 activation ([64, 32, 32, 64] float32), as the fused program runs them. GB/s counts one
+// read of x.
 func BenchmarkBatchNormReLUTrainStep(b *testing.B) {
 	rng := newRng(48)
 	in := make([]*tensors.Tensor, 5)
@@ -515,6 +516,7 @@ func BenchmarkBatchNormReLUTrainStep(b *testing.B) {
 	n := 4 * float64(in[0].Shape().Size())
 	b.Run("plain", func(b *testing.B) { benchExec(b, testCPU(), n, "GB/s", bnReLUGradStep, in[:4]...) })
 	b.Run("residual", func(b *testing.B) { benchExec(b, testCPU(), n, "GB/s", bnResidualReLUGradStep, in...) })
+	b.Run("shortcut", func(b *testing.B) { benchExec(b, testCPU(), n, "GB/s", bnShortcutReLUGradStep, in...) })
 }
 
 // TestBatchNormReLUMaskFused checks the training steps whose batch norm writes the mask of y ≥ 0

@@ -275,6 +275,21 @@ func liveUses(nodes []*node, inputs [][]*node, live []bool) []int {
 	return uses
 }
 
+// liveUsers returns, by node id, the live nodes that take each node as an input (a node once per
+// time it takes it).
+func liveUsers(nodes []*node, inputs [][]*node, live []bool) [][]*node {
+	users := make([][]*node, len(nodes))
+	for _, n := range nodes {
+		if !live[n.id] {
+			continue
+		}
+		for _, in := range inputs[n.id] {
+			users[in.id] = append(users[in.id], n)
+		}
+	}
+	return users
+}
+
 // fuseChains rewrites the live graph: every float32 elementwise node (a root) whose operands
 // include fusable nodes of the same shape used only by it absorbs them, recursively, into one
 // fusedProgram; absorbed nodes are marked not live, and inputs[root] becomes the program's

@@ -899,20 +899,26 @@ affrelu16("affine2ReLUAVX512", 96, [("out", "DI"), ("x", "SI"), ("a", "R11"), ("
 # fusedCompare and fusedWhere.
 
 
-def relugrad16(name, frame, args, body):
+def relugrad16(name, frame, args, body, mask=False):
+    """With mask, the condition is bit i of the mask (SI) instead of y ≥ z[0] (no z argument)."""
     lbl = name.lower()
     n = len(args)
     w(f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}")
     for i, (a, r) in enumerate(args):
         w(f"\tMOVQ {a}+{8 * i}(FP), {r}")
-    w(f"\tMOVQ z+{8 * n}(FP), CX\n\tVBROADCASTSS (CX), Z9\n\tMOVQ f+{8 * n + 8}(FP), CX\n\tVBROADCASTSS (CX), Z8")
-    w(f"\tMOVQ n+{8 * n + 16}(FP), R8\n\tMOVQ tail+{8 * n + 24}(FP), AX\n\tKMOVW AX, K1\n\tXORQ AX, AX")
+    if not mask:
+        w(f"\tMOVQ z+{8 * n}(FP), CX\n\tVBROADCASTSS (CX), Z9")
+        n += 1
+    w(f"\tMOVQ f+{8 * n}(FP), CX\n\tVBROADCASTSS (CX), Z8")
+    w(f"\tMOVQ n+{8 * n + 8}(FP), R8\n\tMOVQ tail+{8 * n + 16}(FP), AX\n\tKMOVW AX, K1\n\tXORQ AX, AX" +
+      ("\n\tXORQ R10, R10" if mask else ""))
     w(f"{lbl}_loop:\n\tLEAQ 16(AX), R9\n\tCMPQ R9, R8\n\tJG   {lbl}_tail")
     for masked in (False, True):
-        w("\t" + "\n\t".join([ld("(SI)(AX*4)", "Z0", masked), "VCMPPS $0x1d, Z9, Z0, K2"] + body(masked) +
-                               ["VBLENDMPS Z1, Z8, K2, Z3", st("Z3", "(DI)(AX*4)", masked)]))
+        cond = ["KMOVW (SI)(R10*1), K2"] if mask else [ld("(SI)(AX*4)", "Z0", masked), "VCMPPS $0x1d, Z9, Z0, K2"]
+        w("\t" + "\n\t".join(cond + body(masked) + ["VBLENDMPS Z1, Z8, K2, Z3", st("Z3", "(DI)(AX*4)", masked)]))
         if not masked:
-            w(f"\tMOVQ R9, AX\n\tJMP  {lbl}_loop\n{lbl}_tail:\n\tCMPQ AX, R8\n\tJGE  {lbl}_done")
+            w(f"\tMOVQ R9, AX\n" + ("\tADDQ $2, R10\n" if mask else "") +
+              f"\tJMP  {lbl}_loop\n{lbl}_tail:\n\tCMPQ AX, R8\n\tJGE  {lbl}_done")
     w(f"{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
 
 
@@ -929,30 +935,14 @@ relugrad16("reluGradAddAVX512", 64, [("out", "DI"), ("y", "SI"), ("gr", "DX"), (
 # i/8), the last partial block through the mask tail (K1).
 
 
-def relugradmask16(name, frame, args, body):
-    lbl = name.lower()
-    n = len(args)
-    w(f"TEXT ·{name}(SB), NOSPLIT, $0-{frame}")
-    for i, (a, r) in enumerate(args):
-        w(f"\tMOVQ {a}+{8 * i}(FP), {r}")
-    w(f"\tMOVQ f+{8 * n}(FP), CX\n\tVBROADCASTSS (CX), Z8")
-    w(f"\tMOVQ n+{8 * n + 8}(FP), R8\n\tMOVQ tail+{8 * n + 16}(FP), AX\n\tKMOVW AX, K1\n\tXORQ AX, AX\n\tXORQ R10, R10")
-    w(f"{lbl}_loop:\n\tLEAQ 16(AX), R9\n\tCMPQ R9, R8\n\tJG   {lbl}_tail")
-    for masked in (False, True):
-        w("\t" + "\n\t".join(["KMOVW (SI)(R10*1), K2"] + body(masked) +
-                               ["VBLENDMPS Z1, Z8, K2, Z3", st("Z3", "(DI)(AX*4)", masked)]))
-        if not masked:
-            w(f"\tMOVQ R9, AX\n\tADDQ $2, R10\n\tJMP  {lbl}_loop\n{lbl}_tail:\n\tCMPQ AX, R8\n\tJGE  {lbl}_done")
-    w(f"{lbl}_done:\n\tVZEROUPPER\n\tRET\n")
-
-
 w("""// func reluGradMaskAVX512(out *float32, mask *uint32, gr, f *float32, n, tail int)
 // out = bit i of mask ? gr : f[0].""")
-relugradmask16("reluGradMaskAVX512", 48, [("out", "DI"), ("mask", "SI"), ("gr", "DX")], lambda m: [ld("(DX)(AX*4)", "Z1", m)])
+relugrad16("reluGradMaskAVX512", 48, [("out", "DI"), ("mask", "SI"), ("gr", "DX")], lambda m: [ld("(DX)(AX*4)", "Z1", m)],
+           mask=True)
 w("""// func reluGradAddMaskAVX512(out *float32, mask *uint32, gr, g2, f *float32, n, tail int)
 // out = bit i of mask ? gr + g2 : f[0].""")
-relugradmask16("reluGradAddMaskAVX512", 56, [("out", "DI"), ("mask", "SI"), ("gr", "DX"), ("g2", "BX")],
-               lambda m: [ld("(DX)(AX*4)", "Z1", m), ld("(BX)(AX*4)", "Z2", m), "VADDPS Z2, Z1, Z1"])
+relugrad16("reluGradAddMaskAVX512", 56, [("out", "DI"), ("mask", "SI"), ("gr", "DX"), ("g2", "BX")],
+           lambda m: [ld("(DX)(AX*4)", "Z1", m), ld("(BX)(AX*4)", "Z2", m), "VADDPS Z2, Z1, Z1"], mask=True)
 
 # ---------------------------------------------------------------- small products
 AROW = ["(SI)", "(SI)(R9*1)", "(SI)(R9*2)", "(SI)(R10*1)"]
