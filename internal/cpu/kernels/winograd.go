@@ -367,16 +367,18 @@ func winoInputTile(f *winoForm, g ConvGeometry, x []float32, b, ih0, iw0, c int,
 			return
 		}
 	}
+	// The pixels of a tile row inside the image are one run of x: one copy per row.
+	j0, j1 := max(0, -iw0), min(ta, g.InW-iw0)
 	for i := 0; i < ta; i++ {
-		for j := 0; j < ta; j++ {
-			px := patch[(ta*i+j)*c : (ta*i+j+1)*c]
-			ih, iw := ih0+i, iw0+j
-			if ih < 0 || iw < 0 || ih >= g.InH || iw >= g.InW {
-				clear(px)
-				continue
-			}
-			copy(px, x[((b*g.InH+ih)*g.InW+iw)*c:])
+		row := patch[ta*i*c : ta*(i+1)*c]
+		ih := ih0 + i
+		if ih < 0 || ih >= g.InH || j0 >= j1 {
+			clear(row)
+			continue
 		}
+		clear(row[:j0*c])
+		copy(row[j0*c:j1*c], x[((b*g.InH+ih)*g.InW+iw0+j0)*c:])
+		clear(row[j1*c:])
 	}
 	f.input(patch, ta*c, c, dst, ds, c)
 }
