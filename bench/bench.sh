@@ -12,7 +12,10 @@
 # Environment: IFA (the ifa binary, default bin/ifa), BACKEND (default cpu), STEPS (10), WARMUP (2),
 # ROUNDS (number of interleaved rounds, default 1; the best median of the rounds is kept),
 # PYTHON (default /usr/bin/python3), THREADS (PyTorch threads, default: the number of CPUs), OUT,
-# PEER_MALLOC (the peer's glibc malloc tunables, below).
+# OUT_PEERS, PEER_MALLOC (the peer's glibc malloc tunables, below), ONLY (run only the rows whose
+# "model method" is in this comma-separated list, e.g. ONLY="resnet8x4 none").
+# With --peers, each round's ratio of every row is also printed (stderr), e.g. steady-state pairs:
+#   ONLY="resnet8x4 none" STEPS=20 WARMUP=10 ROUNDS=3 OUT=/tmp/r.md OUT_PEERS=/tmp/p.md bench/bench.sh --peers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +66,20 @@ if grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx512bw /proc/cpuinfo
   PEER_ENV+=(ATEN_CPU_CAPABILITY=avx512)
 fi
 
+if [[ -n ${ONLY:-} ]]; then
+  kept=() names=()
+  for cfg in "${CONFIGS[@]}"; do
+    read -r model method _ <<<"$cfg"
+    names+=("$model $method")
+    [[ ",$ONLY," == *",$model $method,"* ]] && kept+=("$cfg")
+  done
+  if [[ ${#kept[@]} == 0 ]]; then
+    echo "bench: ONLY=$ONLY: no such row; expected comma-separated \"model method\" among: $(IFS=,; echo "${names[*]}")" >&2
+    exit 2
+  fi
+  CONFIGS=("${kept[@]}")
+fi
+
 RAW=$(mktemp)
 trap 'rm -f "$RAW"' EXIT
 
@@ -91,9 +108,16 @@ done
 import json, platform, subprocess, sys, time
 raw, out, out_peers, peers, backend, steps, warmup, rounds, threads, peer_malloc = sys.argv[1:]
 best = {}
+last_ifa = None
 for line in open(raw):
     r = json.loads(line)
     key = (r.get("peer", "ifa"), r["model"], r["method"], r["batch"])
+    if key[0] == "ifa":
+        last_ifa = r
+    elif last_ifa is not None and key[1:] == (last_ifa["model"], last_ifa["method"], last_ifa["batch"]):
+        print(f"bench: pair: {r['model']} {r['method']} batch {r['batch']}: ifa {last_ifa['images_per_sec']:.1f}, "
+              f"PyTorch {r['images_per_sec']:.1f} images/s, ratio {last_ifa['images_per_sec'] / r['images_per_sec']:.2f}",
+              file=sys.stderr)
     if key not in best or r["step_seconds_median"] < best[key]["step_seconds_median"]:
         best[key] = r
 paths = sorted({r["kernels"] for r in best.values() if r.get("kernels")})
