@@ -44,16 +44,16 @@ const fwdItemRows = 4
 // C += … after).
 func sconvForwardInPlace(g ConvGeometry, n int, alpha float32, x, w []float32, ldw int, beta float32, out []float32, ldo int) {
 	k := g.PatchSize()
-	wp := getAcc[float32](k * n)
-	defer putAcc(wp)
-	packB(*wp, false, w, ldw, 0, k, 0, n, alpha, 32)
+	wp := getBuffers[float32](k*n, 0, 0)
+	defer putBuffers(wp)
+	packB(wp.a, false, w, ldw, 0, k, 0, n, alpha, 32)
 	win := g.KH * g.KW
 	tilesPerRow := (g.OutW + fwdTile - 1) / fwdTile
 	tiles := fwdItemRows * tilesPerRow
 	threads := gemmThreads(g.Pixels(), n, k)
 	perWorker := tiles*win*fwdTile*g.InC + fwdItemRows*fwdTile*32
-	scratch := getAcc[float32](threads * perWorker)
-	defer putAcc(scratch)
+	scratch := getBuffers[float32](threads*perWorker, 0, 0)
+	defer putBuffers(scratch)
 	type tileSegs struct {
 		pix, newFrom int // first output pixel; its first row not computed by the previous tile
 		kh           [][]rowSeg
@@ -71,7 +71,7 @@ func sconvForwardInPlace(g ConvGeometry, n int, alpha float32, x, w []float32, l
 		}
 	}
 	parallelFor(threads, g.Batch*itemsPerImage, func(worker, item int) {
-		sc := (*scratch)[worker*perWorker:][:perWorker]
+		sc := scratch.a[worker*perWorker:][:perWorker]
 		b, oh0 := item/itemsPerImage, item%itemsPerImage*fwdItemRows
 		ts := work[worker][:0]
 		for oh := oh0; oh < min(g.OutH, oh0+fwdItemRows); oh++ {
@@ -90,7 +90,7 @@ func sconvForwardInPlace(g ConvGeometry, n int, alpha float32, x, w []float32, l
 		}
 		tileBuf := sc[tiles*win*fwdTile*g.InC:]
 		for q := 0; q < n; q += 32 {
-			bp := &(*wp)[q*k]
+			bp := &wp.a[q*k]
 			for kh := 0; kh < g.KH; kh++ {
 				bt := beta
 				if kh > 0 {

@@ -32,11 +32,11 @@ func SconvFewChannels(g ConvGeometry, n int, alpha float32, x, w []float32, ldw 
 	}
 	pixels := g.OutH * g.OutW
 	threads := min(gemmThreads(m, n, k), g.Batch)
-	work := getAcc[float32](threads * pixels * k)
-	defer putAcc(work)
+	work := getBuffers[float32](threads*pixels*k, 0, 0)
+	defer putBuffers(work)
 	kern := cur().sgemm(n)
 	parallelFor(threads, g.Batch, func(worker, b int) {
-		cols := (*work)[worker*pixels*k:][:pixels*k]
+		cols := work.a[worker*pixels*k:][:pixels*k]
 		g.im2colImage(cols, x, b)
 		gemmSerial(kern, aSource[float32]{a: cols, lda: k}, bSource[float32]{b: w, ldb: ldw}, pixels, n, k, alpha, beta, out[b*pixels*ldo:], ldo)
 	})

@@ -45,9 +45,9 @@ func sconvWeightGradInPlace(g ConvGeometry, n int, alpha float32, x, dy []float3
 	winGroups := min(win, (threads+slabs-1)/slabs)
 	rowGroups := min(m/14, (threads+slabs*winGroups-1)/(slabs*winGroups))
 	tasks := slabs * winGroups * rowGroups
-	buf := getAcc[float32](m * cols)
-	defer putAcc(buf)
-	acc := *buf
+	buf := getBuffers[float32](m*cols, 0, 0)
+	defer putBuffers(buf)
+	acc := buf.a
 	parallelFor(min(threads, tasks), tasks, func(_, t int) {
 		slab, wgi, rgi := t%slabs, t/slabs%winGroups, t/(slabs*winGroups)
 		wgradTask(g, n, x, dy, ldy, 32*slab, wgi*win/winGroups, (wgi+1)*win/winGroups,

@@ -244,7 +244,8 @@ func gemmSmall[T float](transA, transB bool, m, n, k int, alpha T, a []T, lda in
 	}
 }
 
-// buffers is the packing workspace of one gemmSerial call (and of the convolutions' blocks).
+// buffers is workspace: the packing panels of one gemmSerial call, the convolutions' blocks, and
+// partial sums (in a alone).
 type buffers[T float] struct {
 	a, b, tile []T
 	key        bufKey

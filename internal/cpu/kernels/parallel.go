@@ -294,11 +294,11 @@ func splitKParts(m, n, k int) int {
 func gemmSplitK[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n, k int, alpha T, beta T, c []T, ldc int, threads int) {
 	parts := splitKParts(m, n, k)
 	threads = min(threads, parts)
-	buf := getAcc[T](parts * m * n)
-	defer putAcc(buf)
+	buf := getBuffers[T](parts*m*n, 0, 0)
+	defer putBuffers(buf)
 	acc := make([][]T, parts)
 	for p := range acc {
-		acc[p] = (*buf)[p*m*n : (p+1)*m*n]
+		acc[p] = buf.a[p*m*n : (p+1)*m*n]
 	}
 	parallelFor(threads, parts, func(_, p int) {
 		p0, p1 := p*k/parts, (p+1)*k/parts
@@ -325,35 +325,4 @@ func gemmSplitK[T float](kern *kernel[T], src aSource[T], bsrc bSource[T], m, n,
 			}
 		}
 	})
-}
-
-// accPoolF32 and accPoolF64 recycle the partial sums of split products and of the Winograd weight
-// gradient (*[]T), apart from the packing buffers, so that the largest stay in use instead of
-// being handed out for small packing requests and reallocated.
-var accPoolF32, accPoolF64 sync.Pool
-
-// getAcc returns a recycled (or new) slice of n elements; its contents are unspecified.
-func getAcc[T float](n int) *[]T {
-	var zero T
-	pool := &accPoolF64
-	if _, ok := any(zero).(float32); ok {
-		pool = &accPoolF32
-	}
-	s, _ := pool.Get().(*[]T)
-	if s == nil || cap(*s) < n {
-		b := make([]T, n)
-		return &b
-	}
-	*s = (*s)[:n]
-	return s
-}
-
-// putAcc returns a slice of getAcc to its pool.
-func putAcc[T float](s *[]T) {
-	var zero T
-	if _, ok := any(zero).(float32); ok {
-		accPoolF32.Put(s)
-		return
-	}
-	accPoolF64.Put(s)
 }

@@ -178,9 +178,9 @@ func sconvWinogradFilter(kern *kernel[float32], f *winoGradForm, g ConvGeometry,
 		clear(work[t].a)
 		clear(work[t].b)
 	}
-	acc := getAcc[float32](parts * mSize)
-	defer putAcc(acc)
-	ms := *acc
+	acc := getBuffers[float32](parts*mSize, 0, 0)
+	defer putBuffers(acc)
+	ms := acc.a
 	parallelFor(threads, parts, func(wk, q int) {
 		buf := work[wk]
 		b0 := q * blocks / parts
@@ -250,9 +250,9 @@ func sconvWinogradFilterByXi(kern *kernel[float32], f *winoGradForm, g ConvGeome
 	buf := getBuffers[float32](xis*vs, xis*es, threads*scratchSize)
 	defer putBuffers(buf)
 	v, e := buf.a, buf.b
-	acc := getAcc[float32](xis * mStr)
-	defer putAcc(acc)
-	m := *acc
+	acc := getBuffers[float32](xis*mStr, 0, 0)
+	defer putBuffers(acc)
+	m := acc.a
 
 	const tilesPerItem = 4
 	panels := p.nPad / nr
