@@ -58,8 +58,13 @@ type job struct {
 }
 
 func (j *job) run() {
+	j.l.work(j.worker)
+	j.done()
+}
+
+// done marks the worker finished: the last access to the loop.
+func (j *job) done() {
 	l := j.l
-	l.work(j.worker)
 	l.pending.Add(-1)
 	l.wg.Done()
 }
@@ -109,11 +114,9 @@ func (h *helper) loop() {
 		start, base := time.Now(), runtime.NumGoroutine()
 		for i := 0; ; i++ {
 			if j := h.job.Swap(nil); j != nil {
-				l := j.l
-				l.work(j.worker)
-				h.state.Store(helperPolling)
-				l.pending.Add(-1)
-				l.wg.Done()
+				j.l.work(j.worker)
+				h.state.Store(helperPolling) // claimable again before the caller can return
+				j.done()
 				runtime.Gosched() // let a caller woken by Done run here rather than wait for another core
 				break
 			}
