@@ -385,12 +385,13 @@ func fuseBatchNormReLU(nodes []*node, inputs [][]*node, live, isOutput []bool, f
 	return reluOf, sumOf
 }
 
-// maskFusionPays reports whether executables compiled now use fuseReLUMask and fuseShortcutNorm:
-// on the AVX-512 path, whose loops write and read the mask; the other paths run them as portable
-// Go loops, which took about 3× the time of the unfused AVX2 passes they replace (resnet8x4 step
-// with IFA_CPU_ISA=avx2: batch norm forward 22 → 70 ms per step). A variable for the tests, which
-// check the fused programs on every path.
-var maskFusionPays = vec16
+// maskFusionPays reports whether fuseReLUMask (and so fuseShortcutNorm) is applied to a batch norm
+// of c features in executables compiled now: on the AVX-512 path with c a multiple of 16, where
+// the 16-lane loops write and read the mask. Elsewhere they run as portable Go loops, which took
+// about 3× the time of the unfused AVX2 passes they replace (resnet8x4 step with
+// IFA_CPU_ISA=avx2: batch norm forward 22 → 70 ms per step). A variable for the tests, which check
+// the fused programs on every path.
+var maskFusionPays = func(c int) bool { return vec16() && c%16 == 0 }
 
 // fuseReLUMask finds the batch norms that compute their ReLU (see fuseBatchNormReLU) whose ReLU
 // input y (the normalised output, or the residual sum) is read by nothing but that ReLU and
@@ -414,7 +415,7 @@ func fuseReLUMask(nodes []*node, inputs [][]*node, live, isOutput []bool, fused 
 			continue
 		}
 		p := bn.params.(batchNormParams)
-		if !p.relu || p.mask {
+		if !p.relu || p.mask || !maskFusionPays(t.shape.Dimensions[p.axis]) {
 			continue
 		}
 		y := t

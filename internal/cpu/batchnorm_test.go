@@ -527,8 +527,8 @@ func BenchmarkBatchNormReLUTrainStep(b *testing.B) {
 // and infinities; and that the compiler applies it only where y has no other use.
 func TestBatchNormReLUMaskFused(t *testing.T) {
 	defer kernels.SetMaxThreads(kernels.SetMaxThreads(0))
-	defer func(old func() bool) { maskFusionPays = old }(maskFusionPays)
-	maskFusionPays = func() bool { return true } // the fused programs on every path
+	defer func(old func(int) bool) { maskFusionPays = old }(maskFusionPays)
+	maskFusionPays = func(int) bool { return true } // the fused programs on every path and feature count
 	rng := newRng(49)
 	forEachISA(t, func(t *testing.T) {
 		for _, dims := range [][]int{{2, 8, 8, 16}, {4, 4, 4, 37}, {3, 5, 2, 64}, {1, 7, 7, 48}, {1100, 1}, {5, 3, 3, 25},
@@ -746,39 +746,48 @@ func TestBatchNormReLUMaskRows(t *testing.T) {
 	})
 }
 
-// TestReLUMaskFusionOnlyOnAVX512 checks that the mask fusion is applied on the AVX-512 path alone
-// (maskFusionPays): a batch norm + ReLU + ReLU-gradient step compiled on every path writes the mask
-// exactly where the path is avx512.
+// TestReLUMaskFusionOnlyOnAVX512 checks that the mask fusion is applied where its 16-lane loops
+// run (maskFusionPays): a batch norm + ReLU + ReLU-gradient step compiled on every path writes the
+// mask exactly where the path is avx512 and the feature count a multiple of 16 (32, not 24).
 func TestReLUMaskFusionOnlyOnAVX512(t *testing.T) {
 	forEachISA(t, func(t *testing.T) {
-		b := testCPU().Builder("bnmaskisa").(*Builder)
-		sh := shapes.Make(dtypes.Float32, 8, 4, 4, 16)
-		x, err := b.Parameter("x", sh, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, _ := b.Parameter("g", sh, nil)
-		s, _ := b.Parameter("s", shapes.Make(dtypes.Float32, 16), nil)
-		zero, _ := b.Constant([]float32{0})
-		y, _, _, err := b.BatchNormForTraining(x, s, s, 1e-5, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		relu, _ := b.Max(y, zero)
-		ge, _ := b.GreaterOrEqual(y, zero)
-		grad, _ := b.Where(ge, g, zero)
-		exe, err := b.Compile([]backends.Op{relu, grad}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var mask bool
-		for _, st := range exe.(*Executable).steps {
-			if p, ok := st.n.params.(batchNormParams); ok && st.n.op == backends.OpTypeBatchNormForTraining {
-				mask = mask || p.mask
-			}
-		}
-		if want := kernels.ActiveISA() == kernels.ISAAVX512; mask != want {
-			t.Errorf("batch norm writes the ReLU mask: %v, want %v", mask, want)
+		for _, c := range []int{32, 24} {
+			testReLUMaskFusionApplied(t, c, kernels.ActiveISA() == kernels.ISAAVX512 && c%16 == 0)
 		}
 	})
+}
+
+// testReLUMaskFusionApplied compiles a batch norm + ReLU + ReLU-gradient step of c features and
+// checks whether its batch norm writes the mask.
+func testReLUMaskFusionApplied(t *testing.T, c int, want bool) {
+	t.Helper()
+	b := testCPU().Builder("bnmaskisa").(*Builder)
+	sh := shapes.Make(dtypes.Float32, 8, 4, 4, c)
+	x, err := b.Parameter("x", sh, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := b.Parameter("g", sh, nil)
+	s, _ := b.Parameter("s", shapes.Make(dtypes.Float32, c), nil)
+	zero, _ := b.Constant([]float32{0})
+	y, _, _, err := b.BatchNormForTraining(x, s, s, 1e-5, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relu, _ := b.Max(y, zero)
+	ge, _ := b.GreaterOrEqual(y, zero)
+	grad, _ := b.Where(ge, g, zero)
+	exe, err := b.Compile([]backends.Op{relu, grad}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mask bool
+	for _, st := range exe.(*Executable).steps {
+		if p, ok := st.n.params.(batchNormParams); ok && st.n.op == backends.OpTypeBatchNormForTraining {
+			mask = mask || p.mask
+		}
+	}
+	if mask != want {
+		t.Errorf("%d features: batch norm writes the ReLU mask: %v, want %v", c, mask, want)
+	}
 }

@@ -22,7 +22,7 @@
 // instead of y, and the gradients read those (fuseReLUMask); a residual that is another batch
 // norm's output with no other use (a projection shortcut's) is normalised in that same pass from
 // the shortcut's operand, the shortcut's batch norm writing only its statistics (fuseShortcutNorm).
-// These two apply on the AVX-512 path only (maskFusionPays).
+// These two apply on the AVX-512 path to feature counts in multiples of 16 (maskFusionPays).
 // Float32 transcendental functions use float32 polynomial kernels (math32.go, ≤ 2e-7 relative
 // error).
 // The 8-lane AVX2/FMA loops of exp, erf, the binary ops, row reductions, batch norm and small

@@ -101,10 +101,8 @@ func (b *Builder) Compile(outputs []backends.Op, _ []*backends.ShardingSpec) (ba
 	if b.backend.opts.fusion {
 		fused = fuseChains(b.nodes, inputs, liveMain, isOutput)
 		reluOf, sumOf = fuseBatchNormReLU(b.nodes, inputs, liveMain, isOutput, fused)
-		if maskFusionPays() {
-			fuseReLUMask(b.nodes, inputs, liveMain, isOutput, fused, reluOf, sumOf)
-			fuseShortcutNorm(b.nodes, inputs, liveMain, isOutput, sumOf)
-		}
+		fuseReLUMask(b.nodes, inputs, liveMain, isOutput, fused, reluOf, sumOf)
+		fuseShortcutNorm(b.nodes, inputs, liveMain, isOutput, sumOf)
 	}
 	// Folded values read by the per-Execute steps (or returned) are the ones kept.
 	kept := make([]bool, len(b.nodes))
