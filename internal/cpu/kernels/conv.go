@@ -81,6 +81,12 @@ func FlipHWIO(kh, kw, inC, outC int, w []float32) ([]float32, error) {
 // Pixels is the number of output pixels, Batch·OutH·OutW: the rows of im2col(x).
 func (g ConvGeometry) Pixels() int { return g.Batch * g.OutH * g.OutW }
 
+// pixelAt returns the image, row and column of output pixel pix (pixels numbered image by image,
+// row by row).
+func (g ConvGeometry) pixelAt(pix int) (b, oh, ow int) {
+	return pix / (g.OutW * g.OutH), pix / g.OutW % g.OutH, pix % g.OutW
+}
+
 // PatchSize is the number of values in one window, KH·KW·InC: the columns of im2col(x).
 func (g ConvGeometry) PatchSize() int { return g.KH * g.KW * g.InC }
 
@@ -270,9 +276,7 @@ func (cp *convPacker) packRows(dst []float32, i0, mb, p0, kb, mr int) {
 		rows := min(mr, mb-q)
 		for r := 0; r < rows; r++ {
 			pix := i0 + q + r
-			ow := pix % g.OutW
-			oh := pix / g.OutW % g.OutH
-			bi := pix / (g.OutW * g.OutH)
+			bi, oh, ow := g.pixelAt(pix)
 			ih0[r], iw0[r], base[r] = oh*g.StrideH-g.PadTop, ow*g.StrideW-g.PadLeft, bi*g.InH
 		}
 		for seg := segLo; seg < segHi; seg++ {
@@ -393,9 +397,7 @@ func (cp *convPacker) packRowsT(dst []float32, i0, mb, p0, kb, mr int) {
 		// Walk the pixels p0… one output row segment at a time.
 		for p := 0; p < kb; {
 			pix := p0 + p
-			ow := pix % g.OutW
-			oh := pix / g.OutW % g.OutH
-			bi := pix / (g.OutW * g.OutH)
+			bi, oh, ow := g.pixelAt(pix)
 			cnt := min(g.OutW-ow, kb-p)
 			ih0 := oh*g.StrideH - g.PadTop
 			// rowOff[i]: where run i's input row starts in x (at its first channel), or -1 where
@@ -537,9 +539,7 @@ func (cp *convPacker) packPanels14(dst []float32, i0, mb, p0, kb int) bool {
 	lds := g.StrideW * g.InC
 	for p := 0; p < kb; {
 		pix := p0 + p
-		ow := pix % g.OutW
-		oh := pix / g.OutW % g.OutH
-		bi := pix / (g.OutW * g.OutH)
+		bi, oh, ow := g.pixelAt(pix)
 		cnt := min(g.OutW-ow, kb-p)
 		ih0 := oh*g.StrideH - g.PadTop
 		// The pixels [lo, hi) of the segment read run i from x (row at rowOff); breakpoints
@@ -704,9 +704,7 @@ func convTile[T float](cp *convPacker, kernT *kernel[T], pix0, p0, kb int, bpT [
 		hasData := false
 		for r := 0; r < mr; r++ {
 			pix := pix0 + r
-			ow := pix % g.OutW
-			oh := pix / g.OutW % g.OutH
-			bi := pix / (g.OutW * g.OutH)
+			bi, oh, ow := g.pixelAt(pix)
 			ih := inputAt(oh*g.StrideH-g.PadTop+dh, g.InDilationH, g.InH)
 			iw := inputAt(ow*g.StrideW-g.PadLeft+dw, g.InDilationW, g.InW)
 			if ih < 0 || iw < 0 {

@@ -148,9 +148,7 @@ func (g ConvGeometry) stepSegs(segs []stepSeg, w, pb, pe, ldy int) []stepSeg {
 	dh, dwo := w/g.KW*g.DilationH, w%g.KW*g.DilationW
 	ldb := g.StrideW * g.InC
 	for pix := pb; pix < pe; {
-		ow := pix % g.OutW
-		oh := pix / g.OutW % g.OutH
-		bi := pix / (g.OutW * g.OutH)
+		bi, oh, ow := g.pixelAt(pix)
 		cnt := min(g.OutW-ow, pe-pix)
 		if ih := inputAt(oh*g.StrideH-g.PadTop+dh, g.InDilationH, g.InH); ih >= 0 {
 			lo, hi := g.insideCols(ow, cnt, dwo)
