@@ -195,7 +195,7 @@ func TestWinogradF4FilterPays(t *testing.T) {
 			hw, c, n int
 			want     bool
 		}{{32, 64, 64, avx512}, {32, 32, 64, avx512}, {16, 128, 128, avx512}, {8, 256, 256, avx512}, {8, 64, 64, avx512}, {7, 64, 64, false}, {4, 16, 16, false}} {
-			g := ConvGeometry{Batch: 64, InH: c.hw, InW: c.hw, InC: c.c, KH: 3, KW: 3, OutH: c.hw, OutW: c.hw, PadTop: 1, PadLeft: 1}
+			g := winoCase{b: 64, h: c.hw, w: c.hw, c: c.c, pad: 1, padEnd: 1}.geometry()
 			if got := WinogradF4FilterPays(g, c.n); got != c.want {
 				t.Errorf("%d×%d outputs, %d → %d channels: WinogradF4FilterPays = %v, want %v", c.hw, c.hw, c.c, c.n, got, c.want)
 			}

@@ -336,7 +336,7 @@ func BenchmarkWinograd4Blocks(b *testing.B) {
 		name     string
 		hw, c, n int
 	}{{"32x32x64to64", 32, 64, 64}, {"16x16x128to128", 16, 128, 128}, {"8x8x256to256", 8, 256, 256}} {
-		g := ConvGeometry{Batch: 64, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
+		g := winoCase{b: 64, h: l.hw, w: l.hw, c: l.c, pad: 1, padEnd: 1}.geometry()
 		rng := rand.New(rand.NewPCG(1, 2))
 		x := toF32(randSlice(rng, g.InputSize()))
 		w := toF32(randSlice(rng, 9*l.c*l.n))
@@ -365,7 +365,7 @@ func testWinogradF4Pays(t *testing.T) {
 		hw, c, n int
 		want     bool
 	}{{32, 64, 64, true}, {32, 32, 64, true}, {16, 128, 128, true}, {8, 256, 256, wide}, {8, 64, 64, true}, {7, 64, 64, false}, {4, 16, 16, false}} {
-		g := ConvGeometry{Batch: 64, InH: c.hw, InW: c.hw, InC: c.c, KH: 3, KW: 3, OutH: c.hw, OutW: c.hw, PadTop: 1, PadLeft: 1}
+		g := winoCase{b: 64, h: c.hw, w: c.hw, c: c.c, pad: 1, padEnd: 1}.geometry()
 		if got := WinogradF4Pays(g, c.n); got != c.want {
 			t.Errorf("%d×%d outputs, %d → %d channels: WinogradF4Pays = %v, want %v", c.hw, c.hw, c.c, c.n, got, c.want)
 		}
@@ -380,7 +380,7 @@ func BenchmarkWinogradWide(b *testing.B) {
 		name     string
 		hw, c, n int
 	}{{"32x32x64to64", 32, 64, 64}, {"16x16x128to128", 16, 128, 128}, {"8x8x256to256", 8, 256, 256}} {
-		g := ConvGeometry{Batch: 64, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
+		g := winoCase{b: 64, h: l.hw, w: l.hw, c: l.c, pad: 1, padEnd: 1}.geometry()
 		rng := rand.New(rand.NewPCG(1, 2))
 		x := toF32(randSlice(rng, g.InputSize()))
 		w := toF32(randSlice(rng, 9*l.c*l.n))
@@ -461,7 +461,7 @@ func testWinograd4InputEdge(t *testing.T) {
 // tiles of images 1 and 2 32 times over (the input in cache, the transform alone).
 func BenchmarkWinograd4InputTiles(b *testing.B) {
 	for _, l := range []struct{ hw, c int }{{32, 64}, {16, 128}, {8, 256}} {
-		g := ConvGeometry{Batch: 64, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
+		g := winoCase{b: 64, h: l.hw, w: l.hw, c: l.c, pad: 1, padEnd: 1}.geometry()
 		x := toF32(randSlice(rand.New(rand.NewPCG(1, 2)), g.InputSize()))
 		const tb = 14
 		patch := make([]float32, 36*l.c)

@@ -313,7 +313,7 @@ func BenchmarkWinogradFilter(b *testing.B) {
 		{"32x32x16to16", 32, 16, 16},
 		{"32x32x3to32", 32, 3, 32},
 	} {
-		g := ConvGeometry{Batch: 64, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
+		g := winoCase{b: 64, h: l.hw, w: l.hw, c: l.c, pad: 1, padEnd: 1}.geometry()
 		rng := rand.New(rand.NewPCG(3, 4))
 		x := toF32(randSlice(rng, g.InputSize()))
 		dy := toF32(randSlice(rng, g.Pixels()*l.n))

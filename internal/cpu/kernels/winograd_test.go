@@ -406,7 +406,7 @@ func BenchmarkWinograd(b *testing.B) {
 		{"32x32x32to64", 32, 32, 64},
 		{"32x32x64to32", 32, 64, 32},
 	} {
-		g := ConvGeometry{Batch: 64, InH: l.hw, InW: l.hw, InC: l.c, KH: 3, KW: 3, OutH: l.hw, OutW: l.hw, PadTop: 1, PadLeft: 1}
+		g := winoCase{b: 64, h: l.hw, w: l.hw, c: l.c, pad: 1, padEnd: 1}.geometry()
 		rng := rand.New(rand.NewPCG(1, 2))
 		x := toF32(randSlice(rng, g.InputSize()))
 		w := toF32(randSlice(rng, 9*l.c*l.n))
