@@ -18,9 +18,10 @@
 # It writes OUT/results-gpu.md and, unless RESULTS=none, puts it into RESULTS (default
 # bench/results-gpu.md on cuda) between the markers <!-- gpu-check --> ... <!-- /gpu-check -->.
 # Environment: BACKEND (cuda; cpu for a dry run on a machine without GPU, with tiny sizes), IFA
-# (prebuilt binary; default make build), DATA (Fashion-MNIST folder), OUT (/tmp/gpu-check), RUNS
-# (/tmp/gpu-check-runs), BUDGET, CHECKS (steps to run after the smoke test, default "2 3 4 5"),
-# PRE_BATCH, LIMIT_TRAIN, LIMIT_TEST, KNN_K, STEPS, BATCHES, MODES, RUN_TIMEOUT, RESULTS.
+# (prebuilt binary, or the gzipped one of bench/gpu-pack.sh; default make build), DATA (Fashion-MNIST
+# folder), OUT (/tmp/gpu-check), RUNS (/tmp/gpu-check-runs), BUDGET, CHECKS (steps to run after the
+# smoke test, default "2 3 4 5"), PRE_BATCH, LIMIT_TRAIN, LIMIT_TEST, KNN_K, STEPS, BATCHES, MODES,
+# RUN_TIMEOUT, RESULTS.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
@@ -50,6 +51,15 @@ if [ -z "${IFA:-}" ]; then
 	make build >/dev/null || exit 1
 fi
 IFA=$(realpath "$IFA")
+# IFA may be the gzipped binary that bench/gpu-pack.sh makes for a machine without Go.
+if [[ $IFA == *.gz ]]; then
+	gz=$IFA dir=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check-ifa.XXXXXX") IFA=$dir/ifa
+	if ! { gzip -dc "$gz" >"$IFA" 2>/dev/null && chmod +x "$IFA"; }; then
+		rm -rf "$dir"
+		echo "gpu-check.sh: IFA=$gz: want the gzipped ifa binary (bench/gpu-pack.sh)" >&2
+		exit 2
+	fi
+fi
 exec > >(tee "$OUT/gpu-check.log") 2>&1
 REPORT=$OUT/results-gpu.md
 : >"$REPORT"
