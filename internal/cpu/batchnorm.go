@@ -262,7 +262,7 @@ func execBatchNormTraining(ex *execState, n *node, ins []*value, lastUse []bool)
 			default:
 				o.y = y
 			}
-			bnTrainLastAxisTo(o, meanB.flat.([]float32), varB.flat.([]float32), x, ins[1].buf.flat.([]float32),
+			bnTrainLastAxis(o, meanB.flat.([]float32), varB.flat.([]float32), x, ins[1].buf.flat.([]float32),
 				ins[2].buf.flat.([]float32), float64(p.epsilon), outer, c)
 			if reluB == nil {
 				return []*Buffer{out, meanB, varB}, nil
@@ -658,15 +658,7 @@ func bnShift(k []float32, acc []float64, x []float32, rows, c int) {
 	}
 }
 
-// bnTrainLastAxis is BatchNormForTraining of x ([rows, c], float32): out = (x−μ)·γ/√(σ²+ε) + β
-// with μ, σ² the per-feature mean and biased variance, written to meanOut and varOut ([c]).
-// When relu is set, it gets max(out, 0) too; when res is set too, out gets the normalised value
-// plus res.
-func bnTrainLastAxis(out, relu, res, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
-	bnTrainLastAxisTo(bnTrainOut{y: out, relu: relu, res: res}, meanOut, varOut, x, scale, offset, eps, rows, c)
-}
-
-// bnTrainOut is what bnTrainLastAxisTo writes besides the statistics, and the residual it adds.
+// bnTrainOut is what bnTrainLastAxis writes besides the statistics, and the residual it adds.
 type bnTrainOut struct {
 	y    []float32 // the normalised value (plus s with a residual)
 	mask []uint32  // with relu, instead of y: the bits of y ≥ 0 (see bnMaskShape)
@@ -678,8 +670,10 @@ type bnTrainOut struct {
 	coefs []float32
 }
 
-// bnTrainLastAxisTo is bnTrainLastAxis writing o.
-func bnTrainLastAxisTo(o bnTrainOut, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
+// bnTrainLastAxis is BatchNormForTraining of x ([rows, c], float32): y = (x−μ)·γ/√(σ²+ε) + β
+// with μ, σ² the per-feature mean and biased variance, written to meanOut and varOut ([c]); y and
+// what else o asks for go to o.
+func bnTrainLastAxis(o bnTrainOut, meanOut, varOut, x, scale, offset []float32, eps float64, rows, c int) {
 	out, mask, relu, res := o.y, o.mask, o.relu, o.res
 	f32, f64 := getScratch[float32](4*c), getScratch[float64](3*c)
 	defer putScratch(f32)

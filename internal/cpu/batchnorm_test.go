@@ -226,7 +226,7 @@ func TestBatchNormLastAxisDeterministic(t *testing.T) {
 			old := runtime.GOMAXPROCS(procs)
 			defer runtime.GOMAXPROCS(old)
 			y, m, v := make([]float32, rows*c), make([]float32, c), make([]float32, c)
-			bnTrainLastAxis(y, nil, nil, m, v, x, scale, bias, 1e-5, rows, c)
+			bnTrainLastAxis(bnTrainOut{y: y}, m, v, x, scale, bias, 1e-5, rows, c)
 			gx, gs, gb := make([]float32, rows*c), make([]float32, c), make([]float32, c)
 			bnGradLastAxis(gx, gs, gb, x, scale, m, v, g, 1e-5, rows, c)
 			return [][]float32{y, m, v, gx, gs, gb}

@@ -117,11 +117,11 @@ func TestBatchNormSameBitsAnyProcs(t *testing.T) {
 			label := fmt.Sprintf("[%d, %d]", rows, c)
 			acrossProcs(t, label+" forward", func() []float32 {
 				out := make([]float32, rows*c+2*c)
-				bnTrainLastAxis(out[:rows*c], nil, nil, out[rows*c:rows*c+c], out[rows*c+c:], x, scale, offset, 1e-5, rows, c)
+				bnTrainLastAxis(bnTrainOut{y: out[:rows*c]}, out[rows*c:rows*c+c], out[rows*c+c:], x, scale, offset, 1e-5, rows, c)
 				return out
 			})
 			mean, variance := make([]float32, c), make([]float32, c)
-			bnTrainLastAxis(make([]float32, rows*c), nil, nil, mean, variance, x, scale, offset, 1e-5, rows, c)
+			bnTrainLastAxis(bnTrainOut{y: make([]float32, rows*c)}, mean, variance, x, scale, offset, 1e-5, rows, c)
 			acrossProcs(t, label+" gradient", func() []float32 {
 				out := make([]float32, rows*c+2*c)
 				bnGradLastAxis(out[:rows*c], out[rows*c:rows*c+c], out[rows*c+c:], x, scale, mean, variance, g, 1e-5, rows, c)

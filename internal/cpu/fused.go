@@ -461,11 +461,11 @@ func execFused(ex *execState, n *node, p *fusedProgram, ins []*value, lastUse []
 		// Ranges of whole mask words.
 		parallelFor((total+31)/32, max(1, elemGrain/32), func(w0, w1 int) {
 			s, e := w0*32, min(total, w1*32)
+			var g2s []float32 // g2's range, or nil
 			if g2 != nil {
-				reluGradMaskElems(o[s:e], words[w0:w1], g[s:e], g2[s:e], f)
-			} else {
-				reluGradMaskElems(o[s:e], words[w0:w1], g[s:e], nil, f)
+				g2s = g2[s:e]
 			}
+			reluGradMaskElems(o[s:e], words[w0:w1], g[s:e], g2s, f)
 		})
 		return out, nil
 	}

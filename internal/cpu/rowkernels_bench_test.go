@@ -54,7 +54,7 @@ func BenchmarkBatchNormLastAxis(b *testing.B) {
 		n := float64(4 * rows * c)
 		b.Run(fmt.Sprintf("forward/%dx%d", rows, c), func(b *testing.B) {
 			benchISAs(b, func() (float64, func()) {
-				return 3 * n, func() { bnTrainLastAxis(y, nil, nil, mean, variance, x, scale, offset, 1e-5, rows, c) }
+				return 3 * n, func() { bnTrainLastAxis(bnTrainOut{y: y}, mean, variance, x, scale, offset, 1e-5, rows, c) }
 			})
 		})
 		b.Run(fmt.Sprintf("gradient/%dx%d", rows, c), func(b *testing.B) {

@@ -409,17 +409,15 @@ func (cp *convPacker) packRowsT(dst []float32, i0, mb, p0, kb, mr int) {
 				}
 			}
 			if pair && rowOff[0] >= 0 && rowOff[nRuns-1] >= 0 {
-				lo, hi := cp.inside(ow, cnt, runs[0].dw)
+				// The pixels [lo, hi) read both runs inside the image (b2 = b1 for one run).
+				lo, hi := 0, cnt
+				for _, rn := range runs[:nRuns] {
+					l, h := g.insideCols(ow, cnt, rn.dw)
+					lo, hi = max(lo, l), min(hi, h)
+				}
 				iw0 := (ow+lo)*g.StrideW - g.PadLeft
 				b1 := rowOff[0] + (iw0+runs[0].dw)*g.InC
-				b2 := b1
-				if nRuns == 2 {
-					lo2, hi2 := cp.inside(ow, cnt, runs[1].dw)
-					lo, hi = max(lo, lo2), min(hi, hi2)
-					iw0 = (ow+lo)*g.StrideW - g.PadLeft
-					b1 = rowOff[0] + (iw0+runs[0].dw)*g.InC
-					b2 = rowOff[1] + (iw0+runs[1].dw)*g.InC
-				}
+				b2 := rowOff[nRuns-1] + (iw0+runs[nRuns-1].dw)*g.InC
 				if hi > lo && copyRuns14(panel[(p+lo)*14:], cp.x, b1, b2, g.StrideW*g.InC, runs[0].n, hi-lo) {
 					for j := 0; j < cnt; j++ {
 						if j == lo {
@@ -442,7 +440,7 @@ func (cp *convPacker) packRowsT(dst []float32, i0, mb, p0, kb, mr int) {
 				if vec {
 					// The pixels whose column is inside the image are one strided run of x:
 					// copied by the vector loop, the padding on either side cleared.
-					lo, hi := cp.inside(ow, cnt, rn.dw)
+					lo, hi := g.insideCols(ow, cnt, rn.dw)
 					for j := 0; j < lo; j++ {
 						clear(panel[(p+j)*mr+rn.r0:][:rn.n])
 					}
@@ -558,7 +556,7 @@ func (cp *convPacker) packPanels14(dst []float32, i0, mb, p0, kb int) bool {
 				continue
 			}
 			rowOff[i] = ((bi*g.InH+ih)*g.InW)*g.InC + rn.c0
-			lo[i], hi[i] = cp.inside(ow, cnt, rn.dw)
+			lo[i], hi[i] = g.insideCols(ow, cnt, rn.dw)
 			if hi[i] > lo[i] {
 				cuts[nCuts], cuts[nCuts+1] = lo[i], hi[i]
 				nCuts += 2
@@ -605,10 +603,6 @@ func (cp *convPacker) packPanels14(dst []float32, i0, mb, p0, kb int) bool {
 // packRun is a run of panel rows r0… (n of them) of im2col(x)ᵀ within one window segment: window
 // offsets dh, dw (dilated) and channels c0….
 type packRun struct{ r0, n, dh, dw, c0 int }
-
-// inside returns the range [lo, hi) of the pixels ow+j, j < cnt, of one output row whose window
-// column at offset dw (no input dilation) is inside the image.
-func (cp *convPacker) inside(ow, cnt, dw int) (lo, hi int) { return cp.g.insideCols(ow, cnt, dw) }
 
 // insideCols returns the range [lo, hi) of the pixels ow+j, j < cnt, of one output row whose
 // window column at offset dw (no input dilation) is inside the image.

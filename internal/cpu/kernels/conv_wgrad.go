@@ -78,7 +78,7 @@ func sconvWeightGradInPlace(g ConvGeometry, n int, alpha float32, x, dy []float3
 func wgradTask(g ConvGeometry, n int, x, dy []float32, ldy int, c0, w0, w1, r0, r1 int, tail bool, acc []float32) {
 	cols := g.PatchSize()
 	k := g.Pixels()
-	segsp := getStepSegs(1)
+	segsp := stepSegPool.Get().(*[]stepSeg)
 	defer stepSegPool.Put(segsp)
 	var tile [4 * 32]float32
 	ldb := g.StrideW * g.InC
@@ -89,8 +89,8 @@ func wgradTask(g ConvGeometry, n int, x, dy []float32, ldy int, c0, w0, w1, r0, 
 			beta = 0
 		}
 		for w := w0; w < w1; w++ {
-			ws := g.stepSegs((*segsp)[0][:0], w, pb, pe, ldy)
-			(*segsp)[0] = ws
+			ws := g.stepSegs((*segsp)[:0], w, pb, pe, ldy)
+			*segsp = ws
 			var sp *stepSeg
 			if len(ws) > 0 {
 				sp = &ws[0]
@@ -125,21 +125,9 @@ func wgradTask(g ConvGeometry, n int, x, dy []float32, ldy int, c0, w0, w1, r0, 
 	}
 }
 
-// stepSegPool holds the segment lists of wgradTask (*[][]stepSeg), kept with their capacity so
-// that a step's weight gradients allocate nothing.
-var stepSegPool sync.Pool
-
-// getStepSegs returns win empty segment lists from the pool.
-func getStepSegs(win int) *[][]stepSeg {
-	p, _ := stepSegPool.Get().(*[][]stepSeg)
-	if p == nil {
-		p = new([][]stepSeg)
-	}
-	for len(*p) < win {
-		*p = append(*p, nil)
-	}
-	return p
-}
+// stepSegPool holds the segment list of wgradTask (*[]stepSeg), kept with its capacity so that a
+// step's weight gradients allocate nothing.
+var stepSegPool = sync.Pool{New: func() any { return new([]stepSeg) }}
 
 // stepSegs appends to segs the row segments of the pixels [pb, pe) whose window position w
 // (kh·KW + kw) lies inside the image: A offsets are rows of dy (pixel·ldy), B offsets the window

@@ -125,7 +125,7 @@ const winoMaxXi = 36
 type winoFilterIn [9][winoFilterBlock][winoFilterBlock]float32
 
 // winoFilterInPool holds staging blocks (9 KiB, too large for the goroutines' stacks).
-var winoFilterInPool sync.Pool // *winoFilterIn
+var winoFilterInPool = sync.Pool{New: func() any { return new(winoFilterIn) }}
 
 // winoF2 is F(2×2, 3×3). Block size measured on the resnet8x4 layers (64 to 256 channels, per
 // CPU-second): flat from 6 to 36 tiles per block, slower from 48 (InC = OutC = 64) or 96 (256)
@@ -205,10 +205,7 @@ const winoFilterBlock = 16
 // read in whole contiguous runs, one position at a time.
 func (p *winoPlan) transformFilter(w []float32, wStr [4]int, c0, c1 int) {
 	c, nr := p.g.InC, p.kern.nr
-	g, _ := winoFilterInPool.Get().(*winoFilterIn)
-	if g == nil {
-		g = new(winoFilterIn)
-	}
+	g := winoFilterInPool.Get().(*winoFilterIn)
 	defer winoFilterInPool.Put(g)
 	sub := min(nr, winoFilterBlock) // panels wider than winoFilterBlock are done 16 columns at a time
 	for cb := c0; cb < c1; cb += winoFilterBlock {

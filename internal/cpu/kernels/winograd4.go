@@ -136,13 +136,18 @@ func wino4InputGo(src []float32, rs, cs int, dst []float32, ds, c0, c1 int) {
 func wino4InputCols(t *[6][6]float32, dst []float32, ds, ch int) {
 	for j := 0; j < 6; j++ {
 		r0, r1, r2, r3, r4, r5 := wino4In1(t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j])
-		dst[j*ds+ch] = r0
-		dst[(6+j)*ds+ch] = r1
-		dst[(12+j)*ds+ch] = r2
-		dst[(18+j)*ds+ch] = r3
-		dst[(24+j)*ds+ch] = r4
-		dst[(30+j)*ds+ch] = r5
+		wino4PutCol(dst, ds, j, ch, r0, r1, r2, r3, r4, r5)
 	}
+}
+
+// wino4PutCol writes column j of channel ch's transformed 6×6 tile: dst[(6i+j)·ds + ch] = r_i.
+func wino4PutCol(dst []float32, ds, j, ch int, r0, r1, r2, r3, r4, r5 float32) {
+	dst[j*ds+ch] = r0
+	dst[(6+j)*ds+ch] = r1
+	dst[(12+j)*ds+ch] = r2
+	dst[(18+j)*ds+ch] = r3
+	dst[(24+j)*ds+ch] = r4
+	dst[(30+j)*ds+ch] = r5
 }
 
 // wino4InputEdgeGo is wino4InputGo on channels [c0, c1) of a border tile:
@@ -224,7 +229,7 @@ func WinogradF4Pays(g ConvGeometry, n int) bool {
 // 0 0 0 1: e evaluated at 0, 1, −1, 2, −2 and ∞) and the sums M of the 36 products return to the
 // 3×3 window with the 3×6 matrix Gᵀ = Hᵀ·diag(s): Gᵀ·M·G = Hᵀ·[(s·sᵀ) ⊙ M]·H, one rounded
 // multiplication by s_i·s_j (wino4Scale) and then the integer Hᵀ (rows 1 1 1 1 1 0, 0 1 −1 2 −2 0,
-// 0 1 1 4 4 1). TestWinograd4GradMatrices checks the identity exactly. 36 products per 4×4 tile
+// 0 1 1 4 4 1). TestWinograd4Matrices checks the identity exactly. 36 products per 4×4 tile
 // of outputs, 2.25 per output instead of F(3×3, 2×2)'s 4, and a larger error (A·e·Aᵀ reaches
 // 225·max|e|; see TestSconvWinograd3x3FilterF4AgainstReference).
 
@@ -257,12 +262,7 @@ func wino4DyGo(src []float32, rs, cs int, dst []float32, ds, c0, c1 int) {
 		}
 		for j := 0; j < 6; j++ {
 			r0, r1, r2, r3, r4, r5 := wino4Dy1(t[0][j], t[1][j], t[2][j], t[3][j])
-			dst[j*ds+ch] = r0
-			dst[(6+j)*ds+ch] = r1
-			dst[(12+j)*ds+ch] = r2
-			dst[(18+j)*ds+ch] = r3
-			dst[(24+j)*ds+ch] = r4
-			dst[(30+j)*ds+ch] = r5
+			wino4PutCol(dst, ds, j, ch, r0, r1, r2, r3, r4, r5)
 		}
 	}
 }

@@ -296,8 +296,8 @@ func wino4DyPanels(src []float32, rs, cs int, dst []float32, ds, ps, nr, c int) 
 		} else {
 			// Panels wider than 16 channels (the wide micro-kernel's): one group at a time, at
 			// its offset inside its panel.
-			for q := 0; q <= last; q += 16 {
-				wino4DyPanelsAVX512(&src[q], rs, cs, &dst[q/nr*ps+q%nr], ds, ps, 1)
+			for ch := 0; ch <= last; ch += 16 {
+				wino4DyPanelsAVX512(&src[ch], rs, cs, &dst[ch/nr*ps+ch%nr], ds, ps, 1)
 			}
 		}
 		q = n16 * 16

@@ -371,7 +371,7 @@ type filterOutputState struct {
 	scratch [winoMaxXi * 16]float32 // for outputVec
 }
 
-var filterOutputPool sync.Pool // *filterOutputState
+var filterOutputPool = sync.Pool{New: func() any { return new(filterOutputState) }}
 
 // filterOutput sums the parts' M_ξ (part q at m[q·a²·cPad·nPad:]), in order, for input channels
 // [c0, c1) and writes dw[kh, kw, c, :] = (Gᵀ·M·G)[kh][kw] for them (the form's output transform;
@@ -381,10 +381,7 @@ func (p *winoGradPlan) filterOutput(m []float32, parts int, dw []float32, c0, c1
 	mStr := p.cPad * nPad
 	xis := p.f.in.a * p.f.in.a
 	mSize := xis * mStr
-	st, _ := filterOutputPool.Get().(*filterOutputState)
-	if st == nil {
-		st = new(filterOutputState)
-	}
+	st := filterOutputPool.Get().(*filterOutputState)
 	defer func() {
 		st.out = [9][]float32{} // do not keep dw reachable from the pool
 		filterOutputPool.Put(st)
