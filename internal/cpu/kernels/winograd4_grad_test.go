@@ -3,7 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"math/big"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -12,33 +11,6 @@ import (
 // wino4GradBound is the error bound of F(3×3, 4×4) in units of 2⁻²⁴·(Σ|x|·|dy| + max|dw|), see
 // TestSconvWinograd3x3FilterF4AgainstReference.
 const wino4GradBound = 96
-
-// TestWinograd4GradMatrices checks, in exact rational arithmetic, that Gᵀ·[(A·e) ⊙ (Bᵀ·d)] is the
-// one-dimensional correlation Σ_{a<4} e_a·d_{a+k} (k < 3) for every unit gradient e and unit
-// input d (so, by linearity, for all), with A the transpose of F(4×4, 3×3)'s Aᵀ and G, Bᵀ its
-// matrices (winograd4.go).
-func TestWinograd4GradMatrices(t *testing.T) {
-	for a := 0; a < 4; a++ {
-		for l := 0; l < 6; l++ {
-			for k := 0; k < 3; k++ {
-				y := new(big.Rat)
-				for xi := 0; xi < 6; xi++ {
-					// Gᵀ[k][ξ] · (A·e_a)_ξ · (Bᵀ·e_l)_ξ
-					term := big.NewRat(wino4G[xi][k][0], wino4G[xi][k][1])
-					term.Mul(term, big.NewRat(wino4AT[a][xi]*wino4BT[xi][l], 1))
-					y.Add(y, term)
-				}
-				want := big.NewRat(0, 1)
-				if l == a+k {
-					want.SetInt64(1)
-				}
-				if y.Cmp(want) != 0 {
-					t.Errorf("e = e%d, d = e%d: dw%d = %s, want %s", a, l, k, y, want)
-				}
-			}
-		}
-	}
-}
 
 // TestWinograd4GradTransforms checks the gradient-tile transform (in B panels of 4, 16 and the
 // micro-kernel's width) against A·e·Aᵀ written out with the matrices on integers (exact in

@@ -28,7 +28,10 @@ var (
 
 // TestWinograd4Matrices checks, in exact rational arithmetic, that Aᵀ·[(G·g) ⊙ (Bᵀ·d)] is the
 // one-dimensional correlation y_k = Σ_r g_r·d_{k+r} for every unit filter g and unit input d (so,
-// by linearity, for all; the two-dimensional algorithm is this one applied along each axis).
+// by linearity, for all; the two-dimensional algorithm is this one applied along each axis). The
+// sum it checks, Σ_ξ Aᵀ[k][ξ]·G[ξ][r]·Bᵀ[ξ][l] = [l = k + r], is also, read with the unit
+// gradient e_k in the place of g, the weight-gradient identity of F(3×3, 4×4):
+// Gᵀ·[(A·e) ⊙ (Bᵀ·d)] = Σ_{a<4} e_a·d_{a+r} (see winograd4.go).
 func TestWinograd4Matrices(t *testing.T) {
 	for r := 0; r < 3; r++ {
 		for l := 0; l < 6; l++ {
@@ -279,33 +282,9 @@ func testSconvWinograd3x3F4AgainstReference(t *testing.T) {
 func TestWinograd4SameBits(t *testing.T) { forEachISA(t, testWinograd4SameBits) }
 
 func testWinograd4SameBits(t *testing.T) {
-	rng := rand.New(rand.NewPCG(49, 50))
-	for _, tc := range []winoCase{{3, 11, 13, 19, 37, 1, 1}, {8, 16, 16, 32, 16, 1, 1}, {2, 6, 5, 17, 3, 2, 0}, {2, 10, 9, 18, 70, 1, 1}} {
-		g := tc.geometry()
-		x := toF32(randSlice(rng, g.InputSize()))
-		w := toF32(randSlice(rng, 9*tc.c*tc.n))
-		s := HWIOStrides(tc.c, tc.n)
-		ref := make([]float32, g.Pixels()*tc.n)
-		sconvWinograd(cur().wino, winoF4, g, tc.n, x, w, s, ref, 1, 1000)
-		runs := []struct{ threads, tiles int }{{1, 1}, {2, 6}, {3, 12}, {4, 0}, {2, 30}}
-		for _, th := range detThreads {
-			runs = append(runs, struct{ threads, tiles int }{th, 0})
-		}
-		for _, run := range runs {
-			for _, kern := range []*kernel[float32]{cur().wino, cur().winoFor(tc.n)} {
-				out := make([]float32, len(ref))
-				sconvWinograd(kern, winoF4, g, tc.n, x, w, s, out, run.threads, run.tiles)
-				if i := sameBits(out, ref); i >= 0 {
-					t.Fatalf("%+v, kernel %s: %d goroutines, block %d tiles: element %d = %g, one block gives %g",
-						tc, kern.name, run.threads, run.tiles, i, out[i], ref[i])
-				}
-			}
-		}
-		want, mag := naiveConv3x3(g, tc.n, fromF32(x), fromF32(w), s)
-		out := make([]float32, len(ref))
-		sconvWinograd(genericKernelF32(), winoF4, g, tc.n, x, w, s, out, 2, 8)
-		checkWinogradBound(t, "portable micro-kernel", out, want, mag, wino4Bound)
-	}
+	checkWinogradSameBits(t, winoF4, wino4Bound, rand.New(rand.NewPCG(49, 50)),
+		[]winoCase{{3, 11, 13, 19, 37, 1, 1}, {8, 16, 16, 32, 16, 1, 1}, {2, 6, 5, 17, 3, 2, 0}, {2, 10, 9, 18, 70, 1, 1}},
+		[]winoRun{{1, 1}, {2, 6}, {3, 12}, {4, 0}, {2, 30}})
 }
 
 func TestSconvWinograd3x3F4Errors(t *testing.T) {
@@ -332,15 +311,8 @@ func TestSconvWinograd3x3F4Errors(t *testing.T) {
 // BenchmarkWinograd4Blocks times F(4×4, 3×3) on the resnet8x4 layers (batch 64) with several
 // block sizes (tiles per block; 0 = the default), for tuning winoF4's block size.
 func BenchmarkWinograd4Blocks(b *testing.B) {
-	for _, l := range []struct {
-		name     string
-		hw, c, n int
-	}{{"32x32x64to64", 32, 64, 64}, {"16x16x128to128", 16, 128, 128}, {"8x8x256to256", 8, 256, 256}} {
-		g := winoCase{b: 64, h: l.hw, w: l.hw, c: l.c, pad: 1, padEnd: 1}.geometry()
-		rng := rand.New(rand.NewPCG(1, 2))
-		x := toF32(randSlice(rng, g.InputSize()))
-		w := toF32(randSlice(rng, 9*l.c*l.n))
-		y := make([]float32, g.Pixels()*l.n)
+	for _, l := range resnet8x4Layers {
+		g, x, w, y := l.inputs()
 		flops := 2 * float64(g.Pixels()) * float64(g.PatchSize()) * float64(l.n)
 		for _, tb := range []int{0, 14, 28, 42, 56, 84} {
 			b.Run(fmt.Sprintf("%s/tiles=%d", l.name, tb), func(b *testing.B) {
@@ -376,15 +348,8 @@ func testWinogradF4Pays(t *testing.T) {
 // avx512 path) with the wide one that the forward convolution uses from winoWideCols output
 // channels, on the resnet8x4 layers (batch 64), F(2×2) and F(4×4) at the default block sizes.
 func BenchmarkWinogradWide(b *testing.B) {
-	for _, l := range []struct {
-		name     string
-		hw, c, n int
-	}{{"32x32x64to64", 32, 64, 64}, {"16x16x128to128", 16, 128, 128}, {"8x8x256to256", 8, 256, 256}} {
-		g := winoCase{b: 64, h: l.hw, w: l.hw, c: l.c, pad: 1, padEnd: 1}.geometry()
-		rng := rand.New(rand.NewPCG(1, 2))
-		x := toF32(randSlice(rng, g.InputSize()))
-		w := toF32(randSlice(rng, 9*l.c*l.n))
-		y := make([]float32, g.Pixels()*l.n)
+	for _, l := range resnet8x4Layers {
+		g, x, w, y := l.inputs()
 		for _, f := range []*winoForm{winoF2, winoF4} {
 			for _, kern := range []*kernel[float32]{cur().wino, cur().winoFor(l.n)} {
 				b.Run(fmt.Sprintf("%s/%s/%s", l.name, f.name, kern.name), func(b *testing.B) {

@@ -41,6 +41,16 @@ func naiveFilterGrad3x3(g ConvGeometry, n int, x, dy []float64) (dw, mag []float
 	return dw, mag
 }
 
+// filterGradCase draws x and dy for the weight gradient of case tc from rng and returns them with
+// the case's geometry and naiveFilterGrad3x3's reference and magnitudes.
+func (tc winoCase) filterGradCase(rng *rand.Rand) (g ConvGeometry, x, dy []float32, want, mag []float64) {
+	g = tc.geometry()
+	x = toF32(randSlice(rng, g.InputSize()))
+	dy = toF32(randSlice(rng, g.Pixels()*tc.n))
+	want, mag = naiveFilterGrad3x3(g, tc.n, fromF32(x), fromF32(dy))
+	return g, x, dy, want, mag
+}
+
 // TestSconvWinograd3x3FilterAgainstReference checks the Winograd weight gradient and the im2col
 // one (SconvIm2colT) against the float64 definition on the shapes of winoCases: odd sizes,
 // channel counts around multiples of 8 and of the micro-kernel sizes, batch 1 to 3, padding 0, 1
@@ -53,10 +63,7 @@ func testSconvWinograd3x3FilterAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
 	worstWino, worstIm2col := 0.0, 0.0
 	for _, tc := range append(winoCases, winoCase{2, 12, 9, 70, 35, 1, 1}, winoCase{1, 6, 6, 300, 20, 1, 1}) {
-		g := tc.geometry()
-		x := toF32(randSlice(rng, g.InputSize()))
-		dy := toF32(randSlice(rng, g.Pixels()*tc.n))
-		want, mag := naiveFilterGrad3x3(g, tc.n, fromF32(x), fromF32(dy))
+		g, x, dy, want, mag := tc.filterGradCase(rng)
 		dw := make([]float32, len(want))
 		for i := range dw {
 			dw[i] = float32(math.NaN()) // overwritten, never read
@@ -141,10 +148,7 @@ func testSconvWinograd3x3FilterClosedForm(t *testing.T) {
 func TestSconvWinogradFilterBlocking(t *testing.T) {
 	rng := rand.New(rand.NewPCG(53, 54))
 	tc := winoCase{3, 9, 11, 19, 37, 1, 1}
-	g := tc.geometry()
-	x := toF32(randSlice(rng, g.InputSize()))
-	dy := toF32(randSlice(rng, g.Pixels()*tc.n))
-	want, mag := naiveFilterGrad3x3(g, tc.n, fromF32(x), fromF32(dy))
+	g, x, dy, want, mag := tc.filterGradCase(rng)
 	for _, run := range []struct {
 		threads, tiles int
 		generic, wide  bool
@@ -365,10 +369,7 @@ func TestSconvWinogradFilterByXi(t *testing.T) { forEachISA(t, testSconvWinograd
 func testSconvWinogradFilterByXi(t *testing.T) {
 	rng := rand.New(rand.NewPCG(57, 58))
 	for _, tc := range []winoCase{{3, 9, 11, 19, 37, 1, 1}, {2, 6, 6, 20, 70, 1, 1}, {1, 5, 5, 3, 2, 1, 1}, {2, 8, 8, 33, 48, 1, 1}} {
-		g := tc.geometry()
-		x := toF32(randSlice(rng, g.InputSize()))
-		dy := toF32(randSlice(rng, g.Pixels()*tc.n))
-		want, mag := naiveFilterGrad3x3(g, tc.n, fromF32(x), fromF32(dy))
+		g, x, dy, want, mag := tc.filterGradCase(rng)
 		for _, kern := range append(testWinoKernels(), genericKernelF32()) {
 			for _, f := range []*winoGradForm{winoGradF2, winoGradF4} {
 				for _, chunk := range []int{1, 5, 0, 1000} {
@@ -405,10 +406,7 @@ func TestSconvWinogradFilterLargeM(t *testing.T) { forEachISA(t, testSconvWinogr
 func testSconvWinogradFilterLargeM(t *testing.T) {
 	rng := rand.New(rand.NewPCG(59, 60))
 	tc := winoCase{2, 8, 8, 264, 264, 1, 1}
-	g := tc.geometry()
-	x := toF32(randSlice(rng, g.InputSize()))
-	dy := toF32(randSlice(rng, g.Pixels()*tc.n))
-	want, mag := naiveFilterGrad3x3(g, tc.n, fromF32(x), fromF32(dy))
+	g, x, dy, want, mag := tc.filterGradCase(rng)
 	for _, f := range []*winoGradForm{winoGradF2, winoGradF4} {
 		kern := cur().winoFor(tc.n)
 		p := newWinoGradPlan(kern, f, g, tc.n)

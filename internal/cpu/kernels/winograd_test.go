@@ -188,33 +188,46 @@ func testSconvWinograd3x3Layouts(t *testing.T) {
 // of goroutines or the micro-kernel: each tile's products are the same sums in the same order
 // (bit-identical), and the portable 4×4 micro-kernel agrees with the reference.
 func TestSconvWinogradBlocking(t *testing.T) {
-	rng := rand.New(rand.NewPCG(35, 36))
-	for _, tc := range []winoCase{{3, 9, 11, 19, 37, 1, 1}, {2, 9, 7, 21, 70, 1, 1}} {
+	checkWinogradSameBits(t, winoF2, 64, rand.New(rand.NewPCG(35, 36)),
+		[]winoCase{{3, 9, 11, 19, 37, 1, 1}, {2, 9, 7, 21, 70, 1, 1}},
+		[]winoRun{{1, 6}, {2, 6}, {3, 12}, {4, 0}, {2, 30}})
+}
+
+// winoRun is a goroutine count and a block size (tiles per block, 0 for the default).
+type winoRun struct{ threads, tiles int }
+
+// checkWinogradSameBits runs form f on each case (inputs drawn from rng) with the goroutines and
+// block sizes of runs and with each of detThreads at the default block size, on the path's Winograd
+// micro-kernel and on the one it takes for the case's output channels (the wide kernel, where the
+// path has one, sums in the narrow one's order): every run must give the bits of one block on one
+// goroutine, and the portable micro-kernel must agree with the float64 reference within bound
+// units (checkWinogradBound).
+func checkWinogradSameBits(t *testing.T, f *winoForm, bound float64, rng *rand.Rand, cases []winoCase, runs []winoRun) {
+	t.Helper()
+	for _, th := range detThreads {
+		runs = append(runs[:len(runs):len(runs)], winoRun{th, 0})
+	}
+	for _, tc := range cases {
 		g := tc.geometry()
 		x := toF32(randSlice(rng, g.InputSize()))
 		w := toF32(randSlice(rng, 9*tc.c*tc.n))
 		s := HWIOStrides(tc.c, tc.n)
 		ref := make([]float32, g.Pixels()*tc.n)
-		sconvWinograd(cur().wino, winoF2, g, tc.n, x, w, s, ref, 1, 1000)
-		runs := []struct{ threads, tiles int }{{1, 6}, {2, 6}, {3, 12}, {4, 0}, {2, 30}}
-		for _, th := range detThreads {
-			runs = append(runs, struct{ threads, tiles int }{th, 0})
-		}
+		sconvWinograd(cur().wino, f, g, tc.n, x, w, s, ref, 1, 1000)
 		for _, run := range runs {
-			// The wide kernel (where the path has one) sums in the narrow one's order.
 			for _, kern := range []*kernel[float32]{cur().wino, cur().winoFor(tc.n)} {
 				out := make([]float32, len(ref))
-				sconvWinograd(kern, winoF2, g, tc.n, x, w, s, out, run.threads, run.tiles)
+				sconvWinograd(kern, f, g, tc.n, x, w, s, out, run.threads, run.tiles)
 				if i := sameBits(out, ref); i >= 0 {
-					t.Fatalf("%+v, kernel %s, threads %d, block %d tiles: element %d = %g, one block gives %g",
-						tc, kern.name, run.threads, run.tiles, i, out[i], ref[i])
+					t.Fatalf("%s %+v, kernel %s: %d goroutines, block %d tiles: element %d = %g, one block gives %g",
+						f.name, tc, kern.name, run.threads, run.tiles, i, out[i], ref[i])
 				}
 			}
 		}
 		want, mag := naiveConv3x3(g, tc.n, fromF32(x), fromF32(w), s)
 		out := make([]float32, len(ref))
-		sconvWinograd(genericKernelF32(), winoF2, g, tc.n, x, w, s, out, 2, 8)
-		checkWinograd(t, "portable micro-kernel", out, want, mag)
+		sconvWinograd(genericKernelF32(), f, g, tc.n, x, w, s, out, 2, 8)
+		checkWinogradBound(t, f.name+" portable micro-kernel", out, want, mag, bound)
 	}
 }
 
@@ -391,26 +404,33 @@ func TestSconvWinograd3x3Errors(t *testing.T) {
 	}
 }
 
+// benchLayer is a 3×3 stride-1 "same" convolution of hw×hw images with c → n channels, at batch
+// 64, as the Winograd benchmarks time it.
+type benchLayer struct {
+	name     string
+	hw, c, n int
+}
+
+// resnet8x4Layers are resnet8x4's 3×3 stride-1 layers with as many input as output channels.
+var resnet8x4Layers = []benchLayer{{"32x32x64to64", 32, 64, 64}, {"16x16x128to128", 16, 128, 128}, {"8x8x256to256", 8, 256, 256}}
+
+// inputs returns the layer's geometry, an input x and HWIO weights w drawn from the seed (1, 2),
+// and an output buffer y.
+func (l benchLayer) inputs() (g ConvGeometry, x, w, y []float32) {
+	g = winoCase{b: 64, h: l.hw, w: l.hw, c: l.c, pad: 1, padEnd: 1}.geometry()
+	rng := rand.New(rand.NewPCG(1, 2))
+	x = toF32(randSlice(rng, g.InputSize()))
+	w = toF32(randSlice(rng, 9*l.c*l.n))
+	return g, x, w, make([]float32, g.Pixels()*l.n)
+}
+
 // BenchmarkWinograd compares Winograd F(2×2, 3×3) and F(4×4, 3×3) with the im2col GEMM (SconvIm2col) on the
 // resnet8x4 3×3 layers (batch 64, "same" padding), F(4×4) also with the input gradient's
 // transposed weight strides (winograd-f4-dgrad); GFLOP/s counts the direct convolution's
 // 2·pixels·9·InC·OutC flops for both, so the ratio is the speed-up.
 func BenchmarkWinograd(b *testing.B) {
-	for _, l := range []struct {
-		name     string
-		hw, c, n int
-	}{
-		{"32x32x64to64", 32, 64, 64},
-		{"16x16x128to128", 16, 128, 128},
-		{"8x8x256to256", 8, 256, 256},
-		{"32x32x32to64", 32, 32, 64},
-		{"32x32x64to32", 32, 64, 32},
-	} {
-		g := winoCase{b: 64, h: l.hw, w: l.hw, c: l.c, pad: 1, padEnd: 1}.geometry()
-		rng := rand.New(rand.NewPCG(1, 2))
-		x := toF32(randSlice(rng, g.InputSize()))
-		w := toF32(randSlice(rng, 9*l.c*l.n))
-		y := make([]float32, g.Pixels()*l.n)
+	for _, l := range append(resnet8x4Layers, benchLayer{"32x32x32to64", 32, 32, 64}, benchLayer{"32x32x64to32", 32, 64, 32}) {
+		g, x, w, y := l.inputs()
 		flops := 2 * float64(g.Pixels()) * float64(g.PatchSize()) * float64(l.n)
 		var cpu0 float64
 		report := func(b *testing.B) {
