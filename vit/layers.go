@@ -27,43 +27,69 @@ const truncationSigmas = 2.0
 // truncationDraws is the number of normal draws per value: the first and 8 redraws.
 const truncationDraws = 9
 
+// maxDrawWords bounds the random words TruncatedNormal draws in one generator call (8 MiB of
+// uint32): a small weight's 9 draws come from one call, a large one's from several, so that the
+// initialisation of a large model holds no more memory than one draw at a time did.
+const maxDrawWords = 1 << 21
+
 // TruncatedNormal returns an initializer drawing from N(0, std²) truncated to [-2·std, 2·std]:
 // values outside are redrawn up to 8 times (the chance that one is still outside afterwards is
 // 0.0455⁹ ≈ 1e-12) and finally clamped. It draws from ctx's random state, so the context's
 // initial seed (initializers.ParamInitialSeed) makes it deterministic.
 //
-// The 9 draws come from one call of the random generator (normalDraws), not 18: a graph with one
-// generator and one Box–Muller transform per weight instead of nine compiles faster on XLA, which
-// expands every generator call into its own rounds of integer arithmetic.
+// The 9 draws of a weight of up to 116,508 values come from one call of the random generator
+// (normalDraws), not 18: a graph with one generator and one Box–Muller transform per weight
+// instead of nine compiles faster on XLA, which expands every generator call into its own rounds
+// of integer arithmetic.
 func TruncatedNormal(ctx *context.Context, std float64) initializers.VariableInitializer {
+	return truncatedNormal(ctx, std, maxDrawWords)
+}
+
+// truncatedNormal is TruncatedNormal drawing at most maxWords random words per generator call
+// (at least one draw per call).
+func truncatedNormal(ctx *context.Context, std float64, maxWords int) initializers.VariableInitializer {
 	return func(g *graph.Graph, shape shapes.Shape) *graph.Node {
 		if !shape.DType.IsFloat() {
 			return graph.Zeros(g, shape)
 		}
-		z := normalDraws(ctx, g, shape.DType, truncationDraws, shape.Size())
+		n := shape.Size()
+		perCall := min(truncationDraws, max(1, maxWords/(2*blockWords(shape.DType, n))))
 		limit := graph.Scalar(g, shape.DType, truncationSigmas)
-		x := SelectIndex(z, 0, 0)
-		for k := 1; k < truncationDraws; k++ {
-			x = graph.Where(graph.GreaterThan(graph.Abs(x), limit), SelectIndex(z, 0, k), x)
+		var x *graph.Node
+		for drawn := 0; drawn < truncationDraws; drawn += perCall {
+			k := min(perCall, truncationDraws-drawn)
+			z := normalDraws(ctx, g, shape.DType, k, n)
+			for i := range k {
+				if zi := SelectIndex(z, 0, i); x == nil {
+					x = zi
+				} else {
+					x = graph.Where(graph.GreaterThan(graph.Abs(x), limit), zi, x)
+				}
+			}
 		}
 		x = graph.Clip(x, graph.Neg(limit), limit)
 		return graph.Reshape(graph.MulScalar(x, std), shape.Dimensions...)
 	}
 }
 
+// blockWords returns n rounded up to whole 128-bit blocks of the random words behind dtype dt's
+// uniforms: 4 uint32 per block, 2 uint64 for Float64.
+func blockWords(dt dtypes.DType, n int) int {
+	perBlock := 4
+	if dt == dtypes.Float64 {
+		perBlock = 2
+	}
+	return (n + perBlock - 1) / perBlock * perBlock
+}
+
 // normalDraws returns [draws, n] standard normal values of dtype dt (a float type) from one draw of
-// ctx's random generator: uniforms [draws, 2, m], with m rounding n up to whole 128-bit blocks of
-// the generator's words (4 uint32 per block; 2 uint64 for Float64), and Box–Muller on each pair,
+// ctx's random generator: uniforms [draws, 2, blockWords(dt, n)] and Box–Muller on each pair,
 // √(−2·ln u₁)·cos(2π·u₂), with u₁ kept above the dtype's smallest positive value. Row k's values
 // and the generator's state afterwards are those of draws calls of ctx.RandomNormal(g, [n]) on a
 // generator whose counter advances by the blocks it draws (ifa's cpu backend's Philox): each of
 // those calls takes its u₁ and then its u₂ from whole blocks, the words past n unused.
 func normalDraws(ctx *context.Context, g *graph.Graph, dt dtypes.DType, draws, n int) *graph.Node {
-	perBlock := 4
-	if dt == dtypes.Float64 {
-		perBlock = 2
-	}
-	m := (n + perBlock - 1) / perBlock * perBlock
+	m := blockWords(dt, n)
 	u := ctx.RandomUniform(g, shapes.Make(dt, draws, 2, m))
 	if m != n {
 		u = graph.Slice(u, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, n))

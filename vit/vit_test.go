@@ -450,40 +450,42 @@ func truncatedNormalLoop(ctx *context.Context, g *graph.Graph, shape shapes.Shap
 	return graph.MulScalar(graph.Clip(x, graph.Neg(limit), limit), std)
 }
 
-// TestTruncatedNormalSameBitsAsLoop checks that TruncatedNormal's single generator call gives the
-// bits of the 18 calls it replaces on the cpu backend, and leaves the generator where they leave it
-// (the next draw is the same), for sizes that fill the generator's blocks and sizes that do not.
-// The figures of runs initialised before the change are thereby unchanged.
+// TestTruncatedNormalSameBitsAsLoop checks that TruncatedNormal's grouped generator calls give the
+// bits of the 18 calls they replace on the cpu backend, and leave the generator where those leave it
+// (the next draw is the same): for sizes that fill the generator's blocks and sizes that do not,
+// with all 9 draws in one call and split over several (smaller word bounds). The figures of runs
+// initialised before the grouping are thereby unchanged.
 func TestTruncatedNormalSameBitsAsLoop(t *testing.T) {
-	for _, shape := range []shapes.Shape{
-		shapes.Make(dtypes.Float32, 200, 100), shapes.Make(dtypes.Float32, 3, 5, 7),
-		shapes.Make(dtypes.Float32, 1), shapes.Make(dtypes.Float32, 1, 2, 64),
-		shapes.Make(dtypes.Float64, 3, 3), shapes.Make(dtypes.Float64, 4, 6),
-	} {
-		run := func(init func(ctx *context.Context, g *graph.Graph) *graph.Node) []uint64 {
-			t.Helper()
-			got, err := context.ExecOnceN(testutil.Backend(), newCtx(), func(ctx *context.Context, g *graph.Graph) []*graph.Node {
-				x := init(ctx, g)
-				return []*graph.Node{x, ctx.RandomUniform(g, shapes.Make(dtypes.Float64, 5))}
+	for _, maxWords := range []int{maxDrawWords, 2000, 600} {
+		for _, shape := range []shapes.Shape{
+			shapes.Make(dtypes.Float32, 200, 100), shapes.Make(dtypes.Float32, 3, 5, 7),
+			shapes.Make(dtypes.Float32, 1), shapes.Make(dtypes.Float32, 1, 2, 64),
+			shapes.Make(dtypes.Float64, 3, 3), shapes.Make(dtypes.Float64, 4, 6),
+		} {
+			run := func(init func(ctx *context.Context, g *graph.Graph) *graph.Node) []uint64 {
+				t.Helper()
+				got, err := context.ExecOnceN(testutil.Backend(), newCtx(), func(ctx *context.Context, g *graph.Graph) []*graph.Node {
+					x := init(ctx, g)
+					return []*graph.Node{x, ctx.RandomUniform(g, shapes.Make(dtypes.Float64, 5))}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var bits []uint64
+				for _, v := range append(toF64(t, got[0]), toF64(t, got[1])...) {
+					bits = append(bits, math.Float64bits(v))
+				}
+				return bits
+			}
+			got := run(func(ctx *context.Context, g *graph.Graph) *graph.Node {
+				return truncatedNormal(ctx, InitStd, maxWords)(g, shape)
 			})
-			if err != nil {
-				t.Fatal(err)
+			want := run(func(ctx *context.Context, g *graph.Graph) *graph.Node {
+				return truncatedNormalLoop(ctx, g, shape, InitStd)
+			})
+			if !slices.Equal(got, want) {
+				t.Errorf("%s, at most %d words per call: the bits (or the next draw) differ from 18 separate calls'", shape, maxWords)
 			}
-			var bits []uint64
-			for _, v := range toF64(t, got[0]) {
-				bits = append(bits, math.Float64bits(v))
-			}
-			for _, v := range toF64(t, got[1]) {
-				bits = append(bits, math.Float64bits(v))
-			}
-			return bits
-		}
-		got := run(func(ctx *context.Context, g *graph.Graph) *graph.Node { return TruncatedNormal(ctx, InitStd)(g, shape) })
-		want := run(func(ctx *context.Context, g *graph.Graph) *graph.Node {
-			return truncatedNormalLoop(ctx, g, shape, InitStd)
-		})
-		if !slices.Equal(got, want) {
-			t.Errorf("%s: TruncatedNormal's bits (and the next draw) differ from 9 separate draws'", shape)
 		}
 	}
 }
