@@ -73,7 +73,7 @@ func Conv2D(ctx *context.Context, x *graph.Node, opts ConvOptions) *graph.Node {
 		Dilation: opts.Dilation, Padding: opts.Padding, Groups: opts.Groups, Bias: opts.Bias, BiasInit: initializers.Zero}
 	if opts.Init == ConvKaimingFanOut {
 		// PyTorch's fan-out (and the references' n = k²·C_out) does not divide by the groups.
-		o.WeightInit = initializers.RandomNormalFn(ctx, math.Sqrt(2/float64(opts.Kernel*opts.Kernel*opts.Out)))
+		o.WeightInit = nn.NormalInit(ctx, math.Sqrt(2/float64(opts.Kernel*opts.Kernel*opts.Out)))
 	}
 	return nn.Conv2D(ctx, x, o)
 }
@@ -96,7 +96,7 @@ func (init LinearInit) options(ctx *context.Context) []nn.LinearOption {
 	case LinearZeroBias:
 		return []nn.LinearOption{nn.BiasInit(initializers.Zero)}
 	case LinearNormal001:
-		return []nn.LinearOption{nn.WeightInit(initializers.RandomNormalFn(ctx, 0.01)), nn.BiasInit(initializers.Zero)}
+		return []nn.LinearOption{nn.WeightInit(nn.NormalInit(ctx, 0.01)), nn.BiasInit(initializers.Zero)}
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ const maxDrawWords = 1 << 21
 // initial seed (initializers.ParamInitialSeed) makes it deterministic.
 //
 // The 9 draws of a weight of up to 116,508 values come from one call of the random generator
-// (normalDraws), not 18: a graph with one generator and one Box–Muller transform per weight
+// (nn.NormalDraws), not 18: a graph with one generator and one Box–Muller transform per weight
 // instead of nine compiles faster on XLA, which expands every generator call into its own rounds
 // of integer arithmetic.
 func TruncatedNormal(ctx *context.Context, std float64) initializers.VariableInitializer {
@@ -53,12 +53,12 @@ func truncatedNormal(ctx *context.Context, std float64, maxWords int) initialize
 			return graph.Zeros(g, shape)
 		}
 		n := shape.Size()
-		perCall := min(truncationDraws, max(1, maxWords/(2*blockWords(shape.DType, n))))
+		perCall := min(truncationDraws, max(1, maxWords/(2*nn.DrawWords(shape.DType, n))))
 		limit := graph.Scalar(g, shape.DType, truncationSigmas)
 		var x *graph.Node
 		for drawn := 0; drawn < truncationDraws; drawn += perCall {
 			k := min(perCall, truncationDraws-drawn)
-			z := normalDraws(ctx, g, shape.DType, k, n)
+			z := nn.NormalDraws(ctx, g, shape.DType, k, n)
 			for i := range k {
 				if zi := SelectIndex(z, 0, i); x == nil {
 					x = zi
@@ -70,33 +70,6 @@ func truncatedNormal(ctx *context.Context, std float64, maxWords int) initialize
 		x = graph.Clip(x, graph.Neg(limit), limit)
 		return graph.Reshape(graph.MulScalar(x, std), shape.Dimensions...)
 	}
-}
-
-// blockWords returns n rounded up to whole 128-bit blocks of the random words behind dtype dt's
-// uniforms: 4 uint32 per block, 2 uint64 for Float64.
-func blockWords(dt dtypes.DType, n int) int {
-	perBlock := 4
-	if dt == dtypes.Float64 {
-		perBlock = 2
-	}
-	return (n + perBlock - 1) / perBlock * perBlock
-}
-
-// normalDraws returns [draws, n] standard normal values of dtype dt (a float type) from one draw of
-// ctx's random generator: uniforms [draws, 2, blockWords(dt, n)] and Box–Muller on each pair,
-// √(−2·ln u₁)·cos(2π·u₂), with u₁ kept above the dtype's smallest positive value. Row k's values
-// and the generator's state afterwards are those of draws calls of ctx.RandomNormal(g, [n]) on a
-// generator whose counter advances by the blocks it draws (ifa's cpu backend's Philox): each of
-// those calls takes its u₁ and then its u₂ from whole blocks, the words past n unused.
-func normalDraws(ctx *context.Context, g *graph.Graph, dt dtypes.DType, draws, n int) *graph.Node {
-	m := blockWords(dt, n)
-	u := ctx.RandomUniform(g, shapes.Make(dt, draws, 2, m))
-	if m != n {
-		u = graph.Slice(u, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, n))
-	}
-	u1 := graph.Max(SelectIndex(u, 1, 0), graph.Const(g, dt.SmallestNonZeroValueForDType()))
-	u2 := SelectIndex(u, 1, 1)
-	return graph.Mul(graph.Sqrt(graph.MulScalar(graph.Log(u1), -2)), graph.Cos(graph.MulScalar(u2, 2*math.Pi)))
 }
 
 // linearOptions is the ViT's initialisation of every nn.Linear: truncated normal weights (std
