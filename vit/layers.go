@@ -29,7 +29,7 @@ const truncationDraws = 9
 
 // maxDrawWords bounds the random words TruncatedNormal draws in one generator call (8 MiB of
 // uint32): a small weight's 9 draws come from one call, a large one's from several, so that the
-// initialisation of a large model holds no more memory than one draw at a time did.
+// initialisation of a large model takes about the memory that one draw at a time took.
 const maxDrawWords = 1 << 21
 
 // TruncatedNormal returns an initializer drawing from N(0, std²) truncated to [-2·std, 2·std]:
