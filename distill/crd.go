@@ -205,7 +205,7 @@ func (m CRD) Loss(ctx *context.Context, s, t backbone.Features, step Step) *grap
 		zSVar.SetValueGraph(zS)
 		zTVar.SetValueGraph(zT)
 		zSetVar.SetValueGraph(graph.OnesLike(zSetVar.ValueGraph(g)))
-		own := graph.Reshape(graph.Slice(idx, graph.AxisRange(), graph.AxisElem(0)), b)
+		own := nn.SelectIndex(idx, 1, 0)
 		bankS.SetValueGraph(CRDBankUpdate(bs, own, vs, momentum))
 		bankT.SetValueGraph(CRDBankUpdate(bt, own, vt, momentum))
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ifa-toolkit/ifa/backbone"
+	"github.com/ifa-toolkit/ifa/internal/nn"
 )
 
 // The self-supervised pretraining methods of ifa. The contrastive family (METHODS.md §1, §3):
@@ -219,8 +220,7 @@ func splitAugmentations(images *graph.Node, n int) []*graph.Node {
 		out := make([]*graph.Node, n)
 		for v := range n {
 			// The images take no gradient: a plain slice is fine here.
-			x := graph.Slice(images, graph.AxisRange(), graph.AxisElem(v))
-			out[v] = graph.Reshape(x, dims[0], dims[2], dims[3], dims[4])
+			out[v] = nn.SelectIndex(images, 1, v)
 		}
 		return out
 	}

@@ -1,9 +1,7 @@
 package vit
 
 import (
-	"fmt"
 	"math"
-	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -60,7 +58,7 @@ func truncatedNormal(ctx *context.Context, std float64, maxWords int) initialize
 			k := min(perCall, truncationDraws-drawn)
 			z := nn.NormalDraws(ctx, g, shape.DType, k, n)
 			for i := range k {
-				if zi := SelectIndex(z, 0, i); x == nil {
+				if zi := nn.SelectIndex(z, 0, i); x == nil {
 					x = zi
 				} else {
 					x = graph.Where(graph.GreaterThan(graph.Abs(x), limit), zi, x)
@@ -109,21 +107,6 @@ func LinearSplit(ctx *context.Context, x *graph.Node, out, parts int) []*graph.N
 // F.gelu default, not the tanh approximation).
 func GELU(x *graph.Node) *graph.Node {
 	return graph.Mul(graph.MulScalar(x, 0.5), graph.OnePlus(graph.Erf(graph.MulScalar(x, 1/math.Sqrt2))))
-}
-
-// SelectIndex returns x[..., i, ...] along axis (that axis removed): a Slice and a Reshape.
-func SelectIndex(x *graph.Node, axis, i int) *graph.Node {
-	n := x.Shape().Dim(axis)
-	if i < 0 || i >= n {
-		panic(fmt.Errorf("vit: select index %d of axis %d with %d elements", i, axis, n))
-	}
-	specs := make([]graph.SliceAxisSpec, axis+1)
-	for a := 0; a < axis; a++ {
-		specs[a] = graph.AxisRange()
-	}
-	specs[axis] = graph.AxisElem(i)
-	dims := slices.Delete(slices.Clone(x.Shape().Dimensions), axis, axis+1)
-	return graph.Reshape(graph.Slice(x, specs...), dims...)
 }
 
 // dropout zeroes each element with probability rate (scaling the rest by 1/(1−rate)) while the

@@ -105,7 +105,7 @@ func (m *Model) layerVector(ctx *context.Context, tap *graph.Node) *graph.Node {
 	if m.cfg.Pooling == PoolMean {
 		return graph.ReduceMean(tap, 1)
 	}
-	cls := SelectIndex(tap, 1, 0) // [B, D]
+	cls := nn.SelectIndex(tap, 1, 0) // [B, D]
 	// Every layer shares the same LayerNorm variables: the first call creates them, the others
 	// reuse them, whatever ctx's reuse mode.
 	return layerNorm(ctx.In(ScopeNorm).Checked(false), cls, m.cfg.LayerNormEps)

@@ -462,25 +462,10 @@ func TestTruncatedNormalSameBitsAsLoop(t *testing.T) {
 			shapes.Make(dtypes.Float32, 1), shapes.Make(dtypes.Float32, 1, 2, 64),
 			shapes.Make(dtypes.Float64, 3, 3), shapes.Make(dtypes.Float64, 4, 6),
 		} {
-			run := func(init func(ctx *context.Context, g *graph.Graph) *graph.Node) []uint64 {
-				t.Helper()
-				got, err := context.ExecOnceN(testutil.Backend(), newCtx(), func(ctx *context.Context, g *graph.Graph) []*graph.Node {
-					x := init(ctx, g)
-					return []*graph.Node{x, ctx.RandomUniform(g, shapes.Make(dtypes.Float64, 5))}
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var bits []uint64
-				for _, v := range append(toF64(t, got[0]), toF64(t, got[1])...) {
-					bits = append(bits, math.Float64bits(v))
-				}
-				return bits
-			}
-			got := run(func(ctx *context.Context, g *graph.Graph) *graph.Node {
+			got := testutil.DrawBits(t, 7, func(ctx *context.Context, g *graph.Graph) *graph.Node {
 				return truncatedNormal(ctx, InitStd, maxWords)(g, shape)
 			})
-			want := run(func(ctx *context.Context, g *graph.Graph) *graph.Node {
+			want := testutil.DrawBits(t, 7, func(ctx *context.Context, g *graph.Graph) *graph.Node {
 				return truncatedNormalLoop(ctx, g, shape, InitStd)
 			})
 			if !slices.Equal(got, want) {

@@ -11,8 +11,10 @@ import (
 )
 
 // NormalInit returns an initializer drawing N(0, std²) values for float variables (zeros for
-// others) from ctx's random state: the values of initializers.RandomNormalFn(ctx, std), bit for bit
-// on the cpu backend, from one generator call instead of two (NormalDraws). XLA expands every
+// others) from ctx's random state: for float32 and float64 the values of
+// initializers.RandomNormalFn(ctx, std), bit for bit on the cpu backend, from one generator call
+// instead of two (NormalDraws); half-precision variables, which RandomNormalFn leaves at zero, are
+// drawn too. XLA expands every
 // generator call into its own rounds of integer arithmetic, so the initialisation graph compiles
 // faster with half the calls.
 func NormalInit(ctx *context.Context, std float64) initializers.VariableInitializer {
@@ -47,8 +49,7 @@ func NormalDraws(ctx *context.Context, g *graph.Graph, dt dtypes.DType, draws, n
 	if m != n {
 		u = graph.Slice(u, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, n))
 	}
-	u1 := graph.Reshape(graph.Slice(u, graph.AxisRange(), graph.AxisElem(0)), draws, n)
-	u2 := graph.Reshape(graph.Slice(u, graph.AxisRange(), graph.AxisElem(1)), draws, n)
-	u1 = graph.Max(u1, graph.Const(g, dt.SmallestNonZeroValueForDType()))
+	u1 := graph.Max(SelectIndex(u, 1, 0), graph.Const(g, dt.SmallestNonZeroValueForDType()))
+	u2 := SelectIndex(u, 1, 1)
 	return graph.Mul(graph.Sqrt(graph.MulScalar(graph.Log(u1), -2)), graph.Cos(graph.MulScalar(u2, 2*math.Pi)))
 }

@@ -14,27 +14,6 @@ import (
 	"github.com/ifa-toolkit/ifa/internal/testutil"
 )
 
-// drawBits runs draw on a context seeded with 7 and returns the bits of its values followed by
-// those of the generator's next draw, so that both the values and where the generator is left are
-// compared.
-func drawBits(t *testing.T, draw func(ctx *context.Context, g *graph.Graph) *graph.Node) []uint64 {
-	t.Helper()
-	ctx := context.New()
-	ctx.SetParam(context.ParamInitialSeed, int64(7))
-	got, err := context.ExecOnceN(testutil.Backend(), ctx, func(ctx *context.Context, g *graph.Graph) []*graph.Node {
-		x := graph.ConvertDType(draw(ctx, g), dtypes.Float64)
-		return []*graph.Node{x, ctx.RandomUniform(g, shapes.Make(dtypes.Float64, 5))}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bits []uint64
-	for _, v := range append(linTestValues(got[0]), linTestValues(got[1])...) {
-		bits = append(bits, math.Float64bits(v))
-	}
-	return bits
-}
-
 var drawShapes = []shapes.Shape{
 	shapes.Make(dtypes.Float32, 200, 100), shapes.Make(dtypes.Float32, 3, 5, 7), shapes.Make(dtypes.Float32, 1),
 	shapes.Make(dtypes.Float32, 3, 3, 16, 64), shapes.Make(dtypes.Float64, 3, 3), shapes.Make(dtypes.Float64, 4, 6),
@@ -48,10 +27,10 @@ func TestNormalDrawsSameBitsAsRandomNormal(t *testing.T) {
 	for _, draws := range []int{1, 3, 9} {
 		for _, shape := range drawShapes {
 			n := shape.Size()
-			got := drawBits(t, func(ctx *context.Context, g *graph.Graph) *graph.Node {
+			got := testutil.DrawBits(t, 7, func(ctx *context.Context, g *graph.Graph) *graph.Node {
 				return NormalDraws(ctx, g, shape.DType, draws, n)
 			})
-			want := drawBits(t, func(ctx *context.Context, g *graph.Graph) *graph.Node {
+			want := testutil.DrawBits(t, 7, func(ctx *context.Context, g *graph.Graph) *graph.Node {
 				rows := make([]*graph.Node, draws)
 				for k := range rows {
 					rows[k] = graph.Reshape(ctx.RandomNormal(g, shapes.Make(shape.DType, n)), 1, n)
@@ -70,15 +49,15 @@ func TestNormalDrawsSameBitsAsRandomNormal(t *testing.T) {
 // figures), and that it gives non-float variables zeros.
 func TestNormalInitSameBitsAsRandomNormalFn(t *testing.T) {
 	for _, shape := range drawShapes {
-		got := drawBits(t, func(ctx *context.Context, g *graph.Graph) *graph.Node { return NormalInit(ctx, 0.3)(g, shape) })
-		want := drawBits(t, func(ctx *context.Context, g *graph.Graph) *graph.Node {
+		got := testutil.DrawBits(t, 7, func(ctx *context.Context, g *graph.Graph) *graph.Node { return NormalInit(ctx, 0.3)(g, shape) })
+		want := testutil.DrawBits(t, 7, func(ctx *context.Context, g *graph.Graph) *graph.Node {
 			return initializers.RandomNormalFn(ctx, 0.3)(g, shape)
 		})
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: NormalInit's bits (or the next draw) differ from RandomNormalFn's", shape)
 		}
 	}
-	ints := drawBits(t, func(ctx *context.Context, g *graph.Graph) *graph.Node {
+	ints := testutil.DrawBits(t, 7, func(ctx *context.Context, g *graph.Graph) *graph.Node {
 		return NormalInit(ctx, 0.3)(g, shapes.Make(dtypes.Int32, 6))
 	})
 	if !slices.Equal(ints[:6], make([]uint64, 6)) {
