@@ -352,6 +352,12 @@ func addRows[T floatT](acc []float64, x []T, cols int) {
 
 // reduceFloat reduces floats; sums accumulate in float64.
 func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) error {
+	// narrow writes float64 accumulators (sums, products) to out.
+	narrow := func(acc []float64) {
+		for i, v := range acc {
+			out[i] = T(v)
+		}
+	}
 	switch op {
 	case backends.OpTypeReduceSum:
 		if len(gs) == 2 && gs[0].reduced && !gs[1].reduced {
@@ -368,11 +374,7 @@ func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) er
 			},
 			scal:    func(acc float64, x []T) float64 { return acc + sumFloat64(x) },
 			combine: func(a, b float64) float64 { return a + b },
-		}, func(acc []float64) {
-			for i, v := range acc {
-				out[i] = T(v)
-			}
-		})
+		}, narrow)
 		return nil
 	case backends.OpTypeReduceMax, backends.OpTypeReduceMin:
 		isMax := op == backends.OpTypeReduceMax
@@ -424,11 +426,7 @@ func reduceFloat[T floatT](op backends.OpType, out, in []T, gs []reduceGroup) er
 				return acc
 			},
 			combine: func(a, b float64) float64 { return a * b },
-		}, func(acc []float64) {
-			for i, v := range acc {
-				out[i] = T(v)
-			}
-		})
+		}, narrow)
 		return nil
 	}
 	return fmt.Errorf("reduction %s not defined for floats", op)
